@@ -1,0 +1,210 @@
+"""Configuration: defaults, then a TOML file, then ``HOMER_...`` environment
+variables, then command-line flags; each later source wins.
+
+Every setting has an environment name made of its path in the file, upper
+case, joined by ``_``: ``[tokens] ttl`` is ``HOMER_TOKENS_TTL``, the top-level
+``data_dir`` is ``HOMER_DATA_DIR``. Lists in the environment are
+comma-separated. docs/reference/configuration.md lists every setting.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from homer.errors import InvalidInput
+
+__all__ = [
+    "AttributeSpec",
+    "GroupSpec",
+    "HomerConfig",
+    "IdentityConfig",
+    "PasswordConfig",
+    "SessionConfig",
+    "TokenConfig",
+    "load_config",
+]
+
+
+class AttributeSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """A user attribute declared in the configuration file."""
+
+    type: Literal["string", "integer", "number", "boolean", "email", "any"] = "string"
+    required: bool = False
+    default: Any = msgspec.UNSET
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    choices: list[Any] | None = None
+    description: str = ""
+
+
+class GroupSpec(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    permissions: list[str] = []
+    parent: str | None = None
+
+
+class PasswordConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """argon2id cost; the defaults are RFC 9106's second recommendation."""
+
+    time_cost: int = 3
+    memory_cost_kib: int = 65536
+    parallelism: int = 4
+    #: Threads that hash; each hash holds ``memory_cost_kib`` while it runs.
+    workers: int = 2
+
+
+def _default_groups() -> dict[str, GroupSpec]:
+    return {
+        "users": GroupSpec(permissions=["room.create", "room.post"]),
+        "admins": GroupSpec(
+            permissions=[
+                "admin.audit",
+                "admin.groups",
+                "admin.tokens",
+                "admin.users",
+                "broadcast.send",
+                "room.announce",
+                "room.moderate",
+            ],
+            parent="users",
+        ),
+    }
+
+
+def _default_attributes() -> dict[str, AttributeSpec]:
+    return {
+        "display_name": AttributeSpec(max_length=64, description="the name shown to others"),
+        "email": AttributeSpec(type="email", description="contact address"),
+    }
+
+
+class IdentityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: The group new users join.
+    default_group: str = "users"
+    #: Permission names the application adds to Homer's built-in ones.
+    permissions: list[str] = []
+    #: Groups created at start-up if they do not exist (never changed if they do).
+    groups: dict[str, GroupSpec] = msgspec.field(default_factory=_default_groups)
+    #: The user schema; an application in Python may pass a ``UserSchema`` instead.
+    attributes: dict[str, AttributeSpec] = msgspec.field(default_factory=_default_attributes)
+    #: Whether ``POST /api/register`` is open to anyone.
+    open_registration: bool = True
+    passwords: PasswordConfig = PasswordConfig()
+
+
+class TokenConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: ``jwt`` (signed, readable by the holder) or ``aesgcm`` (encrypted).
+    format: Literal["jwt", "aesgcm"] = "jwt"
+    #: For ``jwt``: HS256 with a shared secret, or EdDSA / RS256 with a key pair.
+    algorithm: Literal["HS256", "EdDSA", "RS256"] = "HS256"
+    #: Secret for HS256 and aesgcm; relative paths are under the data dir. Created if missing.
+    secret_file: str = "token-secret.key"
+    #: PEM private key for EdDSA / RS256 (relative to the data dir).
+    private_key_file: str | None = None
+    #: Extra verification keys, ``kid = path``: old keys during a rotation, or the public
+    #: keys of another backend that mints tokens (EdDSA / RS256 PEM, or a raw secret file).
+    verify_keys: dict[str, str] = {}
+    #: The key id written in new tokens.
+    key_id: str = "k1"
+    #: Lifetime in seconds; 0 means tokens do not expire.
+    ttl: float = 1800.0
+    #: User fields a token carries besides its subject (the user id).
+    fields: list[str] = msgspec.field(default_factory=lambda: ["name"])
+    #: The audience claim: a token issued for another purpose is refused.
+    purpose: str = "homer"
+    #: Give a guest identity to a missing or invalid token instead of refusing it.
+    guest: bool = False
+
+
+class SessionConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    #: Default lifetime of a server-side session, in seconds; 0 means none.
+    ttl: float = 86_400.0
+
+
+class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    data_dir: str = "./homer-data"
+    #: ``sqlite`` (a file in the data dir) or ``sqlite:///path/to/file.db``.
+    store: str = "sqlite"
+    #: ``NORMAL``: an ack survives a crash of the process; ``FULL``: a power loss too.
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    identity: IdentityConfig = IdentityConfig()
+    tokens: TokenConfig = TokenConfig()
+    sessions: SessionConfig = SessionConfig()
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir)
+
+    def under_data_dir(self, path: str) -> Path:
+        candidate = Path(path)
+        return candidate if candidate.is_absolute() else self.data_path / candidate
+
+
+def _env_overlay(
+    struct: type[msgspec.Struct], environ: Mapping[str, str], prefix: str
+) -> dict[str, Any]:
+    """Read ``PREFIX_FIELD`` variables for every field of ``struct``, recursively."""
+    overlay: dict[str, Any] = {}
+    hints = msgspec.structs.fields(struct)
+    for info in hints:
+        name = f"{prefix}_{info.name.upper()}"
+        kind = info.type
+        if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            nested = _env_overlay(kind, environ, name)
+            if nested:
+                overlay[info.name] = nested
+        elif name in environ:
+            overlay[info.name] = _env_value(environ[name], kind)
+    return overlay
+
+
+def _env_value(raw: str, kind: Any) -> Any:
+    """Lists are comma-separated; numbers and booleans are converted by msgspec (lax mode)."""
+    if getattr(kind, "__origin__", None) is list:
+        return [part.strip() for part in raw.split(",") if part.strip()]
+    return raw
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_config(
+    path: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> HomerConfig:
+    """Build the configuration; raise :class:`InvalidInput` naming what is wrong.
+
+    ``overrides`` are the command-line flags (``None`` values are ignored).
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise InvalidInput(f"config file not found: {path}") from exc
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise InvalidInput(f"cannot read config file {path}: {exc}") from exc
+    data = _merge(
+        data, _env_overlay(HomerConfig, os.environ if environ is None else environ, "HOMER")
+    )
+    data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return msgspec.convert(data, HomerConfig, strict=False)
+    except msgspec.ValidationError as exc:
+        where = f" in {path}" if path else ""
+        raise InvalidInput(f"bad configuration{where}: {exc}") from exc

@@ -1,0 +1,136 @@
+"""Every error Homer raises on purpose, under one root, each with a stable code.
+
+The code is what crosses the wire and what clients switch on; the message is
+for people and logs. Codes never change meaning once released.
+
+    HomerError                      (code varies; never raised itself)
+    ├── InvalidInput                invalid       the caller sent something malformed
+    │   └── ValidationFailed        invalid       named fields failed their validators
+    ├── NotFound                    not_found     no such user, group, token, ...
+    ├── Conflict                    conflict      a name is taken, a rule forbids it now
+    ├── NotAuthorized               forbidden     the acting user lacks a permission
+    ├── Unauthenticated             unauthenticated
+    │   └── InvalidToken            invalid_token forged, garbled, wrong key, wrong purpose
+    │       └── TokenRevoked        token_revoked revoked one by one or with all of a user's
+    ├── RateLimited                 rate_limited  try again after ``retry_after`` seconds
+    └── StoreError                  unavailable   the store failed; the operation did not happen
+        └── SchemaTooNew            unavailable   the database was written by a newer Homer
+
+An expired token is not an error: ``TokenManager.check`` returns ``None`` so
+that the caller can ask for a refresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+__all__ = [
+    "Conflict",
+    "ErrorCode",
+    "HomerError",
+    "InvalidInput",
+    "InvalidToken",
+    "NotAuthorized",
+    "NotFound",
+    "RateLimited",
+    "SchemaTooNew",
+    "StoreError",
+    "TokenRevoked",
+    "Unauthenticated",
+    "ValidationFailed",
+]
+
+
+class ErrorCode(StrEnum):
+    """Stable wire codes. Add new ones; never rename or reuse one."""
+
+    INVALID = "invalid"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    FORBIDDEN = "forbidden"
+    UNAUTHENTICATED = "unauthenticated"
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_REVOKED = "token_revoked"
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class HomerError(Exception):
+    """Root of every error Homer raises on purpose."""
+
+    code: ErrorCode = ErrorCode.INTERNAL
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(HomerError):
+    """The caller sent a value Homer cannot accept; nothing was changed."""
+
+    code = ErrorCode.INVALID
+
+
+class ValidationFailed(InvalidInput):
+    """One or more named fields failed validation; ``fields`` maps each to its reason."""
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self.fields = dict(sorted(fields.items()))
+        detail = "; ".join(f"{name}: {reason}" for name, reason in self.fields.items())
+        super().__init__(f"invalid {', '.join(self.fields)}: {detail}")
+
+
+class NotFound(HomerError):
+    code = ErrorCode.NOT_FOUND
+
+
+class Conflict(HomerError):
+    """The request is well formed but the current state forbids it (a name is taken)."""
+
+    code = ErrorCode.CONFLICT
+
+
+class NotAuthorized(HomerError):
+    """The acting user lacks ``permission``."""
+
+    code = ErrorCode.FORBIDDEN
+
+    def __init__(self, permission: str, actor: str = "") -> None:
+        who = f"{actor} " if actor else ""
+        super().__init__(f"{who}lacks permission {permission!r}")
+        self.permission = permission
+
+
+class Unauthenticated(HomerError):
+    code = ErrorCode.UNAUTHENTICATED
+
+
+class InvalidToken(Unauthenticated):
+    """Forged, garbled, signed with an unknown key, or issued for another purpose."""
+
+    code = ErrorCode.INVALID_TOKEN
+
+
+class TokenRevoked(InvalidToken):
+    code = ErrorCode.TOKEN_REVOKED
+
+
+class RateLimited(HomerError):
+    code = ErrorCode.RATE_LIMITED
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class StoreError(HomerError):
+    """The store could not complete an operation; it was not applied."""
+
+    code = ErrorCode.UNAVAILABLE
+
+
+class SchemaTooNew(StoreError):
+    """The database holds migrations this version of Homer does not know."""

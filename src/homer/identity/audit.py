@@ -1,0 +1,32 @@
+"""The audit trail: who changed which user, group or permission, and when.
+
+Entries are written by the store in the same transaction as the change they
+describe, so the trail cannot miss a change or describe one that did not happen.
+"""
+
+from __future__ import annotations
+
+from homer.identity.permissions import Principal, requires
+from homer.store.ports import AuditLog
+from homer.store.records import AuditEntry, Page
+
+__all__ = ["AuditTrail"]
+
+
+class AuditTrail:
+    def __init__(self, log: AuditLog) -> None:
+        self.log = log
+
+    @requires("admin.audit")
+    async def entries(
+        self,
+        actor: Principal,
+        *,
+        before: int | None = None,
+        limit: int = 50,
+        by: str | None = None,
+        target: str | None = None,
+    ) -> Page[AuditEntry]:
+        """Newest first; pass ``int(page.next_cursor)`` as ``before`` for the next page."""
+        limit = max(1, min(limit, 1000))
+        return await self.log.audit_entries(before=before, limit=limit, actor=by, target=target)

@@ -1,0 +1,30 @@
+"""Pick the Store adapter a configuration names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from homer.config import HomerConfig
+from homer.errors import InvalidInput
+from homer.store.ports import Store
+
+__all__ = ["SQLITE_FILE", "open_store"]
+
+#: The embedded default's file name inside the data directory.
+SQLITE_FILE = "homer.db"
+
+
+def open_store(config: HomerConfig) -> Store:
+    """The adapter for ``config.store`` (not opened yet):
+
+    - ``sqlite``: ``homer.db`` in the data directory (the embedded default);
+    - ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``.
+    """
+    url = config.store
+    if url == "sqlite" or url.startswith("sqlite://"):
+        from homer.store.sqlite import SQLiteStore
+
+        location = url.removeprefix("sqlite://").removeprefix("sqlite")
+        path = Path(location) if location else config.data_path / SQLITE_FILE
+        return SQLiteStore(path, synchronous=config.sqlite_synchronous)
+    raise InvalidInput(f"unknown store {url!r}: use 'sqlite' or 'sqlite:///path/to/file.db'")

@@ -1,0 +1,97 @@
+"""Plain records that cross the Store port: what is stored, not how.
+
+Records are frozen so that a service cannot change one behind the store's
+back; a change is a new record handed to the store with an audit event.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+__all__ = [
+    "AuditEntry",
+    "AuditEvent",
+    "GroupRecord",
+    "Page",
+    "Revocations",
+    "UserRecord",
+    "name_key",
+]
+
+T = TypeVar("T")
+
+JSONMap = Mapping[str, Any]
+
+
+def name_key(name: str) -> str:
+    """The form two names are compared in: NFKC-normalised and case-folded."""
+    return unicodedata.normalize("NFKC", name).casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    id: str
+    name: str
+    password_hash: str
+    group_id: str
+    attributes: JSONMap
+    grants: frozenset[str] = frozenset()
+    denies: frozenset[str] = frozenset()
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    #: Incremented on every change; a replace that does not follow the stored
+    #: version is refused, so two concurrent edits never silently merge.
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    id: str
+    name: str
+    permissions: frozenset[str]
+    parent_id: str | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    """A change about to be made: written in the same transaction as the change."""
+
+    actor: str
+    action: str
+    target: str
+    at: float
+    detail: JSONMap = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """A change that was made, with its position in the log."""
+
+    id: int
+    actor: str
+    action: str
+    target: str
+    at: float
+    detail: JSONMap
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of a listing; pass ``next_cursor`` back to get the next one."""
+
+    items: list[T]
+    next_cursor: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revocations:
+    """Revoked token ids (with when they expire anyway) and per-user cut-off times."""
+
+    tokens: dict[str, float | None]
+    users: dict[str, float]

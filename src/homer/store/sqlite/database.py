@@ -1,0 +1,166 @@
+"""An SQLite connection that never blocks the event loop.
+
+One connection lives in one dedicated thread; every call is a plain function
+of the connection, run in that thread. A write is a whole function run inside
+``BEGIN IMMEDIATE ... COMMIT``, so a caller can batch many statements (group
+commit) into one transaction and one fsync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from homer.errors import Conflict, HomerError, SchemaTooNew, StoreError
+from homer.store.migrations import Migration
+
+__all__ = ["SQLiteDatabase", "Synchronous"]
+
+T = TypeVar("T")
+
+#: ``NORMAL``: with WAL, a committed write survives a crash of the process but
+#: the last transactions may be lost on power failure. ``FULL``: it survives a
+#: power failure too, at the cost of an fsync per commit.
+Synchronous = Literal["NORMAL", "FULL"]
+
+
+class SQLiteDatabase:
+    __slots__ = ("_conn", "_executor", "busy_timeout", "path", "synchronous")
+
+    def __init__(
+        self, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout: float = 10.0
+    ) -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self.busy_timeout = busy_timeout
+        self._executor: ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+
+    async def open(self, migrations: list[Migration]) -> None:
+        if self._executor is not None:
+            return
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="homer-sqlite")
+        try:
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._executor, self._connect)
+            await self._call(lambda conn: self._migrate(conn, migrations))
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in the database thread, outside any explicit transaction."""
+        return await self._call(fn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction; roll back if it raises."""
+        return await self._call(lambda conn: self._in_transaction(conn, fn))
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        executor = self._executor
+        if executor is None:
+            raise StoreError(f"the SQLite store at {self.path} is not open")
+        return await asyncio.get_running_loop().run_in_executor(executor, self._guarded, fn)
+
+    def _guarded(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        if conn is None:
+            raise StoreError(f"the SQLite store at {self.path} is not open")
+        try:
+            return fn(conn)
+        except HomerError:
+            raise
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(f"conflicts with stored data: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreError(f"SQLite store failed: {exc}") from exc
+
+    @staticmethod
+    def _in_transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # transactions are explicit
+            check_same_thread=False,  # only ever used from the one database thread
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self.synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        self._conn = conn
+
+    def _migrate(self, conn: sqlite3.Connection, migrations: list[Migration]) -> None:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )
+        current = self.current_version(conn)
+        known = migrations[-1].version if migrations else 0
+        if current > known:
+            raise SchemaTooNew(
+                f"{self.path} has schema version {current}, this Homer knows up to {known}:"
+                " upgrade Homer instead of opening it with an older one"
+            )
+        for migration in migrations:
+            if migration.version <= current:
+                continue
+
+            def apply(c: sqlite3.Connection, m: Migration = migration) -> None:
+                # Re-check under the write lock: another process may have migrated meanwhile.
+                if self.current_version(c) >= m.version:
+                    return
+                for statement in _statements(m.sql):
+                    c.execute(statement)
+                c.execute(
+                    "INSERT INTO schema_migrations(version, name) VALUES (?, ?)",
+                    (m.version, m.name),
+                )
+
+            self._in_transaction(conn, apply)
+
+    @staticmethod
+    def current_version(conn: sqlite3.Connection) -> int:
+        row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
+        return int(row[0])
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration into statements (``executescript`` would commit on its own)."""
+    statements: list[str] = []
+    pending = ""
+    for line in sql.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            if pending.strip():
+                statements.append(pending)
+            pending = ""
+    if pending.strip() and not all(
+        part.strip().startswith("--") or not part.strip() for part in pending.splitlines()
+    ):
+        raise RuntimeError(f"incomplete statement at the end of a migration: {pending!r}")
+    return statements
