@@ -16,7 +16,6 @@ PyJWT's general one is about half as fast.
 from __future__ import annotations
 
 import base64
-import contextlib
 import enum
 import hmac
 import json
@@ -556,6 +555,7 @@ class TokenManager:
         exp = claims.get("exp")
         if (
             type(sub) is not str
+            or not sub
             or (jti is not None and type(jti) is not str)
             or (iat is not None and not _number(iat))
             or (exp is not None and not _number(exp))
@@ -655,8 +655,13 @@ def load_or_create_secret(path: pathlib.Path, size: int = 32) -> bytes:
                 out.write(secrets.token_bytes(size))
                 out.flush()
                 os.fsync(out.fileno())
-            with contextlib.suppress(FileExistsError):  # another process won: use theirs
-                os.link(tmp, path)
+            try:
+                os.link(tmp, path)  # never overwrites: if another process won, use theirs
+            except FileExistsError:
+                pass
+            except OSError:  # no hard links on this file system
+                if not path.exists():
+                    os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
         data = path.read_bytes()
