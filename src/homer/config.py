@@ -165,10 +165,21 @@ def _env_overlay(
 
 
 def _env_value(raw: str, kind: Any) -> Any:
-    """Lists are comma-separated; numbers and booleans are converted by msgspec (lax mode)."""
+    """Lists are comma-separated; booleans read yes/no, on/off, true/false, 1/0;
+    numbers are converted by msgspec (lax mode)."""
     if getattr(kind, "__origin__", None) is list:
         return [part.strip() for part in raw.split(",") if part.strip()]
+    if kind is bool:
+        return _BOOLEANS.get(raw.strip().lower(), raw)
     return raw
+
+
+_BOOLEANS = {"1": True, "true": True, "yes": True, "on": True} | {
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
