@@ -1,0 +1,5 @@
+"""``python -m homer`` is the ``homer`` command."""
+
+from homer.cli import main
+
+main()
