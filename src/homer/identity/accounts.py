@@ -94,7 +94,7 @@ class AccountService:
         self, name: str, password: str, attributes: Mapping[str, Any] | None = None
     ) -> User:
         """Self-service sign-up into the default group."""
-        return await self._create("self", name, password, attributes or {}, None)
+        return await self._create(None, name, password, attributes or {}, None)
 
     @requires("admin.users")
     async def create(
@@ -110,7 +110,7 @@ class AccountService:
 
     async def _create(
         self,
-        actor_name: str,
+        actor_name: str | None,
         name: str,
         password: str,
         attributes: Mapping[str, Any],
@@ -145,11 +145,13 @@ class AccountService:
             created_at=now,
             updated_at=now,
         )
-        actor = name if actor_name == "self" else actor_name
         await self.store.insert_user(
             record,
             self._event(
-                actor, "user.create", record, {"group_id": group_id, "attributes": sorted(values)}
+                actor_name or name,  # a self-service sign-up acts as the new user
+                "user.create",
+                record,
+                {"group_id": group_id, "attributes": sorted(values)},
             ),
         )
         return User.from_record(record)

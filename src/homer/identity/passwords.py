@@ -55,7 +55,8 @@ class Passwords:
             type=Type.ID,
         )
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="homer-argon2")
-        self._dummy_hash = self._hasher.hash("homer: a password nobody has")
+        # Made on first use, in the hashing pool: it costs a full hash.
+        self._dummy_hash: str | None = None
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
@@ -81,7 +82,10 @@ class Passwords:
         return await self._run(self._verify, stored_hash, password)
 
     def _verify(self, stored_hash: str | None, password: str) -> tuple[bool, bool]:
+        if stored_hash is None and self._dummy_hash is None:
+            self._dummy_hash = self._hasher.hash("homer: a password nobody has")
         target = stored_hash if stored_hash is not None else self._dummy_hash
+        assert target is not None
         try:
             self._hasher.verify(target, password)
         except (VerifyMismatchError, VerificationError, InvalidHashError):
