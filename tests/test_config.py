@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -63,7 +64,7 @@ default = "free"
 pattern = "[A-Z]{{3}}"
 """
     )
-    config = load_config(file, environ={})
+    config = await asyncio.to_thread(load_config, file, environ={})  # file I/O: off the loop
     identity = await Identity.open(config, password_params=Argon2Params.cheap())
     try:
         seller = await identity.accounts.create(
@@ -93,5 +94,6 @@ async def test_a_group_cycle_in_the_file_is_refused(tmp_path: Path) -> None:
         f'data_dir = "{tmp_path}"\n'
         '[identity.groups.a]\nparent = "b"\n[identity.groups.b]\nparent = "a"\n'
     )
+    config = await asyncio.to_thread(load_config, file, environ={})
     with pytest.raises(InvalidInput, match="cycle"):
-        await Identity.open(load_config(file, environ={}), password_params=Argon2Params.cheap())
+        await Identity.open(config, password_params=Argon2Params.cheap())

@@ -21,10 +21,11 @@ EVENT = AuditEvent(actor="t", action="a", target="x", at=0.0)
 
 async def test_migrations_are_recorded_and_reopening_applies_none(tmp_path: Path) -> None:
     path = tmp_path / "h.db"
+    known = await asyncio.to_thread(load_migrations, "homer.store.sqlite.migrations")
     for _ in range(2):
         store = SQLiteStore(path)
         await store.open()
-        assert await store.schema_version() == len(load_migrations("homer.store.sqlite.migrations"))
+        assert await store.schema_version() == len(known)
         await store.close()
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()

@@ -7,6 +7,7 @@ through a global.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -97,8 +98,10 @@ class Identity:
             await groups.reload()
 
             tokens_config = config.tokens
+            if token_format is None:  # reads (or creates) key files: not on the loop
+                token_format = await asyncio.to_thread(token_format_from_config, config)
             tokens = TokenManager(
-                token_format or token_format_from_config(config),
+                token_format,
                 fields=tokens_config.fields,
                 ttl=tokens_config.ttl or None,
                 purpose=tokens_config.purpose,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal, TypeVar
 
 from homer.errors import Conflict, HomerError, SchemaTooNew, StoreError
-from homer.store.migrations import Migration
+from homer.store.migrations import Migration, load_migrations
 
 __all__ = ["SQLiteDatabase", "Synchronous"]
 
@@ -40,14 +40,15 @@ class SQLiteDatabase:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
 
-    async def open(self, migrations: list[Migration]) -> None:
+    async def open(self, migrations_package: str) -> None:
+        """Connect in the database thread and apply the package's pending migrations."""
         if self._executor is not None:
             return
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="homer-sqlite")
         try:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._connect)
-            await self._call(lambda conn: self._migrate(conn, migrations))
+            await self._call(lambda conn: self._migrate(conn, load_migrations(migrations_package)))
         except BaseException:
             await self.close()
             raise
@@ -59,7 +60,7 @@ class SQLiteDatabase:
         conn, self._conn = self._conn, None
         if conn is not None:
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
-        executor.shutdown(wait=True)
+        executor.shutdown(wait=False)  # nothing is queued any more; the thread ends by itself
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the database thread, outside any explicit transaction."""

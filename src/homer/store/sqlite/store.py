@@ -10,7 +10,6 @@ from typing import Any
 import msgspec
 
 from homer.errors import Conflict, NotFound, StoreError
-from homer.store.migrations import load_migrations
 from homer.store.records import (
     AuditEntry,
     AuditEvent,
@@ -94,7 +93,7 @@ class SQLiteStore:
 
     async def open(self) -> None:
         try:
-            await self.db.open(load_migrations("homer.store.sqlite.migrations"))
+            await self.db.open("homer.store.sqlite.migrations")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the SQLite store at {self.db.path}: {exc}") from exc
 
