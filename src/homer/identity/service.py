@@ -61,6 +61,8 @@ class Identity:
     groups: GroupService
     sessions: ServerSessions
     audit: AuditTrail
+    #: Whether :meth:`close` closes the store (it does when ``open`` made it).
+    owns_store: bool = True
 
     @classmethod
     async def open(
@@ -141,11 +143,13 @@ class Identity:
             groups=groups,
             sessions=sessions,
             audit=AuditTrail(store),
+            owns_store=owned_store,
         )
 
     async def close(self) -> None:
         self.passwords.close()
-        await self.store.close()
+        if self.owns_store:
+            await self.store.close()
 
     def actor(self, user: User) -> Actor:
         """The principal that acts as ``user`` in guarded calls."""
