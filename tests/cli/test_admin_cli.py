@@ -169,6 +169,12 @@ def test_groups_and_permissions(homer: Homer) -> None:
     shown = json.loads(homer("user", "show", "frank").stdout)
     assert shown["group"] == "users"
     assert shown["permissions"] == ["admin.audit", "room.create", "room.post"]
+    homer("user", "revoke", "frank", "room.post")
+    assert "room.post" not in json.loads(homer("user", "show", "frank").stdout)["permissions"]
+    homer("user", "reset", "frank")
+    shown = json.loads(homer("user", "show", "frank").stdout)
+    assert (shown["grants"], shown["denies"]) == ([], [])
+    assert shown["permissions"] == ["room.create", "room.post"]
     listed = homer("permissions").stdout
     assert "admin.users" in listed
 
@@ -205,6 +211,13 @@ def test_tokens_issue_check_and_exit_codes(homer: Homer) -> None:
     homer("token", "revoke-all", "gina")
     homer("token", "check", forever, expect=4)
     homer("token", "issue", "nobody", expect=1)
+
+
+def test_the_database_and_the_secret_are_owner_only(homer: Homer) -> None:
+    homer("user", "add", "olly", "--password-stdin", stdin="olly-password\n")
+    homer("token", "issue", "olly")
+    for name in ("homer.db", "token-secret.key"):
+        assert (homer.data_dir / name).stat().st_mode & 0o077 == 0, name
 
 
 def test_token_check_with_another_data_dirs_key_is_invalid(homer: Homer, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from homer.config import HomerConfig, load_config
-from homer.errors import HomerError, InvalidInput
+from homer.errors import HomerError, InvalidToken
 from homer.identity.accounts import User
 from homer.identity.permissions import SYSTEM
 from homer.identity.service import Identity
@@ -316,6 +316,19 @@ def user_revoke(config: HomerConfig, name: str, perm: str) -> None:
     click.echo(f"revoked {perm} from user {name}")
 
 
+@user.command("reset")
+@click.argument("name")
+@common_options
+def user_reset(config: HomerConfig, name: str) -> None:
+    """Drop user NAME's own grants and denials: their group's permissions again."""
+
+    async def act(identity: Identity) -> User:
+        return await identity.accounts.reset_permissions(SYSTEM, name)
+
+    run(config, act)
+    click.echo(f"user {name} has their group's permissions again")
+
+
 @user.command("group")
 @click.argument("name")
 @click.argument("group_name", metavar="GROUP")
@@ -498,10 +511,10 @@ def token_check(config: HomerConfig, token_text: str) -> None:
 
     try:
         claims = run_raw(config, act)
-    except InvalidInput as exc:
-        fail(exc.message)
-    except HomerError as exc:
+    except InvalidToken as exc:
         fail(f"invalid token: {exc.message}", EXIT_INVALID_TOKEN)
+    except HomerError as exc:
+        fail(exc.message)
     if claims is None:
         fail("token expired", EXIT_EXPIRED)
     echo_json(claims)

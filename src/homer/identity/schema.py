@@ -77,7 +77,7 @@ class Attribute:
     default: Any = MISSING
     default_factory: Callable[..., Any] | None = None
     required: bool = False
-    #: Shown in ``homer user show`` and carried by tokens only if listed there.
+    #: What the attribute is for, for people reading the schema.
     description: str = ""
 
     def __post_init__(self) -> None:

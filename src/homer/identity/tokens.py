@@ -10,7 +10,7 @@ and back. How the claims become text is a pluggable :class:`TokenFormat`:
 
 ``check`` is on the hot path of every request, so it is synchronous and keeps
 revocations in memory; HS256 is verified by a short path of our own because
-PyJWT's general one is about half as fast.
+PyJWT's general one does about a ninth as many checks per second.
 """
 
 from __future__ import annotations
@@ -476,7 +476,8 @@ class TokenManager:
         ttl: float | Literal[_Default.TTL] | None = _Default.TTL,
         purpose: str | None = None,
     ) -> str:
-        """A token for ``info["id"]`` carrying the configured fields.
+        """A token for ``info["id"]`` carrying the configured fields it has
+        (a user without an optional attribute gets a token without that claim).
 
         ``purpose`` mints a token for another manager (say, a password-reset
         link) that this one's ``check`` will refuse.
@@ -484,9 +485,6 @@ class TokenManager:
         user_id = info.get("id")
         if not isinstance(user_id, str) or not user_id:
             raise InvalidInput("token info needs a non-empty string 'id'")
-        missing = [name for name in self.fields if name not in info]
-        if missing:
-            raise InvalidInput(f"token info lacks field(s): {', '.join(missing)}")
         lifetime = self.ttl if ttl is _Default.TTL else _checked_ttl(ttl)
         if purpose is not None and (not isinstance(purpose, str) or not purpose):
             raise InvalidInput("a token purpose must be a non-empty string")
@@ -495,7 +493,8 @@ class TokenManager:
         issued = math.floor(self._clock() * 1000) / 1000
         claims: dict[str, Any] = {"sub": user_id}
         for name in self.fields:
-            claims[name] = info[name]
+            if name in info:
+                claims[name] = info[name]
         claims["iat"] = issued
         if lifetime is not None:
             claims["exp"] = issued + lifetime
@@ -515,9 +514,8 @@ class TokenManager:
             raise Unauthenticated("token expired")
         info: dict[str, Any] = {"id": claims["sub"]}
         for name in self.fields:
-            if name not in claims:
-                raise InvalidToken(f"token lacks field {name!r}")
-            info[name] = claims[name]
+            if name in claims:
+                info[name] = claims[name]
         return self.issue(info, ttl=ttl)
 
     # -- checking

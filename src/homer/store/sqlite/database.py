@@ -9,6 +9,7 @@ commit) into one transaction and one fsync.
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -102,6 +103,9 @@ class SQLiteDatabase:
 
     def _connect(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # It holds password hashes: owner-only. SQLite gives the -wal and -shm
+        # files the database file's permissions.
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
         conn = sqlite3.connect(
             self.path,
             timeout=self.busy_timeout,
