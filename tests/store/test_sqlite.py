@@ -6,15 +6,24 @@ import asyncio
 import sqlite3
 import threading
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from homer.errors import Conflict, SchemaTooNew, StoreError
+from homer.errors import Conflict, InvalidInput, SchemaTooNew, StoreError
 from homer.store.migrations import load_migrations
-from homer.store.records import AuditEvent
+from homer.store.records import Appended, AuditEvent
 from homer.store.sqlite import SQLiteStore
-from homer.testing.store_conformance import make_group, make_user
+from homer.store.sqlite.database import _statements
+from homer.testing.store_conformance import (
+    make_group,
+    make_member,
+    make_room,
+    make_user,
+    new_message,
+)
 
 EVENT = AuditEvent(actor="t", action="a", target="x", at=0.0)
 
@@ -30,7 +39,7 @@ async def test_migrations_are_recorded_and_reopening_applies_none(tmp_path: Path
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert rows == [(1, "identity")]
+    assert rows == [(1, "identity"), (2, "messaging")]
     assert mode == "wal"
 
 
@@ -128,3 +137,117 @@ async def test_a_failed_write_rolls_back_everything(tmp_path: Path) -> None:
     assert found is not None
     assert found.name == group.name
     await store.close()
+
+
+async def test_an_identity_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A file written before messaging existed gains its tables and keeps its data."""
+    path = tmp_path / "h.db"
+    (identity, *_) = await asyncio.to_thread(load_migrations, "homer.store.sqlite.migrations")
+    group = make_group()
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )
+        for statement in _statements(identity.sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations(version, name) VALUES (1, 'identity')")
+        conn.execute(
+            "INSERT INTO groups VALUES (?, ?, ?, '[]', NULL, 1.0, 1.0, 1)",
+            (group.id, group.name, group.name),
+        )
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await store.schema_version() == 2
+        found = await store.group_by_id(group.id)
+        assert found is not None
+        assert found.name == group.name
+        room = make_room()
+        await store.create_room(room, [make_member(room.id, "u-ann")])
+        assert await store.room(room.id) == room
+    finally:
+        await store.close()
+
+
+async def test_a_body_that_is_not_json_fails_alone(store: SQLiteStore) -> None:
+    room = make_room()
+    await store.create_room(room, [])
+    outcomes = await store.append_messages(
+        [new_message(room.id), new_message(room.id, body={"x": object()}), new_message(room.id)]
+    )
+    assert isinstance(outcomes[1], InvalidInput)
+    assert [o.message.seq for o in outcomes if isinstance(o, Appended)] == [1, 2]
+
+
+async def _traced(store: SQLiteStore, call: Awaitable[Any]) -> list[str]:
+    """The statements ``call`` runs, with their parameters filled in."""
+    statements: list[str] = []
+    await store.db.read(lambda conn: conn.set_trace_callback(statements.append))
+    try:
+        await call
+    finally:
+        await store.db.read(lambda conn: conn.set_trace_callback(None))
+    return statements
+
+
+async def _plans(store: SQLiteStore, call: Awaitable[Any]) -> list[str]:
+    """The query plans of the SELECTs ``call`` runs, one line per plan step."""
+    selects = [s for s in await _traced(store, call) if s.lstrip().upper().startswith("SELECT")]
+    assert selects, "the call ran no query"
+    return await store.db.read(
+        lambda conn: [
+            row[3] for sql in selects for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+        ]
+    )
+
+
+async def test_a_batch_is_one_transaction(store: SQLiteStore) -> None:
+    rooms = [make_room() for _ in range(3)]
+    for room in rooms:
+        await store.create_room(room, [])
+    first = new_message(rooms[0].id)
+    await store.append_messages([first])
+    batch = [new_message(rooms[n % 3].id, f"u-{n}") for n in range(50)]
+    for call in (
+        store.append_messages(batch),
+        store.append_messages([*batch[:10], first, new_message(rooms[1].id)]),  # duplicates
+    ):
+        statements = await _traced(store, call)
+        assert statements.count("BEGIN IMMEDIATE") == 1
+        assert statements.count("COMMIT") == 1
+
+
+async def test_history_queries_use_the_primary_key_and_indexes(store: SQLiteStore) -> None:
+    rooms = [make_room() for _ in range(3)]
+    for room in rooms:
+        await store.create_room(room, [make_member(room.id, "u-ann")])
+    for start in range(0, 3000, 300):
+        await store.append_messages(
+            [
+                new_message(rooms[n % 3].id, f"u-{n % 7}", ts=1000.0 + n)
+                for n in range(start, start + 300)
+            ]
+        )
+    await store.append_messages([new_message(rooms[0].id, client_id="resent")])
+    room_id = rooms[1].id
+    for call, expected in (
+        (store.messages_before(room_id, None), "messages USING PRIMARY KEY (room_id=?)"),
+        (store.messages_before(room_id, 500), "messages USING PRIMARY KEY (room_id=? AND seq<?)"),
+        (store.messages_after(room_id, 500), "messages USING PRIMARY KEY (room_id=? AND seq>?)"),
+        (
+            store.messages_between(room_id, 1500.0, 1600.0),
+            "messages USING INDEX messages_ts (room_id=? AND ts>? AND ts<?)",
+        ),
+        (store.unread_counts("u-ann"), "g USING PRIMARY KEY (room_id=? AND seq>?)"),
+        (
+            store.append_messages([new_message(rooms[0].id, client_id="resent")]),
+            "messages USING INDEX messages_client (room_id=? AND sender_id=? AND client_id=?)",
+        ),
+        (store.rooms_of("u-ann"), "m USING INDEX room_members_user (user_id=?)"),
+    ):
+        plan = await _plans(store, call)
+        assert any(step == f"SEARCH {expected}" for step in plan), plan
+        assert not any(step.startswith("SCAN") and "subquery" not in step for step in plan), plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan

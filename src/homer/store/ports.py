@@ -16,19 +16,35 @@ Rules every adapter keeps:
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
+from homer.errors import HomerError
 from homer.store.records import (
+    Appended,
     AuditEntry,
     AuditEvent,
     GroupRecord,
     JSONMap,
+    MemberRecord,
+    MessageRecord,
+    NewMessage,
     Page,
     Revocations,
+    RoomRecord,
     UserRecord,
 )
 
-__all__ = ["AccountStore", "AuditLog", "GroupStore", "SessionStore", "Store", "TokenStore"]
+__all__ = [
+    "AccountStore",
+    "AuditLog",
+    "GroupStore",
+    "MessageStore",
+    "RoomStore",
+    "SessionStore",
+    "Store",
+    "TokenStore",
+]
 
 
 class AccountStore(Protocol):
@@ -126,7 +142,112 @@ class TokenStore(Protocol):
     async def purge_revocations(self, now: float) -> int: ...
 
 
-class Store(AccountStore, GroupStore, AuditLog, SessionStore, TokenStore, Protocol):
+class RoomStore(Protocol):
+    """Rooms, their members, bans, invitations and read markers."""
+
+    async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
+        """Add a room with its first members in one transaction; ``Conflict`` if the id
+        (or, for a DM, the ``dm_key``) is taken."""
+
+    async def room(self, room_id: str) -> RoomRecord | None: ...
+
+    async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None: ...
+
+    async def update_room(
+        self,
+        room_id: str,
+        *,
+        name: str | None = None,
+        topic: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> RoomRecord:
+        """Change what is given; ``NotFound`` if there is no such room."""
+
+    async def delete_room(self, room_id: str) -> bool:
+        """Remove a room with its members, bans, invitations and history."""
+
+    async def list_rooms(
+        self, *, kinds: Sequence[str], after: str | None = None, limit: int = 50
+    ) -> Page[RoomRecord]:
+        """Rooms of the given kinds ordered by id (for the public room directory)."""
+
+    async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
+        """Every room ``user_id`` is a member of, with the membership, ordered by room id."""
+
+    async def add_member(self, member: MemberRecord) -> bool:
+        """``False`` if already a member (the stored membership is kept)."""
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool: ...
+
+    async def member(self, room_id: str, user_id: str) -> MemberRecord | None: ...
+
+    async def members(
+        self, room_id: str, *, after: str | None = None, limit: int = 100
+    ) -> Page[MemberRecord]:
+        """Members ordered by user id."""
+
+    async def count_rooms_of(self, user_id: str) -> int: ...
+
+    async def set_ban(self, room_id: str, user_id: str, banned: bool) -> None: ...
+
+    async def is_banned(self, room_id: str, user_id: str) -> bool: ...
+
+    async def set_invite(self, room_id: str, user_id: str, invited: bool) -> None: ...
+
+    async def is_invited(self, room_id: str, user_id: str) -> bool: ...
+
+    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
+        """Move the read marker forward to ``seq`` (never back, never past the room's
+        last seq); return the marker now stored. ``NotFound`` if not a member."""
+
+    async def unread_counts(self, user_id: str, *, cap: int = 1000) -> dict[str, int]:
+        """Per room of the user: how many ``msg`` messages from others lie past the read
+        marker, counted up to ``cap``."""
+
+
+class MessageStore(Protocol):
+    """Room history: append-only per room, dense sequence numbers from 1."""
+
+    async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
+        """Append a batch in one transaction (one commit for many senders).
+
+        Each message gets its room's next sequence number, in batch order. A message
+        whose (room, sender, client id) is already stored is not stored again: its
+        outcome is the stored one with ``duplicate=True``. A message for a room that
+        does not exist gets ``NotFound`` as its outcome; the others are still stored.
+        """
+
+    async def messages_after(
+        self, room_id: str, after_seq: int, *, limit: int = 100
+    ) -> list[MessageRecord]:
+        """Messages with ``seq > after_seq``, oldest first."""
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, *, limit: int = 50
+    ) -> list[MessageRecord]:
+        """The ``limit`` newest messages with ``seq < before_seq`` (all if ``None``),
+        oldest first."""
+
+    async def messages_between(
+        self, room_id: str, since: float, until: float, *, limit: int = 100
+    ) -> list[MessageRecord]:
+        """Messages with ``since <= ts < until``, oldest first, at most ``limit``."""
+
+    async def purge_history(self, room_id: str) -> int:
+        """Delete a room's history and move to a new epoch (returned). Sequence numbers
+        keep counting up from where they were."""
+
+
+class Store(
+    AccountStore,
+    GroupStore,
+    AuditLog,
+    SessionStore,
+    TokenStore,
+    RoomStore,
+    MessageStore,
+    Protocol,
+):
     """Everything a Homer node keeps durably."""
 
     async def open(self) -> None:

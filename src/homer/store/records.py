@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 __all__ = [
+    "Appended",
     "AuditEntry",
     "AuditEvent",
     "GroupRecord",
+    "MemberRecord",
+    "MessageRecord",
+    "NewMessage",
     "Page",
     "Revocations",
+    "RoomRecord",
     "UserRecord",
     "name_key",
 ]
@@ -95,3 +100,72 @@ class Revocations:
 
     tokens: dict[str, float | None]
     users: dict[str, float]
+
+
+# -- rooms and messages -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    id: str
+    #: ``public`` (anyone may join), ``private`` (by invitation), ``announce``
+    #: (anyone may join, only holders of ``room.announce`` post), ``dm`` (two users).
+    kind: str
+    name: str
+    created_by: str
+    created_at: float
+    topic: str = ""
+    meta: JSONMap = field(default_factory=dict)
+    #: Changes when history is purged, so a client knows its copy is void.
+    epoch: int = 1
+    #: The highest sequence number given out in this room (0: none yet).
+    last_seq: int = 0
+    #: For DMs: the two user ids, sorted and joined by a space; unique.
+    dm_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRecord:
+    room_id: str
+    user_id: str
+    #: ``owner`` or ``member``.
+    role: str
+    joined_at: float
+    #: The read marker: the highest sequence number the user has read.
+    read_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to append; the store gives it its sequence number."""
+
+    room_id: str
+    id: str
+    sender_id: str
+    #: The sender's own id for the message; a resend with the same one is a duplicate.
+    client_id: str
+    #: ``msg`` for what users write; ``join``, ``leave``, ``kick``, ``ban``,
+    #: ``invite``, ``topic`` for membership and room changes.
+    kind: str
+    ts: float
+    body: JSONMap
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    room_id: str
+    seq: int
+    id: str
+    sender_id: str
+    client_id: str
+    kind: str
+    ts: float
+    body: JSONMap
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    """The outcome of one append: the stored message, and whether it was already there."""
+
+    message: MessageRecord
+    duplicate: bool = False

@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from homer.errors import Conflict, NotFound, StoreError
+from homer.errors import Conflict, HomerError, InvalidInput, NotFound, StoreError
 from homer.store.records import (
+    Appended,
     AuditEntry,
     AuditEvent,
     GroupRecord,
     JSONMap,
+    MemberRecord,
+    MessageRecord,
+    NewMessage,
     Page,
     Revocations,
+    RoomRecord,
     UserRecord,
     name_key,
 )
@@ -28,6 +33,27 @@ _USER_COLUMNS = (
     "id, name, password_hash, group_id, attributes, grants, denies, created_at, updated_at, version"
 )
 _GROUP_COLUMNS = "id, name, permissions, parent_id, created_at, updated_at, version"
+_ROOM_COLUMNS = "id, kind, name, topic, meta, created_by, created_at, epoch, last_seq, dm_key"
+_MEMBER_COLUMNS = "room_id, user_id, role, joined_at, read_seq"
+_MESSAGE_COLUMNS = "room_id, seq, id, sender_id, client_id, kind, ts, body"
+
+_ROOM_WIDTH = len(_ROOM_COLUMNS.split(", "))
+
+
+def _qualified(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
+
+
+_ROOMS_OF = (
+    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)}"
+    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY m.room_id"
+)
+_INSERT_MESSAGE = f"INSERT INTO messages({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+#: Skips a message stored before (same room, sender and client id) instead of failing.
+_INSERT_NEW_MESSAGE = _INSERT_MESSAGE + " ON CONFLICT(room_id, sender_id, client_id) DO NOTHING"
+_STORED_MESSAGE = (
+    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?"
+)
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
@@ -62,6 +88,118 @@ def _group(row: tuple[Any, ...]) -> GroupRecord:
         updated_at=row[5],
         version=row[6],
     )
+
+
+def _room(row: tuple[Any, ...]) -> RoomRecord:
+    return RoomRecord(
+        id=row[0],
+        kind=row[1],
+        name=row[2],
+        topic=row[3],
+        meta=_decode(row[4]),
+        created_by=row[5],
+        created_at=row[6],
+        epoch=row[7],
+        last_seq=row[8],
+        dm_key=row[9],
+    )
+
+
+def _member(row: tuple[Any, ...]) -> MemberRecord:
+    return MemberRecord(
+        room_id=row[0], user_id=row[1], role=row[2], joined_at=row[3], read_seq=row[4]
+    )
+
+
+def _message(row: tuple[Any, ...]) -> MessageRecord:
+    return MessageRecord(
+        room_id=row[0],
+        seq=row[1],
+        id=row[2],
+        sender_id=row[3],
+        client_id=row[4],
+        kind=row[5],
+        ts=row[6],
+        body=_decode(row[7]),
+    )
+
+
+def _require_room(conn: sqlite3.Connection, room_id: str) -> None:
+    if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
+        raise NotFound(f"no room with id {room_id}")
+
+
+def _plan_appends(
+    conn: sqlite3.Connection,
+    batch: Sequence[NewMessage],
+    bodies: Sequence[bytes | None],
+    last_seqs: dict[str, int | None],
+    *,
+    look_up: bool,
+) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
+    """Number a batch: the outcome of each message, the rows to insert, and the new
+    ``last_seq`` of each room that grew.
+
+    ``last_seqs`` caches each room's stored ``last_seq`` (``None``: no such room) across
+    calls. Duplicates within the batch are always found; duplicates of stored messages
+    only if ``look_up``.
+    """
+    outcomes: list[Appended | HomerError] = []
+    rows: list[tuple[Any, ...]] = []
+    grown: dict[str, int] = {}
+    fresh: dict[tuple[str, str, str], MessageRecord] = {}
+    for message, body in zip(batch, bodies, strict=True):
+        room_id = message.room_id
+        seq = grown.get(room_id)
+        if seq is None:
+            if room_id in last_seqs:
+                seq = last_seqs[room_id]
+            else:
+                found = conn.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,))
+                row = found.fetchone()
+                seq = last_seqs[room_id] = None if row is None else int(row[0])
+            if seq is None:
+                outcomes.append(NotFound(f"no room with id {room_id}"))
+                continue
+        key = (room_id, message.sender_id, message.client_id)
+        earlier = fresh.get(key)
+        if earlier is not None:
+            outcomes.append(Appended(earlier, duplicate=True))
+            continue
+        if look_up:
+            stored = conn.execute(_STORED_MESSAGE, key).fetchone()
+            if stored is not None:
+                outcomes.append(Appended(_message(stored), duplicate=True))
+                continue
+        if body is None:
+            outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
+            continue
+        seq = grown[room_id] = seq + 1
+        record = MessageRecord(
+            room_id,
+            seq,
+            message.id,
+            message.sender_id,
+            message.client_id,
+            message.kind,
+            message.ts,
+            message.body,
+        )
+        fresh[key] = record
+        rows.append(
+            (
+                room_id,
+                seq,
+                message.id,
+                message.sender_id,
+                message.client_id,
+                message.kind,
+                message.ts,
+                body,
+            )
+        )
+        outcomes.append(Appended(record))
+    return outcomes, rows, grown
 
 
 def _audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
@@ -393,6 +531,284 @@ class SQLiteStore:
             )
         )
 
+    # -- rooms ----------------------------------------------------------------
+
+    async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
+        strays = sorted({m.room_id for m in members if m.room_id != room.id})
+        if strays:
+            raise InvalidInput(f"members of room {room.id} name other rooms: {', '.join(strays)}")
+        member_rows = [self._member_row(member) for member in members]
+
+        def run(conn: sqlite3.Connection) -> None:
+            if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room.id,)).fetchone():
+                raise Conflict(f"a room with id {room.id} already exists")
+            if (
+                room.dm_key is not None
+                and conn.execute("SELECT 1 FROM rooms WHERE dm_key = ?", (room.dm_key,)).fetchone()
+            ):
+                raise Conflict(f"a direct-message room for {room.dm_key!r} already exists")
+            conn.execute(
+                f"INSERT INTO rooms({_ROOM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                self._room_row(room),
+            )
+            conn.executemany(
+                f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES (?,?,?,?,?)", member_rows
+            )
+
+        await self.db.write(run)
+
+    async def room(self, room_id: str) -> RoomRecord | None:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
+            ).fetchone()
+        )
+        return None if row is None else _room(row)
+
+    async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE dm_key = ?", (dm_key,)
+            ).fetchone()
+        )
+        return None if row is None else _room(row)
+
+    async def update_room(
+        self,
+        room_id: str,
+        *,
+        name: str | None = None,
+        topic: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> RoomRecord:
+        changes: list[str] = []
+        params: list[Any] = []
+        for column, value in (("name", name), ("topic", topic)):
+            if value is not None:
+                changes.append(f"{column} = ?")
+                params.append(value)
+        if meta is not None:
+            changes.append("meta = ?")
+            params.append(_encode(meta))
+
+        def run(conn: sqlite3.Connection) -> RoomRecord:
+            if changes:
+                conn.execute(
+                    f"UPDATE rooms SET {', '.join(changes)} WHERE id = ?", (*params, room_id)
+                )
+            row = conn.execute(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no room with id {room_id}")
+            return _room(row)
+
+        return await self.db.write(run)
+
+    async def delete_room(self, room_id: str) -> bool:
+        # Members, bans, invitations and messages go with it (ON DELETE CASCADE).
+        return await self.db.write(
+            lambda conn: conn.execute("DELETE FROM rooms WHERE id = ?", (room_id,)).rowcount > 0
+        )
+
+    async def list_rooms(
+        self, *, kinds: Sequence[str], after: str | None = None, limit: int = 50
+    ) -> Page[RoomRecord]:
+        if not kinds:
+            return Page([])
+        params: list[Any] = list(kinds)
+        where = f"kind IN ({', '.join('?' * len(kinds))})"
+        if after is not None:
+            where += " AND id > ?"
+            params.append(after)
+        sql = f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE {where} ORDER BY id LIMIT ?"
+        limit = max(limit, 0)
+        rows = await self.db.read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
+        more = len(rows) > limit
+        rooms = [_room(row) for row in rows[:limit]]
+        return Page(rooms, rooms[-1].id if more else None)
+
+    async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
+        rows = await self.db.read(lambda conn: conn.execute(_ROOMS_OF, (user_id,)).fetchall())
+        return [(_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:])) for row in rows]
+
+    async def add_member(self, member: MemberRecord) -> bool:
+        row = self._member_row(member)
+
+        def run(conn: sqlite3.Connection) -> bool:
+            _require_room(conn, member.room_id)
+            return (
+                conn.execute(
+                    f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT(room_id, user_id) DO NOTHING",
+                    row,
+                ).rowcount
+                > 0
+            )
+
+        return await self.db.write(run)
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        return await self.db.write(
+            lambda conn: (
+                conn.execute(
+                    "DELETE FROM room_members WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+                ).rowcount
+                > 0
+            )
+        )
+
+    async def member(self, room_id: str, user_id: str) -> MemberRecord | None:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
+                (room_id, user_id),
+            ).fetchone()
+        )
+        return None if row is None else _member(row)
+
+    async def members(
+        self, room_id: str, *, after: str | None = None, limit: int = 100
+    ) -> Page[MemberRecord]:
+        limit = max(limit, 0)
+        sql = f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id > ?"
+        sql += " ORDER BY user_id LIMIT ?"
+        params = (room_id, "" if after is None else after, limit + 1)
+        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        more = len(rows) > limit
+        members = [_member(row) for row in rows[:limit]]
+        return Page(members, members[-1].user_id if more else None)
+
+    async def count_rooms_of(self, user_id: str) -> int:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT COUNT(*) FROM room_members WHERE user_id = ?", (user_id,)
+            ).fetchone()
+        )
+        return int(row[0])
+
+    async def set_ban(self, room_id: str, user_id: str, banned: bool) -> None:
+        await self._set_flag("room_bans", room_id, user_id, banned)
+
+    async def is_banned(self, room_id: str, user_id: str) -> bool:
+        return await self._has_flag("room_bans", room_id, user_id)
+
+    async def set_invite(self, room_id: str, user_id: str, invited: bool) -> None:
+        await self._set_flag("room_invites", room_id, user_id, invited)
+
+    async def is_invited(self, room_id: str, user_id: str) -> bool:
+        return await self._has_flag("room_invites", room_id, user_id)
+
+    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(
+                "UPDATE room_members SET read_seq = MAX(read_seq,"
+                " MIN(?, (SELECT last_seq FROM rooms WHERE id = room_members.room_id)))"
+                " WHERE room_id = ? AND user_id = ? RETURNING read_seq",
+                (seq, room_id, user_id),
+            ).fetchall()
+            if not rows:
+                raise NotFound(f"{user_id} is not a member of room {room_id}")
+            return int(rows[0][0])
+
+        return await self.db.write(run)
+
+    async def unread_counts(self, user_id: str, *, cap: int = 1000) -> dict[str, int]:
+        # One bounded range scan of the primary key per room: a backlog costs ``cap`` rows.
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                "SELECT m.room_id, (SELECT COUNT(*) FROM ("
+                "  SELECT 1 FROM messages g WHERE g.room_id = m.room_id AND g.seq > m.read_seq"
+                "  AND g.kind = 'msg' AND g.sender_id != m.user_id LIMIT ?))"
+                " FROM room_members m WHERE m.user_id = ? ORDER BY m.room_id",
+                (max(cap, 0), user_id),
+            ).fetchall()
+        )
+        return dict(rows)
+
+    # -- messages -------------------------------------------------------------
+
+    async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
+        if not batch:
+            return []
+        bodies: list[bytes | None] = []
+        for message in batch:
+            try:
+                bodies.append(_encode(message.body))
+            except (TypeError, msgspec.EncodeError):
+                bodies.append(None)
+
+        def run(conn: sqlite3.Connection) -> list[Appended | HomerError]:
+            last_seqs: dict[str, int | None] = {}
+            # Resends of stored messages are rare: number the batch without looking each
+            # message up, insert it all at once and see whether every row went in.
+            outcomes, rows, grown = _plan_appends(conn, batch, bodies, last_seqs, look_up=False)
+            if not rows:
+                return outcomes
+            conn.execute("SAVEPOINT append")
+            if conn.executemany(_INSERT_NEW_MESSAGE, rows).rowcount != len(rows):
+                # One was stored before: undo, and number the batch again looking each up.
+                conn.execute("ROLLBACK TO append")
+                outcomes, rows, grown = _plan_appends(conn, batch, bodies, last_seqs, look_up=True)
+                conn.executemany(_INSERT_MESSAGE, rows)
+            conn.execute("RELEASE append")
+            conn.executemany(
+                "UPDATE rooms SET last_seq = ? WHERE id = ?",
+                [(seq, room_id) for room_id, seq in grown.items()],
+            )
+            return outcomes
+
+        return await self.db.write(run)
+
+    async def messages_after(
+        self, room_id: str, after_seq: int, *, limit: int = 100
+    ) -> list[MessageRecord]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (room_id, after_seq, max(limit, 0)),
+            ).fetchall()
+        )
+        return [_message(row) for row in rows]
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, *, limit: int = 50
+    ) -> list[MessageRecord]:
+        if before_seq is None:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ?"
+            params: tuple[Any, ...] = (room_id, max(limit, 0))
+        else:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq < ?"
+            params = (room_id, before_seq, max(limit, 0))
+        sql += " ORDER BY seq DESC LIMIT ?"
+        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        return [_message(row) for row in reversed(rows)]
+
+    async def messages_between(
+        self, room_id: str, since: float, until: float, *, limit: int = 100
+    ) -> list[MessageRecord]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND ts >= ? AND ts < ?"
+                " ORDER BY ts, seq LIMIT ?",
+                (room_id, since, until, max(limit, 0)),
+            ).fetchall()
+        )
+        return [_message(row) for row in rows]
+
+    async def purge_history(self, room_id: str) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            rows = conn.execute(
+                "UPDATE rooms SET epoch = epoch + 1 WHERE id = ? RETURNING epoch", (room_id,)
+            ).fetchall()
+            if not rows:
+                raise NotFound(f"no room with id {room_id}")
+            conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
+            return int(rows[0][0])
+
+        return await self.db.write(run)
+
     # -- helpers --------------------------------------------------------------
 
     @staticmethod
@@ -421,6 +837,51 @@ class SQLiteStore:
             group.updated_at,
             group.version,
         )
+
+    @staticmethod
+    def _room_row(room: RoomRecord) -> tuple[Any, ...]:
+        return (
+            room.id,
+            room.kind,
+            room.name,
+            room.topic,
+            _encode(room.meta),
+            room.created_by,
+            room.created_at,
+            room.epoch,
+            room.last_seq,
+            room.dm_key,
+        )
+
+    @staticmethod
+    def _member_row(member: MemberRecord) -> tuple[Any, ...]:
+        return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
+
+    async def _set_flag(self, table: str, room_id: str, user_id: str, on: bool) -> None:
+        """Add or remove a (room, user) row of ``room_bans`` or ``room_invites``."""
+
+        def run(conn: sqlite3.Connection) -> None:
+            if on:
+                _require_room(conn, room_id)
+                conn.execute(
+                    f"INSERT INTO {table}(room_id, user_id) VALUES (?, ?)"
+                    " ON CONFLICT(room_id, user_id) DO NOTHING",
+                    (room_id, user_id),
+                )
+            else:
+                conn.execute(
+                    f"DELETE FROM {table} WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+                )
+
+        await self.db.write(run)
+
+    async def _has_flag(self, table: str, room_id: str, user_id: str) -> bool:
+        row = await self.db.read(
+            lambda conn: conn.execute(
+                f"SELECT 1 FROM {table} WHERE room_id = ? AND user_id = ?", (room_id, user_id)
+            ).fetchone()
+        )
+        return row is not None
 
     @staticmethod
     def _explain_missed_update(conn: sqlite3.Connection, table: str, row_id: str) -> None:
