@@ -24,7 +24,9 @@ __all__ = [
     "GroupSpec",
     "HomerConfig",
     "IdentityConfig",
+    "LimitsConfig",
     "PasswordConfig",
+    "ServerConfig",
     "SessionConfig",
     "TokenConfig",
     "load_config",
@@ -127,6 +129,62 @@ class SessionConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     ttl: float = 86_400.0
 
 
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Limits and back-pressure; every one answers with a clear error, never a hang."""
+
+    #: Largest incoming frame (one request), in bytes; past it: ``too_large``.
+    max_frame: int = 65_536
+    #: Largest message text, in characters.
+    max_text: int = 8_000
+    #: Largest encoded structured payload of a message, in bytes.
+    max_data: int = 16_384
+    #: Requests per second per connection, and the burst allowed above it.
+    rate: float = 20.0
+    burst: int = 60
+    #: Requests per second per user, over all their connections on one node.
+    user_rate: float = 50.0
+    user_burst: int = 150
+    max_rooms_per_user: int = 1_000
+    max_connections_per_user: int = 20
+    #: Bytes queued for one connection before it counts as too slow and is closed
+    #: (it resumes from its last sequence number when it reconnects).
+    send_queue: int = 1_048_576
+    #: Seconds of silence before the server pings a connection, and then seconds
+    #: to wait for any answer before it is taken as dead (half-open detection).
+    heartbeat: float = 20.0
+    heartbeat_timeout: float = 10.0
+    #: Seconds a new connection has to finish its handshake and ``hello``.
+    handshake_timeout: float = 10.0
+    #: Most messages one history request returns.
+    history_limit: int = 500
+    #: Most messages replayed per room on resume; past it the answer is "not recovered".
+    resume_limit: int = 1_000
+    #: Seconds a typing signal lasts.
+    typing_ttl: float = 5.0
+    #: Seconds over which presence changes of one user are coalesced.
+    presence_delay: float = 1.0
+    #: Login attempts per minute per account and per client address.
+    logins_per_account: int = 10
+    logins_per_address: int = 60
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Origins allowed to open a WebSocket. Empty: requests without an Origin
+    #: (non-browser clients) and same-origin pages only. ``*``: any origin.
+    origins: list[str] = []
+    #: ``plain`` or ``json`` log lines.
+    log_format: Literal["plain", "json"] = "plain"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: Serve the web client at ``/``.
+    web_client: bool = True
+    #: Seconds to finish durable writes and say goodbye on shutdown.
+    shutdown_grace: float = 10.0
+    #: Use uvloop when it is installed.
+    uvloop: bool = True
+
+
 class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "./homer-data"
     #: ``sqlite`` (a file in the data dir) or ``sqlite:///path/to/file.db``.
@@ -136,6 +194,8 @@ class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     identity: IdentityConfig = IdentityConfig()
     tokens: TokenConfig = TokenConfig()
     sessions: SessionConfig = SessionConfig()
+    server: ServerConfig = ServerConfig()
+    limits: LimitsConfig = LimitsConfig()
 
     @property
     def data_path(self) -> Path:

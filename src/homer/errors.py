@@ -8,13 +8,16 @@ for people and logs. Codes never change meaning once released.
     │   └── ValidationFailed        invalid       named fields failed their validators
     ├── NotFound                    not_found     no such user, group, token, ...
     ├── Conflict                    conflict      a name is taken, a rule forbids it now
-    ├── NotAuthorized               forbidden     the acting user lacks a permission
+    ├── Forbidden                   forbidden     not allowed here (not a member, banned, ...)
+    │   └── NotAuthorized           forbidden     the acting user lacks a permission
     ├── Unauthenticated             unauthenticated
     │   └── InvalidToken            invalid_token forged, garbled, wrong key, wrong purpose
     │       └── TokenRevoked        token_revoked revoked one by one or with all of a user's
     ├── RateLimited                 rate_limited  try again after ``retry_after`` seconds
-    └── StoreError                  unavailable   the store failed; the operation did not happen
-        └── SchemaTooNew            unavailable   the database was written by a newer Homer
+    ├── TooLarge                    too_large     a frame or message over the configured limit
+    ├── StoreError                  unavailable   the store failed; the operation did not happen
+    │   └── SchemaTooNew            unavailable   the database was written by a newer Homer
+    └── BrokerError                 unavailable   the broker is unreachable; live delivery waits
 
 An expired token is not an error: ``TokenManager.check`` returns ``None`` so
 that the caller can ask for a refresh.
@@ -26,8 +29,10 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 __all__ = [
+    "BrokerError",
     "Conflict",
     "ErrorCode",
+    "Forbidden",
     "HomerError",
     "InvalidInput",
     "InvalidToken",
@@ -37,6 +42,7 @@ __all__ = [
     "SchemaTooNew",
     "StoreError",
     "TokenRevoked",
+    "TooLarge",
     "Unauthenticated",
     "ValidationFailed",
 ]
@@ -54,6 +60,7 @@ class ErrorCode(StrEnum):
     TOKEN_REVOKED = "token_revoked"
     RATE_LIMITED = "rate_limited"
     TOO_LARGE = "too_large"
+    UNKNOWN_OP = "unknown_op"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
@@ -93,10 +100,14 @@ class Conflict(HomerError):
     code = ErrorCode.CONFLICT
 
 
-class NotAuthorized(HomerError):
-    """The acting user lacks ``permission``."""
+class Forbidden(HomerError):
+    """The caller may not do this here: not a member, banned, someone else's DM."""
 
     code = ErrorCode.FORBIDDEN
+
+
+class NotAuthorized(Forbidden):
+    """The acting user lacks ``permission``."""
 
     def __init__(self, permission: str, actor: str = "") -> None:
         who = f"{actor} " if actor else ""
@@ -124,6 +135,16 @@ class RateLimited(HomerError):
     def __init__(self, message: str, retry_after: float) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class TooLarge(HomerError):
+    code = ErrorCode.TOO_LARGE
+
+
+class BrokerError(HomerError):
+    """The broker cannot carry live events now; stored messages are safe."""
+
+    code = ErrorCode.UNAVAILABLE
 
 
 class StoreError(HomerError):

@@ -1,0 +1,388 @@
+"""The Python client SDK.
+
+::
+
+    async with HomerClient("http://127.0.0.1:8080", name="alice", password="...") as chat:
+        await chat.join("lobby")
+        ack = await chat.send("lobby", "hello")
+        async for event in chat:
+            if event.op == "msg":
+                print(event.sender, event.body["text"])
+
+The client reconnects by itself after a drop and resumes every room from the
+last sequence number it saw, so its event stream has no gap and no
+duplicate; sends that were not acknowledged are sent again with the same
+client id, which the server turns into the original ack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import random
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from homer.errors import ErrorCode, HomerError
+from homer.protocol.envelope import Envelope
+
+__all__ = ["ClientError", "ConnectionLost", "HomerClient", "Position"]
+
+log = logging.getLogger("homer.client")
+
+_decode = msgspec.json.Decoder(Envelope).decode
+_encode = msgspec.json.encode
+
+
+class ClientError(HomerError):
+    """The server answered a request with an error frame."""
+
+    def __init__(self, code: str, message: str, body: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        try:
+            self.code = ErrorCode(code)
+        except ValueError:
+            self.code = ErrorCode.INTERNAL
+        self.wire_code = code
+        self.body = body or {}
+
+
+class ConnectionLost(HomerError):
+    """The connection dropped before the answer came (it is retried when it makes sense)."""
+
+    code = ErrorCode.UNAVAILABLE
+
+
+@dataclass(slots=True)
+class Position:
+    """Where the client is in a room: the epoch of its history and the last seq seen."""
+
+    epoch: int
+    seq: int
+
+
+@dataclass(slots=True)
+class _PendingSend:
+    params: dict[str, Any]
+    future: asyncio.Future[dict[str, Any]] = field(repr=False)
+
+
+class HomerClient:
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        name: str | None = None,
+        password: str | None = None,
+        reconnect: bool = True,
+        max_backoff: float = 5.0,
+        client_name: str = "homer-python",
+    ) -> None:
+        base = url.rstrip("/")
+        if base.startswith("ws"):
+            base = "http" + base[2:]
+        self.base_url = base.removesuffix("/ws")
+        self.ws_url = self.base_url + "/ws"
+        self.token = token
+        self._credentials = (name, password) if name and password else None
+        self.reconnect = reconnect
+        self.max_backoff = max_backoff
+        self.client_name = client_name
+        self.positions: dict[str, Position] = {}
+        self.welcome: dict[str, Any] = {}
+        self.events: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._http: aiohttp.ClientSession | None = None
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._rids = itertools.count(1)
+        self._waiting: dict[int, asyncio.Future[Any]] = {}
+        self._sends: dict[str, _PendingSend] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._closed = False
+        self._connected = asyncio.Event()
+        self.reconnects = 0
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    async def __aenter__(self) -> HomerClient:
+        await self.connect()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def connect(self) -> dict[str, Any]:
+        """Log in if needed, open the WebSocket, say hello; returns the welcome."""
+        if self._http is None:
+            # A fresh connection per request: the WebSocket then never rides on a
+            # connection that carried HTTP before (the server's lean path).
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        if self.token is None:
+            await self.login()
+        await self._open()
+        self._reader = asyncio.get_running_loop().create_task(self._read_forever())
+        return self.welcome
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._ws is not None:
+            await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        self._fail_waiting(ConnectionLost("client closed"))
+        self._fail_sends(ConnectionLost("client closed"))
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+    async def login(self) -> str:
+        if self._credentials is None:
+            raise ClientError("unauthenticated", "give a token, or a name and a password")
+        name, password = self._credentials
+        data = await self.http("POST", "/api/login", {"name": name, "password": password})
+        self.token = str(data["token"])
+        return self.token
+
+    async def register(self, name: str, password: str, **attributes: Any) -> dict[str, Any]:
+        return await self.http(
+            "POST", "/api/register", {"name": name, "password": password, **attributes}
+        )
+
+    async def http(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        if self._http is None:
+            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+        async with self._http.request(method, self.base_url + path, json=body) as response:
+            data = await response.json(content_type=None)
+            if response.status >= 400:
+                raise ClientError(data.get("code", "internal"), data.get("message", ""), data)
+            result: dict[str, Any] = data
+            return result
+
+    async def _open(self) -> None:
+        assert self._http is not None
+        self._ws = await self._http.ws_connect(self.ws_url, autoping=True, max_msg_size=0)
+        hello: dict[str, Any] = {"token": self.token, "client": self.client_name}
+        if self.positions:
+            hello["resume"] = {
+                room: {"epoch": p.epoch, "seq": p.seq} for room, p in self.positions.items()
+            }
+        rid = next(self._rids)
+        await self._ws.send_bytes(_encode({"op": "hello", "rid": rid, **hello}))
+        while True:  # the welcome is the first frame answering our rid
+            message = await self._ws.receive()
+            if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                raise ConnectionLost(f"connection closed during hello: {message.extra}")
+            envelope = _decode(message.data)
+            if envelope.rid == rid:
+                if envelope.op == "error":
+                    body = envelope.body or {}
+                    raise ClientError(body.get("code", "internal"), body.get("message", ""), body)
+                self.welcome = envelope.body
+                break
+            self._dispatch(envelope)
+        for room in self.welcome.get("rooms", []):
+            position = self.positions.get(room["id"])
+            if position is None or position.epoch != room["epoch"]:
+                self.positions[room["id"]] = Position(room["epoch"], room["last_seq"])
+        self._connected.set()
+        # Sends the server never acknowledged go again, with the same client id.
+        for cid, pending in list(self._sends.items()):
+            await self._send_frame("send", pending.params, rid=f"s:{cid}")
+
+    # -- requests -------------------------------------------------------------------
+
+    async def request(self, op: str, **params: Any) -> Any:
+        """Send one request and wait for its reply (raises :class:`ClientError`)."""
+        await self._connected.wait()
+        rid = next(self._rids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waiting[rid] = future
+        try:
+            await self._send_frame(op, params, rid=rid)
+            return await future
+        finally:
+            self._waiting.pop(rid, None)
+
+    async def _send_frame(self, op: str, params: dict[str, Any], *, rid: Any) -> None:
+        ws = self._ws
+        if ws is None or ws.closed:
+            raise ConnectionLost("not connected")
+        await ws.send_bytes(_encode({"op": op, "rid": rid, **params}))
+
+    async def send(
+        self, room: str, text: str, data: Any = None, *, cid: str | None = None
+    ) -> dict[str, Any]:
+        """Send a message; returns the ack once it is durable.
+
+        Survives reconnects (the send goes again with the same client id) and rate
+        limits (it waits as long as the server says, then tries again).
+        """
+        cid = cid or uuid.uuid4().hex
+        params: dict[str, Any] = {"room": room, "cid": cid, "text": text}
+        if data is not None:
+            params["data"] = data
+        try:
+            while True:
+                future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+                self._sends[cid] = _PendingSend(params, future)
+                await self._connected.wait()
+                with contextlib.suppress(ConnectionLost):  # resent after the reconnect
+                    await self._send_frame("send", params, rid=f"s:{cid}")
+                try:
+                    return await future
+                except ClientError as exc:
+                    if exc.wire_code != "rate_limited":
+                        raise
+                    await asyncio.sleep(float(exc.body.get("retry_after", 0.1)))
+        finally:
+            self._sends.pop(cid, None)
+
+    async def create(self, room: str | None = None, kind: str = "public", **extra: Any) -> Any:
+        params = {"kind": kind, **extra}
+        if room is not None:
+            params["room"] = room
+        return await self._tracked(await self.request("create", **params))
+
+    async def join(self, room: str) -> Any:
+        return await self._tracked(await self.request("join", room=room))
+
+    async def dm(self, user: str) -> Any:
+        return await self._tracked(await self.request("dm", user=user))
+
+    async def leave(self, room: str) -> Any:
+        result = await self.request("leave", room=room)
+        self.positions.pop(room, None)
+        return result
+
+    async def history(self, room: str, **query: Any) -> list[Envelope]:
+        result = await self.request("history", room=room, **query)
+        return [msgspec.convert(m, Envelope) for m in result["messages"]]
+
+    async def read(self, room: str, seq: int) -> Any:
+        return await self.request("read", room=room, seq=seq)
+
+    async def _tracked(self, info: dict[str, Any]) -> dict[str, Any]:
+        self.positions.setdefault(info["id"], Position(info["epoch"], info["last_seq"]))
+        return info
+
+    # -- events ---------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Envelope]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Envelope]:
+        while True:
+            yield await self.events.get()
+
+    async def next_event(
+        self,
+        op: str | None = None,
+        *,
+        timeout: float = 10.0,  # noqa: ASYNC109
+    ) -> Envelope:
+        """The next event (of ``op``, skipping others), or ``TimeoutError``."""
+        async with asyncio.timeout(timeout):
+            while True:
+                event = await self.events.get()
+                if op is None or event.op == op:
+                    return event
+
+    def _dispatch(self, envelope: Envelope) -> None:
+        rid = envelope.rid
+        if rid is not None and envelope.op in ("reply", "error"):
+            self._answer(rid, envelope)
+            return
+        room = envelope.room
+        if envelope.op == "msg" and room is not None and envelope.seq is not None:
+            position = self.positions.get(room)
+            if position is not None:
+                if envelope.seq <= position.seq:
+                    return  # seen already (a resume overlapping live traffic)
+                position.seq = envelope.seq
+        elif envelope.op == "resumed" and room is not None:
+            body = envelope.body or {}
+            if not body.get("recovered") and "epoch" in body:
+                self.positions[room] = Position(body["epoch"], body.get("last_seq", 0))
+        elif envelope.op == "joined" and room is not None:
+            body = envelope.body or {}
+            self.positions.setdefault(room, Position(body.get("epoch", 1), body.get("last_seq", 0)))
+        elif envelope.op == "left" and room is not None:
+            self.positions.pop(room, None)
+        self.events.put_nowait(envelope)
+
+    def _answer(self, rid: Any, envelope: Envelope) -> None:
+        body = envelope.body
+        if isinstance(rid, str) and rid.startswith("s:"):
+            pending = self._sends.get(rid[2:])
+            future: asyncio.Future[Any] | None = pending.future if pending else None
+        else:
+            future = self._waiting.get(rid)
+        if future is None or future.done():
+            return
+        if envelope.op == "error":
+            body = body or {}
+            future.set_exception(
+                ClientError(body.get("code", "internal"), body.get("message", ""), body)
+            )
+        else:
+            future.set_result(body)
+
+    async def _read_forever(self) -> None:
+        backoff = 0.1
+        while not self._closed:
+            ws = self._ws
+            if ws is not None:
+                async for message in ws:
+                    if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+                        self._dispatch(_decode(message.data))
+                    elif message.type == aiohttp.WSMsgType.ERROR:
+                        break
+            self._connected.clear()
+            self._fail_waiting(ConnectionLost("connection lost"))
+            if self._closed or not self.reconnect:
+                self._fail_sends(ConnectionLost("connection lost"))
+                self.events.put_nowait(Envelope(op="disconnected"))
+                return
+            while not self._closed:
+                await asyncio.sleep(backoff * (0.5 + random.random()))
+                try:
+                    await self._open()
+                except (aiohttp.ClientError, OSError, ConnectionLost) as exc:
+                    log.debug("reconnect failed: %s", exc)
+                    backoff = min(self.max_backoff, backoff * 2)
+                    continue
+                except ClientError as exc:
+                    if exc.wire_code in ("unauthenticated", "invalid_token", "token_revoked"):
+                        if self._credentials is None:
+                            self._fail_sends(exc)
+                            self.events.put_nowait(Envelope(op="disconnected", body=exc.body))
+                            return
+                        self.token = None
+                        with contextlib.suppress(HomerError, aiohttp.ClientError, OSError):
+                            await self.login()
+                    backoff = min(self.max_backoff, backoff * 2)
+                    continue
+                self.reconnects += 1
+                backoff = 0.1
+                self.events.put_nowait(Envelope(op="reconnected"))
+                break
+
+    def _fail_sends(self, error: HomerError) -> None:
+        for pending in self._sends.values():
+            if not pending.future.done():
+                pending.future.set_exception(error)
+
+    def _fail_waiting(self, error: HomerError) -> None:
+        for future in self._waiting.values():
+            if not future.done():
+                future.set_exception(error)
+        self._waiting.clear()

@@ -1,0 +1,1 @@
+"""The messaging services: rooms, messages, presence, and local fan-out."""

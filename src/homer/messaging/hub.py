@@ -1,0 +1,183 @@
+"""Local fan-out: which of this node's connections get which event.
+
+The hot path of a chat server. An event is encoded at most once per wire
+format (:class:`Outgoing`), then the same bytes go to every member's
+connection: no task, no await and no encoding per recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from homer.protocol.envelope import Envelope
+
+__all__ = ["Hub", "Outgoing", "Sink", "WireFormat"]
+
+
+class WireFormat(Protocol):
+    """A codec and a framing together: how one transport puts an envelope on the wire."""
+
+    def render(self, envelope: Envelope) -> bytes: ...
+
+
+class Outgoing:
+    """One event, rendered lazily and at most once per wire format."""
+
+    __slots__ = ("_first", "_first_bytes", "_others", "envelope")
+
+    def __init__(self, envelope: Envelope) -> None:
+        self.envelope = envelope
+        self._first: WireFormat | None = None
+        self._first_bytes = b""
+        self._others: dict[WireFormat, bytes] | None = None
+
+    def render(self, fmt: WireFormat) -> bytes:
+        if fmt is self._first:
+            return self._first_bytes
+        if self._first is None:
+            self._first = fmt
+            self._first_bytes = fmt.render(self.envelope)
+            return self._first_bytes
+        others = self._others
+        if others is None:
+            others = self._others = {}
+        found = others.get(fmt)
+        if found is None:
+            found = others[fmt] = fmt.render(self.envelope)
+        return found
+
+
+class Sink(Protocol):
+    """A connection as the hub sees it: something to push rendered events into."""
+
+    def push(self, out: Outgoing) -> None:
+        """Queue ``out`` for sending; never blocks. A sink that cannot keep up closes
+        itself with a reason; it must never slow the caller down."""
+
+
+class Hub:
+    """Room id -> the local sinks subscribed to it, and user id -> that user's sinks."""
+
+    __slots__ = ("_holds", "_on_first", "_on_last", "last_seq", "rooms", "users")
+
+    def __init__(
+        self,
+        *,
+        on_first: Callable[[str], None] = lambda key: None,
+        on_last: Callable[[str], None] = lambda key: None,
+    ) -> None:
+        self.rooms: dict[str, set[Sink]] = {}
+        self.users: dict[str, set[Sink]] = {}
+        #: The highest room sequence number delivered here, per room.
+        self.last_seq: dict[str, int] = {}
+        #: Sinks catching up on a room: live events wait here until the backlog is sent.
+        self._holds: dict[str, dict[Sink, list[Outgoing]]] = {}
+        self._on_first = on_first
+        self._on_last = on_last
+
+    # -- membership -------------------------------------------------------------
+
+    def subscribe(self, room: str, sink: Sink) -> None:
+        sinks = self.rooms.get(room)
+        if sinks is None:
+            sinks = self.rooms[room] = set()
+            self._on_first(f"room.{room}")
+        sinks.add(sink)
+
+    def unsubscribe(self, room: str, sink: Sink) -> None:
+        sinks = self.rooms.get(room)
+        if sinks is None:
+            return
+        sinks.discard(sink)
+        holds = self._holds.get(room)
+        if holds is not None:
+            holds.pop(sink, None)
+            if not holds:
+                del self._holds[room]
+        if not sinks:
+            del self.rooms[room]
+            self.last_seq.pop(room, None)
+            self._on_last(f"room.{room}")
+
+    def attach_user(self, user_id: str, sink: Sink) -> None:
+        sinks = self.users.get(user_id)
+        if sinks is None:
+            sinks = self.users[user_id] = set()
+            self._on_first(f"user.{user_id}")
+        sinks.add(sink)
+
+    def detach_user(self, user_id: str, sink: Sink) -> None:
+        sinks = self.users.get(user_id)
+        if sinks is None:
+            return
+        sinks.discard(sink)
+        if not sinks:
+            del self.users[user_id]
+            self._on_last(f"user.{user_id}")
+
+    # -- catching up --------------------------------------------------------------
+
+    def hold(self, room: str, sink: Sink) -> None:
+        """From now on keep ``room``'s live events for ``sink`` instead of pushing them."""
+        self._holds.setdefault(room, {})[sink] = []
+
+    def release(self, room: str, sink: Sink, after_seq: int) -> None:
+        """Push what was held for ``sink`` past ``after_seq`` (the backlog's end)."""
+        holds = self._holds.get(room)
+        held = holds.pop(sink, None) if holds is not None else None
+        if holds is not None and not holds:
+            del self._holds[room]
+        for out in held or ():
+            seq = out.envelope.seq
+            if seq is None or seq > after_seq:
+                sink.push(out)
+
+    def holding(self, room: str, sink: Sink) -> bool:
+        holds = self._holds.get(room)
+        return holds is not None and sink in holds
+
+    # -- delivery -------------------------------------------------------------------
+
+    def to_room(self, room: str, envelope: Envelope, *, skip: Sink | None = None) -> None:
+        """Deliver a room event to every local subscriber (in sequence order)."""
+        seq = envelope.seq
+        if seq is not None:
+            last = self.last_seq.get(room, 0)
+            if seq <= last:
+                return  # already delivered here (a duplicate from the broker)
+            self.last_seq[room] = seq
+        sinks = self.rooms.get(room)
+        if not sinks:
+            return
+        out = Outgoing(envelope)
+        holds = self._holds.get(room)
+        if holds is None:
+            for sink in sinks:
+                if sink is not skip:
+                    sink.push(out)
+            return
+        for sink in sinks:
+            if sink is skip:
+                continue
+            held = holds.get(sink)
+            if held is None:
+                sink.push(out)
+            else:
+                held.append(out)
+
+    def to_user(self, user_id: str, envelope: Envelope) -> None:
+        self.to_sinks(self.users.get(user_id, ()), envelope)
+
+    def to_sinks(self, sinks: Iterable[Sink], envelope: Envelope) -> None:
+        out: Outgoing | None = None
+        for sink in sinks:
+            if out is None:
+                out = Outgoing(envelope)
+            sink.push(out)
+
+    def everyone(self) -> set[Sink]:
+        found: set[Sink] = set()
+        for sinks in self.users.values():
+            found |= sinks
+        return found

@@ -1,0 +1,256 @@
+"""Sending, history, resume and read markers.
+
+A send is acknowledged only once it is durable (group commit, see
+:mod:`homer.messaging.writer`); a resend with the same client id returns the
+first ack and stores nothing new. Resume answers "recovered" with exactly
+what was missed, or says why it could not and how to page: never a silent
+skip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from homer.clock import Clock, system_clock
+from homer.config import LimitsConfig
+from homer.errors import Forbidden, InvalidInput, NotAuthorized, TooLarge
+from homer.identity.accounts import User
+from homer.identity.permissions import Authorizer
+from homer.messaging.events import Events, message_envelope
+from homer.messaging.names import Names
+from homer.messaging.rooms import RoomService
+from homer.messaging.writer import MessageWriter
+from homer.protocol.envelope import Envelope
+from homer.store.ports import Store
+from homer.store.records import Appended, MessageRecord, NewMessage
+
+__all__ = ["Draft", "MessageService", "Resumed"]
+
+
+@dataclass(slots=True)
+class Draft:
+    """A message before it is stored: a before-send hook may change it or refuse it."""
+
+    user: User
+    room: str
+    text: str
+    data: Any
+
+
+BeforeSend = Callable[[Draft], Awaitable[None]]
+AfterSend = Callable[[User, MessageRecord], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """The answer to a resume for one room, and the messages to replay."""
+
+    answer: dict[str, Any]
+    backlog: list[Envelope]
+
+
+class MessageService:
+    def __init__(
+        self,
+        store: Store,
+        writer: MessageWriter,
+        rooms: RoomService,
+        authorizer: Authorizer,
+        names: Names,
+        events: Events,
+        *,
+        limits: LimitsConfig,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.store = store
+        self.writer = writer
+        self.rooms = rooms
+        self.authorizer = authorizer
+        self.names = names
+        self.events = events
+        self.limits = limits
+        self.clock = clock
+        self.before_send: list[BeforeSend] = []
+        self.after_send: list[AfterSend] = []
+
+    # -- sending ------------------------------------------------------------------
+
+    async def send(
+        self,
+        user: User,
+        room_id: str,
+        cid: str,
+        text: str,
+        data: Any = None,
+        *,
+        member: bool | None = None,
+    ) -> dict[str, Any]:
+        """Store a message and return its ack. ``member=True`` means the caller
+        already knows the user is in the room (a session's subscription list)."""
+        if not isinstance(cid, str) or not 1 <= len(cid) <= 64:
+            raise InvalidInput("cid must be a string of 1-64 characters")
+        self._check_body(text, data)
+        if not member and await self.store.member(room_id, user.id) is None:
+            await self.rooms.get(room_id)  # NotFound first, if there is no such room
+            raise Forbidden(f"you are not a member of {room_id!r}")
+        if not self.authorizer.can(user, "room.post"):
+            raise NotAuthorized("room.post", user.name)
+        if await self.rooms.kind(room_id) == "announce" and not self.authorizer.can(
+            user, "room.announce"
+        ):
+            raise NotAuthorized("room.announce", user.name)
+        if self.before_send:
+            draft = Draft(user, room_id, text, data)
+            for hook in self.before_send:
+                await hook(draft)
+            text, data = draft.text, draft.data
+            self._check_body(text, data)
+        body: dict[str, Any] = {"text": text}
+        if data is not None:
+            body["data"] = data
+        appended = await self.writer.append(
+            NewMessage(
+                room_id=room_id,
+                id=str(uuid.uuid4()),
+                sender_id=user.id,
+                client_id=cid,
+                kind="msg",
+                ts=self.clock(),
+                body=body,
+            )
+        )
+        message = appended.message
+        if not appended.duplicate:
+            for after in self.after_send:
+                await after(user, message)
+        return {
+            "room": message.room_id,
+            "seq": message.seq,
+            "id": message.id,
+            "cid": message.client_id,
+            "ts": message.ts,
+            "duplicate": appended.duplicate,
+        }
+
+    def _check_body(self, text: object, data: object) -> None:
+        if not isinstance(text, str):
+            raise InvalidInput("text must be a string")
+        if len(text) > self.limits.max_text:
+            raise TooLarge(f"text is longer than {self.limits.max_text} characters")
+        if data is not None:
+            try:
+                size = len(msgspec.json.encode(data))
+            except (TypeError, msgspec.EncodeError) as exc:
+                raise InvalidInput(f"data is not JSON: {exc}") from None
+            if size > self.limits.max_data:
+                raise TooLarge(f"data encodes to more than {self.limits.max_data} bytes")
+
+    async def publish(self, appended: list[Appended]) -> None:
+        """Called by the writer after each commit, in sequence order."""
+        for item in appended:
+            message = item.message
+            name = self.names.known(message.sender_id) or await self.names.name(message.sender_id)
+            await self.events.to_room(message.room_id, message_envelope(message, name))
+
+    # -- reading ------------------------------------------------------------------
+
+    async def history(
+        self,
+        user: User,
+        room_id: str,
+        *,
+        after: int | None = None,
+        before: int | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 50,
+    ) -> dict[str, Any]:
+        """By sequence (``after`` or ``before``; neither: the latest) or by time window
+        (``since`` and/or ``until``). ``more`` says whether the same query would find
+        further messages past this page."""
+        room, _ = await self.rooms.visible(user, room_id)
+        if limit < 1 or limit > self.limits.history_limit:
+            raise InvalidInput(f"limit must be 1-{self.limits.history_limit}")
+        by_seq = after is not None or before is not None
+        by_time = since is not None or until is not None
+        if by_seq and by_time:
+            raise InvalidInput("ask by sequence (after/before) or by time (since/until), not both")
+        if after is not None and before is not None:
+            raise InvalidInput("give after or before, not both")
+        fetched: list[MessageRecord]
+        if by_time:
+            start = since if since is not None else 0.0
+            end = until if until is not None else float("inf")
+            if end <= start:
+                raise InvalidInput("until must be later than since")
+            fetched = await self.store.messages_between(room.id, start, end, limit=limit + 1)
+            more = len(fetched) > limit
+            fetched = fetched[:limit]
+        elif after is not None:
+            fetched = await self.store.messages_after(room.id, after, limit=limit + 1)
+            more = len(fetched) > limit
+            fetched = fetched[:limit]
+        else:
+            fetched = await self.store.messages_before(room.id, before, limit=limit + 1)
+            more = len(fetched) > limit
+            fetched = fetched[-limit:] if more else fetched
+        return {
+            "room": room.id,
+            "epoch": room.epoch,
+            "last_seq": room.last_seq,
+            "messages": await self.render(fetched),
+            "more": more,
+        }
+
+    async def render(self, messages: list[MessageRecord]) -> list[Envelope]:
+        return [message_envelope(m, await self.names.name(m.sender_id)) for m in messages]
+
+    async def resume(self, user: User, room_id: str, epoch: int, seq: int) -> Resumed:
+        """What ``user`` missed in ``room_id`` since ``seq`` of ``epoch``."""
+        room, _ = await self.rooms.visible(user, room_id)
+        base: dict[str, Any] = {"room": room.id, "epoch": room.epoch, "last_seq": room.last_seq}
+        if epoch != room.epoch:
+            return Resumed(
+                {
+                    **base,
+                    "recovered": False,
+                    "reason": "epoch_changed",
+                    "hint": "history was purged: drop your copy and page with history",
+                },
+                [],
+            )
+        if seq > room.last_seq or seq < 0:
+            raise InvalidInput(f"seq {seq} is not a position in {room.id!r}")
+        missed = room.last_seq - seq
+        if missed > self.limits.resume_limit:
+            return Resumed(
+                {
+                    **base,
+                    "recovered": False,
+                    "reason": "too_far",
+                    "missed": missed,
+                    "hint": "page with history (before/after) to fill the gap",
+                },
+                [],
+            )
+        backlog = await self.store.messages_after(room.id, seq, limit=self.limits.resume_limit)
+        return Resumed(
+            {**base, "recovered": True, "from": seq + 1, "count": len(backlog)},
+            await self.render(backlog),
+        )
+
+    async def read(self, user: User, room_id: str, seq: int) -> dict[str, Any]:
+        """Move the read marker; every session of the user hears the new unread count."""
+        if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+            raise InvalidInput("seq must be a non-negative integer")
+        await self.rooms.visible(user, room_id)
+        marker = await self.store.set_read(room_id, user.id, seq)
+        unread = (await self.store.unread_counts(user.id)).get(room_id, 0)
+        body = {"read": marker, "unread": unread}
+        await self.events.to_user(user.id, Envelope(op="unread", room=room_id, body=body))
+        return {"room": room_id, **body}

@@ -1,0 +1,112 @@
+"""Presence and typing: ephemeral signals, fanned out and never stored.
+
+Presence is per user (online while any session is connected, away when the
+user says so, offline when the last session goes) and coalesced: changes
+within ``presence_delay`` seconds collapse into one announcement, so a
+reconnect does not flash "offline" to everyone. It goes to the rooms the
+user is in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+
+from homer.clock import Clock, system_clock
+from homer.errors import InvalidInput
+from homer.messaging.events import Events
+from homer.protocol.envelope import Envelope
+
+__all__ = ["STATUSES", "Presence"]
+
+STATUSES = ("online", "away", "offline")
+
+
+class Presence:
+    def __init__(
+        self,
+        events: Events,
+        rooms_of: Callable[[str], Iterable[str]] = lambda user_id: (),
+        *,
+        delay: float = 1.0,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.events = events
+        #: The rooms a user is in now (the union over their live sessions).
+        self.rooms_of = rooms_of
+        self.delay = delay
+        self.clock = clock
+        #: Connected sessions per user on this node.
+        self.sessions: dict[str, int] = {}
+        #: The last status announced per user.
+        self.announced: dict[str, str] = {}
+        self._pending: dict[str, tuple[str, str, frozenset[str]]] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def status(self, user_id: str) -> str:
+        return self.announced.get(user_id, "offline")
+
+    def connected(self, user_id: str, name: str, rooms: Iterable[str]) -> None:
+        self.sessions[user_id] = self.sessions.get(user_id, 0) + 1
+        if self.sessions[user_id] == 1:
+            self._change(user_id, name, "online", rooms)
+
+    def disconnected(self, user_id: str, name: str, rooms: Iterable[str]) -> None:
+        left = self.sessions.get(user_id, 0) - 1
+        if left > 0:
+            self.sessions[user_id] = left
+            return
+        self.sessions.pop(user_id, None)
+        self._change(user_id, name, "offline", rooms)
+
+    def set(self, user_id: str, name: str, status: str, rooms: Iterable[str]) -> None:
+        if status not in ("online", "away"):
+            raise InvalidInput("status must be 'online' or 'away'")
+        self._change(user_id, name, status, rooms)
+
+    def _change(self, user_id: str, name: str, status: str, rooms: Iterable[str]) -> None:
+        self._pending[user_id] = (name, status, frozenset(rooms))
+        if user_id not in self._timers:
+            loop = asyncio.get_running_loop()
+            self._timers[user_id] = loop.call_later(self.delay, self._due, user_id)
+
+    def _due(self, user_id: str) -> None:
+        self._timers.pop(user_id, None)
+        pending = self._pending.pop(user_id, None)
+        if pending is None:
+            return
+        name, status, rooms = pending
+        rooms = rooms | frozenset(self.rooms_of(user_id))  # joined meanwhile
+        if self.announced.get(user_id, "offline") == status:
+            return  # it changed and changed back within the window: say nothing
+        if status == "offline":
+            self.announced.pop(user_id, None)
+        else:
+            self.announced[user_id] = status
+        task = asyncio.get_running_loop().create_task(self._announce(user_id, name, status, rooms))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _announce(self, user_id: str, name: str, status: str, rooms: frozenset[str]) -> None:
+        for room in sorted(rooms):
+            await self.events.to_room(
+                room,
+                Envelope(
+                    op="presence", room=room, sender=name, uid=user_id, body={"status": status}
+                ),
+            )
+
+    async def introduce(self, user_id: str, name: str, room: str) -> None:
+        """Tell a room the user just joined what the user's status is."""
+        status = self.announced.get(user_id)
+        if status is not None:
+            await self._announce(user_id, name, status, frozenset((room,)))
+
+    async def flush(self) -> None:
+        """Announce everything pending now (on shutdown)."""
+        for user_id, timer in list(self._timers.items()):
+            timer.cancel()
+            self._due(user_id)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)

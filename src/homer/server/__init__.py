@@ -1,0 +1,1 @@
+"""The server: sessions, the op router, transports at the edge, and `homer serve`."""

@@ -1,0 +1,486 @@
+"""The application object: what an application builds on.
+
+::
+
+    app = Homer(load_config())
+
+    class Roll(msgspec.Struct):
+        sides: int = 6
+
+    @app.on("roll", requires="room.post")
+    async def roll(ctx: Context, params: Roll) -> dict:
+        return {"value": random.randint(1, params.sides)}
+
+Handlers are looked up by op name for every request, so they can be added
+and removed while the server runs; Homer's own operations are registered the
+same way (:mod:`homer.server.ops`). Parameters are validated against the
+handler's annotated ``msgspec.Struct`` before it runs; the permission named
+by ``requires`` is checked first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from homer.broker.inprocess import InProcessBroker
+from homer.broker.ports import Broker
+from homer.clock import Clock, system_clock
+from homer.config import HomerConfig
+from homer.errors import (
+    ErrorCode,
+    HomerError,
+    NotAuthorized,
+    RateLimited,
+    Unauthenticated,
+)
+from homer.identity.accounts import User
+from homer.identity.passwords import Argon2Params
+from homer.identity.permissions import Actor
+from homer.identity.schema import UserSchema
+from homer.identity.service import Identity
+from homer.messaging.events import Events
+from homer.messaging.hub import Hub
+from homer.messaging.messages import AfterSend, BeforeSend, MessageService
+from homer.messaging.names import Names
+from homer.messaging.presence import Presence
+from homer.messaging.rooms import RoomService
+from homer.messaging.writer import MessageWriter
+from homer.protocol.envelope import (
+    BadRequest,
+    Envelope,
+    Request,
+    RequestId,
+    error_envelope,
+    parse_request,
+    reply_envelope,
+)
+from homer.server.limits import KeyedBuckets
+from homer.server.metrics import Metrics
+from homer.server.session import CloseCode, Peer, Session
+from homer.store.ports import Store
+
+__all__ = ["Context", "Handler", "Homer", "HttpRoute"]
+
+log = logging.getLogger("homer.server")
+
+HandlerFunc = Callable[..., Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class Context:
+    """What a handler gets besides its parameters."""
+
+    app: Homer
+    peer: Peer
+    rid: RequestId | None
+    session: Session | None = None
+
+    @property
+    def user(self) -> User:
+        if self.session is None:
+            raise Unauthenticated("say hello with a token first")
+        return self.session.user
+
+    @property
+    def actor(self) -> Actor:
+        return self.app.identity.actor(self.user)
+
+    def send(self, envelope: Envelope) -> None:
+        """Send an event to this connection alone."""
+        self.peer.send(envelope)
+
+
+@dataclass(frozen=True, slots=True)
+class Handler:
+    op: str
+    func: HandlerFunc
+    params: type[msgspec.Struct] | None
+    requires: str | None
+    auth: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRoute:
+    method: str
+    path: str
+    func: Callable[..., Awaitable[Any]]
+
+
+def _params_type(func: HandlerFunc) -> type[msgspec.Struct] | None:
+    parameters = list(inspect.signature(func).parameters.values())
+    if len(parameters) < 2:
+        return None
+    annotation = parameters[1].annotation
+    if isinstance(annotation, str):  # postponed annotations: resolve just this one
+        try:
+            annotation = eval(annotation, getattr(func, "__globals__", {}))
+        except Exception as exc:
+            raise TypeError(
+                f"handler {func.__qualname__}: cannot resolve {annotation!r}: {exc}"
+            ) from None
+    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
+        return annotation
+    raise TypeError(
+        f"handler {func.__qualname__}: annotate its second parameter with a msgspec.Struct"
+    )
+
+
+class Homer:
+    """A Homer node: identity, messaging services, the op router and the hub."""
+
+    def __init__(
+        self,
+        config: HomerConfig | None = None,
+        *,
+        store: Store | None = None,
+        broker: Broker | None = None,
+        schema: UserSchema | None = None,
+        permissions: Iterable[str] | Mapping[str, str] = (),
+        password_params: Argon2Params | None = None,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.config = config or HomerConfig()
+        self.clock = clock
+        self.handlers: dict[str, Handler] = {}
+        self.routes: dict[tuple[str, str], HttpRoute] = {}
+        self._store = store
+        self._schema = schema
+        self._permissions = permissions
+        self._password_params = password_params
+        self.broker: Broker = broker or InProcessBroker()
+        self.metrics = Metrics()
+        self.hub = Hub(on_first=self._bind, on_last=self._unbind)
+        self.peers: set[Peer] = set()
+        self._before_send: list[BeforeSend] = []
+        self._after_send: list[AfterSend] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._started = False
+        limits = self.config.limits
+        self.user_buckets = KeyedBuckets(limits.user_rate, limits.user_burst)
+        self.login_by_account = KeyedBuckets(
+            limits.logins_per_account / 60.0, limits.logins_per_account
+        )
+        self.login_by_address = KeyedBuckets(
+            limits.logins_per_address / 60.0, limits.logins_per_address
+        )
+        from homer.server import ops
+
+        ops.register(self)
+
+    # -- extending ----------------------------------------------------------------
+
+    def on(
+        self, op: str, *, requires: str | None = None, auth: bool = True
+    ) -> Callable[[HandlerFunc], HandlerFunc]:
+        """Register ``func(ctx, params)`` for requests with this ``op``."""
+
+        def decorate(func: HandlerFunc) -> HandlerFunc:
+            self.add_handler(op, func, requires=requires, auth=auth)
+            return func
+
+        return decorate
+
+    def add_handler(
+        self, op: str, func: HandlerFunc, *, requires: str | None = None, auth: bool = True
+    ) -> None:
+        if not inspect.iscoroutinefunction(func):
+            raise TypeError(f"handler for {op!r} must be an async function")
+        if not op or not isinstance(op, str):
+            raise ValueError("an op is a non-empty string")
+        self.handlers[op] = Handler(op, func, _params_type(func), requires, auth)
+
+    def remove_handler(self, op: str) -> None:
+        self.handlers.pop(op, None)
+
+    def before_send(self, hook: BeforeSend) -> BeforeSend:
+        """Run ``hook(draft)`` before a message is stored; it may change or refuse it."""
+        self._before_send.append(hook)
+        return hook
+
+    def after_send(self, hook: AfterSend) -> AfterSend:
+        """Run ``hook(user, message)`` once a message is stored."""
+        self._after_send.append(hook)
+        return hook
+
+    def route(
+        self, method: str, path: str
+    ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+        """Register an HTTP handler ``func(request) -> aiohttp.web.Response``."""
+
+        def decorate(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+            self.routes[(method.upper(), path)] = HttpRoute(method.upper(), path, func)
+            return func
+
+        return decorate
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self.identity = await Identity.open(
+            self.config,
+            store=self._store,
+            schema=self._schema,
+            permissions=self._permissions,
+            password_params=self._password_params,
+            clock=self.clock,
+        )
+        store = self.identity.store
+        self.store = store
+        self.events = Events(self.broker)
+        self.names = Names(store)
+        limits = self.config.limits
+        self.writer = MessageWriter(
+            store, self._committed, observe=self.metrics.store_seconds.observe
+        )
+        self.rooms = RoomService(
+            store,
+            self.writer,
+            self.events,
+            self.identity.authorizer,
+            self.names,
+            max_rooms_per_user=limits.max_rooms_per_user,
+            clock=self.clock,
+        )
+        self.messages = MessageService(
+            store,
+            self.writer,
+            self.rooms,
+            self.identity.authorizer,
+            self.names,
+            self.events,
+            limits=limits,
+            clock=self.clock,
+        )
+        self.messages.before_send = self._before_send
+        self.messages.after_send = self._after_send
+        self.presence = Presence(
+            self.events, self._rooms_of, delay=limits.presence_delay, clock=self.clock
+        )
+        await self.broker.start(self.deliver)
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        self._started = True
+
+    async def stop(self) -> None:
+        """Finish durable writes, say goodbye to every session, close the store."""
+        if not self._started:
+            return
+        self._started = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self.writer.drain()
+        for peer in list(self.peers):
+            peer.close(CloseCode.GOING_AWAY, "server shutting down: reconnect and resume")
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=self.config.server.shutdown_grace)
+        await self.writer.drain()
+        await self.presence.flush()
+        await self.broker.stop()
+        await self.identity.close()
+
+    def spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- connections ----------------------------------------------------------------
+
+    def connected(self, peer: Peer) -> None:
+        self.peers.add(peer)
+        self.metrics.connections.inc()
+
+    def disconnected(self, peer: Peer) -> None:
+        if peer not in self.peers:
+            return
+        self.peers.discard(peer)
+        self.metrics.connections.dec()
+        session = peer.session
+        if session is None:
+            return
+        for room in session.rooms:
+            self.hub.unsubscribe(room, peer)
+        self.hub.detach_user(session.user.id, peer)
+        self.presence.disconnected(session.user.id, session.user.name, session.rooms)
+
+    def receive(self, peer: Peer, document: Any) -> None:
+        """A decoded frame from ``peer``: handle it without blocking the transport."""
+        self.metrics.requests.inc()
+        try:
+            request = parse_request(document)
+        except BadRequest as exc:
+            self._error(peer, exc.rid, ErrorCode.INVALID, exc.message)
+            return
+        handler = self.handlers.get(request.op)
+        if handler is None:
+            self._error(peer, request.rid, ErrorCode.UNKNOWN_OP, f"unknown op {request.op!r}")
+            return
+        session = peer.session
+        if handler.auth:
+            if session is None:
+                self._error(
+                    peer, request.rid, ErrorCode.UNAUTHENTICATED, "say hello with a token first"
+                )
+                return
+            now = self.clock()
+            wait = max(session.bucket.take(now), self.user_buckets.take(session.user.id, now))
+            if wait:
+                self._error(
+                    peer,
+                    request.rid,
+                    ErrorCode.RATE_LIMITED,
+                    "too many requests",
+                    retry_after=round(wait, 3),
+                )
+                return
+        self.spawn(self._run(handler, peer, session, request))
+
+    async def _run(
+        self, handler: Handler, peer: Peer, session: Session | None, request: Request
+    ) -> None:
+        try:
+            if handler.requires is not None:
+                assert session is not None
+                if not self.identity.authorizer.can(session.user, handler.requires):
+                    raise NotAuthorized(handler.requires, session.user.name)
+            ctx = Context(self, peer, request.rid, session)
+            if handler.params is None:
+                if request.params:
+                    names = ", ".join(sorted(request.params))
+                    raise BadParams(f"{request.op} takes no parameters (got {names})")
+                result = await handler.func(ctx)
+            else:
+                try:
+                    params = msgspec.convert(request.params, handler.params)
+                except msgspec.ValidationError as exc:
+                    raise BadParams(str(exc)) from None
+                result = await handler.func(ctx, params)
+            peer.send(reply_envelope(request.rid, result))
+        except HomerError as exc:
+            extra: dict[str, Any] = {}
+            if isinstance(exc, RateLimited):
+                extra["retry_after"] = exc.retry_after
+            fields = getattr(exc, "fields", None)
+            if fields:
+                extra["fields"] = fields
+            self._error(peer, request.rid, exc.code, exc.message, **extra)
+        except BadParams as exc:
+            self._error(peer, request.rid, ErrorCode.INVALID, exc.message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "handler failed", extra={"op": request.op, "rid": request.rid, "conn": id(peer)}
+            )
+            self._error(peer, request.rid, ErrorCode.INTERNAL, "internal error")
+
+    def _error(
+        self, peer: Peer, rid: RequestId | None, code: str, message: str, **extra: Any
+    ) -> None:
+        self.metrics.errors.labels(code=str(code)).inc()
+        peer.send(error_envelope(rid, str(code), message, **extra))
+
+    # -- live events ------------------------------------------------------------------
+
+    def deliver(self, key: str, envelope: Envelope) -> None:
+        """An event from the broker for one of this node's keys."""
+        kind, _, ident = key.partition(".")
+        if kind == "room":
+            sinks = self.hub.rooms.get(ident)
+            if sinks:
+                started = self.metrics.timer()
+                self.hub.to_room(ident, envelope)
+                self.metrics.delivered(len(sinks), started)
+        elif kind == "user":
+            self._user_event(ident, envelope)
+        elif kind == "all":
+            self.hub.to_sinks(self.hub.everyone(), envelope)
+
+    def _user_event(self, user_id: str, envelope: Envelope) -> None:
+        sinks = self.hub.users.get(user_id)
+        if not sinks:
+            return
+        room = envelope.room
+        if envelope.op == "joined" and room is not None:
+            for peer in sinks:
+                session = peer.session  # type: ignore[attr-defined]
+                if session is not None and room not in session.rooms:
+                    session.rooms.add(room)
+                    self.hub.subscribe(room, peer)
+        elif envelope.op == "left" and room is not None:
+            for peer in sinks:
+                session = peer.session  # type: ignore[attr-defined]
+                if session is not None:
+                    session.rooms.discard(room)
+                    self.hub.unsubscribe(room, peer)
+        self.hub.to_user(user_id, envelope)
+
+    def _rooms_of(self, user_id: str) -> set[str]:
+        rooms: set[str] = set()
+        for peer in self.hub.users.get(user_id, ()):
+            session = peer.session  # type: ignore[attr-defined]
+            if session is not None:
+                rooms |= session.rooms
+        return rooms
+
+    async def _committed(self, appended: list[Any]) -> None:
+        await self.messages.publish(appended)
+
+    def _bind(self, key: str) -> None:
+        self.spawn(self.broker.bind(key))
+
+    def _unbind(self, key: str) -> None:
+        self.spawn(self.broker.unbind(key))
+
+    # -- housekeeping -------------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        """Once a second: heartbeats, expired tokens; every few seconds: revocations."""
+        limits = self.config.limits
+        ticks = 0
+        while True:
+            await asyncio.sleep(1.0)
+            ticks += 1
+            now = self.clock()
+            recheck = ticks % 5 == 0
+            if recheck:
+                try:
+                    await self.identity.tokens.load_revocations()
+                except HomerError as exc:
+                    log.warning("could not reload token revocations: %s", exc.message)
+            for peer in list(self.peers):
+                idle = now - peer.last_seen
+                if idle > limits.heartbeat + limits.heartbeat_timeout:
+                    peer.close(CloseCode.GOING_AWAY, "no answer to heartbeats")
+                    continue
+                if idle > limits.heartbeat:
+                    peer.ping()
+                session = peer.session
+                if session is None:
+                    if now - peer.opened_at > limits.handshake_timeout:
+                        peer.close(CloseCode.UNAUTHENTICATED, "no hello with a token in time")
+                    continue
+                if session.expires_at is not None and session.expires_at <= now:
+                    peer.close(CloseCode.UNAUTHENTICATED, "token expired: refresh and reconnect")
+                elif recheck:
+                    try:
+                        self.identity.tokens.check(session.token)
+                    except HomerError:
+                        peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
+
+
+class BadParams(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

@@ -1,0 +1,61 @@
+"""Structured logs: plain or JSON lines, with the connection, user, room and
+request ids a record carries, and never a password or a token."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from typing import Any
+
+__all__ = ["configure_logging"]
+
+#: Context fields a log call may pass in ``extra``.
+FIELDS = ("conn", "user", "room", "rid", "op", "path", "address")
+_SECRET = re.compile(r"(?i)(token|password|secret|authorization)([\"'=:\s]+)([^\s\"',}]+)")
+
+
+def _redact(text: str) -> str:
+    return _SECRET.sub(r"\1\2[redacted]", text)
+
+
+class JSONFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": _redact(record.getMessage()),
+        }
+        for name in FIELDS:
+            value = record.__dict__.get(name)
+            if value is not None:
+                entry[name] = value
+        if record.exc_info:
+            entry["exc"] = _redact(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+        context = " ".join(
+            f"{name}={record.__dict__[name]}" for name in FIELDS if record.__dict__.get(name)
+        )
+        line = f"{stamp} {record.levelname:<7} {record.name}: {_redact(record.getMessage())}"
+        if context:
+            line += f" [{context}]"
+        if record.exc_info:
+            line += "\n" + _redact(self.formatException(record.exc_info))
+        return line
+
+
+def configure_logging(fmt: str = "plain", level: str = "info") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if fmt == "json" else PlainFormatter())
+    root = logging.getLogger("homer")
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    root.propagate = False

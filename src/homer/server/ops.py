@@ -1,0 +1,399 @@
+"""Homer's own operations, registered with ``app.on`` like any application's.
+
+docs/protocol.md specifies each one with an example exchange.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+from homer.errors import (
+    Conflict,
+    HomerError,
+    NotFound,
+    Unauthenticated,
+)
+from homer.identity.accounts import User
+from homer.protocol.envelope import Envelope
+from homer.server.limits import TokenBucket
+from homer.server.session import CloseCode, Peer, Session
+
+if TYPE_CHECKING:
+    from homer.server.app import Context, Homer
+
+__all__ = ["register"]
+
+PROTOCOL_VERSION = 1
+
+
+class Position(msgspec.Struct, forbid_unknown_fields=True):
+    epoch: int
+    seq: int
+
+
+class Hello(msgspec.Struct, forbid_unknown_fields=True):
+    token: str
+    #: Room -> the last (epoch, seq) the client holds, to get exactly what it missed.
+    resume: dict[str, Position] = {}
+    #: The client's name and version, for logs.
+    client: str = ""
+
+
+class Refresh(msgspec.Struct, forbid_unknown_fields=True):
+    #: A new token for the same user; without one, the server mints it from the current.
+    token: str | None = None
+
+
+class Create(msgspec.Struct, forbid_unknown_fields=True):
+    room: str | None = None
+    kind: str = "public"
+    name: str | None = None
+    topic: str = ""
+    meta: dict[str, Any] | None = None
+
+
+class RoomOnly(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+
+
+class RoomUser(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    user: str
+
+
+class Direct(msgspec.Struct, forbid_unknown_fields=True):
+    user: str
+
+
+class Directory(msgspec.Struct, forbid_unknown_fields=True):
+    after: str | None = None
+    limit: int = 50
+
+
+class Members(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    after: str | None = None
+    limit: int = 100
+
+
+class Topic(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    topic: str | None = None
+    meta: dict[str, Any] | None = None
+
+
+class Send(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    cid: str
+    text: str = ""
+    data: Any = None
+
+
+class History(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    after: int | None = None
+    before: int | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int = 50
+
+
+class Resume(msgspec.Struct, forbid_unknown_fields=True):
+    rooms: dict[str, Position]
+
+
+class Read(msgspec.Struct, forbid_unknown_fields=True):
+    room: str
+    seq: int
+
+
+class SetPresence(msgspec.Struct, forbid_unknown_fields=True):
+    status: str
+
+
+class Broadcast(msgspec.Struct, forbid_unknown_fields=True):
+    text: str
+    data: Any = None
+
+
+def register(app: Homer) -> None:
+    """Register every built-in operation on ``app``."""
+
+    @app.on("hello", auth=False)
+    async def hello(ctx: Context, params: Hello) -> dict[str, Any]:
+        if ctx.peer.session is not None:
+            raise Conflict("this connection already said hello")
+        user, claims = await _authenticate(app, params.token)
+        limits = app.config.limits
+        if len(app.hub.users.get(user.id, ())) >= limits.max_connections_per_user:
+            # Close right after the error reply has gone out.
+            asyncio.get_running_loop().call_soon(
+                ctx.peer.close, CloseCode.TOO_MANY, "too many connections for this user"
+            )
+            raise Conflict(f"at most {limits.max_connections_per_user} connections per user")
+        session = Session(
+            ctx.peer,
+            user,
+            params.token,
+            claims,
+            TokenBucket(limits.rate, limits.burst, app.clock()),
+        )
+        rooms = await app.rooms.mine(user)
+        ctx.peer.session = session
+        app.names.remember(user.id, user.name)
+        for room in params.resume:
+            app.hub.hold(room, ctx.peer)
+        for info in rooms:
+            session.rooms.add(info["id"])
+            app.hub.subscribe(info["id"], ctx.peer)
+        app.hub.attach_user(user.id, ctx.peer)
+        app.presence.connected(user.id, user.name, session.rooms)
+        welcome = {
+            "protocol": PROTOCOL_VERSION,
+            "session": session.id,
+            "user": {"id": user.id, "name": user.name, "attributes": dict(user.attributes)},
+            "permissions": sorted(app.identity.authorizer.effective(user)),
+            "rooms": rooms,
+            "expires_at": session.expires_at,
+            "server_time": app.clock(),
+            "heartbeat": limits.heartbeat,
+        }
+        if params.resume:
+            app.spawn(_resume_rooms(app, ctx.peer, session, params.resume))
+        return welcome
+
+    @app.on("refresh")
+    async def refresh(ctx: Context, params: Refresh) -> dict[str, Any]:
+        session = _session(ctx)
+        tokens = app.identity.tokens
+        token = tokens.refresh(session.token) if params.token is None else params.token
+        claims = tokens.check(token)
+        if claims is None:
+            raise Unauthenticated("that token has expired")
+        if claims.get("sub") != session.user.id:
+            raise Unauthenticated("that token is for another user")
+        session.token = token
+        session.claims = claims
+        exp = claims.get("exp")
+        session.expires_at = float(exp) if exp is not None else None
+        return {"token": token, "expires_at": session.expires_at}
+
+    @app.on("ping")
+    async def ping(ctx: Context) -> dict[str, Any]:
+        return {"server_time": app.clock()}
+
+    # -- rooms --------------------------------------------------------------------
+
+    @app.on("create")
+    async def create(ctx: Context, params: Create) -> dict[str, Any]:
+        return await app.rooms.create(
+            ctx.user,
+            room_id=params.room,
+            kind=params.kind,
+            name=params.name,
+            topic=params.topic,
+            meta=params.meta,
+        )
+
+    @app.on("join")
+    async def join(ctx: Context, params: RoomOnly) -> dict[str, Any]:
+        info = await app.rooms.join(ctx.user, params.room)
+        await app.presence.introduce(ctx.user.id, ctx.user.name, params.room)
+        return info
+
+    @app.on("leave")
+    async def leave(ctx: Context, params: RoomOnly) -> dict[str, Any]:
+        await app.rooms.leave(ctx.user, params.room)
+        return {"room": params.room}
+
+    @app.on("invite")
+    async def invite(ctx: Context, params: RoomUser) -> dict[str, Any]:
+        await app.rooms.invite(ctx.user, params.room, params.user)
+        return {"room": params.room, "user": params.user}
+
+    @app.on("kick")
+    async def kick(ctx: Context, params: RoomUser) -> dict[str, Any]:
+        await app.rooms.kick(ctx.user, params.room, params.user, ban=False)
+        return {"room": params.room, "user": params.user}
+
+    @app.on("ban")
+    async def ban(ctx: Context, params: RoomUser) -> dict[str, Any]:
+        await app.rooms.kick(ctx.user, params.room, params.user, ban=True)
+        return {"room": params.room, "user": params.user}
+
+    @app.on("unban")
+    async def unban(ctx: Context, params: RoomUser) -> dict[str, Any]:
+        await app.rooms.unban(ctx.user, params.room, params.user)
+        return {"room": params.room, "user": params.user}
+
+    @app.on("rooms")
+    async def rooms(ctx: Context) -> dict[str, Any]:
+        return {"rooms": await app.rooms.mine(ctx.user)}
+
+    @app.on("directory")
+    async def directory(ctx: Context, params: Directory) -> dict[str, Any]:
+        page = await app.rooms.directory(after=params.after, limit=params.limit)
+        return {"rooms": page.items, "next": page.next_cursor}
+
+    @app.on("members")
+    async def members(ctx: Context, params: Members) -> dict[str, Any]:
+        page = await app.rooms.members(
+            ctx.user, params.room, after=params.after, limit=params.limit
+        )
+        for member in page.items:
+            member["status"] = app.presence.status(member["uid"])
+        return {"room": params.room, "members": page.items, "next": page.next_cursor}
+
+    @app.on("topic")
+    async def topic(ctx: Context, params: Topic) -> dict[str, Any]:
+        return await app.rooms.set_topic(
+            ctx.user, params.room, topic=params.topic, meta=params.meta
+        )
+
+    @app.on("dm")
+    async def dm(ctx: Context, params: Direct) -> dict[str, Any]:
+        return await app.rooms.direct(ctx.user, params.user)
+
+    # -- messages -----------------------------------------------------------------
+
+    @app.on("send")
+    async def send(ctx: Context, params: Send) -> dict[str, Any]:
+        session = _session(ctx)
+        ack = await app.messages.send(
+            session.user,
+            params.room,
+            params.cid,
+            params.text,
+            params.data,
+            member=params.room in session.rooms or None,
+        )
+        if not ack["duplicate"]:
+            app.metrics.messages_in.inc()
+        return ack
+
+    @app.on("history")
+    async def history(ctx: Context, params: History) -> dict[str, Any]:
+        return await app.messages.history(
+            ctx.user,
+            params.room,
+            after=params.after,
+            before=params.before,
+            since=params.since,
+            until=params.until,
+            limit=params.limit,
+        )
+
+    @app.on("resume")
+    async def resume(ctx: Context, params: Resume) -> dict[str, Any]:
+        for room in params.rooms:
+            if room not in _session(ctx).rooms:
+                raise NotFound(f"you are not in {room!r}")
+            app.hub.unsubscribe(room, ctx.peer)
+            app.hub.hold(room, ctx.peer)
+            app.hub.subscribe(room, ctx.peer)
+        app.spawn(_resume_rooms(app, ctx.peer, _session(ctx), params.rooms))
+        return {"rooms": sorted(params.rooms)}
+
+    @app.on("read")
+    async def read(ctx: Context, params: Read) -> dict[str, Any]:
+        return await app.messages.read(ctx.user, params.room, params.seq)
+
+    # -- ephemeral signals ------------------------------------------------------------
+
+    @app.on("presence")
+    async def presence(ctx: Context, params: SetPresence) -> dict[str, Any]:
+        session = _session(ctx)
+        app.presence.set(session.user.id, session.user.name, params.status, session.rooms)
+        return {"status": params.status}
+
+    @app.on("typing")
+    async def typing(ctx: Context, params: RoomOnly) -> dict[str, Any]:
+        session = _session(ctx)
+        if params.room not in session.rooms:
+            raise NotFound(f"you are not in {params.room!r}")
+        now = app.clock()
+        ttl = app.config.limits.typing_ttl
+        seen = session.typing if session.typing is not None else {}
+        session.typing = seen
+        if now - seen.get(params.room, -ttl) >= ttl / 2:  # at most twice per ttl
+            seen[params.room] = now
+            await app.events.to_room(
+                params.room,
+                Envelope(
+                    op="typing",
+                    room=params.room,
+                    sender=session.user.name,
+                    uid=session.user.id,
+                    body={"until": now + ttl},
+                ),
+            )
+        return {"room": params.room, "until": now + ttl}
+
+    @app.on("broadcast", requires="broadcast.send")
+    async def broadcast(ctx: Context, params: Broadcast) -> dict[str, Any]:
+        user = ctx.user
+        app.messages._check_body(params.text, params.data)
+        now = app.clock()
+        body: dict[str, Any] = {"text": params.text}
+        if params.data is not None:
+            body["data"] = params.data
+        await app.events.to_everyone(
+            Envelope(op="broadcast", sender=user.name, uid=user.id, ts=now, body=body)
+        )
+        return {"ts": now}
+
+
+def _session(ctx: Context) -> Session:
+    if ctx.session is None:
+        raise Unauthenticated("say hello with a token first")
+    return ctx.session
+
+
+async def _authenticate(app: Homer, token: str) -> tuple[User, dict[str, Any]]:
+    claims = app.identity.tokens.check(token)
+    if claims is None:
+        raise Unauthenticated("token expired: refresh it")
+    if claims.get("guest"):
+        raise Unauthenticated("guests cannot chat on this server")
+    try:
+        user = await app.identity.accounts.get_by_id(claims["sub"])
+    except NotFound:
+        raise Unauthenticated("the account behind this token no longer exists") from None
+    return user, claims
+
+
+async def _resume_rooms(
+    app: Homer, peer: Peer, session: Session, rooms: dict[str, Position]
+) -> None:
+    """Replay what the client missed per room, then let live traffic through."""
+    for room, position in rooms.items():
+        last = position.seq
+        try:
+            if room not in session.rooms:
+                raise NotFound(f"you are not in {room!r}")
+            resumed = await app.messages.resume(session.user, room, position.epoch, position.seq)
+            peer.send(Envelope(op="resumed", room=room, body=resumed.answer))
+            for envelope in resumed.backlog:
+                peer.send(envelope)
+            if resumed.backlog:
+                last = resumed.backlog[-1].seq or last
+            elif not resumed.answer.get("recovered"):
+                last = resumed.answer["last_seq"]
+        except HomerError as exc:
+            peer.send(
+                Envelope(
+                    op="resumed",
+                    room=room,
+                    body={
+                        "room": room,
+                        "recovered": False,
+                        "reason": exc.code.value,
+                        "message": exc.message,
+                    },
+                )
+            )
+        finally:
+            app.hub.release(room, peer, last)

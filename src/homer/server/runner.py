@@ -1,0 +1,97 @@
+"""Running a node: listen, serve until SIGINT or SIGTERM, shut down cleanly.
+
+Shutdown order: stop accepting, finish the durable writes in flight, tell
+every session it is going away (close code 1001, "reconnect and resume"),
+close the store. The process then exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from homer.server.app import Homer
+from homer.transports.front import FrontProtocol
+from homer.transports.http import build_http_app, load_web_client
+
+__all__ = ["RunningServer", "serve", "start_server"]
+
+log = logging.getLogger("homer.server")
+
+
+@dataclass
+class RunningServer:
+    app: Homer
+    server: asyncio.Server
+    runner: web.AppRunner
+    host: str
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    async def stop(self) -> None:
+        self.server.close()
+        await self.app.stop()
+        await self.runner.cleanup()
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self.server.wait_closed(), 5.0)
+
+
+async def start_server(
+    app: Homer,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+) -> RunningServer:
+    """Start ``app`` and listen; ``port=0`` picks a free port (tests)."""
+    config = app.config.server
+    await app.start()
+    page = await asyncio.to_thread(load_web_client) if config.web_client else b""
+    runner = web.AppRunner(build_http_app(app, page), handle_signals=False, access_log=None)
+    await runner.setup()
+    http_factory: Callable[[], asyncio.Protocol] = runner.server  # type: ignore[assignment]
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(
+        lambda: FrontProtocol(app, http_factory),
+        host=host if host is not None else config.host,
+        port=port if port is not None else config.port,
+        ssl=ssl_context,
+        reuse_address=True,
+        backlog=4096,
+    )
+    bound = server.sockets[0].getsockname()
+    return RunningServer(app, server, runner, str(bound[0]), int(bound[1]))
+
+
+async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down as the module says."""
+    running = await start_server(app)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    announce(
+        f"Homer listening on {running.url} (web client at {running.url}/, "
+        f"WebSocket at {running.ws_url}); data in {app.config.data_dir}"
+    )
+    try:
+        await stop.wait()
+    finally:
+        announce("Homer shutting down: finishing writes, closing sessions")
+        await running.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,93 @@
+"""A session: one authenticated connection's state, whatever its transport.
+
+Transports implement :class:`Peer`; everything above them (the router, the
+built-in operations, the services) talks to a peer and its session only.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Protocol
+
+from homer.identity.accounts import User
+from homer.messaging.hub import Outgoing
+from homer.protocol.envelope import Envelope
+from homer.server.limits import TokenBucket
+
+__all__ = ["CloseCode", "Peer", "Session"]
+
+
+class CloseCode:
+    """Why a connection was closed (WebSocket close codes; other transports say the same)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    POLICY = 1008
+    TOO_LARGE = 1009
+    INTERNAL = 1011
+    #: The token expired or was revoked: get a new one and reconnect.
+    UNAUTHENTICATED = 4001
+    #: The connection fell too far behind: reconnect and resume from the last seq.
+    TOO_SLOW = 4008
+    #: Too many connections for this user.
+    TOO_MANY = 4029
+
+
+class Peer(Protocol):
+    """A connection as the server sees it."""
+
+    session: Session | None
+    #: The client's address, for logs and limits.
+    address: str
+    #: Seconds since the epoch of the last bytes received (heartbeats).
+    last_seen: float
+    #: When the connection was opened (it must say hello within the handshake timeout).
+    opened_at: float
+
+    def push(self, out: Outgoing) -> None:
+        """A fanned-out event; queued without blocking."""
+
+    def send(self, envelope: Envelope) -> None:
+        """An event for this connection alone (a reply, an error)."""
+
+    def ping(self) -> None:
+        """Ask the client for a sign of life."""
+
+    def close(self, code: int, reason: str) -> None:
+        """Say why, then close."""
+
+
+class Session:
+    __slots__ = (
+        "bucket",
+        "claims",
+        "expires_at",
+        "id",
+        "peer",
+        "rooms",
+        "token",
+        "typing",
+        "user",
+    )
+
+    def __init__(
+        self,
+        peer: Peer,
+        user: User,
+        token: str,
+        claims: dict[str, Any],
+        bucket: TokenBucket,
+    ) -> None:
+        self.id = secrets.token_urlsafe(9)
+        self.peer = peer
+        self.user = user
+        self.token = token
+        self.claims = claims
+        exp = claims.get("exp")
+        self.expires_at: float | None = float(exp) if exp is not None else None
+        self.bucket = bucket
+        #: Rooms this session is subscribed to: the user's memberships.
+        self.rooms: set[str] = set()
+        #: Room -> when this session last signalled typing there (throttling).
+        self.typing: dict[str, float] | None = None

@@ -1,0 +1,149 @@
+"""The listener: one port for WebSocket and HTTP.
+
+Each new connection starts here. The first request head decides: a WebSocket
+upgrade at ``/ws`` becomes a lean :class:`~homer.transports.websocket.WebSocketPeer`
+(no task, a few hundred bytes); anything else is handed, bytes and all, to
+the aiohttp server that serves the HTTP API. A client that does not finish
+its request head within the handshake timeout is cut off (slow loris).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+from urllib.parse import urlsplit
+
+from homer.protocol.websocket import HandshakeError, check_upgrade, handshake_response
+from homer.transports.websocket import WebSocketPeer
+
+if TYPE_CHECKING:
+    from homer.server.app import Homer
+
+__all__ = ["FrontProtocol", "origin_allowed"]
+
+log = logging.getLogger("homer.front")
+
+MAX_HEAD = 16_384
+WEBSOCKET_PATH = "/ws"
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
+    """No Origin (not a browser), a listed one, ``*``, or the page's own host."""
+    if origin is None or "*" in allowed or origin in allowed:
+        return True
+    return host is not None and urlsplit(origin).netloc == host
+
+
+class FrontProtocol(asyncio.Protocol):
+    __slots__ = ("_buffer", "_http", "_timer", "app", "transport")
+
+    def __init__(self, app: Homer, http: Callable[[], asyncio.Protocol]) -> None:
+        self.app = app
+        self._http = http
+        self._buffer = b""
+        self.transport: asyncio.Transport | None = None
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._timer = asyncio.get_running_loop().call_later(
+            self.app.config.limits.handshake_timeout, self._too_slow
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_timer()
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self._buffer + data
+        end = buffer.find(b"\r\n\r\n")
+        if end < 0:
+            if len(buffer) > MAX_HEAD:
+                self._refuse(HandshakeError(431, "request head too large"))
+            else:
+                self._buffer = buffer
+            return
+        self._buffer = b""
+        self._stop_timer()
+        head, rest = buffer[: end + 4], buffer[end + 4 :]
+        try:
+            method, target, headers = _parse_head(head)
+        except ValueError:
+            self._refuse(HandshakeError(400, "malformed request head"))
+            return
+        if urlsplit(target).path == WEBSOCKET_PATH and "upgrade" in headers:
+            self._upgrade(method, headers, rest)
+        else:
+            self._hand_to_http(buffer)
+
+    def _upgrade(self, method: str, headers: dict[str, str], rest: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        try:
+            key = check_upgrade(method, headers)
+            if not origin_allowed(
+                headers.get("origin"), headers.get("host"), self.app.config.server.origins
+            ):
+                raise HandshakeError(403, "origin not allowed")
+        except HandshakeError as exc:
+            self._refuse(exc)
+            return
+        transport.write(handshake_response(key))
+        peer = WebSocketPeer(self.app, _address(transport))
+        transport.set_protocol(peer)
+        peer.connection_made(transport)
+        if rest:
+            peer.data_received(rest)
+
+    def _hand_to_http(self, data: bytes) -> None:
+        transport = self.transport
+        assert transport is not None
+        protocol = self._http()
+        transport.set_protocol(protocol)
+        protocol.connection_made(transport)
+        protocol.data_received(data)
+
+    def _refuse(self, error: HandshakeError) -> None:
+        transport = self.transport
+        if transport is not None:
+            transport.write(error.response())
+            transport.close()
+        self._stop_timer()
+
+    def _too_slow(self) -> None:
+        self._timer = None
+        transport = self.transport
+        if transport is not None:
+            transport.abort()
+
+    def _stop_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    method, target, version = lines[0].split(" ")
+    if not version.startswith("HTTP/1."):
+        raise ValueError("not HTTP/1.x")
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        if not line:
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not name or name != name.strip():
+            raise ValueError("malformed header line")
+        key = name.lower()
+        value = value.strip()
+        headers[key] = f"{headers[key]}, {value}" if key in headers else value
+    return method, target, headers
+
+
+def _address(transport: asyncio.BaseTransport) -> str:
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"

@@ -1,0 +1,214 @@
+"""The HTTP API on aiohttp: accounts, tokens, health, metrics, the web client,
+and the application's own routes.
+
+Login is rate limited per account and per address *before* any password is
+hashed (a hash costs real CPU); hashing runs in a bounded pool off the event
+loop; an unknown name costs the same time and gets the same answer as a
+wrong password.
+"""
+
+from __future__ import annotations
+
+import logging
+from importlib import resources
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+from aiohttp import web
+
+from homer.errors import ErrorCode, HomerError, NotFound, RateLimited, Unauthenticated
+from homer.store.records import name_key
+
+if TYPE_CHECKING:
+    from homer.server.app import Homer
+
+__all__ = ["STATUS", "build_http_app", "load_web_client"]
+
+log = logging.getLogger("homer.http")
+
+#: HTTP status for each error code.
+STATUS: dict[str, int] = {
+    ErrorCode.INVALID: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.INVALID_TOKEN: 401,
+    ErrorCode.TOKEN_REVOKED: 401,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.TOO_LARGE: 413,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+
+_encode = msgspec.json.encode
+
+APP_KEY: web.AppKey[Homer] = web.AppKey("homer", Any)  # type: ignore[arg-type]
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=_encode(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(exc: HomerError) -> web.Response:
+    body: dict[str, Any] = {"code": str(exc.code), "message": exc.message}
+    headers: dict[str, str] = {}
+    fields = getattr(exc, "fields", None)
+    if fields:
+        body["fields"] = fields
+    if isinstance(exc, RateLimited):
+        body["retry_after"] = exc.retry_after
+        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    return _json(body, STATUS.get(exc.code, 500), headers)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = msgspec.json.decode(await request.read())
+    except msgspec.DecodeError as exc:
+        raise _Invalid(f"the body is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise _Invalid("the body must be a JSON object")
+    return data
+
+
+class _Invalid(HomerError):
+    code = ErrorCode.INVALID
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except HomerError as exc:
+        request.app[APP_KEY].metrics.errors.labels(code=str(exc.code)).inc()
+        return error_response(exc)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("HTTP handler failed", extra={"path": request.path})
+        return _json({"code": "internal", "message": "internal error"}, 500)
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+async def register(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    if not app.config.identity.open_registration:
+        return _json({"code": "forbidden", "message": "registration is closed"}, 403)
+    data = await _body(request)
+    name, password = data.pop("name", None), data.pop("password", None)
+    user = await app.identity.accounts.register(name, password, data)
+    return _json({"user": {"id": user.id, "name": user.name, "attributes": user.attributes}}, 201)
+
+
+async def login(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    data = await _body(request)
+    name, password = data.get("name"), data.get("password")
+    if not isinstance(name, str) or not isinstance(password, str):
+        raise _Invalid("name and password are required strings")
+    now = app.clock()
+    address = request.remote or "unknown"
+    wait = max(
+        app.login_by_account.take(name_key(name), now),
+        app.login_by_address.take(address, now),
+    )
+    if wait:
+        raise RateLimited("too many login attempts: wait and try again", wait)
+    user, token = await app.identity.login(name, password)
+    claims = app.identity.tokens.check(token) or {}
+    return _json(
+        {
+            "token": token,
+            "expires_at": claims.get("exp"),
+            "user": {"id": user.id, "name": user.name},
+        }
+    )
+
+
+async def refresh(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    token = _bearer(request)
+    if token is None and request.can_read_body:
+        token = (await _body(request)).get("token")
+    if not isinstance(token, str):
+        raise Unauthenticated("send the token as 'Authorization: Bearer ...' or {\"token\": ...}")
+    fresh = app.identity.tokens.refresh(token)
+    claims = app.identity.tokens.check(fresh) or {}
+    return _json({"token": fresh, "expires_at": claims.get("exp")})
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return _json({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    try:
+        await app.identity.store.ping()
+    except HomerError as exc:
+        return _json({"status": "unavailable", "store": exc.message}, 503)
+    return _json({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    app = request.app[APP_KEY]
+    return web.Response(
+        body=app.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
+    )
+
+
+PAGE_KEY: web.AppKey[bytes] = web.AppKey("page", bytes)
+
+
+async def web_client(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[PAGE_KEY], content_type="text/html", charset="utf-8")
+
+
+def load_web_client() -> bytes:
+    """The web client's page (read once at start-up, off the event loop)."""
+    return resources.files("homer.web").joinpath("index.html").read_bytes()
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """``/ws`` on a connection that already carried HTTP requests."""
+    from homer.transports.aiohttp_ws import websocket_handler
+
+    return await websocket_handler(request, request.app[APP_KEY])
+
+
+async def custom(request: web.Request) -> web.StreamResponse:
+    """The application's routes, looked up per request so they can change at run time."""
+    app = request.app[APP_KEY]
+    route = app.routes.get((request.method, request.path))
+    if route is None:
+        raise NotFound(f"no route for {request.method} {request.path}")
+    response: web.StreamResponse = await route.func(request)
+    return response
+
+
+def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
+    http = web.Application(
+        middlewares=[_errors], client_max_size=max(app.config.limits.max_frame, 1024)
+    )
+    http[APP_KEY] = app
+    http[PAGE_KEY] = page
+    http.router.add_post("/api/register", register)
+    http.router.add_post("/api/login", login)
+    http.router.add_post("/api/token/refresh", refresh)
+    http.router.add_get("/healthz", healthz)
+    http.router.add_get("/readyz", readyz)
+    http.router.add_get("/metrics", metrics)
+    http.router.add_get("/ws", websocket)
+    if app.config.server.web_client:
+        http.router.add_get("/", web_client)
+    http.router.add_route("*", "/{tail:.*}", custom)
+    return http

@@ -1,0 +1,180 @@
+"""The WebSocket transport: a lean ``asyncio.Protocol`` per connection.
+
+No task per connection, ``__slots__``, no buffer while idle. A fanned-out
+event is rendered once into a WebSocket frame and the same bytes are written
+to every member (server frames are unmasked, so they are identical).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Protocol, cast
+
+from homer.messaging.hub import Outgoing
+from homer.protocol.codecs import Codec, DecodeError, JSONCodec
+from homer.protocol.envelope import Envelope, error_envelope
+from homer.protocol.websocket import (
+    BinaryMessage,
+    CloseReceived,
+    Event,
+    FrameParser,
+    Ping,
+    TextMessage,
+    WebSocketError,
+    binary_frame,
+    close_frame,
+    ping_frame,
+    pong_frame,
+    text_frame,
+)
+from homer.server.session import CloseCode, Session
+
+if TYPE_CHECKING:
+    from homer.server.app import Homer
+
+__all__ = ["JSON_OVER_WEBSOCKET", "WebSocketFormat", "WebSocketPeer", "WebSocketSender"]
+
+log = logging.getLogger("homer.websocket")
+
+
+class WebSocketFormat:
+    """A codec inside WebSocket frames: one instance per codec, shared by all peers."""
+
+    __slots__ = ("codec", "frame")
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+        self.frame = text_frame if codec.text else binary_frame
+
+    def render(self, envelope: Envelope) -> bytes:
+        return self.frame(self.codec.encode(envelope))
+
+
+JSON_OVER_WEBSOCKET = WebSocketFormat(JSONCodec())
+
+
+class _Framed(Protocol):
+    app: Homer
+    fmt: WebSocketFormat
+    transport: asyncio.Transport | None
+    closing: bool
+
+    def close(self, code: int, reason: str) -> None: ...
+    def _write(self, data: bytes) -> None: ...
+
+
+class WebSocketSender:
+    """Writing frames to a WebSocket transport: what every WebSocket peer shares."""
+
+    __slots__ = ()
+
+    def push(self: _Framed, out: Outgoing) -> None:
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        if transport.get_write_buffer_size() > self.app.config.limits.send_queue:
+            self.app.metrics.slow_consumers.inc()
+            self.close(CloseCode.TOO_SLOW, "too slow: reconnect and resume from your last seq")
+            return
+        transport.write(out.render(self.fmt))
+
+    def send(self: _Framed, envelope: Envelope) -> None:
+        self._write(self.fmt.render(envelope))
+
+    def ping(self: _Framed) -> None:
+        self._write(ping_frame(b""))
+
+    def close(self: _Framed, code: int, reason: str) -> None:
+        transport = self.transport
+        if transport is None or self.closing:
+            return
+        self.closing = True
+        transport.write(close_frame(code, reason[:120]))
+        transport.close()
+        # A peer that never reads would keep the socket open: cut it after a grace.
+        asyncio.get_running_loop().call_later(5.0, transport.abort)
+
+    def _write(self: _Framed, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not self.closing:
+            transport.write(data)
+
+
+class WebSocketPeer(WebSocketSender, asyncio.Protocol):
+    __slots__ = (
+        "address",
+        "app",
+        "closing",
+        "fmt",
+        "last_seen",
+        "opened_at",
+        "parser",
+        "session",
+        "transport",
+    )
+
+    def __init__(
+        self, app: Homer, address: str, fmt: WebSocketFormat = JSON_OVER_WEBSOCKET
+    ) -> None:
+        self.app = app
+        self.address = address
+        self.fmt = fmt
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+        self.parser = FrameParser(max_message=app.config.limits.max_frame)
+        self.last_seen = self.opened_at = app.clock()
+        self.closing = False
+
+    # -- asyncio.Protocol -----------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.app.connected(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.transport = None
+        self.app.disconnected(self)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_seen = self.app.clock()
+        if self.closing:
+            return
+        try:
+            events = self.parser.feed(data)
+        except WebSocketError as exc:
+            # What arrived before the violation was valid: handle it, then fail.
+            self._handle(exc.events)
+            self.close(exc.close_code, exc.reason)
+            return
+        self._handle(events)
+
+    def _handle(self, events: list[Event]) -> None:
+        for event in events:
+            if self.closing:
+                return
+            if isinstance(event, TextMessage | BinaryMessage):
+                self._message(event.data)
+            elif isinstance(event, Ping):
+                self._write(pong_frame(event.payload))
+            elif isinstance(event, CloseReceived):
+                self._closed_by_peer(event)
+                return
+            # Pong: last_seen has already moved
+
+    def _message(self, data: bytes) -> None:
+        try:
+            document = self.fmt.codec.decode(data)
+        except DecodeError as exc:
+            self.app.metrics.errors.labels(code="invalid").inc()
+            self.send(error_envelope(None, "invalid", str(exc)))
+            return
+        self.app.receive(self, document)
+
+    def _closed_by_peer(self, event: CloseReceived) -> None:
+        self.closing = True
+        transport = self.transport
+        if transport is not None:
+            transport.write(close_frame(event.code or CloseCode.NORMAL))
+            transport.close()
