@@ -1,0 +1,184 @@
+"""Delivery: once, in order, across drops and resumes; slow consumers never stall a room."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from pathlib import Path
+
+from homer.client import HomerClient
+from homer.testing.server import replace_config, running_homer
+from tests.server.rawws import RawWebSocket
+
+
+async def collect(client: HomerClient, room: str, count: int) -> list[int]:
+    """Sequence numbers of the next ``count`` chat messages the client sees in ``room``."""
+    seqs: list[int] = []
+    async with asyncio.timeout(30):
+        while len(seqs) < count:
+            event = await client.events.get()
+            if event.op == "msg" and event.room == room and event.kind == "msg":
+                seqs.append(event.seq or 0)
+    return seqs
+
+
+async def test_each_subscriber_gets_each_message_once_in_order(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        sender = await server.client("sender")
+        await sender.create("busy")
+        readers = [await server.client(f"reader{i}") for i in range(5)]
+        for reader in readers:
+            await reader.join("busy")
+        acks = await asyncio.gather(*(sender.send("busy", f"m{i}") for i in range(200)))
+        seqs = sorted(a["seq"] for a in acks)
+        assert len(set(seqs)) == 200
+        for reader in readers:
+            got = await collect(reader, "busy", 200)
+            assert got == seqs
+
+
+async def test_a_dropped_client_resumes_with_no_gap_and_no_duplicate(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        sender = await server.client("sender")
+        await sender.create("live")
+        reader = await server.client("reader", max_backoff=0.2)
+        await reader.join("live")
+        seen: list[int] = []
+
+        async def read_all() -> None:
+            async for event in reader:
+                if event.op == "msg" and event.kind == "msg":
+                    seen.append(event.seq or 0)
+
+        consumer = asyncio.create_task(read_all())
+        acked: list[int] = []
+        for i in range(300):
+            acked.append((await sender.send("live", f"m{i}"))["seq"])
+            if i % 60 == 30:  # cut the reader's connection under traffic
+                ws = reader._ws
+                assert ws is not None
+                transport = ws._response.connection.transport  # type: ignore[union-attr]
+                assert transport is not None
+                transport.abort()
+        async with asyncio.timeout(20):
+            while len(seen) < len(acked):  # noqa: ASYNC110 - polling a list another task fills
+                await asyncio.sleep(0.05)
+        consumer.cancel()
+        assert seen == acked, "no gap, no duplicate, in order"
+        assert reader.reconnects >= 4
+
+
+async def test_resume_reports_what_it_cannot_recover(tmp_path: Path) -> None:
+    def small_resume(config):  # type: ignore[no-untyped-def]
+        return replace_config(config, limits={"resume_limit": 5})
+
+    async with running_homer(tmp_path, configure=small_resume) as server:
+        alice = await server.client("alice")
+        room = await alice.create("lobby")
+        epoch = room["epoch"]
+        for i in range(12):
+            await alice.send("lobby", f"m{i}")
+        bob = await server.client("bob")
+        await bob.join("lobby")
+        ws = await RawWebSocket.connect(server.running.host, server.running.port)
+        resume = {"lobby": {"epoch": epoch, "seq": 10}}
+        await ws.send_json(
+            {"op": "hello", "rid": 1, "token": await server.token("bob"), "resume": resume}
+        )
+        assert (await ws.reply(1))["op"] == "reply"
+        resumed = await ws.json()
+        assert resumed["op"] == "resumed"
+        assert resumed["body"]["recovered"] is True
+        replay = [await ws.json() for _ in range(resumed["body"]["count"])]
+        assert [m["seq"] for m in replay] == [11, 12, 13]
+        for position, reason in [
+            ({"epoch": epoch, "seq": 2}, "too_far"),
+            ({"epoch": epoch + 1, "seq": 12}, "epoch_changed"),
+        ]:
+            await ws.send_json({"op": "resume", "rid": 2, "rooms": {"lobby": position}})
+            assert (await ws.reply(2))["op"] == "reply"
+            answer = await ws.json()
+            assert answer["op"] == "resumed"
+            assert answer["body"]["recovered"] is False
+            assert answer["body"]["reason"] == reason
+            assert "history" in answer["body"]["hint"]
+
+
+async def test_one_stalled_client_does_not_slow_a_room(tmp_path: Path) -> None:
+    def small_queue(config):  # type: ignore[no-untyped-def]
+        return replace_config(
+            config,
+            limits={
+                "send_queue": 64 * 1024,
+                "rate": 1e6,
+                "burst": 1e6,
+                "user_rate": 1e6,
+                "user_burst": 1e6,
+            },
+        )
+
+    async with running_homer(tmp_path, configure=small_queue) as server:
+        sender = await server.client("sender")
+        await sender.create("big")
+        members = [await server.client(f"m{i}") for i in range(199)]
+        for member in members:
+            await member.join("big")
+        await asyncio.sleep(0.3)
+        for member in members:
+            while not member.events.empty():
+                member.events.get_nowait()
+
+        async def round_trip(count: int) -> float:
+            started = time.perf_counter()
+            await asyncio.gather(*(sender.send("big", "x" * 6000) for _ in range(count)))
+            await asyncio.gather(*(collect(m, "big", count) for m in members))
+            return time.perf_counter() - started
+
+        baseline = statistics.median([await round_trip(20) for _ in range(3)])
+        stalled = await RawWebSocket.connect(
+            server.running.host, server.running.port, receive_buffer=4096
+        )
+        await stalled.send_json({"op": "hello", "rid": 1, "token": await server.token("stalled")})
+        await stalled.reply(1)
+        await stalled.send_json({"op": "join", "rid": 2, "room": "big"})
+        await stalled.reply(2)
+        stalled.writer.transport.pause_reading()  # never reads again
+        with_stall = statistics.median([await round_trip(20) for _ in range(5)])
+        # The others' delivery time stays within 10% (plus a little scheduling noise).
+        assert with_stall < baseline * 1.10 + 0.05, (baseline, with_stall)
+
+
+async def test_a_consumer_that_falls_too_far_behind_is_closed(tmp_path: Path) -> None:
+    def small_queue(config):  # type: ignore[no-untyped-def]
+        return replace_config(
+            config,
+            limits={
+                "send_queue": 64 * 1024,
+                "rate": 1e6,
+                "burst": 1e6,
+                "user_rate": 1e6,
+                "user_burst": 1e6,
+            },
+        )
+
+    async with running_homer(tmp_path, configure=small_queue) as server:
+        sender = await server.client("sender")
+        await sender.create("firehose")
+        stalled = await RawWebSocket.connect(
+            server.running.host, server.running.port, receive_buffer=4096
+        )
+        await stalled.send_json({"op": "hello", "rid": 1, "token": await server.token("stalled")})
+        await stalled.reply(1)
+        await stalled.send_json({"op": "join", "rid": 2, "room": "firehose"})
+        await stalled.reply(2)
+        stalled.writer.transport.pause_reading()
+        slow = server.app.metrics.slow_consumers
+        async with asyncio.timeout(60):
+            while slow._value.get() < 1:
+                await asyncio.gather(*(sender.send("firehose", "x" * 7000) for _ in range(50)))
+        stalled.writer.transport.resume_reading()
+        assert await stalled.close_code() == 4008
+        # The sender was never held up, and its messages are all stored.
+        history = await sender.history("firehose", limit=1)
+        assert history[-1].seq == (await sender.request("rooms"))["rooms"][0]["last_seq"]
