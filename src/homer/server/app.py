@@ -300,6 +300,7 @@ class Homer:
     def connected(self, peer: Peer) -> None:
         self.peers.add(peer)
         self.metrics.connections.inc()
+        log.debug("connection opened", extra={"conn": id(peer), "address": peer.address})
 
     def disconnected(self, peer: Peer) -> None:
         if peer not in self.peers:
@@ -307,6 +308,10 @@ class Homer:
         self.peers.discard(peer)
         self.metrics.connections.dec()
         session = peer.session
+        log.debug(
+            "connection closed",
+            extra={"conn": id(peer), "user": session.user.name if session else None},
+        )
         if session is None:
             return
         for room in session.rooms:

@@ -6,6 +6,7 @@ docs/protocol.md specifies each one with an example exchange.
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from homer.server.app import Context, Homer
 
 __all__ = ["register"]
+
+log = logging.getLogger("homer.server")
 
 PROTOCOL_VERSION = 1
 
@@ -151,6 +154,10 @@ def register(app: Homer) -> None:
             app.hub.subscribe(info["id"], ctx.peer)
         app.hub.attach_user(user.id, ctx.peer)
         app.presence.connected(user.id, user.name, session.rooms)
+        log.info(
+            "session started",
+            extra={"conn": id(ctx.peer), "user": user.name, "address": ctx.peer.address},
+        )
         welcome = {
             "protocol": PROTOCOL_VERSION,
             "session": session.id,

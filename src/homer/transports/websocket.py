@@ -56,6 +56,7 @@ JSON_OVER_WEBSOCKET = WebSocketFormat(JSONCodec())
 
 class _Framed(Protocol):
     app: Homer
+    address: str
     fmt: WebSocketFormat
     transport: asyncio.Transport | None
     closing: bool
@@ -75,6 +76,10 @@ class WebSocketSender:
             return
         if transport.get_write_buffer_size() > self.app.config.limits.send_queue:
             self.app.metrics.slow_consumers.inc()
+            log.warning(
+                "closing a connection that fell behind",
+                extra={"conn": id(self), "address": self.address},
+            )
             self.close(CloseCode.TOO_SLOW, "too slow: reconnect and resume from your last seq")
             return
         transport.write(out.render(self.fmt))
