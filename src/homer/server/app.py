@@ -465,12 +465,13 @@ class Homer:
                 except HomerError as exc:
                     log.warning("could not reload token revocations: %s", exc.message)
             for peer in list(self.peers):
-                idle = now - peer.last_seen
-                if idle > limits.heartbeat + limits.heartbeat_timeout:
-                    peer.close(CloseCode.GOING_AWAY, "no answer to heartbeats")
-                    continue
-                if idle > limits.heartbeat:
-                    peer.ping()
+                if now - peer.last_seen > limits.heartbeat:
+                    if peer.pinged_at <= peer.last_seen:  # silent since the last ping
+                        peer.pinged_at = now
+                        peer.ping()
+                    elif now - peer.pinged_at > limits.heartbeat_timeout:
+                        peer.close(CloseCode.GOING_AWAY, "no answer to heartbeats")
+                        continue
                 session = peer.session
                 if session is None:
                     if now - peer.opened_at > limits.handshake_timeout:

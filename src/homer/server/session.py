@@ -44,6 +44,8 @@ class Peer(Protocol):
     last_seen: float
     #: When the connection was opened (it must say hello within the handshake timeout).
     opened_at: float
+    #: When the server last pinged it (it is closed if nothing comes back in time).
+    pinged_at: float
 
     def push(self, out: Outgoing) -> None:
         """A fanned-out event; queued without blocking."""

@@ -38,6 +38,7 @@ class AiohttpPeer(WebSocketSender):
         "fmt",
         "last_seen",
         "opened_at",
+        "pinged_at",
         "session",
         "transport",
     )
@@ -49,6 +50,7 @@ class AiohttpPeer(WebSocketSender):
         self.address = address
         self.session: Session | None = None
         self.last_seen = self.opened_at = app.clock()
+        self.pinged_at = 0.0
         self.closing = False
 
 

@@ -114,6 +114,7 @@ class WebSocketPeer(WebSocketSender, asyncio.Protocol):
         "fmt",
         "last_seen",
         "opened_at",
+        "pinged_at",
         "parser",
         "session",
         "transport",
@@ -129,6 +130,7 @@ class WebSocketPeer(WebSocketSender, asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = FrameParser(max_message=app.config.limits.max_frame)
         self.last_seen = self.opened_at = app.clock()
+        self.pinged_at = 0.0
         self.closing = False
 
     # -- asyncio.Protocol -----------------------------------------------------------
