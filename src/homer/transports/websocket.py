@@ -114,8 +114,8 @@ class WebSocketPeer(WebSocketSender, asyncio.Protocol):
         "fmt",
         "last_seen",
         "opened_at",
-        "pinged_at",
         "parser",
+        "pinged_at",
         "session",
         "transport",
     )
