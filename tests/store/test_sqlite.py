@@ -246,6 +246,10 @@ async def test_history_queries_use_the_primary_key_and_indexes(store: SQLiteStor
             "messages USING INDEX messages_client (room_id=? AND sender_id=? AND client_id=?)",
         ),
         (store.rooms_of("u-ann"), "m USING INDEX room_members_user (user_id=?)"),
+        (
+            store.members(room_id, after="u-a"),
+            "room_members USING PRIMARY KEY (room_id=? AND user_id>?)",
+        ),
     ):
         plan = await _plans(store, call)
         assert any(step == f"SEARCH {expected}" for step in plan), plan

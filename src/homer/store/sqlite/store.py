@@ -671,9 +671,12 @@ class SQLiteStore:
         self, room_id: str, *, after: str | None = None, limit: int = 100
     ) -> Page[MemberRecord]:
         limit = max(limit, 0)
-        sql = f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id > ?"
+        sql = f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ?"
+        params: tuple[Any, ...] = (room_id, limit + 1)
+        if after is not None:
+            sql += " AND user_id > ?"
+            params = (room_id, after, limit + 1)
         sql += " ORDER BY user_id LIMIT ?"
-        params = (room_id, "" if after is None else after, limit + 1)
         rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
         more = len(rows) > limit
         members = [_member(row) for row in rows[:limit]]
