@@ -213,3 +213,19 @@ async def test_group_admin_needs_admin_groups(homer_identity: Identity) -> None:
     assert not homer_identity.can(user, "admin.users")
     admin = await homer_identity.accounts.create(SYSTEM, "rita", PASSWORD, group="admins")
     await homer_identity.groups.create(homer_identity.actor(admin), "mine", ["room.post"])
+
+
+async def test_deleting_the_default_groups_parent_leaves_no_cycle(homer_identity: Identity) -> None:
+    groups = homer_identity.groups
+    await groups.create(SYSTEM, "top", ["broadcast.send"])
+    await groups.set_parent(SYSTEM, "users", "top")
+    member = await homer_identity.accounts.register("uma", PASSWORD)
+    assert homer_identity.can(member, "broadcast.send")
+    await groups.delete(SYSTEM, "top")
+    users = await groups.get("users")
+    assert users.parent is None
+    assert users.effective == {"room.create", "room.post"}
+    stored = await homer_identity.store.group_by_name("users")
+    assert stored is not None
+    assert stored.parent_id is None
+    assert not homer_identity.can(await homer_identity.accounts.get("uma"), "broadcast.send")

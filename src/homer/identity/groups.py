@@ -1,9 +1,9 @@
 """Groups: named permission sets, optionally inheriting from a parent group.
 
-Deleting a group never leaves anyone without one: its members and its child
-groups move to its *heir*, which is its parent if it has one and the default
-group otherwise. The default group itself cannot be deleted (choose another
-default first).
+Deleting a group never leaves anyone without one: its members move to its
+*heir*, which is its parent if it has one and the default group otherwise;
+its child groups then inherit from its parent (or from nothing). The default
+group itself cannot be deleted (choose another default first).
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class GroupService:
             heir_id=heir_id,
             audit=self._event(actor.name, "group.delete", record, {"heir_id": heir_id}),
         )
-        self.authorizer.group_removed(record.id, heir_id)
+        self.authorizer.group_removed(record.id)
         return moved
 
     # -- helpers --------------------------------------------------------------

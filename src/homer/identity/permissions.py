@@ -133,10 +133,12 @@ class Authorizer:
         self._groups[group.id] = group
         self.invalidate()
 
-    def group_removed(self, group_id: str, heir_id: str) -> None:
-        self._groups.pop(group_id, None)
+    def group_removed(self, group_id: str) -> None:
+        """Forget a group; its children now inherit from its own parent (as stored)."""
+        removed = self._groups.pop(group_id, None)
+        parent_id = removed.parent_id if removed is not None else None
         for child in [g for g in self._groups.values() if g.parent_id == group_id]:
-            self._groups[child.id] = replace(child, parent_id=heir_id)
+            self._groups[child.id] = replace(child, parent_id=parent_id)
         self.invalidate()
 
     def invalidate(self) -> None:

@@ -250,7 +250,7 @@ class MessageService:
             raise InvalidInput("seq must be a non-negative integer")
         await self.rooms.visible(user, room_id)
         marker = await self.store.set_read(room_id, user.id, seq)
-        unread = (await self.store.unread_counts(user.id)).get(room_id, 0)
+        unread = (await self.store.unread_counts(user.id, room_id=room_id)).get(room_id, 0)
         body = {"read": marker, "unread": unread}
         await self.events.to_user(user.id, Envelope(op="unread", room=room_id, body=body))
         return {"room": room_id, **body}

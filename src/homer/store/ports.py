@@ -94,8 +94,9 @@ class GroupStore(Protocol):
         """Same version rule as :meth:`AccountStore.replace_user`."""
 
     async def delete_group(self, group_id: str, *, heir_id: str, audit: AuditEvent) -> int:
-        """Delete a group in one transaction: its members and child groups move to
-        ``heir_id``. Returns how many users moved; ``NotFound`` if the group is gone."""
+        """Delete a group in one transaction: its members move to ``heir_id``; its child
+        groups inherit from the deleted group's own parent (or from none). Returns how
+        many users moved; ``NotFound`` if either group is gone."""
 
     async def count_members(self, group_id: str) -> int: ...
 
@@ -147,7 +148,8 @@ class RoomStore(Protocol):
 
     async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
         """Add a room with its first members in one transaction; ``Conflict`` if the id
-        (or, for a DM, the ``dm_key``) is taken."""
+        (or, for a DM, the ``dm_key``) is taken; ``InvalidInput`` if a member's
+        ``room_id`` is not the room's."""
 
     async def room(self, room_id: str) -> RoomRecord | None: ...
 
@@ -175,7 +177,8 @@ class RoomStore(Protocol):
         """Every room ``user_id`` is a member of, with the membership, ordered by room id."""
 
     async def add_member(self, member: MemberRecord) -> bool:
-        """``False`` if already a member (the stored membership is kept)."""
+        """``False`` if already a member (the stored membership is kept); ``NotFound``
+        if there is no such room (so too for ``set_ban`` and ``set_invite`` with True)."""
 
     async def remove_member(self, room_id: str, user_id: str) -> bool: ...
 
@@ -200,9 +203,11 @@ class RoomStore(Protocol):
         """Move the read marker forward to ``seq`` (never back, never past the room's
         last seq); return the marker now stored. ``NotFound`` if not a member."""
 
-    async def unread_counts(self, user_id: str, *, cap: int = 1000) -> dict[str, int]:
-        """Per room of the user: how many ``msg`` messages from others lie past the read
-        marker, counted up to ``cap``."""
+    async def unread_counts(
+        self, user_id: str, *, cap: int = 1000, room_id: str | None = None
+    ) -> dict[str, int]:
+        """Per room of the user (every one, 0 included; or only ``room_id``): how many
+        ``msg`` messages from others lie past the read marker, counted up to ``cap``."""
 
 
 class MessageStore(Protocol):
@@ -214,7 +219,9 @@ class MessageStore(Protocol):
         Each message gets its room's next sequence number, in batch order. A message
         whose (room, sender, client id) is already stored is not stored again: its
         outcome is the stored one with ``duplicate=True``. A message for a room that
-        does not exist gets ``NotFound`` as its outcome; the others are still stored.
+        does not exist gets ``NotFound`` as its outcome, one whose body is not JSON
+        ``InvalidInput``; the others are still stored. Duplicates are recognised while
+        the original is stored: after ``purge_history`` a resend is a new message.
         """
 
     async def messages_after(
@@ -231,7 +238,7 @@ class MessageStore(Protocol):
     async def messages_between(
         self, room_id: str, since: float, until: float, *, limit: int = 100
     ) -> list[MessageRecord]:
-        """Messages with ``since <= ts < until``, oldest first, at most ``limit``."""
+        """Messages with ``since <= ts < until`` ordered by (ts, seq), at most ``limit``."""
 
     async def purge_history(self, room_id: str) -> int:
         """Delete a room's history and move to a new epoch (returned). Sequence numbers

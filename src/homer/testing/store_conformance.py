@@ -263,9 +263,10 @@ class StoreConformance:
         with pytest.raises(Conflict):
             await store.replace_group(changed, _event())
 
-    async def test_delete_group_moves_members_and_children_to_the_heir(self, store: Store) -> None:
+    async def test_delete_group_moves_members_to_the_heir(self, store: Store) -> None:
         base = await self._group(store, "base")
-        doomed = await self._group(store, "doomed")
+        doomed = make_group("doomed", parent_id=base.id)
+        await store.insert_group(doomed, _event())
         child = make_group("child", parent_id=doomed.id)
         await store.insert_group(child, _event())
         members = [make_user(f"m{i}", doomed.id) for i in range(3)]
@@ -293,6 +294,11 @@ class StoreConformance:
         with pytest.raises(Conflict):
             await store.delete_group(base.id, heir_id=base.id, audit=_event())
         assert await store.group_by_id(child.id) is not None
+        # A deleted root's children become roots, even when the heir is one of them.
+        await store.delete_group(base.id, heir_id=child.id, audit=_event())
+        root = await store.group_by_id(child.id)
+        assert root is not None
+        assert root.parent_id is None
 
     # -- audit ----------------------------------------------------------------
 
@@ -568,6 +574,8 @@ class StoreConformance:
             "r-not-mine": 0,
         }
         assert await store.unread_counts("u-nobody") == {}
+        assert await store.unread_counts("u-ann", room_id=busy.id) == {busy.id: 1}
+        assert await store.unread_counts("u-ann", room_id="no-such-room") == {}
 
     async def test_delete_room_takes_everything_of_it(self, store: Store) -> None:
         room = await self._room(store, "u-ann", "u-bob", kind="dm", dm_key="u-ann u-bob")

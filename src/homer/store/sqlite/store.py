@@ -396,9 +396,12 @@ class SQLiteStore:
                 "UPDATE users SET group_id = ?, version = version + 1 WHERE group_id = ?",
                 (heir_id, group_id),
             ).rowcount
+            # Child groups inherit from the deleted group's own parent (or from nothing):
+            # never from the heir, which may be one of those very children.
             conn.execute(
-                "UPDATE groups SET parent_id = ?, version = version + 1 WHERE parent_id = ?",
-                (heir_id, group_id),
+                "UPDATE groups SET version = version + 1, parent_id ="
+                " (SELECT parent_id FROM groups WHERE id = ?) WHERE parent_id = ?",
+                (group_id, group_id),
             )
             conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
             _audit(conn, audit)
@@ -716,17 +719,22 @@ class SQLiteStore:
 
         return await self.db.write(run)
 
-    async def unread_counts(self, user_id: str, *, cap: int = 1000) -> dict[str, int]:
+    async def unread_counts(
+        self, user_id: str, *, cap: int = 1000, room_id: str | None = None
+    ) -> dict[str, int]:
         # One bounded range scan of the primary key per room: a backlog costs ``cap`` rows.
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT m.room_id, (SELECT COUNT(*) FROM ("
-                "  SELECT 1 FROM messages g WHERE g.room_id = m.room_id AND g.seq > m.read_seq"
-                "  AND g.kind = 'msg' AND g.sender_id != m.user_id LIMIT ?))"
-                " FROM room_members m WHERE m.user_id = ? ORDER BY m.room_id",
-                (max(cap, 0), user_id),
-            ).fetchall()
+        sql = (
+            "SELECT m.room_id, (SELECT COUNT(*) FROM ("
+            "  SELECT 1 FROM messages g WHERE g.room_id = m.room_id AND g.seq > m.read_seq"
+            "  AND g.kind = 'msg' AND g.sender_id != m.user_id LIMIT ?))"
+            " FROM room_members m WHERE m.user_id = ?"
         )
+        params: tuple[object, ...] = (max(cap, 0), user_id)
+        if room_id is not None:
+            sql += " AND m.room_id = ?"
+            params += (room_id,)
+        sql += " ORDER BY m.room_id"
+        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
         return dict(rows)
 
     # -- messages -------------------------------------------------------------

@@ -1,0 +1,105 @@
+"""The examples in examples/ work as docs/tutorial/bot.md says: the dice server's
+custom operation, hook and route, and the echo bot answering on it."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import re
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from homer.client import ClientError, HomerClient
+from homer.config import HomerConfig
+from homer.identity.passwords import Argon2Params
+from homer.protocol.envelope import Envelope
+from homer.testing.server import running_homer
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def load(name: str) -> ModuleType:
+    """Import examples/NAME.py (the directory is not a package)."""
+    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+async def next_reply(bot: object, client: HomerClient) -> str:
+    """Feed the bot its client's events until one of them makes it answer."""
+    while True:
+        event = await client.next_event(timeout=5)
+        reply = await bot.handle(event)  # type: ignore[attr-defined]
+        if reply is not None:
+            return str(reply)
+
+
+async def next_message_from(client: HomerClient, sender: str) -> Envelope:
+    while True:
+        event = await client.next_event("msg", timeout=5)
+        if event.kind == "msg" and event.sender == sender:
+            return event
+
+
+@pytest.mark.timeout(20)
+async def test_the_echo_bot_answers_on_the_dice_server(tmp_path: Path) -> None:
+    dicebot, echobot = load("dicebot"), load("echobot")
+    app = dicebot.build_app(
+        HomerConfig(data_dir=str(tmp_path / "data")), password_params=Argon2Params.cheap()
+    )
+    async with running_homer(tmp_path, app=app) as server, asyncio.timeout(10):
+        await dicebot.let_users_roll(server.app)
+        alice = await server.client("alice")
+        bot_client = await server.client("dicebot")
+        await alice.create("lobby")
+        await bot_client.join("lobby")
+        bot = echobot.EchoBot(bot_client)
+
+        await alice.send("lobby", "!echo hello there")
+        assert await next_reply(bot, bot_client) == "hello there"
+        assert (await next_message_from(alice, "dicebot")).body == {"text": "hello there"}
+
+        await alice.send("lobby", "!roll 2d6")
+        reply = await next_reply(bot, bot_client)
+        rolled = re.fullmatch(r"alice rolled 2d6: ([1-6]) \+ ([1-6]) = (\d+)", reply)
+        assert rolled is not None, reply
+        assert int(rolled[1]) + int(rolled[2]) == int(rolled[3])
+        assert (await next_message_from(alice, "dicebot")).body == {"text": reply}
+
+        # The route counts the roll; the hook refuses a blocked word and lowers shouting.
+        assert await alice.http("GET", "/api/dice/stats") == {"rolls": 1}
+        with pytest.raises(ClientError) as refused:
+            await alice.send("lobby", "buy this scam now")
+        assert refused.value.wire_code == "forbidden"
+        await alice.send("lobby", "WHY IS THIS LOUD")
+        assert (await alice.history("lobby", limit=1))[0].body == {"text": "why is this loud"}
+
+
+async def test_roll_checks_its_parameters_and_permission(tmp_path: Path) -> None:
+    dicebot = load("dicebot")
+    app = dicebot.build_app(
+        HomerConfig(data_dir=str(tmp_path / "data")), password_params=Argon2Params.cheap()
+    )
+    async with running_homer(tmp_path, app=app) as server, asyncio.timeout(10):
+        alice = await server.client("alice")
+        with pytest.raises(ClientError) as caught:  # users may not roll yet
+            await alice.request("roll")
+        assert caught.value.wire_code == "forbidden"
+        await dicebot.let_users_roll(server.app)
+        await dicebot.let_users_roll(server.app)  # a second call changes nothing
+        result = await alice.request("roll", dice=3, sides=4)
+        assert result["user"] == "alice"
+        assert len(result["values"]) == 3
+        assert all(1 <= v <= 4 for v in result["values"])
+        assert result["total"] == sum(result["values"])
+        for params in ({"dice": 0}, {"sides": "six"}, {"colour": "red"}):
+            with pytest.raises(ClientError) as caught:
+                await alice.request("roll", **params)
+            assert caught.value.wire_code == "invalid", params
