@@ -7,7 +7,9 @@ import statistics
 import time
 from pathlib import Path
 
-from homer.client import HomerClient
+import pytest
+
+from homer.client import ClientError, HomerClient
 from homer.testing.server import replace_config, running_homer
 from tests.server.rawws import RawWebSocket
 
@@ -182,3 +184,58 @@ async def test_a_consumer_that_falls_too_far_behind_is_closed(tmp_path: Path) ->
         # The sender was never held up, and its messages are all stored.
         history = await sender.history("firehose", limit=1)
         assert history[-1].seq == (await sender.request("rooms"))["rooms"][0]["last_seq"]
+
+
+async def test_purge_starts_a_new_epoch_and_resume_says_so(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        owner = await server.client("owner")
+        room = await owner.create("scratch")
+        reader = await server.client("reader")
+        await reader.join("scratch")
+        for i in range(3):
+            await owner.send("scratch", f"m{i}")
+        old_epoch = room["epoch"]
+        purged = await owner.request("purge", room="scratch")
+        assert purged["epoch"] == old_epoch + 1
+        event = await reader.next_event("purged")
+        assert event.body == {"epoch": old_epoch + 1, "last_seq": 4}
+        assert reader.positions["scratch"].epoch == old_epoch + 1
+        assert await owner.history("scratch") == []
+        ws = await RawWebSocket.connect(server.running.host, server.running.port)
+        stale = {"scratch": {"epoch": old_epoch, "seq": 4}}
+        token = await server.token("reader")
+        await ws.send_json({"op": "hello", "rid": 1, "token": token, "resume": stale})
+        ahead = {"scratch": {"epoch": old_epoch + 1, "seq": 99}}
+        await ws.send_json({"op": "resume", "rid": 2, "rooms": ahead})
+        answers = []
+        while len(answers) < 2:
+            document = await ws.json()
+            if document["op"] == "resumed":
+                answers.append(document["body"])
+        assert [a["reason"] for a in answers] == ["epoch_changed", "ahead"]
+        assert all(a["recovered"] is False for a in answers)
+        assert all(a["epoch"] == old_epoch + 1 for a in answers)
+        member = await server.client("member")
+        await member.join("scratch")
+        with pytest.raises(ClientError) as caught:
+            await member.request("purge", room="scratch")
+        assert caught.value.wire_code == "forbidden"
+
+
+async def test_resume_of_a_room_one_is_not_in_holds_nothing(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        room = await alice.create("lobby")
+        with pytest.raises(ClientError) as caught:
+            await alice.request(
+                "resume",
+                rooms={"lobby": {"epoch": room["epoch"], "seq": 0}, "nope": {"epoch": 1, "seq": 0}},
+            )
+        assert caught.value.wire_code == "not_found"
+        bob = await server.client("bob")
+        await bob.join("lobby")
+        await bob.send("lobby", "still live for alice?")
+        event = await alice.next_event("msg")
+        while event.kind != "msg":
+            event = await alice.next_event("msg")
+        assert event.body["text"] == "still live for alice?"

@@ -131,3 +131,33 @@ def test_a_handler_must_be_async_and_typed(tmp_path: Path) -> None:
         app.add_handler("a", sync_handler)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"msgspec\.Struct"):
         app.add_handler("b", untyped)
+
+
+async def test_a_guard_must_name_a_declared_permission(tmp_path: Path) -> None:
+    app = Homer(HomerConfig(data_dir=str(tmp_path / "data")), password_params=Argon2Params.cheap())
+
+    @app.on("typo", requires="dice.rol")
+    async def typo(ctx: Context) -> None: ...
+
+    with pytest.raises(InvalidInput, match="dice.rol"):
+        await app.start()
+    async with running_homer(
+        tmp_path, app=Homer(HomerConfig(data_dir=str(tmp_path / "d2")))
+    ) as server:
+
+        async def later(ctx: Context) -> None: ...
+
+        with pytest.raises(InvalidInput):
+            server.app.add_handler("later", later, requires="no.such")
+        with pytest.raises(ValueError, match="auth"):
+            server.app.add_handler("open", later, requires="room.post", auth=False)
+
+
+async def test_an_empty_message_is_refused(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        with pytest.raises(ClientError) as caught:
+            await alice.send("lobby", "")
+        assert caught.value.wire_code == "invalid"
+        assert (await alice.send("lobby", "", {"kind": "reaction"}))["seq"] == 1

@@ -312,6 +312,9 @@ class HomerClient:
             body = envelope.body or {}
             if not body.get("recovered") and "epoch" in body:
                 self.positions[room] = Position(body["epoch"], body.get("last_seq", 0))
+        elif envelope.op == "purged" and room is not None:
+            body = envelope.body or {}
+            self.positions[room] = Position(body["epoch"], body["last_seq"])
         elif envelope.op == "joined" and room is not None:
             body = envelope.body or {}
             self.positions.setdefault(room, Position(body.get("epoch", 1), body.get("last_seq", 0)))

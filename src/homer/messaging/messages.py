@@ -95,6 +95,8 @@ class MessageService:
         if not isinstance(cid, str) or not 1 <= len(cid) <= 64:
             raise InvalidInput("cid must be a string of 1-64 characters")
         self._check_body(text, data)
+        if not text and data is None:
+            raise InvalidInput("a message needs text or data")
         if not member and await self.store.member(room_id, user.id) is None:
             await self.rooms.get(room_id)  # NotFound first, if there is no such room
             raise Forbidden(f"you are not a member of {room_id!r}")
@@ -224,8 +226,19 @@ class MessageService:
                 },
                 [],
             )
-        if seq > room.last_seq or seq < 0:
-            raise InvalidInput(f"seq {seq} is not a position in {room.id!r}")
+        if seq < 0:
+            raise InvalidInput("seq must not be negative")
+        if seq > room.last_seq:
+            return Resumed(
+                {
+                    **base,
+                    "recovered": False,
+                    "reason": "ahead",
+                    "hint": "the server's history ends before your position (restored from"
+                    " a backup?): drop your copy and page with history",
+                },
+                [],
+            )
         missed = room.last_seq - seq
         if missed > self.limits.resume_limit:
             return Resumed(
@@ -243,6 +256,17 @@ class MessageService:
             {**base, "recovered": True, "from": seq + 1, "count": len(backlog)},
             await self.render(backlog),
         )
+
+    async def purge(self, user: User, room_id: str) -> dict[str, Any]:
+        """Delete a room's history and start a new epoch; members are told, and
+        clients drop what they hold of the old one."""
+        room, member = await self.rooms.visible(user, room_id)
+        if member.role != "owner" and not self.authorizer.can(user, "room.moderate"):
+            raise NotAuthorized("room.moderate", user.name)
+        epoch = await self.store.purge_history(room.id)
+        body = {"epoch": epoch, "last_seq": room.last_seq}
+        await self.events.to_room(room.id, Envelope(op="purged", room=room.id, body=body))
+        return {"room": room.id, **body}
 
     async def read(self, user: User, room_id: str, seq: int) -> dict[str, Any]:
         """Move the read marker; every session of the user hears the new unread count."""

@@ -116,7 +116,12 @@ class HandshakeError(Exception):
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
-_STATUS_TEXT: Final = {400: "Bad Request", 426: "Upgrade Required"}
+_STATUS_TEXT: Final = {
+    400: "Bad Request",
+    403: "Forbidden",
+    426: "Upgrade Required",
+    431: "Request Header Fields Too Large",
+}
 
 
 # -- the opening handshake ----------------------------------------------------------------

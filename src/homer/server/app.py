@@ -196,6 +196,10 @@ class Homer:
             raise TypeError(f"handler for {op!r} must be an async function")
         if not op or not isinstance(op, str):
             raise ValueError("an op is a non-empty string")
+        if requires is not None and not auth:
+            raise ValueError(f"{op!r}: a permission needs an authenticated session (auth=True)")
+        if requires is not None and self._started:
+            self.identity.authorizer.permissions.check([requires])
         self.handlers[op] = Handler(op, func, _params_type(func), requires, auth)
 
     def remove_handler(self, op: str) -> None:
@@ -267,6 +271,10 @@ class Homer:
         self.presence = Presence(
             self.events, self._rooms_of, delay=limits.presence_delay, clock=self.clock
         )
+        # A handler guarded by an undeclared permission is a typo: refuse to start.
+        self.identity.authorizer.permissions.check(
+            [h.requires for h in self.handlers.values() if h.requires is not None]
+        )
         await self.broker.start(self.deliver)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         self._started = True
@@ -312,12 +320,18 @@ class Homer:
             "connection closed",
             extra={"conn": id(peer), "user": session.user.name if session else None},
         )
+        if session is not None:
+            self.release(peer)
+            self.presence.disconnected(session.user.id, session.user.name, session.rooms)
+
+    def release(self, peer: Peer) -> None:
+        """Take a peer's session out of the hub."""
+        session = peer.session
         if session is None:
             return
         for room in session.rooms:
             self.hub.unsubscribe(room, peer)
         self.hub.detach_user(session.user.id, peer)
-        self.presence.disconnected(session.user.id, session.user.name, session.rooms)
 
     def receive(self, peer: Peer, document: Any) -> None:
         """A decoded frame from ``peer``: handle it without blocking the transport."""
@@ -459,11 +473,12 @@ class Homer:
             ticks += 1
             now = self.clock()
             recheck = ticks % 5 == 0
-            if recheck:
+            if recheck:  # changes made by another process (the admin CLI, another node)
                 try:
                     await self.identity.tokens.load_revocations()
+                    await self.identity.groups.reload()
                 except HomerError as exc:
-                    log.warning("could not reload token revocations: %s", exc.message)
+                    log.warning("could not reload revocations and groups: %s", exc.message)
             for peer in list(self.peers):
                 if now - peer.last_seen > limits.heartbeat:
                     if peer.pinged_at <= peer.last_seen:  # silent since the last ping

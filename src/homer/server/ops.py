@@ -144,15 +144,20 @@ def register(app: Homer) -> None:
             claims,
             TokenBucket(limits.rate, limits.burst, app.clock()),
         )
-        rooms = await app.rooms.mine(user)
         ctx.peer.session = session
         app.names.remember(user.id, user.name)
-        for room in params.resume:
-            app.hub.hold(room, ctx.peer)
-        for info in rooms:
-            session.rooms.add(info["id"])
-            app.hub.subscribe(info["id"], ctx.peer)
+        # Subscribe first and hold live events, then take the snapshot the welcome
+        # reports: whatever is committed meanwhile is either in the snapshot or
+        # released from the hold afterwards, never lost between the two.
         app.hub.attach_user(user.id, ctx.peer)
+        for room, _ in await app.store.rooms_of(user.id):
+            app.hub.hold(room.id, ctx.peer)
+            session.rooms.add(room.id)
+            app.hub.subscribe(room.id, ctx.peer)
+        rooms = await app.rooms.mine(user)
+        if ctx.peer not in app.peers:  # it went away while we read
+            app.release(ctx.peer)
+            raise Unauthenticated("the connection closed during hello")
         app.presence.connected(user.id, user.name, session.rooms)
         log.info(
             "session started",
@@ -168,8 +173,8 @@ def register(app: Homer) -> None:
             "server_time": app.clock(),
             "heartbeat": limits.heartbeat,
         }
-        if params.resume:
-            app.spawn(_resume_rooms(app, ctx.peer, session, params.resume))
+        fresh = {info["id"]: info["last_seq"] for info in rooms if info["id"] not in params.resume}
+        app.spawn(_after_welcome(app, ctx.peer, session, fresh, params.resume))
         return welcome
 
     @app.on("refresh")
@@ -295,14 +300,20 @@ def register(app: Homer) -> None:
 
     @app.on("resume")
     async def resume(ctx: Context, params: Resume) -> dict[str, Any]:
+        session = _session(ctx)
+        strangers = sorted(set(params.rooms) - session.rooms)
+        if strangers:  # check them all before holding any
+            raise NotFound(f"you are not in {', '.join(map(repr, strangers))}")
         for room in params.rooms:
-            if room not in _session(ctx).rooms:
-                raise NotFound(f"you are not in {room!r}")
             app.hub.unsubscribe(room, ctx.peer)
             app.hub.hold(room, ctx.peer)
             app.hub.subscribe(room, ctx.peer)
         app.spawn(_resume_rooms(app, ctx.peer, _session(ctx), params.rooms))
         return {"rooms": sorted(params.rooms)}
+
+    @app.on("purge")
+    async def purge(ctx: Context, params: RoomOnly) -> dict[str, Any]:
+        return await app.messages.purge(ctx.user, params.room)
 
     @app.on("read")
     async def read(ctx: Context, params: Read) -> dict[str, Any]:
@@ -370,6 +381,21 @@ async def _authenticate(app: Homer, token: str) -> tuple[User, dict[str, Any]]:
     except NotFound:
         raise Unauthenticated("the account behind this token no longer exists") from None
     return user, claims
+
+
+async def _after_welcome(
+    app: Homer,
+    peer: Peer,
+    session: Session,
+    fresh: dict[str, int],
+    resume: dict[str, Position],
+) -> None:
+    """Runs once the welcome is out: rooms the client did not resume continue from
+    the welcome's ``last_seq``; the others are replayed from the client's position."""
+    for room, last_seq in fresh.items():
+        app.hub.release(room, peer, last_seq)
+    if resume:
+        await _resume_rooms(app, peer, session, resume)
 
 
 async def _resume_rooms(

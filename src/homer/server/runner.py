@@ -60,19 +60,26 @@ async def start_server(
     """Start ``app`` and listen; ``port=0`` picks a free port (tests)."""
     config = app.config.server
     await app.start()
-    page = await asyncio.to_thread(load_web_client) if config.web_client else b""
-    runner = web.AppRunner(build_http_app(app, page), handle_signals=False, access_log=None)
-    await runner.setup()
-    http_factory: Callable[[], asyncio.Protocol] = runner.server  # type: ignore[assignment]
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(
-        lambda: FrontProtocol(app, http_factory),
-        host=host if host is not None else config.host,
-        port=port if port is not None else config.port,
-        ssl=ssl_context,
-        reuse_address=True,
-        backlog=4096,
-    )
+    runner: web.AppRunner | None = None
+    try:
+        page = await asyncio.to_thread(load_web_client) if config.web_client else b""
+        runner = web.AppRunner(build_http_app(app, page), handle_signals=False, access_log=None)
+        await runner.setup()
+        http_factory: Callable[[], asyncio.Protocol] = runner.server  # type: ignore[assignment]
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: FrontProtocol(app, http_factory),
+            host=host if host is not None else config.host,
+            port=port if port is not None else config.port,
+            ssl=ssl_context,
+            reuse_address=True,
+            backlog=4096,
+        )
+    except BaseException:  # cannot listen: leave nothing open behind
+        if runner is not None:
+            await runner.cleanup()
+        await app.stop()
+        raise
     bound = server.sockets[0].getsockname()
     return RunningServer(app, server, runner, str(bound[0]), int(bound[1]))
 

@@ -15,6 +15,7 @@ from aiohttp import WSMsgType, web
 
 from homer.protocol.codecs import DecodeError, JSONCodec
 from homer.protocol.envelope import error_envelope
+from homer.protocol.websocket import pong_frame
 from homer.server.session import Session
 from homer.transports.front import origin_allowed
 from homer.transports.websocket import JSON_OVER_WEBSOCKET, WebSocketSender
@@ -59,8 +60,9 @@ async def websocket_handler(request: web.Request, app: Homer) -> web.StreamRespo
         request.headers.get("Origin"), request.headers.get("Host"), app.config.server.origins
     ):
         raise web.HTTPForbidden(text="origin not allowed")
+    # autoping off: aiohttp would swallow pongs, and a pong is a sign of life.
     ws = web.WebSocketResponse(
-        max_msg_size=app.config.limits.max_frame, autoping=True, compress=False
+        max_msg_size=app.config.limits.max_frame, autoping=False, compress=False
     )
     await ws.prepare(request)
     transport = request.transport
@@ -77,6 +79,8 @@ async def websocket_handler(request: web.Request, app: Homer) -> web.StreamRespo
                     peer.send(error_envelope(None, "invalid", str(exc)))
                     continue
                 app.receive(peer, document)
+            elif message.type == WSMsgType.PING:
+                peer._write(pong_frame(message.data))
             elif message.type == WSMsgType.ERROR:
                 break
     except asyncio.CancelledError:

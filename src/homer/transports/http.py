@@ -86,6 +86,8 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
     except HomerError as exc:
         request.app[APP_KEY].metrics.errors.labels(code=str(exc.code)).inc()
         return error_response(exc)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return _json({"code": "too_large", "message": exc.text or "body too large"}, 413)
     except web.HTTPException:
         raise
     except Exception:
