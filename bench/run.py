@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: Scenario modules under bench/scenarios, in the order they run.
-SCENARIOS = ["permissions", "tokens"]
+SCENARIOS = ["permissions", "tokens", "history", "persistence", "setup", "idle", "fanout"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,575 @@
+"""A lean load-generating client process: many WebSocket connections, one event loop.
+
+Speaks two protocols over the same hand-written RFC 6455 client code:
+
+* ``homer``: Homer's JSON envelopes at ``/ws`` (hello with a token, join, send).
+* ``sio``: Engine.IO v4 / Socket.IO v5 over a WebSocket (``/socket.io/?EIO=4&transport=websocket``):
+  ``0{...}`` open, ``40{auth}`` connect, ``42[...]`` events, ``42<id>[...]`` / ``43<id>[...]``
+  acks, ``2`` ping answered with ``3``.
+
+Client frames are masked (random key per frame), server frames are parsed
+unmasked; a delivery is a text frame that starts with ``{"op":"msg"`` (Homer) or
+``42["msg"`` (Socket.IO). When asked, the send timestamp carried in the text
+(``@@<monotonic seconds>@@``) is read back for latency.
+
+It is driven by the benchmark over stdin/stdout: one JSON command per line in,
+one JSON answer per line out (see ``Worker.handle``). No aiohttp, no
+python-socketio: a connection is one small ``asyncio.Protocol`` object, so a
+few thousand of them cost the client side little CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import random
+import resource
+import socket
+import sys
+import time
+from typing import Any
+
+import msgspec
+
+MSG_HOMER = b'{"op":"msg"'
+REPLY_HOMER = b'{"op":"reply"'
+ERROR_HOMER = b'{"op":"error"'
+MSG_SIO = b'42["msg"'
+STAMP = b"@@"
+IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+_getrandbits = random.getrandbits
+_monotonic = time.monotonic
+
+
+def masked_frame(payload: bytes, opcode: int = 0x1) -> bytes:
+    """A final client frame: masked with a fresh random key, as RFC 6455 requires."""
+    n = len(payload)
+    first = 0x80 | opcode
+    if n < 126:
+        head = bytes((first, 0x80 | n))
+    elif n < 65536:
+        head = bytes((first, 0xFE)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((first, 0xFF)) + n.to_bytes(8, "big")
+    key = _getrandbits(32).to_bytes(4, "big")
+    if n == 0:
+        return head + key
+    stream = int.from_bytes((key * (n // 4 + 1))[:n], "big")
+    return head + key + (int.from_bytes(payload, "big") ^ stream).to_bytes(n, "big")
+
+
+class Conn(asyncio.Protocol):
+    """One client connection; ``kind`` is ``homer`` or ``sio``."""
+
+    __slots__ = (
+        "buf",
+        "closed",
+        "count",
+        "handshaken",
+        "kind",
+        "pending",
+        "rid",
+        "rooms",
+        "transport",
+        "waiter",
+        "worker",
+    )
+
+    def __init__(self, worker: Worker, kind: str) -> None:
+        self.worker = worker
+        self.kind = kind
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+        self.handshaken = False
+        self.closed = False
+        self.count = 0
+        self.rid = 0
+        self.rooms: tuple[str, ...] = ()
+        #: Request id -> future of its answer (bytes of the reply / ack payload).
+        self.pending: dict[int, asyncio.Future[Any]] = {}
+        #: Waits for the HTTP 101 (homer) or the namespace connect (sio).
+        self.waiter: asyncio.Future[Any] | None = None
+
+    # -- asyncio.Protocol ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None
+        error = ConnectionError(f"connection lost: {exc!r}")
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_exception(error)
+        for future in self.pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self.pending.clear()
+        self.worker.lost += 1
+
+    def data_received(self, data: bytes) -> None:
+        if self.buf:
+            data = self.buf + data
+            self.buf = b""
+        if not self.handshaken:
+            end = data.find(b"\r\n\r\n")
+            if end < 0:
+                self.buf = data
+                return
+            head = data[:end]
+            data = data[end + 4 :]
+            self.handshaken = True
+            waiter = self.waiter
+            if not head.startswith(b"HTTP/1.1 101"):
+                if waiter is not None and not waiter.done():
+                    waiter.set_exception(ConnectionError(head.split(b"\r\n", 1)[0].decode()))
+                return
+            if self.kind == "homer" and waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        n = len(data)
+        pos = 0
+        homer = self.kind == "homer"
+        while n - pos >= 2:
+            length = data[pos + 1] & 127
+            if length < 126:
+                start = pos + 2
+            elif length == 126:
+                if n - pos < 4:
+                    break
+                length = (data[pos + 2] << 8) | data[pos + 3]
+                start = pos + 4
+            else:
+                if n - pos < 10:
+                    break
+                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+                start = pos + 10
+            end = start + length
+            if end > n:
+                break
+            opcode = data[pos] & 15
+            if opcode == 1:
+                if homer:
+                    if data.startswith(MSG_HOMER, start, end):
+                        self.count += 1
+                        self.worker.delivered(data, start, end)
+                    else:
+                        self._homer_text(data[start:end])
+                elif data.startswith(MSG_SIO, start, end):
+                    self.count += 1
+                    self.worker.delivered(data, start, end)
+                else:
+                    self._sio_text(data[start:end])
+            elif opcode == 9 and self.transport is not None:
+                self.transport.write(masked_frame(data[start:end], 0xA))
+            elif opcode == 8 and self.transport is not None:
+                self.transport.write(masked_frame(data[start : start + 2], 0x8))
+                self.transport.close()
+            pos = end
+        if pos < n:
+            self.buf = data[pos:]
+
+    # -- protocol details ---------------------------------------------------------------
+
+    def _homer_text(self, payload: bytes) -> None:
+        if payload.startswith((REPLY_HOMER, ERROR_HOMER)):
+            document = _decode(payload)
+            future = self.pending.pop(document.get("rid"), None)
+            if future is not None and not future.done():
+                if document["op"] == "reply":
+                    future.set_result(document.get("body"))
+                else:
+                    future.set_exception(RequestFailed(document.get("body")))
+
+    def _sio_text(self, payload: bytes) -> None:
+        if payload == b"2":
+            self.write(b"3")
+            return
+        if payload.startswith(b"43"):
+            i = 2
+            while i < len(payload) and 48 <= payload[i] <= 57:
+                i += 1
+            future = self.pending.pop(int(payload[2:i]), None)
+            if future is not None and not future.done():
+                future.set_result(payload[i:])
+        elif payload.startswith(b"0{"):
+            self.write(self.worker.sio_connect_packet(self))
+        elif self.waiter is None or self.waiter.done():
+            pass
+        elif payload.startswith(b"40"):
+            self.waiter.set_result(None)
+        elif payload.startswith(b"44"):
+            self.waiter.set_exception(RequestFailed(payload.decode()))
+
+    def write(self, payload: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(masked_frame(payload))
+
+    def request(self, make: Any) -> asyncio.Future[Any]:
+        """Send ``make(rid)`` and return the future of its answer."""
+        self.rid += 1
+        rid = self.rid
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.pending[rid] = future
+        self.write(make(rid))
+        return future
+
+
+class RequestFailed(Exception):
+    pass
+
+
+def homer_request(op: str, **fields: Any) -> Any:
+    def make(rid: int) -> bytes:
+        return _encode({"op": op, "rid": rid, **fields})
+
+    return make
+
+
+def sio_event(event: str, data: Any) -> Any:
+    body = _encode([event, data])
+
+    def make(rid: int) -> bytes:
+        return b"42%d%s" % (rid, body)
+
+    return make
+
+
+def stamped_text(size: int) -> str:
+    text = f"@@{_monotonic():.6f}@@"
+    return text + "x" * max(0, size - len(text))
+
+
+class Worker:
+    def __init__(self) -> None:
+        self.conns: list[Conn] = []
+        self.lost = 0
+        self.total = 0
+        self.last_rx = 0.0
+        self.latency = False
+        self.lat: list[float] = []
+        #: With ``reset(stamps=True)``: the send time of each latency sample (diagnosis).
+        self.stamps: list[float] | None = None
+        self.tokens: dict[int, str] = {}
+        self.counter = 0
+        self.prefix = f"{os.getpid()}-{_getrandbits(24):x}"
+
+    # -- receiving -------------------------------------------------------------------
+
+    def delivered(self, data: bytes, start: int, end: int) -> None:
+        self.total += 1
+        now = _monotonic()
+        self.last_rx = now
+        if self.latency:
+            i = data.find(STAMP, start, end)
+            if i >= 0:
+                j = data.find(STAMP, i + 2, end)
+                if j > 0:
+                    sent = float(data[i + 2 : j])
+                    self.lat.append(now - sent)
+                    if self.stamps is not None:
+                        self.stamps.append(sent)
+
+    def sio_connect_packet(self, conn: Conn) -> bytes:
+        token = self.tokens.pop(id(conn), "")
+        return b"40" + _encode({"token": token})
+
+    # -- opening ---------------------------------------------------------------------
+
+    async def open_one(
+        self, kind: str, host: str, port: int, token: str, source: str | None
+    ) -> Conn:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            if source:
+                sock.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+                sock.bind((source, 0))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            await loop.sock_connect(sock, (host, port))
+        except BaseException:
+            sock.close()
+            raise
+        conn = Conn(self, kind)
+        conn.waiter = loop.create_future()
+        await loop.create_connection(lambda: conn, sock=sock)
+        key = base64.b64encode(random.randbytes(16)).decode()
+        path = "/ws" if kind == "homer" else "/socket.io/?EIO=4&transport=websocket"
+        if kind == "sio":
+            self.tokens[id(conn)] = token
+        assert conn.transport is not None
+        conn.transport.write(
+            (
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        try:
+            await conn.waiter  # homer: the 101; sio: the namespace connect (after auth)
+            if kind == "homer":
+                welcome = await conn.request(homer_request("hello", token=token))
+                conn.rooms = tuple(room["id"] for room in welcome.get("rooms", ()))
+        except BaseException:
+            if conn.transport is not None:
+                conn.transport.abort()
+            raise
+        return conn
+
+    async def join(self, conn: Conn, rooms: list[str]) -> None:
+        for room in rooms:
+            if conn.kind == "homer":
+                await conn.request(homer_request("join", room=room))
+            else:
+                await conn.request(sio_event("join", {"room": room}))
+        conn.rooms = conn.rooms + tuple(rooms)
+
+    async def cmd_open(
+        self,
+        kind: str,
+        host: str,
+        port: int,
+        tokens: list[str],
+        joins: list[list[str]] | None = None,
+        sources: list[str] | None = None,
+        concurrency: int = 64,
+        max_seconds: float = 120.0,
+    ) -> dict[str, Any]:
+        """Open one connection per token (authenticated), then join its rooms."""
+        semaphore = asyncio.Semaphore(concurrency)
+        errors: list[str] = []
+        opened: list[Conn | None] = [None] * len(tokens)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                source = sources[i % len(sources)] if sources else None
+                for attempt in range(3):
+                    try:
+                        conn = await self.open_one(kind, host, port, tokens[i], source)
+                        if joins and joins[i]:
+                            await self.join(conn, joins[i])
+                    except (OSError, RequestFailed) as exc:
+                        if attempt == 2:
+                            errors.append(repr(exc))
+                            return
+                        await asyncio.sleep(0.05 * (attempt + 1))
+                    else:
+                        opened[i] = conn
+                        return
+
+        started = _monotonic()
+        await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(len(tokens)))), max_seconds)
+        elapsed = _monotonic() - started
+        first = len(self.conns)
+        self.conns += [c for c in opened if c is not None]
+        return {
+            "opened": len(self.conns) - first,
+            "first": first,
+            "failed": len(errors),
+            "errors": errors[:5],
+            "elapsed": elapsed,
+        }
+
+    async def cmd_join(
+        self, rooms: list[list[str]], first: int = 0, concurrency: int = 64
+    ) -> dict[str, Any]:
+        """Connection ``first + i`` joins ``rooms[i]``."""
+        semaphore = asyncio.Semaphore(concurrency)
+        errors: list[str] = []
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                try:
+                    await self.join(self.conns[first + i], rooms[i])
+                except (OSError, RequestFailed) as exc:
+                    errors.append(repr(exc))
+
+        started = _monotonic()
+        await asyncio.gather(*(one(i) for i in range(len(rooms))))
+        return {"failed": len(errors), "errors": errors[:5], "elapsed": _monotonic() - started}
+
+    # -- counting --------------------------------------------------------------------
+
+    def cmd_reset(self, latency: bool = False, stamps: bool = False) -> dict[str, Any]:
+        for conn in self.conns:
+            conn.count = 0
+        self.total = 0
+        self.last_rx = 0.0
+        self.latency = latency
+        self.lat = []
+        self.stamps = [] if stamps else None
+        return {"conns": len(self.conns), "lost_conns": self.lost}
+
+    async def cmd_wait(
+        self,
+        kind: str,
+        room: str,
+        expected: int,
+        max_seconds: float = 60.0,
+        latencies: bool = False,
+    ) -> dict[str, Any]:
+        """Wait until every ``kind`` connection here in ``room`` got ``expected`` deliveries."""
+        members = [c for c in self.conns if c.kind == kind and room in c.rooms]
+        target = expected * len(members)
+        deadline = _monotonic() + max_seconds
+        # Polling keeps the per-delivery path free of any check; 5 ms is fine-grained
+        # enough, as receipt times are stamped as they happen.
+        while self.total < target and _monotonic() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        await asyncio.sleep(0)
+        got = sum(min(c.count, expected) for c in members)
+        return {
+            "members": len(members),
+            "received": self.total,
+            "lost": target - got,
+            "extra": self.total - got,
+            "last_rx": self.last_rx,
+            "closed": sum(1 for c in members if c.closed),
+            "lat": self.lat if latencies else [],
+            "stamps": self.stamps if latencies and self.stamps is not None else [],
+        }
+
+    # -- sending ---------------------------------------------------------------------
+
+    def _send_one(self, conn: Conn, room: str, size: int) -> asyncio.Future[Any]:
+        text = stamped_text(size)
+        if conn.kind == "homer":
+            self.counter += 1
+            return conn.request(
+                homer_request("send", room=room, cid=f"{self.prefix}-{self.counter}", text=text)
+            )
+        return conn.request(sio_event("send", {"room": room, "text": text}))
+
+    async def cmd_publish(
+        self,
+        room: str,
+        count: int,
+        window: int = 50,
+        rate: float | None = None,
+        size: int = 100,
+        conn: int = 0,
+        max_seconds: float = 120.0,
+    ) -> dict[str, Any]:
+        """From connection ``conn``: ``count`` sends to ``room``, at most ``window``
+        unacknowledged; ``rate`` (messages/s) paces them, else as fast as acks allow."""
+        publisher = self.conns[conn]
+        semaphore = asyncio.Semaphore(window)
+        errors: list[str] = []
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        outstanding = 0
+        sent = 0
+
+        def acked(future: asyncio.Future[Any]) -> None:
+            nonlocal outstanding
+            outstanding -= 1
+            semaphore.release()
+            if future.cancelled() or future.exception() is not None:
+                errors.append(repr(future.exception()))
+            if sent == count and outstanding == 0 and not done.done():
+                done.set_result(None)
+
+        started = _monotonic()
+        for i in range(count):
+            if rate:
+                delay = started + i / rate - _monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await semaphore.acquire()
+            outstanding += 1
+            sent += 1
+            self._send_one(publisher, room, size).add_done_callback(acked)
+        if outstanding:
+            await asyncio.wait_for(done, max_seconds)
+        return {
+            "t0": started,
+            "t1": _monotonic(),
+            "sent": sent,
+            "errors": errors[:5],
+            "failed": len(errors),
+        }
+
+    async def cmd_sendloop(
+        self, rooms: list[str], count: int, size: int = 100, max_seconds: float = 120.0
+    ) -> dict[str, Any]:
+        """Connection i sends ``count`` messages to ``rooms[i]``, one outstanding at a time."""
+        errors: list[str] = []
+
+        async def loop_one(conn: Conn, room: str) -> None:
+            for _ in range(count):
+                try:
+                    await self._send_one(conn, room, size)
+                except (OSError, RequestFailed) as exc:
+                    errors.append(repr(exc))
+
+        started = _monotonic()
+        await asyncio.wait_for(
+            asyncio.gather(*(loop_one(c, r) for c, r in zip(self.conns, rooms, strict=False))),
+            max_seconds,
+        )
+        return {
+            "t0": started,
+            "t1": _monotonic(),
+            "acks": count * min(len(rooms), len(self.conns)) - len(errors),
+            "failed": len(errors),
+            "errors": errors[:5],
+        }
+
+    def cmd_close(self) -> dict[str, Any]:
+        closed = 0
+        for conn in self.conns:
+            if conn.transport is not None:
+                conn.transport.abort()
+                closed += 1
+        self.conns = []
+        self.lost = 0
+        return {"closed": closed}
+
+    async def handle(self, command: dict[str, Any]) -> Any:
+        name = command.pop("cmd")
+        if name == "exit":
+            raise SystemExit(0)
+        result = getattr(self, f"cmd_{name}")(**command)
+        if asyncio.iscoroutine(result):
+            result = await result
+        return result
+
+
+async def main() -> None:
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 24)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    out = sys.stdout
+    worker = Worker()
+    out.write(json.dumps({"ok": True, "result": {"pid": os.getpid()}}) + "\n")
+    out.flush()
+    while True:
+        line = await reader.readline()
+        if not line:
+            return
+        try:
+            result = await worker.handle(json.loads(line))
+            answer = {"ok": True, "result": result}
+        except SystemExit:
+            worker.cmd_close()
+            return
+        except Exception as exc:  # report it: the benchmark decides
+            answer = {"ok": False, "error": repr(exc)}
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+
+
+if __name__ == "__main__":
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())

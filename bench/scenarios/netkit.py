@@ -1,0 +1,579 @@
+"""What the networked scenarios share: servers and client processes, started and always stopped.
+
+* :class:`HomerServer`: ``homer serve`` as its own process (uvloop, the default),
+  on a fresh copy of a prepared data directory, limits raised for a benchmark.
+* :class:`SocketIOServer`: the python-socketio baseline
+  (``bench/baselines/socketio_server.py``), also its own process, also on uvloop.
+* :class:`Clients`: lean client processes (``bench/clients/lean.py``) driven over
+  stdin/stdout, each holding many connections.
+* :func:`homer_template`: a data directory with users, rooms, memberships and
+  never-expiring tokens, built once per benchmark run through Homer's own API.
+
+Everything listens on 127.0.0.1 on a port the kernel picks (``--port 0``); every
+process started here is stopped by its pid in :meth:`Lab.close`, and every temp
+directory removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import math
+import os
+import resource
+import secrets
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+BENCH = Path(__file__).resolve().parent.parent
+LEAN_CLIENT = BENCH / "clients" / "lean.py"
+SOCKETIO_SERVER = BENCH / "baselines" / "socketio_server.py"
+PYTHON = sys.executable
+#: Local source addresses for client sockets: all loopback, each with its own ports.
+SOURCES = [f"127.0.0.{i}" for i in range(2, 10)]
+
+HOMER_ENV = {
+    "HOMER_IDENTITY_PASSWORDS_TIME_COST": "1",
+    "HOMER_IDENTITY_PASSWORDS_MEMORY_COST_KIB": "256",
+    "HOMER_IDENTITY_PASSWORDS_PARALLELISM": "1",
+    "HOMER_LIMITS_RATE": "1000000",
+    "HOMER_LIMITS_BURST": "1000000",
+    "HOMER_LIMITS_USER_RATE": "1000000",
+    "HOMER_LIMITS_USER_BURST": "1000000",
+    "HOMER_LIMITS_MAX_CONNECTIONS_PER_USER": "100000",
+    "HOMER_LIMITS_MAX_ROOMS_PER_USER": "1000000",
+    "HOMER_SERVER_WEB_CLIENT": "0",
+    "HOMER_SERVER_LOG_LEVEL": "warning",
+}
+
+
+_VERBOSE = bool(os.environ.get("BENCH_VERBOSE"))
+_T0 = time.monotonic()
+
+
+def log(message: str) -> None:
+    """Progress on stderr with ``BENCH_VERBOSE=1`` (where a scenario spends its time)."""
+    if _VERBOSE:
+        print(f"  [{time.monotonic() - _T0:7.2f}] {message}", file=sys.stderr, flush=True)
+
+
+def raise_nofile() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) by nearest rank; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))
+    return ordered[index]
+
+
+# -- processes ----------------------------------------------------------------------
+
+
+def _wait_for_line(path: Path, needle: str, proc: subprocess.Popen[bytes], timeout: float) -> str:
+    name = path.name
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        text = path.read_text(errors="replace") if path.exists() else ""
+        for line in text.splitlines():
+            if needle in line:
+                return line
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name}: exited {proc.returncode}: {text[-2000:]}")
+        time.sleep(0.02)
+    raise RuntimeError(f"{name}: did not say {needle!r} within {timeout} s")
+
+
+def _stop(proc: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """SIGTERM this process (by its pid), then SIGKILL if it lingers."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(5.0)
+
+
+class Server:
+    """A server process: its CPU time and memory, read with psutil."""
+
+    system = ""
+    proc: subprocess.Popen[bytes]
+    log: Path
+    _ps: psutil.Process
+    host = "127.0.0.1"
+    port = 0
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        """User + system CPU seconds of the whole process (every thread)."""
+        times = self._ps.cpu_times()
+        return float(times.user + times.system)
+
+    def rss(self) -> int:
+        return int(self._ps.memory_info().rss)
+
+    def settle(self, quiet: float = 0.01, period: float = 0.1, max_wait: float = 20.0) -> float:
+        """Wait until the server uses under ``quiet`` CPU seconds per ``period``
+        twice in a row (bounded); return the seconds waited."""
+        started = time.monotonic()
+        calm = 0
+        last = self.cpu()
+        while time.monotonic() - started < max_wait:
+            time.sleep(period)
+            now = self.cpu()
+            calm = calm + 1 if now - last < quiet else 0
+            last = now
+            if calm >= 2:
+                break
+        return time.monotonic() - started
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stop(self) -> None:
+        _stop(self.proc)
+
+
+class HomerServer(Server):
+    system = "homer"
+
+    def __init__(
+        self,
+        data_dir: Path,
+        log: Path,
+        env: dict[str, str] | None = None,
+        launcher: list[str] | None = None,
+    ) -> None:
+        environ = {**os.environ, **HOMER_ENV, **(env or {})}
+        self.log = log
+        #: What runs ``homer``: a wrapper script for diagnosis may stand in, also
+        #: through ``BENCH_HOMER_LAUNCHER`` (e.g. "python probe.py").
+        launcher = (
+            launcher
+            or os.environ.get("BENCH_HOMER_LAUNCHER", "").split()
+            or [PYTHON, "-m", "homer"]
+        )
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    *launcher,
+                    "serve",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=environ,
+            )
+        try:
+            line = _wait_for_line(log, "listening on http://", self.proc, 30.0)
+            self.port = int(line.split("listening on http://", 1)[1].split()[0].rsplit(":", 1)[1])
+            self._ps = psutil.Process(self.proc.pid)
+        except BaseException:
+            self.stop()
+            raise
+
+    def metrics(self) -> dict[str, float]:
+        """The node's Prometheus counters (``/metrics``), name -> value."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        found: dict[str, float] = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                with contextlib.suppress(ValueError):
+                    found[name] = float(value)
+        return found
+
+
+class SocketIOServer(Server):
+    system = "python-socketio"
+
+    def __init__(self, secret: str, log: Path) -> None:
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    PYTHON,
+                    str(SOCKETIO_SERVER),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "0",
+                    f"--secret={secret}",  # one argument even if it starts with "-"
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            line = _wait_for_line(log, "listening ", self.proc, 30.0)
+            self.port = int(line.split()[1])
+            self._ps = psutil.Process(self.proc.pid)
+        except BaseException:
+            self.stop()
+            raise
+
+
+class Client:
+    """One lean client process; commands are JSON lines over its stdin/stdout."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+        with log.open("wb") as err:
+            self.proc = subprocess.Popen(
+                [PYTHON, str(LEAN_CLIENT)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                bufsize=0,
+            )
+        self._buffer = b""
+        try:
+            self.receive(30.0)
+        except BaseException:
+            self.stop()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def cpu(self) -> float:
+        times = psutil.Process(self.proc.pid).cpu_times()
+        return float(times.user + times.system)
+
+    def submit(self, cmd: str, **args: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps({"cmd": cmd, **args}) + "\n").encode())
+
+    def receive(self, timeout: float = 120.0) -> Any:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"client {self.pid} did not answer within {timeout} s")
+            ready, _, _ = select.select([self.proc.stdout], [], [], left)
+            if ready:
+                chunk = os.read(self.proc.stdout.fileno(), 1 << 20)
+                if not chunk:
+                    raise RuntimeError(
+                        f"client {self.pid} exited: {self.log.read_text(errors='replace')[-2000:]}"
+                    )
+                self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        answer = json.loads(line)
+        if not answer["ok"]:
+            raise RuntimeError(f"client {self.pid}: {answer['error']}")
+        return answer["result"]
+
+    def call(self, cmd: str, timeout: float = 120.0, **args: Any) -> Any:
+        self.submit(cmd, **args)
+        return self.receive(timeout)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(b'{"cmd": "exit"}\n')
+                self.proc.stdin.close()
+            try:
+                self.proc.wait(5.0)
+            except subprocess.TimeoutExpired:
+                _stop(self.proc, 2.0)
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
+
+
+def call_all(
+    clients: list[Client],
+    cmd: str,
+    args: list[dict[str, Any]] | None = None,
+    timeout: float = 120.0,
+    **common: Any,
+) -> list[Any]:
+    """Send the same command to several clients at once (``args[i]`` for client i)."""
+    for i, client in enumerate(clients):
+        client.submit(cmd, **common, **(args[i] if args else {}))
+    return [client.receive(timeout) for client in clients]
+
+
+def split(items: list[Any], parts: int) -> list[list[Any]]:
+    """``items`` dealt into ``parts`` contiguous slices of nearly equal length."""
+    size, extra = divmod(len(items), parts)
+    out, start = [], 0
+    for i in range(parts):
+        end = start + size + (1 if i < extra else 0)
+        out.append(items[start:end])
+        start = end
+    return out
+
+
+@dataclass
+class Lab:
+    """Owns every process and temp dir of one scenario; ``close`` stops them all."""
+
+    root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="homer-bench-")))
+    servers: list[Server] = field(default_factory=list)
+    clients: list[Client] = field(default_factory=list)
+    _count: int = 0
+
+    def __post_init__(self) -> None:
+        raise_nofile()
+
+    def _next(self, name: str) -> Path:
+        self._count += 1
+        return self.root / f"{self._count:02d}-{name}"
+
+    def homer(
+        self,
+        template: Template,
+        env: dict[str, str] | None = None,
+        launcher: list[str] | None = None,
+    ) -> HomerServer:
+        data = self._next("homer-data")
+        shutil.copytree(template.path, data)
+        server = HomerServer(data, self._next("homer.log"), env, launcher)
+        self.servers.append(server)
+        return server
+
+    def socketio(self, template: Template) -> SocketIOServer:
+        server = SocketIOServer(template.secret, self._next("socketio.log"))
+        self.servers.append(server)
+        return server
+
+    def client(self) -> Client:
+        client = Client(self._next("client.log"))
+        self.clients.append(client)
+        return client
+
+    def stop(self, server: Server) -> None:
+        server.stop()
+        with contextlib.suppress(ValueError):
+            self.servers.remove(server)
+
+    def close(self) -> None:
+        keep = os.environ.get("BENCH_KEEP_LOGS")  # a directory to copy server logs into
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for server in self.servers:
+                with contextlib.suppress(OSError):
+                    shutil.copy(server.log, Path(keep) / f"{server.pid}-{server.log.name}")
+        errors: list[BaseException] = []
+        for server in self.servers:  # servers first: clients then see a clean close
+            try:
+                server.stop()
+            except BaseException as exc:
+                errors.append(exc)
+        for client in self.clients:
+            try:
+                client.stop()
+            except BaseException as exc:
+                errors.append(exc)
+        self.servers.clear()
+        self.clients.clear()
+        shutil.rmtree(self.root, ignore_errors=True)
+        if errors:
+            raise errors[0]
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# -- the prepared data directory ----------------------------------------------------------
+
+FAN_ROOMS = {"fan1000": 1000, "fan100": 100}
+
+
+@dataclass
+class Template:
+    """A Homer data dir to copy for each server, and tokens that work on every copy.
+
+    Users: ``owner`` (creates the fan-out rooms and publishes to them),
+    ``f0..`` (fan-out subscribers: ``f0..f999`` in ``fan1000``, ``f0..f99`` also in
+    ``fan100``), ``i0..`` (in no room: idle and connect), ``s0..s49`` (senders, each
+    the owner of its own room ``p<i>``). Rooms ``c<r>-<j>``: empty public rooms for
+    the connect scenario to join. ``sio`` holds PyJWT HS256 tokens (same claims) for
+    the Socket.IO baseline, signed with ``secret``.
+    """
+
+    path: Path
+    secret: str
+    homer: dict[str, list[str]]
+    sio: dict[str, list[str]]
+    connect_rounds: int
+    connect_size: int
+
+
+#: What every networked scenario needs from the template, by mode (quick, full).
+SIZES = {
+    True: {"fan": 1000, "idle": 2000, "connect_rounds": 3, "connect_size": 300},
+    False: {"fan": 1000, "idle": 5000, "connect_rounds": 5, "connect_size": 1000},
+}
+SENDERS = 50
+
+_templates: dict[bool, Template] = {}
+_template_root: Path | None = None
+
+
+def homer_template(quick: bool) -> Template:
+    """The data dir for this mode: built once per benchmark run (a few seconds)."""
+    template = _templates.get(quick)
+    if template is None:
+        sizes = SIZES[quick]
+        idle = max(sizes["idle"], sizes["connect_rounds"] * sizes["connect_size"])
+        template = _templates[quick] = asyncio.run(
+            _build(sizes["fan"], idle, sizes["connect_rounds"], sizes["connect_size"], SENDERS)
+        )
+    return template
+
+
+def _cleanup_templates() -> None:
+    if _template_root is not None:
+        shutil.rmtree(_template_root, ignore_errors=True)
+
+
+async def _build(fan: int, idle: int, rounds: int, size: int, senders: int) -> Template:
+    global _template_root
+    import atexit
+
+    import jwt
+
+    from homer.config import HomerConfig, LimitsConfig
+    from homer.identity.accounts import User
+    from homer.identity.passwords import Argon2Params
+    from homer.identity.permissions import SYSTEM
+    from homer.server.app import Homer
+    from homer.store.records import AuditEvent, RoomRecord, UserRecord
+
+    if _template_root is None:
+        _template_root = Path(tempfile.mkdtemp(prefix="homer-bench-template-"))
+        atexit.register(_cleanup_templates)
+    path = Path(tempfile.mkdtemp(dir=_template_root))
+    config = HomerConfig(data_dir=str(path), limits=LimitsConfig(max_rooms_per_user=1_000_000))
+    app = Homer(config, password_params=Argon2Params.cheap())
+    await app.start()
+    try:
+        accounts = app.identity.accounts
+        log("template: creating users")
+        owner = await accounts.create(SYSTEM, "owner", "bench-password")
+        # The others share the owner's password hash: thousands of argon2 runs would
+        # only slow the set-up down. Same records and audit events as accounts.create.
+        stored = await app.store.user_by_id(owner.id)
+        assert stored is not None
+
+        async def one(name: str) -> Any:
+            now = app.clock()
+            user = UserRecord(
+                id=str(uuid.uuid4()),
+                name=name,
+                password_hash=stored.password_hash,
+                group_id=stored.group_id,
+                attributes={},
+                created_at=now,
+                updated_at=now,
+            )
+            event = AuditEvent("bench", "user.create", f"user:{name}", now, {"user_id": user.id})
+            await app.store.insert_user(user, event)
+            return User.from_record(user)
+
+        async def users(names: list[str]) -> list[Any]:
+            made: list[Any] = []
+            for start in range(0, len(names), 500):
+                made += await asyncio.gather(*(one(n) for n in names[start : start + 500]))
+            return made
+
+        fans = await users([f"f{i}" for i in range(fan)])
+        idles = await users([f"i{i}" for i in range(idle)])
+        sends = await users([f"s{i}" for i in range(senders)])
+        log("template: rooms and memberships")
+        for room, members in FAN_ROOMS.items():
+            await app.rooms.create(
+                owner, room_id=room, kind="public", name=room, topic="", meta=None
+            )
+            for start in range(0, min(members, fan), 200):
+                await asyncio.gather(
+                    *(app.rooms.join(u, room) for u in fans[start : min(start + 200, members)])
+                )
+        for i, user in enumerate(sends):
+            await app.rooms.create(
+                user, room_id=f"p{i}", kind="public", name=f"p{i}", topic="", meta=None
+            )
+        log("template: connect rooms")
+        now = app.clock()
+        for r in range(rounds):
+            await asyncio.gather(
+                *(
+                    app.store.create_room(
+                        RoomRecord(f"c{r}-{j}", "public", f"c{r}-{j}", owner.id, now), []
+                    )
+                    for j in range(size)
+                )
+            )
+        log("template: tokens")
+        secret = secrets.token_urlsafe(32)
+        groups = {"owner": [owner], "fan": fans, "idle": idles, "senders": sends}
+        homer_tokens = {
+            name: [app.identity.tokens.issue(u.token_info(), ttl=None) for u in group]
+            for name, group in groups.items()
+        }
+        issued = int(time.time())
+        sio_tokens = {
+            name: [
+                jwt.encode(
+                    {
+                        "sub": u.id,
+                        "name": u.name,
+                        "iat": issued,
+                        "aud": "homer",
+                        "jti": secrets.token_urlsafe(16),
+                    },
+                    secret,
+                    algorithm="HS256",
+                )
+                for u in group
+            ]
+            for name, group in groups.items()
+        }
+    finally:
+        await app.stop()
+    log("template: done")
+    return Template(path, secret, homer_tokens, sio_tokens, rounds, size)
