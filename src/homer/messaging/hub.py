@@ -55,11 +55,14 @@ class Sink(Protocol):
         """Queue ``out`` for sending; never blocks. A sink that cannot keep up closes
         itself with a reason; it must never slow the caller down."""
 
+    def push_many(self, outs: list[Outgoing]) -> None:
+        """Several events in one write (a batch committed together)."""
+
 
 class Hub:
     """Room id -> the local sinks subscribed to it, and user id -> that user's sinks."""
 
-    __slots__ = ("_holds", "_on_first", "_on_last", "last_seq", "rooms", "users")
+    __slots__ = ("_batch", "_holds", "_on_first", "_on_last", "last_seq", "rooms", "users")
 
     def __init__(
         self,
@@ -75,6 +78,8 @@ class Hub:
         self._holds: dict[str, dict[Sink, list[Outgoing]]] = {}
         self._on_first = on_first
         self._on_last = on_last
+        #: While a batch is open: what each sink gets at the end, in one write.
+        self._batch: dict[Sink, list[Outgoing]] | None = None
 
     # -- membership -------------------------------------------------------------
 
@@ -139,6 +144,21 @@ class Hub:
 
     # -- delivery -------------------------------------------------------------------
 
+    def begin_batch(self) -> None:
+        """Collect deliveries until :meth:`end_batch`, then write each sink's at once:
+        a batch of messages committed together costs one write per member, not one
+        per message per member."""
+        if self._batch is None:
+            self._batch = {}
+
+    def end_batch(self) -> None:
+        batch, self._batch = self._batch, None
+        for sink, outs in (batch or {}).items():
+            if len(outs) == 1:
+                sink.push(outs[0])
+            else:
+                sink.push_many(outs)
+
     def to_room(self, room: str, envelope: Envelope, *, skip: Sink | None = None) -> None:
         """Deliver a room event to every local subscriber (in sequence order)."""
         seq = envelope.seq
@@ -152,7 +172,8 @@ class Hub:
             return
         out = Outgoing(envelope)
         holds = self._holds.get(room)
-        if holds is None:
+        batch = self._batch
+        if holds is None and batch is None:
             for sink in sinks:
                 if sink is not skip:
                     sink.push(out)
@@ -160,11 +181,17 @@ class Hub:
         for sink in sinks:
             if sink is skip:
                 continue
-            held = holds.get(sink)
-            if held is None:
+            held = holds.get(sink) if holds is not None else None
+            if held is not None:
+                held.append(out)
+            elif batch is None:
                 sink.push(out)
             else:
-                held.append(out)
+                pending = batch.get(sink)
+                if pending is None:
+                    batch[sink] = [out]
+                else:
+                    pending.append(out)
 
     def to_user(self, user_id: str, envelope: Envelope) -> None:
         self.to_sinks(self.users.get(user_id, ()), envelope)

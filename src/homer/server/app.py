@@ -454,7 +454,14 @@ class Homer:
         return rooms
 
     async def _committed(self, appended: list[Any]) -> None:
-        await self.messages.publish(appended)
+        if len(appended) == 1:
+            await self.messages.publish(appended)
+            return
+        self.hub.begin_batch()
+        try:
+            await self.messages.publish(appended)
+        finally:
+            self.hub.end_batch()
 
     def _bind(self, key: str) -> None:
         self.spawn(self.broker.bind(key))

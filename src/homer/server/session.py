@@ -50,6 +50,9 @@ class Peer(Protocol):
     def push(self, out: Outgoing) -> None:
         """A fanned-out event; queued without blocking."""
 
+    def push_many(self, outs: list[Outgoing]) -> None:
+        """Several fanned-out events, written at once."""
+
     def send(self, envelope: Envelope) -> None:
         """An event for this connection alone (a reply, an error)."""
 

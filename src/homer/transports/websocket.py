@@ -63,6 +63,7 @@ class _Framed(Protocol):
 
     def close(self, code: int, reason: str) -> None: ...
     def _write(self, data: bytes) -> None: ...
+    def _writable(self) -> asyncio.Transport | None: ...
 
 
 class WebSocketSender:
@@ -71,9 +72,21 @@ class WebSocketSender:
     __slots__ = ()
 
     def push(self: _Framed, out: Outgoing) -> None:
+        transport = self._writable()
+        if transport is not None:
+            transport.write(out.render(self.fmt))
+
+    def push_many(self: _Framed, outs: list[Outgoing]) -> None:
+        transport = self._writable()
+        if transport is not None:
+            fmt = self.fmt
+            transport.write(b"".join([out.render(fmt) for out in outs]))
+
+    def _writable(self: _Framed) -> asyncio.Transport | None:
+        """The transport, unless closing or too far behind (then it closes, with a reason)."""
         transport = self.transport
         if transport is None or self.closing:
-            return
+            return None
         if transport.get_write_buffer_size() > self.app.config.limits.send_queue:
             self.app.metrics.slow_consumers.inc()
             log.warning(
@@ -81,8 +94,8 @@ class WebSocketSender:
                 extra={"conn": id(self), "address": self.address},
             )
             self.close(CloseCode.TOO_SLOW, "too slow: reconnect and resume from your last seq")
-            return
-        transport.write(out.render(self.fmt))
+            return None
+        return transport
 
     def send(self: _Framed, envelope: Envelope) -> None:
         self._write(self.fmt.render(envelope))

@@ -1,0 +1,91 @@
+"""The hub without a network: recording sinks stand in for connections."""
+
+from __future__ import annotations
+
+from homer.messaging.hub import Hub, Outgoing
+from homer.protocol.envelope import Envelope
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.writes: list[list[int]] = []
+
+    def push(self, out: Outgoing) -> None:
+        self.writes.append([out.envelope.seq or 0])
+
+    def push_many(self, outs: list[Outgoing]) -> None:
+        self.writes.append([out.envelope.seq or 0 for out in outs])
+
+
+class Counting:
+    """A wire format that counts how often it renders."""
+
+    def __init__(self) -> None:
+        self.renders = 0
+
+    def render(self, envelope: Envelope) -> bytes:
+        self.renders += 1
+        return b"x"
+
+
+def msg(seq: int) -> Envelope:
+    return Envelope(op="msg", room="r", seq=seq)
+
+
+def test_an_event_is_rendered_once_per_format_whatever_the_audience() -> None:
+    out = Outgoing(msg(1))
+    json_fmt, other_fmt = Counting(), Counting()
+    for _ in range(1000):
+        out.render(json_fmt)
+        out.render(other_fmt)
+    assert (json_fmt.renders, other_fmt.renders) == (1, 1)
+
+
+def test_delivery_in_order_without_duplicates() -> None:
+    hub = Hub()
+    a, b = Recorder(), Recorder()
+    hub.subscribe("r", a)
+    hub.subscribe("r", b)
+    for seq in (1, 2, 2, 1, 3):
+        hub.to_room("r", msg(seq))
+    assert a.writes == b.writes == [[1], [2], [3]]
+
+
+def test_a_batch_is_one_write_per_member() -> None:
+    hub = Hub()
+    a, b = Recorder(), Recorder()
+    hub.subscribe("r", a)
+    hub.subscribe("r", b)
+    hub.begin_batch()
+    for seq in range(1, 6):
+        hub.to_room("r", msg(seq))
+    assert a.writes == []
+    hub.end_batch()
+    assert a.writes == b.writes == [[1, 2, 3, 4, 5]]
+
+
+def test_held_events_wait_for_the_backlog_and_skip_what_it_covered() -> None:
+    hub = Hub()
+    catching_up, live = Recorder(), Recorder()
+    hub.subscribe("r", live)
+    hub.hold("r", catching_up)
+    hub.subscribe("r", catching_up)
+    for seq in (1, 2, 3):
+        hub.to_room("r", msg(seq))
+    assert catching_up.writes == []
+    hub.release("r", catching_up, after_seq=2)  # the backlog went up to 2
+    assert catching_up.writes == [[3]]
+    assert live.writes == [[1], [2], [3]]
+
+
+def test_keys_are_bound_on_first_and_unbound_on_last() -> None:
+    events: list[str] = []
+    hub = Hub(on_first=lambda k: events.append(f"+{k}"), on_last=lambda k: events.append(f"-{k}"))
+    a, b = Recorder(), Recorder()
+    hub.subscribe("r", a)
+    hub.subscribe("r", b)
+    hub.attach_user("u", a)
+    hub.unsubscribe("r", a)
+    hub.unsubscribe("r", b)
+    hub.detach_user("u", a)
+    assert events == ["+room.r", "+user.u", "-room.r", "-user.u"]
