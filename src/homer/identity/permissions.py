@@ -168,7 +168,9 @@ class Authorizer:
         if found is None:
             if len(self._cache) >= self.MAX_CACHED:
                 self._cache.clear()
-            found = (self.group_permissions(user.group_id) | user.grants) - user.denies
+            found = self.group_permissions(user.group_id)
+            if user.grants or user.denies:  # most users share their group's set
+                found = (found | user.grants) - user.denies
             self._cache[key] = found
         return found
 

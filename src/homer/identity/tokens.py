@@ -559,13 +559,8 @@ class TokenManager:
             or (exp is not None and not _number(exp))
         ):
             raise InvalidToken("token claims have the wrong types")
-        if self._revoked and jti is not None and jti in self._revoked:
+        if self.revoked(sub, jti, iat):
             raise TokenRevoked("token revoked")
-        if self._cutoffs:
-            cutoff = self._cutoffs.get(sub)
-            # No iat: nothing proves the token came after the cut-off.
-            if cutoff is not None and (iat is None or iat <= cutoff):
-                raise TokenRevoked("token revoked")
         if exp is not None and exp <= self._clock():
             return None
         nbf = claims.get("nbf")
@@ -574,6 +569,19 @@ class TokenManager:
         return claims
 
     # -- revoking
+
+    def revoked(self, sub: str, jti: str | None, iat: float | None) -> bool:
+        """Whether a token with these claims is revoked (by id, or by its user's cut-off).
+
+        Lets a long-lived session re-check its token without keeping the token."""
+        if self._revoked and jti is not None and jti in self._revoked:
+            return True
+        if self._cutoffs:
+            cutoff = self._cutoffs.get(sub)
+            # No iat: nothing proves the token came after the cut-off.
+            if cutoff is not None and (iat is None or iat <= cutoff):
+                return True
+        return False
 
     async def revoke(
         self, token_or_claims: str | Mapping[str, Any], *, actor: str = "system"

@@ -501,11 +501,10 @@ class Homer:
                     continue
                 if session.expires_at is not None and session.expires_at <= now:
                     peer.close(CloseCode.UNAUTHENTICATED, "token expired: refresh and reconnect")
-                elif recheck:
-                    try:
-                        self.identity.tokens.check(session.token)
-                    except HomerError:
-                        peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
+                elif recheck and self.identity.tokens.revoked(
+                    session.user.id, session.jti, session.issued_at
+                ):
+                    peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
 
 
 class BadParams(Exception):

@@ -138,11 +138,7 @@ def register(app: Homer) -> None:
             )
             raise Conflict(f"at most {limits.max_connections_per_user} connections per user")
         session = Session(
-            ctx.peer,
-            user,
-            params.token,
-            claims,
-            TokenBucket(limits.rate, limits.burst, app.clock()),
+            ctx.peer, user, claims, TokenBucket(limits.rate, limits.burst, app.clock())
         )
         ctx.peer.session = session
         app.names.remember(user.id, user.name)
@@ -181,16 +177,18 @@ def register(app: Homer) -> None:
     async def refresh(ctx: Context, params: Refresh) -> dict[str, Any]:
         session = _session(ctx)
         tokens = app.identity.tokens
-        token = tokens.refresh(session.token) if params.token is None else params.token
+        if params.token is None:  # a new token for the session's user, as they are now
+            if tokens.revoked(session.user.id, session.jti, session.issued_at):
+                raise Unauthenticated("this session's token was revoked")
+            token = tokens.issue(session.user.token_info())
+        else:
+            token = params.token
         claims = tokens.check(token)
         if claims is None:
             raise Unauthenticated("that token has expired")
         if claims.get("sub") != session.user.id:
             raise Unauthenticated("that token is for another user")
-        session.token = token
-        session.claims = claims
-        exp = claims.get("exp")
-        session.expires_at = float(exp) if exp is not None else None
+        session.adopt(claims)
         return {"token": token, "expires_at": session.expires_at}
 
     @app.on("ping")

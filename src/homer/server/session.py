@@ -66,33 +66,34 @@ class Peer(Protocol):
 class Session:
     __slots__ = (
         "bucket",
-        "claims",
         "expires_at",
         "id",
+        "issued_at",
+        "jti",
         "peer",
         "rooms",
-        "token",
         "typing",
         "user",
     )
 
-    def __init__(
-        self,
-        peer: Peer,
-        user: User,
-        token: str,
-        claims: dict[str, Any],
-        bucket: TokenBucket,
-    ) -> None:
+    def __init__(self, peer: Peer, user: User, claims: dict[str, Any], bucket: TokenBucket) -> None:
         self.id = secrets.token_urlsafe(9)
         self.peer = peer
         self.user = user
-        self.token = token
-        self.claims = claims
-        exp = claims.get("exp")
-        self.expires_at: float | None = float(exp) if exp is not None else None
         self.bucket = bucket
+        #: Only what revocation and expiry need of the token (an idle session is small).
+        self.jti: str | None = None
+        self.issued_at: float | None = None
+        self.expires_at: float | None = None
+        self.adopt(claims)
         #: Rooms this session is subscribed to: the user's memberships.
         self.rooms: set[str] = set()
         #: Room -> when this session last signalled typing there (throttling).
         self.typing: dict[str, float] | None = None
+
+    def adopt(self, claims: dict[str, Any]) -> None:
+        """Take the token behind ``claims`` as this session's (hello, refresh)."""
+        jti, iat, exp = claims.get("jti"), claims.get("iat"), claims.get("exp")
+        self.jti = jti if isinstance(jti, str) else None
+        self.issued_at = float(iat) if isinstance(iat, int | float) else None
+        self.expires_at = float(exp) if isinstance(exp, int | float) else None

@@ -63,6 +63,15 @@ def _names(values: Iterable[str]) -> bytes:
     return _encode(sorted(values))
 
 
+_NO_NAMES: frozenset[str] = frozenset()
+
+
+def _name_set(raw: bytes | str) -> frozenset[str]:
+    """Most users have no overrides: they all share one empty set."""
+    names = _decode(raw)
+    return frozenset(names) if names else _NO_NAMES
+
+
 def _user(row: tuple[Any, ...]) -> UserRecord:
     return UserRecord(
         id=row[0],
@@ -70,8 +79,8 @@ def _user(row: tuple[Any, ...]) -> UserRecord:
         password_hash=row[2],
         group_id=row[3],
         attributes=_decode(row[4]),
-        grants=frozenset(_decode(row[5])),
-        denies=frozenset(_decode(row[6])),
+        grants=_name_set(row[5]),
+        denies=_name_set(row[6]),
         created_at=row[7],
         updated_at=row[8],
         version=row[9],
