@@ -71,7 +71,8 @@ class Hub:
         on_last: Callable[[str], None] = lambda key: None,
     ) -> None:
         self.rooms: dict[str, set[Sink]] = {}
-        self.users: dict[str, set[Sink]] = {}
+        #: A list, not a set: a user has a few connections, and an idle one is small.
+        self.users: dict[str, list[Sink]] = {}
         #: The highest room sequence number delivered here, per room.
         self.last_seq: dict[str, int] = {}
         #: Sinks catching up on a room: live events wait here until the backlog is sent.
@@ -108,15 +109,16 @@ class Hub:
     def attach_user(self, user_id: str, sink: Sink) -> None:
         sinks = self.users.get(user_id)
         if sinks is None:
-            sinks = self.users[user_id] = set()
+            sinks = self.users[user_id] = []
             self._on_first(f"user.{user_id}")
-        sinks.add(sink)
+        if sink not in sinks:
+            sinks.append(sink)
 
     def detach_user(self, user_id: str, sink: Sink) -> None:
         sinks = self.users.get(user_id)
-        if sinks is None:
+        if sinks is None or sink not in sinks:
             return
-        sinks.discard(sink)
+        sinks.remove(sink)
         if not sinks:
             del self.users[user_id]
             self._on_last(f"user.{user_id}")
@@ -206,5 +208,5 @@ class Hub:
     def everyone(self) -> set[Sink]:
         found: set[Sink] = set()
         for sinks in self.users.values():
-            found |= sinks
+            found.update(sinks)
         return found

@@ -329,7 +329,7 @@ class Homer:
         session = peer.session
         if session is None:
             return
-        for room in session.rooms:
+        for room in list(session.rooms):
             self.hub.unsubscribe(room, peer)
         self.hub.detach_user(session.user.id, peer)
 
@@ -353,7 +353,10 @@ class Homer:
                 )
                 return
             now = self.clock()
-            wait = max(session.bucket.take(now), self.user_buckets.take(session.user.id, now))
+            wait = max(
+                session.take(now, self.config.limits.rate, self.config.limits.burst),
+                self.user_buckets.take(session.user.id, now),
+            )
             if wait:
                 self._error(
                     peer,
@@ -435,13 +438,13 @@ class Homer:
             for peer in sinks:
                 session = peer.session  # type: ignore[attr-defined]
                 if session is not None and room not in session.rooms:
-                    session.rooms.add(room)
+                    session.add_room(room)
                     self.hub.subscribe(room, peer)
         elif envelope.op == "left" and room is not None:
             for peer in sinks:
                 session = peer.session  # type: ignore[attr-defined]
                 if session is not None:
-                    session.rooms.discard(room)
+                    session.drop_room(room)
                     self.hub.unsubscribe(room, peer)
         self.hub.to_user(user_id, envelope)
 

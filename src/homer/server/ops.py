@@ -19,7 +19,6 @@ from homer.errors import (
 )
 from homer.identity.accounts import User
 from homer.protocol.envelope import Envelope
-from homer.server.limits import TokenBucket
 from homer.server.session import CloseCode, Peer, Session
 
 if TYPE_CHECKING:
@@ -137,9 +136,7 @@ def register(app: Homer) -> None:
                 ctx.peer.close, CloseCode.TOO_MANY, "too many connections for this user"
             )
             raise Conflict(f"at most {limits.max_connections_per_user} connections per user")
-        session = Session(
-            ctx.peer, user, claims, TokenBucket(limits.rate, limits.burst, app.clock())
-        )
+        session = Session(ctx.peer, user, claims)
         ctx.peer.session = session
         app.names.remember(user.id, user.name)
         # Subscribe first and hold live events, then take the snapshot the welcome
@@ -148,7 +145,7 @@ def register(app: Homer) -> None:
         app.hub.attach_user(user.id, ctx.peer)
         for room, _ in await app.store.rooms_of(user.id):
             app.hub.hold(room.id, ctx.peer)
-            session.rooms.add(room.id)
+            session.add_room(room.id)
             app.hub.subscribe(room.id, ctx.peer)
         rooms = await app.rooms.mine(user)
         if ctx.peer not in app.peers:  # it went away while we read

@@ -16,6 +16,8 @@ from homer.server.limits import TokenBucket
 
 __all__ = ["CloseCode", "Peer", "Session"]
 
+_NO_ROOMS: frozenset[str] = frozenset()
+
 
 class CloseCode:
     """Why a connection was closed (WebSocket close codes; other transports say the same)."""
@@ -76,20 +78,41 @@ class Session:
         "user",
     )
 
-    def __init__(self, peer: Peer, user: User, claims: dict[str, Any], bucket: TokenBucket) -> None:
+    def __init__(self, peer: Peer, user: User, claims: dict[str, Any]) -> None:
         self.id = secrets.token_urlsafe(9)
         self.peer = peer
         self.user = user
-        self.bucket = bucket
+        self.bucket: TokenBucket | None = None
         #: Only what revocation and expiry need of the token (an idle session is small).
         self.jti: str | None = None
         self.issued_at: float | None = None
         self.expires_at: float | None = None
         self.adopt(claims)
-        #: Rooms this session is subscribed to: the user's memberships.
-        self.rooms: set[str] = set()
+        #: Rooms this session is subscribed to: the user's memberships. Starts as a
+        #: shared empty set; :meth:`add_room` makes it the session's own.
+        self.rooms: set[str] | frozenset[str] = _NO_ROOMS
         #: Room -> when this session last signalled typing there (throttling).
         self.typing: dict[str, float] | None = None
+
+    def add_room(self, room: str) -> None:
+        rooms = self.rooms
+        if isinstance(rooms, frozenset):
+            rooms = self.rooms = set(rooms)
+        rooms.add(room)
+
+    def drop_room(self, room: str) -> None:
+        if room in self.rooms:
+            rooms = self.rooms
+            assert isinstance(rooms, set)
+            rooms.discard(room)
+
+    def take(self, now: float, rate: float, burst: float) -> float:
+        """Rate limit: 0 if this request may go, else seconds to wait. The bucket is
+        made on first use: a session that only listens never needs one."""
+        bucket = self.bucket
+        if bucket is None:
+            bucket = self.bucket = TokenBucket(rate, burst, now)
+        return bucket.take(now)
 
     def adopt(self, claims: dict[str, Any]) -> None:
         """Take the token behind ``claims`` as this session's (hello, refresh)."""
