@@ -9,6 +9,7 @@ commit) into one transaction and one fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable
@@ -30,7 +31,11 @@ Synchronous = Literal["NORMAL", "FULL"]
 
 
 class SQLiteDatabase:
-    __slots__ = ("_conn", "_executor", "busy_timeout", "path", "synchronous")
+    __slots__ = ("_checkpointer", "_conn", "_executor", "busy_timeout", "path", "synchronous")
+
+    #: Seconds between background checkpoints (they move the WAL into the database
+    #: file off the writer's path, so no commit pays for one).
+    CHECKPOINT_EVERY = 1.0
 
     def __init__(
         self, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout: float = 10.0
@@ -40,6 +45,7 @@ class SQLiteDatabase:
         self.busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        self._checkpointer: asyncio.Task[None] | None = None
 
     async def open(self, migrations_package: str) -> None:
         """Connect in the database thread and apply the package's pending migrations."""
@@ -53,8 +59,14 @@ class SQLiteDatabase:
         except BaseException:
             await self.close()
             raise
+        self._checkpointer = loop.create_task(self._checkpoint_forever())
 
     async def close(self) -> None:
+        checkpointer, self._checkpointer = self._checkpointer, None
+        if checkpointer is not None:
+            checkpointer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await checkpointer
         executor, self._executor = self._executor, None
         if executor is None:
             return
@@ -62,6 +74,31 @@ class SQLiteDatabase:
         if conn is not None:
             await asyncio.get_running_loop().run_in_executor(executor, conn.close)
         executor.shutdown(wait=False)  # nothing is queued any more; the thread ends by itself
+
+    async def _checkpoint_forever(self) -> None:
+        """Passive checkpoints from a connection and a thread of their own."""
+        loop = asyncio.get_running_loop()
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="homer-sqlite-wal")
+        try:
+            conn = await loop.run_in_executor(executor, self._open_checkpoint_connection)
+        except sqlite3.Error:
+            executor.shutdown(wait=False)
+            return  # the writer's automatic checkpoints still run
+        try:
+            while True:
+                await asyncio.sleep(self.CHECKPOINT_EVERY)
+                with contextlib.suppress(sqlite3.Error):  # busy now: next time
+                    await loop.run_in_executor(executor, _checkpoint, conn)
+        finally:
+            await asyncio.shield(loop.run_in_executor(executor, conn.close))
+            executor.shutdown(wait=False)
+
+    def _open_checkpoint_connection(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+        )
+        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        return conn
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the database thread, outside any explicit transaction."""
@@ -115,8 +152,11 @@ class SQLiteDatabase:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
-        # Checkpoint less often (up to ~40 MB of WAL): the writer pays for each one.
-        conn.execute("PRAGMA wal_autocheckpoint=10000")
+        # Checkpoints run in the background (see _checkpoint_forever); the writer's own
+        # only past ~80 MB of WAL, as a safety net.
+        conn.execute("PRAGMA wal_autocheckpoint=20000")
+        # Savepoint journals and sorts stay in memory, not in temporary files.
+        conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         self._conn = conn
 
@@ -154,6 +194,10 @@ class SQLiteDatabase:
     def current_version(conn: sqlite3.Connection) -> int:
         row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()
         return int(row[0])
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _statements(sql: str) -> list[str]:
