@@ -7,7 +7,8 @@ connection: no task, no await and no encoding per recipient.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
 from homer.protocol.envelope import Envelope
@@ -152,6 +153,18 @@ class Hub:
         per message per member."""
         if self._batch is None:
             self._batch = {}
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """``begin_batch`` ... ``end_batch`` as a ``with`` block (nesting is harmless)."""
+        if self._batch is not None:
+            yield
+            return
+        self.begin_batch()
+        try:
+            yield
+        finally:
+            self.end_batch()
 
     def end_batch(self) -> None:
         batch, self._batch = self._batch, None

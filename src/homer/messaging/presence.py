@@ -10,7 +10,9 @@ user is in.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 
 from homer.clock import Clock, system_clock
 from homer.errors import InvalidInput
@@ -29,19 +31,23 @@ class Presence:
         rooms_of: Callable[[str], Iterable[str]] = lambda user_id: (),
         *,
         delay: float = 1.0,
+        batch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
         clock: Clock = system_clock,
     ) -> None:
         self.events = events
         #: The rooms a user is in now (the union over their live sessions).
         self.rooms_of = rooms_of
         self.delay = delay
+        #: Wraps each round of announcements, so that a member gets all of a round's
+        #: changes in one write (a room of 1,000 coming online is not a million writes).
+        self.batch = batch
         self.clock = clock
         #: Connected sessions per user on this node.
         self.sessions: dict[str, int] = {}
         #: The last status announced per user.
         self.announced: dict[str, str] = {}
         self._pending: dict[str, tuple[str, str, frozenset[str]]] = {}
-        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def status(self, user_id: str) -> str:
@@ -67,26 +73,32 @@ class Presence:
 
     def _change(self, user_id: str, name: str, status: str, rooms: Iterable[str]) -> None:
         self._pending[user_id] = (name, status, frozenset(rooms))
-        if user_id not in self._timers:
-            loop = asyncio.get_running_loop()
-            self._timers[user_id] = loop.call_later(self.delay, self._due, user_id)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.delay, self._due)
 
-    def _due(self, user_id: str) -> None:
-        self._timers.pop(user_id, None)
-        pending = self._pending.pop(user_id, None)
-        if pending is None:
-            return
-        name, status, rooms = pending
-        rooms = rooms | frozenset(self.rooms_of(user_id))  # joined meanwhile
-        if self.announced.get(user_id, "offline") == status:
-            return  # it changed and changed back within the window: say nothing
-        if status == "offline":
-            self.announced.pop(user_id, None)
-        else:
-            self.announced[user_id] = status
-        task = asyncio.get_running_loop().create_task(self._announce(user_id, name, status, rooms))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+    def _due(self) -> None:
+        """One round: every change of the window, each user's latest only."""
+        self._timer = None
+        pending, self._pending = self._pending, {}
+        round_: list[tuple[str, str, str, frozenset[str]]] = []
+        for user_id, (name, status, rooms) in pending.items():
+            if self.announced.get(user_id, "offline") == status:
+                continue  # it changed and changed back within the window: say nothing
+            if status == "offline":
+                self.announced.pop(user_id, None)
+            else:
+                self.announced[user_id] = status
+            rooms = rooms | frozenset(self.rooms_of(user_id))  # joined meanwhile
+            round_.append((user_id, name, status, rooms))
+        if round_:
+            task = asyncio.get_running_loop().create_task(self._announce_round(round_))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _announce_round(self, round_: list[tuple[str, str, str, frozenset[str]]]) -> None:
+        with self.batch():
+            for user_id, name, status, rooms in round_:
+                await self._announce(user_id, name, status, rooms)
 
     async def _announce(self, user_id: str, name: str, status: str, rooms: frozenset[str]) -> None:
         for room in sorted(rooms):
@@ -105,8 +117,8 @@ class Presence:
 
     async def flush(self) -> None:
         """Announce everything pending now (on shutdown)."""
-        for user_id, timer in list(self._timers.items()):
-            timer.cancel()
-            self._due(user_id)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._due()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

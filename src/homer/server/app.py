@@ -269,7 +269,11 @@ class Homer:
         self.messages.before_send = self._before_send
         self.messages.after_send = self._after_send
         self.presence = Presence(
-            self.events, self._rooms_of, delay=limits.presence_delay, clock=self.clock
+            self.events,
+            self._rooms_of,
+            delay=limits.presence_delay,
+            batch=self.hub.batched,
+            clock=self.clock,
         )
         # A handler guarded by an undeclared permission is a typo: refuse to start.
         self.identity.authorizer.permissions.check(
@@ -460,11 +464,8 @@ class Homer:
         if len(appended) == 1:
             await self.messages.publish(appended)
             return
-        self.hub.begin_batch()
-        try:
+        with self.hub.batched():
             await self.messages.publish(appended)
-        finally:
-            self.hub.end_batch()
 
     def _bind(self, key: str) -> None:
         self.spawn(self.broker.bind(key))
