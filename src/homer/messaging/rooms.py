@@ -20,6 +20,7 @@ import re
 import secrets
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import msgspec
@@ -33,7 +34,7 @@ from homer.messaging.names import Names
 from homer.messaging.writer import MessageWriter
 from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
-from homer.store.records import MemberRecord, NewMessage, Page, RoomRecord
+from homer.store.records import Appended, MemberRecord, NewMessage, Page, RoomRecord
 
 __all__ = ["ROOM_KINDS", "RoomService", "room_info"]
 
@@ -225,25 +226,17 @@ class RoomService:
     # -- membership -------------------------------------------------------------
 
     async def join(self, user: User, room_id: str) -> dict[str, Any]:
-        room = await self.get(room_id)
-        existing = await self.store.member(room.id, user.id)
-        if existing is not None:
-            return room_info(room, existing)
-        if room.kind == "dm":
-            raise Forbidden("a direct conversation has exactly its two users")
-        if await self.store.is_banned(room.id, user.id):
-            raise Forbidden(f"you are banned from {room_id!r}")
-        if room.kind == "private" and not await self.store.is_invited(room.id, user.id):
-            raise Forbidden(f"{room_id!r} is private: it takes an invitation")
-        await self._room_budget(user)
-        member = MemberRecord(room.id, user.id, "member", self.clock())
-        if not await self.store.add_member(member):
-            found = await self.store.member(room.id, user.id)
-            return room_info(room, found)
-        await self.store.set_invite(room.id, user.id, False)
+        if not isinstance(room_id, str):
+            raise NotFound(f"no room {room_id!r}")
+        room, member, new = await self.store.join_room(
+            room_id, user.id, joined_at=self.clock(), max_rooms=self.max_rooms_per_user
+        )
+        self.kinds[room.id] = room.kind
+        if not new:
+            return room_info(room, member)
         await self._joined(user.id, room, member)
-        await self._record(user, room.id, "join", {})
-        return room_info(await self.get(room.id), member)
+        recorded = await self._record(user, room.id, "join", {})
+        return room_info(replace(room, last_seq=recorded.message.seq), member)
 
     async def leave(self, user: User, room_id: str) -> None:
         room = await self.get(room_id)
@@ -337,9 +330,9 @@ class RoomService:
             user_id, Envelope(op="left", room=room_id, body={"reason": reason})
         )
 
-    async def _record(self, user: User, room_id: str, kind: str, body: dict[str, Any]) -> None:
+    async def _record(self, user: User, room_id: str, kind: str, body: dict[str, Any]) -> Appended:
         """Store a membership or room change in the room's history, in sequence."""
-        await self.writer.append(
+        return await self.writer.append(
             NewMessage(
                 room_id=room_id,
                 id=str(uuid.uuid4()),

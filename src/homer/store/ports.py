@@ -176,6 +176,19 @@ class RoomStore(Protocol):
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
         """Every room ``user_id`` is a member of, with the membership, ordered by room id."""
 
+    async def join_room(
+        self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
+    ) -> tuple[RoomRecord, MemberRecord, bool]:
+        """Make ``user_id`` a member by the joining rules, checked and applied in one
+        transaction; returns the room, the membership and whether it is new.
+
+        An existing member gets their membership back (``False``). Otherwise:
+        ``NotFound`` without such a room; ``Forbidden`` for a DM, for a banned user,
+        and for a private room without an invitation; ``Conflict`` when the user is
+        already in ``max_rooms`` rooms. A new member has the role ``member`` and
+        their invitation, used, is dropped.
+        """
+
     async def add_member(self, member: MemberRecord) -> bool:
         """``False`` if already a member (the stored membership is kept); ``NotFound``
         if there is no such room (so too for ``set_ban`` and ``set_invite`` with True)."""

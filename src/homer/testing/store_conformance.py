@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from homer.errors import Conflict, HomerError, NotFound
+from homer.errors import Conflict, Forbidden, HomerError, NotFound
 from homer.store.ports import Store
 from homer.store.records import (
     Appended,
@@ -496,6 +496,33 @@ class StoreConformance:
         assert (await store.members("no-such-room")).items == []
         with pytest.raises(NotFound):
             await store.add_member(make_member("no-such-room", "u-ann"))
+
+    async def test_join_room_applies_the_joining_rules_at_once(self, store: Store) -> None:
+        public, private, dm = make_room("public"), make_room("private"), make_room("dm")
+        for room in (public, private, dm):
+            await store.create_room(room, [make_member(room.id, "u-owner", "owner")])
+        room, member, new = await store.join_room(public.id, "u-ann", joined_at=5.0, max_rooms=10)
+        assert (room, new) == (public, True)
+        assert member == make_member(public.id, "u-ann", joined_at=5.0)
+        again = await store.join_room(public.id, "u-ann", joined_at=9.0, max_rooms=10)
+        assert again == (public, member, False), "an existing member keeps their membership"
+        with pytest.raises(Forbidden):
+            await store.join_room(private.id, "u-ann", joined_at=1.0, max_rooms=10)
+        await store.set_invite(private.id, "u-ann", True)
+        _, _, new = await store.join_room(private.id, "u-ann", joined_at=1.0, max_rooms=10)
+        assert new
+        assert not await store.is_invited(private.id, "u-ann"), "the invitation is used"
+        with pytest.raises(Forbidden):
+            await store.join_room(dm.id, "u-ann", joined_at=1.0, max_rooms=10)
+        await store.set_ban(public.id, "u-bob", True)
+        with pytest.raises(Forbidden):
+            await store.join_room(public.id, "u-bob", joined_at=1.0, max_rooms=10)
+        with pytest.raises(NotFound):
+            await store.join_room("no-such-room", "u-ann", joined_at=1.0, max_rooms=10)
+        with pytest.raises(Conflict):  # no room left in u-cat's budget
+            await store.join_room(public.id, "u-cat", joined_at=1.0, max_rooms=0)
+        assert await store.member(public.id, "u-cat") is None
+        assert await store.count_rooms_of("u-ann") == 2
 
     async def test_bans_and_invitations(self, store: Store) -> None:
         room = await self._room(store)

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from homer.errors import Conflict, HomerError, InvalidInput, NotFound, StoreError
+from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound, StoreError
 from homer.store.records import (
     Appended,
     AuditEntry,
@@ -643,6 +643,51 @@ class SQLiteStore:
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
         rows = await self.db.read(lambda conn: conn.execute(_ROOMS_OF, (user_id,)).fetchall())
         return [(_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:])) for row in rows]
+
+    async def join_room(
+        self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
+    ) -> tuple[RoomRecord, MemberRecord, bool]:
+        def run(conn: sqlite3.Connection) -> tuple[RoomRecord, MemberRecord, bool]:
+            found = conn.execute(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
+            ).fetchone()
+            if found is None:
+                raise NotFound(f"no room {room_id!r}")
+            room = _room(found)
+            existing = conn.execute(
+                f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
+                (room_id, user_id),
+            ).fetchone()
+            if existing is not None:
+                return room, _member(existing), False
+            if room.kind == "dm":
+                raise Forbidden("a direct conversation has exactly its two users")
+            flags = conn.execute(
+                "SELECT EXISTS(SELECT 1 FROM room_bans WHERE room_id = ?1 AND user_id = ?2),"
+                " EXISTS(SELECT 1 FROM room_invites WHERE room_id = ?1 AND user_id = ?2),"
+                " (SELECT COUNT(*) FROM room_members WHERE user_id = ?2)",
+                (room_id, user_id),
+            ).fetchone()
+            banned, invited, count = flags
+            if banned:
+                raise Forbidden(f"you are banned from {room_id!r}")
+            if room.kind == "private" and not invited:
+                raise Forbidden(f"{room_id!r} is private: it takes an invitation")
+            if count >= max_rooms:
+                raise Conflict(f"a user may be in at most {max_rooms} rooms")
+            member = MemberRecord(room_id, user_id, "member", joined_at)
+            conn.execute(
+                f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES (?,?,?,?,?)",
+                self._member_row(member),
+            )
+            if invited:
+                conn.execute(
+                    "DELETE FROM room_invites WHERE room_id = ? AND user_id = ?",
+                    (room_id, user_id),
+                )
+            return room, member, True
+
+        return await self.db.write(run)
 
     async def add_member(self, member: MemberRecord) -> bool:
         row = self._member_row(member)
