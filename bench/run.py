@@ -21,7 +21,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 #: Scenario modules under bench/scenarios, in the order they run.
-SCENARIOS = ["permissions", "tokens", "history", "persistence", "setup", "idle", "fanout"]
+SCENARIOS = [
+    "permissions",
+    "tokens",
+    "history",
+    "persistence",
+    "setup",
+    "idle",
+    "fanout",
+    "servers",
+]
 
 
 def main(argv: list[str] | None = None) -> int:
