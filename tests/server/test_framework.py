@@ -161,3 +161,15 @@ async def test_an_empty_message_is_refused(tmp_path: Path) -> None:
             await alice.send("lobby", "")
         assert caught.value.wire_code == "invalid"
         assert (await alice.send("lobby", "", {"kind": "reaction"}))["seq"] == 1
+
+
+async def test_the_pytest_plugin_gives_a_running_server(homer_server) -> None:  # type: ignore[no-untyped-def]
+    alice = await homer_server.client("alice")
+    bob = await homer_server.client("bob")
+    await alice.create("kit")
+    await bob.join("kit")
+    await alice.send("kit", "from the fixture")
+    event = await bob.next_event("msg")
+    while event.kind != "msg":
+        event = await bob.next_event("msg")
+    assert event.body["text"] == "from the fixture"

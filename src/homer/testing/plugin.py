@@ -7,7 +7,9 @@ the plugin offers nothing and stays out of the way.
 - ``homer_clock``: a :class:`~homer.clock.ManualClock` for everything that expires;
 - ``homer_store``: an opened SQLite store in the test's temporary directory;
 - ``homer_identity``: the identity layer on that store, with cheap password
-  hashing and the manual clock.
+  hashing and the manual clock;
+- ``homer_server``: a running node on 127.0.0.1 (a free port) with its
+  ``client(name)`` factory, see :mod:`homer.testing.server`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ if HAVE_ASYNCIO_PLUGIN:
     from homer.identity.passwords import Argon2Params
     from homer.identity.service import Identity
     from homer.store.sqlite import SQLiteStore
+    from homer.testing.server import TestServer, running_homer
 
     @pytest_asyncio.fixture
     async def homer_store(tmp_path: Path) -> AsyncIterator[SQLiteStore]:
@@ -46,6 +49,11 @@ if HAVE_ASYNCIO_PLUGIN:
             yield store
         finally:
             await store.close()
+
+    @pytest_asyncio.fixture
+    async def homer_server(tmp_path: Path) -> AsyncIterator[TestServer]:
+        async with running_homer(tmp_path / "server") as server:
+            yield server
 
     @pytest_asyncio.fixture
     async def homer_identity(tmp_path: Path, homer_clock: ManualClock) -> AsyncIterator[Identity]:
