@@ -152,7 +152,7 @@ def register(app: Homer) -> None:
             app.release(ctx.peer)
             raise Unauthenticated("the connection closed during hello")
         app.presence.connected(user.id, user.name, session.rooms)
-        log.info(
+        log.debug(  # per connection: debug, or a busy node spends its time logging
             "session started",
             extra={"conn": id(ctx.peer), "user": user.name, "address": ctx.peer.address},
         )
