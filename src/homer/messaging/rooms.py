@@ -109,11 +109,10 @@ class RoomService:
 
     async def mine(self, user: User) -> list[dict[str, Any]]:
         """Every room of the user, with read markers and unread counts."""
-        pairs = await self.store.rooms_of(user.id)
-        unread = await self.store.unread_counts(user.id)
-        for room, _ in pairs:
+        listed = await self.store.room_list(user.id)
+        for room, _, _ in listed:
             self.kinds[room.id] = room.kind
-        return [room_info(room, member, unread.get(room.id, 0)) for room, member in pairs]
+        return [room_info(room, member, unread) for room, member, unread in listed]
 
     async def directory(self, *, after: str | None, limit: int) -> Page[dict[str, Any]]:
         page = await self.store.list_rooms(

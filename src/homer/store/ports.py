@@ -176,6 +176,12 @@ class RoomStore(Protocol):
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
         """Every room ``user_id`` is a member of, with the membership, ordered by room id."""
 
+    async def room_list(
+        self, user_id: str, *, cap: int = 1000
+    ) -> list[tuple[RoomRecord, MemberRecord, int]]:
+        """``rooms_of`` and ``unread_counts`` in one read: every room of the user with
+        the membership and the unread count (up to ``cap``), ordered by room id."""
+
     async def join_room(
         self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
     ) -> tuple[RoomRecord, MemberRecord, bool]:

@@ -601,6 +601,11 @@ class StoreConformance:
             "r-not-mine": 0,
         }
         assert await store.unread_counts("u-nobody") == {}
+        listed = await store.room_list("u-ann", cap=10)
+        assert [(room.id, unread) for room, _, unread in listed] == sorted(
+            (await store.unread_counts("u-ann", cap=10)).items()
+        )
+        assert await store.rooms_of("u-ann") == [(room, member) for room, member, _ in listed]
         assert await store.unread_counts("u-ann", room_id=busy.id) == {busy.id: 1}
         assert await store.unread_counts("u-ann", room_id="no-such-room") == {}
 

@@ -48,6 +48,13 @@ _ROOMS_OF = (
     f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY m.room_id"
 )
+#: The same, with each room's unread count (bounded by a cap) in the last column.
+_ROOM_LIST = (
+    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)},"
+    " (SELECT COUNT(*) FROM (SELECT 1 FROM messages g WHERE g.room_id = m.room_id"
+    "  AND g.seq > m.read_seq AND g.kind = 'msg' AND g.sender_id != m.user_id LIMIT ?))"
+    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY m.room_id"
+)
 _INSERT_MESSAGE = f"INSERT INTO messages({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
 #: Skips a message stored before (same room, sender and client id) instead of failing.
 _INSERT_NEW_MESSAGE = _INSERT_MESSAGE + " ON CONFLICT(room_id, sender_id, client_id) DO NOTHING"
@@ -643,6 +650,17 @@ class SQLiteStore:
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
         rows = await self.db.read(lambda conn: conn.execute(_ROOMS_OF, (user_id,)).fetchall())
         return [(_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:])) for row in rows]
+
+    async def room_list(
+        self, user_id: str, *, cap: int = 1000
+    ) -> list[tuple[RoomRecord, MemberRecord, int]]:
+        rows = await self.db.read(
+            lambda conn: conn.execute(_ROOM_LIST, (max(cap, 0), user_id)).fetchall()
+        )
+        end = _ROOM_WIDTH + len(_MEMBER_COLUMNS.split(", "))
+        return [
+            (_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:end]), int(row[end])) for row in rows
+        ]
 
     async def join_room(
         self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
