@@ -9,7 +9,6 @@ skip.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +21,7 @@ from homer.errors import Forbidden, InvalidInput, NotAuthorized, TooLarge
 from homer.identity.accounts import User
 from homer.identity.permissions import Authorizer
 from homer.messaging.events import Events, message_envelope
+from homer.messaging.ids import message_id
 from homer.messaging.names import Names
 from homer.messaging.rooms import RoomService
 from homer.messaging.writer import MessageWriter
@@ -118,7 +118,7 @@ class MessageService:
         appended = await self.writer.append(
             NewMessage(
                 room_id=room_id,
-                id=str(uuid.uuid4()),
+                id=message_id(),
                 sender_id=user.id,
                 client_id=cid,
                 kind="msg",

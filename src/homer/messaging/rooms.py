@@ -30,6 +30,7 @@ from homer.errors import Conflict, Forbidden, InvalidInput, NotAuthorized, NotFo
 from homer.identity.accounts import User
 from homer.identity.permissions import Authorizer
 from homer.messaging.events import Events
+from homer.messaging.ids import message_id
 from homer.messaging.names import Names
 from homer.messaging.writer import MessageWriter
 from homer.protocol.envelope import Envelope
@@ -334,9 +335,9 @@ class RoomService:
         return await self.writer.append(
             NewMessage(
                 room_id=room_id,
-                id=str(uuid.uuid4()),
+                id=message_id(),
                 sender_id=user.id,
-                client_id=f"{kind}-{uuid.uuid4().hex}",
+                client_id=f"{kind}-{message_id()}",
                 kind=kind,
                 ts=self.clock(),
                 body=body,
