@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace as change
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from homer.clock import ManualClock
 from homer.config import HomerConfig
 from homer.errors import Conflict, NotAuthorized, NotFound, Unauthenticated, ValidationFailed
 from homer.identity import SYSTEM, Argon2Params, Identity, Passwords
+from homer.store.records import AuditEvent
 
 PASSWORD = "correct horse"
 
@@ -265,3 +267,27 @@ async def test_attribute_values_round_trip_through_the_store(
     created = await homer_identity.accounts.register(name, PASSWORD, {"display_name": display})
     assert await homer_identity.accounts.get(name) == created
     assert created.attributes["display_name"] == display
+
+
+async def test_the_cached_lookup_sees_local_changes_at_once_and_others_in_time(
+    homer_identity: Identity, homer_clock: ManualClock
+) -> None:
+    accounts = homer_identity.accounts
+    user = await accounts.register("quin", PASSWORD)
+    assert await accounts.get_by_id(user.id, cached=True) == user
+    changed = await accounts.update(SYSTEM, "quin", {"display_name": "Q"})
+    assert await accounts.get_by_id(user.id, cached=True) == changed
+    # A change behind the service's back (another process) shows once the entry expires.
+    record = await homer_identity.store.user_by_id(user.id)
+    assert record is not None
+    await homer_identity.store.replace_user(
+        change(record, attributes={"display_name": "elsewhere"}, version=record.version + 1),
+        AuditEvent(actor="cli", action="user.update", target="user:quin", at=0.0),
+    )
+    assert (await accounts.get_by_id(user.id, cached=True)).attributes == {"display_name": "Q"}
+    homer_clock.advance(accounts.CACHE_SECONDS + 1)
+    fresh = await accounts.get_by_id(user.id, cached=True)
+    assert fresh.attributes == {"display_name": "elsewhere"}
+    await accounts.delete(SYSTEM, "quin")
+    with pytest.raises(NotFound):
+        await accounts.get_by_id(user.id, cached=True)

@@ -69,6 +69,9 @@ class User:
 
 
 class AccountService:
+    #: How long ``get_by_id(cached=True)`` may answer from memory.
+    CACHE_SECONDS = 5.0
+
     def __init__(
         self,
         store: Store,
@@ -87,6 +90,7 @@ class AccountService:
         self.default_group_id = default_group_id
         self.tokens = tokens
         self.clock = clock
+        self._by_id: dict[str, tuple[User, float]] = {}
 
     # -- creating -------------------------------------------------------------
 
@@ -173,9 +177,7 @@ class AccountService:
         if needs_rehash:
             updated = self._next(record, password_hash=await self.passwords.hash(password))
             try:
-                await self.store.replace_user(
-                    updated, self._event(record.name, "user.rehash", record, {})
-                )
+                await self._replace(updated, self._event(record.name, "user.rehash", record, {}))
                 record = updated
             except Conflict:
                 pass  # changed meanwhile; the next login rehashes
@@ -195,11 +197,29 @@ class AccountService:
     async def get(self, name: str) -> User:
         return User.from_record(await self._record(name))
 
-    async def get_by_id(self, user_id: str) -> User:
+    async def get_by_id(self, user_id: str, *, cached: bool = False) -> User:
+        """The user with this id. ``cached=True`` (for hello, on every connection) may
+        answer from memory: changes made through this service show at once, changes
+        made by another process within :attr:`CACHE_SECONDS`."""
+        if cached:
+            hit = self._by_id.get(user_id)
+            if hit is not None and hit[1] > self.clock():
+                return hit[0]
         record = await self.store.user_by_id(user_id)
         if record is None:
+            self._by_id.pop(user_id, None)
             raise NotFound(f"no user with id {user_id}")
-        return User.from_record(record)
+        return self._remember(User.from_record(record))
+
+    def _remember(self, user: User) -> User:
+        if len(self._by_id) >= 100_000:
+            self._by_id.clear()
+        self._by_id[user.id] = (user, self.clock() + self.CACHE_SECONDS)
+        return user
+
+    async def _replace(self, record: UserRecord, audit: AuditEvent) -> None:
+        await self.store.replace_user(record, audit)
+        self._by_id.pop(record.id, None)
 
     @requires("admin.users")
     async def list(
@@ -232,7 +252,7 @@ class AccountService:
     ) -> User:
         values = self.schema.for_update(record.attributes, changes)
         updated = self._next(record, attributes=values)
-        await self.store.replace_user(
+        await self._replace(
             updated, self._event(actor.name, "user.update", record, {"attributes": sorted(changes)})
         )
         return User.from_record(updated)
@@ -253,7 +273,7 @@ class AccountService:
 
     async def _store_password(self, actor: Principal, record: UserRecord, password: str) -> None:
         updated = self._next(record, password_hash=await self.passwords.hash(password))
-        await self.store.replace_user(updated, self._event(actor.name, "user.passwd", record, {}))
+        await self._replace(updated, self._event(actor.name, "user.passwd", record, {}))
         if self.tokens is not None:
             await self.tokens.revoke_user(record.id, actor=actor.name)
 
@@ -262,7 +282,7 @@ class AccountService:
         new_name = validate_name(new_name, "new_name")
         record = await self._record(name)
         updated = self._next(record, name=new_name)
-        await self.store.replace_user(
+        await self._replace(
             updated, self._event(actor.name, "user.rename", record, {"new_name": new_name})
         )
         return User.from_record(updated)
@@ -271,7 +291,7 @@ class AccountService:
     async def set_group(self, actor: Principal, name: str, group: str) -> User:
         record = await self._record(name)
         updated = self._next(record, group_id=await self._group_id(group))
-        await self.store.replace_user(
+        await self._replace(
             updated,
             self._event(actor.name, "user.group", record, {"group_id": updated.group_id}),
         )
@@ -285,7 +305,7 @@ class AccountService:
         updated = self._next(
             record, grants=record.grants | {permission}, denies=record.denies - {permission}
         )
-        await self.store.replace_user(
+        await self._replace(
             updated, self._event(actor.name, "user.grant", record, {"permission": permission})
         )
         return User.from_record(updated)
@@ -298,7 +318,7 @@ class AccountService:
         updated = self._next(
             record, grants=record.grants - {permission}, denies=record.denies | {permission}
         )
-        await self.store.replace_user(
+        await self._replace(
             updated, self._event(actor.name, "user.revoke", record, {"permission": permission})
         )
         return User.from_record(updated)
@@ -308,14 +328,13 @@ class AccountService:
         """Drop a user's overrides: they have exactly their group's permissions again."""
         record = await self._record(name)
         updated = self._next(record, grants=frozenset(), denies=frozenset())
-        await self.store.replace_user(
-            updated, self._event(actor.name, "user.reset_permissions", record, {})
-        )
+        await self._replace(updated, self._event(actor.name, "user.reset_permissions", record, {}))
         return User.from_record(updated)
 
     @requires("admin.users")
     async def delete(self, actor: Principal, name: str) -> None:
         record = await self._record(name)
+        self._by_id.pop(record.id, None)
         if not await self.store.delete_user(
             record.id, self._event(actor.name, "user.delete", record, {})
         ):

@@ -372,7 +372,7 @@ async def _authenticate(app: Homer, token: str) -> tuple[User, dict[str, Any]]:
     if claims.get("guest"):
         raise Unauthenticated("guests cannot chat on this server")
     try:
-        user = await app.identity.accounts.get_by_id(claims["sub"])
+        user = await app.identity.accounts.get_by_id(claims["sub"], cached=True)
     except NotFound:
         raise Unauthenticated("the account behind this token no longer exists") from None
     return user, claims
