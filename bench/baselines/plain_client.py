@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import os
 import random
-import resource
 import socket
 import sys
 from pathlib import Path
@@ -234,36 +231,5 @@ class PlainWorker(lean.Worker):
         return {"t0": started, "t1": lean._monotonic(), "sent": sent, "failed": 0, "errors": []}
 
 
-async def main() -> None:
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    loop = asyncio.get_running_loop()
-    reader = asyncio.StreamReader(limit=1 << 24)
-    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
-    out = sys.stdout
-    worker = PlainWorker()
-    out.write(json.dumps({"ok": True, "result": {"pid": os.getpid()}}) + "\n")
-    out.flush()
-    while True:
-        line = await reader.readline()
-        if not line:
-            return
-        try:
-            result = await worker.handle(json.loads(line))
-            answer = {"ok": True, "result": result}
-        except SystemExit:
-            worker.cmd_close()
-            return
-        except Exception as exc:  # report it: the benchmark decides
-            answer = {"ok": False, "error": repr(exc)}
-        out.write(json.dumps(answer) + "\n")
-        out.flush()
-
-
 if __name__ == "__main__":
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main())
-    else:
-        uvloop.run(main())
+    lean.run(PlainWorker)

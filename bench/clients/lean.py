@@ -540,14 +540,15 @@ class Worker:
         return result
 
 
-async def main() -> None:
+async def main(worker_class: type[Worker] | None = None) -> None:
+    """Serve commands from stdin, one JSON line each, answers on stdout."""
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=1 << 24)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out = sys.stdout
-    worker = Worker()
+    worker = (worker_class or Worker)()
     out.write(json.dumps({"ok": True, "result": {"pid": os.getpid()}}) + "\n")
     out.flush()
     while True:
@@ -566,10 +567,14 @@ async def main() -> None:
         out.flush()
 
 
-if __name__ == "__main__":
+def run(worker_class: type[Worker] | None = None) -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(main())
+        asyncio.run(main(worker_class))
     else:
-        uvloop.run(main())
+        uvloop.run(main(worker_class))
+
+
+if __name__ == "__main__":
+    run()

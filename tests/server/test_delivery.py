@@ -10,8 +10,15 @@ from pathlib import Path
 import pytest
 
 from homer.client import ClientError, HomerClient
+from homer.config import HomerConfig
 from homer.testing.server import replace_config, running_homer
 from tests.server.rawws import RawWebSocket
+
+
+def small_queue(config: HomerConfig) -> HomerConfig:
+    """A small send queue, so that a stalled reader is found quickly; no rate limits."""
+    unlimited = {"rate": 1e6, "burst": 1e6, "user_rate": 1e6, "user_burst": 1e6}
+    return replace_config(config, limits={"send_queue": 64 * 1024, **unlimited})
 
 
 async def collect(client: HomerClient, room: str, count: int) -> list[int]:
@@ -108,18 +115,6 @@ async def test_resume_reports_what_it_cannot_recover(tmp_path: Path) -> None:
 
 
 async def test_one_stalled_client_does_not_slow_a_room(tmp_path: Path) -> None:
-    def small_queue(config):  # type: ignore[no-untyped-def]
-        return replace_config(
-            config,
-            limits={
-                "send_queue": 64 * 1024,
-                "rate": 1e6,
-                "burst": 1e6,
-                "user_rate": 1e6,
-                "user_burst": 1e6,
-            },
-        )
-
     async with running_homer(tmp_path, configure=small_queue) as server:
         sender = await server.client("sender")
         await sender.create("big")
@@ -152,18 +147,6 @@ async def test_one_stalled_client_does_not_slow_a_room(tmp_path: Path) -> None:
 
 
 async def test_a_consumer_that_falls_too_far_behind_is_closed(tmp_path: Path) -> None:
-    def small_queue(config):  # type: ignore[no-untyped-def]
-        return replace_config(
-            config,
-            limits={
-                "send_queue": 64 * 1024,
-                "rate": 1e6,
-                "burst": 1e6,
-                "user_rate": 1e6,
-                "user_burst": 1e6,
-            },
-        )
-
     async with running_homer(tmp_path, configure=small_queue) as server:
         sender = await server.client("sender")
         await sender.create("firehose")
