@@ -166,3 +166,34 @@ def _drain(client):  # type: ignore[no-untyped-def]
     while not client.events.empty():
         found.append(client.events.get_nowait())
     return found
+
+
+async def test_presence_is_the_users_across_their_sessions(tmp_path: Path) -> None:
+    def fast(config):  # type: ignore[no-untyped-def]
+        return replace_config(config, limits={"presence_delay": 0.1})
+
+    async with running_homer(tmp_path, configure=fast) as server:
+        watcher = await server.client("watcher")
+        await watcher.create("lobby")
+        phone = await server.client("bob")
+        await phone.join("lobby")
+        laptop = await server.client("bob")
+
+        async def status_of_bob() -> str:
+            await asyncio.sleep(0.4)
+            members = await watcher.request("members", room="lobby")
+            return {m["name"]: m["status"] for m in members["members"]}["bob"]
+
+        assert await status_of_bob() == "online"
+        await phone.request("presence", status="away")
+        assert await status_of_bob() == "online", "the laptop is still there"
+        await laptop.request("presence", status="away")
+        assert await status_of_bob() == "away"
+        await laptop.request("presence", status="online")
+        assert await status_of_bob() == "online"
+        await laptop.close()
+        assert await status_of_bob() == "away", "only the phone is left, and it is away"
+        await phone.close()
+        assert await status_of_bob() == "offline"
+        with pytest.raises(ClientError):
+            await watcher.request("presence", status="invisible")

@@ -1,7 +1,8 @@
 """Presence and typing: ephemeral signals, fanned out and never stored.
 
-Presence is per user (online while any session is connected, away when the
-user says so, offline when the last session goes) and coalesced: changes
+Presence is per user (online while any session is connected and not away,
+away when every session says so, offline when the last session goes) and
+coalesced: changes
 within ``presence_delay`` seconds collapse into one announcement, so a
 reconnect does not flash "offline" to everyone. It goes to the rooms the
 user is in.
@@ -15,11 +16,19 @@ from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 
 from homer.clock import Clock, system_clock
-from homer.errors import InvalidInput
 from homer.messaging.events import Events
 from homer.protocol.envelope import Envelope
 
 __all__ = ["STATUSES", "Presence"]
+
+
+def _decrement(counts: dict[str, int], key: str) -> None:
+    left = counts.get(key, 0) - 1
+    if left > 0:
+        counts[key] = left
+    else:
+        counts.pop(key, None)
+
 
 STATUSES = ("online", "away", "offline")
 
@@ -42,8 +51,9 @@ class Presence:
         #: changes in one write (a room of 1,000 coming online is not a million writes).
         self.batch = batch
         self.clock = clock
-        #: Connected sessions per user on this node.
+        #: Connected sessions per user on this node, and how many of them are away.
         self.sessions: dict[str, int] = {}
+        self.away: dict[str, int] = {}
         #: The last status announced per user.
         self.announced: dict[str, str] = {}
         self._pending: dict[str, tuple[str, str, frozenset[str]]] = {}
@@ -55,21 +65,39 @@ class Presence:
 
     def connected(self, user_id: str, name: str, rooms: Iterable[str]) -> None:
         self.sessions[user_id] = self.sessions.get(user_id, 0) + 1
-        if self.sessions[user_id] == 1:
-            self._change(user_id, name, "online", rooms)
+        self._recompute(user_id, name, rooms)
 
-    def disconnected(self, user_id: str, name: str, rooms: Iterable[str]) -> None:
-        left = self.sessions.get(user_id, 0) - 1
-        if left > 0:
-            self.sessions[user_id] = left
-            return
-        self.sessions.pop(user_id, None)
-        self._change(user_id, name, "offline", rooms)
+    def disconnected(
+        self, user_id: str, name: str, rooms: Iterable[str], *, away: bool = False
+    ) -> None:
+        """A session ended; ``away`` says whether it had said it was away."""
+        _decrement(self.sessions, user_id)
+        if away:
+            _decrement(self.away, user_id)
+        self._recompute(user_id, name, rooms)
 
-    def set(self, user_id: str, name: str, status: str, rooms: Iterable[str]) -> None:
-        if status not in ("online", "away"):
-            raise InvalidInput("status must be 'online' or 'away'")
-        self._change(user_id, name, status, rooms)
+    def set_away(self, user_id: str, name: str, away: bool, rooms: Iterable[str]) -> None:
+        """One session says it is away (``True``) or back (``False``); call on a change."""
+        if away:
+            self.away[user_id] = self.away.get(user_id, 0) + 1
+        else:
+            _decrement(self.away, user_id)
+        self._recompute(user_id, name, rooms)
+
+    def _recompute(self, user_id: str, name: str, rooms: Iterable[str]) -> None:
+        """A user is online while any session is, away when all of them say so,
+        offline when none is left."""
+        sessions = self.sessions.get(user_id, 0)
+        if sessions == 0:
+            status = "offline"
+        elif self.away.get(user_id, 0) >= sessions:
+            status = "away"
+        else:
+            status = "online"
+        pending = self._pending.get(user_id)
+        current = pending[1] if pending is not None else self.announced.get(user_id, "offline")
+        if status != current:
+            self._change(user_id, name, status, rooms)
 
     def _change(self, user_id: str, name: str, status: str, rooms: Iterable[str]) -> None:
         self._pending[user_id] = (name, status, frozenset(rooms))

@@ -326,7 +326,9 @@ class Homer:
         )
         if session is not None:
             self.release(peer)
-            self.presence.disconnected(session.user.id, session.user.name, session.rooms)
+            self.presence.disconnected(
+                session.user.id, session.user.name, session.rooms, away=session.away
+            )
 
     def release(self, peer: Peer) -> None:
         """Take a peer's session out of the hub."""

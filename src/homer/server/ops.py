@@ -14,6 +14,7 @@ import msgspec
 from homer.errors import (
     Conflict,
     HomerError,
+    InvalidInput,
     NotFound,
     Unauthenticated,
 )
@@ -319,7 +320,12 @@ def register(app: Homer) -> None:
     @app.on("presence")
     async def presence(ctx: Context, params: SetPresence) -> dict[str, Any]:
         session = _session(ctx)
-        app.presence.set(session.user.id, session.user.name, params.status, session.rooms)
+        if params.status not in ("online", "away"):
+            raise InvalidInput("status must be 'online' or 'away'")
+        away = params.status == "away"
+        if away != session.away:
+            session.away = away
+            app.presence.set_away(session.user.id, session.user.name, away, session.rooms)
         return {"status": params.status}
 
     @app.on("typing")

@@ -67,6 +67,7 @@ class Peer(Protocol):
 
 class Session:
     __slots__ = (
+        "away",
         "bucket",
         "expires_at",
         "id",
@@ -83,6 +84,8 @@ class Session:
         self.peer = peer
         self.user = user
         self.bucket: TokenBucket | None = None
+        #: Whether this session said it is away (presence).
+        self.away = False
         #: Only what revocation and expiry need of the token (an idle session is small).
         self.jti: str | None = None
         self.issued_at: float | None = None
