@@ -821,8 +821,16 @@ class SQLiteStore:
             except (TypeError, msgspec.EncodeError):
                 bodies.append(None)
 
+        room_ids = list(dict.fromkeys(message.room_id for message in batch))
+
         def run(conn: sqlite3.Connection) -> list[Appended | HomerError]:
-            last_seqs: dict[str, int | None] = {}
+            # Every room's last_seq in one query, not one per room of the batch.
+            marks = ",".join("?" * len(room_ids))
+            found = conn.execute(
+                f"SELECT id, last_seq FROM rooms WHERE id IN ({marks})", room_ids
+            ).fetchall()
+            last_seqs: dict[str, int | None] = dict.fromkeys(room_ids)
+            last_seqs.update(found)
             # Resends of stored messages are rare: number the batch without looking each
             # message up, insert it all at once and see whether every row went in.
             outcomes, rows, grown = _plan_appends(conn, batch, bodies, last_seqs, look_up=False)
