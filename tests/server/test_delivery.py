@@ -222,3 +222,35 @@ async def test_resume_of_a_room_one_is_not_in_holds_nothing(tmp_path: Path) -> N
         while event.kind != "msg":
             event = await alice.next_event("msg")
         assert event.body["text"] == "still live for alice?"
+
+
+async def test_the_client_fills_a_gap_by_resuming_and_keeps_order(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        sender = await server.client("sender")
+        await sender.create("gappy")
+        reader = await server.client("reader")
+        await reader.join("gappy")
+        first = await sender.send("gappy", "one")
+        lost_seq = first["seq"] + 1
+        dispatch = reader._dispatch
+        dropped: list[int] = []
+
+        def lossy(envelope):  # type: ignore[no-untyped-def]
+            if envelope.op == "msg" and envelope.seq == lost_seq and not dropped:
+                dropped.append(lost_seq)
+                return None
+            return dispatch(envelope)
+
+        reader._dispatch = lossy  # type: ignore[method-assign]
+        for text in ("two", "three", "four"):
+            await sender.send("gappy", text)
+        texts = []
+        async with asyncio.timeout(10):
+            while len(texts) < 4:
+                event = await reader.next_event("msg")
+                if event.kind == "msg":
+                    texts.append((event.seq, event.body["text"]))
+        assert dropped == [lost_seq]
+        assert [t for _, t in texts] == ["one", "two", "three", "four"]
+        assert [s for s, _ in texts] == list(range(first["seq"], first["seq"] + 4))
+        assert reader.gaps == 1

@@ -107,7 +107,11 @@ class HomerClient:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._connected = asyncio.Event()
+        #: Rooms being resumed after a gap in their sequence numbers.
+        self._resuming: set[str] = set()
         self.reconnects = 0
+        #: How many gaps in sequence numbers were seen and filled by a resume.
+        self.gaps = 0
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -307,8 +311,14 @@ class HomerClient:
             if position is not None:
                 if envelope.seq <= position.seq:
                     return  # seen already (a resume overlapping live traffic)
+                if envelope.seq > position.seq + 1:
+                    # A gap: never deliver past it. Ask for everything after the last
+                    # message seen; this one comes back with the rest, in order.
+                    self._resume_after_gap(room, position)
+                    return
                 position.seq = envelope.seq
         elif envelope.op == "resumed" and room is not None:
+            self._resuming.discard(room)
             body = envelope.body or {}
             if not body.get("recovered") and "epoch" in body:
                 self.positions[room] = Position(body["epoch"], body.get("last_seq", 0))
@@ -321,6 +331,19 @@ class HomerClient:
         elif envelope.op == "left" and room is not None:
             self.positions.pop(room, None)
         self.events.put_nowait(envelope)
+
+    def _resume_after_gap(self, room: str, position: Position) -> None:
+        if room in self._resuming:
+            return  # already asked; the replay covers this one too
+        self._resuming.add(room)
+        self.gaps += 1
+        rooms = {room: {"epoch": position.epoch, "seq": position.seq}}
+        task = asyncio.get_running_loop().create_task(self.request("resume", rooms=rooms))
+        task.add_done_callback(lambda done: self._gap_request_done(room, done))
+
+    def _gap_request_done(self, room: str, done: asyncio.Task[Any]) -> None:
+        if done.cancelled() or done.exception() is not None:
+            self._resuming.discard(room)  # the next message tries again
 
     def _answer(self, rid: Any, envelope: Envelope) -> None:
         body = envelope.body
@@ -350,6 +373,7 @@ class HomerClient:
                     elif message.type == aiohttp.WSMsgType.ERROR:
                         break
             self._connected.clear()
+            self._resuming.clear()  # the reconnect's hello resumes every room
             self._fail_waiting(ConnectionLost("connection lost"))
             if self._closed or not self.reconnect:
                 self._fail_sends(ConnectionLost("connection lost"))
