@@ -14,18 +14,16 @@ __all__ = ["InProcessBroker"]
 
 
 class InProcessBroker:
-    __slots__ = ("_bound", "_deliver")
+    __slots__ = ("_deliver",)
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
-        self._bound: set[str] = set()
 
     async def start(self, deliver: Deliver) -> None:
         self._deliver = deliver
 
     async def stop(self) -> None:
         self._deliver = None
-        self._bound.clear()
 
     async def publish(self, key: str, envelope: Envelope) -> None:
         deliver = self._deliver
@@ -33,8 +31,8 @@ class InProcessBroker:
             raise BrokerError("the broker is not started")
         deliver(key, envelope)
 
-    async def bind(self, key: str) -> None:
-        self._bound.add(key)
+    def bind(self, key: str) -> None:
+        """Nothing to do: every event reaches this one node anyway."""
 
-    async def unbind(self, key: str) -> None:
-        self._bound.discard(key)
+    def unbind(self, key: str) -> None:
+        """Nothing to do, as for :meth:`bind`."""

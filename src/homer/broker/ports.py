@@ -33,6 +33,10 @@ class Broker(Protocol):
     async def publish(self, key: str, envelope: Envelope) -> None:
         """Send ``envelope`` to every node bound to ``key`` (this one included)."""
 
-    async def bind(self, key: str) -> None: ...
+    def bind(self, key: str) -> None:
+        """Start receiving ``key``'s events. Returns at once (it runs on the fan-out
+        path, when a first local session needs a key); an adapter that must talk to
+        a server applies its bindings in order in the background."""
 
-    async def unbind(self, key: str) -> None: ...
+    def unbind(self, key: str) -> None:
+        """Stop receiving ``key``'s events; returns at once, like :meth:`bind`."""

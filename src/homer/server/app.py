@@ -157,7 +157,7 @@ class Homer:
         self._password_params = password_params
         self.broker: Broker = broker or InProcessBroker()
         self.metrics = Metrics()
-        self.hub = Hub(on_first=self._bind, on_last=self._unbind)
+        self.hub = Hub(on_first=self.broker.bind, on_last=self.broker.unbind)
         self.peers: set[Peer] = set()
         self._before_send: list[BeforeSend] = []
         self._after_send: list[AfterSend] = []
@@ -468,12 +468,6 @@ class Homer:
             return
         with self.hub.batched():
             await self.messages.publish(appended)
-
-    def _bind(self, key: str) -> None:
-        self.spawn(self.broker.bind(key))
-
-    def _unbind(self, key: str) -> None:
-        self.spawn(self.broker.unbind(key))
 
     # -- housekeeping -------------------------------------------------------------------
 
