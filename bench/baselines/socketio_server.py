@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import resource
 import signal
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Any
 import jwt
 import socketio
 from aiohttp import web
+from procutil import serve_forever
 
 
 def build(secret: str) -> tuple[socketio.AsyncServer, web.Application]:
@@ -99,15 +99,7 @@ def main() -> None:
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    coro = serve(args.host, args.port, args.secret)
-    if args.no_uvloop:
-        asyncio.run(coro)
-    else:
-        import uvloop
-
-        uvloop.run(coro)
+    serve_forever(serve(args.host, args.port, args.secret), uvloop=not args.no_uvloop)
     sys.exit(0)
 
 

@@ -38,11 +38,12 @@ import asyncio
 import base64
 import hashlib
 import logging
-import resource
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from procutil import serve_forever
 
 STACKS = [
     "aiohttp-send_str",
@@ -336,15 +337,7 @@ def main() -> None:
     parser.add_argument("--no-uvloop", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    coro = serve(args.stack, args.host, args.port)
-    if args.no_uvloop:
-        asyncio.run(coro)
-    else:
-        import uvloop
-
-        uvloop.run(coro)
+    serve_forever(serve(args.stack, args.host, args.port), uvloop=not args.no_uvloop)
     sys.exit(0)
 
 

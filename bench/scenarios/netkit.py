@@ -250,11 +250,14 @@ class SocketIOServer(Server):
 class Client:
     """One lean client process; commands are JSON lines over its stdin/stdout."""
 
+    #: The script the process runs.
+    SCRIPT = LEAN_CLIENT
+
     def __init__(self, log: Path) -> None:
         self.log = log
         with log.open("wb") as err:
             self.proc = subprocess.Popen(
-                [PYTHON, str(LEAN_CLIENT)],
+                [PYTHON, str(self.SCRIPT)],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=err,

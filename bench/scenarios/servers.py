@@ -126,22 +126,7 @@ class MinimalServer(Server):
 class PlainClient(Client):
     """A lean client process that also speaks the minimal protocol (``plain_client.py``)."""
 
-    def __init__(self, log: Path) -> None:
-        self.log = log
-        with log.open("wb") as err:
-            self.proc = subprocess.Popen(
-                [PYTHON, str(PLAIN_CLIENT)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=err,
-                bufsize=0,
-            )
-        self._buffer = b""
-        try:
-            self.receive(30.0)
-        except BaseException:
-            self.stop()
-            raise
+    SCRIPT = PLAIN_CLIENT
 
 
 def run(quick: bool) -> list[Record]:
