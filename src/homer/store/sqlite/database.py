@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from homer.errors import Conflict, HomerError, SchemaTooNew, StoreError
 from homer.store.migrations import Migration, load_migrations
@@ -103,6 +103,14 @@ class SQLiteDatabase:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in the database thread, outside any explicit transaction."""
         return await self._call(fn)
+
+    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Any:
+        """The first row of one query, or ``None``."""
+        return await self._call(lambda conn: conn.execute(sql, params).fetchone())
+
+    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
+        """Every row of one query."""
+        return await self._call(lambda conn: conn.execute(sql, params).fetchall())
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction; roll back if it raises."""

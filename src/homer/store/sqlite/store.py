@@ -255,7 +255,7 @@ class SQLiteStore:
         await self.db.close()
 
     async def ping(self) -> None:
-        await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+        await self.db.fetch_one("SELECT 1")
 
     async def schema_version(self) -> int:
         return await self.db.read(SQLiteDatabase.current_version)
@@ -274,18 +274,12 @@ class SQLiteStore:
         await self.db.write(run)
 
     async def user_by_id(self, user_id: str) -> UserRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,)
-            ).fetchone()
-        )
+        row = await self.db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
         return None if row is None else _user(row)
 
     async def user_by_name(self, name: str) -> UserRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_USER_COLUMNS} FROM users WHERE name_key = ?", (name_key(name),)
-            ).fetchone()
+        row = await self.db.fetch_one(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE name_key = ?", (name_key(name),)
         )
         return None if row is None else _user(row)
 
@@ -339,7 +333,7 @@ class SQLiteStore:
             params.append(after)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT {_USER_COLUMNS}, name_key FROM users {where} ORDER BY name_key LIMIT ?"
-        rows = await self.db.read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
+        rows = await self.db.fetch_all(sql, (*params, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
         return Page([_user(row) for row in rows], rows[-1][-1] if more else None)
@@ -358,27 +352,19 @@ class SQLiteStore:
         await self.db.write(run)
 
     async def group_by_id(self, group_id: str) -> GroupRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = ?", (group_id,)
-            ).fetchone()
+        row = await self.db.fetch_one(
+            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = ?", (group_id,)
         )
         return None if row is None else _group(row)
 
     async def group_by_name(self, name: str) -> GroupRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_GROUP_COLUMNS} FROM groups WHERE name_key = ?", (name_key(name),)
-            ).fetchone()
+        row = await self.db.fetch_one(
+            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE name_key = ?", (name_key(name),)
         )
         return None if row is None else _group(row)
 
     async def all_groups(self) -> list[GroupRecord]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_GROUP_COLUMNS} FROM groups ORDER BY name_key"
-            ).fetchall()
-        )
+        rows = await self.db.fetch_all(f"SELECT {_GROUP_COLUMNS} FROM groups ORDER BY name_key")
         return [_group(row) for row in rows]
 
     async def replace_group(self, group: GroupRecord, audit: AuditEvent) -> None:
@@ -426,11 +412,7 @@ class SQLiteStore:
         return await self.db.write(run)
 
     async def count_members(self, group_id: str) -> int:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT COUNT(*) FROM users WHERE group_id = ?", (group_id,)
-            ).fetchone()
-        )
+        row = await self.db.fetch_one("SELECT COUNT(*) FROM users WHERE group_id = ?", (group_id,))
         return int(row[0])
 
     # -- audit ----------------------------------------------------------------
@@ -454,7 +436,7 @@ class SQLiteStore:
             f"SELECT id, actor, action, target, at, detail FROM audit {where}"
             " ORDER BY id DESC LIMIT ?"
         )
-        rows = await self.db.read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
+        rows = await self.db.fetch_all(sql, (*params, limit + 1))
         more = len(rows) > limit
         entries = [
             AuditEntry(id=r[0], actor=r[1], action=r[2], target=r[3], at=r[4], detail=_decode(r[5]))
@@ -476,11 +458,9 @@ class SQLiteStore:
         )
 
     async def get_session(self, session_id: str, now: float) -> JSONMap | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT data FROM sessions WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)",
-                (session_id, now),
-            ).fetchone()
+        row = await self.db.fetch_one(
+            "SELECT data FROM sessions WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (session_id, now),
         )
         if row is None:
             return None
@@ -577,18 +557,12 @@ class SQLiteStore:
         await self.db.write(run)
 
     async def room(self, room_id: str) -> RoomRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
-            ).fetchone()
-        )
+        row = await self.db.fetch_one(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
         return None if row is None else _room(row)
 
     async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE dm_key = ?", (dm_key,)
-            ).fetchone()
+        row = await self.db.fetch_one(
+            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE dm_key = ?", (dm_key,)
         )
         return None if row is None else _room(row)
 
@@ -642,21 +616,19 @@ class SQLiteStore:
             params.append(after)
         sql = f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE {where} ORDER BY id LIMIT ?"
         limit = max(limit, 0)
-        rows = await self.db.read(lambda conn: conn.execute(sql, (*params, limit + 1)).fetchall())
+        rows = await self.db.fetch_all(sql, (*params, limit + 1))
         more = len(rows) > limit
         rooms = [_room(row) for row in rows[:limit]]
         return Page(rooms, rooms[-1].id if more else None)
 
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
-        rows = await self.db.read(lambda conn: conn.execute(_ROOMS_OF, (user_id,)).fetchall())
+        rows = await self.db.fetch_all(_ROOMS_OF, (user_id,))
         return [(_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:])) for row in rows]
 
     async def room_list(
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(_ROOM_LIST, (max(cap, 0), user_id)).fetchall()
-        )
+        rows = await self.db.fetch_all(_ROOM_LIST, (max(cap, 0), user_id))
         end = _ROOM_WIDTH + len(_MEMBER_COLUMNS.split(", "))
         return [
             (_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:end]), int(row[end])) for row in rows
@@ -734,11 +706,9 @@ class SQLiteStore:
         )
 
     async def member(self, room_id: str, user_id: str) -> MemberRecord | None:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
-                (room_id, user_id),
-            ).fetchone()
+        row = await self.db.fetch_one(
+            f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
+            (room_id, user_id),
         )
         return None if row is None else _member(row)
 
@@ -752,16 +722,14 @@ class SQLiteStore:
             sql += " AND user_id > ?"
             params = (room_id, after, limit + 1)
         sql += " ORDER BY user_id LIMIT ?"
-        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        rows = await self.db.fetch_all(sql, params)
         more = len(rows) > limit
         members = [_member(row) for row in rows[:limit]]
         return Page(members, members[-1].user_id if more else None)
 
     async def count_rooms_of(self, user_id: str) -> int:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                "SELECT COUNT(*) FROM room_members WHERE user_id = ?", (user_id,)
-            ).fetchone()
+        row = await self.db.fetch_one(
+            "SELECT COUNT(*) FROM room_members WHERE user_id = ?", (user_id,)
         )
         return int(row[0])
 
@@ -806,7 +774,7 @@ class SQLiteStore:
             sql += " AND m.room_id = ?"
             params += (room_id,)
         sql += " ORDER BY m.room_id"
-        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        rows = await self.db.fetch_all(sql, params)
         return dict(rows)
 
     # -- messages -------------------------------------------------------------
@@ -854,12 +822,10 @@ class SQLiteStore:
     async def messages_after(
         self, room_id: str, after_seq: int, *, limit: int = 100
     ) -> list[MessageRecord]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq > ?"
-                " ORDER BY seq LIMIT ?",
-                (room_id, after_seq, max(limit, 0)),
-            ).fetchall()
+        rows = await self.db.fetch_all(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq > ?"
+            " ORDER BY seq LIMIT ?",
+            (room_id, after_seq, max(limit, 0)),
         )
         return [_message(row) for row in rows]
 
@@ -873,18 +839,16 @@ class SQLiteStore:
             sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq < ?"
             params = (room_id, before_seq, max(limit, 0))
         sql += " ORDER BY seq DESC LIMIT ?"
-        rows = await self.db.read(lambda conn: conn.execute(sql, params).fetchall())
+        rows = await self.db.fetch_all(sql, params)
         return [_message(row) for row in reversed(rows)]
 
     async def messages_between(
         self, room_id: str, since: float, until: float, *, limit: int = 100
     ) -> list[MessageRecord]:
-        rows = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND ts >= ? AND ts < ?"
-                " ORDER BY ts, seq LIMIT ?",
-                (room_id, since, until, max(limit, 0)),
-            ).fetchall()
+        rows = await self.db.fetch_all(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND ts >= ? AND ts < ?"
+            " ORDER BY ts, seq LIMIT ?",
+            (room_id, since, until, max(limit, 0)),
         )
         return [_message(row) for row in rows]
 
@@ -967,10 +931,8 @@ class SQLiteStore:
         await self.db.write(run)
 
     async def _has_flag(self, table: str, room_id: str, user_id: str) -> bool:
-        row = await self.db.read(
-            lambda conn: conn.execute(
-                f"SELECT 1 FROM {table} WHERE room_id = ? AND user_id = ?", (room_id, user_id)
-            ).fetchone()
+        row = await self.db.fetch_one(
+            f"SELECT 1 FROM {table} WHERE room_id = ? AND user_id = ?", (room_id, user_id)
         )
         return row is not None
 
