@@ -94,7 +94,7 @@ class MessageService:
         already knows the user is in the room (a session's subscription list)."""
         if not isinstance(cid, str) or not 1 <= len(cid) <= 64:
             raise InvalidInput("cid must be a string of 1-64 characters")
-        self._check_body(text, data)
+        self.check_body(text, data)
         if not text and data is None:
             raise InvalidInput("a message needs text or data")
         if not member and await self.store.member(room_id, user.id) is None:
@@ -111,7 +111,7 @@ class MessageService:
             for hook in self.before_send:
                 await hook(draft)
             text, data = draft.text, draft.data
-            self._check_body(text, data)
+            self.check_body(text, data)
         body: dict[str, Any] = {"text": text}
         if data is not None:
             body["data"] = data
@@ -139,7 +139,8 @@ class MessageService:
             "duplicate": appended.duplicate,
         }
 
-    def _check_body(self, text: object, data: object) -> None:
+    def check_body(self, text: object, data: object) -> None:
+        """Text and structured data within the configured limits (sends, broadcasts)."""
         if not isinstance(text, str):
             raise InvalidInput("text must be a string")
         if len(text) > self.limits.max_text:

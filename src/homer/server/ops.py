@@ -354,7 +354,7 @@ def register(app: Homer) -> None:
     @app.on("broadcast", requires="broadcast.send")
     async def broadcast(ctx: Context, params: Broadcast) -> dict[str, Any]:
         user = ctx.user
-        app.messages._check_body(params.text, params.data)
+        app.messages.check_body(params.text, params.data)
         now = app.clock()
         body: dict[str, Any] = {"text": params.text}
         if params.data is not None:
