@@ -141,10 +141,6 @@ class Hub:
             if seq is None or seq > after_seq:
                 sink.push(out)
 
-    def holding(self, room: str, sink: Sink) -> bool:
-        holds = self._holds.get(room)
-        return holds is not None and sink in holds
-
     # -- delivery -------------------------------------------------------------------
 
     def begin_batch(self) -> None:

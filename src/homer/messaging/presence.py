@@ -19,7 +19,7 @@ from homer.clock import Clock, system_clock
 from homer.messaging.events import Events
 from homer.protocol.envelope import Envelope
 
-__all__ = ["STATUSES", "Presence"]
+__all__ = ["Presence"]
 
 
 def _decrement(counts: dict[str, int], key: str) -> None:
@@ -28,9 +28,6 @@ def _decrement(counts: dict[str, int], key: str) -> None:
         counts[key] = left
     else:
         counts.pop(key, None)
-
-
-STATUSES = ("online", "away", "offline")
 
 
 class Presence:

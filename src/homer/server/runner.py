@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import signal
 import ssl
 from collections.abc import Callable
@@ -22,8 +21,6 @@ from homer.transports.front import FrontProtocol
 from homer.transports.http import build_http_app, load_web_client
 
 __all__ = ["RunningServer", "serve", "start_server"]
-
-log = logging.getLogger("homer.server")
 
 
 @dataclass

@@ -10,7 +10,6 @@ its request head within the handshake timeout is cut off (slow loris).
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
@@ -23,7 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FrontProtocol", "origin_allowed"]
 
-log = logging.getLogger("homer.front")
 
 MAX_HEAD = 16_384
 WEBSOCKET_PATH = "/ws"
