@@ -18,7 +18,9 @@ def open_store(config: HomerConfig) -> Store:
     """The adapter for ``config.store`` (not opened yet):
 
     - ``sqlite``: ``homer.db`` in the data directory (the embedded default);
-    - ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``.
+    - ``sqlite:///absolute/path.db`` or ``sqlite://relative/path.db``;
+    - ``postgresql://user@host:5432/db`` (or ``postgres://``), for several nodes
+      on one database; ``?pool_size=N`` sets the connections each node keeps.
     """
     url = config.store
     if url == "sqlite" or url.startswith("sqlite://"):
@@ -27,4 +29,15 @@ def open_store(config: HomerConfig) -> Store:
         location = url.removeprefix("sqlite://").removeprefix("sqlite")
         path = Path(location) if location else config.data_path / SQLITE_FILE
         return SQLiteStore(path, synchronous=config.sqlite_synchronous)
-    raise InvalidInput(f"unknown store {url!r}: use 'sqlite' or 'sqlite:///path/to/file.db'")
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from homer.store.postgresql import PostgreSQLStore
+        except ImportError as exc:
+            raise InvalidInput(
+                f"the PostgreSQL store needs asyncpg ({exc}): pip install 'homer[postgresql]'"
+            ) from exc
+        return PostgreSQLStore(url)
+    raise InvalidInput(
+        f"unknown store {url!r}: use 'sqlite', 'sqlite:///path/to/file.db'"
+        " or 'postgresql://user@host:port/database'"
+    )

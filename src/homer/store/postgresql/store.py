@@ -1,0 +1,1014 @@
+"""The Store for several nodes: one PostgreSQL database shared by all of them.
+
+It behaves as the SQLite adapter does; what differs is that writers on other
+nodes run at the same time. A room's row is locked for the length of an
+append, so its sequence numbers stay dense and a resend finds the message it
+repeats; the other rules are kept by unique indexes and row locks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import msgspec
+
+from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound
+from homer.store.postgresql.database import (
+    LOCK_SPACE,
+    Connection,
+    PostgreSQLDatabase,
+    Row,
+    rowcount,
+)
+from homer.store.records import (
+    Appended,
+    AuditEntry,
+    AuditEvent,
+    GroupRecord,
+    JSONMap,
+    MemberRecord,
+    MessageRecord,
+    NewMessage,
+    Page,
+    Revocations,
+    RoomRecord,
+    UserRecord,
+    name_key,
+)
+
+__all__ = ["PostgreSQLStore"]
+
+_USER_COLUMNS = (
+    "id, name, password_hash, group_id, attributes, grants, denies, created_at, updated_at, version"
+)
+_GROUP_COLUMNS = "id, name, permissions, parent_id, created_at, updated_at, version"
+_ROOM_COLUMNS = "id, kind, name, topic, meta, created_by, created_at, epoch, last_seq, dm_key"
+_MEMBER_COLUMNS = "room_id, user_id, role, joined_at, read_seq"
+_MESSAGE_COLUMNS = "room_id, seq, id, sender_id, client_id, kind, ts, body"
+
+_ROOM_WIDTH = len(_ROOM_COLUMNS.split(", "))
+_MEMBER_WIDTH = len(_MEMBER_COLUMNS.split(", "))
+
+#: The second key of the advisory lock that makes one user's joins take turns.
+_JOIN_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
+
+
+def _qualified(alias: str, columns: str) -> str:
+    return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
+
+
+def _marks(count: int, start: int = 1) -> str:
+    return ", ".join(f"${n}" for n in range(start, start + count))
+
+
+#: How many ``msg`` messages from others lie past member ``m``'s read marker, up to $1.
+_UNREAD = (
+    "(SELECT COUNT(*) FROM (SELECT 1 FROM messages g WHERE g.room_id = m.room_id"
+    " AND g.seq > m.read_seq AND g.kind = 'msg' AND g.sender_id <> m.user_id LIMIT $1) u)"
+)
+_ROOMS_OF = (
+    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)}"
+    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $1 ORDER BY m.room_id"
+)
+_ROOM_LIST = (
+    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)}, {_UNREAD}"
+    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $2 ORDER BY m.room_id"
+)
+_INSERT_MEMBER = f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES ({_marks(5)})"
+
+#: Locks the batch's rooms, in one order for every writer so that two never deadlock.
+#: NO KEY UPDATE: appends to one room take turns, while members (whose foreign key
+#: takes KEY SHARE on the room) still come and go.
+_LOCK_ROOMS = (
+    "SELECT id, last_seq FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE"
+)
+_STORED_MESSAGES = (
+    f"SELECT {_qualified('s', _MESSAGE_COLUMNS)} FROM messages s"
+    " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(room_id, sender_id, client_id)"
+    " ON s.room_id = k.room_id AND s.sender_id = k.sender_id AND s.client_id = k.client_id"
+)
+#: The batch and the rooms' new last_seq in one statement, one round trip.
+_APPEND = (
+    f"WITH appended AS (INSERT INTO messages({_MESSAGE_COLUMNS})"
+    " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
+    " $6::text[], $7::float8[], $8::json[]))"
+    " UPDATE rooms SET last_seq = grown.last_seq"
+    " FROM unnest($9::text[], $10::bigint[]) AS grown(id, last_seq) WHERE rooms.id = grown.id"
+)
+
+_encode = msgspec.json.encode
+
+
+def _names(values: Iterable[str]) -> list[str]:
+    return sorted(values)
+
+
+_NO_NAMES: frozenset[str] = frozenset()
+
+
+def _name_set(names: list[str]) -> frozenset[str]:
+    """Most users have no overrides: they all share one empty set."""
+    return frozenset(names) if names else _NO_NAMES
+
+
+def _user(row: Row) -> UserRecord:
+    return UserRecord(
+        id=row[0],
+        name=row[1],
+        password_hash=row[2],
+        group_id=row[3],
+        attributes=row[4],
+        grants=_name_set(row[5]),
+        denies=_name_set(row[6]),
+        created_at=row[7],
+        updated_at=row[8],
+        version=row[9],
+    )
+
+
+def _group(row: Row) -> GroupRecord:
+    return GroupRecord(
+        id=row[0],
+        name=row[1],
+        permissions=frozenset(row[2]),
+        parent_id=row[3],
+        created_at=row[4],
+        updated_at=row[5],
+        version=row[6],
+    )
+
+
+def _room(row: Row) -> RoomRecord:
+    return RoomRecord(
+        id=row[0],
+        kind=row[1],
+        name=row[2],
+        topic=row[3],
+        meta=row[4],
+        created_by=row[5],
+        created_at=row[6],
+        epoch=row[7],
+        last_seq=row[8],
+        dm_key=row[9],
+    )
+
+
+def _member(row: Row) -> MemberRecord:
+    return MemberRecord(
+        room_id=row[0], user_id=row[1], role=row[2], joined_at=row[3], read_seq=row[4]
+    )
+
+
+def _message(row: Row) -> MessageRecord:
+    return MessageRecord(
+        room_id=row[0],
+        seq=row[1],
+        id=row[2],
+        sender_id=row[3],
+        client_id=row[4],
+        kind=row[5],
+        ts=row[6],
+        body=row[7],
+    )
+
+
+def _room_and_member(row: Row) -> tuple[RoomRecord, MemberRecord]:
+    values = tuple(row)
+    return _room(values[:_ROOM_WIDTH]), _member(values[_ROOM_WIDTH:])
+
+
+class _Where:
+    """``WHERE`` clauses with numbered parameters, built up one at a time."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def add(self, template: str, value: Any) -> None:
+        """``template`` with ``{}`` where the parameter goes."""
+        self.clauses.append(template.format(self.param(value)))
+
+    def __str__(self) -> str:
+        return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
+
+
+async def _require_room(conn: Connection, room_id: str) -> None:
+    """Fail unless the room exists, and keep it from being deleted until the commit."""
+    if await conn.fetchrow("SELECT 1 FROM rooms WHERE id = $1 FOR KEY SHARE", room_id) is None:
+        raise NotFound(f"no room with id {room_id}")
+
+
+async def _audit(conn: Connection, event: AuditEvent) -> None:
+    await conn.execute(
+        "INSERT INTO audit(at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        event.at,
+        event.actor,
+        event.action,
+        event.target,
+        _encode(event.detail),
+    )
+
+
+async def _conflict_on_name(conn: Connection, table: str, name: str, own_id: str) -> None:
+    """Raise a Conflict that names the clash, before the unique index would."""
+    found = await conn.fetchval(f"SELECT id FROM {table} WHERE name_key = $1", name_key(name))
+    if found is not None and found != own_id:
+        kind = "user" if table == "users" else "group"
+        raise Conflict(f"a {kind} named {name!r} already exists")
+
+
+def _has_nul(message: NewMessage) -> bool:
+    return any(
+        "\x00" in text
+        for text in (
+            message.room_id,
+            message.id,
+            message.sender_id,
+            message.client_id,
+            message.kind,
+        )
+    )
+
+
+def _plan_appends(
+    batch: Sequence[NewMessage],
+    bodies: Sequence[bytes | None],
+    last_seqs: Mapping[str, int],
+    stored: Mapping[tuple[str, str, str], MessageRecord],
+) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
+    """Number a batch: the outcome of each message, the rows to insert, and the new
+    ``last_seq`` of each room that grew (``last_seqs`` has every room that exists,
+    ``stored`` every message of the batch already stored)."""
+    outcomes: list[Appended | HomerError] = []
+    rows: list[tuple[Any, ...]] = []
+    grown: dict[str, int] = {}
+    fresh: dict[tuple[str, str, str], MessageRecord] = {}
+    for message, body in zip(batch, bodies, strict=True):
+        room_id = message.room_id
+        if _has_nul(message):
+            outcomes.append(InvalidInput(f"message {message.id!r} holds a NUL character"))
+            continue
+        seq = grown.get(room_id, last_seqs.get(room_id))
+        if seq is None:
+            outcomes.append(NotFound(f"no room with id {room_id}"))
+            continue
+        key = (room_id, message.sender_id, message.client_id)
+        earlier = fresh.get(key) or stored.get(key)
+        if earlier is not None:
+            outcomes.append(Appended(earlier, duplicate=True))
+            continue
+        if body is None:
+            outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
+            continue
+        seq = grown[room_id] = seq + 1
+        record = MessageRecord(
+            room_id,
+            seq,
+            message.id,
+            message.sender_id,
+            message.client_id,
+            message.kind,
+            message.ts,
+            message.body,
+        )
+        fresh[key] = record
+        rows.append(
+            (
+                room_id,
+                seq,
+                message.id,
+                message.sender_id,
+                message.client_id,
+                message.kind,
+                message.ts,
+                body,
+            )
+        )
+        outcomes.append(Appended(record))
+    return outcomes, rows, grown
+
+
+class PostgreSQLStore:
+    """Implements :class:`homer.store.ports.Store` on one PostgreSQL database.
+
+    ``url`` is a libpq URL (``postgresql://user@host:5432/db``); ``?pool_size=N``
+    in it sets how many connections the node keeps, unless ``pool_size`` is given.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int | None = None,
+        connect_timeout: float = 10.0,
+        command_timeout: float | None = None,
+    ) -> None:
+        self.db = PostgreSQLDatabase(
+            url,
+            pool_size=pool_size,
+            connect_timeout=connect_timeout,
+            command_timeout=command_timeout,
+        )
+
+    @property
+    def where(self) -> str:
+        """The server and database, without user or password."""
+        return self.db.where
+
+    @property
+    def pool_size(self) -> int:
+        return self.db.pool_size
+
+    async def open(self) -> None:
+        await self.db.open("homer.store.postgresql.migrations")
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ping(self) -> None:
+        await self.db.fetchval("SELECT 1")
+
+    async def schema_version(self) -> int:
+        return await self.db.read(PostgreSQLDatabase.current_version)
+
+    # -- accounts -------------------------------------------------------------
+
+    async def insert_user(self, user: UserRecord, audit: AuditEvent) -> None:
+        async def run(conn: Connection) -> None:
+            await _conflict_on_name(conn, "users", user.name, user.id)
+            await conn.execute(
+                f"INSERT INTO users(name_key, {_USER_COLUMNS}) VALUES ({_marks(11)})",
+                name_key(user.name),
+                *self._user_row(user),
+            )
+            await _audit(conn, audit)
+
+        await self.db.write(run)
+
+    async def user_by_id(self, user_id: str) -> UserRecord | None:
+        row = await self.db.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
+        return None if row is None else _user(row)
+
+    async def user_by_name(self, name: str) -> UserRecord | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_USER_COLUMNS} FROM users WHERE name_key = $1", name_key(name)
+        )
+        return None if row is None else _user(row)
+
+    async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
+        async def run(conn: Connection) -> None:
+            await _conflict_on_name(conn, "users", user.name, user.id)
+            status = await conn.execute(
+                "UPDATE users SET name_key=$1, name=$2, password_hash=$3, group_id=$4,"
+                " attributes=$5, grants=$6, denies=$7, created_at=$8, updated_at=$9, version=$10"
+                " WHERE id=$11 AND version=$12",
+                name_key(user.name),
+                *self._user_row(user)[1:],
+                user.id,
+                user.version - 1,
+            )
+            if rowcount(status) == 0:
+                await self._explain_missed_update(conn, "users", user.id)
+            await _audit(conn, audit)
+
+        await self.db.write(run)
+
+    async def delete_user(self, user_id: str, audit: AuditEvent) -> bool:
+        async def run(conn: Connection) -> bool:
+            deleted = rowcount(await conn.execute("DELETE FROM users WHERE id = $1", user_id)) > 0
+            if deleted:
+                await _audit(conn, audit)
+            return deleted
+
+        return await self.db.write(run)
+
+    async def list_users(
+        self,
+        *,
+        search: str | None = None,
+        group_id: str | None = None,
+        after: str | None = None,
+        limit: int = 50,
+    ) -> Page[UserRecord]:
+        where = _Where()
+        if search:
+            where.add("strpos(name_key, {}) > 0", name_key(search))
+        if group_id is not None:
+            where.add("group_id = {}", group_id)
+        if after is not None:
+            where.add("name_key > {}", after)
+        limit = max(limit, 0)
+        sql = (
+            f"SELECT {_USER_COLUMNS}, name_key FROM users {where}"
+            f" ORDER BY name_key LIMIT {where.param(limit + 1)}"
+        )
+        rows = await self.db.fetch(sql, *where.params)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return Page([_user(row) for row in rows], rows[-1][-1] if more else None)
+
+    # -- groups ---------------------------------------------------------------
+
+    async def insert_group(self, group: GroupRecord, audit: AuditEvent) -> None:
+        async def run(conn: Connection) -> None:
+            await _conflict_on_name(conn, "groups", group.name, group.id)
+            await conn.execute(
+                f"INSERT INTO groups(name_key, {_GROUP_COLUMNS}) VALUES ({_marks(8)})",
+                name_key(group.name),
+                *self._group_row(group),
+            )
+            await _audit(conn, audit)
+
+        await self.db.write(run)
+
+    async def group_by_id(self, group_id: str) -> GroupRecord | None:
+        row = await self.db.fetchrow(f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = $1", group_id)
+        return None if row is None else _group(row)
+
+    async def group_by_name(self, name: str) -> GroupRecord | None:
+        row = await self.db.fetchrow(
+            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE name_key = $1", name_key(name)
+        )
+        return None if row is None else _group(row)
+
+    async def all_groups(self) -> list[GroupRecord]:
+        rows = await self.db.fetch(f"SELECT {_GROUP_COLUMNS} FROM groups ORDER BY name_key")
+        return [_group(row) for row in rows]
+
+    async def replace_group(self, group: GroupRecord, audit: AuditEvent) -> None:
+        async def run(conn: Connection) -> None:
+            await _conflict_on_name(conn, "groups", group.name, group.id)
+            status = await conn.execute(
+                "UPDATE groups SET name_key=$1, name=$2, permissions=$3, parent_id=$4,"
+                " created_at=$5, updated_at=$6, version=$7 WHERE id=$8 AND version=$9",
+                name_key(group.name),
+                *self._group_row(group)[1:],
+                group.id,
+                group.version - 1,
+            )
+            if rowcount(status) == 0:
+                await self._explain_missed_update(conn, "groups", group.id)
+            await _audit(conn, audit)
+
+        await self.db.write(run)
+
+    async def delete_group(self, group_id: str, *, heir_id: str, audit: AuditEvent) -> int:
+        if heir_id == group_id:
+            raise Conflict("a group cannot be its own heir")
+
+        async def run(conn: Connection) -> int:
+            # Both rows locked, in id order: no user joins the doomed group meanwhile
+            # and the heir cannot go away.
+            locked = await conn.fetch(
+                "SELECT id FROM groups WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
+                [group_id, heir_id],
+            )
+            found = {row[0] for row in locked}
+            for wanted in (group_id, heir_id):
+                if wanted not in found:
+                    raise NotFound(f"no group with id {wanted}")
+            moved = rowcount(
+                await conn.execute(
+                    "UPDATE users SET group_id = $1, version = version + 1 WHERE group_id = $2",
+                    heir_id,
+                    group_id,
+                )
+            )
+            # Child groups inherit from the deleted group's own parent (or from nothing):
+            # never from the heir, which may be one of those very children.
+            await conn.execute(
+                "UPDATE groups SET version = version + 1, parent_id ="
+                " (SELECT parent_id FROM groups WHERE id = $1) WHERE parent_id = $1",
+                group_id,
+            )
+            await conn.execute("DELETE FROM groups WHERE id = $1", group_id)
+            await _audit(conn, audit)
+            return moved
+
+        return await self.db.write(run)
+
+    async def count_members(self, group_id: str) -> int:
+        count = await self.db.fetchval("SELECT COUNT(*) FROM users WHERE group_id = $1", group_id)
+        return int(count)
+
+    # -- audit ----------------------------------------------------------------
+
+    async def audit_entries(
+        self,
+        *,
+        before: int | None = None,
+        limit: int = 50,
+        actor: str | None = None,
+        target: str | None = None,
+    ) -> Page[AuditEntry]:
+        where = _Where()
+        for template, value in (
+            ("id < {}", before),
+            ("actor = {}", actor),
+            ("target = {}", target),
+        ):
+            if value is not None:
+                where.add(template, value)
+        limit = max(limit, 0)
+        sql = (
+            f"SELECT id, actor, action, target, at, detail FROM audit {where}"
+            f" ORDER BY id DESC LIMIT {where.param(limit + 1)}"
+        )
+        rows = await self.db.fetch(sql, *where.params)
+        more = len(rows) > limit
+        entries = [
+            AuditEntry(id=r[0], actor=r[1], action=r[2], target=r[3], at=r[4], detail=r[5])
+            for r in rows[:limit]
+        ]
+        return Page(entries, str(entries[-1].id) if more else None)
+
+    # -- sessions -------------------------------------------------------------
+
+    async def put_session(self, session_id: str, data: JSONMap, expires_at: float | None) -> None:
+        await self.db.execute(
+            "INSERT INTO sessions(id, data, expires_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data,"
+            " expires_at = EXCLUDED.expires_at",
+            session_id,
+            _encode(data),
+            expires_at,
+        )
+
+    async def get_session(self, session_id: str, now: float) -> JSONMap | None:
+        data: JSONMap | None = await self.db.fetchval(
+            "SELECT data FROM sessions WHERE id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+            session_id,
+            now,
+        )
+        return data
+
+    async def delete_session(self, session_id: str) -> bool:
+        return await self.db.execute("DELETE FROM sessions WHERE id = $1", session_id) > 0
+
+    async def purge_sessions(self, now: float) -> int:
+        return await self.db.execute(
+            "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= $1", now
+        )
+
+    # -- token revocation -----------------------------------------------------
+
+    async def revoke_token(self, jti: str, expires_at: float | None, audit: AuditEvent) -> None:
+        async def run(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO revoked_tokens(jti, expires_at) VALUES ($1, $2)"
+                " ON CONFLICT (jti) DO NOTHING",
+                jti,
+                expires_at,
+            )
+            await _audit(conn, audit)
+
+        await self.db.write(run)
+
+    async def revoke_user_tokens(self, user_id: str, not_before: float, audit: AuditEvent) -> None:
+        async def run(conn: Connection) -> None:
+            await conn.execute(
+                "INSERT INTO user_token_cutoffs(user_id, not_before) VALUES ($1, $2)"
+                " ON CONFLICT (user_id) DO UPDATE SET"
+                " not_before = GREATEST(user_token_cutoffs.not_before, EXCLUDED.not_before)",
+                user_id,
+                not_before,
+            )
+            await _audit(conn, audit)
+
+        await self.db.write(run)
+
+    async def revocations(self, now: float) -> Revocations:
+        async def run(conn: Connection) -> Revocations:
+            tokens = await conn.fetch(
+                "SELECT jti, expires_at FROM revoked_tokens"
+                " WHERE expires_at IS NULL OR expires_at > $1",
+                now,
+            )
+            users = await conn.fetch("SELECT user_id, not_before FROM user_token_cutoffs")
+            return Revocations(
+                {row[0]: row[1] for row in tokens}, {row[0]: row[1] for row in users}
+            )
+
+        return await self.db.read(run)
+
+    async def purge_revocations(self, now: float) -> int:
+        return await self.db.execute(
+            "DELETE FROM revoked_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1", now
+        )
+
+    # -- rooms ----------------------------------------------------------------
+
+    async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
+        strays = sorted({m.room_id for m in members if m.room_id != room.id})
+        if strays:
+            raise InvalidInput(f"members of room {room.id} name other rooms: {', '.join(strays)}")
+        member_rows = [self._member_row(member) for member in members]
+
+        async def run(conn: Connection) -> None:
+            if await conn.fetchrow("SELECT 1 FROM rooms WHERE id = $1", room.id) is not None:
+                raise Conflict(f"a room with id {room.id} already exists")
+            if (
+                room.dm_key is not None
+                and await conn.fetchrow("SELECT 1 FROM rooms WHERE dm_key = $1", room.dm_key)
+                is not None
+            ):
+                raise Conflict(f"a direct-message room for {room.dm_key!r} already exists")
+            await conn.execute(
+                f"INSERT INTO rooms({_ROOM_COLUMNS}) VALUES ({_marks(10)})", *self._room_row(room)
+            )
+            if member_rows:
+                await conn.executemany(_INSERT_MEMBER, member_rows)
+
+        await self.db.write(run)
+
+    async def room(self, room_id: str) -> RoomRecord | None:
+        row = await self.db.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
+        return None if row is None else _room(row)
+
+    async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None:
+        row = await self.db.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE dm_key = $1", dm_key)
+        return None if row is None else _room(row)
+
+    async def update_room(
+        self,
+        room_id: str,
+        *,
+        name: str | None = None,
+        topic: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> RoomRecord:
+        changes = _Where()
+        for column, value in (("name", name), ("topic", topic)):
+            if value is not None:
+                changes.add(f"{column} = {{}}", value)
+        if meta is not None:
+            changes.add("meta = {}", _encode(meta))
+        if changes.clauses:
+            sql = (
+                f"UPDATE rooms SET {', '.join(changes.clauses)}"
+                f" WHERE id = {changes.param(room_id)} RETURNING {_ROOM_COLUMNS}"
+            )
+            row = await self.db.fetchrow(sql, *changes.params)
+        else:
+            row = await self.db.fetchrow(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id
+            )
+        if row is None:
+            raise NotFound(f"no room with id {room_id}")
+        return _room(row)
+
+    async def delete_room(self, room_id: str) -> bool:
+        # Members, bans, invitations and messages go with it (ON DELETE CASCADE).
+        return await self.db.execute("DELETE FROM rooms WHERE id = $1", room_id) > 0
+
+    async def list_rooms(
+        self, *, kinds: Sequence[str], after: str | None = None, limit: int = 50
+    ) -> Page[RoomRecord]:
+        if not kinds:
+            return Page([])
+        where = _Where()
+        where.add("kind = ANY({}::text[])", list(kinds))
+        if after is not None:
+            where.add("id > {}", after)
+        limit = max(limit, 0)
+        sql = (
+            f"SELECT {_ROOM_COLUMNS} FROM rooms {where} ORDER BY id LIMIT {where.param(limit + 1)}"
+        )
+        rows = await self.db.fetch(sql, *where.params)
+        more = len(rows) > limit
+        rooms = [_room(row) for row in rows[:limit]]
+        return Page(rooms, rooms[-1].id if more else None)
+
+    async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
+        rows = await self.db.fetch(_ROOMS_OF, user_id)
+        return [_room_and_member(row) for row in rows]
+
+    async def room_list(
+        self, user_id: str, *, cap: int = 1000
+    ) -> list[tuple[RoomRecord, MemberRecord, int]]:
+        rows = await self.db.fetch(_ROOM_LIST, max(cap, 0), user_id)
+        end = _ROOM_WIDTH + _MEMBER_WIDTH
+        return [(*_room_and_member(tuple(row)[:end]), int(row[end])) for row in rows]
+
+    async def join_room(
+        self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
+    ) -> tuple[RoomRecord, MemberRecord, bool]:
+        async def run(conn: Connection) -> tuple[RoomRecord, MemberRecord, bool]:
+            # One user's joins take turns on every node: the count of their rooms
+            # checked here is still the count when this one commits.
+            await conn.execute(_JOIN_LOCK, LOCK_SPACE, user_id)
+            found = await conn.fetchrow(
+                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1 FOR KEY SHARE", room_id
+            )
+            if found is None:
+                raise NotFound(f"no room {room_id!r}")
+            room = _room(found)
+            existing = await self._member(conn, room_id, user_id)
+            if existing is not None:
+                return room, existing, False
+            if room.kind == "dm":
+                raise Forbidden("a direct conversation has exactly its two users")
+            flags = await conn.fetchrow(
+                "SELECT EXISTS(SELECT 1 FROM room_bans WHERE room_id = $1 AND user_id = $2),"
+                " EXISTS(SELECT 1 FROM room_invites WHERE room_id = $1 AND user_id = $2),"
+                " (SELECT COUNT(*) FROM room_members WHERE user_id = $2)",
+                room_id,
+                user_id,
+            )
+            assert flags is not None
+            banned, invited, count = flags
+            if banned:
+                raise Forbidden(f"you are banned from {room_id!r}")
+            if room.kind == "private" and not invited:
+                raise Forbidden(f"{room_id!r} is private: it takes an invitation")
+            if count >= max_rooms:
+                raise Conflict(f"a user may be in at most {max_rooms} rooms")
+            member = MemberRecord(room_id, user_id, "member", joined_at)
+            added = await conn.execute(
+                _INSERT_MEMBER + " ON CONFLICT (room_id, user_id) DO NOTHING",
+                *self._member_row(member),
+            )
+            if rowcount(added) == 0:  # made a member meanwhile, by add_member
+                existing = await self._member(conn, room_id, user_id)
+                assert existing is not None
+                return room, existing, False
+            if invited:
+                await conn.execute(
+                    "DELETE FROM room_invites WHERE room_id = $1 AND user_id = $2",
+                    room_id,
+                    user_id,
+                )
+            return room, member, True
+
+        return await self.db.write(run)
+
+    async def add_member(self, member: MemberRecord) -> bool:
+        row = self._member_row(member)
+
+        async def run(conn: Connection) -> bool:
+            await _require_room(conn, member.room_id)
+            status = await conn.execute(
+                _INSERT_MEMBER + " ON CONFLICT (room_id, user_id) DO NOTHING", *row
+            )
+            return rowcount(status) > 0
+
+        return await self.db.write(run)
+
+    async def remove_member(self, room_id: str, user_id: str) -> bool:
+        deleted = await self.db.execute(
+            "DELETE FROM room_members WHERE room_id = $1 AND user_id = $2", room_id, user_id
+        )
+        return deleted > 0
+
+    async def member(self, room_id: str, user_id: str) -> MemberRecord | None:
+        return await self.db.read(lambda conn: self._member(conn, room_id, user_id))
+
+    async def members(
+        self, room_id: str, *, after: str | None = None, limit: int = 100
+    ) -> Page[MemberRecord]:
+        where = _Where()
+        where.add("room_id = {}", room_id)
+        if after is not None:
+            where.add("user_id > {}", after)
+        limit = max(limit, 0)
+        sql = (
+            f"SELECT {_MEMBER_COLUMNS} FROM room_members {where}"
+            f" ORDER BY user_id LIMIT {where.param(limit + 1)}"
+        )
+        rows = await self.db.fetch(sql, *where.params)
+        more = len(rows) > limit
+        members = [_member(row) for row in rows[:limit]]
+        return Page(members, members[-1].user_id if more else None)
+
+    async def count_rooms_of(self, user_id: str) -> int:
+        count = await self.db.fetchval(
+            "SELECT COUNT(*) FROM room_members WHERE user_id = $1", user_id
+        )
+        return int(count)
+
+    async def set_ban(self, room_id: str, user_id: str, banned: bool) -> None:
+        await self._set_flag("room_bans", room_id, user_id, banned)
+
+    async def is_banned(self, room_id: str, user_id: str) -> bool:
+        return await self._has_flag("room_bans", room_id, user_id)
+
+    async def set_invite(self, room_id: str, user_id: str, invited: bool) -> None:
+        await self._set_flag("room_invites", room_id, user_id, invited)
+
+    async def is_invited(self, room_id: str, user_id: str) -> bool:
+        return await self._has_flag("room_invites", room_id, user_id)
+
+    async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
+        marker = await self.db.fetchval(
+            "UPDATE room_members SET read_seq = GREATEST(read_seq,"
+            " LEAST($1::bigint, (SELECT last_seq FROM rooms WHERE id = room_members.room_id)))"
+            " WHERE room_id = $2 AND user_id = $3 RETURNING read_seq",
+            seq,
+            room_id,
+            user_id,
+        )
+        if marker is None:
+            raise NotFound(f"{user_id} is not a member of room {room_id}")
+        return int(marker)
+
+    async def unread_counts(
+        self, user_id: str, *, cap: int = 1000, room_id: str | None = None
+    ) -> dict[str, int]:
+        # One bounded range scan of the primary key per room: a backlog costs ``cap`` rows.
+        sql = f"SELECT m.room_id, {_UNREAD} FROM room_members m WHERE m.user_id = $2"
+        params: tuple[object, ...] = (max(cap, 0), user_id)
+        if room_id is not None:
+            sql += " AND m.room_id = $3"
+            params += (room_id,)
+        sql += " ORDER BY m.room_id"
+        rows = await self.db.fetch(sql, *params)
+        return {row[0]: int(row[1]) for row in rows}
+
+    # -- messages -------------------------------------------------------------
+
+    async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
+        if not batch:
+            return []
+        bodies: list[bytes | None] = []
+        for message in batch:
+            try:
+                bodies.append(_encode(message.body))
+            except (TypeError, msgspec.EncodeError):
+                bodies.append(None)
+        room_ids = sorted({m.room_id for m in batch if not _has_nul(m)})
+
+        async def run(conn: Connection) -> list[Appended | HomerError]:
+            locked = await conn.fetch(_LOCK_ROOMS, room_ids)
+            last_seqs: dict[str, int] = {row[0]: row[1] for row in locked}
+            # A statement of its own, after the locks: its snapshot holds every message
+            # committed by the appends this one waited for, so a resend is recognised.
+            keys = [
+                (m.room_id, m.sender_id, m.client_id)
+                for m in batch
+                if m.room_id in last_seqs and not _has_nul(m)
+            ]
+            stored: dict[tuple[str, str, str], MessageRecord] = {}
+            if keys:
+                found = await conn.fetch(
+                    _STORED_MESSAGES, *(list(column) for column in zip(*keys, strict=True))
+                )
+                for row in found:
+                    record = _message(row)
+                    stored[(record.room_id, record.sender_id, record.client_id)] = record
+            outcomes, rows, grown = _plan_appends(batch, bodies, last_seqs, stored)
+            if rows:
+                await conn.execute(
+                    _APPEND,
+                    *(list(column) for column in zip(*rows, strict=True)),
+                    list(grown),
+                    list(grown.values()),
+                )
+            return outcomes
+
+        return await self.db.write(run)
+
+    async def messages_after(
+        self, room_id: str, after_seq: int, *, limit: int = 100
+    ) -> list[MessageRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2"
+            " ORDER BY seq LIMIT $3",
+            room_id,
+            after_seq,
+            max(limit, 0),
+        )
+        return [_message(row) for row in rows]
+
+    async def messages_before(
+        self, room_id: str, before_seq: int | None, *, limit: int = 50
+    ) -> list[MessageRecord]:
+        if before_seq is None:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = $1"
+            params: tuple[Any, ...] = (room_id, max(limit, 0))
+        else:
+            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq < $3"
+            params = (room_id, max(limit, 0), before_seq)
+        sql += " ORDER BY seq DESC LIMIT $2"
+        rows = await self.db.fetch(sql, *params)
+        return [_message(row) for row in reversed(rows)]
+
+    async def messages_between(
+        self, room_id: str, since: float, until: float, *, limit: int = 100
+    ) -> list[MessageRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+            " WHERE room_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, seq LIMIT $4",
+            room_id,
+            since,
+            until,
+            max(limit, 0),
+        )
+        return [_message(row) for row in rows]
+
+    async def purge_history(self, room_id: str) -> int:
+        async def run(conn: Connection) -> int:
+            # The row lock makes the purge wait for appends in flight, and them for it.
+            epoch = await conn.fetchval(
+                "UPDATE rooms SET epoch = epoch + 1 WHERE id = $1 RETURNING epoch", room_id
+            )
+            if epoch is None:
+                raise NotFound(f"no room with id {room_id}")
+            await conn.execute("DELETE FROM messages WHERE room_id = $1", room_id)
+            return int(epoch)
+
+        return await self.db.write(run)
+
+    # -- helpers --------------------------------------------------------------
+
+    @staticmethod
+    def _user_row(user: UserRecord) -> tuple[Any, ...]:
+        return (
+            user.id,
+            user.name,
+            user.password_hash,
+            user.group_id,
+            _encode(user.attributes),
+            _names(user.grants),
+            _names(user.denies),
+            user.created_at,
+            user.updated_at,
+            user.version,
+        )
+
+    @staticmethod
+    def _group_row(group: GroupRecord) -> tuple[Any, ...]:
+        return (
+            group.id,
+            group.name,
+            _names(group.permissions),
+            group.parent_id,
+            group.created_at,
+            group.updated_at,
+            group.version,
+        )
+
+    @staticmethod
+    def _room_row(room: RoomRecord) -> tuple[Any, ...]:
+        return (
+            room.id,
+            room.kind,
+            room.name,
+            room.topic,
+            _encode(room.meta),
+            room.created_by,
+            room.created_at,
+            room.epoch,
+            room.last_seq,
+            room.dm_key,
+        )
+
+    @staticmethod
+    def _member_row(member: MemberRecord) -> tuple[Any, ...]:
+        return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
+
+    @staticmethod
+    async def _member(conn: Connection, room_id: str, user_id: str) -> MemberRecord | None:
+        row = await conn.fetchrow(
+            f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = $1 AND user_id = $2",
+            room_id,
+            user_id,
+        )
+        return None if row is None else _member(row)
+
+    async def _set_flag(self, table: str, room_id: str, user_id: str, on: bool) -> None:
+        """Add or remove a (room, user) row of ``room_bans`` or ``room_invites``."""
+        if not on:
+            await self.db.execute(
+                f"DELETE FROM {table} WHERE room_id = $1 AND user_id = $2", room_id, user_id
+            )
+            return
+
+        async def run(conn: Connection) -> None:
+            await _require_room(conn, room_id)
+            await conn.execute(
+                f"INSERT INTO {table}(room_id, user_id) VALUES ($1, $2)"
+                " ON CONFLICT (room_id, user_id) DO NOTHING",
+                room_id,
+                user_id,
+            )
+
+        await self.db.write(run)
+
+    async def _has_flag(self, table: str, room_id: str, user_id: str) -> bool:
+        row = await self.db.fetchrow(
+            f"SELECT 1 FROM {table} WHERE room_id = $1 AND user_id = $2", room_id, user_id
+        )
+        return row is not None
+
+    @staticmethod
+    async def _explain_missed_update(conn: Connection, table: str, row_id: str) -> None:
+        version = await conn.fetchval(f"SELECT version FROM {table} WHERE id = $1", row_id)
+        kind = "user" if table == "users" else "group"
+        if version is None:
+            raise NotFound(f"no {kind} with id {row_id}")
+        raise Conflict(f"the {kind} was changed concurrently (now at version {version})")
