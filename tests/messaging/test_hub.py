@@ -89,3 +89,61 @@ def test_keys_are_bound_on_first_and_unbound_on_last() -> None:
     hub.unsubscribe("r", b)
     hub.detach_user("u", a)
     assert events == ["+room.r", "+user.u", "-room.r", "-user.u"]
+
+
+def flat(sink: Recorder) -> list[int]:
+    return [seq for write in sink.writes for seq in write]
+
+
+def test_an_event_past_a_gap_waits_for_the_missing_one() -> None:
+    gaps: list[str] = []
+    hub = Hub(on_gap=gaps.append)
+    a = Recorder()
+    hub.subscribe("r", a)
+    for seq in (1, 4, 3, 5, 2, 3, 6):
+        hub.to_room("r", msg(seq))
+    assert flat(a) == [1, 2, 3, 4, 5, 6]
+    assert gaps == ["r"], "one report per gap, not per parked event"
+    assert hub.gap("r") is None
+
+
+def test_a_seeded_room_reports_a_gap_before_its_first_event() -> None:
+    gaps: list[str] = []
+    hub = Hub(on_gap=gaps.append)
+    a = Recorder()
+    hub.subscribe("r", a)
+    hub.seed("r", 10)
+    hub.to_room("r", msg(13))
+    assert flat(a) == [] and gaps == ["r"]
+    assert hub.gap("r") == (10, 13)
+    hub.to_room("r", msg(11))  # what the node reads from the store goes the same way
+    hub.to_room("r", msg(12))
+    assert flat(a) == [11, 12, 13]
+    hub.seed("r", 5)  # already following: a stale snapshot changes nothing
+    hub.to_room("r", msg(14))
+    assert flat(a) == [11, 12, 13, 14]
+
+
+def test_a_gap_that_cannot_be_filled_is_skipped_in_order() -> None:
+    hub = Hub()
+    a = Recorder()
+    hub.subscribe("r", a)
+    hub.to_room("r", msg(1))
+    hub.to_room("r", msg(5))
+    hub.to_room("r", msg(4))
+    hub.skip_gap("r")
+    assert flat(a) == [1, 4, 5]
+    assert hub.gap("r") is None
+
+
+def test_leaving_a_room_forgets_what_was_parked() -> None:
+    hub = Hub()
+    a = Recorder()
+    hub.subscribe("r", a)
+    hub.to_room("r", msg(1))
+    hub.to_room("r", msg(3))
+    hub.unsubscribe("r", a)
+    assert hub.gap("r") is None
+    hub.subscribe("r", a)
+    hub.to_room("r", msg(7))  # a new follower starts from what comes
+    assert flat(a) == [1, 7]

@@ -63,13 +63,24 @@ class Sink(Protocol):
 class Hub:
     """Room id -> the local sinks subscribed to it, and user id -> that user's sinks."""
 
-    __slots__ = ("_batch", "_holds", "_on_first", "_on_last", "last_seq", "rooms", "users")
+    __slots__ = (
+        "_batch",
+        "_holds",
+        "_on_first",
+        "_on_gap",
+        "_on_last",
+        "_parked",
+        "last_seq",
+        "rooms",
+        "users",
+    )
 
     def __init__(
         self,
         *,
         on_first: Callable[[str], None] = lambda key: None,
         on_last: Callable[[str], None] = lambda key: None,
+        on_gap: Callable[[str], None] = lambda room: None,
     ) -> None:
         self.rooms: dict[str, set[Sink]] = {}
         #: A list, not a set: a user has a few connections, and an idle one is small.
@@ -82,6 +93,10 @@ class Hub:
         self._on_last = on_last
         #: While a batch is open: what each sink gets at the end, in one write.
         self._batch: dict[Sink, list[Outgoing]] | None = None
+        #: Room events that arrived ahead of a missing one, by sequence number: they
+        #: wait until the gap fills (from the broker, or from the store via ``on_gap``).
+        self._parked: dict[str, dict[int, Envelope]] = {}
+        self._on_gap = on_gap
 
     # -- membership -------------------------------------------------------------
 
@@ -105,6 +120,7 @@ class Hub:
         if not sinks:
             del self.rooms[room]
             self.last_seq.pop(room, None)
+            self._parked.pop(room, None)
             self._on_last(f"room.{room}")
 
     def attach_user(self, user_id: str, sink: Sink) -> None:
@@ -170,14 +186,69 @@ class Hub:
             else:
                 sink.push_many(outs)
 
-    def to_room(self, room: str, envelope: Envelope, *, skip: Sink | None = None) -> None:
-        """Deliver a room event to every local subscriber (in sequence order)."""
+    def to_room(self, room: str, envelope: Envelope) -> None:
+        """Deliver a room event to every local subscriber, in sequence order.
+
+        Events of one room can arrive out of order (several nodes publish them, or
+        two code paths commit close together): one past a gap is parked until the
+        missing ones arrive or :meth:`gap` reports it and the node reads them from
+        the store. A sequence number already delivered here is a duplicate: dropped.
+        """
         seq = envelope.seq
         if seq is not None:
-            last = self.last_seq.get(room, 0)
-            if seq <= last:
-                return  # already delivered here (a duplicate from the broker)
+            last = self.last_seq.get(room)
+            if last is not None:
+                if seq <= last:
+                    return
+                if seq != last + 1:
+                    self._park(room, seq, envelope)
+                    return
             self.last_seq[room] = seq
+        self._fan_out(room, envelope)
+        if seq is not None and room in self._parked:
+            self._unpark(room)
+
+    def seed(self, room: str, last_seq: int) -> None:
+        """Take ``last_seq`` as delivered in ``room`` unless events already went out:
+        a node that starts following a room from a snapshot notices a later gap."""
+        self.last_seq.setdefault(room, last_seq)
+
+    def gap(self, room: str) -> tuple[int, int] | None:
+        """``(last delivered, first parked)`` while ``room`` waits for missing events."""
+        parked = self._parked.get(room)
+        if not parked:
+            return None
+        return self.last_seq.get(room, 0), min(parked)
+
+    def skip_gap(self, room: str) -> None:
+        """The missing events do not exist (purged): deliver what is parked."""
+        parked = self._parked.get(room)
+        if parked:
+            self.last_seq[room] = min(parked) - 1
+            self._unpark(room)
+
+    def _park(self, room: str, seq: int, envelope: Envelope) -> None:
+        parked = self._parked.get(room)
+        if parked is None:
+            parked = self._parked[room] = {}
+            parked[seq] = envelope
+            self._on_gap(room)
+        else:
+            parked[seq] = envelope
+
+    def _unpark(self, room: str) -> None:
+        parked = self._parked[room]
+        last = self.last_seq[room]
+        while (envelope := parked.pop(last + 1, None)) is not None:
+            last += 1
+            self.last_seq[room] = last
+            self._fan_out(room, envelope)
+        for stale in [seq for seq in parked if seq <= last]:
+            del parked[stale]
+        if not parked:
+            del self._parked[room]
+
+    def _fan_out(self, room: str, envelope: Envelope) -> None:
         sinks = self.rooms.get(room)
         if not sinks:
             return
@@ -186,12 +257,9 @@ class Hub:
         batch = self._batch
         if holds is None and batch is None:
             for sink in sinks:
-                if sink is not skip:
-                    sink.push(out)
+                sink.push(out)
             return
         for sink in sinks:
-            if sink is skip:
-                continue
             held = holds.get(sink) if holds is not None else None
             if held is not None:
                 held.append(out)
