@@ -30,6 +30,7 @@ __all__ = [
     "SessionConfig",
     "TokenConfig",
     "load_config",
+    "with_backends",
 ]
 
 
@@ -161,6 +162,9 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     resume_limit: int = 1_000
     #: Seconds a typing signal lasts.
     typing_ttl: float = 5.0
+    #: Seconds a room event that arrived ahead of a missing one waits for it before
+    #: the node reads the missing one from the store (several nodes only).
+    reorder_wait: float = 0.2
     #: Seconds over which presence changes of one user are coalesced.
     presence_delay: float = 1.0
     #: Login attempts per minute per account and per client address.
@@ -187,10 +191,16 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "./homer-data"
-    #: ``sqlite`` (a file in the data dir) or ``sqlite:///path/to/file.db``.
+    #: ``sqlite`` (a file in the data dir), ``sqlite:///path/to/file.db`` or
+    #: ``postgresql://user@host:port/database``.
     store: str = "sqlite"
     #: ``NORMAL``: an ack survives a crash of the process; ``FULL``: a power loss too.
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: ``inprocess`` (one node) or ``amqp://user:password@host:port/vhost`` (RabbitMQ,
+    #: several nodes sharing one store).
+    broker: str = "inprocess"
+    #: The topic exchange the nodes of one deployment share on RabbitMQ.
+    broker_exchange: str = "homer"
     identity: IdentityConfig = IdentityConfig()
     tokens: TokenConfig = TokenConfig()
     sessions: SessionConfig = SessionConfig()
@@ -279,3 +289,11 @@ def load_config(
     except msgspec.ValidationError as exc:
         where = f" in {path}" if path else ""
         raise InvalidInput(f"bad configuration{where}: {exc}") from exc
+
+
+def with_backends(
+    config: HomerConfig, *, store: str | None = None, broker: str | None = None
+) -> HomerConfig:
+    """``config`` with the store and broker URLs given on the command line, if any."""
+    flags = {k: v for k, v in (("store", store), ("broker", broker)) if v is not None}
+    return msgspec.structs.replace(config, **flags) if flags else config

@@ -11,6 +11,7 @@ import click
 
 from homer import __version__
 from homer.cli.identity import audit, group, permissions, token, user
+from homer.cli.migrate import migrate
 from homer.cli.serve import serve
 
 __all__ = ["main"]
@@ -29,6 +30,7 @@ def cli() -> None:
 
 
 cli.add_command(serve)
+cli.add_command(migrate)
 cli.add_command(user)
 cli.add_command(group)
 cli.add_command(token)

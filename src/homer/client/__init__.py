@@ -13,6 +13,10 @@ The client reconnects by itself after a drop and resumes every room from the
 last sequence number it saw, so its event stream has no gap and no
 duplicate; sends that were not acknowledged are sent again with the same
 client id, which the server turns into the original ack.
+
+Given several nodes' URLs (``HomerClient(["http://a:8080", "http://b:8080"])``)
+it connects to the first that answers and, when that node goes away, moves on
+to the next and resumes there.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ import itertools
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,7 +81,7 @@ class _PendingSend:
 class HomerClient:
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         *,
         token: str | None = None,
         name: str | None = None,
@@ -86,11 +90,11 @@ class HomerClient:
         max_backoff: float = 5.0,
         client_name: str = "homer-python",
     ) -> None:
-        base = url.rstrip("/")
-        if base.startswith("ws"):
-            base = "http" + base[2:]
-        self.base_url = base.removesuffix("/ws")
-        self.ws_url = self.base_url + "/ws"
+        #: Every node this client may use; it moves to the next when one fails.
+        self.urls = [_base_url(one) for one in ([url] if isinstance(url, str) else url)]
+        if not self.urls:
+            raise ValueError("give at least one URL")
+        self._node = 0
         self.token = token
         self._credentials = (name, password) if name and password else None
         self.reconnect = reconnect
@@ -113,6 +117,18 @@ class HomerClient:
         #: How many gaps in sequence numbers were seen and filled by a resume.
         self.gaps = 0
 
+    @property
+    def base_url(self) -> str:
+        """The node in use now."""
+        return self.urls[self._node]
+
+    @property
+    def ws_url(self) -> str:
+        return self.base_url + "/ws"
+
+    def _next_node(self) -> None:
+        self._node = (self._node + 1) % len(self.urls)
+
     # -- lifecycle ------------------------------------------------------------------
 
     async def __aenter__(self) -> HomerClient:
@@ -128,9 +144,17 @@ class HomerClient:
             # A fresh connection per request: the WebSocket then never rides on a
             # connection that carried HTTP before (the server's lean path).
             self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
-        if self.token is None:
-            await self.login()
-        await self._open()
+        for attempt in range(len(self.urls)):  # the first node that answers
+            try:
+                if self.token is None:
+                    await self.login()
+                await self._open()
+                break
+            except (aiohttp.ClientError, OSError) as exc:
+                if attempt == len(self.urls) - 1:
+                    raise
+                log.debug("node %s failed: %s", self.base_url, exc)
+                self._next_node()
         self._reader = asyncio.get_running_loop().create_task(self._read_forever())
         return self.welcome
 
@@ -384,7 +408,8 @@ class HomerClient:
                 try:
                     await self._open()
                 except (aiohttp.ClientError, OSError, ConnectionLost) as exc:
-                    log.debug("reconnect failed: %s", exc)
+                    log.debug("reconnect to %s failed: %s", self.base_url, exc)
+                    self._next_node()
                     backoff = min(self.max_backoff, backoff * 2)
                     continue
                 except ClientError as exc:
@@ -413,3 +438,11 @@ class HomerClient:
             if not future.done():
                 future.set_exception(error)
         self._waiting.clear()
+
+
+def _base_url(url: str) -> str:
+    """``http(s)://host:port`` from any of the forms a user may give (``ws://.../ws``)."""
+    base = url.rstrip("/")
+    if base.startswith("ws"):
+        base = "http" + base[2:]
+    return base.removesuffix("/ws")

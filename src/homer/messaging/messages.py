@@ -155,10 +155,12 @@ class MessageService:
 
     async def publish(self, appended: list[Appended]) -> None:
         """Called by the writer after each commit, in sequence order."""
+        envelopes = []
         for item in appended:
             message = item.message
             name = self.names.known(message.sender_id) or await self.names.name(message.sender_id)
-            await self.events.to_room(message.room_id, message_envelope(message, name))
+            envelopes.append(message_envelope(message, name))
+        await self.events.to_rooms(envelopes)
 
     # -- reading ------------------------------------------------------------------
 

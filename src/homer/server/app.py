@@ -30,7 +30,7 @@ from typing import Any
 
 import msgspec
 
-from homer.broker.inprocess import InProcessBroker
+from homer.broker.factory import open_broker
 from homer.broker.ports import Broker
 from homer.clock import Clock, system_clock
 from homer.config import HomerConfig
@@ -155,9 +155,11 @@ class Homer:
         self._schema = schema
         self._permissions = permissions
         self._password_params = password_params
-        self.broker: Broker = broker or InProcessBroker()
+        self.broker: Broker = broker or open_broker(self.config)
         self.metrics = Metrics()
-        self.hub = Hub(on_first=self.broker.bind, on_last=self.broker.unbind)
+        self.hub = Hub(
+            on_first=self._first_local, on_last=self.broker.unbind, on_gap=self._gap_noticed
+        )
         self.peers: set[Peer] = set()
         self._before_send: list[BeforeSend] = []
         self._after_send: list[AfterSend] = []
@@ -241,7 +243,7 @@ class Homer:
         )
         store = self.identity.store
         self.store = store
-        self.events = Events(self.broker)
+        self.events = Events(self.broker, self.deliver, failed=self._publish_failed)
         self.names = Names(store)
         limits = self.config.limits
         self.writer = MessageWriter(
@@ -279,7 +281,7 @@ class Homer:
         self.identity.authorizer.permissions.check(
             [h.requires for h in self.handlers.values() if h.requires is not None]
         )
-        await self.broker.start(self.deliver)
+        await self.broker.start(self.deliver, on_resync=self._broker_back)
         self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
         self._started = True
 
@@ -446,6 +448,9 @@ class Homer:
                 if session is not None and room not in session.rooms:
                     session.add_room(room)
                     self.hub.subscribe(room, peer)
+            body = envelope.body
+            if isinstance(body, dict) and isinstance(body.get("last_seq"), int):
+                self.hub.seed(room, body["last_seq"])
         elif envelope.op == "left" and room is not None:
             for peer in sinks:
                 session = peer.session  # type: ignore[attr-defined]
@@ -453,6 +458,84 @@ class Homer:
                     session.drop_room(room)
                     self.hub.unsubscribe(room, peer)
         self.hub.to_user(user_id, envelope)
+
+    # -- several nodes: gaps, outages ---------------------------------------------
+
+    def _gap_noticed(self, room: str) -> None:
+        """A room event arrived ahead of a missing one: give the missing one a moment
+        to arrive from the broker, then read it from the store."""
+        asyncio.get_running_loop().call_later(
+            self.config.limits.reorder_wait, self._gap_overdue, room
+        )
+
+    def _gap_overdue(self, room: str) -> None:
+        if self._started and self.hub.gap(room) is not None:
+            self.spawn(self._fill_gap(room))
+
+    async def _fill_gap(self, room: str) -> None:
+        while (gap := self.hub.gap(room)) is not None:
+            last, first = gap
+            limit = min(first - last - 1, self.config.limits.history_limit)
+            records = await self.store.messages_after(room, last, limit=limit)
+            missing = [r for r in records if r.seq < first]
+            if self.hub.gap(room) != gap:
+                continue  # the broker brought some meanwhile: look again
+            if not missing:  # purged: nothing to wait for
+                self.hub.skip_gap(room)
+                return
+            self.metrics.gaps_filled.inc(len(missing))
+            with self.hub.batched():
+                for envelope in await self.messages.render(missing):
+                    self.hub.to_room(room, envelope)
+
+    def _publish_failed(self) -> None:
+        self.metrics.publish_failures.inc()
+        self.metrics.broker_connected.set(0)
+
+    def _broker_back(self) -> None:
+        """The broker reconnected and this node's bindings are back: what was published
+        meanwhile may be lost, so publish what waited and catch every followed room up
+        from the store."""
+        self.metrics.broker_resyncs.inc()
+        self.metrics.broker_connected.set(1)
+        log.warning("broker connection restored: catching up %d rooms", len(self.hub.rooms))
+        self.spawn(self._catch_up())
+
+    async def _catch_up(self) -> None:
+        await self.events.republish()
+        for room in list(self.hub.rooms):
+            await self._catch_up_room(room)
+
+    async def _catch_up_room(self, room: str) -> None:
+        """Deliver what the store holds past the last event delivered here."""
+        limit = self.config.limits.history_limit
+        last = self.hub.last_seq.get(room)
+        while last is not None:
+            records = await self.store.messages_after(room, last, limit=limit)
+            if not records:
+                return
+            self.metrics.gaps_filled.inc(len(records))
+            with self.hub.batched():
+                for envelope in await self.messages.render(records):
+                    self.hub.to_room(room, envelope)
+            now = self.hub.last_seq.get(room)
+            if len(records) < limit or now is None or now <= last:
+                return  # done, or a gap the store cannot fill: _fill_gap settles it
+            last = now
+
+    def _first_local(self, key: str) -> None:
+        """A first local session needs ``key``. On a broker where a binding takes a
+        moment to apply, a room's events published meanwhile passed this node by:
+        once it applies, read them from the store."""
+        self.broker.bind(key)
+        if not self.broker.instant and self._started and key.startswith("room."):
+            self.spawn(self._after_bind(key.removeprefix("room.")))
+
+    async def _after_bind(self, room: str) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await self.broker.settled()
+        await self._catch_up_room(room)
 
     def _rooms_of(self, user_id: str) -> set[str]:
         rooms: set[str] = set()

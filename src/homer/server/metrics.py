@@ -37,6 +37,26 @@ class Metrics:
         self.slow_consumers = Counter(
             "homer_slow_consumers_total", "Connections closed for falling behind", registry=r
         )
+        self.broker_connected = Gauge(
+            "homer_broker_connected", "1 while the broker carries live events, else 0", registry=r
+        )
+        self.broker_connected.set(1)
+        self.broker_resyncs = Counter(
+            "homer_broker_resyncs_total",
+            "Times the broker came back and this node caught its sessions up from the store",
+            registry=r,
+        )
+        self.publish_failures = Counter(
+            "homer_publish_failures_total",
+            "Events the broker could not take (stored messages are safe; published again"
+            " when it is back)",
+            registry=r,
+        )
+        self.gaps_filled = Counter(
+            "homer_gaps_filled_total",
+            "Room events read from the store because the broker had not brought them",
+            registry=r,
+        )
 
     @staticmethod
     def timer() -> float:

@@ -148,6 +148,7 @@ def register(app: Homer) -> None:
             app.hub.hold(room.id, ctx.peer)
             session.add_room(room.id)
             app.hub.subscribe(room.id, ctx.peer)
+            app.hub.seed(room.id, room.last_seq)
         rooms = await app.rooms.mine(user)
         if ctx.peer not in app.peers:  # it went away while we read
             app.release(ctx.peer)
