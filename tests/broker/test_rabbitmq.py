@@ -243,3 +243,22 @@ async def test_recovers_when_rabbitmq_closes_the_connection(
     assert node.reconnections == 1
     await other.publish("room.1", Envelope(op="again"))
     await got.wait_for_op("again")
+
+
+async def test_stop_is_prompt_with_binding_calls_in_flight(
+    exchange: str, nodes: list[RabbitMQBroker]
+) -> None:
+    """A node shutting down while its sessions leave (unbinds in flight) exits at once."""
+    node, _ = await started(nodes, AMQP_URL, exchange)
+    for i in range(20):
+        node.bind(f"room.{i}")
+    await node.settled()
+    for i in range(20):
+        node.unbind(f"room.{i}")
+    await asyncio.sleep(0)  # the first unbind is on the wire
+    began = time.monotonic()
+    await asyncio.wait_for(node.stop(), 5.0)
+    assert time.monotonic() - began < 2.0
+    assert not node.connected
+    with pytest.raises(BrokerError):
+        await node.publish("room.1", Envelope(op="after-stop"))

@@ -46,7 +46,8 @@ async def scratch_database() -> AsyncIterator[str]:
 
 @contextlib.asynccontextmanager
 async def scratch_exchange() -> AsyncIterator[str]:
-    """A fresh exchange name for one run; the exchange is deleted afterwards."""
+    """A fresh exchange name for one run; the exchange is deleted afterwards (over a
+    connection of its own: a test may have restarted the broker meanwhile)."""
     name = f"homer-test-{uuid.uuid4().hex[:12]}"
     try:
         connection = await aio_pika.connect(AMQP, timeout=10)
@@ -54,10 +55,11 @@ async def scratch_exchange() -> AsyncIterator[str]:
         raise RuntimeError(
             f"RabbitMQ does not answer at {AMQP} ({exc}): run scripts/services"
         ) from exc
+    await connection.close()
     try:
         yield name
     finally:
-        with contextlib.suppress(aio_pika.exceptions.AMQPError):
+        connection = await aio_pika.connect(AMQP, timeout=30)
+        async with connection:
             channel = await connection.channel()
             await channel.exchange_delete(name)
-        await connection.close()

@@ -222,8 +222,9 @@ class RabbitMQBroker:
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+            # A binding call in flight holds the cancellation up until aiormq answers
+            # it (at worst its own timeout): wait a little, never for that.
+            await asyncio.wait({worker}, timeout=0.5)
         await self._disconnect()
         waiters, self._waiters = self._waiters, []
         for _, waiter in waiters:
@@ -399,6 +400,8 @@ class RabbitMQBroker:
             link = self._link
             if link is not None:
                 await self._apply(link)
+                if self._deliver is None:
+                    return  # stopping: a cancelled binding call can end _apply like a loss
                 reason = link.reason
                 log.warning(
                     "lost the connection to RabbitMQ at %s (%s); live delivery stops until "
