@@ -30,6 +30,7 @@ SCENARIOS = [
     "idle",
     "fanout",
     "servers",
+    "cluster",
 ]
 
 
