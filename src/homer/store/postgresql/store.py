@@ -8,7 +8,7 @@ repeats; the other rules are kept by unique indexes and row locks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -36,26 +36,23 @@ from homer.store.records import (
     UserRecord,
     name_key,
 )
+from homer.store.rows import (
+    GROUP_COLUMNS,
+    MEMBER_COLUMNS,
+    MEMBER_WIDTH,
+    MESSAGE_COLUMNS,
+    ROOM_COLUMNS,
+    ROOM_WIDTH,
+    USER_COLUMNS,
+    Rows,
+    qualified,
+)
 
 __all__ = ["PostgreSQLStore"]
 
-_USER_COLUMNS = (
-    "id, name, password_hash, group_id, attributes, grants, denies, created_at, updated_at, version"
-)
-_GROUP_COLUMNS = "id, name, permissions, parent_id, created_at, updated_at, version"
-_ROOM_COLUMNS = "id, kind, name, topic, meta, created_by, created_at, epoch, last_seq, dm_key"
-_MEMBER_COLUMNS = "room_id, user_id, role, joined_at, read_seq"
-_MESSAGE_COLUMNS = "room_id, seq, id, sender_id, client_id, kind, ts, body"
-
-_ROOM_WIDTH = len(_ROOM_COLUMNS.split(", "))
-_MEMBER_WIDTH = len(_MEMBER_COLUMNS.split(", "))
 
 #: The second key of the advisory lock that makes one user's joins take turns.
 _JOIN_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
-
-
-def _qualified(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
 
 
 def _marks(count: int, start: int = 1) -> str:
@@ -68,14 +65,14 @@ _UNREAD = (
     " AND g.seq > m.read_seq AND g.kind = 'msg' AND g.sender_id <> m.user_id LIMIT $1) u)"
 )
 _ROOMS_OF = (
-    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)}"
+    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $1 ORDER BY m.room_id"
 )
 _ROOM_LIST = (
-    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)}, {_UNREAD}"
+    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}, {_UNREAD}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $2 ORDER BY m.room_id"
 )
-_INSERT_MEMBER = f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES ({_marks(5)})"
+_INSERT_MEMBER = f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES ({_marks(5)})"
 
 #: Locks the batch's rooms, in one order for every writer so that two never deadlock.
 #: NO KEY UPDATE: appends to one room take turns, while members (whose foreign key
@@ -84,13 +81,13 @@ _LOCK_ROOMS = (
     "SELECT id, last_seq FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE"
 )
 _STORED_MESSAGES = (
-    f"SELECT {_qualified('s', _MESSAGE_COLUMNS)} FROM messages s"
+    f"SELECT {qualified('s', MESSAGE_COLUMNS)} FROM messages s"
     " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(room_id, sender_id, client_id)"
     " ON s.room_id = k.room_id AND s.sender_id = k.sender_id AND s.client_id = k.client_id"
 )
 #: The batch and the rooms' new last_seq in one statement, one round trip.
 _APPEND = (
-    f"WITH appended AS (INSERT INTO messages({_MESSAGE_COLUMNS})"
+    f"WITH appended AS (INSERT INTO messages({MESSAGE_COLUMNS})"
     " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
     " $6::text[], $7::float8[], $8::json[]))"
     " UPDATE rooms SET last_seq = grown.last_seq"
@@ -98,84 +95,13 @@ _APPEND = (
 )
 
 _encode = msgspec.json.encode
-
-
-def _names(values: Iterable[str]) -> list[str]:
-    return sorted(values)
-
-
-_NO_NAMES: frozenset[str] = frozenset()
-
-
-def _name_set(names: list[str]) -> frozenset[str]:
-    """Most users have no overrides: they all share one empty set."""
-    return frozenset(names) if names else _NO_NAMES
-
-
-def _user(row: Row) -> UserRecord:
-    return UserRecord(
-        id=row[0],
-        name=row[1],
-        password_hash=row[2],
-        group_id=row[3],
-        attributes=row[4],
-        grants=_name_set(row[5]),
-        denies=_name_set(row[6]),
-        created_at=row[7],
-        updated_at=row[8],
-        version=row[9],
-    )
-
-
-def _group(row: Row) -> GroupRecord:
-    return GroupRecord(
-        id=row[0],
-        name=row[1],
-        permissions=frozenset(row[2]),
-        parent_id=row[3],
-        created_at=row[4],
-        updated_at=row[5],
-        version=row[6],
-    )
-
-
-def _room(row: Row) -> RoomRecord:
-    return RoomRecord(
-        id=row[0],
-        kind=row[1],
-        name=row[2],
-        topic=row[3],
-        meta=row[4],
-        created_by=row[5],
-        created_at=row[6],
-        epoch=row[7],
-        last_seq=row[8],
-        dm_key=row[9],
-    )
-
-
-def _member(row: Row) -> MemberRecord:
-    return MemberRecord(
-        room_id=row[0], user_id=row[1], role=row[2], joined_at=row[3], read_seq=row[4]
-    )
-
-
-def _message(row: Row) -> MessageRecord:
-    return MessageRecord(
-        room_id=row[0],
-        seq=row[1],
-        id=row[2],
-        sender_id=row[3],
-        client_id=row[4],
-        kind=row[5],
-        ts=row[6],
-        body=row[7],
-    )
+#: asyncpg's codecs decode JSON columns and text arrays; JSON goes in encoded.
+_ROWS = Rows(load_json=lambda value: value, dump_json=_encode, load_names=list, dump_names=list)
 
 
 def _room_and_member(row: Row) -> tuple[RoomRecord, MemberRecord]:
     values = tuple(row)
-    return _room(values[:_ROOM_WIDTH]), _member(values[_ROOM_WIDTH:])
+    return _ROWS.room(values[:ROOM_WIDTH]), _ROWS.member(values[ROOM_WIDTH:])
 
 
 class _Where:
@@ -266,29 +192,9 @@ def _plan_appends(
             outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
             continue
         seq = grown[room_id] = seq + 1
-        record = MessageRecord(
-            room_id,
-            seq,
-            message.id,
-            message.sender_id,
-            message.client_id,
-            message.kind,
-            message.ts,
-            message.body,
-        )
+        record, row = Rows.numbered(message, seq, body)
         fresh[key] = record
-        rows.append(
-            (
-                room_id,
-                seq,
-                message.id,
-                message.sender_id,
-                message.client_id,
-                message.kind,
-                message.ts,
-                body,
-            )
-        )
+        rows.append(row)
         outcomes.append(Appended(record))
     return outcomes, rows, grown
 
@@ -342,23 +248,23 @@ class PostgreSQLStore:
         async def run(conn: Connection) -> None:
             await _conflict_on_name(conn, "users", user.name, user.id)
             await conn.execute(
-                f"INSERT INTO users(name_key, {_USER_COLUMNS}) VALUES ({_marks(11)})",
+                f"INSERT INTO users(name_key, {USER_COLUMNS}) VALUES ({_marks(11)})",
                 name_key(user.name),
-                *self._user_row(user),
+                *_ROWS.user_row(user),
             )
             await _audit(conn, audit)
 
         await self.db.write(run)
 
     async def user_by_id(self, user_id: str) -> UserRecord | None:
-        row = await self.db.fetchrow(f"SELECT {_USER_COLUMNS} FROM users WHERE id = $1", user_id)
-        return None if row is None else _user(row)
+        row = await self.db.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
+        return None if row is None else _ROWS.user(row)
 
     async def user_by_name(self, name: str) -> UserRecord | None:
         row = await self.db.fetchrow(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE name_key = $1", name_key(name)
+            f"SELECT {USER_COLUMNS} FROM users WHERE name_key = $1", name_key(name)
         )
-        return None if row is None else _user(row)
+        return None if row is None else _ROWS.user(row)
 
     async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
         async def run(conn: Connection) -> None:
@@ -368,7 +274,7 @@ class PostgreSQLStore:
                 " attributes=$5, grants=$6, denies=$7, created_at=$8, updated_at=$9, version=$10"
                 " WHERE id=$11 AND version=$12",
                 name_key(user.name),
-                *self._user_row(user)[1:],
+                *_ROWS.user_row(user)[1:],
                 user.id,
                 user.version - 1,
             )
@@ -404,13 +310,13 @@ class PostgreSQLStore:
             where.add("name_key > {}", after)
         limit = max(limit, 0)
         sql = (
-            f"SELECT {_USER_COLUMNS}, name_key FROM users {where}"
+            f"SELECT {USER_COLUMNS}, name_key FROM users {where}"
             f" ORDER BY name_key LIMIT {where.param(limit + 1)}"
         )
         rows = await self.db.fetch(sql, *where.params)
         more = len(rows) > limit
         rows = rows[:limit]
-        return Page([_user(row) for row in rows], rows[-1][-1] if more else None)
+        return Page([_ROWS.user(row) for row in rows], rows[-1][-1] if more else None)
 
     # -- groups ---------------------------------------------------------------
 
@@ -418,27 +324,27 @@ class PostgreSQLStore:
         async def run(conn: Connection) -> None:
             await _conflict_on_name(conn, "groups", group.name, group.id)
             await conn.execute(
-                f"INSERT INTO groups(name_key, {_GROUP_COLUMNS}) VALUES ({_marks(8)})",
+                f"INSERT INTO groups(name_key, {GROUP_COLUMNS}) VALUES ({_marks(8)})",
                 name_key(group.name),
-                *self._group_row(group),
+                *_ROWS.group_row(group),
             )
             await _audit(conn, audit)
 
         await self.db.write(run)
 
     async def group_by_id(self, group_id: str) -> GroupRecord | None:
-        row = await self.db.fetchrow(f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = $1", group_id)
-        return None if row is None else _group(row)
+        row = await self.db.fetchrow(f"SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1", group_id)
+        return None if row is None else _ROWS.group(row)
 
     async def group_by_name(self, name: str) -> GroupRecord | None:
         row = await self.db.fetchrow(
-            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE name_key = $1", name_key(name)
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE name_key = $1", name_key(name)
         )
-        return None if row is None else _group(row)
+        return None if row is None else _ROWS.group(row)
 
     async def all_groups(self) -> list[GroupRecord]:
-        rows = await self.db.fetch(f"SELECT {_GROUP_COLUMNS} FROM groups ORDER BY name_key")
-        return [_group(row) for row in rows]
+        rows = await self.db.fetch(f"SELECT {GROUP_COLUMNS} FROM groups ORDER BY name_key")
+        return [_ROWS.group(row) for row in rows]
 
     async def replace_group(self, group: GroupRecord, audit: AuditEvent) -> None:
         async def run(conn: Connection) -> None:
@@ -447,7 +353,7 @@ class PostgreSQLStore:
                 "UPDATE groups SET name_key=$1, name=$2, permissions=$3, parent_id=$4,"
                 " created_at=$5, updated_at=$6, version=$7 WHERE id=$8 AND version=$9",
                 name_key(group.name),
-                *self._group_row(group)[1:],
+                *_ROWS.group_row(group)[1:],
                 group.id,
                 group.version - 1,
             )
@@ -607,7 +513,7 @@ class PostgreSQLStore:
         strays = sorted({m.room_id for m in members if m.room_id != room.id})
         if strays:
             raise InvalidInput(f"members of room {room.id} name other rooms: {', '.join(strays)}")
-        member_rows = [self._member_row(member) for member in members]
+        member_rows = [_ROWS.member_row(member) for member in members]
 
         async def run(conn: Connection) -> None:
             if await conn.fetchrow("SELECT 1 FROM rooms WHERE id = $1", room.id) is not None:
@@ -619,7 +525,7 @@ class PostgreSQLStore:
             ):
                 raise Conflict(f"a direct-message room for {room.dm_key!r} already exists")
             await conn.execute(
-                f"INSERT INTO rooms({_ROOM_COLUMNS}) VALUES ({_marks(10)})", *self._room_row(room)
+                f"INSERT INTO rooms({ROOM_COLUMNS}) VALUES ({_marks(10)})", *_ROWS.room_row(room)
             )
             if member_rows:
                 await conn.executemany(_INSERT_MEMBER, member_rows)
@@ -627,12 +533,12 @@ class PostgreSQLStore:
         await self.db.write(run)
 
     async def room(self, room_id: str) -> RoomRecord | None:
-        row = await self.db.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
-        return None if row is None else _room(row)
+        row = await self.db.fetchrow(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
+        return None if row is None else _ROWS.room(row)
 
     async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None:
-        row = await self.db.fetchrow(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE dm_key = $1", dm_key)
-        return None if row is None else _room(row)
+        row = await self.db.fetchrow(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE dm_key = $1", dm_key)
+        return None if row is None else _ROWS.room(row)
 
     async def update_room(
         self,
@@ -651,16 +557,14 @@ class PostgreSQLStore:
         if changes.clauses:
             sql = (
                 f"UPDATE rooms SET {', '.join(changes.clauses)}"
-                f" WHERE id = {changes.param(room_id)} RETURNING {_ROOM_COLUMNS}"
+                f" WHERE id = {changes.param(room_id)} RETURNING {ROOM_COLUMNS}"
             )
             row = await self.db.fetchrow(sql, *changes.params)
         else:
-            row = await self.db.fetchrow(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id
-            )
+            row = await self.db.fetchrow(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
         if row is None:
             raise NotFound(f"no room with id {room_id}")
-        return _room(row)
+        return _ROWS.room(row)
 
     async def delete_room(self, room_id: str) -> bool:
         # Members, bans, invitations and messages go with it (ON DELETE CASCADE).
@@ -676,12 +580,10 @@ class PostgreSQLStore:
         if after is not None:
             where.add("id > {}", after)
         limit = max(limit, 0)
-        sql = (
-            f"SELECT {_ROOM_COLUMNS} FROM rooms {where} ORDER BY id LIMIT {where.param(limit + 1)}"
-        )
+        sql = f"SELECT {ROOM_COLUMNS} FROM rooms {where} ORDER BY id LIMIT {where.param(limit + 1)}"
         rows = await self.db.fetch(sql, *where.params)
         more = len(rows) > limit
-        rooms = [_room(row) for row in rows[:limit]]
+        rooms = [_ROWS.room(row) for row in rows[:limit]]
         return Page(rooms, rooms[-1].id if more else None)
 
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
@@ -692,7 +594,7 @@ class PostgreSQLStore:
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
         rows = await self.db.fetch(_ROOM_LIST, max(cap, 0), user_id)
-        end = _ROOM_WIDTH + _MEMBER_WIDTH
+        end = ROOM_WIDTH + MEMBER_WIDTH
         return [(*_room_and_member(tuple(row)[:end]), int(row[end])) for row in rows]
 
     async def join_room(
@@ -703,11 +605,11 @@ class PostgreSQLStore:
             # checked here is still the count when this one commits.
             await conn.execute(_JOIN_LOCK, LOCK_SPACE, user_id)
             found = await conn.fetchrow(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = $1 FOR KEY SHARE", room_id
+                f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1 FOR KEY SHARE", room_id
             )
             if found is None:
                 raise NotFound(f"no room {room_id!r}")
-            room = _room(found)
+            room = _ROWS.room(found)
             existing = await self._member(conn, room_id, user_id)
             if existing is not None:
                 return room, existing, False
@@ -731,7 +633,7 @@ class PostgreSQLStore:
             member = MemberRecord(room_id, user_id, "member", joined_at)
             added = await conn.execute(
                 _INSERT_MEMBER + " ON CONFLICT (room_id, user_id) DO NOTHING",
-                *self._member_row(member),
+                *_ROWS.member_row(member),
             )
             if rowcount(added) == 0:  # made a member meanwhile, by add_member
                 existing = await self._member(conn, room_id, user_id)
@@ -748,7 +650,7 @@ class PostgreSQLStore:
         return await self.db.write(run)
 
     async def add_member(self, member: MemberRecord) -> bool:
-        row = self._member_row(member)
+        row = _ROWS.member_row(member)
 
         async def run(conn: Connection) -> bool:
             await _require_room(conn, member.room_id)
@@ -777,12 +679,12 @@ class PostgreSQLStore:
             where.add("user_id > {}", after)
         limit = max(limit, 0)
         sql = (
-            f"SELECT {_MEMBER_COLUMNS} FROM room_members {where}"
+            f"SELECT {MEMBER_COLUMNS} FROM room_members {where}"
             f" ORDER BY user_id LIMIT {where.param(limit + 1)}"
         )
         rows = await self.db.fetch(sql, *where.params)
         more = len(rows) > limit
-        members = [_member(row) for row in rows[:limit]]
+        members = [_ROWS.member(row) for row in rows[:limit]]
         return Page(members, members[-1].user_id if more else None)
 
     async def count_rooms_of(self, user_id: str) -> int:
@@ -858,7 +760,7 @@ class PostgreSQLStore:
                     _STORED_MESSAGES, *(list(column) for column in zip(*keys, strict=True))
                 )
                 for row in found:
-                    record = _message(row)
+                    record = _ROWS.message(row)
                     stored[(record.room_id, record.sender_id, record.client_id)] = record
             outcomes, rows, grown = _plan_appends(batch, bodies, last_seqs, stored)
             if rows:
@@ -876,39 +778,39 @@ class PostgreSQLStore:
         self, room_id: str, after_seq: int, *, limit: int = 100
     ) -> list[MessageRecord]:
         rows = await self.db.fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq > $2"
             " ORDER BY seq LIMIT $3",
             room_id,
             after_seq,
             max(limit, 0),
         )
-        return [_message(row) for row in rows]
+        return [_ROWS.message(row) for row in rows]
 
     async def messages_before(
         self, room_id: str, before_seq: int | None, *, limit: int = 50
     ) -> list[MessageRecord]:
         if before_seq is None:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = $1"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1"
             params: tuple[Any, ...] = (room_id, max(limit, 0))
         else:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq < $3"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq < $3"
             params = (room_id, max(limit, 0), before_seq)
         sql += " ORDER BY seq DESC LIMIT $2"
         rows = await self.db.fetch(sql, *params)
-        return [_message(row) for row in reversed(rows)]
+        return [_ROWS.message(row) for row in reversed(rows)]
 
     async def messages_between(
         self, room_id: str, since: float, until: float, *, limit: int = 100
     ) -> list[MessageRecord]:
         rows = await self.db.fetch(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages"
             " WHERE room_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, seq LIMIT $4",
             room_id,
             since,
             until,
             max(limit, 0),
         )
-        return [_message(row) for row in rows]
+        return [_ROWS.message(row) for row in rows]
 
     async def purge_history(self, room_id: str) -> int:
         async def run(conn: Connection) -> int:
@@ -926,59 +828,13 @@ class PostgreSQLStore:
     # -- helpers --------------------------------------------------------------
 
     @staticmethod
-    def _user_row(user: UserRecord) -> tuple[Any, ...]:
-        return (
-            user.id,
-            user.name,
-            user.password_hash,
-            user.group_id,
-            _encode(user.attributes),
-            _names(user.grants),
-            _names(user.denies),
-            user.created_at,
-            user.updated_at,
-            user.version,
-        )
-
-    @staticmethod
-    def _group_row(group: GroupRecord) -> tuple[Any, ...]:
-        return (
-            group.id,
-            group.name,
-            _names(group.permissions),
-            group.parent_id,
-            group.created_at,
-            group.updated_at,
-            group.version,
-        )
-
-    @staticmethod
-    def _room_row(room: RoomRecord) -> tuple[Any, ...]:
-        return (
-            room.id,
-            room.kind,
-            room.name,
-            room.topic,
-            _encode(room.meta),
-            room.created_by,
-            room.created_at,
-            room.epoch,
-            room.last_seq,
-            room.dm_key,
-        )
-
-    @staticmethod
-    def _member_row(member: MemberRecord) -> tuple[Any, ...]:
-        return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
-
-    @staticmethod
     async def _member(conn: Connection, room_id: str, user_id: str) -> MemberRecord | None:
         row = await conn.fetchrow(
-            f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = $1 AND user_id = $2",
+            f"SELECT {MEMBER_COLUMNS} FROM room_members WHERE room_id = $1 AND user_id = $2",
             room_id,
             user_id,
         )
-        return None if row is None else _member(row)
+        return None if row is None else _ROWS.member(row)
 
     async def _set_flag(self, table: str, room_id: str, user_id: str, on: bool) -> None:
         """Add or remove a (room, user) row of ``room_bans`` or ``room_invites``."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,119 +25,44 @@ from homer.store.records import (
     UserRecord,
     name_key,
 )
+from homer.store.rows import (
+    GROUP_COLUMNS,
+    MEMBER_COLUMNS,
+    MEMBER_WIDTH,
+    MESSAGE_COLUMNS,
+    ROOM_COLUMNS,
+    ROOM_WIDTH,
+    USER_COLUMNS,
+    Rows,
+    qualified,
+)
 from homer.store.sqlite.database import SQLiteDatabase, Synchronous
 
 __all__ = ["SQLiteStore"]
 
-_USER_COLUMNS = (
-    "id, name, password_hash, group_id, attributes, grants, denies, created_at, updated_at, version"
-)
-_GROUP_COLUMNS = "id, name, permissions, parent_id, created_at, updated_at, version"
-_ROOM_COLUMNS = "id, kind, name, topic, meta, created_by, created_at, epoch, last_seq, dm_key"
-_MEMBER_COLUMNS = "room_id, user_id, role, joined_at, read_seq"
-_MESSAGE_COLUMNS = "room_id, seq, id, sender_id, client_id, kind, ts, body"
-
-_ROOM_WIDTH = len(_ROOM_COLUMNS.split(", "))
-
-
-def _qualified(alias: str, columns: str) -> str:
-    return ", ".join(f"{alias}.{column}" for column in columns.split(", "))
-
 
 _ROOMS_OF = (
-    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)}"
+    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY m.room_id"
 )
 #: The same, with each room's unread count (bounded by a cap) in the last column.
 _ROOM_LIST = (
-    f"SELECT {_qualified('r', _ROOM_COLUMNS)}, {_qualified('m', _MEMBER_COLUMNS)},"
+    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)},"
     " (SELECT COUNT(*) FROM (SELECT 1 FROM messages g WHERE g.room_id = m.room_id"
     "  AND g.seq > m.read_seq AND g.kind = 'msg' AND g.sender_id != m.user_id LIMIT ?))"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY m.room_id"
 )
-_INSERT_MESSAGE = f"INSERT INTO messages({_MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+_INSERT_MESSAGE = f"INSERT INTO messages({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
 #: Skips a message stored before (same room, sender and client id) instead of failing.
 _INSERT_NEW_MESSAGE = _INSERT_MESSAGE + " ON CONFLICT(room_id, sender_id, client_id) DO NOTHING"
 _STORED_MESSAGE = (
-    f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?"
+    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?"
 )
 
 _encode = msgspec.json.encode
 _decode = msgspec.json.decode
-
-
-def _names(values: Iterable[str]) -> bytes:
-    return _encode(sorted(values))
-
-
-_NO_NAMES: frozenset[str] = frozenset()
-
-
-def _name_set(raw: bytes | str) -> frozenset[str]:
-    """Most users have no overrides: they all share one empty set."""
-    names = _decode(raw)
-    return frozenset(names) if names else _NO_NAMES
-
-
-def _user(row: tuple[Any, ...]) -> UserRecord:
-    return UserRecord(
-        id=row[0],
-        name=row[1],
-        password_hash=row[2],
-        group_id=row[3],
-        attributes=_decode(row[4]),
-        grants=_name_set(row[5]),
-        denies=_name_set(row[6]),
-        created_at=row[7],
-        updated_at=row[8],
-        version=row[9],
-    )
-
-
-def _group(row: tuple[Any, ...]) -> GroupRecord:
-    return GroupRecord(
-        id=row[0],
-        name=row[1],
-        permissions=frozenset(_decode(row[2])),
-        parent_id=row[3],
-        created_at=row[4],
-        updated_at=row[5],
-        version=row[6],
-    )
-
-
-def _room(row: tuple[Any, ...]) -> RoomRecord:
-    return RoomRecord(
-        id=row[0],
-        kind=row[1],
-        name=row[2],
-        topic=row[3],
-        meta=_decode(row[4]),
-        created_by=row[5],
-        created_at=row[6],
-        epoch=row[7],
-        last_seq=row[8],
-        dm_key=row[9],
-    )
-
-
-def _member(row: tuple[Any, ...]) -> MemberRecord:
-    return MemberRecord(
-        room_id=row[0], user_id=row[1], role=row[2], joined_at=row[3], read_seq=row[4]
-    )
-
-
-def _message(row: tuple[Any, ...]) -> MessageRecord:
-    return MessageRecord(
-        room_id=row[0],
-        seq=row[1],
-        id=row[2],
-        sender_id=row[3],
-        client_id=row[4],
-        kind=row[5],
-        ts=row[6],
-        body=_decode(row[7]),
-    )
+#: JSON columns and name sets are JSON text here.
+_ROWS = Rows(load_json=_decode, dump_json=_encode, load_names=_decode, dump_names=_encode)
 
 
 def _require_room(conn: sqlite3.Connection, room_id: str) -> None:
@@ -185,35 +110,15 @@ def _plan_appends(
         if look_up:
             stored = conn.execute(_STORED_MESSAGE, key).fetchone()
             if stored is not None:
-                outcomes.append(Appended(_message(stored), duplicate=True))
+                outcomes.append(Appended(_ROWS.message(stored), duplicate=True))
                 continue
         if body is None:
             outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
             continue
         seq = grown[room_id] = seq + 1
-        record = MessageRecord(
-            room_id,
-            seq,
-            message.id,
-            message.sender_id,
-            message.client_id,
-            message.kind,
-            message.ts,
-            message.body,
-        )
+        record, row = Rows.numbered(message, seq, body)
         fresh[key] = record
-        rows.append(
-            (
-                room_id,
-                seq,
-                message.id,
-                message.sender_id,
-                message.client_id,
-                message.kind,
-                message.ts,
-                body,
-            )
-        )
+        rows.append(row)
         outcomes.append(Appended(record))
     return outcomes, rows, grown
 
@@ -266,22 +171,22 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> None:
             _conflict_on_name(conn, "users", user.name, user.id)
             conn.execute(
-                f"INSERT INTO users(name_key, {_USER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (name_key(user.name), *self._user_row(user)),
+                f"INSERT INTO users(name_key, {USER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (name_key(user.name), *_ROWS.user_row(user)),
             )
             _audit(conn, audit)
 
         await self.db.write(run)
 
     async def user_by_id(self, user_id: str) -> UserRecord | None:
-        row = await self.db.fetch_one(f"SELECT {_USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
-        return None if row is None else _user(row)
+        row = await self.db.fetch_one(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        return None if row is None else _ROWS.user(row)
 
     async def user_by_name(self, name: str) -> UserRecord | None:
         row = await self.db.fetch_one(
-            f"SELECT {_USER_COLUMNS} FROM users WHERE name_key = ?", (name_key(name),)
+            f"SELECT {USER_COLUMNS} FROM users WHERE name_key = ?", (name_key(name),)
         )
-        return None if row is None else _user(row)
+        return None if row is None else _ROWS.user(row)
 
     async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -292,7 +197,7 @@ class SQLiteStore:
                 " WHERE id=? AND version=?",
                 (
                     name_key(user.name),
-                    *self._user_row(user)[1:],
+                    *_ROWS.user_row(user)[1:],
                     user.id,
                     user.version - 1,
                 ),
@@ -332,11 +237,11 @@ class SQLiteStore:
             clauses.append("name_key > ?")
             params.append(after)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {_USER_COLUMNS}, name_key FROM users {where} ORDER BY name_key LIMIT ?"
+        sql = f"SELECT {USER_COLUMNS}, name_key FROM users {where} ORDER BY name_key LIMIT ?"
         rows = await self.db.fetch_all(sql, (*params, limit + 1))
         more = len(rows) > limit
         rows = rows[:limit]
-        return Page([_user(row) for row in rows], rows[-1][-1] if more else None)
+        return Page([_ROWS.user(row) for row in rows], rows[-1][-1] if more else None)
 
     # -- groups ---------------------------------------------------------------
 
@@ -344,8 +249,8 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> None:
             _conflict_on_name(conn, "groups", group.name, group.id)
             conn.execute(
-                f"INSERT INTO groups(name_key, {_GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-                (name_key(group.name), *self._group_row(group)),
+                f"INSERT INTO groups(name_key, {GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
+                (name_key(group.name), *_ROWS.group_row(group)),
             )
             _audit(conn, audit)
 
@@ -353,19 +258,19 @@ class SQLiteStore:
 
     async def group_by_id(self, group_id: str) -> GroupRecord | None:
         row = await self.db.fetch_one(
-            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE id = ?", (group_id,)
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?", (group_id,)
         )
-        return None if row is None else _group(row)
+        return None if row is None else _ROWS.group(row)
 
     async def group_by_name(self, name: str) -> GroupRecord | None:
         row = await self.db.fetch_one(
-            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE name_key = ?", (name_key(name),)
+            f"SELECT {GROUP_COLUMNS} FROM groups WHERE name_key = ?", (name_key(name),)
         )
-        return None if row is None else _group(row)
+        return None if row is None else _ROWS.group(row)
 
     async def all_groups(self) -> list[GroupRecord]:
-        rows = await self.db.fetch_all(f"SELECT {_GROUP_COLUMNS} FROM groups ORDER BY name_key")
-        return [_group(row) for row in rows]
+        rows = await self.db.fetch_all(f"SELECT {GROUP_COLUMNS} FROM groups ORDER BY name_key")
+        return [_ROWS.group(row) for row in rows]
 
     async def replace_group(self, group: GroupRecord, audit: AuditEvent) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -375,7 +280,7 @@ class SQLiteStore:
                 " updated_at=?, version=? WHERE id=? AND version=?",
                 (
                     name_key(group.name),
-                    *self._group_row(group)[1:],
+                    *_ROWS.group_row(group)[1:],
                     group.id,
                     group.version - 1,
                 ),
@@ -536,7 +441,7 @@ class SQLiteStore:
         strays = sorted({m.room_id for m in members if m.room_id != room.id})
         if strays:
             raise InvalidInput(f"members of room {room.id} name other rooms: {', '.join(strays)}")
-        member_rows = [self._member_row(member) for member in members]
+        member_rows = [_ROWS.member_row(member) for member in members]
 
         def run(conn: sqlite3.Connection) -> None:
             if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room.id,)).fetchone():
@@ -547,24 +452,24 @@ class SQLiteStore:
             ):
                 raise Conflict(f"a direct-message room for {room.dm_key!r} already exists")
             conn.execute(
-                f"INSERT INTO rooms({_ROOM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                self._room_row(room),
+                f"INSERT INTO rooms({ROOM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                _ROWS.room_row(room),
             )
             conn.executemany(
-                f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES (?,?,?,?,?)", member_rows
+                f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)", member_rows
             )
 
         await self.db.write(run)
 
     async def room(self, room_id: str) -> RoomRecord | None:
-        row = await self.db.fetch_one(f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
-        return None if row is None else _room(row)
+        row = await self.db.fetch_one(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
+        return None if row is None else _ROWS.room(row)
 
     async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None:
         row = await self.db.fetch_one(
-            f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE dm_key = ?", (dm_key,)
+            f"SELECT {ROOM_COLUMNS} FROM rooms WHERE dm_key = ?", (dm_key,)
         )
-        return None if row is None else _room(row)
+        return None if row is None else _ROWS.room(row)
 
     async def update_room(
         self,
@@ -590,11 +495,11 @@ class SQLiteStore:
                     f"UPDATE rooms SET {', '.join(changes)} WHERE id = ?", (*params, room_id)
                 )
             row = conn.execute(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
+                f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
             ).fetchone()
             if row is None:
                 raise NotFound(f"no room with id {room_id}")
-            return _room(row)
+            return _ROWS.room(row)
 
         return await self.db.write(run)
 
@@ -614,24 +519,25 @@ class SQLiteStore:
         if after is not None:
             where += " AND id > ?"
             params.append(after)
-        sql = f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE {where} ORDER BY id LIMIT ?"
+        sql = f"SELECT {ROOM_COLUMNS} FROM rooms WHERE {where} ORDER BY id LIMIT ?"
         limit = max(limit, 0)
         rows = await self.db.fetch_all(sql, (*params, limit + 1))
         more = len(rows) > limit
-        rooms = [_room(row) for row in rows[:limit]]
+        rooms = [_ROWS.room(row) for row in rows[:limit]]
         return Page(rooms, rooms[-1].id if more else None)
 
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
         rows = await self.db.fetch_all(_ROOMS_OF, (user_id,))
-        return [(_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:])) for row in rows]
+        return [(_ROWS.room(row[:ROOM_WIDTH]), _ROWS.member(row[ROOM_WIDTH:])) for row in rows]
 
     async def room_list(
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
         rows = await self.db.fetch_all(_ROOM_LIST, (max(cap, 0), user_id))
-        end = _ROOM_WIDTH + len(_MEMBER_COLUMNS.split(", "))
+        end = ROOM_WIDTH + MEMBER_WIDTH
         return [
-            (_room(row[:_ROOM_WIDTH]), _member(row[_ROOM_WIDTH:end]), int(row[end])) for row in rows
+            (_ROWS.room(row[:ROOM_WIDTH]), _ROWS.member(row[ROOM_WIDTH:end]), int(row[end]))
+            for row in rows
         ]
 
     async def join_room(
@@ -639,17 +545,17 @@ class SQLiteStore:
     ) -> tuple[RoomRecord, MemberRecord, bool]:
         def run(conn: sqlite3.Connection) -> tuple[RoomRecord, MemberRecord, bool]:
             found = conn.execute(
-                f"SELECT {_ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
+                f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
             ).fetchone()
             if found is None:
                 raise NotFound(f"no room {room_id!r}")
-            room = _room(found)
+            room = _ROWS.room(found)
             existing = conn.execute(
-                f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
+                f"SELECT {MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
                 (room_id, user_id),
             ).fetchone()
             if existing is not None:
-                return room, _member(existing), False
+                return room, _ROWS.member(existing), False
             if room.kind == "dm":
                 raise Forbidden("a direct conversation has exactly its two users")
             flags = conn.execute(
@@ -667,8 +573,8 @@ class SQLiteStore:
                 raise Conflict(f"a user may be in at most {max_rooms} rooms")
             member = MemberRecord(room_id, user_id, "member", joined_at)
             conn.execute(
-                f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES (?,?,?,?,?)",
-                self._member_row(member),
+                f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)",
+                _ROWS.member_row(member),
             )
             if invited:
                 conn.execute(
@@ -680,13 +586,13 @@ class SQLiteStore:
         return await self.db.write(run)
 
     async def add_member(self, member: MemberRecord) -> bool:
-        row = self._member_row(member)
+        row = _ROWS.member_row(member)
 
         def run(conn: sqlite3.Connection) -> bool:
             _require_room(conn, member.room_id)
             return (
                 conn.execute(
-                    f"INSERT INTO room_members({_MEMBER_COLUMNS}) VALUES (?,?,?,?,?)"
+                    f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)"
                     " ON CONFLICT(room_id, user_id) DO NOTHING",
                     row,
                 ).rowcount
@@ -707,16 +613,16 @@ class SQLiteStore:
 
     async def member(self, room_id: str, user_id: str) -> MemberRecord | None:
         row = await self.db.fetch_one(
-            f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
+            f"SELECT {MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
             (room_id, user_id),
         )
-        return None if row is None else _member(row)
+        return None if row is None else _ROWS.member(row)
 
     async def members(
         self, room_id: str, *, after: str | None = None, limit: int = 100
     ) -> Page[MemberRecord]:
         limit = max(limit, 0)
-        sql = f"SELECT {_MEMBER_COLUMNS} FROM room_members WHERE room_id = ?"
+        sql = f"SELECT {MEMBER_COLUMNS} FROM room_members WHERE room_id = ?"
         params: tuple[Any, ...] = (room_id, limit + 1)
         if after is not None:
             sql += " AND user_id > ?"
@@ -724,7 +630,7 @@ class SQLiteStore:
         sql += " ORDER BY user_id LIMIT ?"
         rows = await self.db.fetch_all(sql, params)
         more = len(rows) > limit
-        members = [_member(row) for row in rows[:limit]]
+        members = [_ROWS.member(row) for row in rows[:limit]]
         return Page(members, members[-1].user_id if more else None)
 
     async def count_rooms_of(self, user_id: str) -> int:
@@ -823,34 +729,34 @@ class SQLiteStore:
         self, room_id: str, after_seq: int, *, limit: int = 100
     ) -> list[MessageRecord]:
         rows = await self.db.fetch_all(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq > ?"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq > ?"
             " ORDER BY seq LIMIT ?",
             (room_id, after_seq, max(limit, 0)),
         )
-        return [_message(row) for row in rows]
+        return [_ROWS.message(row) for row in rows]
 
     async def messages_before(
         self, room_id: str, before_seq: int | None, *, limit: int = 50
     ) -> list[MessageRecord]:
         if before_seq is None:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ?"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ?"
             params: tuple[Any, ...] = (room_id, max(limit, 0))
         else:
-            sql = f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq < ?"
+            sql = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq < ?"
             params = (room_id, before_seq, max(limit, 0))
         sql += " ORDER BY seq DESC LIMIT ?"
         rows = await self.db.fetch_all(sql, params)
-        return [_message(row) for row in reversed(rows)]
+        return [_ROWS.message(row) for row in reversed(rows)]
 
     async def messages_between(
         self, room_id: str, since: float, until: float, *, limit: int = 100
     ) -> list[MessageRecord]:
         rows = await self.db.fetch_all(
-            f"SELECT {_MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND ts >= ? AND ts < ?"
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND ts >= ? AND ts < ?"
             " ORDER BY ts, seq LIMIT ?",
             (room_id, since, until, max(limit, 0)),
         )
-        return [_message(row) for row in rows]
+        return [_ROWS.message(row) for row in rows]
 
     async def purge_history(self, room_id: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -865,52 +771,6 @@ class SQLiteStore:
         return await self.db.write(run)
 
     # -- helpers --------------------------------------------------------------
-
-    @staticmethod
-    def _user_row(user: UserRecord) -> tuple[Any, ...]:
-        return (
-            user.id,
-            user.name,
-            user.password_hash,
-            user.group_id,
-            _encode(user.attributes),
-            _names(user.grants),
-            _names(user.denies),
-            user.created_at,
-            user.updated_at,
-            user.version,
-        )
-
-    @staticmethod
-    def _group_row(group: GroupRecord) -> tuple[Any, ...]:
-        return (
-            group.id,
-            group.name,
-            _names(group.permissions),
-            group.parent_id,
-            group.created_at,
-            group.updated_at,
-            group.version,
-        )
-
-    @staticmethod
-    def _room_row(room: RoomRecord) -> tuple[Any, ...]:
-        return (
-            room.id,
-            room.kind,
-            room.name,
-            room.topic,
-            _encode(room.meta),
-            room.created_by,
-            room.created_at,
-            room.epoch,
-            room.last_seq,
-            room.dm_key,
-        )
-
-    @staticmethod
-    def _member_row(member: MemberRecord) -> tuple[Any, ...]:
-        return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
 
     async def _set_flag(self, table: str, room_id: str, user_id: str, on: bool) -> None:
         """Add or remove a (room, user) row of ``room_bans`` or ``room_invites``."""
