@@ -3,8 +3,6 @@ default account. Each test gets an exchange of its own, deleted at the end."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import AsyncIterator
 
 import aio_pika
@@ -12,8 +10,9 @@ import pytest
 
 from homer.broker.rabbitmq import redacted
 from homer.testing.faults import FaultProxy
+from tests.services import AMQP, scratch_exchange
 
-AMQP_URL = os.environ.get("HOMER_TEST_AMQP", "amqp://guest:guest@127.0.0.1:5672/")
+AMQP_URL = AMQP
 
 
 @pytest.fixture
@@ -36,11 +35,8 @@ async def amqp() -> AsyncIterator[aio_pika.abc.AbstractConnection]:
 @pytest.fixture
 async def exchange(amqp: aio_pika.abc.AbstractConnection) -> AsyncIterator[str]:
     """A fresh exchange name: tests and runs never see each other's traffic."""
-    name = f"homer-test-{secrets.token_hex(6)}"
-    yield name
-    channel = await amqp.channel()
-    await channel.exchange_delete(name)
-    await channel.close()
+    async with scratch_exchange() as name:
+        yield name
 
 
 @pytest.fixture

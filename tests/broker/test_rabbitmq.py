@@ -23,6 +23,7 @@ from homer.testing.broker_conformance import (
 )
 from homer.testing.faults import FaultProxy
 from tests.broker.conftest import AMQP_URL
+from tests.services import rabbitmqctl
 
 #: Quick reconnection, for tests that wait for it.
 FAST = 0.05
@@ -208,19 +209,6 @@ async def test_recovers_after_rabbitmq_was_away(
     assert not any("guest:guest" in m for m in messages), "no password in the logs"
 
 
-async def _rabbitmqctl(*args: str) -> str:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), 20)
-    text = output.decode(errors="replace")
-    assert process.returncode == 0, f"rabbitmqctl {' '.join(args)} failed:\n{text}"
-    return text
-
-
 @pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs rabbitmqctl")
 @connection_drops
 async def test_recovers_when_rabbitmq_closes_the_connection(
@@ -231,12 +219,12 @@ async def test_recovers_when_rabbitmq_closes_the_connection(
     node.bind("room.1")
     await node.settled()
 
-    listing = await _rabbitmqctl(
+    listing = await rabbitmqctl(
         "list_connections", "-q", "--no-table-headers", "pid", "client_properties"
     )
     pids = [line.split()[0] for line in listing.splitlines() if f'"{node.name}"' in line]
     assert len(pids) == 1, f"cannot find connection {node.name!r} in:\n{listing}"
-    await _rabbitmqctl("close_connection", pids[0], "closed by the recovery test")
+    await rabbitmqctl("close_connection", pids[0], "closed by the recovery test")
 
     await got.wait_for(lambda: got.resyncs == 1, within=10.0)
     assert node.connected

@@ -17,7 +17,7 @@ import pytest_asyncio
 from homer.client import HomerClient
 from homer.testing.faults import FaultProxy
 from tests.cluster.nodes import cluster
-from tests.cluster.services import AMQP, scratch_database, scratch_exchange
+from tests.services import AMQP, rabbitmqctl, scratch_database, scratch_exchange
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -134,17 +134,6 @@ async def test_broker_outage_loses_nothing_and_live_delivery_comes_back(
         finally:
             await ann.close()
             await bob.close()
-
-
-async def rabbitmqctl(*args: str) -> None:
-    process = await asyncio.create_subprocess_exec(
-        "rabbitmqctl",
-        *args,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    _, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode == 0, f"rabbitmqctl {' '.join(args)}: {err.decode()}"
 
 
 @pytest.mark.skipif(

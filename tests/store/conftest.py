@@ -9,7 +9,6 @@ skipped.
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
@@ -20,9 +19,9 @@ import pytest
 from blockbuster import blockbuster_ctx
 
 from homer.store.postgresql import PostgreSQLStore
+from tests.services import POSTGRESQL
 
 POSTGRESQL_ENV = "HOMER_TEST_POSTGRESQL"
-DEFAULT_POSTGRESQL = "postgresql://postgres@127.0.0.1:5432/test"
 
 
 def with_database(url: str, database: str) -> str:
@@ -56,7 +55,7 @@ async def _admin(url: str, sql: str) -> None:
 @pytest.fixture(scope="session")
 def postgresql_database() -> Iterator[str]:
     """The URL of a database created for this run, dropped at its end."""
-    admin = os.environ.get(POSTGRESQL_ENV, DEFAULT_POSTGRESQL)
+    admin = POSTGRESQL
     name = f"homer_test_{secrets.token_hex(6)}"
     try:
         _run(_admin(admin, f'CREATE DATABASE "{name}"'))

@@ -1,4 +1,4 @@
-"""The real PostgreSQL and RabbitMQ the cluster tests run against, each run in a
+"""The real PostgreSQL and RabbitMQ the tests run against, each test in a
 database and an exchange of its own that are removed afterwards.
 
 ``HOMER_TEST_POSTGRESQL`` (an admin URL; default the ``test`` database on
@@ -8,6 +8,7 @@ elsewhere. ``scripts/services`` starts both when they are not running.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import uuid
@@ -63,3 +64,17 @@ async def scratch_exchange() -> AsyncIterator[str]:
         async with connection:
             channel = await connection.channel()
             await channel.exchange_delete(name)
+
+
+async def rabbitmqctl(*args: str) -> str:
+    """Run ``rabbitmqctl`` against the local server; its output. Fails the test if it fails."""
+    process = await asyncio.create_subprocess_exec(
+        "rabbitmqctl",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(process.communicate(), 60)
+    text = output.decode(errors="replace")
+    assert process.returncode == 0, f"rabbitmqctl {' '.join(args)} failed:\n{text}"
+    return text
