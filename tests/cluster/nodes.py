@@ -120,10 +120,12 @@ class Cluster:
 async def cluster(
     root: Path, store: str, broker: str, exchange: str, size: int
 ) -> AsyncIterator[Cluster]:
+    """``size`` nodes, started together on a fresh database, as an operator's
+    rollout would: they race to migrate it and create the configured groups."""
     running = Cluster(root, store, broker, exchange)
     try:
-        for i in range(size):
-            await running.start_node(f"node{i + 1}")
+        await asyncio.gather(*(running.start_node(f"node{i + 1}") for i in range(size)))
+        running.nodes.sort(key=lambda node: node.name)
         yield running
     finally:
         await running.stop()

@@ -59,3 +59,10 @@ def configure_logging(fmt: str = "plain", level: str = "info") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     root.propagate = False
+    # The AMQP client's own lines repeat, less clearly, what homer.broker says about
+    # the connection: in Homer's format, and only when debugging.
+    for name in ("aiormq", "aio_pika"):
+        library = logging.getLogger(name)
+        library.handlers[:] = [handler]
+        library.setLevel(logging.DEBUG if level == "debug" else logging.CRITICAL)
+        library.propagate = False
