@@ -41,6 +41,38 @@ def test_an_event_is_rendered_once_per_format_whatever_the_audience() -> None:
     assert (json_fmt.renders, other_fmt.renders) == (1, 1)
 
 
+def test_two_formats_in_one_room_render_each_event_once_each() -> None:
+    """Members speaking two codecs: each event is rendered once per codec, whether it
+    is pushed alone or in a batch, and every member gets its codec's bytes."""
+
+    class Speaking:
+        def __init__(self, fmt: Counting) -> None:
+            self.fmt = fmt
+            self.writes = 0
+
+        def push(self, out: Outgoing) -> None:
+            out.render(self.fmt)
+            self.writes += 1
+
+        def push_many(self, outs: list[Outgoing]) -> None:
+            for out in outs:
+                out.render(self.fmt)
+            self.writes += 1
+
+    json_fmt, msgpack_fmt = Counting(), Counting()
+    members = [Speaking(json_fmt if i % 2 else msgpack_fmt) for i in range(100)]
+    hub = Hub()
+    for member in members:
+        hub.subscribe("r", member)
+    hub.to_room("r", msg(1))
+    assert (json_fmt.renders, msgpack_fmt.renders) == (1, 1)
+    with hub.batched():
+        hub.to_room("r", msg(2))
+        hub.to_room("r", msg(3))
+    assert (json_fmt.renders, msgpack_fmt.renders) == (3, 3)
+    assert {member.writes for member in members} == {2}
+
+
 def test_delivery_in_order_without_duplicates() -> None:
     hub = Hub()
     a, b = Recorder(), Recorder()

@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import struct
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -28,9 +29,16 @@ def client_frame(payload: bytes, opcode: int = 0x1, *, fin: bool = True) -> byte
 
 
 class RawWebSocket:
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        subprotocol: str | None = None,
+    ) -> None:
         self.reader = reader
         self.writer = writer
+        #: The subprotocol the server chose (its ``Sec-WebSocket-Protocol`` answer).
+        self.subprotocol = subprotocol
 
     @classmethod
     async def connect(
@@ -40,9 +48,12 @@ class RawWebSocket:
         *,
         headers: dict[str, str] | None = None,
         receive_buffer: int | None = None,
+        protocols: Sequence[str] = (),
     ) -> RawWebSocket:
         """``receive_buffer`` shrinks the socket's kernel buffer (a client that stalls
-        then fills the server's queue quickly, instead of megabytes of kernel memory)."""
+        then fills the server's queue quickly, instead of megabytes of kernel memory).
+        ``protocols`` are the subprotocols to ask for, most preferred first. A refused
+        handshake raises ``ConnectionError`` with the server's whole answer."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if receive_buffer is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
@@ -57,15 +68,22 @@ class RawWebSocket:
             "Connection: Upgrade",
             f"Sec-WebSocket-Key: {key}",
             "Sec-WebSocket-Version: 13",
+            *([f"Sec-WebSocket-Protocol: {', '.join(protocols)}"] if protocols else []),
             *(f"{k}: {v}" for k, v in (headers or {}).items()),
         ]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         status = await reader.readuntil(b"\r\n\r\n")
         if not status.startswith(b"HTTP/1.1 101"):
+            body = await reader.read()  # the server closes after its answer
             writer.close()
             await writer.wait_closed()
-            raise ConnectionError(status.decode(errors="replace"))
-        opened = cls(reader, writer)
+            raise ConnectionError((status + body).decode(errors="replace"))
+        subprotocol = None
+        for line in status.decode("latin-1").split("\r\n"):
+            name, _, value = line.partition(":")
+            if name.lower() == "sec-websocket-protocol":
+                subprotocol = value.strip()
+        opened = cls(reader, writer, subprotocol)
         OPEN.append(opened)
         return opened
 
@@ -87,14 +105,19 @@ class RawWebSocket:
             (size,) = struct.unpack("!Q", await self.reader.readexactly(8))
         return first & 0x0F, await self.reader.readexactly(size)
 
-    async def json(self) -> Any:
+    async def message(self) -> tuple[int, bytes]:
+        """The next data frame, (opcode, payload); a close frame raises."""
         while True:
             opcode, payload = await self.frame()
             if opcode == 0x8:
                 code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
                 raise ConnectionResetError(f"closed {code} {payload[2:].decode()}")
             if opcode in (0x1, 0x2):
-                return json.loads(payload)
+                return opcode, payload
+
+    async def json(self) -> Any:
+        _, payload = await self.message()
+        return json.loads(payload)
 
     async def reply(self, rid: Any) -> Any:
         """Skip events until the reply or error for ``rid``."""

@@ -17,6 +17,9 @@ client id, which the server turns into the original ack.
 Given several nodes' URLs (``HomerClient(["http://a:8080", "http://b:8080"])``)
 it connects to the first that answers and, when that node goes away, moves on
 to the next and resumes there.
+
+``codec="msgpack"`` speaks MessagePack instead of JSON (WebSocket subprotocol
+``homer.msgpack``); the events are the same.
 """
 
 from __future__ import annotations
@@ -27,9 +30,9 @@ import itertools
 import logging
 import random
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import msgspec
@@ -41,8 +44,13 @@ __all__ = ["ClientError", "ConnectionLost", "HomerClient", "Position"]
 
 log = logging.getLogger("homer.client")
 
-_decode = msgspec.json.Decoder(Envelope).decode
-_encode = msgspec.json.encode
+ClientCodec = Literal["json", "msgpack"]
+
+#: Per codec: how requests are encoded and how the server's envelopes are decoded.
+_CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[Any], Envelope]]] = {
+    "json": (msgspec.json.encode, msgspec.json.Decoder(Envelope).decode),
+    "msgpack": (msgspec.msgpack.encode, msgspec.msgpack.Decoder(Envelope).decode),
+}
 
 
 class ClientError(HomerError):
@@ -89,7 +97,13 @@ class HomerClient:
         reconnect: bool = True,
         max_backoff: float = 5.0,
         client_name: str = "homer-python",
+        codec: ClientCodec = "json",
     ) -> None:
+        if codec not in _CODECS:
+            raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(_CODECS)}")
+        #: The codec spoken on the WebSocket, asked for as subprotocol ``homer.<codec>``.
+        self.codec = codec
+        self._encode, self._decode = _CODECS[codec]
         #: Every node this client may use; it moves to the next when one fails.
         self.urls = [_base_url(one) for one in ([url] if isinstance(url, str) else url)]
         if not self.urls:
@@ -197,19 +211,28 @@ class HomerClient:
 
     async def _open(self) -> None:
         assert self._http is not None
-        self._ws = await self._http.ws_connect(self.ws_url, autoping=True, max_msg_size=0)
+        subprotocol = f"homer.{self.codec}"
+        self._ws = await self._http.ws_connect(
+            self.ws_url, autoping=True, max_msg_size=0, protocols=(subprotocol,)
+        )
+        # A server from before negotiation answers without a subprotocol, in JSON.
+        if self._ws.protocol != subprotocol and not (
+            self._ws.protocol is None and self.codec == "json"
+        ):
+            await self._ws.close()
+            raise ClientError("invalid", f"{self.base_url} does not speak {subprotocol}")
         hello: dict[str, Any] = {"token": self.token, "client": self.client_name}
         if self.positions:
             hello["resume"] = {
                 room: {"epoch": p.epoch, "seq": p.seq} for room, p in self.positions.items()
             }
         rid = next(self._rids)
-        await self._ws.send_bytes(_encode({"op": "hello", "rid": rid, **hello}))
+        await self._ws.send_bytes(self._encode({"op": "hello", "rid": rid, **hello}))
         while True:  # the welcome is the first frame answering our rid
             message = await self._ws.receive()
             if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
                 raise ConnectionLost(f"connection closed during hello: {message.extra}")
-            envelope = _decode(message.data)
+            envelope = self._decode(message.data)
             if envelope.rid == rid:
                 if envelope.op == "error":
                     body = envelope.body or {}
@@ -244,7 +267,7 @@ class HomerClient:
         ws = self._ws
         if ws is None or ws.closed:
             raise ConnectionLost("not connected")
-        await ws.send_bytes(_encode({"op": op, "rid": rid, **params}))
+        await ws.send_bytes(self._encode({"op": op, "rid": rid, **params}))
 
     async def send(
         self, room: str, text: str, data: Any = None, *, cid: str | None = None
@@ -393,7 +416,7 @@ class HomerClient:
             if ws is not None:
                 async for message in ws:
                     if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                        self._dispatch(_decode(message.data))
+                        self._dispatch(self._decode(message.data))
                     elif message.type == aiohttp.WSMsgType.ERROR:
                         break
             self._connected.clear()

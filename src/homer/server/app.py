@@ -53,6 +53,7 @@ from homer.messaging.names import Names
 from homer.messaging.presence import Presence
 from homer.messaging.rooms import RoomService
 from homer.messaging.writer import MessageWriter
+from homer.protocol.codecs import Codec, CodecRegistry, JSONCodec, MessagePackCodec
 from homer.protocol.envelope import (
     BadRequest,
     Envelope,
@@ -151,6 +152,8 @@ class Homer:
         self.clock = clock
         self.handlers: dict[str, Handler] = {}
         self.routes: dict[tuple[str, str], HttpRoute] = {}
+        #: What connections may speak, by name; each transport negotiates one.
+        self.codecs = CodecRegistry((JSONCodec(), MessagePackCodec()))
         self._store = store
         self._schema = schema
         self._permissions = permissions
@@ -206,6 +209,14 @@ class Homer:
 
     def remove_handler(self, op: str) -> None:
         self.handlers.pop(op, None)
+
+    def add_codec(self, codec: Codec) -> None:
+        """Offer ``codec`` to clients (over WebSocket as subprotocol ``homer.<name>``).
+
+        Replaces a codec of the same name, a built-in one included; connections
+        already open keep the codec they negotiated.
+        """
+        self.codecs.add(codec)
 
     def before_send(self, hook: BeforeSend) -> BeforeSend:
         """Run ``hook(draft)`` before a message is stored; it may change or refuse it."""

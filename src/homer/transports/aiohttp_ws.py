@@ -3,7 +3,7 @@ carried HTTP requests (a pooled client that logs in, then opens /ws).
 
 Fresh connections take the lean path (:mod:`homer.transports.websocket`);
 this one costs a task and aiohttp's buffers per connection, and speaks the
-same protocol above the transport.
+same protocol above the transport, codec negotiation included.
 """
 
 from __future__ import annotations
@@ -13,19 +13,17 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from homer.protocol.codecs import DecodeError, JSONCodec
-from homer.protocol.envelope import error_envelope
-from homer.protocol.websocket import pong_frame
+from homer.protocol.websocket import HandshakeError, pong_frame
 from homer.server.session import Session
 from homer.transports.front import origin_allowed
-from homer.transports.websocket import JSON_OVER_WEBSOCKET, WebSocketSender
+from homer.transports.websocket import WebSocketFormat, WebSocketSender, negotiate
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
 
 __all__ = ["AiohttpPeer", "websocket_handler"]
 
-_JSON = JSONCodec()
+_SUBPROTOCOL = "Sec-WebSocket-Protocol"
 
 
 class AiohttpPeer(WebSocketSender):
@@ -44,9 +42,15 @@ class AiohttpPeer(WebSocketSender):
         "transport",
     )
 
-    def __init__(self, app: Homer, transport: asyncio.Transport | None, address: str) -> None:
+    def __init__(
+        self,
+        app: Homer,
+        transport: asyncio.Transport | None,
+        address: str,
+        fmt: WebSocketFormat,
+    ) -> None:
         self.app = app
-        self.fmt = JSON_OVER_WEBSOCKET
+        self.fmt = fmt
         self.transport = transport
         self.address = address
         self.session: Session | None = None
@@ -60,25 +64,33 @@ async def websocket_handler(request: web.Request, app: Homer) -> web.StreamRespo
         request.headers.get("Origin"), request.headers.get("Host"), app.config.server.origins
     ):
         raise web.HTTPForbidden(text="origin not allowed")
+    asked = request.headers.getall(_SUBPROTOCOL, None)
+    try:
+        chosen, fmt = negotiate(app.codecs, None if asked is None else ", ".join(asked))
+    except HandshakeError as exc:
+        raise web.HTTPBadRequest(text=exc.reason) from None
+    if asked is not None and len(asked) > 1:
+        # aiohttp reads only the first of several header lines: give it them all in one.
+        headers = request.headers.copy()
+        headers[_SUBPROTOCOL] = ", ".join(asked)
+        request = request.clone(headers=headers)
     # autoping off: aiohttp would swallow pongs, and a pong is a sign of life.
     ws = web.WebSocketResponse(
-        max_msg_size=app.config.limits.max_frame, autoping=False, compress=False
+        max_msg_size=app.config.limits.max_frame,
+        autoping=False,
+        compress=False,
+        protocols=() if chosen is None else (chosen,),
     )
     await ws.prepare(request)
     transport = request.transport
-    peer = AiohttpPeer(app, transport, request.remote or "unknown")
+    peer = AiohttpPeer(app, transport, request.remote or "unknown", fmt)
     app.connected(peer)
     try:
         async for message in ws:
             peer.last_seen = app.clock()
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 data = message.data.encode() if isinstance(message.data, str) else message.data
-                try:
-                    document = _JSON.decode(data)
-                except DecodeError as exc:
-                    peer.send(error_envelope(None, "invalid", str(exc)))
-                    continue
-                app.receive(peer, document)
+                peer.message_received(data)
             elif message.type == WSMsgType.PING:
                 peer._write(pong_frame(message.data))
             elif message.type == WSMsgType.ERROR:

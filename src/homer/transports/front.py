@@ -2,7 +2,8 @@
 
 Each new connection starts here. The first request head decides: a WebSocket
 upgrade at ``/ws`` becomes a lean :class:`~homer.transports.websocket.WebSocketPeer`
-(no task, a few hundred bytes); anything else is handed, bytes and all, to
+(no task, a few hundred bytes) speaking the codec negotiated through
+``Sec-WebSocket-Protocol``; anything else is handed, bytes and all, to
 the aiohttp server that serves the HTTP API. A client that does not finish
 its request head within the handshake timeout is cut off (slow loris).
 """
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from homer.protocol.websocket import HandshakeError, check_upgrade, handshake_response
-from homer.transports.websocket import WebSocketPeer
+from homer.transports.websocket import WebSocketPeer, negotiate
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -85,11 +86,12 @@ class FrontProtocol(asyncio.Protocol):
                 headers.get("origin"), headers.get("host"), self.app.config.server.origins
             ):
                 raise HandshakeError(403, "origin not allowed")
+            chosen, fmt = negotiate(self.app.codecs, headers.get("sec-websocket-protocol"))
         except HandshakeError as exc:
             self._refuse(exc)
             return
-        transport.write(handshake_response(key))
-        peer = WebSocketPeer(self.app, _address(transport))
+        transport.write(handshake_response(key, subprotocol=chosen))
+        peer = WebSocketPeer(self.app, _address(transport), fmt)
         transport.set_protocol(peer)
         peer.connection_made(transport)
         if rest:
