@@ -10,6 +10,7 @@ class TestInProcessBroker(BrokerConformance):
     """The embedded default passes the suite every adapter passes, as its one node."""
 
     multi_node = False
+    delivers_unbound = True
 
     @pytest.fixture
     def broker_factory(self) -> BrokerFactory:

@@ -57,7 +57,9 @@ class Broker(Protocol):
         """Start receiving ``key``'s events. Returns at once (it runs on the fan-out
         path, when a first local session needs a key); an adapter that must talk to
         a server applies its bindings in order in the background. Binding a key
-        already bound is harmless."""
+        already bound is harmless. An adapter may also deliver keys that are not
+        bound (the in-process one delivers everything): the node drops events
+        no local session needs."""
 
     def unbind(self, key: str) -> None:
         """Stop receiving ``key``'s events; returns at once, like :meth:`bind`.
