@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from homer.errors import (
     Conflict,
+    Forbidden,
     HomerError,
     InvalidInput,
     NotFound,
@@ -25,7 +27,14 @@ from homer.server.session import CloseCode, Peer, Session
 if TYPE_CHECKING:
     from homer.server.app import Context, Homer
 
-__all__ = ["register"]
+__all__ = [
+    "after_welcome",
+    "authenticate",
+    "check_connections",
+    "open_session",
+    "register",
+    "send_message",
+]
 
 log = logging.getLogger("homer.server")
 
@@ -129,31 +138,17 @@ def register(app: Homer) -> None:
     async def hello(ctx: Context, params: Hello) -> dict[str, Any]:
         if ctx.peer.session is not None:
             raise Conflict("this connection already said hello")
-        user, claims = await _authenticate(app, params.token)
-        limits = app.config.limits
-        if len(app.hub.users.get(user.id, ())) >= limits.max_connections_per_user:
+        user, claims = await authenticate(app, params.token)
+        try:
+            check_connections(app, user)
+        except Conflict:
             # Close right after the error reply has gone out.
             asyncio.get_running_loop().call_soon(
                 ctx.peer.close, CloseCode.TOO_MANY, "too many connections for this user"
             )
-            raise Conflict(f"at most {limits.max_connections_per_user} connections per user")
-        session = Session(ctx.peer, user, claims)
-        ctx.peer.session = session
-        app.names.remember(user.id, user.name)
-        # Subscribe first and hold live events, then take the snapshot the welcome
-        # reports: whatever is committed meanwhile is either in the snapshot or
-        # released from the hold afterwards, never lost between the two.
-        app.hub.attach_user(user.id, ctx.peer)
-        for room, _ in await app.store.rooms_of(user.id):
-            app.hub.hold(room.id, ctx.peer)
-            session.add_room(room.id)
-            app.hub.subscribe(room.id, ctx.peer)
-            app.hub.seed(room.id, room.last_seq)
-        rooms = await app.rooms.mine(user)
-        if ctx.peer not in app.peers:  # it went away while we read
-            app.release(ctx.peer)
-            raise Unauthenticated("the connection closed during hello")
-        app.presence.connected(user.id, user.name, session.rooms)
+            raise
+        session, rooms = await open_session(app, ctx.peer, user, claims)
+        limits = app.config.limits
         log.debug(  # per connection: debug, or a busy node spends its time logging
             "session started",
             extra={"conn": id(ctx.peer), "user": user.name, "address": ctx.peer.address},
@@ -169,7 +164,7 @@ def register(app: Homer) -> None:
             "heartbeat": limits.heartbeat,
         }
         fresh = {info["id"]: info["last_seq"] for info in rooms if info["id"] not in params.resume}
-        app.spawn(_after_welcome(app, ctx.peer, session, fresh, params.resume))
+        app.spawn(after_welcome(app, ctx.peer, session, fresh, params.resume))
         return welcome
 
     @app.on("refresh")
@@ -271,7 +266,8 @@ def register(app: Homer) -> None:
     @app.on("send")
     async def send(ctx: Context, params: Send) -> dict[str, Any]:
         session = _session(ctx)
-        ack = await app.messages.send(
+        return await send_message(
+            app,
             session.user,
             params.room,
             params.cid,
@@ -279,9 +275,6 @@ def register(app: Homer) -> None:
             params.data,
             member=params.room in session.rooms or None,
         )
-        if not ack["duplicate"]:
-            app.metrics.messages_in.inc()
-        return ack
 
     @app.on("history")
     async def history(ctx: Context, params: History) -> dict[str, Any]:
@@ -372,7 +365,7 @@ def _session(ctx: Context) -> Session:
     return ctx.session
 
 
-async def _authenticate(app: Homer, token: str) -> tuple[User, dict[str, Any]]:
+async def authenticate(app: Homer, token: str) -> tuple[User, dict[str, Any]]:
     claims = app.identity.tokens.check(token)
     if claims is None:
         raise Unauthenticated("token expired: refresh it")
@@ -385,7 +378,75 @@ async def _authenticate(app: Homer, token: str) -> tuple[User, dict[str, Any]]:
     return user, claims
 
 
-async def _after_welcome(
+def check_connections(app: Homer, user: User) -> None:
+    """Raise :class:`Conflict` when ``user`` already has as many connections as allowed."""
+    most = app.config.limits.max_connections_per_user
+    if len(app.hub.users.get(user.id, ())) >= most:
+        raise Conflict(f"at most {most} connections per user")
+
+
+async def open_session(
+    app: Homer,
+    peer: Peer,
+    user: User,
+    claims: dict[str, Any],
+    *,
+    rooms: Collection[str] | None = None,
+) -> tuple[Session, list[dict[str, Any]]]:
+    """Start ``peer``'s session: subscribe it to the user's rooms (only ``rooms`` when
+    given, each of which must be one of them) with live events held, and return the
+    session and the snapshot of those rooms that :func:`after_welcome` continues from.
+
+    Subscribe first and hold live events, then take the snapshot: whatever is
+    committed meanwhile is either in the snapshot or released from the hold
+    afterwards, never lost between the two.
+    """
+    session = Session(peer, user, claims)
+    peer.session = session
+    app.names.remember(user.id, user.name)
+    app.hub.attach_user(user.id, peer)
+    memberships = [room for room, _ in await app.store.rooms_of(user.id)]
+    if rooms is not None:
+        strangers = sorted(set(rooms) - {room.id for room in memberships})
+        if strangers:
+            app.release(peer)
+            peer.session = None
+            await app.rooms.get(strangers[0])  # NotFound first, if there is no such room
+            raise Forbidden(f"you are not in {', '.join(map(repr, strangers))}")
+    for room in memberships:
+        if rooms is None or room.id in rooms:
+            app.hub.hold(room.id, peer)
+            session.add_room(room.id)
+            app.hub.subscribe(room.id, peer)
+            app.hub.seed(room.id, room.last_seq)
+    infos = await app.rooms.mine(user)
+    if rooms is not None:
+        infos = [info for info in infos if info["id"] in session.rooms]
+    if peer not in app.peers:  # it went away while we read
+        app.release(peer)
+        raise Unauthenticated("the connection closed during hello")
+    app.presence.connected(user.id, user.name, session.rooms)
+    return session, infos
+
+
+async def send_message(
+    app: Homer,
+    user: User,
+    room: str,
+    cid: str,
+    text: str,
+    data: Any,
+    *,
+    member: bool | None = None,
+) -> dict[str, Any]:
+    """The one send path, whatever the transport: checks, hooks, idempotency, metrics."""
+    ack = await app.messages.send(user, room, cid, text, data, member=member)
+    if not ack["duplicate"]:
+        app.metrics.messages_in.inc()
+    return ack
+
+
+async def after_welcome(
     app: Homer,
     peer: Peer,
     session: Session,

@@ -180,6 +180,42 @@ def load_web_client() -> bytes:
     return resources.files("homer.web").joinpath("index.html").read_bytes()
 
 
+async def events(request: web.Request) -> web.StreamResponse:
+    """``GET /api/events``: Server-Sent Events (:mod:`homer.transports.sse`)."""
+    from homer.transports.sse import stream_events
+
+    return await stream_events(request, request.app[APP_KEY])
+
+
+class _NewMessage(msgspec.Struct, forbid_unknown_fields=True):
+    cid: str
+    text: str = ""
+    data: Any = None
+
+
+async def post_message(request: web.Request) -> web.Response:
+    """``POST /api/rooms/{room}/messages``: the ``send`` operation over plain HTTP,
+    acknowledged the same way (a resend with the same ``cid`` gets the first ack)."""
+    from homer.server.ops import authenticate, send_message
+
+    app = request.app[APP_KEY]
+    app.metrics.requests.inc()
+    token = _bearer(request)
+    if token is None:
+        raise Unauthenticated("send the token as 'Authorization: Bearer ...'")
+    user, _ = await authenticate(app, token)
+    wait = app.user_buckets.take(user.id, app.clock())
+    if wait:
+        raise RateLimited("too many requests", round(wait, 3))
+    try:
+        message = msgspec.convert(await _body(request), _NewMessage)
+    except msgspec.ValidationError as exc:
+        raise _Invalid(str(exc)) from None
+    room = request.match_info["room"]
+    ack = await send_message(app, user, room, message.cid, message.text, message.data)
+    return _json(ack, 201)
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     """``/ws`` on a connection that already carried HTTP requests."""
     from homer.transports.aiohttp_ws import websocket_handler
@@ -210,6 +246,8 @@ def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
     http.router.add_get("/readyz", readyz)
     http.router.add_get("/metrics", metrics)
     http.router.add_get("/ws", websocket)
+    http.router.add_get("/api/events", events)
+    http.router.add_post("/api/rooms/{room}/messages", post_message)
     if app.config.server.web_client:
         http.router.add_get("/", web_client)
     http.router.add_route("*", "/{tail:.*}", custom)

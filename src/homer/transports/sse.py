@@ -1,0 +1,411 @@
+"""Server-Sent Events: ``GET /api/events``, a one-way stream of a user's rooms.
+
+An SSE stream is a peer like a WebSocket connection: subscribed through the
+hub, closed when it falls behind or its token expires. Each event is::
+
+    id: lobby~1~42,plans~2~7
+    event: msg
+    data: {"op":"msg","room":"lobby","seq":42,...}
+
+The ``event:`` and ``data:`` lines are rendered once per event by the shared
+:class:`SSEFormat`, for every stream. The ``id:`` line is the stream's resume
+cursor, every room's ``(epoch, seq)``: it is written by each stream before the
+shared bytes, and only on events that move a position (decision 0009).
+
+The response is chunked HTTP/1.1 written straight to the transport after the
+headers, like the WebSocket peers: no task or await per delivery.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
+
+import msgspec
+from aiohttp import web
+
+from homer.errors import InvalidInput, Unauthenticated
+from homer.messaging.hub import Outgoing
+from homer.protocol.codecs import Codec, JSONCodec
+from homer.protocol.envelope import Envelope
+from homer.server.ops import (
+    PROTOCOL_VERSION,
+    Position,
+    after_welcome,
+    authenticate,
+    check_connections,
+    open_session,
+)
+from homer.server.session import CloseCode, Session
+
+if TYPE_CHECKING:
+    from homer.server.app import Homer
+
+__all__ = ["SSEFormat", "SSEPeer", "decode_cursor", "encode_position", "stream_events"]
+
+log = logging.getLogger("homer.sse")
+
+#: Separators of the cursor: neither may appear in a room id.
+_ROOMS_SEP = ","
+_FIELDS_SEP = "~"
+MAX_CURSOR = 8192
+_POSITION = re.compile(r"([^~,]{1,64})~([0-9]{1,18})~([0-9]{1,18})")
+
+
+class SSEFormat:
+    """The ``event:`` and ``data:`` lines of one event: shared by every SSE stream
+    (:meth:`CodecRegistry.wire_format <homer.protocol.codecs.CodecRegistry.wire_format>`
+    builds it once), so the hub renders an event once for all of them."""
+
+    __slots__ = ("codec",)
+
+    def __init__(self, codec: Codec) -> None:
+        self.codec = codec
+
+    def render(self, envelope: Envelope) -> bytes:
+        # Compact JSON escapes every control character: the data is one line.
+        return b"event: %s\ndata: %s\n\n" % (envelope.op.encode(), self.codec.encode(envelope))
+
+
+def encode_position(room: str, epoch: int, seq: int) -> str:
+    return f"{room}{_FIELDS_SEP}{epoch}{_FIELDS_SEP}{seq}"
+
+
+def decode_cursor(cursor: str) -> dict[str, Position]:
+    """Room -> position from a cursor (``room~epoch~seq`` joined by ``,``), or
+    :class:`InvalidInput`."""
+    if len(cursor) > MAX_CURSOR:
+        raise InvalidInput(f"the event id is longer than {MAX_CURSOR} characters")
+    positions: dict[str, Position] = {}
+    for part in filter(None, cursor.split(_ROOMS_SEP)):
+        found = _POSITION.fullmatch(part)
+        if found is None:
+            raise InvalidInput(f"not an event id of this server: {part[:80]!r}")
+        room, epoch, seq = found.groups()
+        positions[room] = Position(epoch=int(epoch), seq=int(seq))
+    return positions
+
+
+class SSEPeer(asyncio.Protocol):
+    """One stream. It stands between the transport and aiohttp's protocol (to hear
+    at once when the client goes away) and writes chunks straight to the transport."""
+
+    __slots__ = (
+        "_pending",
+        "_positions",
+        "_segments",
+        "address",
+        "app",
+        "closing",
+        "done",
+        "fmt",
+        "follows_joins",
+        "inner",
+        "last_seen",
+        "opened_at",
+        "pinged_at",
+        "session",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        app: Homer,
+        fmt: SSEFormat,
+        address: str,
+        *,
+        follows_joins: bool = True,
+    ) -> None:
+        self.app = app
+        self.fmt = fmt
+        self.address = address
+        self.session: Session | None = None
+        self.transport: asyncio.Transport | None = None
+        self.inner: asyncio.Protocol | None = None
+        self.last_seen = self.opened_at = app.clock()
+        self.pinged_at = 0.0
+        self.closing = False
+        #: Whether rooms the user joins while the stream is open are added to it
+        #: (a stream of all the user's rooms), or left out (a stream of named rooms).
+        self.follows_joins = follows_joins
+        #: Until the stream starts: what arrived meanwhile, delivered after ``ready``.
+        self._pending: list[Outgoing] | None = []
+        self._positions: dict[str, tuple[int, int]] = {}
+        #: Room -> its part of the cursor, encoded once per change.
+        self._segments: dict[str, str] = {}
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    # -- the stream -------------------------------------------------------------------
+
+    def start(
+        self,
+        transport: asyncio.Transport,
+        ready: Envelope,
+        positions: Mapping[str, tuple[int, int]],
+    ) -> None:
+        """Take over ``transport`` once the headers are out, send ``ready`` with the
+        cursor, then what arrived meanwhile."""
+        self.inner = cast(asyncio.Protocol, transport.get_protocol())
+        transport.set_protocol(self)
+        self.transport = transport
+        for room, (epoch, seq) in positions.items():
+            self._move(room, epoch, seq)
+        self._write(self._cursor_line() + self.fmt.render(ready))
+        pending, self._pending = self._pending, None
+        if pending:
+            self.push_many(pending)
+
+    def cursor(self) -> str:
+        return _ROOMS_SEP.join(self._segments.values())
+
+    def _cursor_line(self) -> bytes:
+        return b"id: %s\n" % self.cursor().encode()
+
+    def _move(self, room: str, epoch: int, seq: int) -> None:
+        self._positions[room] = (epoch, seq)
+        self._segments[room] = encode_position(room, epoch, seq)
+
+    def _drop(self, room: str) -> None:
+        self._positions.pop(room, None)
+        self._segments.pop(room, None)
+
+    def _advance(self, envelope: Envelope) -> bool:
+        """Move the cursor past ``envelope``; whether it moved (the event gets an id)."""
+        room = envelope.room
+        if room is None:
+            return False
+        if envelope.seq is not None:
+            epoch = self._positions.get(room, (1, 0))[0]
+            self._move(room, epoch, envelope.seq)
+            return True
+        body = envelope.body if isinstance(envelope.body, dict) else {}
+        op = envelope.op
+        if op == "purged" or op == "joined" or (op == "resumed" and not body.get("recovered")):
+            new_epoch, last = body.get("epoch"), body.get("last_seq")
+            if isinstance(new_epoch, int) and isinstance(last, int):
+                self._move(room, new_epoch, last)
+            else:  # no longer in the room: nothing to resume there
+                self._drop(room)
+            return True
+        if op == "left":
+            self._drop(room)
+            return True
+        return False
+
+    def _frame(self, out: Outgoing) -> bytes | None:
+        envelope = out.envelope
+        room = envelope.room
+        session = self.session
+        if (
+            room is not None
+            and room not in self._positions
+            and envelope.op != "joined"
+            and (session is None or room not in session.rooms)
+        ):
+            return None  # a user event about a room outside this stream
+        if envelope.op == "joined" and room is not None and not self.follows_joins:
+            if session is not None:
+                session.drop_room(room)
+            self.app.hub.unsubscribe(room, self)
+            return None
+        data = out.render(self.fmt)
+        if self._advance(envelope):
+            return self._cursor_line() + data
+        return data
+
+    # -- Peer -------------------------------------------------------------------------
+
+    def push(self, out: Outgoing) -> None:
+        if self._pending is not None:
+            self._pending.append(out)
+            return
+        if self._writable():
+            try:
+                data = self._frame(out)
+            except Exception:
+                self._unrenderable()
+                return
+            if data is not None:
+                self._write(data)
+
+    def push_many(self, outs: list[Outgoing]) -> None:
+        if self._pending is not None:
+            self._pending.extend(outs)
+            return
+        if self._writable():
+            try:
+                frames = [self._frame(out) for out in outs]
+            except Exception:
+                self._unrenderable()
+                return
+            self._write(b"".join([frame for frame in frames if frame is not None]))
+
+    def send(self, envelope: Envelope) -> None:
+        self.push(Outgoing(envelope))
+
+    def ping(self) -> None:
+        # A stream cannot answer: a write that goes through is its sign of life,
+        # and a dead client shows up as a closed connection.
+        self._write(b": ping\n\n")
+        self.last_seen = self.app.clock()
+
+    def close(self, code: int, reason: str) -> None:
+        if self.closing:
+            return
+        self._write(
+            b"event: close\ndata: %s\n\n"
+            % msgspec.json.encode({"code": code, "reason": reason[:120]})
+        )
+        self.closing = True
+        if not self.done.done():
+            self.done.set_result(None)
+        transport = self.transport
+        if transport is not None:
+            # A client that never reads would keep the socket open: cut it after a grace.
+            asyncio.get_running_loop().call_later(5.0, transport.abort)
+
+    def _writable(self) -> bool:
+        """Whether to write, unless closing or too far behind (then it closes, with a reason)."""
+        transport = self.transport
+        if transport is None or self.closing:
+            return False
+        if transport.get_write_buffer_size() > self.app.config.limits.send_queue:
+            self.app.metrics.slow_consumers.inc()
+            log.warning(
+                "closing a stream that fell behind",
+                extra={"conn": id(self), "address": self.address},
+            )
+            self.close(CloseCode.TOO_SLOW, "too slow: reconnect and resume from your last id")
+            return False
+        return True
+
+    def _unrenderable(self) -> None:
+        log.exception(
+            "could not encode an event: closing the stream",
+            extra={"conn": id(self), "address": self.address},
+        )
+        self.close(CloseCode.INTERNAL, "internal error: reconnect and resume")
+
+    def _write(self, data: bytes) -> None:
+        """One HTTP/1.1 chunk."""
+        transport = self.transport
+        if transport is not None and not self.closing and data:
+            transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    # -- asyncio.Protocol: pass everything on to aiohttp ----------------------------------
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.transport = None
+        if not self.done.done():
+            self.done.set_result(None)
+        self.app.disconnected(self)
+        if self.inner is not None:
+            self.inner.connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self.inner is not None:
+            self.inner.data_received(data)
+
+    def eof_received(self) -> bool | None:
+        return self.inner.eof_received() if self.inner is not None else None
+
+    def pause_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.inner is not None:
+            self.inner.resume_writing()
+
+
+def _token(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    token = request.query.get("token")
+    if token:
+        return token
+    raise Unauthenticated("send the token as 'Authorization: Bearer ...' (or ?token=)")
+
+
+def _rooms(request: web.Request) -> list[str] | None:
+    asked = request.query.get("rooms")
+    if asked is None:
+        return None
+    rooms = [room.strip() for room in asked.split(",") if room.strip()]
+    if not rooms:
+        raise InvalidInput("rooms= names no room: leave it out to follow all your rooms")
+    return rooms
+
+
+async def stream_events(request: web.Request, app: Homer) -> web.StreamResponse:
+    """``GET /api/events``: authenticate, subscribe, then stream until either side ends."""
+    token = _token(request)
+    rooms = _rooms(request)
+    # The header wins: a browser reconnects to the same URL, whose query is older.
+    cursor = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""
+    resume = decode_cursor(cursor)
+    user, claims = await authenticate(app, token)
+    check_connections(app, user)
+    fmt = app.codecs.wire_format(JSONCodec.name, SSEFormat)
+    peer = SSEPeer(app, fmt, request.remote or "unknown", follows_joins=rooms is None)
+    app.connected(peer)
+    try:
+        session, infos = await open_session(app, peer, user, claims, rooms=rooms)
+    except BaseException:
+        app.disconnected(peer)
+        raise
+    try:
+        response = web.StreamResponse(
+            headers={
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                "X-Accel-Buffering": "no",
+            }
+        )
+        response.force_close()  # the stream is the whole connection
+        await response.prepare(request)
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            return response
+        # A stream of named rooms resumes only those; a stream of all the user's rooms
+        # also answers for rooms the user has left since (``resumed``, not recovered).
+        resume = {
+            room: position
+            for room, position in resume.items()
+            if rooms is None or room in session.rooms
+        }
+        positions = {
+            info["id"]: (info["epoch"], info["last_seq"])
+            for info in infos
+            if info["id"] not in resume
+        }
+        fresh = {room: seq for room, (_, seq) in positions.items()}
+        positions.update({room: (p.epoch, p.seq) for room, p in resume.items()})
+        peer.start(transport, _ready(app, session, infos), positions)
+        app.spawn(after_welcome(app, peer, session, fresh, resume))
+        await peer.done
+        return response
+    finally:
+        app.disconnected(peer)
+
+
+def _ready(app: Homer, session: Session, infos: list[dict[str, Any]]) -> Envelope:
+    user = session.user
+    return Envelope(
+        op="ready",
+        body={
+            "protocol": PROTOCOL_VERSION,
+            "session": session.id,
+            "user": {"id": user.id, "name": user.name, "attributes": dict(user.attributes)},
+            "rooms": infos,
+            "expires_at": session.expires_at,
+            "server_time": app.clock(),
+            "heartbeat": app.config.limits.heartbeat,
+        },
+    )
