@@ -175,6 +175,8 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Raw TCP (JSON lines for ``nc``, or length-prefixed frames): off unless set.
+    tcp_port: int | None = None
     #: Origins allowed to open a WebSocket. Empty: requests without an Origin
     #: (non-browser clients) and same-origin pages only. ``*``: any origin.
     origins: list[str] = []

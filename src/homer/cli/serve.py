@@ -21,6 +21,12 @@ __all__ = ["serve"]
 @click.option("--host", default=None, help="Address to listen on [default: 127.0.0.1].")
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="[default: 8080]")
 @click.option(
+    "--tcp-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also listen for raw TCP (JSON lines, e.g. with nc; or length-prefixed frames).",
+)
+@click.option(
     "--store",
     default=None,
     metavar="URL",
@@ -37,6 +43,7 @@ def serve(
     config: HomerConfig,
     host: str | None,
     port: int | None,
+    tcp_port: int | None,
     store: str | None,
     broker: str | None,
 ) -> None:
@@ -48,7 +55,9 @@ def serve(
     Stops cleanly on SIGINT or SIGTERM: in-flight writes finish, sessions are
     told to reconnect and resume, and the process exits 0.
     """
-    flags = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    flags = {
+        k: v for k, v in (("host", host), ("port", port), ("tcp_port", tcp_port)) if v is not None
+    }
     config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **flags))
     config = with_backends(config, store=store, broker=broker)
     configure_logging(config.server.log_format, config.server.log_level)

@@ -19,6 +19,7 @@ from aiohttp import web
 from homer.server.app import Homer
 from homer.transports.front import FrontProtocol
 from homer.transports.http import build_http_app, load_web_client
+from homer.transports.tcp import TCPPeer
 
 __all__ = ["RunningServer", "serve", "start_server"]
 
@@ -30,6 +31,9 @@ class RunningServer:
     runner: web.AppRunner
     host: str
     port: int
+    #: The raw TCP listener and its port, when one was asked for.
+    tcp_server: asyncio.Server | None = None
+    tcp_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -41,6 +45,8 @@ class RunningServer:
 
     async def stop(self) -> None:
         self.server.close()
+        if self.tcp_server is not None:
+            self.tcp_server.close()
         await self.app.stop()
         await self.runner.cleanup()
         with contextlib.suppress(asyncio.TimeoutError):
@@ -52,12 +58,16 @@ async def start_server(
     *,
     host: str | None = None,
     port: int | None = None,
+    tcp_port: int | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> RunningServer:
-    """Start ``app`` and listen; ``port=0`` picks a free port (tests)."""
+    """Start ``app`` and listen; ``port=0`` picks a free port (tests). Raw TCP
+    listens too when ``tcp_port`` (or ``server.tcp_port``) is set."""
     config = app.config.server
     await app.start()
     runner: web.AppRunner | None = None
+    tcp_server: asyncio.Server | None = None
+    tcp_port = tcp_port if tcp_port is not None else config.tcp_port
     try:
         page = await asyncio.to_thread(load_web_client) if config.web_client else b""
         runner = web.AppRunner(build_http_app(app, page), handle_signals=False, access_log=None)
@@ -72,13 +82,25 @@ async def start_server(
             reuse_address=True,
             backlog=4096,
         )
+        if tcp_port is not None:
+            tcp_server = await loop.create_server(
+                lambda: TCPPeer(app),
+                host=host if host is not None else config.host,
+                port=tcp_port,
+                reuse_address=True,
+                backlog=4096,
+            )
     except BaseException:  # cannot listen: leave nothing open behind
         if runner is not None:
             await runner.cleanup()
         await app.stop()
         raise
     bound = server.sockets[0].getsockname()
-    return RunningServer(app, server, runner, str(bound[0]), int(bound[1]))
+    running = RunningServer(app, server, runner, str(bound[0]), int(bound[1]))
+    if tcp_server is not None:
+        running.tcp_server = tcp_server
+        running.tcp_port = int(tcp_server.sockets[0].getsockname()[1])
+    return running
 
 
 async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
@@ -88,9 +110,10 @@ async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    tcp = f", raw TCP on {running.host}:{running.tcp_port}" if running.tcp_port else ""
     announce(
         f"Homer listening on {running.url} (web client at {running.url}/, "
-        f"WebSocket at {running.ws_url}); data in {app.config.data_dir}"
+        f"WebSocket at {running.ws_url}{tcp}); data in {app.config.data_dir}"
     )
     try:
         await stop.wait()

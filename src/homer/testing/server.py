@@ -50,6 +50,11 @@ class TestServer:
     def url(self) -> str:
         return self.running.url
 
+    @property
+    def tcp_port(self) -> int | None:
+        """The raw TCP port, when ``server.tcp_port`` was configured (0: a free one)."""
+        return self.running.tcp_port
+
     async def user(self, name: str, *, group: str | None = None, password: str = PASSWORD) -> Any:
         """Create a user (or return the existing one)."""
         accounts = self.app.identity.accounts

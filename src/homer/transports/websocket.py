@@ -14,11 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, cast
 
-from homer.messaging.hub import Outgoing
-from homer.protocol.codecs import Codec, CodecRegistry, DecodeError, JSONCodec
-from homer.protocol.envelope import Envelope, error_envelope
+from homer.protocol.codecs import Codec, CodecRegistry, JSONCodec
+from homer.protocol.envelope import Envelope
 from homer.protocol.websocket import (
     BinaryMessage,
     CloseReceived,
@@ -35,6 +34,7 @@ from homer.protocol.websocket import (
     text_frame,
 )
 from homer.server.session import CloseCode, Session
+from homer.transports.framed import Framed, FramedSender
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -99,105 +99,15 @@ def negotiate(codecs: CodecRegistry, header: str | None) -> tuple[str | None, We
     )
 
 
-class _Framed(Protocol):
-    app: Homer
-    address: str
-    fmt: WebSocketFormat
-    transport: asyncio.Transport | None
-    closing: bool
-    session: Session | None
-    last_seen: float
-    opened_at: float
-    pinged_at: float
-
-    def push(self, out: Outgoing) -> None: ...
-    def push_many(self, outs: list[Outgoing]) -> None: ...
-    def send(self, envelope: Envelope) -> None: ...
-    def ping(self) -> None: ...
-    def close(self, code: int, reason: str) -> None: ...
-    def _write(self, data: bytes) -> None: ...
-    def _writable(self) -> asyncio.Transport | None: ...
-    def _unrenderable(self) -> None: ...
-
-
-class WebSocketSender:
-    """Frames to and from a WebSocket transport: what every WebSocket peer shares."""
+class WebSocketSender(FramedSender):
+    """A :class:`FramedSender` on WebSocket: pings and closes are control frames."""
 
     __slots__ = ()
 
-    def push(self: _Framed, out: Outgoing) -> None:
-        transport = self._writable()
-        if transport is not None:
-            try:
-                data = out.render(self.fmt)
-            except Exception:
-                self._unrenderable()
-                return
-            transport.write(data)
-
-    def push_many(self: _Framed, outs: list[Outgoing]) -> None:
-        transport = self._writable()
-        if transport is not None:
-            fmt = self.fmt
-            try:
-                data = b"".join([out.render(fmt) for out in outs])
-            except Exception:
-                self._unrenderable()
-                return
-            transport.write(data)
-
-    def _unrenderable(self: _Framed) -> None:
-        """The codec failed on a fanned-out event: only its own connections pay (the rest
-        of the room still gets the event); this one closes, to resume from history."""
-        log.exception(
-            "codec %r could not encode an event: closing the connection",
-            self.fmt.codec.name,
-            extra={"conn": id(self), "address": self.address},
-        )
-        self.close(CloseCode.INTERNAL, "internal error: reconnect and resume")
-
-    def message_received(self: _Framed, data: bytes) -> None:
-        """A whole data message: decode it with the connection's codec and hand it on."""
-        try:
-            document = self.fmt.codec.decode(data)
-        except DecodeError as exc:
-            self.app.metrics.errors.labels(code="invalid").inc()
-            self.send(error_envelope(None, "invalid", str(exc)))
-            return
-        except Exception:
-            # A codec's bug, not the client's fault: say so, as a failing handler does.
-            log.exception(
-                "codec %r failed to decode a message",
-                self.fmt.codec.name,
-                extra={"conn": id(self), "address": self.address},
-            )
-            self.app.metrics.errors.labels(code="internal").inc()
-            self.send(error_envelope(None, "internal", "internal error"))
-            return
-        self.app.receive(self, document)
-
-    def _writable(self: _Framed) -> asyncio.Transport | None:
-        """The transport, unless closing or too far behind (then it closes, with a reason)."""
-        transport = self.transport
-        if transport is None or self.closing:
-            return None
-        if transport.get_write_buffer_size() > self.app.config.limits.send_queue:
-            self.app.metrics.slow_consumers.inc()
-            log.warning(
-                "closing a connection that fell behind",
-                extra={"conn": id(self), "address": self.address},
-            )
-            self.close(CloseCode.TOO_SLOW, "too slow: reconnect and resume from your last seq")
-            return None
-        return transport
-
-    def send(self: _Framed, envelope: Envelope) -> None:
-        self._write(self.fmt.render(envelope))
-
-    def ping(self: _Framed) -> None:
+    def ping(self: Framed) -> None:
         self._write(ping_frame(b""))
 
-    def close(self: _Framed, code: int, reason: str) -> None:
+    def close(self: Framed, code: int, reason: str) -> None:
         transport = self.transport
         if transport is None or self.closing:
             return
@@ -206,11 +116,6 @@ class WebSocketSender:
         transport.close()
         # A peer that never reads would keep the socket open: cut it after a grace.
         asyncio.get_running_loop().call_later(5.0, transport.abort)
-
-    def _write(self: _Framed, data: bytes) -> None:
-        transport = self.transport
-        if transport is not None and not self.closing:
-            transport.write(data)
 
 
 class WebSocketPeer(WebSocketSender, asyncio.Protocol):
