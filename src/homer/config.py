@@ -150,6 +150,11 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Bytes queued for one connection before it counts as too slow and is closed
     #: (it resumes from its last sequence number when it reconnects).
     send_queue: int = 1_048_576
+    #: Events a long-poll queue holds unpolled before it counts as too slow and is
+    #: dropped (its bytes are bounded by ``send_queue``).
+    queue_events: int = 1_000
+    #: Seconds a long-poll queue lives without a poll before it is collected.
+    queue_idle: float = 60.0
     #: Seconds of silence before the server pings a connection, and then seconds
     #: to wait for any answer before it is taken as dead (half-open detection).
     heartbeat: float = 20.0

@@ -17,7 +17,10 @@ import msgspec
 from aiohttp import web
 
 from homer.errors import ErrorCode, HomerError, NotFound, RateLimited, Unauthenticated
+from homer.protocol.codecs import JSONCodec
+from homer.server.session import CloseCode
 from homer.store.records import name_key
+from homer.transports.longpoll import EventQueue, PollFormat, Queues, poll_timeout, registration
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -216,6 +219,87 @@ async def post_message(request: web.Request) -> web.Response:
     return _json(ack, 201)
 
 
+class _NewQueue(msgspec.Struct, forbid_unknown_fields=True):
+    rooms: list[str] | None = None
+    cursor: str = ""
+
+
+QUEUES_KEY: web.AppKey[Queues] = web.AppKey("queues", Queues)
+
+
+async def _user(request: web.Request) -> tuple[Any, dict[str, Any]]:
+    from homer.server.ops import authenticate
+
+    token = _bearer(request)
+    if token is None:
+        raise Unauthenticated("send the token as 'Authorization: Bearer ...'")
+    return await authenticate(request.app[APP_KEY], token)
+
+
+async def create_queue(request: web.Request) -> web.Response:
+    """``POST /api/queues``: a long-poll queue of the user's rooms (or some of them),
+    resuming from a cursor when given (:mod:`homer.transports.longpoll`)."""
+    from homer.server.ops import after_welcome, check_connections, open_session
+    from homer.transports.cursor import decode_cursor, plan_start
+
+    app = request.app[APP_KEY]
+    queues = request.app[QUEUES_KEY]
+    user, claims = await _user(request)
+    try:
+        asked = msgspec.convert(await _body(request) if request.can_read_body else {}, _NewQueue)
+    except msgspec.ValidationError as exc:
+        raise _Invalid(str(exc)) from None
+    if asked.rooms is not None and not asked.rooms:
+        raise _Invalid("rooms names no room: leave it out to follow all your rooms")
+    resume = decode_cursor(asked.cursor)
+    check_connections(app, user)
+    fmt = app.codecs.wire_format(JSONCodec.name, PollFormat)
+    queue = EventQueue(
+        app,
+        fmt,
+        request.remote or "unknown",
+        follows_joins=asked.rooms is None,
+        on_gone=queues.remove,
+    )
+    app.connected(queue)
+    try:
+        session, infos = await open_session(app, queue, user, claims, rooms=asked.rooms)
+    except BaseException:
+        app.disconnected(queue)
+        raise
+    start = plan_start(session, infos, resume, asked.rooms)
+    queue.start(start.positions)
+    queues.add(queue)
+    app.spawn(after_welcome(app, queue, session, start.fresh, start.resume))
+    return _json(registration(queue, session, infos), 201)
+
+
+async def poll_queue(request: web.Request) -> web.Response:
+    """``GET /api/queues/{queue}/events``: what follows ``after``, at once or when it
+    comes, or nothing after ``timeout`` seconds."""
+    app = request.app[APP_KEY]
+    user, claims = await _user(request)
+    queue = request.app[QUEUES_KEY].get(request.match_info["queue"], user.id)
+    after = request.query.get("after")
+    if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
+        raise _Invalid("after must be the id of an event of this queue")
+    timeout = poll_timeout(request.query.get("timeout"), app.config.limits.heartbeat)
+    if queue.session is not None:
+        queue.session.adopt(claims)  # a refreshed token keeps the queue alive
+    batch = await queue.poll(int(after) if after is not None else None, timeout)
+    return web.Response(body=_encode(batch), content_type="application/json")
+
+
+async def delete_queue(request: web.Request) -> web.Response:
+    """``DELETE /api/queues/{queue}``."""
+    user, _ = await _user(request)
+    queues = request.app[QUEUES_KEY]
+    queue = queues.get(request.match_info["queue"], user.id)
+    queue.close(CloseCode.NORMAL, "closed by the client")
+    queues.remove(queue)
+    return web.Response(status=204)
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     """``/ws`` on a connection that already carried HTTP requests."""
     from homer.transports.aiohttp_ws import websocket_handler
@@ -239,6 +323,7 @@ def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
     )
     http[APP_KEY] = app
     http[PAGE_KEY] = page
+    http[QUEUES_KEY] = Queues()
     http.router.add_post("/api/register", register)
     http.router.add_post("/api/login", login)
     http.router.add_post("/api/token/refresh", refresh)
@@ -248,6 +333,9 @@ def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
     http.router.add_get("/ws", websocket)
     http.router.add_get("/api/events", events)
     http.router.add_post("/api/rooms/{room}/messages", post_message)
+    http.router.add_post("/api/queues", create_queue)
+    http.router.add_get("/api/queues/{queue}/events", poll_queue)
+    http.router.add_delete("/api/queues/{queue}", delete_queue)
     if app.config.server.web_client:
         http.router.add_get("/", web_client)
     http.router.add_route("*", "/{tail:.*}", custom)

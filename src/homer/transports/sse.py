@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
@@ -33,13 +32,13 @@ from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope
 from homer.server.ops import (
     PROTOCOL_VERSION,
-    Position,
     after_welcome,
     authenticate,
     check_connections,
     open_session,
 )
 from homer.server.session import CloseCode, Session
+from homer.transports.cursor import Cursor, decode_cursor, encode_position, plan_start
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -47,12 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["SSEFormat", "SSEPeer", "decode_cursor", "encode_position", "stream_events"]
 
 log = logging.getLogger("homer.sse")
-
-#: Separators of the cursor: neither may appear in a room id.
-_ROOMS_SEP = ","
-_FIELDS_SEP = "~"
-MAX_CURSOR = 8192
-_POSITION = re.compile(r"([^~,]{1,64})~([0-9]{1,18})~([0-9]{1,18})")
 
 
 class SSEFormat:
@@ -70,39 +63,18 @@ class SSEFormat:
         return b"event: %s\ndata: %s\n\n" % (envelope.op.encode(), self.codec.encode(envelope))
 
 
-def encode_position(room: str, epoch: int, seq: int) -> str:
-    return f"{room}{_FIELDS_SEP}{epoch}{_FIELDS_SEP}{seq}"
-
-
-def decode_cursor(cursor: str) -> dict[str, Position]:
-    """Room -> position from a cursor (``room~epoch~seq`` joined by ``,``), or
-    :class:`InvalidInput`."""
-    if len(cursor) > MAX_CURSOR:
-        raise InvalidInput(f"the event id is longer than {MAX_CURSOR} characters")
-    positions: dict[str, Position] = {}
-    for part in filter(None, cursor.split(_ROOMS_SEP)):
-        found = _POSITION.fullmatch(part)
-        if found is None:
-            raise InvalidInput(f"not an event id of this server: {part[:80]!r}")
-        room, epoch, seq = found.groups()
-        positions[room] = Position(epoch=int(epoch), seq=int(seq))
-    return positions
-
-
 class SSEPeer(asyncio.Protocol):
     """One stream. It stands between the transport and aiohttp's protocol (to hear
     at once when the client goes away) and writes chunks straight to the transport."""
 
     __slots__ = (
+        "_cursor",
         "_pending",
-        "_positions",
-        "_segments",
         "address",
         "app",
         "closing",
         "done",
         "fmt",
-        "follows_joins",
         "inner",
         "last_seen",
         "opened_at",
@@ -128,14 +100,9 @@ class SSEPeer(asyncio.Protocol):
         self.last_seen = self.opened_at = app.clock()
         self.pinged_at = 0.0
         self.closing = False
-        #: Whether rooms the user joins while the stream is open are added to it
-        #: (a stream of all the user's rooms), or left out (a stream of named rooms).
-        self.follows_joins = follows_joins
         #: Until the stream starts: what arrived meanwhile, delivered after ``ready``.
         self._pending: list[Outgoing] | None = []
-        self._positions: dict[str, tuple[int, int]] = {}
-        #: Room -> its part of the cursor, encoded once per change.
-        self._segments: dict[str, str] = {}
+        self._cursor = Cursor(follows_joins=follows_joins)
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # -- the stream -------------------------------------------------------------------
@@ -151,68 +118,23 @@ class SSEPeer(asyncio.Protocol):
         self.inner = cast(asyncio.Protocol, transport.get_protocol())
         transport.set_protocol(self)
         self.transport = transport
-        for room, (epoch, seq) in positions.items():
-            self._move(room, epoch, seq)
+        self._cursor.start(positions)
         self._write(self._cursor_line() + self.fmt.render(ready))
         pending, self._pending = self._pending, None
         if pending:
             self.push_many(pending)
 
     def cursor(self) -> str:
-        return _ROOMS_SEP.join(self._segments.values())
+        return self._cursor.text()
 
     def _cursor_line(self) -> bytes:
-        return b"id: %s\n" % self.cursor().encode()
-
-    def _move(self, room: str, epoch: int, seq: int) -> None:
-        self._positions[room] = (epoch, seq)
-        self._segments[room] = encode_position(room, epoch, seq)
-
-    def _drop(self, room: str) -> None:
-        self._positions.pop(room, None)
-        self._segments.pop(room, None)
-
-    def _advance(self, envelope: Envelope) -> bool:
-        """Move the cursor past ``envelope``; whether it moved (the event gets an id)."""
-        room = envelope.room
-        if room is None:
-            return False
-        if envelope.seq is not None:
-            epoch = self._positions.get(room, (1, 0))[0]
-            self._move(room, epoch, envelope.seq)
-            return True
-        body = envelope.body if isinstance(envelope.body, dict) else {}
-        op = envelope.op
-        if op == "purged" or op == "joined" or (op == "resumed" and not body.get("recovered")):
-            new_epoch, last = body.get("epoch"), body.get("last_seq")
-            if isinstance(new_epoch, int) and isinstance(last, int):
-                self._move(room, new_epoch, last)
-            else:  # no longer in the room: nothing to resume there
-                self._drop(room)
-            return True
-        if op == "left":
-            self._drop(room)
-            return True
-        return False
+        return b"id: %s\n" % self._cursor.text().encode()
 
     def _frame(self, out: Outgoing) -> bytes | None:
-        envelope = out.envelope
-        room = envelope.room
-        session = self.session
-        if (
-            room is not None
-            and room not in self._positions
-            and envelope.op != "joined"
-            and (session is None or room not in session.rooms)
-        ):
-            return None  # a user event about a room outside this stream
-        if envelope.op == "joined" and room is not None and not self.follows_joins:
-            if session is not None:
-                session.drop_room(room)
-            self.app.hub.unsubscribe(room, self)
+        if not self._cursor.admits(self.app, self, out.envelope):
             return None
         data = out.render(self.fmt)
-        if self._advance(envelope):
+        if self._cursor.advance(out.envelope):
             return self._cursor_line() + data
         return data
 
@@ -373,22 +295,9 @@ async def stream_events(request: web.Request, app: Homer) -> web.StreamResponse:
         transport = request.transport
         if transport is None or transport.is_closing():
             return response
-        # A stream of named rooms resumes only those; a stream of all the user's rooms
-        # also answers for rooms the user has left since (``resumed``, not recovered).
-        resume = {
-            room: position
-            for room, position in resume.items()
-            if rooms is None or room in session.rooms
-        }
-        positions = {
-            info["id"]: (info["epoch"], info["last_seq"])
-            for info in infos
-            if info["id"] not in resume
-        }
-        fresh = {room: seq for room, (_, seq) in positions.items()}
-        positions.update({room: (p.epoch, p.seq) for room, p in resume.items()})
-        peer.start(transport, _ready(app, session, infos), positions)
-        app.spawn(after_welcome(app, peer, session, fresh, resume))
+        start = plan_start(session, infos, resume, rooms)
+        peer.start(transport, _ready(app, session, infos), start.positions)
+        app.spawn(after_welcome(app, peer, session, start.fresh, start.resume))
         await peer.done
         return response
     finally:

@@ -1,0 +1,160 @@
+"""The resume cursor of a one-way stream of several rooms (SSE, long-poll).
+
+A cursor is every room's ``(epoch, seq)`` as plain text, ``room~epoch~seq``
+joined by ``,`` (``lobby~1~42,plans~2~7``): exact, and stateless on the server,
+so a client resumes on any node and after a restart (decision 0009). Both
+transports keep it the same way, start from it the same way, and filter the
+user's events to the rooms of the stream the same way: here, once.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+from homer.errors import InvalidInput
+from homer.protocol.envelope import Envelope
+from homer.server.ops import Position
+from homer.server.session import Peer, Session
+
+if TYPE_CHECKING:
+    from homer.server.app import Homer
+
+__all__ = ["MAX_CURSOR", "Cursor", "Start", "decode_cursor", "encode_position", "plan_start"]
+
+#: Separators of the cursor: neither may appear in a room id.
+_ROOMS_SEP = ","
+_FIELDS_SEP = "~"
+MAX_CURSOR = 8192
+_POSITION = re.compile(r"([^~,]{1,64})~([0-9]{1,18})~([0-9]{1,18})")
+
+
+def encode_position(room: str, epoch: int, seq: int) -> str:
+    return f"{room}{_FIELDS_SEP}{epoch}{_FIELDS_SEP}{seq}"
+
+
+def decode_cursor(cursor: str) -> dict[str, Position]:
+    """Room -> position from a cursor (``room~epoch~seq`` joined by ``,``), or
+    :class:`InvalidInput`."""
+    if len(cursor) > MAX_CURSOR:
+        raise InvalidInput(f"the cursor is longer than {MAX_CURSOR} characters")
+    positions: dict[str, Position] = {}
+    for part in filter(None, cursor.split(_ROOMS_SEP)):
+        found = _POSITION.fullmatch(part)
+        if found is None:
+            raise InvalidInput(f"not a cursor of this server: {part[:80]!r}")
+        room, epoch, seq = found.groups()
+        positions[room] = Position(epoch=int(epoch), seq=int(seq))
+    return positions
+
+
+class Start:
+    """Where a stream starts: every room's position, the rooms that continue from
+    the snapshot (``fresh``), and those replayed from the client's cursor."""
+
+    __slots__ = ("fresh", "positions", "resume")
+
+    def __init__(
+        self,
+        positions: dict[str, tuple[int, int]],
+        fresh: dict[str, int],
+        resume: dict[str, Position],
+    ) -> None:
+        self.positions = positions
+        self.fresh = fresh
+        self.resume = resume
+
+
+def plan_start(
+    session: Session,
+    infos: list[dict[str, Any]],
+    resume: Mapping[str, Position],
+    rooms: Collection[str] | None,
+) -> Start:
+    """The start of a stream opened with :func:`~homer.server.ops.open_session`.
+
+    A stream of named ``rooms`` resumes only those; a stream of all the user's rooms
+    also answers for rooms the user has left since (``resumed``, not recovered).
+    """
+    kept = {
+        room: position
+        for room, position in resume.items()
+        if rooms is None or room in session.rooms
+    }
+    positions = {
+        info["id"]: (info["epoch"], info["last_seq"]) for info in infos if info["id"] not in kept
+    }
+    fresh = {room: seq for room, (_, seq) in positions.items()}
+    positions.update({room: (p.epoch, p.seq) for room, p in kept.items()})
+    return Start(positions, fresh, kept)
+
+
+class Cursor:
+    """One stream's position in each of its rooms, its text kept up to date: each
+    room's part is encoded once per change, the whole joined only when asked."""
+
+    __slots__ = ("_positions", "_segments", "follows_joins")
+
+    def __init__(self, *, follows_joins: bool) -> None:
+        #: Whether rooms the user joins while the stream is open are added to it
+        #: (a stream of all the user's rooms), or left out (a stream of named rooms).
+        self.follows_joins = follows_joins
+        self._positions: dict[str, tuple[int, int]] = {}
+        #: Room -> its part of the cursor.
+        self._segments: dict[str, str] = {}
+
+    def text(self) -> str:
+        return _ROOMS_SEP.join(self._segments.values())
+
+    def start(self, positions: Mapping[str, tuple[int, int]]) -> None:
+        for room, (epoch, seq) in positions.items():
+            self.move(room, epoch, seq)
+
+    def move(self, room: str, epoch: int, seq: int) -> None:
+        self._positions[room] = (epoch, seq)
+        self._segments[room] = encode_position(room, epoch, seq)
+
+    def drop(self, room: str) -> None:
+        self._positions.pop(room, None)
+        self._segments.pop(room, None)
+
+    def admits(self, app: Homer, peer: Peer, envelope: Envelope) -> bool:
+        """Whether ``envelope`` belongs in the stream. A room joined while a stream of
+        named rooms is open is left out, and ``peer`` unsubscribed from it."""
+        room = envelope.room
+        if room is None:
+            return True
+        session = peer.session
+        if envelope.op == "joined":
+            if self.follows_joins:
+                return True
+            if session is not None:
+                session.drop_room(room)
+            app.hub.unsubscribe(room, peer)
+            return False
+        # Otherwise a user event about a room outside this stream.
+        return room in self._positions or (session is not None and room in session.rooms)
+
+    def advance(self, envelope: Envelope) -> bool:
+        """Move past ``envelope``; whether a position moved (the event gets an id)."""
+        room = envelope.room
+        if room is None:
+            return False
+        if envelope.seq is not None:
+            epoch = self._positions.get(room, (1, 0))[0]
+            self.move(room, epoch, envelope.seq)
+            return True
+        body = envelope.body if isinstance(envelope.body, dict) else {}
+        op = envelope.op
+        if op == "purged" or op == "joined" or (op == "resumed" and not body.get("recovered")):
+            new_epoch, last = body.get("epoch"), body.get("last_seq")
+            if isinstance(new_epoch, int) and isinstance(last, int):
+                self.move(room, new_epoch, last)
+            else:  # no longer in the room: nothing to resume there
+                self.drop(room)
+            return True
+        if op == "left":
+            self.drop(room)
+            return True
+        return False
