@@ -182,6 +182,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     port: int = 8080
     #: Raw TCP (JSON lines for ``nc``, or length-prefixed frames): off unless set.
     tcp_port: int | None = None
+    #: TLS for every listener (HTTP, WebSocket, raw TCP): a PEM certificate chain
+    #: and its private key; relative paths are under the data dir. Both or neither.
+    tls_cert: str | None = None
+    tls_key: str | None = None
     #: Origins allowed to open a WebSocket. Empty: requests without an Origin
     #: (non-browser clients) and same-origin pages only. ``*``: any origin.
     origins: list[str] = []

@@ -29,6 +29,7 @@ import contextlib
 import itertools
 import logging
 import random
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
@@ -98,6 +99,7 @@ class HomerClient:
         max_backoff: float = 5.0,
         client_name: str = "homer-python",
         codec: ClientCodec = "json",
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         if codec not in _CODECS:
             raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(_CODECS)}")
@@ -118,6 +120,9 @@ class HomerClient:
         self.welcome: dict[str, Any] = {}
         self.events: asyncio.Queue[Envelope] = asyncio.Queue()
         self._http: aiohttp.ClientSession | None = None
+        #: For ``https://`` / ``wss://`` URLs: the TLS settings, e.g. a private CA
+        #: (``ssl.create_default_context(cafile=...)``); the system's by default.
+        self.ssl_context = ssl_context
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._rids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
@@ -130,6 +135,12 @@ class HomerClient:
         self.reconnects = 0
         #: How many gaps in sequence numbers were seen and filled by a resume.
         self.gaps = 0
+
+    def _session(self) -> aiohttp.ClientSession:
+        # A fresh connection per request: the WebSocket then never rides on a
+        # connection that carried HTTP before (the server's lean path).
+        connector = aiohttp.TCPConnector(force_close=True, ssl=self.ssl_context or True)
+        return aiohttp.ClientSession(connector=connector)
 
     @property
     def base_url(self) -> str:
@@ -155,9 +166,7 @@ class HomerClient:
     async def connect(self) -> dict[str, Any]:
         """Log in if needed, open the WebSocket, say hello; returns the welcome."""
         if self._http is None:
-            # A fresh connection per request: the WebSocket then never rides on a
-            # connection that carried HTTP before (the server's lean path).
-            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+            self._http = self._session()
         for attempt in range(len(self.urls)):  # the first node that answers
             try:
                 if self.token is None:
@@ -201,7 +210,7 @@ class HomerClient:
 
     async def http(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         if self._http is None:
-            self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True))
+            self._http = self._session()
         async with self._http.request(method, self.base_url + path, json=body) as response:
             data = await response.json(content_type=None)
             if response.status >= 400:

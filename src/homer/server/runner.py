@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from homer.errors import InvalidInput
 from homer.server.app import Homer
 from homer.transports.front import FrontProtocol
 from homer.transports.http import build_http_app, load_web_client
@@ -34,14 +35,16 @@ class RunningServer:
     #: The raw TCP listener and its port, when one was asked for.
     tcp_server: asyncio.Server | None = None
     tcp_port: int | None = None
+    #: Whether the listeners speak TLS.
+    tls: bool = False
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
-        return f"ws://{self.host}:{self.port}/ws"
+        return f"{'wss' if self.tls else 'ws'}://{self.host}:{self.port}/ws"
 
     async def stop(self) -> None:
         self.server.close()
@@ -64,10 +67,13 @@ async def start_server(
     """Start ``app`` and listen; ``port=0`` picks a free port (tests). Raw TCP
     listens too when ``tcp_port`` (or ``server.tcp_port``) is set."""
     config = app.config.server
+    if ssl_context is None and (config.tls_cert or config.tls_key):
+        ssl_context = await asyncio.to_thread(tls_context, app)
     await app.start()
     runner: web.AppRunner | None = None
     tcp_server: asyncio.Server | None = None
     tcp_port = tcp_port if tcp_port is not None else config.tcp_port
+    handshake = app.config.limits.handshake_timeout
     try:
         page = await asyncio.to_thread(load_web_client) if config.web_client else b""
         runner = web.AppRunner(build_http_app(app, page), handle_signals=False, access_log=None)
@@ -79,6 +85,7 @@ async def start_server(
             host=host if host is not None else config.host,
             port=port if port is not None else config.port,
             ssl=ssl_context,
+            ssl_handshake_timeout=handshake if ssl_context is not None else None,
             reuse_address=True,
             backlog=4096,
         )
@@ -87,6 +94,8 @@ async def start_server(
                 lambda: TCPPeer(app),
                 host=host if host is not None else config.host,
                 port=tcp_port,
+                ssl=ssl_context,
+                ssl_handshake_timeout=handshake if ssl_context is not None else None,
                 reuse_address=True,
                 backlog=4096,
             )
@@ -97,10 +106,27 @@ async def start_server(
         raise
     bound = server.sockets[0].getsockname()
     running = RunningServer(app, server, runner, str(bound[0]), int(bound[1]))
+    running.tls = ssl_context is not None
     if tcp_server is not None:
         running.tcp_server = tcp_server
         running.tcp_port = int(tcp_server.sockets[0].getsockname()[1])
     return running
+
+
+def tls_context(app: Homer) -> ssl.SSLContext:
+    """The server's TLS context from ``server.tls_cert`` and ``server.tls_key``
+    (TLS 1.2 or later); a clear error when they are missing or do not match."""
+    config = app.config
+    cert, key = config.server.tls_cert, config.server.tls_key
+    if not cert or not key:
+        raise InvalidInput("TLS needs both server.tls_cert and server.tls_key")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        context.load_cert_chain(config.under_data_dir(cert), config.under_data_dir(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise InvalidInput(f"cannot load the TLS certificate {cert} and key {key}: {exc}") from exc
+    return context
 
 
 async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
