@@ -147,6 +147,9 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     user_burst: int = 150
     max_rooms_per_user: int = 1_000
     max_connections_per_user: int = 20
+    #: Connections (WebSocket, raw TCP, SSE streams, long-poll queues) from one client
+    #: address on one node; 0: no cap. Behind a proxy every client shares its address.
+    max_connections_per_address: int = 1_000
     #: Bytes queued for one connection before it counts as too slow and is closed
     #: (it resumes from its last sequence number when it reconnects).
     send_queue: int = 1_048_576

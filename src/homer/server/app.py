@@ -164,6 +164,8 @@ class Homer:
             on_first=self._first_local, on_last=self.broker.unbind, on_gap=self._gap_noticed
         )
         self.peers: set[Peer] = set()
+        #: Open connections per client address, for ``limits.max_connections_per_address``.
+        self._per_address: dict[str, int] = {}
         self._before_send: list[BeforeSend] = []
         self._after_send: list[AfterSend] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -326,12 +328,27 @@ class Homer:
         self.peers.add(peer)
         self.metrics.connections.inc()
         log.debug("connection opened", extra={"conn": id(peer), "address": peer.address})
+        address = peer.address
+        count = self._per_address[address] = self._per_address.get(address, 0) + 1
+        cap = self.config.limits.max_connections_per_address
+        if cap and count > cap:
+            # One address holding thousands of idle sockets is an attack or a bug.
+            peer.close(CloseCode.TOO_MANY, "too many connections from this address")
+
+    def connections_from(self, address: str) -> int:
+        """Open connections (and streams, and queues) from one client address."""
+        return self._per_address.get(address, 0)
 
     def disconnected(self, peer: Peer) -> None:
         if peer not in self.peers:
             return
         self.peers.discard(peer)
         self.metrics.connections.dec()
+        left = self._per_address.get(peer.address, 1) - 1
+        if left > 0:
+            self._per_address[peer.address] = left
+        else:
+            self._per_address.pop(peer.address, None)
         session = peer.session
         log.debug(
             "connection closed",

@@ -378,11 +378,16 @@ async def authenticate(app: Homer, token: str) -> tuple[User, dict[str, Any]]:
     return user, claims
 
 
-def check_connections(app: Homer, user: User) -> None:
-    """Raise :class:`Conflict` when ``user`` already has as many connections as allowed."""
-    most = app.config.limits.max_connections_per_user
+def check_connections(app: Homer, user: User, address: str | None = None) -> None:
+    """Raise :class:`Conflict` when ``user`` (or, for a stream about to open, its
+    ``address``) already has as many connections as allowed."""
+    limits = app.config.limits
+    most = limits.max_connections_per_user
     if len(app.hub.users.get(user.id, ())) >= most:
         raise Conflict(f"at most {most} connections per user")
+    cap = limits.max_connections_per_address
+    if address is not None and cap and app.connections_from(address) >= cap:
+        raise Conflict(f"at most {cap} connections from one address")
 
 
 async def open_session(

@@ -252,12 +252,13 @@ async def create_queue(request: web.Request) -> web.Response:
     if asked.rooms is not None and not asked.rooms:
         raise _Invalid("rooms names no room: leave it out to follow all your rooms")
     resume = decode_cursor(asked.cursor)
-    check_connections(app, user)
+    address = request.remote or "unknown"
+    check_connections(app, user, address)
     fmt = app.codecs.wire_format(JSONCodec.name, PollFormat)
     queue = EventQueue(
         app,
         fmt,
-        request.remote or "unknown",
+        address,
         follows_joins=asked.rooms is None,
         on_gone=queues.remove,
     )

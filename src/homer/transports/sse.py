@@ -273,9 +273,10 @@ async def stream_events(request: web.Request, app: Homer) -> web.StreamResponse:
     cursor = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""
     resume = decode_cursor(cursor)
     user, claims = await authenticate(app, token)
-    check_connections(app, user)
+    address = request.remote or "unknown"
+    check_connections(app, user, address)
     fmt = app.codecs.wire_format(JSONCodec.name, SSEFormat)
-    peer = SSEPeer(app, fmt, request.remote or "unknown", follows_joins=rooms is None)
+    peer = SSEPeer(app, fmt, address, follows_joins=rooms is None)
     app.connected(peer)
     try:
         session, infos = await open_session(app, peer, user, claims, rooms=rooms)
