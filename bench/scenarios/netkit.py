@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,28 @@ class Server:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
+    def _launch(
+        self,
+        argv: list[str],
+        log: Path,
+        ready: str,
+        port_of: Callable[[str], int],
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """Start ``argv`` with its output in ``log``; wait for the line holding ``ready``
+        and read the port from it (``port_of``); stop the process if that fails."""
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+            )
+        try:
+            self.port = port_of(_wait_for_line(log, ready, self.proc, 30.0))
+            self._ps = psutil.Process(self.proc.pid)
+        except BaseException:
+            self.stop()
+            raise
+
     def stop(self) -> None:
         _stop(self.proc)
 
@@ -171,7 +194,6 @@ class HomerServer(Server):
         launcher: list[str] | None = None,
     ) -> None:
         environ = {**os.environ, **HOMER_ENV, **(env or {})}
-        self.log = log
         #: What runs ``homer``: a wrapper script for diagnosis may stand in, also
         #: through ``BENCH_HOMER_LAUNCHER`` (e.g. "python probe.py").
         launcher = (
@@ -179,30 +201,14 @@ class HomerServer(Server):
             or os.environ.get("BENCH_HOMER_LAUNCHER", "").split()
             or [PYTHON, "-m", "homer"]
         )
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [
-                    *launcher,
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    "--data-dir",
-                    str(data_dir),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=environ,
-            )
-        try:
-            line = _wait_for_line(log, "listening on http://", self.proc, 30.0)
-            self.port = int(line.split("listening on http://", 1)[1].split()[0].rsplit(":", 1)[1])
-            self._ps = psutil.Process(self.proc.pid)
-        except BaseException:
-            self.stop()
-            raise
+        argv = [*launcher, "serve", "--host", "127.0.0.1", "--port", "0"]
+        self._launch(
+            [*argv, "--data-dir", str(data_dir)],
+            log,
+            "listening on http://",
+            lambda line: int(line.split("listening on http://", 1)[1].split()[0].rsplit(":", 1)[1]),
+            environ,
+        )
 
     def metrics(self) -> dict[str, float]:
         """The node's Prometheus counters (``/metrics``), name -> value."""
@@ -223,29 +229,14 @@ class SocketIOServer(Server):
     system = "python-socketio"
 
     def __init__(self, secret: str, log: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [
-                    PYTHON,
-                    str(SOCKETIO_SERVER),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    "0",
-                    f"--secret={secret}",  # one argument even if it starts with "-"
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            line = _wait_for_line(log, "listening ", self.proc, 30.0)
-            self.port = int(line.split()[1])
-            self._ps = psutil.Process(self.proc.pid)
-        except BaseException:
-            self.stop()
-            raise
+        argv = [PYTHON, str(SOCKETIO_SERVER), "--host", "127.0.0.1", "--port", "0"]
+        # The secret as one argument even if it starts with "-".
+        self._launch([*argv, f"--secret={secret}"], log, "listening ", port_after_word)
+
+
+def port_after_word(line: str) -> int:
+    """``listening <port>``: what the baseline servers print once they accept."""
+    return int(line.split()[1])
 
 
 class Client:

@@ -45,13 +45,10 @@ from __future__ import annotations
 
 import importlib.util
 import statistics
-import subprocess
 import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
-
-import psutil
 
 from .common import Record, record
 from .netkit import (
@@ -61,10 +58,10 @@ from .netkit import (
     Lab,
     Server,
     Template,
-    _wait_for_line,
     call_all,
     homer_template,
     log,
+    port_after_word,
     split,
 )
 
@@ -106,21 +103,8 @@ class MinimalServer(Server):
 
     def __init__(self, stack: str, log: Path) -> None:
         self.system = stack
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [PYTHON, str(WS_SERVERS), "--stack", stack, "--host", "127.0.0.1", "--port", "0"],
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        try:
-            line = _wait_for_line(log, "listening ", self.proc, 30.0)
-            self.port = int(line.split()[1])
-            self._ps = psutil.Process(self.proc.pid)
-        except BaseException:
-            self.stop()
-            raise
+        argv = [PYTHON, str(WS_SERVERS), "--stack", stack, "--host", "127.0.0.1", "--port", "0"]
+        self._launch(argv, log, "listening ", port_after_word)
 
 
 class PlainClient(Client):
