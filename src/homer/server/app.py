@@ -67,6 +67,7 @@ from homer.server.limits import KeyedBuckets
 from homer.server.metrics import Metrics
 from homer.server.session import CloseCode, Peer, Session
 from homer.store.ports import Store
+from homer.store.records import MessageRecord
 
 __all__ = ["Context", "Handler", "Homer", "HttpRoute"]
 
@@ -511,10 +512,16 @@ class Homer:
             if not missing:  # purged: nothing to wait for
                 self.hub.skip_gap(room)
                 return
-            self.metrics.gaps_filled.inc(len(missing))
-            with self.hub.batched():
-                for envelope in await self.messages.render(missing):
-                    self.hub.to_room(room, envelope)
+            await self._deliver_stored(room, missing)
+
+    async def _deliver_stored(self, room: str, records: list[MessageRecord]) -> None:
+        """Room events read from the store because the broker did not bring them: into
+        the hub like live ones (in order, duplicates dropped), one write per member."""
+        self.metrics.gaps_filled.inc(len(records))
+        envelopes = await self.messages.render(records)
+        with self.hub.batched():
+            for envelope in envelopes:
+                self.hub.to_room(room, envelope)
 
     def _publish_failed(self) -> None:
         self.metrics.publish_failures.inc()
@@ -542,10 +549,7 @@ class Homer:
             records = await self.store.messages_after(room, last, limit=limit)
             if not records:
                 return
-            self.metrics.gaps_filled.inc(len(records))
-            with self.hub.batched():
-                for envelope in await self.messages.render(records):
-                    self.hub.to_room(room, envelope)
+            await self._deliver_stored(room, records)
             now = self.hub.last_seq.get(room)
             if len(records) < limit or now is None or now <= last:
                 return  # done, or a gap the store cannot fill: _fill_gap settles it
