@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 
 from homer.client import HomerClient
-from tests.server.test_process import CHEAP, free_port
+from tests.server.test_process import CHEAP, free_port, wait_until_listening
 
 PASSWORD = "a-good-password"
 
@@ -83,18 +83,11 @@ class Cluster:
             )
         node = Node(name, port, process, log)
         self.nodes.append(node)
-        async with asyncio.timeout(30):
-            while True:
-                if process.returncode is not None:
-                    raise RuntimeError(f"{name} exited: {log.read_text()[-2000:]}")
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                except OSError:
-                    await asyncio.sleep(0.1)
-                    continue
-                writer.close()
-                await writer.wait_closed()
-                return node
+        try:
+            await wait_until_listening(process, port)
+        except RuntimeError as exc:
+            raise RuntimeError(f"{name}: {exc}: {log.read_text()[-2000:]}") from None
+        return node
 
     async def stop(self) -> None:
         for node in self.nodes:

@@ -35,6 +35,24 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+async def wait_until_listening(
+    process: asyncio.subprocess.Process, port: int, *, within: float = 30
+) -> None:
+    """Until ``port`` on 127.0.0.1 accepts a connection; fails if ``process`` exits first."""
+    async with asyncio.timeout(within):
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"the server exited with {process.returncode}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
 @contextlib.asynccontextmanager
 async def homer_process(data_dir: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HOMER_")}, **CHEAP}
@@ -46,16 +64,7 @@ async def homer_process(data_dir: Path, port: int) -> AsyncIterator[asyncio.subp
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        async with asyncio.timeout(20):
-            while True:
-                try:
-                    _, writer = await asyncio.open_connection("127.0.0.1", port)
-                except OSError:
-                    await asyncio.sleep(0.1)
-                    continue
-                writer.close()
-                await writer.wait_closed()
-                break
+        await wait_until_listening(process, port, within=20)
         yield process
     finally:
         if process.returncode is None:
