@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, cast
 
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope, error_envelope
@@ -46,20 +46,18 @@ class LineFormat:
     """A text codec, one document per line: shared by every peer that speaks it."""
 
     __slots__ = ("codec",)
-    framing: ClassVar[type[LineFraming]] = LineFraming
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
 
     def render(self, envelope: Envelope) -> bytes:
-        return self.codec.encode(envelope) + b"\n"
+        return LineFraming.frame(self.codec.encode(envelope))
 
 
 class LengthFormat:
     """Any codec, each document behind its 4-byte big-endian length."""
 
     __slots__ = ("codec",)
-    framing: ClassVar[type[LengthPrefixedFraming]] = LengthPrefixedFraming
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
