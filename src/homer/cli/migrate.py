@@ -10,6 +10,7 @@ from homer.cli.identity import common_options, fail
 from homer.config import HomerConfig, with_backends
 from homer.errors import HomerError
 from homer.store.factory import open_store
+from homer.store.migrations import load_migrations
 
 __all__ = ["migrate"]
 
@@ -35,7 +36,8 @@ def migrate(config: HomerConfig, store: str | None) -> None:
         target = open_store(config)
         await target.open()
         try:
-            return await target.schema_version(), _known(target)
+            known = load_migrations(target.MIGRATIONS)
+            return await target.schema_version(), known[-1].version if known else 0
         finally:
             await target.close()
 
@@ -44,12 +46,3 @@ def migrate(config: HomerConfig, store: str | None) -> None:
     except HomerError as exc:
         fail(exc.message)
     click.echo(f"schema version {version} (this Homer knows up to {known})")
-
-
-def _known(store: object) -> int:
-    """The newest migration the adapter ships (its package's highest number)."""
-    from homer.store.migrations import load_migrations
-
-    package = f"{type(store).__module__.rsplit('.', 1)[0]}.migrations"
-    found = load_migrations(package)
-    return found[-1].version if found else 0

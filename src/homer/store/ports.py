@@ -17,7 +17,7 @@ Rules every adapter keeps:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from homer.errors import HomerError
 from homer.store.records import (
@@ -275,6 +275,10 @@ class Store(
     Protocol,
 ):
     """Everything a Homer node keeps durably."""
+
+    #: The package holding the adapter's numbered migrations (``homer migrate``
+    #: reports the newest one next to the database's version).
+    MIGRATIONS: ClassVar[str]
 
     async def open(self) -> None:
         """Connect and bring the schema up to date (forward-only migrations)."""

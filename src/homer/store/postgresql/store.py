@@ -9,7 +9,7 @@ repeats; the other rules are kept by unique indexes and row locks.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -206,6 +206,9 @@ class PostgreSQLStore:
     in it sets how many connections the node keeps, unless ``pool_size`` is given.
     """
 
+    #: The package holding this adapter's numbered migrations.
+    MIGRATIONS: ClassVar[str] = "homer.store.postgresql.migrations"
+
     def __init__(
         self,
         url: str,
@@ -231,7 +234,7 @@ class PostgreSQLStore:
         return self.db.pool_size
 
     async def open(self) -> None:
-        await self.db.open("homer.store.postgresql.migrations")
+        await self.db.open(self.MIGRATIONS)
 
     async def close(self) -> None:
         await self.db.close()

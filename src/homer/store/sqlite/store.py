@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import msgspec
 
@@ -141,6 +141,9 @@ def _conflict_on_name(conn: sqlite3.Connection, table: str, name: str, own_id: s
 class SQLiteStore:
     """Implements :class:`homer.store.ports.Store` on one SQLite database file."""
 
+    #: The package holding this adapter's numbered migrations.
+    MIGRATIONS: ClassVar[str] = "homer.store.sqlite.migrations"
+
     def __init__(
         self, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout: float = 10.0
     ) -> None:
@@ -152,7 +155,7 @@ class SQLiteStore:
 
     async def open(self) -> None:
         try:
-            await self.db.open("homer.store.sqlite.migrations")
+            await self.db.open(self.MIGRATIONS)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the SQLite store at {self.db.path}: {exc}") from exc
 
