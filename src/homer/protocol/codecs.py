@@ -18,7 +18,14 @@ import msgspec
 
 from homer.protocol.envelope import Envelope
 
-__all__ = ["Codec", "CodecRegistry", "DecodeError", "JSONCodec", "MessagePackCodec"]
+__all__ = [
+    "Codec",
+    "CodecRegistry",
+    "DecodeError",
+    "JSONCodec",
+    "MessagePackCodec",
+    "media_type",
+]
 
 F = TypeVar("F")
 
@@ -35,6 +42,7 @@ class Codec(Protocol):
     name: ClassVar[str]
     #: Whether frames are text (WebSocket text frames) or binary.
     text: ClassVar[bool]
+    # Optional: ``media_type``, its HTTP Content-Type (:func:`media_type`).
 
     def encode(self, envelope: Envelope) -> bytes: ...
 
@@ -45,6 +53,7 @@ class Codec(Protocol):
 class JSONCodec:
     name: ClassVar[str] = "json"
     text: ClassVar[bool] = True
+    media_type: ClassVar[str] = "application/json"
 
     __slots__ = ()
 
@@ -79,6 +88,9 @@ class MessagePackCodec:
 
     name: ClassVar[str] = "msgpack"
     text: ClassVar[bool] = False
+    media_type: ClassVar[str] = "application/msgpack"
+    #: Other names the format goes by in Content-Type and Accept headers.
+    media_aliases: ClassVar[tuple[str, ...]] = ("application/x-msgpack", "application/vnd.msgpack")
 
     __slots__ = ()
 
@@ -104,6 +116,22 @@ class MessagePackCodec:
             raise DecodeError("malformed MessagePack: nested too deeply") from None
         _check_json_model(document)
         return document
+
+
+#: Content-Types that name no format: the body is read as JSON.
+_UNNAMED = frozenset({"", "application/octet-stream", "application/x-www-form-urlencoded"})
+
+
+def media_type(codec: Codec) -> str:
+    """The codec's HTTP media type: its ``media_type`` attribute, else
+    ``application/vnd.homer.<name>``."""
+    declared = getattr(codec, "media_type", None)
+    return declared if isinstance(declared, str) else f"application/vnd.homer.{codec.name}"
+
+
+def _media_types(codec: Codec) -> list[str]:
+    aliases = getattr(codec, "media_aliases", ())
+    return [media_type(codec), f"application/vnd.homer.{codec.name}", *aliases]
 
 
 def _check_json_model(document: Any) -> None:
@@ -208,6 +236,44 @@ class CodecRegistry:
         if found is None:
             found = self._formats[key] = framing(self._codecs[name])
         return cast(F, found)
+
+    def for_content_type(self, header: str | None) -> Codec | None:
+        """The codec a request body's ``Content-Type`` names; JSON when it names no
+        format (none at all, ``application/octet-stream``, or curl's default
+        ``application/x-www-form-urlencoded``)."""
+        wanted = (header or "").partition(";")[0].strip().lower()
+        if wanted in _UNNAMED:
+            return self._codecs.get(JSONCodec.name)
+        for codec in self._codecs.values():
+            if wanted in _media_types(codec):
+                return codec
+        return None
+
+    def for_accept(self, header: str | None) -> Codec | None:
+        """The codec an ``Accept`` header prefers (highest ``q``, then its order);
+        JSON for none, ``*/*`` or ``application/*``; ``None`` when nothing fits."""
+        if not header or not header.strip():
+            return self._codecs.get(JSONCodec.name)
+        ranked: list[tuple[float, int, str]] = []
+        for index, item in enumerate(header.split(",")[:32]):
+            kind, *params = (part.strip() for part in item.split(";"))
+            quality = 1.0
+            for param in params:
+                key, _, value = param.partition("=")
+                if key.strip().lower() == "q":
+                    try:
+                        quality = float(value)
+                    except ValueError:
+                        quality = 0.0
+            if kind and quality > 0:
+                ranked.append((-quality, index, kind.lower()))
+        for _, _, kind in sorted(ranked):
+            if kind in ("*/*", "application/*"):
+                return self._codecs.get(JSONCodec.name)
+            for codec in self._codecs.values():
+                if kind in _media_types(codec):
+                    return codec
+        return None
 
     def __contains__(self, name: object) -> bool:
         return name in self._codecs

@@ -405,35 +405,38 @@ class Homer:
                 return
         self.spawn(self._run(handler, peer, session, request))
 
+    async def call(self, handler: Handler, ctx: Context, params: Mapping[str, Any] | None) -> Any:
+        """Run ``handler`` for ``ctx``: its permission, its parameters, the call.
+
+        The one way an operation runs, whatever the transport; raises
+        :class:`~homer.errors.HomerError` or :class:`BadParams`.
+        """
+        if handler.requires is not None:
+            if ctx.session is None:
+                raise Unauthenticated("say hello with a token first")
+            if not self.identity.authorizer.can(ctx.session.user, handler.requires):
+                raise NotAuthorized(handler.requires, ctx.session.user.name)
+        if handler.params is None:
+            if params:
+                names = ", ".join(sorted(params))
+                raise BadParams(f"{handler.op} takes no parameters (got {names})")
+            return await handler.func(ctx)
+        try:
+            typed = msgspec.convert(params or {}, handler.params)
+        except msgspec.ValidationError as exc:
+            raise BadParams(str(exc)) from None
+        return await handler.func(ctx, typed)
+
     async def _run(
         self, handler: Handler, peer: Peer, session: Session | None, request: Request
     ) -> None:
         try:
-            if handler.requires is not None:
-                assert session is not None
-                if not self.identity.authorizer.can(session.user, handler.requires):
-                    raise NotAuthorized(handler.requires, session.user.name)
-            ctx = Context(self, peer, request.rid, session)
-            if handler.params is None:
-                if request.params:
-                    names = ", ".join(sorted(request.params))
-                    raise BadParams(f"{request.op} takes no parameters (got {names})")
-                result = await handler.func(ctx)
-            else:
-                try:
-                    params = msgspec.convert(request.params, handler.params)
-                except msgspec.ValidationError as exc:
-                    raise BadParams(str(exc)) from None
-                result = await handler.func(ctx, params)
+            result = await self.call(
+                handler, Context(self, peer, request.rid, session), request.params
+            )
             peer.send(reply_envelope(request.rid, result))
         except HomerError as exc:
-            extra: dict[str, Any] = {}
-            if isinstance(exc, RateLimited):
-                extra["retry_after"] = exc.retry_after
-            fields = getattr(exc, "fields", None)
-            if fields:
-                extra["fields"] = fields
-            self._error(peer, request.rid, exc.code, exc.message, **extra)
+            self._error(peer, request.rid, exc.code, exc.message, **error_details(exc))
         except BadParams as exc:
             self._error(peer, request.rid, ErrorCode.INVALID, exc.message)
         except asyncio.CancelledError:
@@ -622,7 +625,20 @@ class Homer:
                     peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
 
 
+def error_details(exc: HomerError) -> dict[str, Any]:
+    """What an error carries besides its code and message (``retry_after``, ``fields``)."""
+    extra: dict[str, Any] = {}
+    if isinstance(exc, RateLimited):
+        extra["retry_after"] = exc.retry_after
+    fields = getattr(exc, "fields", None)
+    if fields:
+        extra["fields"] = fields
+    return extra
+
+
 class BadParams(Exception):
+    """The parameters do not fit the operation's ``msgspec.Struct``."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

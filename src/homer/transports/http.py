@@ -37,6 +37,7 @@ STATUS: dict[str, int] = {
     ErrorCode.TOKEN_REVOKED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.UNKNOWN_OP: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
@@ -56,13 +57,11 @@ def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 
 def error_response(exc: HomerError) -> web.Response:
-    body: dict[str, Any] = {"code": str(exc.code), "message": exc.message}
+    from homer.server.app import error_details
+
+    body: dict[str, Any] = {"code": str(exc.code), "message": exc.message, **error_details(exc)}
     headers: dict[str, str] = {}
-    fields = getattr(exc, "fields", None)
-    if fields:
-        body["fields"] = fields
     if isinstance(exc, RateLimited):
-        body["retry_after"] = exc.retry_after
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
     return _json(body, STATUS.get(exc.code, 500), headers)
 
@@ -219,6 +218,13 @@ async def post_message(request: web.Request) -> web.Response:
     return _json(ack, 201)
 
 
+async def post_op(request: web.Request) -> web.Response:
+    """``POST /api/ops/{op}``: any operation over HTTP (:mod:`homer.transports.http_ops`)."""
+    from homer.transports.http_ops import post_op as run
+
+    return await run(request, request.app[APP_KEY], _bearer(request))
+
+
 class _NewQueue(msgspec.Struct, forbid_unknown_fields=True):
     rooms: list[str] | None = None
     cursor: str = ""
@@ -334,6 +340,7 @@ def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
     http.router.add_get("/ws", websocket)
     http.router.add_get("/api/events", events)
     http.router.add_post("/api/rooms/{room}/messages", post_message)
+    http.router.add_post("/api/ops/{op}", post_op)
     http.router.add_post("/api/queues", create_queue)
     http.router.add_get("/api/queues/{queue}/events", poll_queue)
     http.router.add_delete("/api/queues/{queue}", delete_queue)

@@ -371,6 +371,7 @@ def registration(queue: EventQueue, session: Session, infos: list[dict[str, Any]
     user = session.user
     return {
         "queue": queue.id,
+        "session": session.id,
         "cursor": queue.cursor(),
         "last_event_id": 0,
         "expires_in": queue.app.config.limits.queue_idle,

@@ -1,0 +1,175 @@
+"""``POST /api/ops/{op}``: any operation over plain HTTP, built-in or the application's.
+
+The body holds the op's parameters in the codec its ``Content-Type`` names
+(JSON when it names none); the answer is the reply or error envelope a
+WebSocket client would get, in the codec the ``Accept`` header prefers, with
+an HTTP status that matches the error code. The token goes in
+``Authorization: Bearer``.
+
+Operations that act on a live connection (``typing``, ``presence``,
+``resume``, ``refresh``) act on a Server-Sent Events stream or a long-poll
+queue of the same user, named by its session id in the ``Homer-Session``
+header; their events (a resume's replay, say) arrive on that stream. Other
+operations run for the token's user alone. ``hello`` has no meaning here:
+every request carries its token.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from homer.errors import (
+    ErrorCode,
+    HomerError,
+    InvalidInput,
+    NotFound,
+    RateLimited,
+    Unauthenticated,
+)
+from homer.identity.accounts import User
+from homer.messaging.hub import Outgoing
+from homer.protocol.codecs import Codec, DecodeError, media_type
+from homer.protocol.envelope import Envelope, error_envelope, reply_envelope
+from homer.server.app import BadParams, Context, error_details
+from homer.server.ops import authenticate
+from homer.server.session import Session
+
+if TYPE_CHECKING:
+    from homer.server.app import Homer
+
+__all__ = ["SESSION_HEADER", "SESSION_OPS", "run_op"]
+
+#: The header naming the live session (stream or queue) an operation acts on.
+SESSION_HEADER = "Homer-Session"
+#: Operations that need a live session named in :data:`SESSION_HEADER`.
+SESSION_OPS = frozenset({"typing", "presence", "resume", "refresh"})
+
+
+class RequestPeer:
+    """The peer of one HTTP request: it holds no connection, so events meant for
+    the connection alone have nowhere to go and are dropped."""
+
+    __slots__ = ("address", "last_seen", "opened_at", "pinged_at", "session")
+
+    def __init__(self, address: str, now: float) -> None:
+        self.address = address
+        self.session: Session | None = None
+        self.last_seen = self.opened_at = now
+        self.pinged_at = 0.0
+
+    def push(self, out: Outgoing) -> None:
+        pass
+
+    def push_many(self, outs: list[Outgoing]) -> None:
+        pass
+
+    def send(self, envelope: Envelope) -> None:
+        pass
+
+    def ping(self) -> None:
+        pass
+
+    def close(self, code: int, reason: str) -> None:
+        pass
+
+
+def live_session(app: Homer, user: User, session_id: str) -> Session:
+    """The user's open stream or queue whose session is ``session_id``."""
+    for sink in app.hub.users.get(user.id, ()):
+        session = getattr(sink, "session", None)
+        if isinstance(session, Session) and session.id == session_id:
+            return session
+    raise NotFound(
+        f"no open stream or queue of yours has session {session_id[:40]!r}: "
+        "it closed or expired; open a new one"
+    )
+
+
+async def run_op(
+    app: Homer, request: web.Request, op: str, params: dict[str, Any], token: str | None
+) -> Any:
+    """Run ``op`` for the bearer of ``token``; the result, or a :class:`HomerError`."""
+    from homer.server.app import Handler
+
+    handler: Handler | None = app.handlers.get(op)
+    if handler is None:
+        raise _UnknownOp(f"unknown op {op!r}")
+    if op == "hello":
+        raise InvalidInput("over HTTP every request carries its token: there is no hello")
+    session_id = request.headers.get(SESSION_HEADER)
+    peer = RequestPeer(request.remote or "unknown", app.clock())
+    session: Session | None = None
+    if handler.auth:
+        if token is None:
+            raise Unauthenticated("send the token as 'Authorization: Bearer ...'")
+        user, claims = await authenticate(app, token)
+        wait = app.user_buckets.take(user.id, app.clock())
+        if wait:
+            raise RateLimited("too many requests", round(wait, 3))
+        if session_id:
+            session = live_session(app, user, session_id)
+        elif op in SESSION_OPS:
+            raise InvalidInput(
+                f"{op} acts on a live stream or queue: name its session in the "
+                f"{SESSION_HEADER} header"
+            )
+        else:
+            session = Session(peer, user, claims)
+    ctx = Context(app, session.peer if session is not None else peer, None, session)
+    try:
+        return await app.call(handler, ctx, params)
+    except BadParams as exc:
+        raise InvalidInput(exc.message) from None
+
+
+class _UnknownOp(HomerError):
+    code = ErrorCode.UNKNOWN_OP
+
+
+def negotiate(app: Homer, request: web.Request) -> tuple[Codec, Codec]:
+    """The codecs of the request body and of the answer, or 415 / 406."""
+    accept = request.headers.get("Accept")
+    answer = app.codecs.for_accept(accept)
+    if answer is None:
+        offered = ", ".join(media_type(codec) for codec in app.codecs)
+        raise web.HTTPNotAcceptable(text=f"Accept {accept!r} names none of: {offered}")
+    body = app.codecs.for_content_type(request.headers.get("Content-Type"))
+    if body is None:
+        offered = ", ".join(media_type(codec) for codec in app.codecs)
+        raise web.HTTPUnsupportedMediaType(
+            text=f"Content-Type {request.headers.get('Content-Type')!r} is none of: {offered}"
+        )
+    return body, answer
+
+
+def encoded(codec: Codec, envelope: Envelope, status: int) -> web.Response:
+    return web.Response(
+        body=codec.encode(envelope), status=status, headers={"Content-Type": media_type(codec)}
+    )
+
+
+async def post_op(request: web.Request, app: Homer, token: str | None) -> web.Response:
+    """``POST /api/ops/{op}``."""
+    from homer.transports.http import STATUS
+
+    app.metrics.requests.inc()
+    body_codec, answer = negotiate(app, request)
+    try:
+        raw = await request.read()
+        try:
+            params = body_codec.decode(raw) if raw.strip() else {}
+        except DecodeError as exc:
+            raise InvalidInput(str(exc)) from None
+        if not isinstance(params, dict):
+            raise InvalidInput("the body must be a map of the op's parameters")
+        result = await run_op(app, request, request.match_info["op"], params, token)
+    except HomerError as exc:
+        app.metrics.errors.labels(code=str(exc.code)).inc()
+        error = error_envelope(None, str(exc.code), exc.message, **error_details(exc))
+        response = encoded(answer, error, STATUS.get(exc.code, 500))
+        if isinstance(exc, RateLimited):
+            response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+        return response
+    return encoded(answer, reply_envelope(None, result), 200)
