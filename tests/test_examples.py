@@ -103,3 +103,78 @@ async def test_roll_checks_its_parameters_and_permission(tmp_path: Path) -> None
             with pytest.raises(ClientError) as caught:
                 await alice.request("roll", **params)
             assert caught.value.wire_code == "invalid", params
+
+
+async def test_homer_mounted_in_another_aiohttp_application(tmp_path: Path) -> None:
+    """examples/embedded.py: the shop's own routes, and Homer under /chat/ with its
+    web client, HTTP API and WebSocket; the shop reaches Homer's services in-process."""
+    import aiohttp
+    from aiohttp import web
+
+    shop = await load("embedded").create_app(
+        HomerConfig(data_dir=str(tmp_path / "data")), password_params=Argon2Params.cheap()
+    )
+    runner = web.AppRunner(shop, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    base = f"http://127.0.0.1:{port}"
+    client = HomerClient(f"{base}/chat", name="ann", password="a-long-password")
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{base}/") as response:
+                assert "The shop" in await response.text()
+            async with http.get(f"{base}/chat/") as response:
+                assert response.status == 200
+                assert "<html" in (await response.text()).lower()
+            await client.register("ann", "a-long-password")
+            await client.connect()
+            await client.join("orders")
+            async with http.get(f"{base}/status") as response:
+                assert (await response.json())["connections"] == 1
+            async with http.post(f"{base}/orders", json={"item": "a teapot"}) as response:
+                assert response.status == 201
+        announced = await next_message_from(client, "shopbot")
+        assert announced.body["text"] == "New order: a teapot"
+        texts = [m.body["text"] for m in await client.history("orders") if m.kind == "msg"]
+        assert texts == ["New order: a teapot"]
+    finally:
+        await client.close()
+        await runner.cleanup()
+
+
+async def test_homer_started_and_stopped_by_an_asgi_lifespan(tmp_path: Path) -> None:
+    """examples/asgi_lifespan.py, driven as an ASGI server drives it."""
+    import aiohttp
+
+    module = load("asgi_lifespan")
+    homer = module.Homer(
+        HomerConfig(data_dir=str(tmp_path / "data")), password_params=Argon2Params.cheap()
+    )
+    asgi = module.WithHomer(homer, host="127.0.0.1", port=0)
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    outbox: list[dict[str, object]] = []
+    started = asyncio.Event()
+
+    async def send(message: dict[str, object]) -> None:
+        outbox.append(message)
+        started.set()
+
+    await inbox.put({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(asgi({"type": "lifespan"}, inbox.get, send))
+    await asyncio.wait_for(started.wait(), 10)
+    assert outbox[-1] == {"type": "lifespan.startup.complete"}
+    client = HomerClient(asgi.running.url, name="ann", password="a-long-password")
+    await client.register("ann", "a-long-password")
+    await client.connect()
+    await client.create("lobby")
+    await asgi({"type": "http"}, inbox.get, send)
+    assert outbox[-1]["body"] == b'{"connections": 1}'
+    await inbox.put({"type": "lifespan.shutdown"})
+    await asyncio.wait_for(lifespan, 10)
+    assert outbox[-1] == {"type": "lifespan.shutdown.complete"}
+    with pytest.raises(aiohttp.ClientConnectionError):
+        async with aiohttp.ClientSession() as http, http.get(f"{asgi.running.url}/healthz"):
+            pass
+    await client.close()

@@ -317,9 +317,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def custom(request: web.Request) -> web.StreamResponse:
     """The application's routes, looked up per request so they can change at run time."""
     app = request.app[APP_KEY]
-    route = app.routes.get((request.method, request.path))
+    path = "/" + request.match_info["tail"]  # the path under a mount point, if any
+    route = app.routes.get((request.method, path))
     if route is None:
-        raise NotFound(f"no route for {request.method} {request.path}")
+        raise NotFound(f"no route for {request.method} {path}")
     response: web.StreamResponse = await route.func(request)
     return response
 
