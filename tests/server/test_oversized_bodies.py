@@ -1,0 +1,54 @@
+"""Oversized HTTP bodies are refused with 413 as soon as the limit is passed:
+the server neither waits for nor buffers the rest of a body declared huge."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from homer.testing.server import TestServer, running_homer
+
+DECLARED = 500_000_000  # what the client claims it will send
+SENT = 200_000  # what it actually sends: about three times limits.max_frame
+
+PATHS = ["/api/login", "/api/register", "/api/rooms/lobby/messages", "/api/ops/send", "/api/queues"]
+
+
+async def refused_early(server: TestServer, path: str, *, chunked: bool) -> tuple[bytes, float]:
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    token = await server.token("alice")
+    length = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {DECLARED}"
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\n{length}\r\n\r\n".encode()
+    )
+    body = b"[" + b"1," * (SENT // 2)
+    if chunked:
+        body = b"%x\r\n%s\r\n" % (len(body), body)
+    started = asyncio.get_running_loop().time()
+    writer.write(body)  # and never the rest
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+    return head, asyncio.get_running_loop().time() - started
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_every_body_taking_endpoint_refuses_a_huge_body_at_once(
+    tmp_path: Path, chunked: bool
+) -> None:
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        for path in PATHS:
+            head, took = await refused_early(server, path, chunked=chunked)
+            assert head.startswith(b"HTTP/1.1 413"), (path, head[:80])
+            assert b"application/json" in head, (path, head)
+            assert took < 3, (path, took)
+        # Nothing was stored, and the server still answers.
+        assert [m for m in await alice.history("lobby") if m.kind == "msg"] == []
+        await alice.send("lobby", "still here")
