@@ -3,8 +3,9 @@
 Each scenario measures Homer and a baseline in the same run and reports
 medians; on a small, noisy machine the ratio is the figure to trust, not a
 lone absolute number. Records are ``{"scenario", "system", "metric",
-"value", "unit"}``; ``--json`` writes them as a JSON array. ``--quick``
-finishes in under a minute.
+"value", "unit"}``; ``--json`` writes them as a JSON array. A scenario module
+with a ``summary(records)`` function also gets its own table after the common
+one. ``--quick`` finishes in under a minute.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ SCENARIOS = [
     "setup",
     "idle",
     "fanout",
+    "transports",
+    "slowloris",
     "servers",
     "cluster",
 ]
@@ -44,14 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     records: list[dict[str, object]] = []
+    summaries: list[str] = []
     for name in args.only or SCENARIOS:
         module = importlib.import_module(f"scenarios.{name}")
         started = time.perf_counter()
         found = module.run(args.quick)
         records += found
         print(f"{name}: {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        # A scenario may also lay its records out as a table of its own.
+        summary = getattr(module, "summary", None)
+        if summary is not None:
+            summaries.append(summary(found))
 
     print_table(records)
+    for text in summaries:
+        if text:
+            print(f"\n{text}")
     print(
         f"\n{platform.python_implementation()} {platform.python_version()},"
         f" {os.cpu_count()} cores, {'quick' if args.quick else 'full'} run",

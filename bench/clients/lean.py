@@ -13,7 +13,11 @@ unmasked; a delivery is a text frame that starts with ``{"op":"msg"`` (Homer) or
 (``@@<monotonic seconds>@@``) is read back for latency.
 
 It is driven by the benchmark over stdin/stdout: one JSON command per line in,
-one JSON answer per line out (see ``Worker.handle``). No aiohttp, no
+one JSON answer per line out (see ``Worker.handle``). Other client scripts
+extend ``Worker`` with more kinds of connection (``make_conn``,
+``upgrade_headers``, ``open_one``; ``bench/clients/transports.py``,
+``bench/baselines/plain_client.py``); with ``Worker.seqs`` each connection also
+checks the ``seq`` of every delivery (``Conn.note_seq``). No aiohttp, no
 python-socketio: a connection is one small ``asyncio.Protocol`` object, so a
 few thousand of them cost the client side little CPU.
 """
@@ -38,12 +42,28 @@ REPLY_HOMER = b'{"op":"reply"'
 ERROR_HOMER = b'{"op":"error"'
 MSG_SIO = b'42["msg"'
 STAMP = b"@@"
+SEQ_JSON = b'"seq":'
 IP_BIND_ADDRESS_NO_PORT = getattr(socket, "IP_BIND_ADDRESS_NO_PORT", 24)
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 _getrandbits = random.getrandbits
 _monotonic = time.monotonic
+
+
+def json_seq(data: bytes, start: int, end: int) -> int:
+    """The ``seq`` of a JSON delivery in ``data[start:end]`` (Homer's envelope or the
+    baseline's event): the digits after the first ``"seq":``; -1 if there is none."""
+    i = data.find(SEQ_JSON, start, end)
+    if i < 0:
+        return -1
+    i += len(SEQ_JSON)
+    while i < end and data[i] == 32:  # json.dumps puts a space after the colon
+        i += 1
+    j = i
+    while j < end and 48 <= data[j] <= 57:
+        j += 1
+    return int(data[i:j]) if j > i else -1
 
 
 def masked_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -70,8 +90,10 @@ class Conn(asyncio.Protocol):
         "buf",
         "closed",
         "count",
+        "dups",
         "handshaken",
         "kind",
+        "last_seq",
         "pending",
         "rid",
         "rooms",
@@ -88,6 +110,10 @@ class Conn(asyncio.Protocol):
         self.handshaken = False
         self.closed = False
         self.count = 0
+        #: With ``Worker.seqs``: the highest ``seq`` received, and the deliveries that
+        #: did not move it (a duplicate, or one out of order).
+        self.last_seq = 0
+        self.dups = 0
         self.rid = 0
         self.rooms: tuple[str, ...] = ()
         #: Request id -> future of its answer (bytes of the reply / ack payload).
@@ -129,11 +155,11 @@ class Conn(asyncio.Protocol):
                 if waiter is not None and not waiter.done():
                     waiter.set_exception(ConnectionError(head.split(b"\r\n", 1)[0].decode()))
                 return
-            if self.kind == "homer" and waiter is not None and not waiter.done():
+            if self.kind != "sio" and waiter is not None and not waiter.done():
                 waiter.set_result(None)
         n = len(data)
         pos = 0
-        homer = self.kind == "homer"
+        homer = self.kind != "sio"
         while n - pos >= 2:
             length = data[pos + 1] & 127
             if length < 126:
@@ -157,13 +183,19 @@ class Conn(asyncio.Protocol):
                     if data.startswith(MSG_HOMER, start, end):
                         self.count += 1
                         self.worker.delivered(data, start, end)
+                        if self.worker.seqs:
+                            self.note_seq(json_seq(data, start, end))
                     else:
                         self._homer_text(data[start:end])
                 elif data.startswith(MSG_SIO, start, end):
                     self.count += 1
                     self.worker.delivered(data, start, end)
+                    if self.worker.seqs:
+                        self.note_seq(json_seq(data, start, end))
                 else:
                     self._sio_text(data[start:end])
+            elif opcode == 2:
+                self.binary(data, start, end)
             elif opcode == 9 and self.transport is not None:
                 self.transport.write(masked_frame(data[start:end], 0xA))
             elif opcode == 8 and self.transport is not None:
@@ -175,15 +207,29 @@ class Conn(asyncio.Protocol):
 
     # -- protocol details ---------------------------------------------------------------
 
+    def note_seq(self, seq: int) -> None:
+        """Count a delivery's ``seq``: new if past the last one, else a duplicate (so is
+        a delivery without one: -1)."""
+        if seq > self.last_seq:
+            self.last_seq = seq
+        else:
+            self.dups += 1
+
+    def binary(self, data: bytes, start: int, end: int) -> None:
+        """A binary message in ``data[start:end]``: a subclass's codec (none here)."""
+
     def _homer_text(self, payload: bytes) -> None:
         if payload.startswith((REPLY_HOMER, ERROR_HOMER)):
-            document = _decode(payload)
-            future = self.pending.pop(document.get("rid"), None)
-            if future is not None and not future.done():
-                if document["op"] == "reply":
-                    future.set_result(document.get("body"))
-                else:
-                    future.set_exception(RequestFailed(document.get("body")))
+            self.answer(_decode(payload))
+
+    def answer(self, document: dict[str, Any]) -> None:
+        """A Homer ``reply`` or ``error``: settle the request it answers."""
+        future = self.pending.pop(document.get("rid"), None)
+        if future is not None and not future.done():
+            if document["op"] == "reply":
+                future.set_result(document.get("body"))
+            else:
+                future.set_exception(RequestFailed(document.get("body")))
 
     def _sio_text(self, payload: bytes) -> None:
         if payload == b"2":
@@ -244,7 +290,27 @@ def stamped_text(size: int) -> str:
     return text + "x" * max(0, size - len(text))
 
 
+async def connect_socket(host: str, port: int, source: str | None) -> socket.socket:
+    """A connected non-blocking TCP socket (no Nagle), bound to ``source`` if given."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        if source:
+            sock.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
+            sock.bind((source, 0))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        await loop.sock_connect(sock, (host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class Worker:
+    #: Whether connections check the ``seq`` of every delivery (``Conn.note_seq``).
+    seqs = False
+
     def __init__(self) -> None:
         self.conns: list[Conn] = []
         self.lost = 0
@@ -280,26 +346,24 @@ class Worker:
 
     # -- opening ---------------------------------------------------------------------
 
+    def make_conn(self, kind: str) -> Conn:
+        """The connection object for ``kind`` (a subclass may add kinds)."""
+        return Conn(self, kind)
+
+    def upgrade_headers(self, kind: str) -> str:
+        """Extra header lines (each ending in CRLF) for the WebSocket upgrade of ``kind``."""
+        return ""
+
     async def open_one(
         self, kind: str, host: str, port: int, token: str, source: str | None
     ) -> Conn:
         loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            sock.setblocking(False)
-            if source:
-                sock.setsockopt(socket.SOL_IP, IP_BIND_ADDRESS_NO_PORT, 1)
-                sock.bind((source, 0))
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            await loop.sock_connect(sock, (host, port))
-        except BaseException:
-            sock.close()
-            raise
-        conn = Conn(self, kind)
+        sock = await connect_socket(host, port, source)
+        conn = self.make_conn(kind)
         conn.waiter = loop.create_future()
         await loop.create_connection(lambda: conn, sock=sock)
         key = base64.b64encode(random.randbytes(16)).decode()
-        path = "/ws" if kind == "homer" else "/socket.io/?EIO=4&transport=websocket"
+        path = "/socket.io/?EIO=4&transport=websocket" if kind == "sio" else "/ws"
         if kind == "sio":
             self.tokens[id(conn)] = token
         assert conn.transport is not None
@@ -307,12 +371,12 @@ class Worker:
             (
                 f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
+                f"Sec-WebSocket-Version: 13\r\n{self.upgrade_headers(kind)}\r\n"
             ).encode()
         )
         try:
             await conn.waiter  # homer: the 101; sio: the namespace connect (after auth)
-            if kind == "homer":
+            if kind != "sio":
                 welcome = await conn.request(homer_request("hello", token=token))
                 conn.rooms = tuple(room["id"] for room in welcome.get("rooms", ()))
         except BaseException:
@@ -323,7 +387,7 @@ class Worker:
 
     async def join(self, conn: Conn, rooms: list[str]) -> None:
         for room in rooms:
-            if conn.kind == "homer":
+            if conn.kind != "sio":
                 await conn.request(homer_request("join", room=room))
             else:
                 await conn.request(sio_event("join", {"room": room}))
@@ -398,6 +462,7 @@ class Worker:
     def cmd_reset(self, latency: bool = False, stamps: bool = False) -> dict[str, Any]:
         for conn in self.conns:
             conn.count = 0
+            conn.dups = 0
         self.total = 0
         self.last_rx = 0.0
         self.latency = latency
@@ -438,7 +503,7 @@ class Worker:
 
     def _send_one(self, conn: Conn, room: str, size: int) -> asyncio.Future[Any]:
         text = stamped_text(size)
-        if conn.kind == "homer":
+        if conn.kind != "sio":
             self.counter += 1
             return conn.request(
                 homer_request("send", room=room, cid=f"{self.prefix}-{self.counter}", text=text)

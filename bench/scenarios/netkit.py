@@ -4,10 +4,12 @@
   on a fresh copy of a prepared data directory, limits raised for a benchmark.
 * :class:`SocketIOServer`: the python-socketio baseline
   (``bench/baselines/socketio_server.py``), also its own process, also on uvloop.
-* :class:`Clients`: lean client processes (``bench/clients/lean.py``) driven over
-  stdin/stdout, each holding many connections.
+* :class:`Client`: lean client processes (``bench/clients/lean.py``) driven over
+  stdin/stdout, each holding many connections; :class:`TransportClient` is one
+  that also speaks Homer's other transports (``bench/clients/transports.py``).
 * :func:`homer_template`: a data directory with users, rooms, memberships and
-  never-expiring tokens, built once per benchmark run through Homer's own API.
+  never-expiring tokens, built once per benchmark run through Homer's own API;
+  :func:`rooms_template`, one with given rooms, each with its own members.
 
 Everything listens on 127.0.0.1 on a port the kernel picks (``--port 0``); every
 process started here is stopped by its pid in :meth:`Lab.close`, and every temp
@@ -31,15 +33,16 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
 BENCH = Path(__file__).resolve().parent.parent
 LEAN_CLIENT = BENCH / "clients" / "lean.py"
+TRANSPORT_CLIENT = BENCH / "clients" / "transports.py"
 SOCKETIO_SERVER = BENCH / "baselines" / "socketio_server.py"
 PYTHON = sys.executable
 #: Local source addresses for client sockets: all loopback, each with its own ports.
@@ -185,6 +188,8 @@ class Server:
 
 class HomerServer(Server):
     system = "homer"
+    #: The raw TCP port, when the server was started with ``tcp=True``.
+    tcp_port: int | None = None
 
     def __init__(
         self,
@@ -192,6 +197,8 @@ class HomerServer(Server):
         log: Path,
         env: dict[str, str] | None = None,
         launcher: list[str] | None = None,
+        *,
+        tcp: bool = False,
     ) -> None:
         environ = {**os.environ, **HOMER_ENV, **(env or {})}
         #: What runs ``homer``: a wrapper script for diagnosis may stand in, also
@@ -202,13 +209,19 @@ class HomerServer(Server):
             or [PYTHON, "-m", "homer"]
         )
         argv = [*launcher, "serve", "--host", "127.0.0.1", "--port", "0"]
+        if tcp:
+            argv += ["--tcp-port", "0"]
         self._launch(
-            [*argv, "--data-dir", str(data_dir)],
-            log,
-            "listening on http://",
-            lambda line: int(line.split("listening on http://", 1)[1].split()[0].rsplit(":", 1)[1]),
-            environ,
+            [*argv, "--data-dir", str(data_dir)], log, "listening on http://", self._ports, environ
         )
+
+    def _ports(self, line: str) -> int:
+        """The HTTP port from ``homer serve``'s announcement; the raw TCP port too, if any
+        (``..., raw TCP on 127.0.0.1:PORT); data in ...``)."""
+        if "raw TCP on " in line:
+            where = line.split("raw TCP on ", 1)[1].split(")", 1)[0]
+            self.tcp_port = int(where.rsplit(":", 1)[1])
+        return int(line.split("listening on http://", 1)[1].split()[0].rsplit(":", 1)[1])
 
     def metrics(self) -> dict[str, float]:
         """The node's Prometheus counters (``/metrics``), name -> value."""
@@ -315,8 +328,18 @@ class Client:
                     pipe.close()
 
 
+class TransportClient(Client):
+    """A lean client process that also speaks SSE, long-poll, raw TCP and WebSocket
+    with MessagePack (``bench/clients/transports.py``)."""
+
+    SCRIPT = TRANSPORT_CLIENT
+
+
+ClientT = TypeVar("ClientT", bound=Client)
+
+
 def call_all(
-    clients: list[Client],
+    clients: Sequence[Client],
     cmd: str,
     args: list[dict[str, Any]] | None = None,
     timeout: float = 120.0,
@@ -360,10 +383,13 @@ class Lab:
         template: Template,
         env: dict[str, str] | None = None,
         launcher: list[str] | None = None,
+        *,
+        tcp: bool = False,
     ) -> HomerServer:
+        """``homer serve`` on a copy of ``template``; ``tcp``: raw TCP on a port of its own."""
         data = self._next("homer-data")
         shutil.copytree(template.path, data)
-        server = HomerServer(data, self._next("homer.log"), env, launcher)
+        server = HomerServer(data, self._next("homer.log"), env, launcher, tcp=tcp)
         self.servers.append(server)
         return server
 
@@ -372,8 +398,9 @@ class Lab:
         self.servers.append(server)
         return server
 
-    def client(self) -> Client:
-        client = Client(self._next("client.log"))
+    def client(self, cls: type[ClientT] = Client) -> ClientT:  # type: ignore[assignment]
+        """A client process (``cls``: a :class:`Client` subclass runs another script)."""
+        client = cls(self._next("client.log"))
         self.clients.append(client)
         return client
 
@@ -446,6 +473,7 @@ SIZES = {
 SENDERS = 50
 
 _templates: dict[bool, Template] = {}
+_room_templates: dict[tuple[tuple[str, int], ...], Template] = {}
 _template_root: Path | None = None
 
 
@@ -461,61 +489,124 @@ def homer_template(quick: bool) -> Template:
     return template
 
 
+def rooms_template(rooms: dict[str, int]) -> Template:
+    """A data dir with user ``owner`` and, for each room, ``count`` users of its own
+    (``<room>-0`` ...) who are its members (``owner`` owns them all): a room's members
+    are in no other room, so a connection in one hears nothing of the others. Tokens
+    by group: ``owner`` and each room's id; ``sio`` holds the same for the Socket.IO
+    baseline. Built once per benchmark run and set of rooms."""
+    key = tuple(sorted(rooms.items()))
+    template = _room_templates.get(key)
+    if template is None:
+        template = _room_templates[key] = asyncio.run(_build_rooms(rooms))
+    return template
+
+
 def _cleanup_templates() -> None:
     if _template_root is not None:
         shutil.rmtree(_template_root, ignore_errors=True)
 
 
-async def _build(fan: int, idle: int, rounds: int, size: int, senders: int) -> Template:
+def _template_dir() -> Path:
     global _template_root
     import atexit
-
-    import jwt
-
-    from homer.config import HomerConfig, LimitsConfig
-    from homer.identity.accounts import User
-    from homer.identity.passwords import Argon2Params
-    from homer.identity.permissions import SYSTEM
-    from homer.server.app import Homer
-    from homer.store.records import AuditEvent, RoomRecord, UserRecord
 
     if _template_root is None:
         _template_root = Path(tempfile.mkdtemp(prefix="homer-bench-template-"))
         atexit.register(_cleanup_templates)
-    path = Path(tempfile.mkdtemp(dir=_template_root))
+    return Path(tempfile.mkdtemp(dir=_template_root))
+
+
+async def _template_app(path: Path) -> Any:
+    """A started Homer app on ``path``, with cheap passwords and no room quota."""
+    from homer.config import HomerConfig, LimitsConfig
+    from homer.identity.passwords import Argon2Params
+    from homer.server.app import Homer
+
     config = HomerConfig(data_dir=str(path), limits=LimitsConfig(max_rooms_per_user=1_000_000))
     app = Homer(config, password_params=Argon2Params.cheap())
     await app.start()
-    try:
-        accounts = app.identity.accounts
-        log("template: creating users")
-        owner = await accounts.create(SYSTEM, "owner", "bench-password")
-        # The others share the owner's password hash: thousands of argon2 runs would
-        # only slow the set-up down. Same records and audit events as accounts.create.
-        stored = await app.store.user_by_id(owner.id)
-        assert stored is not None
+    return app
 
-        async def one(name: str) -> Any:
-            now = app.clock()
-            user = UserRecord(
-                id=str(uuid.uuid4()),
-                name=name,
-                password_hash=stored.password_hash,
-                group_id=stored.group_id,
-                attributes={},
-                created_at=now,
-                updated_at=now,
+
+async def _owner_and_users(app: Any) -> tuple[Any, Callable[[list[str]], Any]]:
+    """The ``owner`` account, and a maker of users sharing its password hash.
+
+    Thousands of argon2 runs would only slow the set-up down; the users are the
+    records and audit events ``accounts.create`` writes."""
+    from homer.identity.accounts import User
+    from homer.identity.permissions import SYSTEM
+    from homer.store.records import AuditEvent, UserRecord
+
+    owner = await app.identity.accounts.create(SYSTEM, "owner", "bench-password")
+    stored = await app.store.user_by_id(owner.id)
+    assert stored is not None
+
+    async def one(name: str) -> Any:
+        now = app.clock()
+        user = UserRecord(
+            id=str(uuid.uuid4()),
+            name=name,
+            password_hash=stored.password_hash,
+            group_id=stored.group_id,
+            attributes={},
+            created_at=now,
+            updated_at=now,
+        )
+        event = AuditEvent("bench", "user.create", f"user:{name}", now, {"user_id": user.id})
+        await app.store.insert_user(user, event)
+        return User.from_record(user)
+
+    async def users(names: list[str]) -> list[Any]:
+        made: list[Any] = []
+        for start in range(0, len(names), 500):
+            made += await asyncio.gather(*(one(n) for n in names[start : start + 500]))
+        return made
+
+    return owner, users
+
+
+def _tokens(
+    app: Any, groups: dict[str, list[Any]]
+) -> tuple[str, dict[str, list[str]], dict[str, list[str]]]:
+    """Never-expiring Homer tokens for every group, and PyJWT HS256 tokens with the
+    same claims for the Socket.IO baseline, signed with a fresh secret (returned)."""
+    import jwt
+
+    secret = secrets.token_urlsafe(32)
+    homer_tokens = {
+        name: [app.identity.tokens.issue(u.token_info(), ttl=None) for u in group]
+        for name, group in groups.items()
+    }
+    issued = int(time.time())
+    sio_tokens = {
+        name: [
+            jwt.encode(
+                {
+                    "sub": u.id,
+                    "name": u.name,
+                    "iat": issued,
+                    "aud": "homer",
+                    "jti": secrets.token_urlsafe(16),
+                },
+                secret,
+                algorithm="HS256",
             )
-            event = AuditEvent("bench", "user.create", f"user:{name}", now, {"user_id": user.id})
-            await app.store.insert_user(user, event)
-            return User.from_record(user)
+            for u in group
+        ]
+        for name, group in groups.items()
+    }
+    return secret, homer_tokens, sio_tokens
 
-        async def users(names: list[str]) -> list[Any]:
-            made: list[Any] = []
-            for start in range(0, len(names), 500):
-                made += await asyncio.gather(*(one(n) for n in names[start : start + 500]))
-            return made
 
+async def _build(fan: int, idle: int, rounds: int, size: int, senders: int) -> Template:
+    from homer.store.records import RoomRecord
+
+    path = _template_dir()
+    app = await _template_app(path)
+    try:
+        log("template: creating users")
+        owner, users = await _owner_and_users(app)
         fans = await users([f"f{i}" for i in range(fan)])
         idles = await users([f"i{i}" for i in range(idle)])
         sends = await users([f"s{i}" for i in range(senders)])
@@ -544,31 +635,35 @@ async def _build(fan: int, idle: int, rounds: int, size: int, senders: int) -> T
                 )
             )
         log("template: tokens")
-        secret = secrets.token_urlsafe(32)
         groups = {"owner": [owner], "fan": fans, "idle": idles, "senders": sends}
-        homer_tokens = {
-            name: [app.identity.tokens.issue(u.token_info(), ttl=None) for u in group]
-            for name, group in groups.items()
-        }
-        issued = int(time.time())
-        sio_tokens = {
-            name: [
-                jwt.encode(
-                    {
-                        "sub": u.id,
-                        "name": u.name,
-                        "iat": issued,
-                        "aud": "homer",
-                        "jti": secrets.token_urlsafe(16),
-                    },
-                    secret,
-                    algorithm="HS256",
-                )
-                for u in group
-            ]
-            for name, group in groups.items()
-        }
+        secret, homer_tokens, sio_tokens = _tokens(app, groups)
     finally:
         await app.stop()
     log("template: done")
     return Template(path, secret, homer_tokens, sio_tokens, rounds, size)
+
+
+async def _build_rooms(rooms: dict[str, int]) -> Template:
+    from homer.store.records import MemberRecord, RoomRecord
+
+    path = _template_dir()
+    app = await _template_app(path)
+    try:
+        log(f"template: rooms {rooms}")
+        owner, users = await _owner_and_users(app)
+        groups: dict[str, list[Any]] = {"owner": [owner]}
+        now = app.clock()
+        for room, count in rooms.items():
+            members = groups[room] = await users([f"{room}-{i}" for i in range(count)])
+            # Members from the start, as a room made with them: no join announcements
+            # (a thousand joins would be half a million deliveries to set up).
+            await app.store.create_room(
+                RoomRecord(room, "public", room, owner.id, now),
+                [MemberRecord(room, owner.id, "owner", now)]
+                + [MemberRecord(room, user.id, "member", now) for user in members],
+            )
+        secret, homer_tokens, sio_tokens = _tokens(app, groups)
+    finally:
+        await app.stop()
+    log("template: done")
+    return Template(path, secret, homer_tokens, sio_tokens, 0, 0)
