@@ -4,8 +4,10 @@ the server neither waits for nor buffers the rest of a body declared huge."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
+import aiohttp
 import pytest
 
 from homer.testing.server import TestServer, running_homer
@@ -52,3 +54,24 @@ async def test_every_body_taking_endpoint_refuses_a_huge_body_at_once(
         # Nothing was stored, and the server still answers.
         assert [m for m in await alice.history("lobby") if m.kind == "msg"] == []
         await alice.send("lobby", "still here")
+
+
+async def test_a_client_leaving_mid_body_is_not_logged_as_a_server_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with running_homer(tmp_path) as server:
+        token = await server.token("alice")
+        host, port = server.url.removeprefix("http://").split(":")
+        for path in PATHS:
+            _, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                f'Content-Length: 100\r\n\r\n{{"a'.encode()
+            )
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.close()
+        await asyncio.sleep(0.3)
+        assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+        async with aiohttp.ClientSession() as http, http.get(f"{server.url}/healthz") as answer:
+            assert answer.status == 200

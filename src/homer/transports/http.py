@@ -92,6 +92,9 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return _json({"code": "too_large", "message": exc.text or "body too large"}, 413)
     except web.HTTPException:
         raise
+    except ConnectionResetError:  # the client went away mid-request: nobody to answer
+        log.debug("client left during the request", extra={"path": request.path})
+        return web.Response(status=400)  # goes nowhere; aiohttp drops it quietly
     except Exception:
         log.exception("HTTP handler failed", extra={"path": request.path})
         return _json({"code": "internal", "message": "internal error"}, 500)
