@@ -23,9 +23,19 @@ async def test_the_third_connection_from_one_address_is_turned_away(tmp_path: Pa
         port = server.running.port
         first = await RawWebSocket.connect("127.0.0.1", port)
         second = await RawWebSocket.connect("127.0.0.1", port)
-        third = await RawWebSocket.connect("127.0.0.1", port)
-        async with asyncio.timeout(5):
-            assert await third.close_code() == 4029
+        # A third connection to the HTTP port is refused before its request is read,
+        # whatever it asks for: an upgrade, a stream, a login.
+        for request in (
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n",
+            b"GET /api/events HTTP/1.1\r\nHost: x\r\n",
+        ):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request)  # not even a whole head
+            async with asyncio.timeout(5):
+                head = await reader.readuntil(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 429 Too Many Requests"), head
+                assert await reader.read() == b"too many connections from this address"
+            writer.close()
         # TCP counts towards the same cap, and says why before it closes.
         assert server.tcp_port is not None
         reader, writer = await asyncio.open_connection("127.0.0.1", server.tcp_port)
@@ -35,16 +45,20 @@ async def test_the_third_connection_from_one_address_is_turned_away(tmp_path: Pa
         assert closing["body"]["code"] == 4029
         assert "address" in closing["body"]["reason"]
         writer.close()
-        # So do streams: an SSE request over the cap gets 409 before any stream.
+        # A stream on a kept-alive connection that carried a request before the
+        # cap was reached gets 409 before any stream.
         token = await server.token("ann")
-        async with (
-            aiohttp.ClientSession() as http,
-            http.get(
+        await first.close()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(server.url + "/healthz") as response:  # connects, under the cap
+                assert response.status == 200
+            held = await RawWebSocket.connect("127.0.0.1", port)  # the cap is reached again
+            async with http.get(
                 server.url + "/api/events", headers={"Authorization": f"Bearer {token}"}
-            ) as response,
-        ):
-            assert response.status == 409
-            assert (await response.json())["code"] == "conflict"
+            ) as response:
+                assert response.status == 409
+                assert (await response.json())["code"] == "conflict"
+            first = held
         # Closing one makes room for the next.
         await first.close()
         async with asyncio.timeout(5):

@@ -120,6 +120,7 @@ _STATUS_TEXT: Final = {
     400: "Bad Request",
     403: "Forbidden",
     426: "Upgrade Required",
+    429: "Too Many Requests",
     431: "Request Header Fields Too Large",
 }
 

@@ -329,15 +329,28 @@ class Homer:
         self.peers.add(peer)
         self.metrics.connections.inc()
         log.debug("connection opened", extra={"conn": id(peer), "address": peer.address})
-        address = peer.address
-        count = self._per_address[address] = self._per_address.get(address, 0) + 1
-        cap = self.config.limits.max_connections_per_address
-        if cap and count > cap:
+        if not self.hold_address(peer.address):
             # One address holding thousands of idle sockets is an attack or a bug.
             peer.close(CloseCode.TOO_MANY, "too many connections from this address")
 
+    def hold_address(self, address: str) -> bool:
+        """Count one more connection from ``address``: ``False`` when that is more
+        than ``limits.max_connections_per_address``. Either way, it is counted
+        until :meth:`release_address`."""
+        count = self._per_address[address] = self._per_address.get(address, 0) + 1
+        cap = self.config.limits.max_connections_per_address
+        return not (cap and count > cap)
+
+    def release_address(self, address: str) -> None:
+        left = self._per_address.get(address, 1) - 1
+        if left > 0:
+            self._per_address[address] = left
+        else:
+            self._per_address.pop(address, None)
+
     def connections_from(self, address: str) -> int:
-        """Open connections (and streams, and queues) from one client address."""
+        """Open connections (and streams, and queues, and unfinished handshakes)
+        from one client address."""
         return self._per_address.get(address, 0)
 
     def disconnected(self, peer: Peer) -> None:
@@ -345,11 +358,7 @@ class Homer:
             return
         self.peers.discard(peer)
         self.metrics.connections.dec()
-        left = self._per_address.get(peer.address, 1) - 1
-        if left > 0:
-            self._per_address[peer.address] = left
-        else:
-            self._per_address.pop(peer.address, None)
+        self.release_address(peer.address)
         session = peer.session
         log.debug(
             "connection closed",

@@ -36,7 +36,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
 
 
 class FrontProtocol(asyncio.Protocol):
-    __slots__ = ("_buffer", "_http", "_timer", "app", "transport")
+    __slots__ = ("_address", "_buffer", "_http", "_timer", "app", "transport")
 
     def __init__(self, app: Homer, http: Callable[[], asyncio.Protocol]) -> None:
         self.app = app
@@ -44,20 +44,28 @@ class FrontProtocol(asyncio.Protocol):
         self._buffer = b""
         self.transport: asyncio.Transport | None = None
         self._timer: asyncio.TimerHandle | None = None
+        #: The client's address while its handshake counts against the per-address cap.
+        self._address: str | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._timer = asyncio.get_running_loop().call_later(
             self.app.config.limits.handshake_timeout, self._too_slow
         )
+        address = self._address = _address(transport)
+        if not self.app.hold_address(address):  # slow loris from one address
+            self._refuse(HandshakeError(429, "too many connections from this address"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_timer()
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
+        # Search only the new bytes (and the three before them): a head sent a
+        # byte at a time costs linear time, not quadratic.
+        start = max(0, len(self._buffer) - 3)
         buffer = self._buffer + data
-        end = buffer.find(b"\r\n\r\n")
+        end = buffer.find(b"\r\n\r\n", start)
         if end < 0:
             if len(buffer) > MAX_HEAD:
                 self._refuse(HandshakeError(431, "request head too large"))
@@ -119,9 +127,13 @@ class FrontProtocol(asyncio.Protocol):
             transport.abort()
 
     def _stop_timer(self) -> None:
+        """The handshake is over, one way or another: no timer, no count."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self._address is not None:
+            self.app.release_address(self._address)
+            self._address = None
 
 
 def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
