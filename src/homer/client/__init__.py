@@ -18,8 +18,21 @@ Given several nodes' URLs (``HomerClient(["http://a:8080", "http://b:8080"])``)
 it connects to the first that answers and, when that node goes away, moves on
 to the next and resumes there.
 
+**Transports.** The URL's scheme picks one, ``transport=`` names it outright:
+
+- ``ws://host:port`` / ``wss://``, or ``http://host:port`` / ``https://``: the
+  WebSocket at ``/ws``;
+- ``tcp://host:port`` / ``tcps://`` (TLS): raw TCP on the server's TCP port,
+  ``framing="lines"`` (JSON only) or ``"length"`` (the default for MessagePack);
+- ``http(s)://host:port`` with ``transport="sse"``: Server-Sent Events for the
+  events, each request a ``POST /api/ops/{op}``; resumes with ``Last-Event-ID``;
+- ``http(s)://host:port`` with ``transport="longpoll"``: a long-poll queue for
+  the events, requests as with SSE; resumes by registering with a ``cursor``.
+
 ``codec="msgpack"`` speaks MessagePack instead of JSON (WebSocket subprotocol
-``homer.msgpack``); the events are the same.
+``homer.msgpack``, the TCP greeting, or the requests' ``Content-Type`` over
+SSE and long-poll, whose events stay JSON); the events are the same.
+:mod:`homer.client.transports` holds the transports and their interface.
 """
 
 from __future__ import annotations
@@ -31,46 +44,45 @@ import logging
 import random
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import aiohttp
 import msgspec
 
-from homer.errors import ErrorCode, HomerError
+from homer.client.errors import ClientError, ConnectionLost
+from homer.client.transports import (
+    CODECS,
+    ClientCodec,
+    Endpoint,
+    FramingName,
+    Hello,
+    Transport,
+    TransportName,
+    WebSocketTransport,
+    check_framing,
+    endpoint,
+    http_session,
+    make_transport,
+)
+from homer.errors import HomerError
 from homer.protocol.envelope import Envelope
 
-__all__ = ["ClientError", "ConnectionLost", "HomerClient", "Position"]
+__all__ = [
+    "ClientCodec",
+    "ClientError",
+    "ConnectionLost",
+    "FramingName",
+    "HomerClient",
+    "Position",
+    "TransportName",
+]
 
 log = logging.getLogger("homer.client")
 
-ClientCodec = Literal["json", "msgpack"]
-
-#: Per codec: how requests are encoded and how the server's envelopes are decoded.
-_CODECS: dict[str, tuple[Callable[[Any], bytes], Callable[[Any], Envelope]]] = {
-    "json": (msgspec.json.encode, msgspec.json.Decoder(Envelope).decode),
-    "msgpack": (msgspec.msgpack.encode, msgspec.msgpack.Decoder(Envelope).decode),
-}
-
-
-class ClientError(HomerError):
-    """The server answered a request with an error frame."""
-
-    def __init__(self, code: str, message: str, body: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        try:
-            self.code = ErrorCode(code)
-        except ValueError:
-            self.code = ErrorCode.INTERNAL
-        self.wire_code = code
-        self.body = body or {}
-
-
-class ConnectionLost(HomerError):
-    """The connection dropped before the answer came (it is retried when it makes sense)."""
-
-    code = ErrorCode.UNAVAILABLE
+#: Seconds a new connection has to say hello and hear the welcome.
+OPEN_TIMEOUT = 30.0
 
 
 @dataclass(slots=True)
@@ -88,6 +100,20 @@ class _PendingSend:
 
 
 class HomerClient:
+    """A session with a Homer node over any transport (see the module's docstring).
+
+    ``url`` is one node's URL or several (failover, in order). Keyword options:
+    ``token``, or ``name`` and ``password`` to log in with (and again after the
+    token ends); ``reconnect`` and ``max_backoff`` (seconds); ``client_name``
+    for the server's logs; ``codec`` (``"json"`` or ``"msgpack"``);
+    ``transport`` (``"websocket"``, ``"tcp"``, ``"sse"``, ``"longpoll"``; by
+    default the URL's scheme decides); ``framing`` for raw TCP (``"lines"`` or
+    ``"length"``; by default lines for JSON, length otherwise); ``ssl_context``
+    for ``https``, ``wss`` and ``tcps``; ``http_url``, where the HTTP API is
+    when the URLs are ``tcp://`` (for :meth:`login`, :meth:`register`,
+    :meth:`http`).
+    """
+
     def __init__(
         self,
         url: str | Sequence[str],
@@ -100,16 +126,27 @@ class HomerClient:
         client_name: str = "homer-python",
         codec: ClientCodec = "json",
         ssl_context: ssl.SSLContext | None = None,
+        transport: TransportName | None = None,
+        framing: FramingName | None = None,
+        http_url: str | None = None,
     ) -> None:
-        if codec not in _CODECS:
-            raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(_CODECS)}")
-        #: The codec spoken on the WebSocket, asked for as subprotocol ``homer.<codec>``.
+        if codec not in CODECS:
+            raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS)}")
+        #: The codec of requests and answers (and of events, but over SSE and
+        #: long-poll, whose events are JSON).
         self.codec = codec
-        self._encode, self._decode = _CODECS[codec]
-        #: Every node this client may use; it moves to the next when one fails.
-        self.urls = [_base_url(one) for one in ([url] if isinstance(url, str) else url)]
-        if not self.urls:
+        #: Every node this client may use, with its transport; it moves to the
+        #: next when one fails.
+        self.endpoints: list[Endpoint] = [
+            endpoint(one, transport) for one in ([url] if isinstance(url, str) else url)
+        ]
+        if not self.endpoints:
             raise ValueError("give at least one URL")
+        #: Raw TCP's framing (``None``: the codec's default).
+        self.framing = framing
+        if any(e.transport == "tcp" for e in self.endpoints):
+            check_framing(codec, framing)  # now, rather than at each connection
+        self.http_url = http_url.rstrip("/") if http_url else None
         self._node = 0
         self.token = token
         self._credentials = (name, password) if name and password else None
@@ -120,10 +157,10 @@ class HomerClient:
         self.welcome: dict[str, Any] = {}
         self.events: asyncio.Queue[Envelope] = asyncio.Queue()
         self._http: aiohttp.ClientSession | None = None
-        #: For ``https://`` / ``wss://`` URLs: the TLS settings, e.g. a private CA
-        #: (``ssl.create_default_context(cafile=...)``); the system's by default.
+        #: For ``https://``, ``wss://`` and ``tcps://`` URLs: the TLS settings, e.g. a
+        #: private CA (``ssl.create_default_context(cafile=...)``); the system's by default.
         self.ssl_context = ssl_context
-        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._transport: Transport | None = None
         self._rids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._sends: dict[str, _PendingSend] = {}
@@ -139,20 +176,47 @@ class HomerClient:
     def _session(self) -> aiohttp.ClientSession:
         # A fresh connection per request: the WebSocket then never rides on a
         # connection that carried HTTP before (the server's lean path).
-        connector = aiohttp.TCPConnector(force_close=True, ssl=self.ssl_context or True)
-        return aiohttp.ClientSession(connector=connector)
+        return http_session(self.ssl_context, keepalive=False)
+
+    @property
+    def urls(self) -> list[str]:
+        """Every node's URL: ``http(s)://`` for the transports over HTTP (the
+        WebSocket included), ``tcp(s)://`` for raw TCP."""
+        return [e.url for e in self.endpoints]
 
     @property
     def base_url(self) -> str:
         """The node in use now."""
-        return self.urls[self._node]
+        return self.endpoints[self._node].url
 
     @property
     def ws_url(self) -> str:
         return self.base_url + "/ws"
 
+    @property
+    def transport(self) -> Transport | None:
+        """The connection in use now (``None`` between connections). Its ``name``
+        says which transport it is; ``transport.abort()`` cuts it as a network
+        failure would, and the client reconnects and resumes."""
+        return self._transport
+
+    @property
+    def _ws(self) -> aiohttp.ClientWebSocketResponse | None:
+        transport = self._transport
+        return transport.ws if isinstance(transport, WebSocketTransport) else None
+
     def _next_node(self) -> None:
-        self._node = (self._node + 1) % len(self.urls)
+        self._node = (self._node + 1) % len(self.endpoints)
+
+    def _http_base(self) -> str:
+        if self.http_url is not None:
+            return self.http_url
+        base = self.base_url
+        if not base.startswith("http"):
+            raise ClientError(
+                "invalid", f"{base} has no HTTP API: give http_url= for login and HTTP requests"
+            )
+        return base
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -164,17 +228,17 @@ class HomerClient:
         await self.close()
 
     async def connect(self) -> dict[str, Any]:
-        """Log in if needed, open the WebSocket, say hello; returns the welcome."""
+        """Log in if needed, connect, say hello; returns the welcome."""
         if self._http is None:
             self._http = self._session()
-        for attempt in range(len(self.urls)):  # the first node that answers
+        for attempt in range(len(self.endpoints)):  # the first node that answers
             try:
                 if self.token is None:
                     await self.login()
                 await self._open()
                 break
-            except (aiohttp.ClientError, OSError) as exc:
-                if attempt == len(self.urls) - 1:
+            except (aiohttp.ClientError, OSError, ConnectionLost) as exc:
+                if attempt == len(self.endpoints) - 1:
                     raise
                 log.debug("node %s failed: %s", self.base_url, exc)
                 self._next_node()
@@ -183,8 +247,9 @@ class HomerClient:
 
     async def close(self) -> None:
         self._closed = True
-        if self._ws is not None:
-            await self._ws.close()
+        transport = self._transport
+        if transport is not None:
+            await transport.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -211,7 +276,8 @@ class HomerClient:
     async def http(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         if self._http is None:
             self._http = self._session()
-        async with self._http.request(method, self.base_url + path, json=body) as response:
+        url = self._http_base() + path
+        async with self._http.request(method, url, json=body) as response:
             data = await response.json(content_type=None)
             if response.status >= 400:
                 raise ClientError(data.get("code", "internal"), data.get("message", ""), data)
@@ -219,44 +285,43 @@ class HomerClient:
             return result
 
     async def _open(self) -> None:
-        assert self._http is not None
-        subprotocol = f"homer.{self.codec}"
-        self._ws = await self._http.ws_connect(
-            self.ws_url, autoping=True, max_msg_size=0, protocols=(subprotocol,)
+        if self._http is None:
+            self._http = self._session()
+        transport = make_transport(
+            self.endpoints[self._node],
+            self._receive,
+            codec=self.codec,
+            framing=self.framing,
+            ssl_context=self.ssl_context,
+            http=self._http,
         )
-        # A server from before negotiation answers without a subprotocol, in JSON.
-        if self._ws.protocol != subprotocol and not (
-            self._ws.protocol is None and self.codec == "json"
-        ):
-            await self._ws.close()
-            raise ClientError("invalid", f"{self.base_url} does not speak {subprotocol}")
-        hello: dict[str, Any] = {"token": self.token, "client": self.client_name}
-        if self.positions:
-            hello["resume"] = {
-                room: {"epoch": p.epoch, "seq": p.seq} for room, p in self.positions.items()
-            }
-        rid = next(self._rids)
-        await self._ws.send_bytes(self._encode({"op": "hello", "rid": rid, **hello}))
-        while True:  # the welcome is the first frame answering our rid
-            message = await self._ws.receive()
-            if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                raise ConnectionLost(f"connection closed during hello: {message.extra}")
-            envelope = self._decode(message.data)
-            if envelope.rid == rid:
-                if envelope.op == "error":
-                    body = envelope.body or {}
-                    raise ClientError(body.get("code", "internal"), body.get("message", ""), body)
-                self.welcome = envelope.body
-                break
-            self._dispatch(envelope)
-        for room in self.welcome.get("rooms", []):
+        hello = Hello(
+            token=self.token or "",
+            client=self.client_name,
+            resume={room: (p.epoch, p.seq) for room, p in self.positions.items()},
+        )
+        try:
+            async with asyncio.timeout(OPEN_TIMEOUT):
+                welcome = await transport.open(hello)
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                await transport.close()
+            if isinstance(exc, TimeoutError):
+                raise ConnectionLost(f"no welcome from {self.base_url} in time") from exc
+            raise
+        self._transport = transport
+        self.welcome = welcome
+        for room in welcome.get("rooms", []):
             position = self.positions.get(room["id"])
             if position is None or position.epoch != room["epoch"]:
                 self.positions[room["id"]] = Position(room["epoch"], room["last_seq"])
         self._connected.set()
         # Sends the server never acknowledged go again, with the same client id.
         for cid, pending in list(self._sends.items()):
-            await self._send_frame("send", pending.params, rid=f"s:{cid}")
+            try:
+                await transport.send("send", f"s:{cid}", pending.params)
+            except ConnectionLost:
+                break  # lost again: the next connection sends them
 
     # -- requests -------------------------------------------------------------------
 
@@ -268,15 +333,18 @@ class HomerClient:
         self._waiting[rid] = future
         try:
             await self._send_frame(op, params, rid=rid)
-            return await future
+            result = await future
         finally:
             self._waiting.pop(rid, None)
+        if op == "refresh" and isinstance(result, dict) and isinstance(result.get("token"), str):
+            self.token = result["token"]  # the next connection says hello with it
+        return result
 
     async def _send_frame(self, op: str, params: dict[str, Any], *, rid: Any) -> None:
-        ws = self._ws
-        if ws is None or ws.closed:
+        transport = self._transport
+        if transport is None:
             raise ConnectionLost("not connected")
-        await ws.send_bytes(self._encode({"op": op, "rid": rid, **params}))
+        await transport.send(op, rid, params)
 
     async def send(
         self, room: str, text: str, data: Any = None, *, cid: str | None = None
@@ -356,6 +424,10 @@ class HomerClient:
                 if op is None or event.op == op:
                     return event
 
+    def _receive(self, envelope: Envelope) -> None:
+        # Looked up per envelope: a test may wrap ``_dispatch`` on a live client.
+        self._dispatch(envelope)
+
     def _dispatch(self, envelope: Envelope) -> None:
         rid = envelope.rid
         if rid is not None and envelope.op in ("reply", "error"):
@@ -421,13 +493,13 @@ class HomerClient:
     async def _read_forever(self) -> None:
         backoff = 0.1
         while not self._closed:
-            ws = self._ws
-            if ws is not None:
-                async for message in ws:
-                    if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
-                        self._dispatch(self._decode(message.data))
-                    elif message.type == aiohttp.WSMsgType.ERROR:
-                        break
+            transport = self._transport
+            if transport is not None:
+                await transport.run()
+                self._connected.clear()
+                self._transport = None
+                with contextlib.suppress(Exception):
+                    await transport.close()
             self._connected.clear()
             self._resuming.clear()  # the reconnect's hello resumes every room
             self._fail_waiting(ConnectionLost("connection lost"))
@@ -470,11 +542,3 @@ class HomerClient:
             if not future.done():
                 future.set_exception(error)
         self._waiting.clear()
-
-
-def _base_url(url: str) -> str:
-    """``http(s)://host:port`` from any of the forms a user may give (``ws://.../ws``)."""
-    base = url.rstrip("/")
-    if base.startswith("ws"):
-        base = "http" + base[2:]
-    return base.removesuffix("/ws")

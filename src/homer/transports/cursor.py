@@ -126,6 +126,8 @@ class Cursor:
         if room is None:
             return True
         session = peer.session
+        if envelope.op == "invited":  # to a room the user is not in yet
+            return self.follows_joins
         if envelope.op == "joined":
             if self.follows_joins:
                 return True
