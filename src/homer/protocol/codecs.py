@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import msgspec
 
@@ -28,6 +28,7 @@ __all__ = [
 ]
 
 F = TypeVar("F")
+P = ParamSpec("P")
 
 #: What a codec may be called: it becomes part of a WebSocket subprotocol name
 #: (``homer.<name>``), which must be an HTTP token.
@@ -193,7 +194,7 @@ class CodecRegistry:
 
     def __init__(self, codecs: Iterable[Codec] = ()) -> None:
         self._codecs: dict[str, Codec] = {}
-        self._formats: dict[tuple[str, Callable[[Codec], object]], object] = {}
+        self._formats: dict[tuple[Any, ...], object] = {}
         for codec in codecs:
             self.add(codec)
 
@@ -226,15 +227,22 @@ class CodecRegistry:
         """Every registered name, in the order the codecs were first added."""
         return list(self._codecs)
 
-    def wire_format(self, name: str, framing: Callable[[Codec], F]) -> F:
-        """``framing(codec)`` for the codec called ``name``: built once, then shared.
+    def wire_format(
+        self,
+        name: str,
+        framing: Callable[Concatenate[Codec, P], F],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> F:
+        """``framing(codec, *args, **kwargs)`` for the codec called ``name``: built once
+        per codec, framing and (hashable) arguments, then shared.
 
         Raises ``KeyError`` for a name that is not registered.
         """
-        key = (name, framing)
+        key = (name, framing, *args, *kwargs.items())
         found = self._formats.get(key)
         if found is None:
-            found = self._formats[key] = framing(self._codecs[name])
+            found = self._formats[key] = framing(self._codecs[name], *args, **kwargs)
         return cast(F, found)
 
     def for_content_type(self, header: str | None) -> Codec | None:

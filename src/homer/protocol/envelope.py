@@ -64,13 +64,21 @@ class BadRequest(Exception):
         self.rid = rid
 
 
+#: The integers of at most 64 characters, sign included (bounds excluded).
+_RID_MIN = -(10**63)
+_RID_MAX = 10**64
+
+
 def parse_request(payload: Any) -> Request:
     """Turn a decoded frame into a :class:`Request`, or raise :class:`BadRequest`."""
     if not isinstance(payload, dict):
         raise BadRequest("a request is an object with an 'op'")
     rid = payload.pop("rid", None)
     if rid is not None and (
-        isinstance(rid, bool) or not isinstance(rid, str | int) or len(str(rid)) > 64
+        isinstance(rid, bool)
+        or not isinstance(rid, str | int)
+        # An integer by its value: writing a huge one out is slow, or a ValueError.
+        or (len(rid) > 64 if isinstance(rid, str) else not _RID_MIN < rid < _RID_MAX)
     ):
         raise BadRequest("'rid' must be a string or an integer, at most 64 characters")
     op = payload.pop("op", None)

@@ -105,7 +105,8 @@ class HandshakeError(Exception):
 
     def response(self) -> bytes:
         """The complete HTTP error response, ready to write before closing."""
-        body = self.reason.encode()
+        # The reason may quote the client (its method), escaped bytes and all.
+        body = self.reason.encode("utf-8", "backslashreplace")
         lines = [
             f"HTTP/1.1 {self.status} {_STATUS_TEXT.get(self.status, 'Error')}",
             *(f"{name}: {value}" for name, value in self.headers),

@@ -63,6 +63,7 @@ from homer.protocol.envelope import (
     parse_request,
     reply_envelope,
 )
+from homer.protocol.framing import FRAMINGS, Framing, FramingRegistry
 from homer.server.limits import KeyedBuckets
 from homer.server.metrics import Metrics
 from homer.server.session import CloseCode, Peer, Session
@@ -155,6 +156,8 @@ class Homer:
         self.routes: dict[tuple[str, str], HttpRoute] = {}
         #: What connections may speak, by name; each transport negotiates one.
         self.codecs = CodecRegistry((JSONCodec(), MessagePackCodec()))
+        #: How raw TCP connections may cut their stream into frames, by name.
+        self.framings = FramingRegistry(FRAMINGS.values())
         self._store = store
         self._schema = schema
         self._permissions = permissions
@@ -220,6 +223,14 @@ class Homer:
         already open keep the codec they negotiated.
         """
         self.codecs.add(codec)
+
+    def add_framing(self, framing: type[Framing]) -> None:
+        """Offer the framing class ``framing`` to raw TCP clients (``homer/1 <codec> <name>``).
+
+        Replaces a framing of the same name, a built-in one included; connections
+        already open keep the framing they asked for.
+        """
+        self.framings.add(framing)
 
     def before_send(self, hook: BeforeSend) -> BeforeSend:
         """Run ``hook(draft)`` before a message is stored; it may change or refuse it."""

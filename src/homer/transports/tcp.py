@@ -2,9 +2,10 @@
 that bring their own codec and framing.
 
 The first line picks both: ``homer/1 <codec> <framing>\\n`` (``homer/1 json
-lines``, ``homer/1 msgpack length``); the server answers in that framing with
-a ``hello`` event saying what it took. A first line that does not start with
-``homer/`` is taken as a request in JSON lines, so a person can type
+lines``, ``homer/1 msgpack length``, or a codec and a framing the application
+added with ``app.add_codec`` and ``app.add_framing``); the server answers in
+that framing with a ``hello`` event saying what it took. A first line that does
+not start with ``homer/`` is taken as a request in JSON lines, so a person can type
 ``{"op": "hello", "token": "..."}`` straight into ``nc``. After that the
 envelopes, ops and errors are the WebSocket protocol's.
 
@@ -21,10 +22,9 @@ from typing import TYPE_CHECKING, cast
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope, error_envelope
 from homer.protocol.framing import (
-    FRAMINGS,
     FrameTooLarge,
+    Framing,
     GreetingError,
-    LengthPrefixedFraming,
     LineFraming,
     parse_greeting,
 )
@@ -34,7 +34,7 @@ from homer.transports.framed import FramedSender
 if TYPE_CHECKING:
     from homer.server.app import Homer
 
-__all__ = ["LengthFormat", "LineFormat", "TCPPeer"]
+__all__ = ["FramingFormat", "TCPPeer"]
 
 log = logging.getLogger("homer.tcp")
 
@@ -42,28 +42,19 @@ log = logging.getLogger("homer.tcp")
 GREETING_LIMIT = 256
 
 
-class LineFormat:
-    """A text codec, one document per line: shared by every peer that speaks it."""
+class FramingFormat:
+    """A codec inside a framing: one per codec and framing, shared by every peer that
+    speaks both (:meth:`CodecRegistry.wire_format
+    <homer.protocol.codecs.CodecRegistry.wire_format>` builds it)."""
 
-    __slots__ = ("codec",)
+    __slots__ = ("codec", "frame")
 
-    def __init__(self, codec: Codec) -> None:
+    def __init__(self, codec: Codec, framing: type[Framing]) -> None:
         self.codec = codec
+        self.frame = framing.frame
 
     def render(self, envelope: Envelope) -> bytes:
-        return LineFraming.frame(self.codec.encode(envelope))
-
-
-class LengthFormat:
-    """Any codec, each document behind its 4-byte big-endian length."""
-
-    __slots__ = ("codec",)
-
-    def __init__(self, codec: Codec) -> None:
-        self.codec = codec
-
-    def render(self, envelope: Envelope) -> bytes:
-        return LengthPrefixedFraming.frame(self.codec.encode(envelope))
+        return self.frame(self.codec.encode(envelope))
 
 
 class TCPPeer(FramedSender, asyncio.Protocol):
@@ -87,8 +78,8 @@ class TCPPeer(FramedSender, asyncio.Protocol):
         self.app = app
         self.address = "unknown"
         #: Until the first line: JSON lines, the format a person at ``nc`` gets.
-        self.fmt: LineFormat | LengthFormat = app.codecs.wire_format(JSONCodec.name, LineFormat)
-        self.framing: LineFraming | LengthPrefixedFraming | None = None
+        self.fmt = app.codecs.wire_format(JSONCodec.name, FramingFormat, LineFraming)
+        self.framing: Framing | None = None
         self.greeting = b""
         self.session: Session | None = None
         self.transport: asyncio.Transport | None = None
@@ -132,7 +123,7 @@ class TCPPeer(FramedSender, asyncio.Protocol):
                 return
             self.message_received(frame)
 
-    def _greet(self, data: bytes) -> tuple[LineFraming | LengthPrefixedFraming | None, bytes]:
+    def _greet(self, data: bytes) -> tuple[Framing | None, bytes]:
         """Read the first line; pick the codec and framing it names (or JSON lines)."""
         self.greeting += data
         line, newline, rest = self.greeting.partition(b"\n")
@@ -142,8 +133,9 @@ class TCPPeer(FramedSender, asyncio.Protocol):
                 self.framing = LineFraming(limit)
                 return self.framing, self._take_greeting()
             return None, b""
+        framings = self.app.framings
         try:
-            asked = parse_greeting(line.rstrip(b"\r"))
+            asked = parse_greeting(line.rstrip(b"\r"), framings.names)
         except GreetingError as exc:
             self.send(error_envelope(None, "invalid", str(exc)))
             self.close(CloseCode.PROTOCOL_ERROR, "bad greeting")
@@ -152,22 +144,22 @@ class TCPPeer(FramedSender, asyncio.Protocol):
             self.framing = LineFraming(limit)
             return self.framing, self._take_greeting()
         codecs = self.app.codecs
-        framing = FRAMINGS[asked.framing](limit)
+        framing_class = framings.get(asked.framing)
+        assert framing_class is not None  # parse_greeting knows the registered names
         problem = None
         codec = codecs.get(asked.codec)
         if codec is None:
             known = ", ".join(known.name for known in codecs)
             problem = f"unknown codec {asked.codec!r}: this server speaks {known}"
-        elif not codec.text and not framing.binary:
-            problem = f"the {asked.codec} codec is binary: use the 'length' framing"
+        elif not codec.text and not framing_class.binary:
+            binary = ", ".join(repr(known.name) for known in framings if known.binary)
+            problem = f"the {asked.codec} codec is binary: use a binary framing ({binary})"
         if problem is not None:
             self.send(error_envelope(None, "invalid", problem))
             self.close(CloseCode.PROTOCOL_ERROR, "bad greeting")
             return None, b""
-        if isinstance(framing, LineFraming):
-            self.fmt = codecs.wire_format(asked.codec, LineFormat)
-        else:
-            self.fmt = codecs.wire_format(asked.codec, LengthFormat)
+        framing = framing_class(limit)
+        self.fmt = codecs.wire_format(asked.codec, FramingFormat, framing_class)
         self.greeting = b""
         self.framing = framing
         self.send(Envelope(op="hello", body={"codec": asked.codec, "framing": asked.framing}))
