@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
@@ -39,6 +39,10 @@ __all__ = [
 log = logging.getLogger("homer.server")
 
 PROTOCOL_VERSION = 1
+
+#: An integer the stores can hold (a signed 64-bit one): larger ones are refused as
+#: invalid rather than failing in the store.
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 
 
 class Position(msgspec.Struct, forbid_unknown_fields=True):
@@ -106,8 +110,8 @@ class Send(msgspec.Struct, forbid_unknown_fields=True):
 
 class History(msgspec.Struct, forbid_unknown_fields=True):
     room: str
-    after: int | None = None
-    before: int | None = None
+    after: Int64 | None = None
+    before: Int64 | None = None
     since: float | None = None
     until: float | None = None
     limit: int = 50
@@ -119,7 +123,7 @@ class Resume(msgspec.Struct, forbid_unknown_fields=True):
 
 class Read(msgspec.Struct, forbid_unknown_fields=True):
     room: str
-    seq: int
+    seq: Int64
 
 
 class SetPresence(msgspec.Struct, forbid_unknown_fields=True):

@@ -17,6 +17,7 @@ import msgspec
 from aiohttp import web
 
 from homer.errors import ErrorCode, HomerError, NotFound, RateLimited, Unauthenticated
+from homer.identity.accounts import User
 from homer.protocol.codecs import JSONCodec
 from homer.server.session import CloseCode
 from homer.store.records import name_key
@@ -201,17 +202,11 @@ class _NewMessage(msgspec.Struct, forbid_unknown_fields=True):
 async def post_message(request: web.Request) -> web.Response:
     """``POST /api/rooms/{room}/messages``: the ``send`` operation over plain HTTP,
     acknowledged the same way (a resend with the same ``cid`` gets the first ack)."""
-    from homer.server.ops import authenticate, send_message
+    from homer.server.ops import send_message
 
     app = request.app[APP_KEY]
     app.metrics.requests.inc()
-    token = _bearer(request)
-    if token is None:
-        raise Unauthenticated("send the token as 'Authorization: Bearer ...'")
-    user, _ = await authenticate(app, token)
-    wait = app.user_buckets.take(user.id, app.clock())
-    if wait:
-        raise RateLimited("too many requests", round(wait, 3))
+    user, _ = await bearer_user(request)
     try:
         message = msgspec.convert(await _body(request), _NewMessage)
     except msgspec.ValidationError as exc:
@@ -225,7 +220,7 @@ async def post_op(request: web.Request) -> web.Response:
     """``POST /api/ops/{op}``: any operation over HTTP (:mod:`homer.transports.http_ops`)."""
     from homer.transports.http_ops import post_op as run
 
-    return await run(request, request.app[APP_KEY], _bearer(request))
+    return await run(request, request.app[APP_KEY])
 
 
 class _NewQueue(msgspec.Struct, forbid_unknown_fields=True):
@@ -236,13 +231,21 @@ class _NewQueue(msgspec.Struct, forbid_unknown_fields=True):
 QUEUES_KEY: web.AppKey[Queues] = web.AppKey("queues", Queues)
 
 
-async def _user(request: web.Request) -> tuple[Any, dict[str, Any]]:
+async def bearer_user(request: web.Request, *, limited: bool = True) -> tuple[User, dict[str, Any]]:
+    """The user behind the request's ``Authorization: Bearer`` token and its claims;
+    each call takes from the user's rate limit unless ``limited`` is false."""
     from homer.server.ops import authenticate
 
+    app = request.app[APP_KEY]
     token = _bearer(request)
     if token is None:
         raise Unauthenticated("send the token as 'Authorization: Bearer ...'")
-    return await authenticate(request.app[APP_KEY], token)
+    user, claims = await authenticate(app, token)
+    if limited:
+        wait = app.user_buckets.take(user.id, app.clock())
+        if wait:
+            raise RateLimited("too many requests", round(wait, 3))
+    return user, claims
 
 
 async def create_queue(request: web.Request) -> web.Response:
@@ -253,7 +256,7 @@ async def create_queue(request: web.Request) -> web.Response:
 
     app = request.app[APP_KEY]
     queues = request.app[QUEUES_KEY]
-    user, claims = await _user(request)
+    user, claims = await bearer_user(request, limited=False)
     try:
         asked = msgspec.convert(await _body(request) if request.can_read_body else {}, _NewQueue)
     except msgspec.ValidationError as exc:
@@ -288,7 +291,7 @@ async def poll_queue(request: web.Request) -> web.Response:
     """``GET /api/queues/{queue}/events``: what follows ``after``, at once or when it
     comes, or nothing after ``timeout`` seconds."""
     app = request.app[APP_KEY]
-    user, claims = await _user(request)
+    user, claims = await bearer_user(request, limited=False)
     queue = request.app[QUEUES_KEY].get(request.match_info["queue"], user.id)
     after = request.query.get("after")
     if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
@@ -302,7 +305,7 @@ async def poll_queue(request: web.Request) -> web.Response:
 
 async def delete_queue(request: web.Request) -> web.Response:
     """``DELETE /api/queues/{queue}``."""
-    user, _ = await _user(request)
+    user, _ = await bearer_user(request, limited=False)
     queues = request.app[QUEUES_KEY]
     queue = queues.get(request.match_info["queue"], user.id)
     queue.close(CloseCode.NORMAL, "closed by the client")
@@ -329,6 +332,9 @@ async def custom(request: web.Request) -> web.StreamResponse:
 
 
 def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
+    from homer.transports.openapi import add_openapi_route
+    from homer.transports.rest import add_rest_routes
+
     http = web.Application(
         middlewares=[_errors], client_max_size=max(app.config.limits.max_frame, 1024)
     )
@@ -348,6 +354,8 @@ def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
     http.router.add_post("/api/queues", create_queue)
     http.router.add_get("/api/queues/{queue}/events", poll_queue)
     http.router.add_delete("/api/queues/{queue}", delete_queue)
+    add_rest_routes(http)
+    add_openapi_route(http)
     if app.config.server.web_client:
         http.router.add_get("/", web_client)
     http.router.add_route("*", "/{tail:.*}", custom)

@@ -26,15 +26,14 @@ from homer.errors import (
     InvalidInput,
     NotFound,
     RateLimited,
-    Unauthenticated,
 )
 from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, DecodeError, media_type
 from homer.protocol.envelope import Envelope, error_envelope, reply_envelope
 from homer.server.app import BadParams, Context, error_details
-from homer.server.ops import authenticate
 from homer.server.session import Session
+from homer.transports.http import STATUS, bearer_user
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -88,9 +87,14 @@ def live_session(app: Homer, user: User, session_id: str) -> Session:
 
 
 async def run_op(
-    app: Homer, request: web.Request, op: str, params: dict[str, Any], token: str | None
+    app: Homer,
+    request: web.Request,
+    op: str,
+    params: dict[str, Any],
+    caller: tuple[User, dict[str, Any]] | None = None,
 ) -> Any:
-    """Run ``op`` for the bearer of ``token``; the result, or a :class:`HomerError`."""
+    """Run ``op`` for the request's bearer (``caller``, when already authenticated);
+    the result, or a :class:`HomerError`. Takes from the user's rate limit."""
     from homer.server.app import Handler
 
     handler: Handler | None = app.handlers.get(op)
@@ -102,12 +106,13 @@ async def run_op(
     peer = RequestPeer(request.remote or "unknown", app.clock())
     session: Session | None = None
     if handler.auth:
-        if token is None:
-            raise Unauthenticated("send the token as 'Authorization: Bearer ...'")
-        user, claims = await authenticate(app, token)
-        wait = app.user_buckets.take(user.id, app.clock())
-        if wait:
-            raise RateLimited("too many requests", round(wait, 3))
+        if caller is None:
+            user, claims = await bearer_user(request)
+        else:
+            user, claims = caller
+            wait = app.user_buckets.take(user.id, app.clock())
+            if wait:
+                raise RateLimited("too many requests", round(wait, 3))
         if session_id:
             session = live_session(app, user, session_id)
         elif op in SESSION_OPS:
@@ -150,10 +155,8 @@ def encoded(codec: Codec, envelope: Envelope, status: int) -> web.Response:
     )
 
 
-async def post_op(request: web.Request, app: Homer, token: str | None) -> web.Response:
+async def post_op(request: web.Request, app: Homer) -> web.Response:
     """``POST /api/ops/{op}``."""
-    from homer.transports.http import STATUS
-
     app.metrics.requests.inc()
     body_codec, answer = negotiate(app, request)
     try:
@@ -164,7 +167,7 @@ async def post_op(request: web.Request, app: Homer, token: str | None) -> web.Re
             raise InvalidInput(str(exc)) from None
         if not isinstance(params, dict):
             raise InvalidInput("the body must be a map of the op's parameters")
-        result = await run_op(app, request, request.match_info["op"], params, token)
+        result = await run_op(app, request, request.match_info["op"], params)
     except HomerError as exc:
         app.metrics.errors.labels(code=str(exc.code)).inc()
         error = error_envelope(None, str(exc.code), exc.message, **error_details(exc))

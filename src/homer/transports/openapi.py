@@ -1,0 +1,816 @@
+"""The OpenAPI 3.1 document of the HTTP API, served at ``GET /api/openapi.json``.
+
+It is built from what the server runs, not written beside it: the routes of
+the aiohttp router (each described by :data:`homer.transports.rest.ENDPOINTS`
+or by :data:`ROUTES` here), every operation's parameter type under
+``/api/ops/{op}``, the application's own routes, and the msgspec types that
+parse requests and shape answers, turned into JSON Schema by
+:func:`msgspec.json.schema_components`. Bounds that come from the
+configuration (the history page size) are the configured ones.
+
+The document is built on the first request and again only when the
+operations or the application's routes change.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
+
+import msgspec
+from aiohttp import web
+from msgspec import UNSET, Meta, UnsetType
+
+import homer
+from homer.errors import ErrorCode
+from homer.messaging.rooms import _ROOM_ID
+from homer.transports.http import APP_KEY, _NewMessage, _NewQueue
+from homer.transports.longpoll import Batch
+from homer.transports.rest import ENDPOINTS, OP_REPLIES, Ack, Endpoint, RoomInfo
+
+if TYPE_CHECKING:
+    from homer.server.app import Homer
+
+__all__ = ["DOCUMENT_PATH", "ROUTES", "Route", "add_openapi_route", "build_document"]
+
+#: Where the document is served (pinned: clients and tools rely on it).
+DOCUMENT_PATH = "/api/openapi.json"
+
+T = TypeVar("T")
+
+
+# -- what the routes of homer.transports.http take and answer -------------------------
+
+
+class ErrorBody(msgspec.Struct, forbid_unknown_fields=True):
+    """A refusal: a stable ``code`` to switch on and a ``message`` for people;
+    ``fields`` names each invalid field with its reason, ``retry_after`` says how
+    many seconds to wait after ``rate_limited``."""
+
+    code: ErrorCode
+    message: str
+    fields: dict[str, str] | UnsetType = UNSET
+    retry_after: float | UnsetType = UNSET
+
+
+class Reply(msgspec.Struct, Generic[T], forbid_unknown_fields=True):
+    """The reply envelope of an operation."""
+
+    op: Literal["reply"]
+    body: T
+
+
+class ErrorEnvelope(msgspec.Struct, forbid_unknown_fields=True):
+    """The error envelope of an operation."""
+
+    op: Literal["error"]
+    body: ErrorBody
+
+
+class Registration(msgspec.Struct):
+    """A name, a password, and any attributes of the user schema beside them."""
+
+    name: str
+    password: str
+
+
+class RegisteredUser(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    name: str
+    attributes: dict[str, Any]
+
+
+class Registered(msgspec.Struct, forbid_unknown_fields=True):
+    """The new account."""
+
+    user: RegisteredUser
+
+
+class Credentials(msgspec.Struct):
+    name: str
+    password: str
+
+
+class UserRef(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    name: str
+
+
+class LoggedIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A token and when it expires (``null``: never)."""
+
+    token: str
+    expires_at: float | None
+    user: UserRef
+
+
+class TokenBody(msgspec.Struct):
+    """The token to refresh, when it is not in the ``Authorization`` header (which wins)."""
+
+    token: str | UnsetType = UNSET
+
+
+class Refreshed(msgspec.Struct, forbid_unknown_fields=True):
+    """A new token; the old one stays valid until it expires."""
+
+    token: str
+    expires_at: float | None
+
+
+class Health(msgspec.Struct, forbid_unknown_fields=True):
+    status: Literal["ok"]
+
+
+class Ready(msgspec.Struct, forbid_unknown_fields=True):
+    status: Literal["ready"]
+
+
+class NotReady(msgspec.Struct, forbid_unknown_fields=True):
+    """The store does not answer."""
+
+    status: Literal["unavailable"]
+    store: str
+
+
+class QueueRegistration(msgspec.Struct, forbid_unknown_fields=True):
+    """A new long-poll queue: poll it at ``/api/queues/{queue}/events``."""
+
+    queue: str
+    session: Annotated[
+        str,
+        Meta(description="The session to name in `Homer-Session` for `typing`, `presence`, ..."),
+    ]
+    cursor: Annotated[
+        str, Meta(description="The position in every room of the queue, to resume from.")
+    ]
+    last_event_id: int
+    expires_in: Annotated[float, Meta(description="Seconds the queue lives without a poll.")]
+    max_timeout: Annotated[float, Meta(description="The longest `timeout` a poll may ask for.")]
+    user: UserRef
+    rooms: list[RoomInfo]
+    expires_at: float | None
+
+
+class PollQuery(msgspec.Struct, forbid_unknown_fields=True):
+    after: (
+        Annotated[
+            int,
+            Meta(
+                description="Acknowledge every event up to this id and get those after it.",
+                ge=0,
+                le=10**18 - 1,
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    timeout: (
+        Annotated[
+            float, Meta(description="Seconds to wait for an event (at most `max_timeout`).", ge=0)
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    rooms: (
+        Annotated[
+            str,
+            Meta(
+                description="Only these rooms, by id, separated by commas (each one of"
+                " the caller's)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    token: (
+        Annotated[
+            str, Meta(description="The token, for a browser's EventSource (prefer the header).")
+        ]
+        | UnsetType
+    ) = UNSET
+    last_event_id: (
+        Annotated[
+            str, Meta(description="The cursor to resume from (the `Last-Event-ID` header wins).")
+        ]
+        | UnsetType
+    ) = UNSET
+
+
+class PingReply(msgspec.Struct, forbid_unknown_fields=True):
+    server_time: float
+
+
+# -- describing a route -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A route of :mod:`homer.transports.http`, described."""
+
+    method: str
+    path: str
+    summary: str
+    description: str
+    tag: str
+    #: ``bearer``: a token is required; ``optional``: it may come in the header.
+    auth: Literal["bearer", "optional", "none"]
+    #: Status -> media type -> type of the body (a dict: a JSON Schema as it is;
+    #: ``None``: no body).
+    answers: dict[int, dict[str, Any]]
+    body: Any = None
+    body_required: bool = True
+    query: type[msgspec.Struct] | None = None
+    #: Refusals, all with an error body in JSON.
+    errors: tuple[int, ...] = ()
+    #: Refusals in plain text (from aiohttp itself).
+    text_errors: tuple[int, ...] = ()
+
+
+_JSON = "application/json"
+_MSGPACK = "application/msgpack"
+_TEXT: dict[str, Any] = {"type": "string"}
+
+_TAGS = {
+    "auth": "Accounts and tokens",
+    "account": "The caller's own account",
+    "rooms": "Rooms, members, history and read markers",
+    "users": "Administration of users (admin permissions)",
+    "groups": "Administration of groups and permissions (admin permissions)",
+    "ops": "Any operation over HTTP",
+    "streams": "Live traffic: WebSocket, Server-Sent Events, long-poll",
+    "server": "Health, metrics, the web client, this document",
+    "application": "The application's own routes",
+}
+
+#: Every route of :mod:`homer.transports.http` that is not a REST endpoint.
+ROUTES: tuple[Route, ...] = (
+    Route(
+        "POST",
+        "/api/register",
+        "Sign up",
+        "Self-service sign-up into the default group, while `identity.open_registration` "
+        "is true (403 otherwise). Every invalid field is reported at once, in `fields`.",
+        "auth",
+        "none",
+        {201: {_JSON: Registered}},
+        body=Registration,
+        errors=(400, 403, 409, 413),
+    ),
+    Route(
+        "POST",
+        "/api/login",
+        "Log in",
+        "A token for a name and password. A wrong password and an unknown name get the "
+        "same answer. Attempts are limited per account and per client address.",
+        "auth",
+        "none",
+        {200: {_JSON: LoggedIn}},
+        body=Credentials,
+        errors=(400, 401, 413, 429),
+    ),
+    Route(
+        "POST",
+        "/api/token/refresh",
+        "Refresh a token",
+        "A new token for the holder of a valid one, sent as `Authorization: Bearer` "
+        "or as the body.",
+        "auth",
+        "optional",
+        {200: {_JSON: Refreshed}},
+        body=TokenBody,
+        body_required=False,
+        errors=(400, 401, 413),
+    ),
+    Route(
+        "GET",
+        "/healthz",
+        "Liveness",
+        "200 while the process serves requests.",
+        "server",
+        "none",
+        {200: {_JSON: Health}},
+    ),
+    Route(
+        "GET",
+        "/readyz",
+        "Readiness",
+        "200 when the store answers too.",
+        "server",
+        "none",
+        {200: {_JSON: Ready}, 503: {_JSON: NotReady}},
+    ),
+    Route(
+        "GET",
+        "/metrics",
+        "Prometheus metrics",
+        "The Prometheus text format.",
+        "server",
+        "none",
+        {200: {"text/plain": _TEXT}},
+    ),
+    Route(
+        "GET",
+        "/",
+        "The web client",
+        "One self-contained HTML page (unless `server.web_client` is false).",
+        "server",
+        "none",
+        {200: {"text/html": _TEXT}},
+    ),
+    Route(
+        "GET",
+        DOCUMENT_PATH,
+        "This document",
+        "The OpenAPI document of this server.",
+        "server",
+        "none",
+        {200: {_JSON: {"type": "object"}}},
+    ),
+    Route(
+        "GET",
+        "/ws",
+        "WebSocket",
+        "The WebSocket protocol (docs/protocol.md): an upgrade, then `hello` with a token. "
+        "Subprotocol `homer.json` or `homer.msgpack`.",
+        "streams",
+        "none",
+        {101: {}},
+        text_errors=(400, 403),
+    ),
+    Route(
+        "GET",
+        "/api/events",
+        "Server-Sent Events",
+        "The caller's rooms (or some of them) as a stream of events; each `id` is a resume "
+        "cursor, sent back in `Last-Event-ID`.",
+        "streams",
+        "bearer",
+        {200: {"text/event-stream": _TEXT}},
+        query=EventsQuery,
+        errors=(400, 401, 403, 404, 409),
+    ),
+    Route(
+        "POST",
+        "/api/rooms/{room}/messages",
+        "Send a message",
+        "The `send` operation: 201 once the message is stored; a resend with the same "
+        "`cid` gets the first ack (`duplicate: true`).",
+        "rooms",
+        "bearer",
+        {201: {_JSON: Ack}},
+        body=_NewMessage,
+        errors=(400, 401, 403, 404, 413, 429),
+    ),
+    Route(
+        "POST",
+        "/api/queues",
+        "Open a long-poll queue",
+        "A queue of the caller's rooms (or some of them), resuming from `cursor` when given.",
+        "streams",
+        "bearer",
+        {201: {_JSON: QueueRegistration}},
+        body=_NewQueue,
+        body_required=False,
+        errors=(400, 401, 403, 404, 409, 413),
+    ),
+    Route(
+        "GET",
+        "/api/queues/{queue}/events",
+        "Poll a queue",
+        "The events after `after`, at once or when one comes, or none after `timeout` "
+        "seconds (`heartbeat: true`). `after` acknowledges every event up to it.",
+        "streams",
+        "bearer",
+        {200: {_JSON: Batch}},
+        query=PollQuery,
+        errors=(400, 401, 404),
+    ),
+    Route(
+        "DELETE",
+        "/api/queues/{queue}",
+        "Close a queue",
+        "204, and the queue is gone.",
+        "streams",
+        "bearer",
+        {204: {}},
+        errors=(401, 404),
+    ),
+)
+
+_STATUS = {
+    101: "Switching Protocols",
+    200: "OK",
+    201: "Created",
+    204: "No Content",
+    400: "invalid: malformed or unacceptable input",
+    401: "unauthenticated, invalid_token or token_revoked: no valid token",
+    403: "forbidden: not allowed (a permission, a membership)",
+    404: "not_found (or unknown_op): no such thing",
+    406: "the Accept header names no codec the server speaks",
+    409: "conflict: the current state forbids it (a name taken, a limit reached)",
+    413: "too_large: a body, text or data over the configured limit",
+    415: "the Content-Type names no codec the server speaks",
+    429: "rate_limited: wait `retry_after` seconds",
+    503: "unavailable: the store did not answer; nothing was done",
+}
+
+#: Path parameters: a description, a schema, an example.
+_PATH_PARAMETERS: dict[str, tuple[str, dict[str, Any], str | None]] = {
+    "room": ("A room id.", {"type": "string", "pattern": _ROOM_ID.pattern}, "lobby"),
+    "user": (
+        "A user name (compared case-insensitively).",
+        {"type": "string", "minLength": 1},
+        "alice",
+    ),
+    "queue": ("A long-poll queue id.", {"type": "string", "minLength": 1}, None),
+    "op": ("An operation's name.", {"type": "string", "minLength": 1}, "ping"),
+}
+#: Example values of request fields, by name (the room, user and group of the examples).
+_EXAMPLES: dict[str, Any] = {
+    "room": "lobby",
+    "user": "alice",
+    "cid": "c-0001",
+    "text": "hello",
+    "seq": 1,
+    "status": "away",
+}
+_NAMES = {
+    "/api/users/": ("A user name (compared case-insensitively).", "alice"),
+    "/api/groups/": ("A group name (compared case-insensitively).", "staff"),
+}
+_PARAMETER = re.compile(r"\{([^}]+)\}")
+_OP_NAME = re.compile(r"^[A-Za-z0-9._~-]+$")
+_SESSION_HEADER = {
+    "name": "Homer-Session",
+    "in": "header",
+    "required": False,
+    "description": "Run as this open SSE stream or long-poll queue of the caller "
+    "(a `join` then subscribes it).",
+    "schema": {"type": "string"},
+}
+
+
+class _Schema:
+    """Where the schema of a type goes, once every type is known."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+@dataclass
+class _Builder:
+    app: Homer
+    #: Whether each operation's parameters are described by their type (or as any object).
+    typed_ops: bool = True
+    kinds: list[Any] = field(default_factory=list)
+
+    def schema(self, kind: Any) -> Any:
+        if isinstance(kind, dict):
+            return kind
+        if isinstance(kind, tuple):
+            return {"oneOf": [self.schema(one) for one in kind]}
+        if kind not in self.kinds:
+            self.kinds.append(kind)
+        return _Schema(self.kinds.index(kind))
+
+    def content(self, media: dict[str, Any]) -> dict[str, Any]:
+        return {name: {"schema": self.schema(kind)} for name, kind in media.items()}
+
+    def body(self, kind: Any) -> dict[str, Any]:
+        """A JSON request body, with an example when its fields have usual names."""
+        media: dict[str, Any] = {"schema": self.schema(kind)}
+        if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            fields = msgspec.structs.fields(kind)
+            example = {f.encode_name: _EXAMPLES[f.name] for f in fields if f.name in _EXAMPLES}
+            required = {f.name for f in fields if f.required}
+            if example and required <= example.keys():
+                media["example"] = example
+        return {_JSON: media}
+
+    def answer(self, status: int, media: dict[str, Any]) -> dict[str, Any]:
+        described: dict[str, Any] = {"description": _STATUS.get(status, str(status))}
+        if media:
+            described["content"] = self.content(media)
+        return described
+
+    def errors(self, statuses: Iterable[int], envelope: bool = False) -> dict[str, Any]:
+        media = {_JSON: ErrorEnvelope, _MSGPACK: ErrorEnvelope} if envelope else {_JSON: ErrorBody}
+        return {str(status): self.answer(status, media) for status in sorted(set(statuses))}
+
+    def parameters(
+        self, path: str, query: type[msgspec.Struct] | None, bounds: dict[str, dict[str, Any]]
+    ) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for name in _PARAMETER.findall(path):
+            description, schema, example = _PATH_PARAMETERS.get(
+                name, ("", {"type": "string", "minLength": 1}, None)
+            )
+            if name == "permission":
+                names = sorted(self.app.identity.authorizer.permissions.names)
+                description, example = "A permission name.", "room.moderate"
+                schema = {"type": "string", "enum": names}
+            elif name == "name":
+                prefix = next((p for p in _NAMES if path.startswith(p)), "/api/users/")
+                description, example = _NAMES[prefix]
+            parameter = {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": description,
+                "schema": dict(schema),
+            }
+            if example is not None:
+                parameter["example"] = example
+            found.append(parameter)
+        if query is not None:
+            (ref,), components = msgspec.json.schema_components([query])
+            described = components[ref["$ref"].rsplit("/", 1)[-1]]
+            required = set(described.get("required", ()))
+            for name, schema in described["properties"].items():
+                schema = {**schema, **bounds.get(name, {})}
+                parameter = {"name": name, "in": "query", "required": name in required}
+                if "description" in schema:
+                    parameter["description"] = schema.pop("description")
+                found.append({**parameter, "schema": schema})
+        return found
+
+    def endpoint(self, endpoint: Endpoint) -> dict[str, Any]:
+        """A REST endpoint (:mod:`homer.transports.rest`)."""
+        description = _doc(endpoint.handler.__doc__)
+        if endpoint.permission:
+            description += f"\n\nNeeds the permission `{endpoint.permission}`."
+        if endpoint.ops:
+            names = " or ".join(f"`{op}`" for op in endpoint.ops)
+            description += f"\n\nRuns the {names} operation."
+        bounds = endpoint.bounds(self.app) if endpoint.bounds is not None else {}
+        parameters = self.parameters(endpoint.path, endpoint.query, bounds)
+        if endpoint.ops:
+            parameters.append(_SESSION_HEADER)
+        described: dict[str, Any] = {
+            "operationId": endpoint.handler.__name__,
+            "summary": endpoint.summary,
+            "description": description,
+            "tags": [endpoint.tag],
+            "security": [{"bearer": []}],
+            "parameters": parameters,
+        }
+        if endpoint.body is not None:
+            described["requestBody"] = {
+                # No body reads as {}: one is needed when a field is.
+                "required": any(f.required for f in msgspec.structs.fields(endpoint.body)),
+                "content": self.body(endpoint.body),
+            }
+        answer = {} if endpoint.answer is None else {_JSON: endpoint.answer}
+        refusals = {400, 401, 413, 429, 503, *endpoint.errors}
+        if endpoint.ops:
+            refusals.add(404)  # a Homer-Session that is gone
+        if endpoint.permission:
+            refusals.add(403)
+        described["responses"] = {
+            str(endpoint.status): self.answer(endpoint.status, answer),
+            **self.errors(tuple(refusals)),
+        }
+        if endpoint.permission:
+            described["x-permission"] = endpoint.permission
+        return described
+
+    def route(self, route: Route) -> dict[str, Any]:
+        """A route of :mod:`homer.transports.http`."""
+        described: dict[str, Any] = {
+            "operationId": _operation_id(route.method, route.path),
+            "summary": route.summary,
+            "tags": [route.tag],
+            "parameters": self.parameters(route.path, route.query, {}),
+        }
+        if route.description:
+            described["description"] = route.description
+        described["security"] = {
+            "bearer": [{"bearer": []}],
+            "optional": [{"bearer": []}, {}],
+            "none": [],
+        }[route.auth]
+        if route.body is not None:
+            described["requestBody"] = {
+                "required": route.body_required,
+                "content": self.body(route.body),
+            }
+        responses = {
+            str(status): self.answer(status, media) for status, media in route.answers.items()
+        }
+        errors = {*route.errors, 503} if route.errors else set()
+        responses.update(self.errors(tuple(errors)))
+        for status in route.text_errors:
+            responses[str(status)] = self.answer(status, {"text/plain": _TEXT})
+        described["responses"] = responses
+        return described
+
+    def operation(self, op: str | None) -> dict[str, Any]:
+        """``POST /api/ops/{op}``, for one operation or for any."""
+        params: Any = {"type": "object"}
+        reply: Any = Reply[Any]
+        auth, requires = True, None
+        if op is not None:
+            handler = self.app.handlers[op]
+            auth, requires = handler.auth, handler.requires
+            if handler.params is None:
+                params = {"type": "object", "maxProperties": 0}
+            elif self.typed_ops and _describable(handler.params):
+                params = handler.params
+            if handler.func.__module__ == "homer.server.ops":  # Homer's own, not replaced
+                if op in OP_REPLIES:
+                    reply = Reply[OP_REPLIES[op]]  # type: ignore[valid-type]
+                elif op == "ping":
+                    reply = Reply[PingReply]
+        described: dict[str, Any] = {
+            "operationId": f"op_{op}" if op is not None else "post_op",
+            "summary": f"The {op} operation" if op is not None else "Run any operation",
+            "tags": ["ops"],
+            "security": [{"bearer": []}] if auth else [],
+            "parameters": [] if op is not None else self.parameters("/api/ops/{op}", None, {}),
+            "requestBody": {"required": False, "content": self.body(params)},
+        }
+        description = (
+            "docs/protocol.md describes each operation."
+            if op is None
+            else f"The `{op}` operation over HTTP (docs/protocol.md)."
+        )
+        if requires:
+            description += f" Needs the permission `{requires}`."
+            described["x-permission"] = requires
+        described["description"] = description
+        described["parameters"].append(_SESSION_HEADER)
+        refusals = {400, 404, 429, 503}
+        if auth:
+            refusals.update((401, 403, 409))
+        responses = {
+            "200": self.answer(200, {_JSON: reply, _MSGPACK: reply}),
+            **self.errors(tuple(refusals), envelope=True),
+            "413": self.answer(413, {_JSON: ErrorBody}),
+            "406": self.answer(406, {"text/plain": _TEXT}),
+            "415": self.answer(415, {"text/plain": _TEXT}),
+        }
+        described["responses"] = dict(sorted(responses.items()))
+        return described
+
+    def resolve(self, document: Any) -> Any:
+        """Put each type's schema where it was asked for; the components beside."""
+        refs, components = msgspec.json.schema_components(
+            self.kinds, ref_template="#/components/schemas/{name}"
+        )
+        renames = {
+            name: name.lstrip("_")
+            for name in components
+            if name.startswith("_") and name.lstrip("_") not in components
+        }
+
+        def walk(node: Any) -> Any:
+            if isinstance(node, _Schema):
+                return walk(refs[node.index])
+            if isinstance(node, dict):
+                out = {key: walk(value) for key, value in node.items()}
+                ref = out.get("$ref")
+                if isinstance(ref, str):
+                    prefix, _, name = ref.rpartition("/")
+                    out["$ref"] = f"{prefix}/{renames.get(name, name)}"
+                return out
+            if isinstance(node, list):
+                return [walk(item) for item in node]
+            return node
+
+        resolved = walk(document)
+        resolved["components"]["schemas"] = {
+            renames.get(name, name): walk(schema) for name, schema in sorted(components.items())
+        }
+        return resolved
+
+
+def _doc(text: str | None) -> str:
+    """A docstring as one paragraph of Markdown (reST's double backquotes made single)."""
+    return " ".join((text or "").replace("``", "`").split())
+
+
+def _operation_id(method: str, path: str) -> str:
+    words = re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_") or "root"
+    return f"{method.lower()}_{words}"
+
+
+def _served(http: web.Application) -> Iterator[tuple[str, str]]:
+    """Each method and path the router serves, but the catch-all and HEAD."""
+    for route in http.router.routes():
+        path = route.resource.canonical if route.resource is not None else ""
+        if route.method in ("HEAD", "OPTIONS") or not path or path == "/{tail}":
+            continue
+        yield route.method, path
+
+
+def build_document(http: web.Application) -> dict[str, Any]:
+    """The OpenAPI document of ``http`` (see :func:`homer.transports.http.build_http_app`)."""
+    try:
+        return _build(http, typed_ops=True)
+    except (TypeError, ValueError, KeyError):
+        # Two types of the application's operations share a module and a name: every
+        # operation's parameters are then described as "an object".
+        return _build(http, typed_ops=False)
+
+
+def _describable(kind: Any) -> bool:
+    """Whether JSON Schema can describe ``kind`` (an application's type may hold any)."""
+    try:
+        msgspec.json.schema_components([kind])
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _build(http: web.Application, *, typed_ops: bool) -> dict[str, Any]:
+    app = http[APP_KEY]
+    builder = _Builder(app, typed_ops)
+    rest = {(endpoint.method, endpoint.path): endpoint for endpoint in ENDPOINTS}
+    described = {(route.method, route.path): route for route in ROUTES}
+    paths: dict[str, dict[str, Any]] = {}
+    for method, path in _served(http):
+        if (method, path) in rest:
+            operation = builder.endpoint(rest[(method, path)])
+        elif path == "/api/ops/{op}":
+            operation = builder.operation(None)
+        elif (method, path) in described:
+            operation = builder.route(described[(method, path)])
+        else:
+            operation = {
+                "summary": f"{method} {path}",
+                "responses": {"default": {"description": "undescribed"}},
+            }
+        paths.setdefault(path, {})[method.lower()] = operation
+    for op in sorted(app.handlers):
+        if _OP_NAME.fullmatch(op):
+            paths.setdefault(f"/api/ops/{op}", {})["post"] = builder.operation(op)
+    for method, path in sorted(app.routes):
+        served = paths.setdefault(path, {})
+        if method.lower() not in served:
+            served[method.lower()] = {
+                "summary": f"The application's {method} {path}",
+                "tags": ["application"],
+                "responses": {"default": {"description": "whatever the application answers"}},
+            }
+    document = {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Homer",
+            "version": homer.__version__,
+            "description": "The HTTP API of a Homer node. Errors carry a stable `code` "
+            "(docs/protocol.md, Errors); tokens go in `Authorization: Bearer`.",
+        },
+        "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": {},
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from /api/login (a JWT or an encrypted token, "
+                    "as the server is configured).",
+                }
+            },
+        },
+    }
+    resolved: dict[str, Any] = builder.resolve(document)
+    return resolved
+
+
+@dataclass
+class _Cached:
+    key: Any = None
+    body: bytes = b""
+
+
+CACHE_KEY: web.AppKey[_Cached] = web.AppKey("openapi", _Cached)
+
+
+def _version(app: Homer) -> Any:
+    """What the document depends on that can change while the server runs."""
+    handlers = tuple(
+        (op, handler.params, handler.auth, handler.requires, handler.func.__module__)
+        for op, handler in sorted(app.handlers.items())
+    )
+    return handlers, tuple(sorted(app.routes))
+
+
+async def openapi_document(request: web.Request) -> web.Response:
+    """``GET /api/openapi.json``."""
+    cache = request.app[CACHE_KEY]
+    version = _version(request.app[APP_KEY])
+    if cache.key != version:
+        cache.body = msgspec.json.encode(build_document(request.app))
+        cache.key = version
+    return web.Response(body=cache.body, content_type="application/json")
+
+
+def add_openapi_route(http: web.Application) -> None:
+    """Serve the document of ``http`` at :data:`DOCUMENT_PATH`."""
+    http[CACHE_KEY] = _Cached()
+    http.router.add_get(DOCUMENT_PATH, openapi_document)
