@@ -49,9 +49,10 @@ def serve(
 ) -> None:
     """Run a Homer server: WebSocket at /ws, HTTP API, web client at /.
 
-    The HTTP API also streams events (Server-Sent Events at /api/events,
-    long-poll queues at /api/queues); --tcp-port adds raw TCP. TLS comes from
-    server.tls_cert and server.tls_key in the configuration.
+    The HTTP API is REST (described at /api/openapi.json), runs any
+    operation at /api/ops/{op} and streams events (Server-Sent Events at
+    /api/events, long-poll queues at /api/queues); --tcp-port adds raw TCP.
+    TLS comes from server.tls_cert and server.tls_key in the configuration.
 
     One node runs on SQLite and an in-process broker. Several nodes share a
     PostgreSQL store (--store) and a RabbitMQ broker (--broker).
