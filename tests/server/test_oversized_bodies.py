@@ -10,7 +10,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from homer.testing.server import TestServer, running_homer
+from homer.config import HomerConfig
+from homer.testing.server import TestServer, replace_config, running_homer
 
 DECLARED = 500_000_000  # what the client claims it will send
 SENT = 200_000  # what it actually sends: about three times limits.max_frame
@@ -75,3 +76,35 @@ async def test_a_client_leaving_mid_body_is_not_logged_as_a_server_error(
         assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
         async with aiohttp.ClientSession() as http, http.get(f"{server.url}/healthz") as answer:
             assert answer.status == 200
+
+
+async def test_a_body_that_dribbles_in_is_cut_off_after_the_handshake_timeout(
+    tmp_path: Path,
+) -> None:
+    def quick(config: HomerConfig) -> HomerConfig:
+        return replace_config(config, limits={"handshake_timeout": 0.5})
+
+    async with running_homer(tmp_path, configure=quick) as server:
+        token = await server.token("alice")
+        host, port = server.url.removeprefix("http://").split(":")
+        for path in PATHS:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+                f"Content-Length: 1000\r\n\r\n".encode()
+            )
+            started = asyncio.get_running_loop().time()
+
+            async def dribble(writer: asyncio.StreamWriter = writer) -> None:
+                for _ in range(100):
+                    writer.write(b" ")
+                    await asyncio.sleep(0.05)
+
+            sending = asyncio.create_task(dribble())
+            try:
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            finally:
+                sending.cancel()
+                writer.close()
+            assert head.startswith(b"HTTP/1.1 408"), (path, head[:60])
+            assert asyncio.get_running_loop().time() - started < 2, path

@@ -9,6 +9,7 @@ wrong password.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -67,9 +68,23 @@ def error_response(exc: HomerError) -> web.Response:
     return _json(body, STATUS.get(exc.code, 500), headers)
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The request's whole body, which must arrive within ``limits.handshake_timeout``
+    (a body sent a byte at a time would hold a handler and a socket forever)."""
+    limit = request.app[APP_KEY].config.limits.handshake_timeout
+    try:
+        async with asyncio.timeout(limit):
+            return await request.read()
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(
+            text=f"the request body did not arrive within {limit:g} s",
+            headers={"Connection": "close"},
+        ) from None
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
     try:
-        data = msgspec.json.decode(await request.read())
+        data = msgspec.json.decode(await read_body(request))
     except msgspec.DecodeError as exc:
         raise _Invalid(f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):

@@ -33,7 +33,7 @@ from homer.protocol.codecs import Codec, DecodeError, media_type
 from homer.protocol.envelope import Envelope, error_envelope, reply_envelope
 from homer.server.app import BadParams, Context, error_details
 from homer.server.session import Session
-from homer.transports.http import STATUS, bearer_user
+from homer.transports.http import STATUS, bearer_user, read_body
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -160,7 +160,7 @@ async def post_op(request: web.Request, app: Homer) -> web.Response:
     app.metrics.requests.inc()
     body_codec, answer = negotiate(app, request)
     try:
-        raw = await request.read()
+        raw = await read_body(request)
         try:
             params = body_codec.decode(raw) if raw.strip() else {}
         except DecodeError as exc:

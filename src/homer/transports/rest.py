@@ -38,7 +38,7 @@ from homer.messaging.rooms import room_info
 from homer.protocol.envelope import Envelope
 from homer.server.ops import Create, Direct
 from homer.store.records import name_key
-from homer.transports.http import APP_KEY, _json, bearer_user
+from homer.transports.http import APP_KEY, _json, bearer_user, read_body
 from homer.transports.http_ops import run_op
 
 if TYPE_CHECKING:
@@ -461,7 +461,7 @@ def _serve(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         if endpoint.permission is not None and not app.identity.can(user, endpoint.permission):
             raise NotAuthorized(endpoint.permission, user.name)
         query = _query(request, endpoint.query)
-        body = _decode(await request.read(), endpoint.body)
+        body = _decode(await read_body(request), endpoint.body)
         answer = await endpoint.handler(Call(app, request, (user, claims), user, query, body))
         if answer is None:
             return web.Response(status=204)
