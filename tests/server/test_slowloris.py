@@ -10,6 +10,7 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
+from homer.config import HomerConfig
 from homer.testing.server import replace_config, running_homer
 
 TIMEOUT = 0.5
@@ -102,3 +103,31 @@ async def test_unfinished_handshakes_are_cut_while_a_client_is_served(tmp_path: 
         assert server.app.connections_from("127.0.0.1") == 2
         again = await alice.send("lobby", "after the storm")
         assert again["seq"] == ack["seq"] + 1
+
+
+async def test_a_slow_second_head_on_a_kept_alive_connection_is_cut_too(tmp_path: Path) -> None:
+    def quick(config: HomerConfig) -> HomerConfig:
+        return replace_config(config, limits={"handshake_timeout": 0.5})
+
+    async with running_homer(tmp_path, configure=quick) as server:
+        host, port = server.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(f"GET /healthz HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200")
+        await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+        started = asyncio.get_running_loop().time()
+        writer.write(b"GET /healthz HTTP/1.1\r\n")
+
+        async def dribble() -> None:
+            for n in range(200):
+                writer.write(b"X-Slow-%d: 1\r\n" % n)
+                await asyncio.sleep(0.05)
+
+        sending = asyncio.create_task(dribble())
+        try:
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed, no answer
+        finally:
+            sending.cancel()
+            writer.close()
+        assert asyncio.get_running_loop().time() - started < 2

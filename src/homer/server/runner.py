@@ -76,7 +76,14 @@ async def start_server(
     handshake = app.config.limits.handshake_timeout
     try:
         page = await asyncio.to_thread(load_web_client) if config.web_client else b""
-        runner = web.AppRunner(build_http_app(app, page), handle_signals=False, access_log=None)
+        runner = web.AppRunner(
+            build_http_app(app, page),
+            handle_signals=False,
+            access_log=None,
+            # A kept-alive connection waits this long for its next request head,
+            # finished or not: a slow second head is cut like a slow first one.
+            keepalive_timeout=handshake,
+        )
         await runner.setup()
         http_factory: Callable[[], asyncio.Protocol] = runner.server  # type: ignore[assignment]
         loop = asyncio.get_running_loop()
