@@ -91,8 +91,8 @@ def plan_start(
 
 
 class Cursor:
-    """One stream's position in each of its rooms, its text kept up to date: each
-    room's part is encoded once per change, the whole joined only when asked."""
+    """One stream's position in each of its rooms. Its text is built only when asked,
+    each room's part encoded at most once per change."""
 
     __slots__ = ("_positions", "_segments", "follows_joins")
 
@@ -105,7 +105,24 @@ class Cursor:
         self._segments: dict[str, str] = {}
 
     def text(self) -> str:
-        return _ROOMS_SEP.join(self._segments.values())
+        segments = self._segments
+        parts = []
+        for room, (epoch, seq) in self._positions.items():
+            part = segments.get(room)
+            if part is None:
+                part = segments[room] = encode_position(room, epoch, seq)
+            parts.append(part)
+        return _ROOMS_SEP.join(parts)
+
+    def sole_epoch(self, room: str) -> int | None:
+        """The epoch of ``room`` when it is the only room of the stream: then the
+        stream's cursor is that room's position alone, the same for every such stream."""
+        positions = self._positions
+        if len(positions) == 1:
+            position = positions.get(room)
+            if position is not None:
+                return position[0]
+        return None
 
     def start(self, positions: Mapping[str, tuple[int, int]]) -> None:
         for room, (epoch, seq) in positions.items():
@@ -113,7 +130,7 @@ class Cursor:
 
     def move(self, room: str, epoch: int, seq: int) -> None:
         self._positions[room] = (epoch, seq)
-        self._segments[room] = encode_position(room, epoch, seq)
+        self._segments.pop(room, None)
 
     def drop(self, room: str) -> None:
         self._positions.pop(room, None)

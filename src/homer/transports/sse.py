@@ -63,6 +63,29 @@ class SSEFormat:
         return b"event: %s\ndata: %s\n\n" % (envelope.op.encode(), self.codec.encode(envelope))
 
 
+def _chunk(data: bytes) -> bytes:
+    """``data`` as one HTTP/1.1 chunk."""
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+class SoleRoomChunk:
+    """The whole chunk of an event, ``id:`` line included, for the streams that
+    follow its room alone in one epoch: their cursor is that room's position, so
+    the hub renders the chunk once for all of them, as it does for WebSocket."""
+
+    __slots__ = ("epoch", "fmt")
+
+    def __init__(self, codec: Codec, epoch: int) -> None:
+        self.fmt = SSEFormat(codec)
+        self.epoch = epoch
+
+    def render(self, envelope: Envelope) -> bytes:
+        assert envelope.room is not None
+        assert envelope.seq is not None
+        position = encode_position(envelope.room, self.epoch, envelope.seq)
+        return _chunk(b"id: %s\n%s" % (position.encode(), self.fmt.render(envelope)))
+
+
 class SSEPeer(asyncio.Protocol):
     """One stream. It stands between the transport and aiohttp's protocol (to hear
     at once when the client goes away) and writes chunks straight to the transport."""
@@ -70,6 +93,7 @@ class SSEPeer(asyncio.Protocol):
     __slots__ = (
         "_cursor",
         "_pending",
+        "_sole",
         "address",
         "app",
         "closing",
@@ -103,6 +127,8 @@ class SSEPeer(asyncio.Protocol):
         #: Until the stream starts: what arrived meanwhile, delivered after ``ready``.
         self._pending: list[Outgoing] | None = []
         self._cursor = Cursor(follows_joins=follows_joins)
+        #: The shared chunk format of this stream's only room, in its epoch.
+        self._sole: SoleRoomChunk | None = None
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     # -- the stream -------------------------------------------------------------------
@@ -131,12 +157,26 @@ class SSEPeer(asyncio.Protocol):
         return b"id: %s\n" % self._cursor.text().encode()
 
     def _frame(self, out: Outgoing) -> bytes | None:
-        if not self._cursor.admits(self.app, self, out.envelope):
+        """The event as a chunk for this stream, or ``None`` when it is not for it."""
+        envelope = out.envelope
+        cursor = self._cursor
+        if not cursor.admits(self.app, self, envelope):
             return None
+        room, seq = envelope.room, envelope.seq
+        if room is not None and seq is not None:
+            epoch = cursor.sole_epoch(room)
+            if epoch is not None:  # the common case: shared bytes, nothing encoded here
+                cursor.move(room, epoch, seq)
+                shared = self._sole
+                if shared is None or shared.epoch != epoch:
+                    shared = self._sole = self.app.codecs.wire_format(
+                        self.fmt.codec.name, SoleRoomChunk, epoch
+                    )
+                return out.render(shared)
         data = out.render(self.fmt)
-        if self._cursor.advance(out.envelope):
-            return self._cursor_line() + data
-        return data
+        if cursor.advance(envelope):
+            return _chunk(self._cursor_line() + data)
+        return _chunk(data)
 
     # -- Peer -------------------------------------------------------------------------
 
@@ -151,7 +191,7 @@ class SSEPeer(asyncio.Protocol):
                 self._unrenderable()
                 return
             if data is not None:
-                self._write(data)
+                self._write_chunks(data)
 
     def push_many(self, outs: list[Outgoing]) -> None:
         if self._pending is not None:
@@ -163,7 +203,7 @@ class SSEPeer(asyncio.Protocol):
             except Exception:
                 self._unrenderable()
                 return
-            self._write(b"".join([frame for frame in frames if frame is not None]))
+            self._write_chunks(b"".join([frame for frame in frames if frame is not None]))
 
     def send(self, envelope: Envelope) -> None:
         self.push(Outgoing(envelope))
@@ -212,10 +252,15 @@ class SSEPeer(asyncio.Protocol):
         self.close(CloseCode.INTERNAL, "internal error: reconnect and resume")
 
     def _write(self, data: bytes) -> None:
-        """One HTTP/1.1 chunk."""
+        """``data`` as one HTTP/1.1 chunk."""
+        if data:
+            self._write_chunks(_chunk(data))
+
+    def _write_chunks(self, chunks: bytes) -> None:
+        """Bytes that are already HTTP/1.1 chunks."""
         transport = self.transport
-        if transport is not None and not self.closing and data:
-            transport.write(b"%x\r\n%s\r\n" % (len(data), data))
+        if transport is not None and not self.closing and chunks:
+            transport.write(chunks)
 
     # -- asyncio.Protocol: pass everything on to aiohttp ----------------------------------
 
