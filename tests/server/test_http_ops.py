@@ -116,6 +116,7 @@ async def test_refusals_carry_a_code_and_an_http_status(tmp_path: Path) -> None:
         )
         assert (status, answer["body"]["code"]) == (404, "not_found")
         assert "open a new one" in answer["body"]["message"]
+        assert answer["body"]["fields"] == {"session": "gone"}
 
 
 async def test_session_ops_act_on_the_named_long_poll_queue(tmp_path: Path) -> None:

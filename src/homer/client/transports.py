@@ -99,7 +99,7 @@ SILENCE_GRACE = 5.0
 #: The HTTP header naming the stream or queue an operation over HTTP acts on.
 SESSION_HEADER = "Homer-Session"
 #: What the server says when the stream or queue named in that header is gone.
-_SESSION_GONE = "no open stream or queue"
+_SESSION_GONE = {"session": "gone"}
 _REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60.0, sock_connect=10.0)
 _STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10.0)
 
@@ -701,7 +701,7 @@ class _OverHTTP(abc.ABC):
             raise ConnectionLost(f"{op} over HTTP failed: {exc!r}") from exc
         envelope = self._envelope(status, raw, document)
         body = envelope.body if isinstance(envelope.body, dict) else {}
-        if envelope.op == "error" and str(body.get("message", "")).startswith(_SESSION_GONE):
+        if envelope.op == "error" and body.get("fields") == _SESSION_GONE:
             self.abort()  # the server dropped the stream or queue before we heard
             raise ConnectionLost(str(body.get("message")))
         if op == "refresh" and envelope.op == "reply" and isinstance(body.get("token"), str):

@@ -80,10 +80,19 @@ def live_session(app: Homer, user: User, session_id: str) -> Session:
         session = getattr(sink, "session", None)
         if isinstance(session, Session) and session.id == session_id:
             return session
-    raise NotFound(
-        f"no open stream or queue of yours has session {session_id[:40]!r}: "
-        "it closed or expired; open a new one"
-    )
+    raise SessionGone(session_id)
+
+
+class SessionGone(NotFound):
+    """404 for a ``Homer-Session`` that names no open stream or queue of the caller;
+    ``fields.session`` is ``"gone"`` for clients to switch on."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(
+            f"no open stream or queue of yours has session {session_id[:40]!r}: "
+            "it closed or expired; open a new one"
+        )
+        self.fields = {"session": "gone"}
 
 
 async def run_op(
