@@ -24,7 +24,7 @@ from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec
 from homer.protocol.envelope import Envelope
 from homer.server.session import CloseCode, Session
-from homer.transports.cursor import Cursor
+from homer.transports.cursor import Cursor, encode_position
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -41,6 +41,9 @@ _WHY = {
     CloseCode.GOING_AWAY: "going_away",
     CloseCode.NORMAL: "closed",
 }
+
+
+_encode = msgspec.json.encode
 
 
 class QueueGone(NotFound):
@@ -67,17 +70,21 @@ class PollFormat:
         return self.codec.encode(envelope)
 
 
-class _Event(msgspec.Struct, array_like=True):
+class _Event(msgspec.Struct, array_like=True, gc=False):
+    """A buffered event. Untracked by the garbage collector (it holds no containers):
+    thousands of queues buffer events, and tracked ones would slow every collection."""
+
     id: int
-    cursor: str
+    #: The cursor after the event, as a JSON string (shared by queues of one room).
+    cursor: bytes
     data: bytes
     #: Bytes counted against the bounds: 0 for the queue's own answers and replay.
     size: int
 
 
-class _Wire(msgspec.Struct):
+class _Wire(msgspec.Struct, gc=False):
     id: int
-    cursor: str
+    cursor: msgspec.Raw
     event: msgspec.Raw
 
 
@@ -87,10 +94,25 @@ class Batch(msgspec.Struct):
 
     queue: str
     events: list[_Wire]
-    cursor: str
+    cursor: msgspec.Raw
     last_event_id: int
     heartbeat: bool = False
     replaced: bool = False
+
+
+class SoleRoomCursor:
+    """The cursor after an event, as a JSON string, for the queues that follow its
+    room alone in one epoch: rendered once for all of them."""
+
+    __slots__ = ("epoch",)
+
+    def __init__(self, codec: Codec, epoch: int) -> None:
+        self.epoch = epoch
+
+    def render(self, envelope: Envelope) -> bytes:
+        assert envelope.room is not None
+        assert envelope.seq is not None
+        return _encode(encode_position(envelope.room, self.epoch, envelope.seq))
 
 
 class EventQueue:
@@ -104,7 +126,8 @@ class EventQueue:
         "_idle_at",
         "_last_id",
         "_pending",
-        "_text",
+        "_position",
+        "_sole",
         "_timer",
         "_waiter",
         "address",
@@ -141,7 +164,10 @@ class EventQueue:
         self.closed: str | None = None
         self.polling = 0
         self._cursor = Cursor(follows_joins=follows_joins)
-        self._text = ""
+        #: The cursor after the last event, as a JSON string.
+        self._position = b'""'
+        #: The shared cursor format of this queue's only room, in its epoch.
+        self._sole: SoleRoomCursor | None = None
         self._events: deque[_Event] = deque()
         self._bytes = 0
         self._counted = 0
@@ -154,14 +180,14 @@ class EventQueue:
 
     def start(self, positions: Mapping[str, tuple[int, int]]) -> None:
         self._cursor.start(positions)
-        self._text = self._cursor.text()
+        self._position = _encode(self._cursor.text())
         self._touch()
         pending, self._pending = self._pending, None
         if pending:
             self.push_many(pending)
 
     def cursor(self) -> str:
-        return self._text
+        return self._cursor.text()
 
     # -- polls ----------------------------------------------------------------------
 
@@ -196,8 +222,8 @@ class EventQueue:
         events = [] if replaced else list(self._events)
         return Batch(
             queue=self.id,
-            events=[_Wire(e.id, e.cursor, msgspec.Raw(e.data)) for e in events],
-            cursor=events[-1].cursor if events else self._text,
+            events=[_Wire(e.id, msgspec.Raw(e.cursor), msgspec.Raw(e.data)) for e in events],
+            cursor=msgspec.Raw(events[-1].cursor if events else self._position),
             last_event_id=events[-1].id if events else self._last_id,
             heartbeat=not events and not replaced,
             replaced=replaced,
@@ -297,11 +323,24 @@ class EventQueue:
         if not self._cursor.admits(self.app, self, envelope):
             return False
         data = out.render(self.fmt)
-        if self._cursor.advance(envelope):
-            self._text = self._cursor.text()
+        cursor = self._cursor
+        room, seq = envelope.room, envelope.seq
+        epoch = cursor.sole_epoch(room) if room is not None and seq is not None else None
+        if epoch is not None:  # the common case: the same cursor as every queue of the room
+            assert room is not None
+            assert seq is not None
+            cursor.move(room, epoch, seq)
+            shared = self._sole
+            if shared is None or shared.epoch != epoch:
+                shared = self._sole = self.app.codecs.wire_format(
+                    self.fmt.codec.name, SoleRoomCursor, epoch
+                )
+            self._position = out.render(shared)
+        elif cursor.advance(envelope):
+            self._position = _encode(cursor.text())
         self._last_id += 1
-        size = len(data) + len(self._text) if counted else 0
-        self._events.append(_Event(self._last_id, self._text, data, size))
+        size = len(data) + len(self._position) if counted else 0
+        self._events.append(_Event(self._last_id, self._position, data, size))
         if not counted:
             return True
         self._bytes += size
