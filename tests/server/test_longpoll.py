@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import msgspec
 
 from homer.config import HomerConfig
 from homer.testing.server import TestServer, replace_config, running_homer
@@ -297,3 +298,36 @@ async def test_refused_queues_and_a_second_poll(tmp_path: Path) -> None:
         assert status == 200
         assert replaced["events"] == []
         assert replaced["replaced"] is True
+
+
+async def test_a_queue_speaks_the_codec_its_registration_accepts(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server, aiohttp.ClientSession() as http:
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        token = await server.token("alice")
+        packed = {"Authorization": f"Bearer {token}", "Accept": "application/msgpack"}
+        async with http.post(f"{server.url}/api/queues", headers=packed) as answer:
+            assert answer.status == 201
+            assert answer.content_type == "application/msgpack"
+            queue = msgspec.msgpack.decode(await answer.read())
+        await alice.send("lobby", "packed for you")
+        url = f"{server.url}/api/queues/{queue['queue']}/events?after=0&timeout=5"
+        texts: list[str] = []
+        after = 0
+        async with asyncio.timeout(10):
+            while "packed for you" not in texts:
+                async with http.get(url.replace("after=0", f"after={after}"), headers=packed) as a:
+                    assert a.content_type == "application/msgpack"
+                    batch = msgspec.msgpack.decode(await a.read())
+                for polled in batch["events"]:
+                    after = polled["id"]
+                    assert decode_cursor(polled["cursor"])["lobby"].seq >= 1
+                    if polled["event"]["op"] == "msg" and polled["event"].get("kind") == "msg":
+                        texts.append(polled["event"]["body"]["text"])
+        assert texts == ["packed for you"]
+        # A queue speaks JSON or MessagePack: other types are refused before it exists.
+        refused = {"Authorization": f"Bearer {token}", "Accept": "text/html"}
+        async with http.post(f"{server.url}/api/queues", headers=refused) as answer:
+            assert answer.status == 406
+            assert "application/msgpack" in await answer.text()
+        assert server.app.connections_from("127.0.0.1") == 2  # alice's client and the queue

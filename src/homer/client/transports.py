@@ -900,14 +900,16 @@ class _Batch(msgspec.Struct):
 
 
 _read_batch = msgspec.json.Decoder(_Batch).decode
+_read_packed_batch = msgspec.msgpack.Decoder(_Batch).decode
 
 
 class LongPollTransport(_OverHTTP):
     """A queue at ``/api/queues``, polled in a loop; requests over ``POST /api/ops``.
 
     A reconnection registers a new queue with the client's positions as its
-    ``cursor``; the old queue is deleted when the connection closes. The queue
-    carries JSON; ``codec`` is that of the requests and their answers.
+    ``cursor``; the old queue is deleted when the connection closes. ``codec``
+    is that of the queue's answers (asked for with ``Accept``), of the requests
+    and of their answers.
     """
 
     name: ClassVar[str] = "longpoll"
@@ -938,7 +940,9 @@ class LongPollTransport(_OverHTTP):
         async with self._client().post(
             self.url + "/api/queues",
             data=msgspec.json.encode(asked),
-            headers=self._headers(**{"Content-Type": "application/json"}),
+            headers=self._headers(
+                **{"Content-Type": "application/json", "Accept": self.codec.media_type}
+            ),
             timeout=_REQUEST_TIMEOUT,
         ) as response:
             if response.status >= 300:
@@ -967,6 +971,7 @@ class LongPollTransport(_OverHTTP):
                         timeout=_STREAM_TIMEOUT,
                     ) as response:
                         status, raw = response.status, await response.read()
+                        packed = response.content_type in _MSGPACK_TYPES
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.debug("poll of %s failed: %r", self.url, exc)
                 return
@@ -979,7 +984,7 @@ class LongPollTransport(_OverHTTP):
                 log.debug("poll of %s answered %s: %r", self.url, status, raw[:200])
                 return
             try:
-                batch = _read_batch(raw)
+                batch = (_read_packed_batch if packed else _read_batch)(raw)
             except msgspec.DecodeError as exc:
                 log.warning("skipping a poll answer that is not a batch: %s", exc)
                 return

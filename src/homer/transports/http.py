@@ -19,10 +19,17 @@ from aiohttp import web
 
 from homer.errors import ErrorCode, HomerError, NotFound, RateLimited, Unauthenticated
 from homer.identity.accounts import User
-from homer.protocol.codecs import JSONCodec
+from homer.protocol.codecs import Codec, media_type
 from homer.server.session import CloseCode
 from homer.store.records import name_key
-from homer.transports.longpoll import EventQueue, PollFormat, Queues, poll_timeout, registration
+from homer.transports.longpoll import (
+    POLL_CODECS,
+    EventQueue,
+    PollFormat,
+    Queues,
+    poll_timeout,
+    registration,
+)
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -281,7 +288,7 @@ async def create_queue(request: web.Request) -> web.Response:
     resume = decode_cursor(asked.cursor)
     address = request.remote or "unknown"
     check_connections(app, user, address)
-    fmt = app.codecs.wire_format(JSONCodec.name, PollFormat)
+    fmt = app.codecs.wire_format(_poll_codec(app, request).name, PollFormat)
     queue = EventQueue(
         app,
         fmt,
@@ -299,7 +306,24 @@ async def create_queue(request: web.Request) -> web.Response:
     queue.start(start.positions)
     queues.add(queue)
     app.spawn(after_welcome(app, queue, session, start.fresh, start.resume))
-    return _json(registration(queue, session, infos), 201)
+    return _in_queue_codec(queue, registration(queue, session, infos), 201)
+
+
+def _poll_codec(app: Homer, request: web.Request) -> Codec:
+    """The codec a new queue speaks, from the registration's ``Accept``, or 406."""
+    codec = app.codecs.for_accept(request.headers.get("Accept"))
+    if codec is None or codec.name not in POLL_CODECS:
+        offered = ", ".join(media_type(known) for known in app.codecs if known.name in POLL_CODECS)
+        raise web.HTTPNotAcceptable(text=f"a queue speaks one of: {offered}")
+    return codec
+
+
+def _in_queue_codec(queue: EventQueue, answer: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        body=queue.fmt.container(answer),
+        status=status,
+        headers={"Content-Type": media_type(queue.fmt.codec)},
+    )
 
 
 async def poll_queue(request: web.Request) -> web.Response:
@@ -315,7 +339,7 @@ async def poll_queue(request: web.Request) -> web.Response:
     if queue.session is not None:
         queue.session.adopt(claims)  # a refreshed token keeps the queue alive
     batch = await queue.poll(int(after) if after is not None else None, timeout)
-    return web.Response(body=_encode(batch), content_type="application/json")
+    return _in_queue_codec(queue, batch)
 
 
 async def delete_queue(request: web.Request) -> web.Response:

@@ -29,7 +29,22 @@ from homer.transports.cursor import Cursor, encode_position
 if TYPE_CHECKING:
     from homer.server.app import Homer
 
-__all__ = ["MAX_POLL", "Batch", "EventQueue", "PollFormat", "QueueGone", "Queues"]
+__all__ = [
+    "MAX_POLL",
+    "POLL_CODECS",
+    "Batch",
+    "EventQueue",
+    "PollFormat",
+    "QueueGone",
+    "Queues",
+]
+
+#: The codecs a queue may speak, with how each encodes a whole answer (a batch
+#: around events the codec rendered): chosen at registration by ``Accept``.
+POLL_CODECS: dict[str, Callable[[Any], bytes]] = {
+    "json": msgspec.json.encode,
+    "msgpack": msgspec.msgpack.encode,
+}
 
 #: Longest a poll waits, in seconds: under the 60 s that proxies commonly allow.
 MAX_POLL = 55.0
@@ -41,9 +56,6 @@ _WHY = {
     CloseCode.GOING_AWAY: "going_away",
     CloseCode.NORMAL: "closed",
 }
-
-
-_encode = msgspec.json.encode
 
 
 class QueueGone(NotFound):
@@ -59,12 +71,15 @@ class QueueGone(NotFound):
 
 
 class PollFormat:
-    """An event as JSON: shared by every queue, so the hub renders it once for all."""
+    """An event in the queue's codec: shared by every queue of that codec, so the
+    hub renders it once for all of them."""
 
-    __slots__ = ("codec",)
+    __slots__ = ("codec", "container")
 
     def __init__(self, codec: Codec) -> None:
         self.codec = codec
+        #: Encodes whole answers (registration, batches) in the same format.
+        self.container = POLL_CODECS[codec.name]
 
     def render(self, envelope: Envelope) -> bytes:
         return self.codec.encode(envelope)
@@ -75,7 +90,7 @@ class _Event(msgspec.Struct, array_like=True, gc=False):
     thousands of queues buffer events, and tracked ones would slow every collection."""
 
     id: int
-    #: The cursor after the event, as a JSON string (shared by queues of one room).
+    #: The cursor after the event, encoded (shared by the queues of one room).
     cursor: bytes
     data: bytes
     #: Bytes counted against the bounds: 0 for the queue's own answers and replay.
@@ -101,18 +116,19 @@ class Batch(msgspec.Struct):
 
 
 class SoleRoomCursor:
-    """The cursor after an event, as a JSON string, for the queues that follow its
-    room alone in one epoch: rendered once for all of them."""
+    """The cursor after an event, as an encoded string, for the queues that follow
+    its room alone in one epoch: rendered once for all of them."""
 
-    __slots__ = ("epoch",)
+    __slots__ = ("container", "epoch")
 
     def __init__(self, codec: Codec, epoch: int) -> None:
+        self.container = POLL_CODECS[codec.name]
         self.epoch = epoch
 
     def render(self, envelope: Envelope) -> bytes:
         assert envelope.room is not None
         assert envelope.seq is not None
-        return _encode(encode_position(envelope.room, self.epoch, envelope.seq))
+        return self.container(encode_position(envelope.room, self.epoch, envelope.seq))
 
 
 class EventQueue:
@@ -164,8 +180,8 @@ class EventQueue:
         self.closed: str | None = None
         self.polling = 0
         self._cursor = Cursor(follows_joins=follows_joins)
-        #: The cursor after the last event, as a JSON string.
-        self._position = b'""'
+        #: The cursor after the last event, encoded.
+        self._position = fmt.container("")
         #: The shared cursor format of this queue's only room, in its epoch.
         self._sole: SoleRoomCursor | None = None
         self._events: deque[_Event] = deque()
@@ -180,7 +196,7 @@ class EventQueue:
 
     def start(self, positions: Mapping[str, tuple[int, int]]) -> None:
         self._cursor.start(positions)
-        self._position = _encode(self._cursor.text())
+        self._position = self.fmt.container(self._cursor.text())
         self._touch()
         pending, self._pending = self._pending, None
         if pending:
@@ -337,7 +353,7 @@ class EventQueue:
                 )
             self._position = out.render(shared)
         elif cursor.advance(envelope):
-            self._position = _encode(cursor.text())
+            self._position = self.fmt.container(cursor.text())
         self._last_id += 1
         size = len(data) + len(self._position) if counted else 0
         self._events.append(_Event(self._last_id, self._position, data, size))
