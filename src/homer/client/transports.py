@@ -17,8 +17,8 @@ connection::
 
 The URL's scheme picks the transport (:func:`endpoint`); ``http://`` and
 ``https://`` mean the WebSocket unless ``transport=`` says ``"sse"`` or
-``"longpoll"``. Over SSE and long-poll the events come in JSON on the stream
-or queue and each request is a ``POST /api/ops/{op}`` naming the stream's
+``"longpoll"``. Over SSE and long-poll the events come on the stream (JSON) or
+queue (in the codec) and each request is a ``POST /api/ops/{op}`` naming the stream's
 session in the ``Homer-Session`` header, in the codec asked for; its answer is
 handed on as if it had come down the stream, carrying the request's id.
 
@@ -47,6 +47,7 @@ import aiohttp
 import msgspec
 
 from homer.client.errors import ClientError, ConnectionLost
+from homer.protocol.cursor import encode_cursor
 from homer.protocol.envelope import Envelope, RequestId
 from homer.protocol.framing import FrameTooLarge, LengthPrefixedFraming, LineFraming
 
@@ -167,12 +168,6 @@ class Hello:
     def cursor(self) -> str:
         """The positions as an SSE / long-poll resume cursor."""
         return encode_cursor(self.resume)
-
-
-def encode_cursor(positions: Mapping[str, tuple[int, int]]) -> str:
-    """``room~epoch~seq`` per room, joined by ``,``: the cursor SSE and long-poll
-    resume from (docs/protocol.md). Room ids hold neither separator."""
-    return ",".join(f"{room}~{epoch}~{seq}" for room, (epoch, seq) in positions.items())
 
 
 # -- the interface ------------------------------------------------------------------

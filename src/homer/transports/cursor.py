@@ -1,19 +1,25 @@
 """The resume cursor of a one-way stream of several rooms (SSE, long-poll).
 
-A cursor is every room's ``(epoch, seq)`` as plain text, ``room~epoch~seq``
-joined by ``,`` (``lobby~1~42,plans~2~7``): exact, and stateless on the server,
-so a client resumes on any node and after a restart (decision 0009). Both
+A cursor is every room's ``(epoch, seq)`` as plain text
+(:mod:`homer.protocol.cursor`): exact, and stateless on the server, so a
+client resumes on any node and after a restart (decision 0009). Both
 transports keep it the same way, start from it the same way, and filter the
 user's events to the rooms of the stream the same way: here, once.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from homer.errors import InvalidInput
+from homer.protocol.cursor import (
+    MAX_CURSOR,
+    ROOMS_SEP,
+    CursorError,
+    encode_position,
+    parse_cursor,
+)
 from homer.protocol.envelope import Envelope
 from homer.server.ops import Position
 from homer.server.session import Peer, Session
@@ -23,30 +29,14 @@ if TYPE_CHECKING:
 
 __all__ = ["MAX_CURSOR", "Cursor", "Start", "decode_cursor", "encode_position", "plan_start"]
 
-#: Separators of the cursor: neither may appear in a room id.
-_ROOMS_SEP = ","
-_FIELDS_SEP = "~"
-MAX_CURSOR = 8192
-_POSITION = re.compile(r"([^~,]{1,64})~([0-9]{1,18})~([0-9]{1,18})")
-
-
-def encode_position(room: str, epoch: int, seq: int) -> str:
-    return f"{room}{_FIELDS_SEP}{epoch}{_FIELDS_SEP}{seq}"
-
 
 def decode_cursor(cursor: str) -> dict[str, Position]:
-    """Room -> position from a cursor (``room~epoch~seq`` joined by ``,``), or
-    :class:`InvalidInput`."""
-    if len(cursor) > MAX_CURSOR:
-        raise InvalidInput(f"the cursor is longer than {MAX_CURSOR} characters")
-    positions: dict[str, Position] = {}
-    for part in filter(None, cursor.split(_ROOMS_SEP)):
-        found = _POSITION.fullmatch(part)
-        if found is None:
-            raise InvalidInput(f"not a cursor of this server: {part[:80]!r}")
-        room, epoch, seq = found.groups()
-        positions[room] = Position(epoch=int(epoch), seq=int(seq))
-    return positions
+    """Room -> position from a cursor, or :class:`InvalidInput`."""
+    try:
+        parsed = parse_cursor(cursor)
+    except CursorError as exc:
+        raise InvalidInput(str(exc)) from None
+    return {room: Position(epoch=epoch, seq=seq) for room, (epoch, seq) in parsed.items()}
 
 
 class Start:
@@ -112,7 +102,7 @@ class Cursor:
             if part is None:
                 part = segments[room] = encode_position(room, epoch, seq)
             parts.append(part)
-        return _ROOMS_SEP.join(parts)
+        return ROOMS_SEP.join(parts)
 
     def sole_epoch(self, room: str) -> int | None:
         """The epoch of ``room`` when it is the only room of the stream: then the
