@@ -39,6 +39,7 @@ class PlainConn(asyncio.Protocol):
         "buf",
         "closed",
         "count",
+        "dups",
         "handshaken",
         "kind",
         "rooms",
@@ -56,6 +57,8 @@ class PlainConn(asyncio.Protocol):
         self.handshaken = False
         self.closed = False
         self.count = 0
+        #: Deliveries seen twice (kept for the worker's counters; not checked here).
+        self.dups = 0
         self.rooms: tuple[str, ...] = ()
         self.waiter: asyncio.Future[None] | None = None
         #: Set by a publisher waiting for its own messages to come back.
