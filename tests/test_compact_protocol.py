@@ -4,11 +4,8 @@ own, and a real server speaking them on raw TCP beside a client in JSON lines.""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import sys
 from collections import deque
 from pathlib import Path
-from types import ModuleType
 from typing import Any, ClassVar
 
 import msgspec
@@ -22,20 +19,7 @@ from homer.protocol.codecs import DecodeError
 from homer.protocol.envelope import Envelope
 from homer.protocol.framing import FrameTooLarge, FramingRegistry, LineFraming
 from homer.testing.server import TestServer, replace_config, running_homer
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-def load(name: str) -> ModuleType:
-    """Import examples/NAME.py (the directory is not a package)."""
-    spec = importlib.util.spec_from_file_location(f"examples_{name}", EXAMPLES / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
+from tests.test_examples import load
 
 compact = load("compact_protocol")
 MAX_FRAME = 4096
