@@ -12,6 +12,10 @@ and reads RSS once more. ``kib_per_idle_conn`` = (RSS after - RSS before) / N.
 The server CPU spent opening them is reported too (``cpu_us_per_connect_no_join``):
 connect, handshake and authentication, without joining a room (see the
 ``connect`` scenario for that).
+
+Then, Homer alone, the same per idle connection over its other transports
+(``kib_per_idle_conn_<kind>``, 2,000 each; 500 in --quick): raw TCP in JSON
+lines, a Server-Sent Events stream, a long-poll queue with its poll waiting.
 """
 
 from __future__ import annotations
@@ -19,7 +23,17 @@ from __future__ import annotations
 import statistics
 
 from .common import Record, record
-from .netkit import SIZES, SOURCES, Lab, Server, call_all, homer_template, split
+from .netkit import (
+    SIZES,
+    SOURCES,
+    Lab,
+    Server,
+    Template,
+    TransportClient,
+    call_all,
+    homer_template,
+    split,
+)
 
 SCENARIO = "idle"
 HOMER, SIO = "homer", "python-socketio"
@@ -74,6 +88,8 @@ def run(quick: bool) -> list[Record]:
                 call_all(clients, "close")
                 lab.stop(server)
 
+        per_kind = other_transports(lab, template, quick)
+
     homer_kib, sio_kib = statistics.median(kib[HOMER]), statistics.median(kib[SIO])
     homer_cpu, sio_cpu = statistics.median(cpu[HOMER]), statistics.median(cpu[SIO])
     unit = f"KiB ({count} conns)"
@@ -90,4 +106,45 @@ def run(quick: bool) -> list[Record]:
         record(SCENARIO, HOMER, "cpu_us_per_connect_no_join", round(homer_cpu), "us"),
         record(SCENARIO, SIO, "cpu_us_per_connect_no_join", round(sio_cpu), "us"),
         record(SCENARIO, "ratio", "cpu_us_per_connect_no_join", round(homer_cpu / sio_cpu, 3), "x"),
+        *(
+            record(SCENARIO, HOMER, f"kib_per_idle_conn_{kind}", round(value, 2), unit_of)
+            for kind, (value, unit_of) in per_kind.items()
+        ),
     ]
+
+
+#: Homer's other transports, by the lean transport client's kind.
+OTHER_KINDS = ("tcp-lines", "sse", "longpoll")
+
+
+def other_transports(lab: Lab, template: Template, quick: bool) -> dict[str, tuple[float, str]]:
+    """KiB of server memory per idle connection over each of :data:`OTHER_KINDS`."""
+    count = 500 if quick else 2000
+    tokens = template.homer["idle"][:count]
+    clients = [lab.client(TransportClient) for _ in range(2)]
+    found: dict[str, tuple[float, str]] = {}
+    for kind in OTHER_KINDS:
+        server = lab.homer(template, tcp=True)
+        port = server.tcp_port if kind == "tcp-lines" else server.port
+        server.settle(max_wait=10.0)
+        before = server.rss()
+        opened = call_all(
+            clients,
+            "open",
+            [{"tokens": part} for part in split(tokens, len(clients))],
+            kind=kind,
+            host=server.host,
+            port=port,
+            sources=SOURCES,
+            max_seconds=240.0,
+            timeout=300.0,
+        )
+        failed = sum(o["failed"] for o in opened)
+        if failed:
+            raise RuntimeError(f"homer {kind}: {failed} connections failed: {opened}")
+        server.settle(quiet=0.005, max_wait=10.0)
+        after = server.rss()
+        found[kind] = ((after - before) / count / 1024, f"KiB ({count} conns)")
+        call_all(clients, "close")
+        lab.stop(server)
+    return found
