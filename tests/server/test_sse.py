@@ -317,3 +317,38 @@ async def test_the_fan_out_renders_each_event_once_for_every_stream(tmp_path: Pa
     assert transports[0].written.count(b"id: lobby~1~20\n") == 1
     assert b"id: lobby~1~20,plans~1~1\n" in transports[1].written
     assert b"id: lobby~1~20,plans~1~3\n" in transports[3].written
+
+
+async def test_a_stream_on_a_fresh_connection_holds_no_task(tmp_path: Path) -> None:
+    """Fresh connections stream without aiohttp (no handler task waits per stream);
+    a connection that carried a request before streams through aiohttp. Both work."""
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        token = await server.token("alice")
+        before = len(asyncio.all_tasks())
+        async with contextlib.AsyncExitStack() as streams:
+            # Each is open once its ready event has come.
+            opened = [await streams.enter_async_context(stream(server, token)) for _ in range(15)]
+            await asyncio.sleep(0.2)  # the set-up tasks (resume, presence) finish
+            # The client side holds a task or two per stream's session; the server none.
+            held = len(asyncio.all_tasks()) - before
+            assert held < 15, held
+            assert server.app.connections_from("127.0.0.1") == 16  # the streams and alice
+            ack = await alice.send("lobby", "to every stream")
+            for each in opened:
+                assert (await each.next_op("msg"))["seq"] == ack["seq"]
+        async with asyncio.timeout(5):
+            while server.app.connections_from("127.0.0.1") > 1:  # noqa: ASYNC110
+                await asyncio.sleep(0.01)
+        # A kept-alive connection: the second request on it is a stream, via aiohttp.
+        headers = {"Authorization": f"Bearer {token}"}
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{server.url}/healthz") as answer:
+                assert answer.status == 200
+            async with http.get(f"{server.url}/api/events", headers=headers) as response:
+                assert response.status == 200
+                kept = Stream(response)
+                assert (await kept.next_op("ready"))["body"]["user"]["name"] == "alice"
+                ack = await alice.send("lobby", "and to this one")
+                assert (await kept.next_op("msg"))["seq"] == ack["seq"]

@@ -3,8 +3,9 @@
 Each new connection starts here. The first request head decides: a WebSocket
 upgrade at ``/ws`` becomes a lean :class:`~homer.transports.websocket.WebSocketPeer`
 (no task, a few hundred bytes) speaking the codec negotiated through
-``Sec-WebSocket-Protocol``; anything else is handed, bytes and all, to
-the aiohttp server that serves the HTTP API. A client that does not finish
+``Sec-WebSocket-Protocol``; a ``GET /api/events`` becomes a Server-Sent Events
+stream the same lean way; anything else is handed, bytes and all, to the
+aiohttp server that serves the HTTP API. A client that does not finish
 its request head within the handshake timeout is cut off (slow loris).
 """
 
@@ -13,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, cast
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from homer.protocol.websocket import HandshakeError, check_upgrade, handshake_response
 from homer.transports.websocket import WebSocketPeer, negotiate
@@ -26,6 +27,7 @@ __all__ = ["FrontProtocol", "origin_allowed"]
 
 MAX_HEAD = 16_384
 WEBSOCKET_PATH = "/ws"
+EVENTS_PATH = "/api/events"
 
 
 def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
@@ -36,7 +38,7 @@ def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> 
 
 
 class FrontProtocol(asyncio.Protocol):
-    __slots__ = ("_address", "_buffer", "_http", "_timer", "app", "transport")
+    __slots__ = ("_address", "_buffer", "_http", "_streaming", "_timer", "app", "transport")
 
     def __init__(self, app: Homer, http: Callable[[], asyncio.Protocol]) -> None:
         self.app = app
@@ -46,6 +48,8 @@ class FrontProtocol(asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         #: The client's address while its handshake counts against the per-address cap.
         self._address: str | None = None
+        #: Set once the connection became an event stream that is being opened.
+        self._streaming = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
@@ -61,6 +65,8 @@ class FrontProtocol(asyncio.Protocol):
         self.transport = None
 
     def data_received(self, data: bytes) -> None:
+        if self._streaming:
+            return
         # Search only the new bytes (and the three before them): a head sent a
         # byte at a time costs linear time, not quadratic.
         start = max(0, len(self._buffer) - 3)
@@ -80,10 +86,25 @@ class FrontProtocol(asyncio.Protocol):
         except ValueError:
             self._refuse(HandshakeError(400, "malformed request head"))
             return
-        if urlsplit(target).path == WEBSOCKET_PATH and "upgrade" in headers:
+        url = urlsplit(target)
+        if url.path == WEBSOCKET_PATH and "upgrade" in headers:
             self._upgrade(method, headers, rest)
+        elif url.path == EVENTS_PATH and method == "GET":
+            self._stream(url.query, headers)
         else:
             self._hand_to_http(buffer)
+
+    def _stream(self, query: str, headers: dict[str, str]) -> None:
+        """Server-Sent Events, served here rather than by aiohttp: an idle stream
+        then costs no request handler (:func:`~homer.transports.sse.serve_stream`)."""
+        from homer.transports.sse import serve_stream
+
+        transport = self.transport
+        assert transport is not None
+        self._streaming = True  # whatever else the client sends is not a request
+        self.app.spawn(
+            serve_stream(self.app, transport, headers, dict(parse_qsl(query)), _address(transport))
+        )
 
     def _upgrade(self, method: str, headers: dict[str, str], rest: bytes) -> None:
         transport = self.transport

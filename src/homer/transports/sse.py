@@ -21,17 +21,20 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from aiohttp import web
 
-from homer.errors import InvalidInput, Unauthenticated
+from homer.errors import ErrorCode, HomerError, InvalidInput, Unauthenticated
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope
+from homer.server.app import error_details
 from homer.server.ops import (
     PROTOCOL_VERSION,
+    Position,
     after_welcome,
     authenticate,
     check_connections,
@@ -138,10 +141,13 @@ class SSEPeer(asyncio.Protocol):
         transport: asyncio.Transport,
         ready: Envelope,
         positions: Mapping[str, tuple[int, int]],
+        *,
+        forward_to: asyncio.Protocol | None = None,
     ) -> None:
         """Take over ``transport`` once the headers are out, send ``ready`` with the
-        cursor, then what arrived meanwhile."""
-        self.inner = cast(asyncio.Protocol, transport.get_protocol())
+        cursor, then what arrived meanwhile. ``forward_to``: the protocol that served
+        the request (aiohttp's), told of what happens to the connection."""
+        self.inner = forward_to
         transport.set_protocol(self)
         self.transport = transport
         self._cursor.start(positions)
@@ -289,36 +295,33 @@ class SSEPeer(asyncio.Protocol):
             self.inner.resume_writing()
 
 
-def _token(request: web.Request) -> str:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    token = request.query.get("token")
-    if token:
-        return token
-    raise Unauthenticated("send the token as 'Authorization: Bearer ...' (or ?token=)")
-
-
-def _rooms(request: web.Request) -> list[str] | None:
-    asked = request.query.get("rooms")
-    if asked is None:
-        return None
-    rooms = [room.strip() for room in asked.split(",") if room.strip()]
-    if not rooms:
-        raise InvalidInput("rooms= names no room: leave it out to follow all your rooms")
-    return rooms
-
-
-async def stream_events(request: web.Request, app: Homer) -> web.StreamResponse:
-    """``GET /api/events``: authenticate, subscribe, then stream until either side ends."""
-    token = _token(request)
-    rooms = _rooms(request)
+def stream_request(
+    headers: Mapping[str, str], query: Mapping[str, str]
+) -> tuple[str, list[str] | None, dict[str, Position]]:
+    """The token, the rooms (``None``: all of the user's) and the resume positions
+    of a ``GET /api/events``, from its headers (lower-case names) and query."""
+    scheme, _, value = headers.get("authorization", "").partition(" ")
+    token = value.strip() if scheme.lower() == "bearer" else ""
+    token = token or query.get("token", "")
+    if not token:
+        raise Unauthenticated("send the token as 'Authorization: Bearer ...' (or ?token=)")
+    rooms: list[str] | None = None
+    asked = query.get("rooms")
+    if asked is not None:
+        rooms = [room.strip() for room in asked.split(",") if room.strip()]
+        if not rooms:
+            raise InvalidInput("rooms= names no room: leave it out to follow all your rooms")
     # The header wins: a browser reconnects to the same URL, whose query is older.
-    cursor = request.headers.get("Last-Event-ID") or request.query.get("last_event_id") or ""
-    resume = decode_cursor(cursor)
+    cursor = headers.get("last-event-id") or query.get("last_event_id") or ""
+    return token, rooms, decode_cursor(cursor)
+
+
+async def open_stream(
+    app: Homer, token: str, rooms: list[str] | None, address: str
+) -> tuple[SSEPeer, Session, list[dict[str, Any]]]:
+    """Authenticate and subscribe a new stream; the caller sends the response head,
+    then :func:`begin`. Raises :class:`HomerError` with nothing left open."""
     user, claims = await authenticate(app, token)
-    address = request.remote or "unknown"
     check_connections(app, user, address)
     fmt = app.codecs.wire_format(JSONCodec.name, SSEFormat)
     peer = SSEPeer(app, fmt, address, follows_joins=rooms is None)
@@ -328,6 +331,88 @@ async def stream_events(request: web.Request, app: Homer) -> web.StreamResponse:
     except BaseException:
         app.disconnected(peer)
         raise
+    return peer, session, infos
+
+
+def begin(
+    app: Homer,
+    peer: SSEPeer,
+    transport: asyncio.Transport,
+    infos: list[dict[str, Any]],
+    resume: dict[str, Position],
+    rooms: list[str] | None,
+    *,
+    forward_to: asyncio.Protocol | None,
+) -> None:
+    """Stream: ``ready``, the replay the cursor asks for, then live events."""
+    session = peer.session
+    assert session is not None
+    start = plan_start(session, infos, resume, rooms)
+    peer.start(transport, _ready(app, session, infos), start.positions, forward_to=forward_to)
+    app.spawn(after_welcome(app, peer, session, start.fresh, start.resume))
+
+
+#: The response head of a stream served without aiohttp (a fresh connection).
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\n"
+    b"Content-Type: text/event-stream\r\n"
+    b"Cache-Control: no-cache\r\n"
+    b"X-Accel-Buffering: no\r\n"
+    b"Transfer-Encoding: chunked\r\n"
+    b"Connection: close\r\n\r\n"
+)
+
+
+async def serve_stream(
+    app: Homer,
+    transport: asyncio.Transport,
+    headers: Mapping[str, str],
+    query: Mapping[str, str],
+    address: str,
+) -> None:
+    """``GET /api/events`` on a fresh connection, without aiohttp: once the stream
+    runs, no task, request or response object stays behind (an idle stream is a
+    peer and its transport, as a WebSocket is)."""
+    try:
+        token, rooms, resume = stream_request(headers, query)
+        peer, _, infos = await open_stream(app, token, rooms, address)
+    except HomerError as exc:
+        app.metrics.errors.labels(code=str(exc.code)).inc()
+        _refuse(transport, exc.code, exc.message, error_details(exc))
+        return
+    except Exception:
+        log.exception("could not open a stream", extra={"address": address})
+        _refuse(transport, ErrorCode.INTERNAL, "internal error", {})
+        return
+    if transport.is_closing():  # the client left while we looked it up
+        app.disconnected(peer)
+        return
+    transport.write(STREAM_HEAD)
+    begin(app, peer, transport, infos, resume, rooms, forward_to=None)
+
+
+def _refuse(transport: asyncio.Transport, code: str, message: str, extra: dict[str, Any]) -> None:
+    from homer.transports.http import STATUS
+
+    if transport.is_closing():
+        return
+    body = msgspec.json.encode({"code": str(code), "message": message, **extra})
+    status = STATUS.get(code, 500)
+    transport.write(
+        b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+        b"Connection: close\r\n\r\n%s"
+        % (status, HTTPStatus(status).phrase.encode(), len(body), body)
+    )
+    transport.close()
+
+
+async def stream_events(request: web.Request, app: Homer) -> web.StreamResponse:
+    """``GET /api/events`` through aiohttp (a connection that carried requests before,
+    or Homer mounted in another application): the handler waits for the stream's end."""
+    token, rooms, resume = stream_request(
+        {name.lower(): value for name, value in request.headers.items()}, request.query
+    )
+    peer, _, infos = await open_stream(app, token, rooms, request.remote or "unknown")
     try:
         response = web.StreamResponse(
             headers={
@@ -341,9 +426,15 @@ async def stream_events(request: web.Request, app: Homer) -> web.StreamResponse:
         transport = request.transport
         if transport is None or transport.is_closing():
             return response
-        start = plan_start(session, infos, resume, rooms)
-        peer.start(transport, _ready(app, session, infos), start.positions)
-        app.spawn(after_welcome(app, peer, session, start.fresh, start.resume))
+        begin(
+            app,
+            peer,
+            transport,
+            infos,
+            resume,
+            rooms,
+            forward_to=cast(asyncio.Protocol, transport.get_protocol()),
+        )
         await peer.done
         return response
     finally:
