@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 import msgspec
+import pytest
 
 from homer.config import HomerConfig
 from homer.messaging.hub import Hub
@@ -196,7 +197,10 @@ async def test_a_missed_purge_is_answered_not_skipped(tmp_path: Path) -> None:
             assert decode_cursor(events.last_id)["lobby"].epoch == answer["body"]["epoch"]
 
 
-async def test_refused_streams(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kept_alive", [False, True], ids=["fresh", "kept-alive"])
+async def test_refused_streams(tmp_path: Path, kept_alive: bool) -> None:
+    """The same refusals whether the listener serves the stream (a fresh connection)
+    or aiohttp does (a connection that carried a request before)."""
     async with running_homer(tmp_path) as server:
         alice = await server.client("alice")
         await alice.create("secret", kind="private")
@@ -209,8 +213,12 @@ async def test_refused_streams(tmp_path: Path) -> None:
                 ({"Authorization": f"Bearer {carol}"}, "?rooms=secret", 403),
                 ({"Authorization": f"Bearer {carol}"}, "?rooms=nowhere", 404),
                 ({"Authorization": f"Bearer {carol}"}, "?last_event_id=x~y", 400),
+                ({"Authorization": f"Bearer {carol}"}, "?rooms=", 400),
             ]
             for headers, query, status in cases:
+                if kept_alive:
+                    async with http.get(f"{server.url}/healthz") as answer:
+                        assert answer.status == 200
                 async with http.get(f"{server.url}/api/events{query}", headers=headers) as answer:
                     assert answer.status == status, (query, await answer.text())
                     assert "code" in await answer.json()

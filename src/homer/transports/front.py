@@ -102,9 +102,8 @@ class FrontProtocol(asyncio.Protocol):
         transport = self.transport
         assert transport is not None
         self._streaming = True  # whatever else the client sends is not a request
-        self.app.spawn(
-            serve_stream(self.app, transport, headers, dict(parse_qsl(query)), _address(transport))
-        )
+        asked = dict(parse_qsl(query, keep_blank_values=True))
+        self.app.spawn(serve_stream(self.app, transport, headers, asked, _address(transport)))
 
     def _upgrade(self, method: str, headers: dict[str, str], rest: bytes) -> None:
         transport = self.transport
