@@ -75,6 +75,11 @@ def error_response(exc: HomerError) -> web.Response:
     return _json(body, STATUS.get(exc.code, 500), headers)
 
 
+def internal_error() -> web.Response:
+    """What a client gets for a failure of ours (logged where it happened)."""
+    return _json({"code": "internal", "message": "internal error"}, 500)
+
+
 async def read_body(request: web.Request) -> bytes:
     """The request's whole body, which must arrive within ``limits.handshake_timeout``
     (a body sent a byte at a time would hold a handler and a socket forever)."""
@@ -120,13 +125,17 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         return web.Response(status=400)  # goes nowhere; aiohttp drops it quietly
     except Exception:
         log.exception("HTTP handler failed", extra={"path": request.path})
-        return _json({"code": "internal", "message": "internal error"}, 500)
+        return internal_error()
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer ...`` header's value, or ``None``."""
+    scheme, _, value = authorization.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
 def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    scheme, _, value = header.partition(" ")
-    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+    return bearer_token(request.headers.get("Authorization", ""))
 
 
 async def register(request: web.Request) -> web.Response:

@@ -21,17 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from aiohttp import web
 
-from homer.errors import ErrorCode, HomerError, InvalidInput, Unauthenticated
+from homer.errors import HomerError, InvalidInput, Unauthenticated
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope
-from homer.server.app import error_details
 from homer.server.ops import (
     PROTOCOL_VERSION,
     Position,
@@ -42,6 +40,7 @@ from homer.server.ops import (
 )
 from homer.server.session import CloseCode, Session
 from homer.transports.cursor import Cursor, decode_cursor, encode_position, plan_start
+from homer.transports.http import bearer_token, error_response, internal_error
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -300,9 +299,7 @@ def stream_request(
 ) -> tuple[str, list[str] | None, dict[str, Position]]:
     """The token, the rooms (``None``: all of the user's) and the resume positions
     of a ``GET /api/events``, from its headers (lower-case names) and query."""
-    scheme, _, value = headers.get("authorization", "").partition(" ")
-    token = value.strip() if scheme.lower() == "bearer" else ""
-    token = token or query.get("token", "")
+    token = bearer_token(headers.get("authorization", "")) or query.get("token", "")
     if not token:
         raise Unauthenticated("send the token as 'Authorization: Bearer ...' (or ?token=)")
     rooms: list[str] | None = None
@@ -378,11 +375,11 @@ async def serve_stream(
         peer, _, infos = await open_stream(app, token, rooms, address)
     except HomerError as exc:
         app.metrics.errors.labels(code=str(exc.code)).inc()
-        _refuse(transport, exc.code, exc.message, error_details(exc))
+        _refuse(transport, error_response(exc))
         return
     except Exception:
         log.exception("could not open a stream", extra={"address": address})
-        _refuse(transport, ErrorCode.INTERNAL, "internal error", {})
+        _refuse(transport, internal_error())
         return
     if transport.is_closing():  # the client left while we looked it up
         app.disconnected(peer)
@@ -391,17 +388,22 @@ async def serve_stream(
     begin(app, peer, transport, infos, resume, rooms, forward_to=None)
 
 
-def _refuse(transport: asyncio.Transport, code: str, message: str, extra: dict[str, Any]) -> None:
-    from homer.transports.http import STATUS
-
+def _refuse(transport: asyncio.Transport, response: web.Response) -> None:
+    """Write ``response`` (the HTTP API's error answer) and close: the connection
+    never reached aiohttp, so the bytes are put together here."""
     if transport.is_closing():
         return
-    body = msgspec.json.encode({"code": str(code), "message": message, **extra})
-    status = STATUS.get(code, 500)
+    body = response.body
+    assert isinstance(body, bytes)
+    headers = "".join(
+        f"{name}: {value}\r\n"
+        for name, value in response.headers.items()
+        if name.lower() != "content-length"
+    )
     transport.write(
-        b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
-        b"Connection: close\r\n\r\n%s"
-        % (status, HTTPStatus(status).phrase.encode(), len(body), body)
+        f"HTTP/1.1 {response.status} {response.reason}\r\n{headers}"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode("latin-1")
+        + body
     )
     transport.close()
 
