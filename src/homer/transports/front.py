@@ -22,7 +22,7 @@ from homer.transports.websocket import WebSocketPeer, negotiate
 if TYPE_CHECKING:
     from homer.server.app import Homer
 
-__all__ = ["FrontProtocol", "origin_allowed"]
+__all__ = ["FrontProtocol", "client_address", "origin_allowed"]
 
 
 MAX_HEAD = 16_384
@@ -56,7 +56,7 @@ class FrontProtocol(asyncio.Protocol):
         self._timer = asyncio.get_running_loop().call_later(
             self.app.config.limits.handshake_timeout, self._too_slow
         )
-        address = self._address = _address(transport)
+        address = self._address = client_address(transport)
         if not self.app.hold_address(address):  # slow loris from one address
             self._refuse(HandshakeError(429, "too many connections from this address"))
 
@@ -103,7 +103,7 @@ class FrontProtocol(asyncio.Protocol):
         assert transport is not None
         self._streaming = True  # whatever else the client sends is not a request
         asked = dict(parse_qsl(query, keep_blank_values=True))
-        self.app.spawn(serve_stream(self.app, transport, headers, asked, _address(transport)))
+        self.app.spawn(serve_stream(self.app, transport, headers, asked, client_address(transport)))
 
     def _upgrade(self, method: str, headers: dict[str, str], rest: bytes) -> None:
         transport = self.transport
@@ -119,7 +119,7 @@ class FrontProtocol(asyncio.Protocol):
             self._refuse(exc)
             return
         transport.write(handshake_response(key, subprotocol=chosen))
-        peer = WebSocketPeer(self.app, _address(transport), fmt)
+        peer = WebSocketPeer(self.app, client_address(transport), fmt)
         transport.set_protocol(peer)
         peer.connection_made(transport)
         if rest:
@@ -174,7 +174,8 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
     return method, target, headers
 
 
-def _address(transport: asyncio.BaseTransport) -> str:
+def client_address(transport: asyncio.BaseTransport) -> str:
+    """The client's IP address, for limits and logs (``unknown`` if the socket has none)."""
     peer = transport.get_extra_info("peername")
     if isinstance(peer, tuple) and peer:
         return str(peer[0])

@@ -30,6 +30,7 @@ from homer.protocol.framing import (
 )
 from homer.server.session import CloseCode, Session
 from homer.transports.framed import FramedSender
+from homer.transports.front import client_address
 
 if TYPE_CHECKING:
     from homer.server.app import Homer
@@ -91,8 +92,7 @@ class TCPPeer(FramedSender, asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        self.address = str(peer[0]) if isinstance(peer, tuple) else "unknown"
+        self.address = client_address(transport)
         self.app.connected(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
