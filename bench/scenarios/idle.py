@@ -21,11 +21,13 @@ lines, a Server-Sent Events stream, a long-poll queue with its poll waiting.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 
 from .common import Record, record
 from .netkit import (
     SIZES,
     SOURCES,
+    Client,
     Lab,
     Server,
     Template,
@@ -55,22 +57,7 @@ def run(quick: bool) -> list[Record]:
                 tokens = (template.homer if system == HOMER else template.sio)["idle"][:count]
 
                 def open_all(chosen: list[str], server: Server = server, kind: str = kind) -> None:
-                    opened = call_all(
-                        clients,
-                        "open",
-                        [{"tokens": part} for part in split(chosen, len(clients))],
-                        kind=kind,
-                        host=server.host,
-                        port=server.port,
-                        sources=SOURCES,
-                        max_seconds=240.0,
-                        timeout=300.0,
-                    )
-                    failed = sum(o["failed"] for o in opened)
-                    if failed:
-                        raise RuntimeError(
-                            f"{server.system}: {failed} connections failed: {opened}"
-                        )
+                    open_idle(clients, server, chosen, kind, server.port)
 
                 open_all(tokens[:WARM])
                 call_all(clients, "close")
@@ -113,6 +100,26 @@ def run(quick: bool) -> list[Record]:
     ]
 
 
+def open_idle(
+    clients: Sequence[Client], server: Server, tokens: list[str], kind: str, port: int
+) -> None:
+    """One idle connection per token, spread over ``clients``; any failure stops the run."""
+    opened = call_all(
+        clients,
+        "open",
+        [{"tokens": part} for part in split(tokens, len(clients))],
+        kind=kind,
+        host=server.host,
+        port=port,
+        sources=SOURCES,
+        max_seconds=240.0,
+        timeout=300.0,
+    )
+    failed = sum(o["failed"] for o in opened)
+    if failed:
+        raise RuntimeError(f"{server.system} {kind}: {failed} connections failed: {opened}")
+
+
 #: Homer's other transports, by the lean transport client's kind.
 OTHER_KINDS = ("tcp-lines", "sse", "longpoll")
 
@@ -126,22 +133,10 @@ def other_transports(lab: Lab, template: Template, quick: bool) -> dict[str, tup
     for kind in OTHER_KINDS:
         server = lab.homer(template, tcp=True)
         port = server.tcp_port if kind == "tcp-lines" else server.port
+        assert port is not None
         server.settle(max_wait=10.0)
         before = server.rss()
-        opened = call_all(
-            clients,
-            "open",
-            [{"tokens": part} for part in split(tokens, len(clients))],
-            kind=kind,
-            host=server.host,
-            port=port,
-            sources=SOURCES,
-            max_seconds=240.0,
-            timeout=300.0,
-        )
-        failed = sum(o["failed"] for o in opened)
-        if failed:
-            raise RuntimeError(f"homer {kind}: {failed} connections failed: {opened}")
+        open_idle(clients, server, tokens, kind, port)
         server.settle(quiet=0.005, max_wait=10.0)
         after = server.rss()
         found[kind] = ((after - before) / count / 1024, f"KiB ({count} conns)")
