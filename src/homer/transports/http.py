@@ -59,7 +59,9 @@ _encode = msgspec.json.encode
 APP_KEY: web.AppKey[Homer] = web.AppKey("homer", Any)  # type: ignore[arg-type]
 
 
-def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
     return web.Response(
         body=_encode(data), status=status, content_type="application/json", headers=headers
     )
@@ -72,12 +74,12 @@ def error_response(exc: HomerError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return _json(body, STATUS.get(exc.code, 500), headers)
+    return json_response(body, STATUS.get(exc.code, 500), headers)
 
 
 def internal_error() -> web.Response:
     """What a client gets for a failure of ours (logged where it happened)."""
-    return _json({"code": "internal", "message": "internal error"}, 500)
+    return json_response({"code": "internal", "message": "internal error"}, 500)
 
 
 async def read_body(request: web.Request) -> bytes:
@@ -117,7 +119,7 @@ async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
         request.app[APP_KEY].metrics.errors.labels(code=str(exc.code)).inc()
         return error_response(exc)
     except web.HTTPRequestEntityTooLarge as exc:
-        return _json({"code": "too_large", "message": exc.text or "body too large"}, 413)
+        return json_response({"code": "too_large", "message": exc.text or "body too large"}, 413)
     except web.HTTPException:
         raise
     except ConnectionResetError:  # the client went away mid-request: nobody to answer
@@ -141,11 +143,13 @@ def _bearer(request: web.Request) -> str | None:
 async def register(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     if not app.config.identity.open_registration:
-        return _json({"code": "forbidden", "message": "registration is closed"}, 403)
+        return json_response({"code": "forbidden", "message": "registration is closed"}, 403)
     data = await _body(request)
     name, password = data.pop("name", None), data.pop("password", None)
     user = await app.identity.accounts.register(name, password, data)
-    return _json({"user": {"id": user.id, "name": user.name, "attributes": user.attributes}}, 201)
+    return json_response(
+        {"user": {"id": user.id, "name": user.name, "attributes": user.attributes}}, 201
+    )
 
 
 async def login(request: web.Request) -> web.Response:
@@ -164,7 +168,7 @@ async def login(request: web.Request) -> web.Response:
         raise RateLimited("too many login attempts: wait and try again", wait)
     user, token = await app.identity.login(name, password)
     claims = app.identity.tokens.check(token) or {}
-    return _json(
+    return json_response(
         {
             "token": token,
             "expires_at": claims.get("exp"),
@@ -182,11 +186,11 @@ async def refresh(request: web.Request) -> web.Response:
         raise Unauthenticated("send the token as 'Authorization: Bearer ...' or {\"token\": ...}")
     fresh = app.identity.tokens.refresh(token)
     claims = app.identity.tokens.check(fresh) or {}
-    return _json({"token": fresh, "expires_at": claims.get("exp")})
+    return json_response({"token": fresh, "expires_at": claims.get("exp")})
 
 
 async def healthz(request: web.Request) -> web.Response:
-    return _json({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 async def readyz(request: web.Request) -> web.Response:
@@ -194,8 +198,8 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await app.identity.store.ping()
     except HomerError as exc:
-        return _json({"status": "unavailable", "store": exc.message}, 503)
-    return _json({"status": "ready"})
+        return json_response({"status": "unavailable", "store": exc.message}, 503)
+    return json_response({"status": "ready"})
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -224,7 +228,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     return await stream_events(request, request.app[APP_KEY])
 
 
-class _NewMessage(msgspec.Struct, forbid_unknown_fields=True):
+class PostedMessage(msgspec.Struct, forbid_unknown_fields=True):
     cid: str
     text: str = ""
     data: Any = None
@@ -239,12 +243,12 @@ async def post_message(request: web.Request) -> web.Response:
     app.metrics.requests.inc()
     user, _ = await bearer_user(request)
     try:
-        message = msgspec.convert(await _body(request), _NewMessage)
+        message = msgspec.convert(await _body(request), PostedMessage)
     except msgspec.ValidationError as exc:
         raise _Invalid(str(exc)) from None
     room = request.match_info["room"]
     ack = await send_message(app, user, room, message.cid, message.text, message.data)
-    return _json(ack, 201)
+    return json_response(ack, 201)
 
 
 async def post_op(request: web.Request) -> web.Response:
@@ -254,7 +258,7 @@ async def post_op(request: web.Request) -> web.Response:
     return await run(request, request.app[APP_KEY])
 
 
-class _NewQueue(msgspec.Struct, forbid_unknown_fields=True):
+class NewQueue(msgspec.Struct, forbid_unknown_fields=True):
     rooms: list[str] | None = None
     cursor: str = ""
 
@@ -289,7 +293,7 @@ async def create_queue(request: web.Request) -> web.Response:
     queues = request.app[QUEUES_KEY]
     user, claims = await bearer_user(request, limited=False)
     try:
-        asked = msgspec.convert(await _body(request) if request.can_read_body else {}, _NewQueue)
+        asked = msgspec.convert(await _body(request) if request.can_read_body else {}, NewQueue)
     except msgspec.ValidationError as exc:
         raise _Invalid(str(exc)) from None
     if asked.rooms is not None and not asked.rooms:

@@ -26,7 +26,7 @@ from msgspec import UNSET, Meta, UnsetType
 import homer
 from homer.errors import ErrorCode
 from homer.messaging.rooms import _ROOM_ID
-from homer.transports.http import APP_KEY, _NewMessage, _NewQueue
+from homer.transports.http import APP_KEY, NewQueue, PostedMessage
 from homer.transports.longpoll import Batch
 from homer.transports.rest import ENDPOINTS, OP_REPLIES, Ack, Endpoint, RoomInfo
 
@@ -360,7 +360,7 @@ ROUTES: tuple[Route, ...] = (
         "rooms",
         "bearer",
         {201: {_JSON: Ack}},
-        body=_NewMessage,
+        body=PostedMessage,
         errors=(400, 401, 403, 404, 413, 429),
     ),
     Route(
@@ -371,7 +371,7 @@ ROUTES: tuple[Route, ...] = (
         "streams",
         "bearer",
         {201: {_JSON: QueueRegistration}},
-        body=_NewQueue,
+        body=NewQueue,
         body_required=False,
         errors=(400, 401, 403, 404, 409, 413),
     ),

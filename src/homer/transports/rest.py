@@ -38,7 +38,7 @@ from homer.messaging.rooms import room_info
 from homer.protocol.envelope import Envelope
 from homer.server.ops import Create, Direct
 from homer.store.records import name_key
-from homer.transports.http import APP_KEY, _json, bearer_user, read_body
+from homer.transports.http import APP_KEY, bearer_user, json_response, read_body
 from homer.transports.http_ops import run_op
 
 if TYPE_CHECKING:
@@ -465,7 +465,7 @@ def _serve(endpoint: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamRe
         answer = await endpoint.handler(Call(app, request, (user, claims), user, query, body))
         if answer is None:
             return web.Response(status=204)
-        return _json(answer, endpoint.status)
+        return json_response(answer, endpoint.status)
 
     serve.__name__ = serve.__qualname__ = endpoint.handler.__name__
     return serve
