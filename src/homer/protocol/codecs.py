@@ -51,6 +51,20 @@ class Codec(Protocol):
         """The decoded document, or :class:`DecodeError`."""
 
 
+def _malformed(format_name: str, exc: ValueError) -> str:
+    """What a decoder's failure says to the client.
+
+    msgspec before 0.19 raised :class:`UnicodeDecodeError` for a string that is
+    not UTF-8; later versions raise ``DecodeError("... Invalid UTF-8 ...")``.
+    Both read the same on the wire.
+    """
+    if isinstance(exc, UnicodeDecodeError):
+        return f"malformed {format_name}: a string is not UTF-8 ({exc.reason})"
+    if "utf-8" in str(exc).lower():
+        return f"malformed {format_name}: a string is not UTF-8"
+    return f"malformed {format_name}: {exc}"
+
+
 class JSONCodec:
     name: ClassVar[str] = "json"
     text: ClassVar[bool] = True
@@ -67,10 +81,8 @@ class JSONCodec:
     def decode(self, data: bytes) -> Any:
         try:
             return self._decoder.decode(data)
-        except msgspec.DecodeError as exc:
-            raise DecodeError(f"malformed JSON: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"malformed JSON: a string is not UTF-8 ({exc.reason})") from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise DecodeError(_malformed("JSON", exc)) from None
         except RecursionError:
             raise DecodeError("malformed JSON: nested too deeply") from None
 
@@ -107,12 +119,8 @@ class MessagePackCodec:
     def decode(self, data: bytes) -> Any:
         try:
             document = self._decoder.decode(data)
-        except msgspec.DecodeError as exc:
-            raise DecodeError(f"malformed MessagePack: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise DecodeError(
-                f"malformed MessagePack: a string is not UTF-8 ({exc.reason})"
-            ) from None
+        except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+            raise DecodeError(_malformed("MessagePack", exc)) from None
         except RecursionError:
             raise DecodeError("malformed MessagePack: nested too deeply") from None
         _check_json_model(document)
