@@ -314,6 +314,23 @@ async def test_bad_msgpack_frames_get_invalid_and_store_nothing(
             error = await client.error()
             assert error["body"]["code"] == "invalid", (data[:30], error)
             assert says in error["body"]["message"], (data[:30], error)
+        # A request whose rid can be read gets its error with that rid, so its client
+        # stops waiting for it, whichever field is wrong.
+        answered: list[tuple[Any, str]] = [
+            ({**send, "rid": 3, "data": b"\x00"}, "binary data"),
+            ({**send, "rid": "r4", "text": b"hi"}, "binary data"),
+            ({**send, "rid": 5, "data": {1: 2}}, "map keys must be strings"),
+            ({"op": b"send", "rid": 6}, "binary data"),
+            ({**send, "rid": 7, "data": float("nan")}, "finite"),
+        ]
+        for document, says in answered:
+            await client.send_bytes(msgspec.msgpack.encode(document))
+            error = await client.error()
+            assert error["rid"] == document["rid"], error
+            assert says in error["body"]["message"], error
+        # A rid that is itself not allowed cannot be answered to.
+        await client.send_bytes(msgspec.msgpack.encode({**send, "rid": b"8"}))
+        assert "rid" not in await client.error()
         # Still working, and nothing was stored.
         await client.send({"op": "history", "rid": 10, "room": "lobby"})
         assert (await client.reply(10))["body"]["messages"] == []

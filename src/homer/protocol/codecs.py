@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Concatenate, ParamSpec, Protocol, TypeVar, cas
 
 import msgspec
 
-from homer.protocol.envelope import Envelope
+from homer.protocol.envelope import Envelope, RequestId, request_id
 
 __all__ = [
     "Codec",
@@ -36,7 +36,16 @@ CODEC_NAME = re.compile(r"[a-z0-9][a-z0-9._+-]{0,63}")
 
 
 class DecodeError(Exception):
-    """The bytes are not a valid document in this codec."""
+    """The bytes are not a valid document in this codec.
+
+    ``rid`` is the request's id when the frame decoded far enough to read one (a
+    MessagePack map whose ``rid`` is fine but another field holds what JSON
+    cannot), so the error answers that request.
+    """
+
+    def __init__(self, message: str, *, rid: RequestId | None = None) -> None:
+        super().__init__(message)
+        self.rid = rid
 
 
 class Codec(Protocol):
@@ -51,7 +60,7 @@ class Codec(Protocol):
         """The decoded document, or :class:`DecodeError`."""
 
 
-def _malformed(format_name: str, exc: ValueError) -> str:
+def _malformed(format_name: str, exc: Exception) -> str:
     """What a decoder's failure says to the client.
 
     msgspec before 0.19 raised :class:`UnicodeDecodeError` for a string that is
@@ -123,7 +132,10 @@ class MessagePackCodec:
             raise DecodeError(_malformed("MessagePack", exc)) from None
         except RecursionError:
             raise DecodeError("malformed MessagePack: nested too deeply") from None
-        _check_json_model(document)
+        try:
+            _check_json_model(document)
+        except DecodeError as exc:
+            raise DecodeError(str(exc), rid=request_id(document)) from None
         return document
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "error_envelope",
     "parse_request",
     "reply_envelope",
+    "request_id",
 ]
 
 RequestId = str | int
@@ -69,17 +70,27 @@ _RID_MIN = -(10**63)
 _RID_MAX = 10**64
 
 
+def _valid_rid(rid: object) -> bool:
+    return not isinstance(rid, bool) and (
+        (isinstance(rid, str) and len(rid) <= 64)
+        # An integer by its value: writing a huge one out is slow, or a ValueError.
+        or (isinstance(rid, int) and _RID_MIN < rid < _RID_MAX)
+    )
+
+
+def request_id(payload: Any) -> RequestId | None:
+    """The ``rid`` of a decoded frame when it has a valid one, else ``None``: for an
+    error about a request that cannot be parsed or run, so its client stops waiting."""
+    rid = payload.get("rid") if isinstance(payload, dict) else None
+    return rid if _valid_rid(rid) else None
+
+
 def parse_request(payload: Any) -> Request:
     """Turn a decoded frame into a :class:`Request`, or raise :class:`BadRequest`."""
     if not isinstance(payload, dict):
         raise BadRequest("a request is an object with an 'op'")
     rid = payload.pop("rid", None)
-    if rid is not None and (
-        isinstance(rid, bool)
-        or not isinstance(rid, str | int)
-        # An integer by its value: writing a huge one out is slow, or a ValueError.
-        or (len(rid) > 64 if isinstance(rid, str) else not _RID_MIN < rid < _RID_MAX)
-    ):
+    if rid is not None and not _valid_rid(rid):
         raise BadRequest("'rid' must be a string or an integer, at most 64 characters")
     op = payload.pop("op", None)
     if not isinstance(op, str) or not op:

@@ -100,7 +100,7 @@ class FramedSender:
             document = self.fmt.codec.decode(data)
         except DecodeError as exc:
             self.app.metrics.errors.labels(code="invalid").inc()
-            self.send(error_envelope(None, "invalid", str(exc)))
+            self.send(error_envelope(exc.rid, "invalid", str(exc)))
             return
         except Exception:
             # A codec's bug, not the client's fault: say so, as a failing handler does.
