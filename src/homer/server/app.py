@@ -62,6 +62,7 @@ from homer.protocol.envelope import (
     error_envelope,
     parse_request,
     reply_envelope,
+    request_id,
 )
 from homer.protocol.framing import FRAMINGS, Framing, FramingRegistry
 from homer.server.limits import KeyedBuckets
@@ -170,6 +171,8 @@ class Homer:
         self.peers: set[Peer] = set()
         #: Open connections per client address, for ``limits.max_connections_per_address``.
         self._per_address: dict[str, int] = {}
+        #: Requests that arrived while the connection's ``hello`` ran, in order.
+        self._opening: dict[Peer, list[Any]] = {}
         self._before_send: list[BeforeSend] = []
         self._after_send: list[AfterSend] = []
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -368,6 +371,7 @@ class Homer:
         if peer not in self.peers:
             return
         self.peers.discard(peer)
+        self._opening.pop(peer, None)
         self.metrics.connections.dec()
         self.release_address(peer.address)
         session = peer.session
@@ -391,8 +395,30 @@ class Homer:
         self.hub.detach_user(session.user.id, peer)
 
     def receive(self, peer: Peer, document: Any) -> None:
-        """A decoded frame from ``peer``: handle it without blocking the transport."""
+        """A decoded frame from ``peer``: handle it without blocking the transport.
+
+        Requests of one connection run concurrently, except around the request
+        that opens its session (``hello``, or any op registered with
+        ``auth=False`` while there is no session yet): what arrives while it runs
+        waits, in order, and runs once it has answered. So a client may send
+        ``hello`` and its next requests at once.
+        """
         self.metrics.requests.inc()
+        backlog = self._opening.get(peer)
+        if backlog is None:
+            self._dispatch(peer, document)
+        elif len(backlog) < self.config.limits.burst:
+            backlog.append(document)
+        else:
+            self._error(
+                peer,
+                request_id(document),
+                ErrorCode.RATE_LIMITED,
+                f"at most {self.config.limits.burst} requests may wait for hello",
+                retry_after=1.0,
+            )
+
+    def _dispatch(self, peer: Peer, document: Any) -> None:
         try:
             request = parse_request(document)
         except BadRequest as exc:
@@ -423,7 +449,25 @@ class Homer:
                     retry_after=round(wait, 3),
                 )
                 return
+        if session is None and not handler.auth:
+            self._opening[peer] = []
+            self.spawn(self._open(handler, peer, request))
+            return
         self.spawn(self._run(handler, peer, session, request))
+
+    async def _open(self, handler: Handler, peer: Peer, request: Request) -> None:
+        """Run a request that may open the session, then what waited for it."""
+        try:
+            await self._run(handler, peer, None, request)
+        finally:
+            backlog = self._opening.pop(peer, None)
+            for document in backlog or ():
+                if peer not in self.peers:
+                    break
+                if peer in self._opening:  # another opening request: the rest wait for it
+                    self._opening[peer].append(document)
+                else:
+                    self._dispatch(peer, document)
 
     async def call(self, handler: Handler, ctx: Context, params: Mapping[str, Any] | None) -> Any:
         """Run ``handler`` for ``ctx``: its permission, its parameters, the call.
