@@ -153,6 +153,9 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Bytes queued for one connection before it counts as too slow and is closed
     #: (it resumes from its last sequence number when it reconnects).
     send_queue: int = 1_048_576
+    #: Seconds a closing connection has to take what waits for it and its close frame
+    #: before its socket is cut (a reader that stopped reading never gets them).
+    close_grace: float = 5.0
     #: Events a long-poll queue holds unpolled before it counts as too slow and is
     #: dropped (its bytes are bounded by ``send_queue``).
     queue_events: int = 1_000

@@ -232,7 +232,9 @@ class SSEPeer(asyncio.Protocol):
         transport = self.transport
         if transport is not None:
             # A client that never reads would keep the socket open: cut it after a grace.
-            asyncio.get_running_loop().call_later(5.0, transport.abort)
+            asyncio.get_running_loop().call_later(
+                self.app.config.limits.close_grace, transport.abort
+            )
 
     def _writable(self) -> bool:
         """Whether to write, unless closing or too far behind (then it closes, with a reason)."""

@@ -184,4 +184,4 @@ class TCPPeer(FramedSender, asyncio.Protocol):
         self.closing = True
         transport.close()
         # A peer that never reads would keep the socket open: cut it after a grace.
-        asyncio.get_running_loop().call_later(5.0, transport.abort)
+        asyncio.get_running_loop().call_later(self.app.config.limits.close_grace, transport.abort)

@@ -115,7 +115,7 @@ class WebSocketSender(FramedSender):
         transport.write(close_frame(code, reason[:120]))
         transport.close()
         # A peer that never reads would keep the socket open: cut it after a grace.
-        asyncio.get_running_loop().call_later(5.0, transport.abort)
+        asyncio.get_running_loop().call_later(self.app.config.limits.close_grace, transport.abort)
 
 
 class WebSocketPeer(WebSocketSender, asyncio.Protocol):
