@@ -32,6 +32,7 @@ SCENARIOS = [
     "fanout",
     "transports",
     "slowloris",
+    "stall",
     "servers",
     "cluster",
 ]
