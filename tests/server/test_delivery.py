@@ -11,7 +11,7 @@ import pytest
 from homer.client import ClientError, HomerClient
 from homer.config import HomerConfig
 from homer.testing.broker_conformance import wait_until
-from homer.testing.server import replace_config, running_homer
+from homer.testing.server import TestServer, replace_config, running_homer
 from tests.server.rawws import RawWebSocket
 
 
@@ -30,6 +30,31 @@ async def collect(client: HomerClient, room: str, count: int) -> list[int]:
             if event.op == "msg" and event.room == room and event.kind == "msg":
                 seqs.append(event.seq or 0)
     return seqs
+
+
+async def stalled_member(server: TestServer, room: str) -> RawWebSocket:
+    """A member of ``room`` with a small receive buffer that stops reading."""
+    stalled = await RawWebSocket.connect(
+        server.running.host, server.running.port, receive_buffer=4096
+    )
+    await stalled.send_json({"op": "hello", "rid": 1, "token": await server.token("stalled")})
+    await stalled.reply(1)
+    await stalled.send_json({"op": "join", "rid": 2, "room": room})
+    await stalled.reply(2)
+    stalled.writer.transport.pause_reading()
+    return stalled
+
+
+async def send_until_one_is_too_slow(
+    server: TestServer, sender: HomerClient, room: str
+) -> list[dict[str, Any]]:
+    """Send to ``room`` until a connection is closed as too slow; the acks."""
+    slow = server.app.metrics.slow_consumers
+    acks: list[dict[str, Any]] = []
+    async with asyncio.timeout(60):
+        while slow._value.get() < 1:
+            acks += await asyncio.gather(*(sender.send(room, "x" * 7000) for _ in range(20)))
+    return acks
 
 
 async def test_each_subscriber_gets_each_message_once_in_order(tmp_path: Path) -> None:
@@ -124,29 +149,17 @@ async def test_one_stalled_client_does_not_hold_up_a_room(tmp_path: Path) -> Non
         members = [await server.client(f"m{i}") for i in range(20)]
         for member in members:
             await member.join("big")
-        stalled = await RawWebSocket.connect(
-            server.running.host, server.running.port, receive_buffer=4096
-        )
-        await stalled.send_json({"op": "hello", "rid": 1, "token": await server.token("stalled")})
-        await stalled.reply(1)
-        await stalled.send_json({"op": "join", "rid": 2, "room": "big"})
-        await stalled.reply(2)
-        stalled.writer.transport.pause_reading()  # never reads again
+        stalled = await stalled_member(server, "big")
         for member in members:
             while not member.events.empty():
                 member.events.get_nowait()
         first = (await sender.request("rooms"))["rooms"][0]["last_seq"] + 1
-        # Send until the stalled one's kernel buffers and send queue are full.
-        slow = server.app.metrics.slow_consumers
-        acks: list[dict[str, Any]] = []
-        async with asyncio.timeout(60):
-            while slow._value.get() < 1:
-                acks += await asyncio.gather(*(sender.send("big", "x" * 6000) for _ in range(20)))
+        acks = await send_until_one_is_too_slow(server, sender, "big")
         count = len(acks)
         assert sorted(ack["seq"] for ack in acks) == list(range(first, first + count))
         for seqs in await asyncio.gather(*(collect(m, "big", count) for m in members)):
             assert seqs == list(range(first, first + count))
-        assert slow._value.get() == 1
+        assert server.app.metrics.slow_consumers._value.get() == 1
         # Nobody else was closed: every member still answers on the same connection.
         for member in members:
             await member.request("ping")
@@ -164,18 +177,8 @@ async def test_a_reader_that_never_reads_again_is_cut_without_a_close_frame(
     async with running_homer(tmp_path, configure=configure) as server:
         sender = await server.client("sender")
         await sender.create("firehose")
-        stalled = await RawWebSocket.connect(
-            server.running.host, server.running.port, receive_buffer=4096
-        )
-        await stalled.send_json({"op": "hello", "rid": 1, "token": await server.token("stalled")})
-        await stalled.reply(1)
-        await stalled.send_json({"op": "join", "rid": 2, "room": "firehose"})
-        await stalled.reply(2)
-        stalled.writer.transport.pause_reading()
-        slow = server.app.metrics.slow_consumers
-        async with asyncio.timeout(60):
-            while slow._value.get() < 1:
-                await asyncio.gather(*(sender.send("firehose", "x" * 7000) for _ in range(50)))
+        stalled = await stalled_member(server, "firehose")
+        await send_until_one_is_too_slow(server, sender, "firehose")
         # The grace passes while it still reads nothing; then its socket is gone.
         await wait_until(lambda: server.app.metrics.connections._value.get() == 1, within=60)
         stalled.writer.transport.resume_reading()
@@ -187,18 +190,8 @@ async def test_a_consumer_that_falls_too_far_behind_is_closed(tmp_path: Path) ->
     async with running_homer(tmp_path, configure=small_queue) as server:
         sender = await server.client("sender")
         await sender.create("firehose")
-        stalled = await RawWebSocket.connect(
-            server.running.host, server.running.port, receive_buffer=4096
-        )
-        await stalled.send_json({"op": "hello", "rid": 1, "token": await server.token("stalled")})
-        await stalled.reply(1)
-        await stalled.send_json({"op": "join", "rid": 2, "room": "firehose"})
-        await stalled.reply(2)
-        stalled.writer.transport.pause_reading()
-        slow = server.app.metrics.slow_consumers
-        async with asyncio.timeout(60):
-            while slow._value.get() < 1:
-                await asyncio.gather(*(sender.send("firehose", "x" * 7000) for _ in range(50)))
+        stalled = await stalled_member(server, "firehose")
+        await send_until_one_is_too_slow(server, sender, "firehose")
         stalled.writer.transport.resume_reading()
         assert await stalled.close_code() == 4008
         # The sender was never held up, and its messages are all stored.
