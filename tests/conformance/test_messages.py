@@ -76,6 +76,13 @@ async def test_history_by_seq_and_by_time(kit: Kit) -> None:
     assert [m.seq for m in older] == seqs[1:3]
     window = await bob.history("lobby", since=acks[2]["ts"], until=acks[4]["ts"])
     assert texts(window) == ["m2", "m3"]
+    # Only until: the newest page before it (older ones are "more"), as before= does.
+    latest = await bob.request("history", room="lobby", until=acks[4]["ts"], limit=2)
+    assert [m["body"]["text"] for m in latest["messages"]] == ["m2", "m3"]
+    assert latest["more"] is True
+    rest = await bob.http("GET", f"/api/rooms/lobby/messages?until={acks[4]['ts']!r}&limit=2")
+    assert rest["messages"] == latest["messages"]
+    assert rest["more"] is True
     page = await bob.request("history", room="lobby", after=seqs[1], limit=2)
     assert page["more"] is True
     assert page["last_seq"] == seqs[-1]

@@ -92,3 +92,31 @@ async def test_health_readiness_and_metrics(tmp_path: Path) -> None:
             await http.http("GET", "/readyz")
         assert caught.value.body["status"] == "unavailable"
         await http.close()
+
+
+async def test_the_sdk_sends_its_token_with_http_calls(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        assert (await alice.http("GET", "/api/me"))["name"] == "alice"
+        await alice.create("lobby")
+        sent = {"cid": "c-1", "text": "over REST"}
+        ack = await alice.http("POST", "/api/rooms/lobby/messages", sent)
+        assert ack["cid"] == "c-1"
+        page = await alice.http("GET", "/api/rooms/lobby/messages")
+        assert [m["body"] for m in page["messages"] if m["kind"] == "msg"] == [
+            {"text": "over REST"}
+        ]
+        # A client given only a token, never connected, sends it too.
+        bare = HomerClient(server.url, token=await server.token("bob"))
+        try:
+            assert (await bare.http("GET", "/api/me"))["name"] == "bob"
+        finally:
+            await bare.close()
+        # Without a token the call is refused as before.
+        anonymous = HomerClient(server.url)
+        try:
+            with pytest.raises(ClientError) as refused:
+                await anonymous.http("GET", "/api/me")
+            assert refused.value.wire_code == "unauthenticated"
+        finally:
+            await anonymous.close()

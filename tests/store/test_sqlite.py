@@ -240,6 +240,10 @@ async def test_history_queries_use_the_primary_key_and_indexes(store: SQLiteStor
             store.messages_between(room_id, 1500.0, 1600.0),
             "messages USING INDEX messages_ts (room_id=? AND ts>? AND ts<?)",
         ),
+        (
+            store.messages_between(room_id, 0.0, 1600.0, newest=True),
+            "messages USING INDEX messages_ts (room_id=? AND ts>? AND ts<?)",
+        ),
         (store.unread_counts("u-ann"), "g USING PRIMARY KEY (room_id=? AND seq>?)"),
         (
             store.append_messages([new_message(rooms[0].id, client_id="resent")]),

@@ -274,10 +274,14 @@ class HomerClient:
         )
 
     async def http(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        """One request to the HTTP API (``body`` as JSON), with the client's token
+        as ``Authorization: Bearer`` when it has one; the answer's JSON, or
+        :class:`ClientError`."""
         if self._http is None:
             self._http = self._session()
         url = self._http_base() + path
-        async with self._http.request(method, url, json=body) as response:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        async with self._http.request(method, url, json=body, headers=headers) as response:
             data = await response.json(content_type=None)
             if response.status >= 400:
                 raise ClientError(data.get("code", "internal"), data.get("message", ""), data)

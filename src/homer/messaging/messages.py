@@ -176,7 +176,8 @@ class MessageService:
         limit: int = 50,
     ) -> dict[str, Any]:
         """By sequence (``after`` or ``before``; neither: the latest) or by time window
-        (``since`` and/or ``until``). ``more`` says whether the same query would find
+        (``since`` and/or ``until``; ``until`` alone: the latest before it, as chat
+        clients page back in time). ``more`` says whether the same query would find
         further messages past this page."""
         room, _ = await self.rooms.visible(user, room_id)
         if limit < 1 or limit > self.limits.history_limit:
@@ -193,9 +194,12 @@ class MessageService:
             end = until if until is not None else float("inf")
             if end <= start:
                 raise InvalidInput("until must be later than since")
-            fetched = await self.store.messages_between(room.id, start, end, limit=limit + 1)
+            newest = since is None
+            fetched = await self.store.messages_between(
+                room.id, start, end, limit=limit + 1, newest=newest
+            )
             more = len(fetched) > limit
-            fetched = fetched[:limit]
+            fetched = fetched[-limit:] if newest else fetched[:limit]
         elif after is not None:
             fetched = await self.store.messages_after(room.id, after, limit=limit + 1)
             more = len(fetched) > limit

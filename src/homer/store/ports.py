@@ -255,9 +255,11 @@ class MessageStore(Protocol):
         oldest first."""
 
     async def messages_between(
-        self, room_id: str, since: float, until: float, *, limit: int = 100
+        self, room_id: str, since: float, until: float, *, limit: int = 100, newest: bool = False
     ) -> list[MessageRecord]:
-        """Messages with ``since <= ts < until`` ordered by (ts, seq), at most ``limit``."""
+        """Messages with ``since <= ts < until`` ordered by (ts, seq): the ``limit``
+        oldest, or with ``newest`` the ``limit`` newest (a page backwards from
+        ``until``), oldest first either way."""
 
     async def purge_history(self, room_id: str) -> int:
         """Delete a room's history and move to a new epoch (returned). Sequence numbers

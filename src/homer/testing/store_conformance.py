@@ -774,6 +774,20 @@ class StoreConformance:
         assert await store.messages_between(room.id, 1010.0, 1010.0) == []
         assert await store.messages_between(room.id, 2000.0, 3000.0) == []
         assert await store.messages_between("no-such-room", 0.0, 1e12) == []
+        # newest: the page just before ``until``, still oldest first.
+        newest = await store.messages_between(room.id, 0.0, 1010.0, limit=3, newest=True)
+        assert newest == stored[6:9]
+        assert await store.messages_between(room.id, 1005.0, 1010.0, newest=True) == stored[4:9]
+        latest = await store.messages_between(room.id, 0.0, float("inf"), limit=2, newest=True)
+        assert latest == stored[-2:]
+        assert await store.messages_between(room.id, 0.0, 1001.0, newest=True) == []
+        # Paging backwards by time from the end meets every message once.
+        seen: list[MessageRecord] = []
+        until = float("inf")
+        while page := await store.messages_between(room.id, 0.0, until, limit=7, newest=True):
+            seen = page + seen
+            until = page[0].ts
+        assert seen == stored
 
     async def test_purge_history_starts_a_new_epoch(self, store: Store) -> None:
         room = await self._room(store, "u-ann")

@@ -282,7 +282,9 @@ class HistoryQuery(msgspec.Struct, forbid_unknown_fields=True):
     ) = UNSET
     before: Annotated[Seq, about("Messages before this sequence number.")] | UnsetType = UNSET
     since: Annotated[Time, about("Messages at or after this time.")] | UnsetType = UNSET
-    until: Annotated[Time, about("Messages before this time.")] | UnsetType = UNSET
+    until: (
+        Annotated[Time, about("Messages before this time; alone, the newest of them.")] | UnsetType
+    ) = UNSET
     limit: Annotated[int, Meta(ge=1), about("At most this many (`limits.history_limit`).")] = 50
 
 

@@ -803,17 +803,18 @@ class PostgreSQLStore:
         return [_ROWS.message(row) for row in reversed(rows)]
 
     async def messages_between(
-        self, room_id: str, since: float, until: float, *, limit: int = 100
+        self, room_id: str, since: float, until: float, *, limit: int = 100, newest: bool = False
     ) -> list[MessageRecord]:
+        order = "ts DESC, seq DESC" if newest else "ts, seq"
         rows = await self.db.fetch(
             f"SELECT {MESSAGE_COLUMNS} FROM messages"
-            " WHERE room_id = $1 AND ts >= $2 AND ts < $3 ORDER BY ts, seq LIMIT $4",
+            f" WHERE room_id = $1 AND ts >= $2 AND ts < $3 ORDER BY {order} LIMIT $4",
             room_id,
             since,
             until,
             max(limit, 0),
         )
-        return [_ROWS.message(row) for row in rows]
+        return [_ROWS.message(row) for row in (reversed(rows) if newest else rows)]
 
     async def purge_history(self, room_id: str) -> int:
         async def run(conn: Connection) -> int:

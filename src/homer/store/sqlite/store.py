@@ -752,14 +752,15 @@ class SQLiteStore:
         return [_ROWS.message(row) for row in reversed(rows)]
 
     async def messages_between(
-        self, room_id: str, since: float, until: float, *, limit: int = 100
+        self, room_id: str, since: float, until: float, *, limit: int = 100, newest: bool = False
     ) -> list[MessageRecord]:
+        order = "ts DESC, seq DESC" if newest else "ts, seq"
         rows = await self.db.fetch_all(
             f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND ts >= ? AND ts < ?"
-            " ORDER BY ts, seq LIMIT ?",
+            f" ORDER BY {order} LIMIT ?",
             (room_id, since, until, max(limit, 0)),
         )
-        return [_ROWS.message(row) for row in rows]
+        return [_ROWS.message(row) for row in (reversed(rows) if newest else rows)]
 
     async def purge_history(self, room_id: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
