@@ -28,11 +28,20 @@ async def test_a_session_whose_token_expires_is_closed_within_a_second(tmp_path:
 
 async def test_refreshing_in_band_keeps_the_session(tmp_path: Path) -> None:
     async with running_homer(tmp_path) as server:
-        ws = await hello(server, await server.token("ben", ttl=1.5))
+        first = await server.token("ben", ttl=1.5)
+        ws = await RawWebSocket.connect(server.running.host, server.running.port)
+        await ws.send_json({"op": "hello", "rid": 0, "token": first})
+        welcome = (await ws.reply(0))["body"]
         await ws.send_json({"op": "refresh", "rid": 1})
         answer = await ws.reply(1)
         assert answer["op"] == "reply"
-        assert answer["body"]["expires_at"] > answer["body"]["expires_at"] - 1
+        refreshed = answer["body"]
+        # A new token, good for a full ttl from the refresh, which came after the welcome.
+        assert refreshed["token"] != first
+        claims = server.app.identity.tokens.check(refreshed["token"])
+        assert claims["exp"] == refreshed["expires_at"]
+        assert refreshed["expires_at"] >= welcome["server_time"] - 0.002 + 1.5
+        assert refreshed["expires_at"] >= welcome["expires_at"]
         await asyncio.sleep(2.5)
         await ws.send_json({"op": "ping", "rid": 2})
         assert (await ws.reply(2))["op"] == "reply"
