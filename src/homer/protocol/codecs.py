@@ -51,7 +51,7 @@ class Codec(Protocol):
         """The decoded document, or :class:`DecodeError`."""
 
 
-def _malformed(format_name: str, exc: ValueError) -> str:
+def _malformed(format_name: str, exc: Exception) -> str:
     """What a decoder's failure says to the client.
 
     msgspec before 0.19 raised :class:`UnicodeDecodeError` for a string that is
