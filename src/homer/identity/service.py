@@ -17,7 +17,7 @@ import msgspec
 
 from homer.clock import Clock, system_clock
 from homer.config import AttributeSpec, HomerConfig, TokenConfig
-from homer.errors import InvalidInput
+from homer.errors import InvalidInput, NotFound, Unauthenticated
 from homer.identity.accounts import AccountService, User
 from homer.identity.audit import AuditTrail
 from homer.identity.groups import GroupService
@@ -162,6 +162,21 @@ class Identity:
         """Check a name and password; return the user and a fresh token."""
         user = await self.accounts.authenticate(name, password)
         return user, self.tokens.issue(user.token_info())
+
+    async def refresh(self, token: str) -> tuple[User, str]:
+        """A new token for the holder of a valid one, carrying the account's fields
+        as they are now. Judged by the store, not memory: a token revoked or an
+        account deleted by another process a moment ago is refused."""
+        claims = await self.tokens.check_stored(token)
+        user = await self.account_of(claims["sub"])
+        return user, self.tokens.issue(user.token_info())
+
+    async def account_of(self, user_id: str) -> User:
+        """The user a token names, read from the store; ``Unauthenticated`` if deleted."""
+        try:
+            return await self.accounts.get_by_id(user_id)
+        except NotFound:
+            raise Unauthenticated("the account behind this token no longer exists") from None
 
 
 def _as_mapping(permissions: Iterable[str] | Mapping[str, str]) -> dict[str, str]:
