@@ -22,7 +22,14 @@ from homer.identity.accounts import AccountService, User
 from homer.identity.audit import AuditTrail
 from homer.identity.groups import GroupService
 from homer.identity.passwords import Argon2Params, Passwords
-from homer.identity.permissions import Actor, Authorizer, PermissionSet
+from homer.identity.permissions import (
+    Actor,
+    Authorizer,
+    Guarded,
+    PermissionSet,
+    Principal,
+    actor_for,
+)
 from homer.identity.schema import (
     MISSING,
     Attribute,
@@ -142,7 +149,7 @@ class Identity:
             accounts=accounts,
             groups=groups,
             sessions=sessions,
-            audit=AuditTrail(store),
+            audit=AuditTrail(store, principals=accounts.principal),
             owns_store=owned_store,
         )
 
@@ -154,6 +161,16 @@ class Identity:
     def actor(self, user: User) -> Actor:
         """The principal that acts as ``user`` in guarded calls."""
         return Actor(user, self.authorizer, user.name)
+
+    async def principal(self, user_id: str) -> Principal:
+        """The principal that acts as the stored user ``user_id``; ``NotFound`` if none."""
+        return await actor_for(self.store, self.authorizer, user_id)
+
+    @property
+    def guarded(self) -> Guarded:
+        """Every plain function guarded with ``requires``, by name, taking a user id
+        (or a principal) first: ``await identity.guarded.create_room(user_id, "lobby")``."""
+        return Guarded(self.principal)
 
     def can(self, user: User, permission: str) -> bool:
         return self.authorizer.can(user, permission)
