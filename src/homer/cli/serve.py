@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import click
 import msgspec
@@ -15,6 +16,8 @@ from homer.server.logs import configure_logging
 from homer.server.runner import serve as run_server
 
 __all__ = ["serve"]
+
+log = logging.getLogger("homer.serve")
 
 
 @click.command()
@@ -71,7 +74,7 @@ def serve(
         try:
             import uvloop
         except ImportError:
-            pass
+            log.info("uvloop is not installed: running on asyncio's own event loop")
         else:
             runner = uvloop.run
     try:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from homer.config import HomerConfig
 from homer.errors import InvalidInput
+from homer.extras import optional_dependency
 from homer.store.ports import Store
 
 __all__ = ["SQLITE_FILE", "open_store"]
@@ -30,12 +31,8 @@ def open_store(config: HomerConfig) -> Store:
         path = Path(location) if location else config.data_path / SQLITE_FILE
         return SQLiteStore(path, synchronous=config.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
-        try:
+        with optional_dependency("the PostgreSQL store", extra="postgresql"):
             from homer.store.postgresql import PostgreSQLStore
-        except ImportError as exc:
-            raise InvalidInput(
-                f"the PostgreSQL store needs asyncpg ({exc}): pip install 'homer[postgresql]'"
-            ) from exc
         return PostgreSQLStore(url)
     raise InvalidInput(
         f"unknown store {url!r}: use 'sqlite', 'sqlite:///path/to/file.db'"
