@@ -13,7 +13,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -183,11 +183,15 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     logins_per_address: int = 60
 
 
+#: A TCP port; 0 picks a free one.
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
-    port: int = 8080
+    port: Port = 8080
     #: Raw TCP (JSON lines for ``nc``, or length-prefixed frames): off unless set.
-    tcp_port: int | None = None
+    tcp_port: Port | None = None
     #: TLS for every listener (HTTP, WebSocket, raw TCP): a PEM certificate chain
     #: and its private key; relative paths are under the data dir. Both or neither.
     tls_cert: str | None = None
@@ -234,20 +238,27 @@ class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 def _env_overlay(
-    struct: type[msgspec.Struct], environ: Mapping[str, str], prefix: str
+    struct: type[msgspec.Struct],
+    environ: Mapping[str, str],
+    prefix: str,
+    read: dict[str, str],
+    path: str = "",
 ) -> dict[str, Any]:
-    """Read ``PREFIX_FIELD`` variables for every field of ``struct``, recursively."""
+    """Read ``PREFIX_FIELD`` variables for every field of ``struct``, recursively;
+    ``read`` collects the setting path (``limits.rate``) of each variable read."""
     overlay: dict[str, Any] = {}
     hints = msgspec.structs.fields(struct)
     for info in hints:
         name = f"{prefix}_{info.name.upper()}"
+        where = f"{path}{info.name}"
         kind = info.type
         if isinstance(kind, type) and issubclass(kind, msgspec.Struct):
-            nested = _env_overlay(kind, environ, name)
+            nested = _env_overlay(kind, environ, name, read, f"{where}.")
             if nested:
                 overlay[info.name] = nested
         elif name in environ:
             overlay[info.name] = _env_value(environ[name], kind)
+            read[where] = name
     return overlay
 
 
@@ -297,15 +308,37 @@ def load_config(
             raise InvalidInput(f"config file not found: {path}") from exc
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise InvalidInput(f"cannot read config file {path}: {exc}") from exc
-    data = _merge(
-        data, _env_overlay(HomerConfig, os.environ if environ is None else environ, "HOMER")
-    )
-    data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
+    environ = os.environ if environ is None else environ
+    from_env: dict[str, str] = {}
+    data = _merge(data, _env_overlay(HomerConfig, environ, "HOMER", from_env))
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    data = _merge(data, flags)
     try:
         return msgspec.convert(data, HomerConfig, strict=False)
     except msgspec.ValidationError as exc:
-        where = f" in {path}" if path else ""
-        raise InvalidInput(f"bad configuration{where}: {exc}") from exc
+        raise InvalidInput(_explain(str(exc), path, environ, from_env, flags)) from exc
+
+
+def _explain(
+    error: str,
+    path: Path | None,
+    environ: Mapping[str, str],
+    from_env: Mapping[str, str],
+    flags: Mapping[str, Any],
+) -> str:
+    """Name the source at fault: the ``HOMER_*`` variable that set the failing value
+    (or its list or table), else the setting in the file."""
+    reason, _, at = error.rpartition(" - at `$.")
+    setting = at.rstrip("`")
+    in_file = f" in {path}" if path is not None else ""
+    if not reason:  # no path: the whole document is at fault
+        return f"bad configuration{in_file}: {error}"
+    for where, variable in from_env.items():
+        if where not in flags and (
+            setting == where or setting.startswith((f"{where}.", f"{where}["))
+        ):
+            return f"bad configuration: {variable}={environ[variable]!r}: {reason}"
+    return f"bad configuration{in_file}: {setting}: {reason}"
 
 
 def with_backends(

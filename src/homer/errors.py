@@ -86,8 +86,8 @@ class ValidationFailed(InvalidInput):
 
     def __init__(self, fields: Mapping[str, str]) -> None:
         self.fields = dict(sorted(fields.items()))
-        detail = "; ".join(f"{name}: {reason}" for name, reason in self.fields.items())
-        super().__init__(f"invalid {', '.join(self.fields)}: {detail}")
+        # Each field named once, with its reason: "password: must be 8 to 1024 characters".
+        super().__init__("; ".join(f"{name}: {reason}" for name, reason in self.fields.items()))
 
 
 class NotFound(HomerError):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from homer.clock import ManualClock
 from homer.config import HomerConfig
 from homer.errors import Conflict, NotAuthorized, NotFound, Unauthenticated, ValidationFailed
-from homer.identity import SYSTEM, Argon2Params, Identity, Passwords
+from homer.identity import SYSTEM, Argon2Params, Identity, Passwords, UserSchema, email
 from homer.store.records import AuditEvent
 
 PASSWORD = "correct horse"
@@ -143,6 +143,53 @@ async def test_confirm_an_attribute(homer_identity: Identity) -> None:
     assert not await confirm("gina", "display_name", None)
     assert not await confirm("nobody", "email", "gina@example.org")
     assert not await confirm("gina", "email", object())
+
+
+async def test_confirm_normalises_the_value_as_the_stored_one_was(
+    homer_identity: Identity,
+) -> None:
+    await homer_identity.accounts.register("hal", PASSWORD, {"email": "Hal@Example.ORG"})
+    confirm = homer_identity.accounts.confirm
+    assert (await homer_identity.accounts.get("hal")).attributes["email"] == "Hal@example.org"
+    assert await confirm("hal", "email", "Hal@Example.ORG"), "the address it was created with"
+    assert await confirm("hal", "email", " Hal@EXAMPLE.org ")
+    assert not await confirm("hal", "email", "hal@example.org"), "the local part is kept"
+    assert not await confirm("hal", "email", "not an address")
+
+
+async def test_a_schema_of_bare_validators_works_end_to_end(tmp_path: Path) -> None:
+    """The memo's form: attribute name -> a checker function, a type, or None."""
+
+    def shout(value: object) -> str:
+        if not isinstance(value, str):
+            raise TypeError("must be a string")
+        return value.upper()
+
+    schema = UserSchema({"email": email(), "motto": shout, "age": int, "note": None})
+    identity = await Identity.open(
+        HomerConfig(data_dir=str(tmp_path)), schema=schema, password_params=Argon2Params.cheap()
+    )
+    try:
+        attributes = {"email": "Ida@Example.ORG", "motto": "hi", "age": 30, "note": [1, "x"]}
+        user = await identity.accounts.create(SYSTEM, "ida", PASSWORD, attributes)
+        assert dict(user.attributes) == {
+            "email": "Ida@example.org",
+            "motto": "HI",
+            "age": 30,
+            "note": [1, "x"],
+        }
+        assert await identity.accounts.confirm("ida", "email", "Ida@Example.ORG")
+        with pytest.raises(ValidationFailed) as failed:
+            await identity.accounts.create(SYSTEM, "jo", PASSWORD, {"motto": 5, "age": "x"})
+        assert failed.value.fields == {"motto": "must be a string", "age": "must be of type int"}
+        assert (await identity.accounts.create(SYSTEM, "kim", PASSWORD)).attributes == {}
+    finally:
+        await identity.close()
+
+
+def test_a_schema_entry_that_is_no_validator_is_refused_at_once() -> None:
+    with pytest.raises(TypeError, match="'age': expected an Attribute, a validator or None"):
+        UserSchema({"age": 42})  # type: ignore[dict-item]
 
 
 async def test_update_rename_passwd_delete(

@@ -132,7 +132,11 @@ async def test_guard_on_functions_coroutines_methods_and_protect() -> None:
     assert rooms.created == ["c", "d"], "a refused call never runs its body"
     assert create_room.required_permission == "room.create"  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match="not a principal"):
-        create_room("just a string", "x")  # type: ignore[arg-type]
+        create_room(42, "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"identity\.guarded\.create_room\(user_id"):
+        create_room("a user id", "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cannot look a user id up"):
+        await rooms.create_async("a user id", "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="acting principal"):
         create_room()  # type: ignore[call-arg]
 
@@ -229,3 +233,37 @@ async def test_deleting_the_default_groups_parent_leaves_no_cycle(homer_identity
     assert stored is not None
     assert stored.parent_id is None
     assert not homer_identity.can(await homer_identity.accounts.get("uma"), "broadcast.send")
+
+
+async def test_guarded_methods_of_the_services_take_a_user_id(homer_identity: Identity) -> None:
+    admin = await homer_identity.accounts.create(SYSTEM, "ada", PASSWORD, group="admins")
+    plain = await homer_identity.accounts.register("bo", PASSWORD)
+    made = await homer_identity.accounts.create(admin.id, "cy", PASSWORD)
+    assert made.name == "cy"
+    await homer_identity.groups.create(admin.id, "helpers", ["room.moderate"])
+    entries = await homer_identity.audit.entries(admin.id, limit=1)
+    assert entries.items[0].actor == "ada", "the audit log names the user the id is"
+    with pytest.raises(NotAuthorized, match="admin.users"):
+        await homer_identity.accounts.create(plain.id, "dee", PASSWORD)
+    with pytest.raises(NotFound):
+        await homer_identity.accounts.create("no-such-id", "dee", PASSWORD)
+    assert await homer_identity.store.user_by_name("dee") is None
+
+
+async def test_the_registry_calls_any_guarded_function_by_user_id(
+    homer_identity: Identity,
+) -> None:
+    user = await homer_identity.accounts.register("eve", PASSWORD)
+    guarded = homer_identity.guarded
+    assert await guarded.create_room(user.id, "lobby") == "created lobby"
+    assert await guarded.create_room_async(user.id, "den") == "created den"
+    assert await guarded.create_room(homer_identity.actor(user), "hall") == "created hall"
+    assert {"create_room", "create_room_async"} <= set(dir(guarded))
+    # The id is looked up at each call: a permission taken away applies at once.
+    await homer_identity.accounts.revoke(SYSTEM, "eve", "room.create")
+    with pytest.raises(NotAuthorized, match="room.create"):
+        await guarded.create_room(user.id, "attic")
+    with pytest.raises(NotFound):
+        await guarded.create_room("no-such-id", "attic")
+    with pytest.raises(AttributeError, match="no function named 'nothing_here'"):
+        guarded.nothing_here  # noqa: B018

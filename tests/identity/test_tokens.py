@@ -149,13 +149,14 @@ def test_each_token_has_its_own_jti() -> None:
     assert len(jtis) == 20
 
 
-def test_a_field_the_user_lacks_is_left_out() -> None:
+async def test_a_field_the_user_lacks_is_left_out() -> None:
     """An optional attribute a user never set must not stop them getting a token."""
     tokens = manager(fields=("name", "role"))
     claims = tokens.check(tokens.issue({"id": "u-1", "name": "a"}))
     assert claims is not None
     assert "role" not in claims
-    refreshed = tokens.check(tokens.refresh(tokens.issue({"id": "u-1", "name": "a", "role": "x"})))
+    fresh = await tokens.refresh(tokens.issue({"id": "u-1", "name": "a", "role": "x"}))
+    refreshed = tokens.check(fresh)
     assert refreshed is not None
     assert refreshed["role"] == "x"
 
@@ -768,12 +769,12 @@ def test_guest_mode_off_by_default() -> None:
 # --------------------------------------------------------------------------- refresh
 
 
-def test_refresh_makes_a_new_token() -> None:
+async def test_refresh_makes_a_new_token() -> None:
     clock = ManualClock()
     tokens = manager(clock=clock, fields=("name", "role"), ttl=60)
     token = tokens.issue({"id": "u-1", "name": "a", "role": "op"})
     clock.advance(30)
-    fresh = tokens.refresh(token)
+    fresh = await tokens.refresh(token)
     old, new = tokens.check(token), tokens.check(fresh)
     assert old is not None
     assert new is not None
@@ -786,27 +787,27 @@ def test_refresh_makes_a_new_token() -> None:
     assert tokens.check(fresh) is not None
 
 
-def test_refresh_with_a_custom_ttl() -> None:
+async def test_refresh_with_a_custom_ttl() -> None:
     tokens = manager()
-    fresh = tokens.refresh(tokens.issue(USER), ttl=None)
+    fresh = await tokens.refresh(tokens.issue(USER), ttl=None)
     claims = tokens.check(fresh)
     assert claims is not None
     assert "exp" not in claims
 
 
-def test_refresh_of_an_expired_token_fails() -> None:
+async def test_refresh_of_an_expired_token_fails() -> None:
     clock = ManualClock()
     tokens = manager(clock=clock, ttl=10)
     token = tokens.issue(USER)
     clock.advance(10)
     with pytest.raises(Unauthenticated, match="expired") as info:
-        tokens.refresh(token)
+        await tokens.refresh(token)
     assert not isinstance(info.value, InvalidToken)
 
 
-def test_refresh_of_an_invalid_token_fails_even_for_guests() -> None:
+async def test_refresh_of_an_invalid_token_fails_even_for_guests() -> None:
     with pytest.raises(InvalidToken):
-        manager(guest=True).refresh("garbage")
+        await manager(guest=True).refresh("garbage")
 
 
 # --------------------------------------------------------------------------- revocation
@@ -833,7 +834,7 @@ async def test_revoke_one_token(store: Any) -> None:
     with pytest.raises(TokenRevoked):
         tokens.check(token)
     with pytest.raises(TokenRevoked):
-        tokens.refresh(token)
+        await tokens.refresh(token)
     assert tokens.check(other) is not None
     entries = (await store.audit_entries(actor="admin")).items
     assert [(e.action, e.target) for e in entries] == [("token.revoke", "u-1")]
@@ -906,6 +907,25 @@ async def test_revocations_survive_a_restart(store: Any) -> None:
     with pytest.raises(TokenRevoked):
         second.check(everything)
     assert second.check(kept) is not None
+
+
+async def test_refresh_reads_revocations_from_the_store(store: Any) -> None:
+    """Another process revoked: ``check`` trusts memory until a reload, refresh does not."""
+    clock = ManualClock()
+    server = manager(clock=clock, store=store)
+    one, everything = server.issue(USER), server.issue({"id": "u-3", "name": "cy"})
+    kept = server.issue({"id": "u-2", "name": "bob"})
+    clock.advance(1)
+    admin = manager(clock=clock, store=store)  # the CLI beside the server
+    await admin.revoke(one)
+    await admin.revoke_user("u-3")
+    assert server.check(one) is not None, "memory has not been reloaded"
+    for token in (one, everything):
+        with pytest.raises(TokenRevoked):
+            await server.refresh(token)
+        with pytest.raises(TokenRevoked):
+            server.check(token)  # what refresh found is kept in memory
+    assert server.check(await server.refresh(kept)) is not None
 
 
 async def test_revocations_survive_reopening_the_database(tmp_path: pathlib.Path) -> None:

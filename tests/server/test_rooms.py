@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import pytest
@@ -142,10 +143,14 @@ async def test_presence_is_coalesced_and_typing_expires(tmp_path: Path) -> None:
         await bob.request("presence", status="away")
         away = await alice.next_event("presence")
         assert (away.sender, away.body) == ("bob", {"status": "away"})
-        await bob.request("typing", room="lobby")
+        before = time.time()
+        answer = await bob.request("typing", room="lobby")
+        after = time.time()
         typing = await alice.next_event("typing")
         assert typing.sender == "bob"
-        assert typing.body["until"] > typing.body["until"] - 2.0
+        # The signal lasts typing_ttl from the request, and the event says the same.
+        assert before + 2.0 <= answer["until"] <= after + 2.0
+        assert typing.body["until"] == answer["until"]
         members = await alice.request("members", room="lobby")
         assert {m["name"]: m["status"] for m in members["members"]} == {
             "alice": "online",

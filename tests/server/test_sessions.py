@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
+import pytest
+
+from homer.client import ClientError, HomerClient
+from homer.store.records import AuditEvent
 from homer.testing.server import replace_config, running_homer
 from tests.server.rawws import RawWebSocket
 
@@ -28,11 +33,20 @@ async def test_a_session_whose_token_expires_is_closed_within_a_second(tmp_path:
 
 async def test_refreshing_in_band_keeps_the_session(tmp_path: Path) -> None:
     async with running_homer(tmp_path) as server:
-        ws = await hello(server, await server.token("ben", ttl=1.5))
+        first = await server.token("ben", ttl=1.5)
+        ws = await RawWebSocket.connect(server.running.host, server.running.port)
+        await ws.send_json({"op": "hello", "rid": 0, "token": first})
+        welcome = (await ws.reply(0))["body"]
         await ws.send_json({"op": "refresh", "rid": 1})
         answer = await ws.reply(1)
         assert answer["op"] == "reply"
-        assert answer["body"]["expires_at"] > answer["body"]["expires_at"] - 1
+        refreshed = answer["body"]
+        # A new token, good for a full ttl from the refresh, which came after the welcome.
+        assert refreshed["token"] != first
+        claims = server.app.identity.tokens.check(refreshed["token"])
+        assert claims["exp"] == refreshed["expires_at"]
+        assert refreshed["expires_at"] >= welcome["server_time"] - 0.002 + 1.5
+        assert refreshed["expires_at"] >= welcome["expires_at"]
         await asyncio.sleep(2.5)
         await ws.send_json({"op": "ping", "rid": 2})
         assert (await ws.reply(2))["op"] == "reply"
@@ -112,3 +126,34 @@ async def test_a_connection_that_never_says_hello_is_closed(tmp_path: Path) -> N
         assert await asyncio.wait_for(ws.close_code(), 4) == 4001
         assert await asyncio.wait_for(silent[0].read(), 4) == b""  # slow loris: cut
         silent[1].close()
+
+
+async def test_refresh_asks_the_store_whether_the_account_still_exists(tmp_path: Path) -> None:
+    """An account removed by another process, even one that wrote no cut-off, gets
+    no new token; a renamed one gets a token with its new name."""
+    async with running_homer(tmp_path) as server:
+        token = await server.token("dee")
+        ws = await hello(server, token)
+        store = server.app.identity.store
+        record = await store.user_by_name("dee")
+        assert record is not None
+        renamed = dataclasses.replace(record, name="dora", version=record.version + 1)
+        await store.replace_user(
+            renamed, AuditEvent(actor="x", action="user.rename", target="u", at=0.0)
+        )
+        http = HomerClient(server.url)
+        fresh = await http.http("POST", "/api/token/refresh", {"token": token})
+        assert server.app.identity.tokens.check(fresh["token"])["name"] == "dora"  # type: ignore[index]
+
+        assert await store.delete_user(
+            record.id, AuditEvent(actor="x", action="user.delete", target="u", at=0.0)
+        )
+        for old in (token, fresh["token"]):
+            with pytest.raises(ClientError) as caught:
+                await http.http("POST", "/api/token/refresh", {"token": old})
+            assert caught.value.wire_code == "unauthenticated"
+        for rid, params in ((1, {}), (2, {"token": fresh["token"]})):
+            await ws.send_json({"op": "refresh", "rid": rid, **params})
+            refused = await ws.reply(rid)
+            assert refused["body"]["code"] == "unauthenticated", refused
+        await http.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from homer.broker.ports import Broker
 from homer.config import HomerConfig
 from homer.errors import InvalidInput
+from homer.extras import optional_dependency
 
 __all__ = ["open_broker"]
 
@@ -22,7 +23,8 @@ def open_broker(config: HomerConfig) -> Broker:
 
         return InProcessBroker()
     if url.startswith(("amqp://", "amqps://")):
-        from homer.broker.rabbitmq import RabbitMQBroker
+        with optional_dependency("the RabbitMQ broker", extra="rabbitmq"):
+            from homer.broker.rabbitmq import RabbitMQBroker
 
         return RabbitMQBroker(url, exchange=config.broker_exchange)
     raise InvalidInput(f"unknown broker {url!r}: use 'inprocess' or 'amqp://user:pass@host/'")

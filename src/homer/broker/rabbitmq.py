@@ -211,7 +211,13 @@ class RabbitMQBroker:
             await self._connect()
         except Exception as exc:
             self._deliver = None
-            raise BrokerError(f"cannot set up RabbitMQ at {self.url}: {exc!r}") from exc
+            if isinstance(exc, TimeoutError):  # says nothing itself: say who did not answer
+                port = self._url.port or (5671 if self._url.scheme == "amqps" else 5672)
+                host = f"{self._url.host}:{port}"
+                reason = f"{host} did not answer within {self._connect_timeout:g} s"
+            else:
+                reason = repr(exc)
+            raise BrokerError(f"cannot set up RabbitMQ at {self.url}: {reason}") from exc
         self._worker = asyncio.get_running_loop().create_task(
             self._run(), name=f"homer.broker {self.name}"
         )

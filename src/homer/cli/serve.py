@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from pathlib import Path
 
 import click
 import msgspec
@@ -13,8 +16,14 @@ from homer.errors import HomerError
 from homer.server.app import Homer
 from homer.server.logs import configure_logging
 from homer.server.runner import serve as run_server
+from homer.store.factory import sqlite_path
 
 __all__ = ["serve"]
+
+log = logging.getLogger("homer.serve")
+
+#: The database file and the files SQLite keeps beside it.
+_SQLITE_ENDINGS = ("", "-wal", "-shm", "-journal")
 
 
 @click.command()
@@ -71,12 +80,47 @@ def serve(
         try:
             import uvloop
         except ImportError:
-            pass
+            log.info("uvloop is not installed: running on asyncio's own event loop")
         else:
             runner = uvloop.run
+    leftovers = _would_create(config)
+    started = False
+
+    def announce(line: str) -> None:
+        nonlocal started
+        started = True
+        click.echo(line, err=True)
+
     try:
-        runner(run_server(Homer(config), announce=lambda line: click.echo(line, err=True)))
-    except HomerError as exc:
-        fail(exc.message)
-    except OSError as exc:
-        fail(f"cannot listen: {exc}")
+        runner(run_server(Homer(config), announce=announce))
+    except (HomerError, OSError) as exc:
+        if not started:  # a server that never ran leaves nothing behind
+            _remove(leftovers)
+        fail(exc.message if isinstance(exc, HomerError) else f"cannot listen: {exc}")
+
+
+def _would_create(config: HomerConfig) -> list[Path]:
+    """What starting may create that is not there yet: files first, then the
+    directories holding them, deepest first."""
+    files = [config.under_data_dir(config.tokens.secret_file)]
+    database = sqlite_path(config)
+    if database is not None and not database.exists():  # never touch an existing one's log
+        files += [database.with_name(database.name + end) for end in _SQLITE_ENDINGS]
+    directories = [config.data_path, *config.data_path.parents]
+    for path in files:
+        directories += [path.parent, *path.parent.parents]
+    missing_dirs = sorted(
+        {d for d in directories if not d.exists()}, key=lambda d: len(d.parts), reverse=True
+    )
+    return [f for f in files if not f.exists()] + missing_dirs
+
+
+def _remove(paths: list[Path]) -> None:
+    """Remove what :func:`_would_create` listed; a directory something else now
+    uses is not empty and stays."""
+    for path in paths:
+        with contextlib.suppress(OSError):
+            if path.is_dir():
+                path.rmdir()
+            else:
+                path.unlink(missing_ok=True)

@@ -24,7 +24,7 @@ import msgspec
 from homer.clock import Clock, system_clock
 from homer.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
 from homer.identity.passwords import Passwords
-from homer.identity.permissions import Authorizer, Principal, requires
+from homer.identity.permissions import Authorizer, Principal, actor_for, requires
 from homer.identity.schema import UserSchema, validate_name
 from homer.store.ports import Store
 from homer.store.records import AuditEvent, JSONMap, Page, UserRecord
@@ -91,6 +91,10 @@ class AccountService:
         self.tokens = tokens
         self.clock = clock
         self._by_id: dict[str, tuple[User, float]] = {}
+
+    async def principal(self, user_id: str) -> Principal:
+        """Who acts when a guarded method is given a user id instead of a principal."""
+        return await actor_for(self.store, self.authorizer, user_id)
 
     # -- creating -------------------------------------------------------------
 
@@ -185,9 +189,18 @@ class AccountService:
 
     async def confirm(self, name: str, attribute: str, value: Any) -> bool:
         """Whether ``name``'s ``attribute`` equals ``value`` (identity confirmation),
-        compared in constant time; ``False`` for unknown users and attributes."""
+        compared in constant time; ``False`` for unknown users and attributes.
+
+        ``value`` goes through the attribute's validator first, as the stored value
+        did: ``Alice@Example.ORG`` confirms the address stored as ``Alice@example.org``.
+        """
         record = await self.store.user_by_name(name)
         stored = record.attributes.get(attribute) if record else None
+        spec = self.schema.attributes.get(attribute)
+        try:
+            value = spec.check(value) if spec is not None else value
+        except ValueError:
+            value = _UNMATCHABLE
         expected = msgspec.json.encode(stored)
         given = msgspec.json.encode(value) if _is_json(value) else b"\x00"
         return hmac.compare_digest(expected, given) and record is not None and stored is not None
@@ -375,6 +388,10 @@ class AccountService:
             at=self.clock(),
             detail={"user_id": record.id, **detail},
         )
+
+
+#: What a value its validator refuses compares as: no stored value encodes to it.
+_UNMATCHABLE = object()
 
 
 def _is_json(value: Any) -> bool:

@@ -6,6 +6,8 @@ describe, so the trail cannot miss a change or describe one that did not happen.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from homer.identity.permissions import Principal, requires
 from homer.store.ports import AuditLog
 from homer.store.records import AuditEntry, Page
@@ -14,8 +16,20 @@ __all__ = ["AuditTrail"]
 
 
 class AuditTrail:
-    def __init__(self, log: AuditLog) -> None:
+    def __init__(
+        self,
+        log: AuditLog,
+        *,
+        principals: Callable[[str], Awaitable[Principal]] | None = None,
+    ) -> None:
         self.log = log
+        self._principals = principals
+
+    async def principal(self, user_id: str) -> Principal:
+        """Who acts when :meth:`entries` is given a user id instead of a principal."""
+        if self._principals is None:
+            raise TypeError("this audit trail cannot look user ids up: pass a principal")
+        return await self._principals(user_id)
 
     @requires("admin.audit")
     async def entries(

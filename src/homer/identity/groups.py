@@ -15,7 +15,7 @@ from typing import Any
 
 from homer.clock import Clock, system_clock
 from homer.errors import Conflict, InvalidInput, NotFound
-from homer.identity.permissions import Authorizer, Principal, requires
+from homer.identity.permissions import Authorizer, Principal, actor_for, requires
 from homer.identity.schema import validate_name
 from homer.store.ports import Store
 from homer.store.records import AuditEvent, GroupRecord
@@ -46,6 +46,10 @@ class GroupService:
         self.authorizer = authorizer
         self.default_group = default_group
         self.clock = clock
+
+    async def principal(self, user_id: str) -> Principal:
+        """Who acts when a guarded method is given a user id instead of a principal."""
+        return await actor_for(self.store, self.authorizer, user_id)
 
     async def ensure(
         self, name: str, permissions: Iterable[str], *, parent: str | None = None

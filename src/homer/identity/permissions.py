@@ -8,6 +8,12 @@ of the original design: same effect, no group per user to list and clean up
 
 ``Authorizer.can`` answers from a cache keyed by user id and record version;
 any change to a group clears it. It is the hot check of every operation.
+
+A guarded call names who acts by a principal or by a user id. A method of an
+object that can look ids up (``principal(user_id)``: the identity services)
+takes an id directly; any guarded function can be called by name with an id
+through :class:`Guarded` (``identity.guarded.NAME(user_id, ...)``), for which
+``requires`` keeps a registry of the plain functions it guards.
 """
 
 from __future__ import annotations
@@ -15,11 +21,12 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ParamSpec, Protocol, TypeVar, runtime_checkable
 
-from homer.errors import InvalidInput, NotAuthorized
+from homer.errors import InvalidInput, NotAuthorized, NotFound
+from homer.store.ports import AccountStore
 from homer.store.records import GroupRecord
 
 __all__ = [
@@ -27,9 +34,11 @@ __all__ = [
     "SYSTEM",
     "Actor",
     "Authorizer",
+    "Guarded",
     "HasPermissions",
     "PermissionSet",
     "Principal",
+    "actor_for",
     "protect",
     "requires",
 ]
@@ -202,6 +211,14 @@ class Actor:
         return self.authorizer.can(self.user, permission)
 
 
+async def actor_for(store: AccountStore, authorizer: Authorizer, user_id: str) -> Actor:
+    """The principal for the stored user ``user_id``; :class:`NotFound` if there is none."""
+    record = await store.user_by_id(user_id) if isinstance(user_id, str) else None
+    if record is None:
+        raise NotFound(f"no user with id {user_id!r}")
+    return Actor(record, authorizer, record.name)
+
+
 class _System:
     """Homer itself and its admin CLI: every permission, named ``system`` in the audit log."""
 
@@ -231,10 +248,14 @@ def _acting_index(fn: Callable[..., Any]) -> int:
     return 1 if parameters and parameters[0] in ("self", "cls") else 0
 
 
-def _check(args: tuple[Any, ...], index: int, permission: str, fn: Callable[..., Any]) -> None:
-    if len(args) <= index:
-        raise TypeError(f"{fn.__qualname__} is guarded: pass the acting principal first")
-    actor = args[index]
+#: Plain functions guarded with :func:`requires`, by name, for :class:`Guarded`.
+#: The last one guarded under a name wins, as a redefined function would.
+_REGISTRY: dict[str, Callable[..., Any]] = {}
+
+Resolve = Callable[[str], Awaitable[Principal]]
+
+
+def _check(actor: Any, permission: str, fn: Callable[..., Any]) -> None:
     can = getattr(actor, "can", None)
     if can is None:
         raise TypeError(f"{fn.__qualname__} is guarded: {actor!r} is not a principal")
@@ -242,32 +263,95 @@ def _check(args: tuple[Any, ...], index: int, permission: str, fn: Callable[...,
         raise NotAuthorized(permission, getattr(actor, "name", ""))
 
 
+def _acting(args: tuple[Any, ...], index: int, fn: Callable[..., Any]) -> Any:
+    if len(args) <= index:
+        raise TypeError(f"{fn.__qualname__} is guarded: pass the acting principal first")
+    return args[index]
+
+
+def _id_refused(fn: Callable[..., Any]) -> TypeError:
+    return TypeError(
+        f"{fn.__qualname__} is guarded and cannot look a user id up itself: pass a"
+        f" principal, or call identity.guarded.{fn.__name__}(user_id, ...)"
+    )
+
+
 def requires(permission: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Guard a function, coroutine function or method: the acting principal comes first
     (after ``self``); without ``permission`` the call raises :class:`NotAuthorized`
-    before the body runs."""
+    before the body runs.
+
+    A coroutine method whose object has ``principal(user_id)`` also takes a user
+    id there. Plain functions are registered by name for :class:`Guarded`.
+    """
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         index = _acting_index(fn)
+        wrapper: Callable[..., Any]
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
             async def guarded_async(*args: P.args, **kwargs: P.kwargs) -> Any:
-                _check(args, index, permission, fn)
+                actor = _acting(args, index, fn)
+                if isinstance(actor, str):
+                    resolve = getattr(args[0], "principal", None) if index else None
+                    if resolve is None:
+                        raise _id_refused(fn)
+                    actor = await resolve(actor)
+                    args = (*args[:index], actor, *args[index + 1 :])  # type: ignore[assignment]
+                _check(actor, permission, fn)
                 return await fn(*args, **kwargs)
 
             guarded_async.required_permission = permission  # type: ignore[attr-defined]
-            return guarded_async  # type: ignore[return-value]
+            wrapper = guarded_async
+        else:
 
-        @functools.wraps(fn)
-        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
-            _check(args, index, permission, fn)
-            return fn(*args, **kwargs)
+            @functools.wraps(fn)
+            def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+                actor = _acting(args, index, fn)
+                if isinstance(actor, str):
+                    raise _id_refused(fn)
+                _check(actor, permission, fn)
+                return fn(*args, **kwargs)
 
-        guarded.required_permission = permission  # type: ignore[attr-defined]
-        return guarded
+            guarded.required_permission = permission  # type: ignore[attr-defined]
+            wrapper = guarded
+        name = getattr(fn, "__name__", "")
+        if index == 0 and name.isidentifier():
+            _REGISTRY[name] = wrapper
+        return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+class Guarded:
+    """Every plain function guarded with :func:`requires`, by name, called with the
+    acting user's id (or a principal) first: ``await identity.guarded.NAME(user_id, ...)``.
+
+    The id is looked up at each call, so the user's current permissions apply.
+    Methods are not here: call them on their object, which knows its ``self``.
+    """
+
+    __slots__ = ("_resolve",)
+
+    def __init__(self, resolve: Resolve) -> None:
+        self._resolve = resolve
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        fn = _REGISTRY.get(name)
+        if fn is None:
+            raise AttributeError(f"no function named {name!r} is guarded with requires")
+        resolve = self._resolve
+
+        async def call(who: Principal | str, /, *args: Any, **kwargs: Any) -> Any:
+            actor = await resolve(who) if isinstance(who, str) else who
+            result = fn(actor, *args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+
+        return call
+
+    def __dir__(self) -> list[str]:
+        return sorted(_REGISTRY)
 
 
 def protect(permission: str, fn: Callable[P, R]) -> Callable[P, R]:

@@ -13,7 +13,7 @@ import inspect
 import re
 import unicodedata
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from homer.errors import ValidationFailed
@@ -109,11 +109,25 @@ class Attribute:
         return factory(user_name) if takes_name else factory()
 
 
-@dataclass(frozen=True)
 class UserSchema:
-    """Attribute name -> :class:`Attribute`. Unknown attributes are rejected."""
+    """Attribute name -> :class:`Attribute`. Unknown attributes are rejected.
 
-    attributes: Mapping[str, Attribute] = field(default_factory=dict)
+    A bare validator (a callable or a type) or ``None`` stands for an optional
+    attribute checked by it: ``UserSchema({"email": email(), "bio": None})``.
+    """
+
+    __slots__ = ("attributes",)
+
+    def __init__(
+        self, attributes: Mapping[str, Attribute | Validator | type | None] | None = None
+    ) -> None:
+        #: Every attribute as an :class:`Attribute`, bare validators wrapped.
+        self.attributes: Mapping[str, Attribute] = {
+            name: _attribute(name, spec) for name, spec in (attributes or {}).items()
+        }
+
+    def __repr__(self) -> str:
+        return f"UserSchema({dict(self.attributes)!r})"
 
     def for_create(self, user_name: str, given: Mapping[str, Any]) -> dict[str, Any]:
         """Validate a new user's attributes and fill in defaults; every failure named at once."""
@@ -163,6 +177,18 @@ class UserSchema:
             values[name] = attribute.check(value)
         except ValueError as exc:
             errors[name] = str(exc)
+
+
+def _attribute(name: object, spec: object) -> Attribute:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"attribute names are non-empty strings, not {name!r}")
+    if isinstance(spec, Attribute):
+        return spec
+    if spec is None or callable(spec):
+        return Attribute(validator=spec)
+    raise TypeError(
+        f"attribute {name!r}: expected an Attribute, a validator or None, not {type(spec).__name__}"
+    )
 
 
 # -- built-in validators ------------------------------------------------------

@@ -17,12 +17,19 @@ import msgspec
 
 from homer.clock import Clock, system_clock
 from homer.config import AttributeSpec, HomerConfig, TokenConfig
-from homer.errors import InvalidInput
+from homer.errors import InvalidInput, NotFound, Unauthenticated
 from homer.identity.accounts import AccountService, User
 from homer.identity.audit import AuditTrail
 from homer.identity.groups import GroupService
 from homer.identity.passwords import Argon2Params, Passwords
-from homer.identity.permissions import Actor, Authorizer, PermissionSet
+from homer.identity.permissions import (
+    Actor,
+    Authorizer,
+    Guarded,
+    PermissionSet,
+    Principal,
+    actor_for,
+)
 from homer.identity.schema import (
     MISSING,
     Attribute,
@@ -142,7 +149,7 @@ class Identity:
             accounts=accounts,
             groups=groups,
             sessions=sessions,
-            audit=AuditTrail(store),
+            audit=AuditTrail(store, principals=accounts.principal),
             owns_store=owned_store,
         )
 
@@ -155,6 +162,16 @@ class Identity:
         """The principal that acts as ``user`` in guarded calls."""
         return Actor(user, self.authorizer, user.name)
 
+    async def principal(self, user_id: str) -> Principal:
+        """The principal that acts as the stored user ``user_id``; ``NotFound`` if none."""
+        return await actor_for(self.store, self.authorizer, user_id)
+
+    @property
+    def guarded(self) -> Guarded:
+        """Every plain function guarded with ``requires``, by name, taking a user id
+        (or a principal) first: ``await identity.guarded.create_room(user_id, "lobby")``."""
+        return Guarded(self.principal)
+
     def can(self, user: User, permission: str) -> bool:
         return self.authorizer.can(user, permission)
 
@@ -162,6 +179,21 @@ class Identity:
         """Check a name and password; return the user and a fresh token."""
         user = await self.accounts.authenticate(name, password)
         return user, self.tokens.issue(user.token_info())
+
+    async def refresh(self, token: str) -> tuple[User, str]:
+        """A new token for the holder of a valid one, carrying the account's fields
+        as they are now. Judged by the store, not memory: a token revoked or an
+        account deleted by another process a moment ago is refused."""
+        claims = await self.tokens.check_stored(token)
+        user = await self.account_of(claims["sub"])
+        return user, self.tokens.issue(user.token_info())
+
+    async def account_of(self, user_id: str) -> User:
+        """The user a token names, read from the store; ``Unauthenticated`` if deleted."""
+        try:
+            return await self.accounts.get_by_id(user_id)
+        except NotFound:
+            raise Unauthenticated("the account behind this token no longer exists") from None
 
 
 def _as_mapping(permissions: Iterable[str] | Mapping[str, str]) -> dict[str, str]:

@@ -38,7 +38,7 @@ from jwt.api_jws import PyJWS
 from homer.clock import Clock, system_clock
 from homer.errors import InvalidInput, InvalidToken, TokenRevoked, Unauthenticated
 from homer.store.ports import TokenStore
-from homer.store.records import AuditEvent
+from homer.store.records import AuditEvent, Revocations
 
 __all__ = [
     "Algorithm",
@@ -502,16 +502,16 @@ class TokenManager:
         claims["aud"] = purpose or self.purpose
         return self.format.encode(claims)
 
-    def refresh(
+    async def refresh(
         self, token: str, *, ttl: float | Literal[_Default.TTL] | None = _Default.TTL
     ) -> str:
         """A new token (new jti, iat, exp) for the holder of a valid one.
 
-        The old token stays valid until it expires; revoke it to retire it.
+        Judged by :meth:`check_stored`: a refresh must not outlive a revocation
+        another process made a moment ago. The old token stays valid until it
+        expires; revoke it to retire it.
         """
-        claims = self._verify(token)
-        if claims is None:
-            raise Unauthenticated("token expired")
+        claims = await self.check_stored(token)
         info: dict[str, Any] = {"id": claims["sub"]}
         for name in self.fields:
             if name in claims:
@@ -537,6 +537,20 @@ class TokenManager:
                 "guest": True,
                 "name": f"guest-{secrets.token_hex(3)}",
             }
+
+    async def check_stored(self, token: str) -> dict[str, Any]:
+        """The claims of a valid token, judged by the revocations in the store as
+        they are now, not by those in memory (which a server reloads every few
+        seconds). For rare checks that grant something, such as a refresh.
+
+        Never applies guest mode; an expired token raises :class:`Unauthenticated`.
+        """
+        claims = self._verify(token)
+        if claims is None:
+            raise Unauthenticated("token expired")
+        if await self.revoked_in_store(claims["sub"], claims.get("jti"), claims.get("iat")):
+            raise TokenRevoked("token revoked")
+        return claims
 
     def _verify(self, token: object) -> dict[str, Any] | None:
         if not isinstance(token, str) or not token:
@@ -583,6 +597,13 @@ class TokenManager:
                 return True
         return False
 
+    async def revoked_in_store(self, sub: str, jti: str | None, iat: float | None) -> bool:
+        """Like :meth:`revoked`, but reads the token's revocations from the store
+        first (and keeps them in memory). Without a store, the same as ``revoked``."""
+        if self._store is not None:
+            self._merge(await self._store.revocations_of(sub, jti))
+        return self.revoked(sub, jti, iat)
+
     async def revoke(
         self, token_or_claims: str | Mapping[str, Any], *, actor: str = "system"
     ) -> None:
@@ -627,7 +648,9 @@ class TokenManager:
         when several nodes share a store)."""
         if self._store is None:
             return
-        found = await self._store.revocations(self._clock())
+        self._merge(await self._store.revocations(self._clock()))
+
+    def _merge(self, found: Revocations) -> None:
         self._revoked.update(found.tokens)
         for user_id, cutoff in found.users.items():
             self._cutoffs[user_id] = max(cutoff, self._cutoffs.get(user_id, cutoff))

@@ -174,18 +174,23 @@ def register(app: Homer) -> None:
     @app.on("refresh")
     async def refresh(ctx: Context, params: Refresh) -> dict[str, Any]:
         session = _session(ctx)
-        tokens = app.identity.tokens
+        identity = app.identity
+        tokens = identity.tokens
+        # Judged by the store, not memory: a refresh must not outlive a revocation
+        # (or a deletion) that another process made in the last few seconds.
         if params.token is None:  # a new token for the session's user, as they are now
-            if tokens.revoked(session.user.id, session.jti, session.issued_at):
+            if await tokens.revoked_in_store(session.user.id, session.jti, session.issued_at):
                 raise Unauthenticated("this session's token was revoked")
-            token = tokens.issue(session.user.token_info())
+            token = tokens.issue((await identity.account_of(session.user.id)).token_info())
+            claims = tokens.check(token)
         else:
             token = params.token
-        claims = tokens.check(token)
+            claims = await tokens.check_stored(token)  # Unauthenticated when expired
+            if claims.get("sub") != session.user.id:
+                raise Unauthenticated("that token is for another user")
+            await identity.account_of(session.user.id)
         if claims is None:
             raise Unauthenticated("that token has expired")
-        if claims.get("sub") != session.user.id:
-            raise Unauthenticated("that token is for another user")
         session.adopt(claims)
         return {"token": token, "expires_at": session.expires_at}
 

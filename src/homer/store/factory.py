@@ -6,12 +6,22 @@ from pathlib import Path
 
 from homer.config import HomerConfig
 from homer.errors import InvalidInput
+from homer.extras import optional_dependency
 from homer.store.ports import Store
 
-__all__ = ["SQLITE_FILE", "open_store"]
+__all__ = ["SQLITE_FILE", "open_store", "sqlite_path"]
 
 #: The embedded default's file name inside the data directory.
 SQLITE_FILE = "homer.db"
+
+
+def sqlite_path(config: HomerConfig) -> Path | None:
+    """The SQLite database file ``config.store`` names; ``None`` for another store."""
+    url = config.store
+    if url != "sqlite" and not url.startswith("sqlite://"):
+        return None
+    location = url.removeprefix("sqlite://").removeprefix("sqlite")
+    return Path(location) if location else config.data_path / SQLITE_FILE
 
 
 def open_store(config: HomerConfig) -> Store:
@@ -23,19 +33,14 @@ def open_store(config: HomerConfig) -> Store:
       on one database; ``?pool_size=N`` sets the connections each node keeps.
     """
     url = config.store
-    if url == "sqlite" or url.startswith("sqlite://"):
+    path = sqlite_path(config)
+    if path is not None:
         from homer.store.sqlite import SQLiteStore
 
-        location = url.removeprefix("sqlite://").removeprefix("sqlite")
-        path = Path(location) if location else config.data_path / SQLITE_FILE
         return SQLiteStore(path, synchronous=config.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
-        try:
+        with optional_dependency("the PostgreSQL store", extra="postgresql"):
             from homer.store.postgresql import PostgreSQLStore
-        except ImportError as exc:
-            raise InvalidInput(
-                f"the PostgreSQL store needs asyncpg ({exc}): pip install 'homer[postgresql]'"
-            ) from exc
         return PostgreSQLStore(url)
     raise InvalidInput(
         f"unknown store {url!r}: use 'sqlite', 'sqlite:///path/to/file.db'"

@@ -140,6 +140,11 @@ class TokenStore(Protocol):
     async def revocations(self, now: float) -> Revocations:
         """Revocations still in force at ``now`` (expired revoked tokens are left out)."""
 
+    async def revocations_of(self, user_id: str, jti: str | None) -> Revocations:
+        """The revocations that bear on one token: its ``jti``, if revoked, and its
+        user's cut-off, if any. A single-row read, for checks that must see a
+        revocation another process made a moment ago."""
+
     async def purge_revocations(self, now: float) -> int: ...
 
 

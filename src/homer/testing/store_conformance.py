@@ -363,6 +363,18 @@ class StoreConformance:
         assert await store.purge_revocations(now=100.0) == 1
         assert (await store.revocations(now=0.0)).tokens == {"j2": None}
 
+    async def test_revocations_of_one_token(self, store: Store) -> None:
+        await store.revoke_token("j1", 100.0, _event("token.revoke"))
+        await store.revoke_token("j2", None, _event("token.revoke"))
+        await store.revoke_user_tokens("u1", 50.0, _event("token.revoke_all"))
+        await store.revoke_user_tokens("u2", 60.0, _event("token.revoke_all"))
+        found = await store.revocations_of("u1", "j1")
+        assert (found.tokens, found.users) == ({"j1": 100.0}, {"u1": 50.0})
+        found = await store.revocations_of("u3", "j3")
+        assert (found.tokens, found.users) == ({}, {})
+        found = await store.revocations_of("u2", None)
+        assert (found.tokens, found.users) == ({}, {"u2": 60.0})
+
     # -- rooms ----------------------------------------------------------------
 
     async def _room(self, store: Store, *members: str, **overrides: Any) -> RoomRecord:

@@ -184,7 +184,7 @@ async def refresh(request: web.Request) -> web.Response:
         token = (await _body(request)).get("token")
     if not isinstance(token, str):
         raise Unauthenticated("send the token as 'Authorization: Bearer ...' or {\"token\": ...}")
-    fresh = app.identity.tokens.refresh(token)
+    _, fresh = await app.identity.refresh(token)
     claims = app.identity.tokens.check(fresh) or {}
     return json_response({"token": fresh, "expires_at": claims.get("exp")})
 

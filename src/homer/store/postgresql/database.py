@@ -142,8 +142,17 @@ class PostgreSQLDatabase:
                 timeout=self.connect_timeout,
                 command_timeout=self.command_timeout,
             )
+        except TimeoutError as exc:  # says nothing itself: say who did not answer
+            parts = urlsplit(self._dsn)
+            host = f"{parts.hostname or 'localhost'}:{parts.port or 5432}"
+            raise StoreError(
+                f"cannot open the PostgreSQL store at {self.where}:"
+                f" {host} did not answer within {self.connect_timeout:g} s"
+            ) from exc
         except (*_UNREACHABLE, asyncpg.PostgresError, ValueError) as exc:
-            raise StoreError(f"cannot open the PostgreSQL store at {self.where}: {exc}") from exc
+            raise StoreError(
+                f"cannot open the PostgreSQL store at {self.where}: {exc or type(exc).__name__}"
+            ) from exc
         self._pool = pool
         try:
             await self._migrate(migrations)

@@ -505,6 +505,20 @@ class PostgreSQLStore:
 
         return await self.db.read(run)
 
+    async def revocations_of(self, user_id: str, jti: str | None) -> Revocations:
+        async def run(conn: Connection) -> Revocations:
+            tokens = await conn.fetch(
+                "SELECT jti, expires_at FROM revoked_tokens WHERE jti = $1", jti
+            )
+            users = await conn.fetch(
+                "SELECT user_id, not_before FROM user_token_cutoffs WHERE user_id = $1", user_id
+            )
+            return Revocations(
+                {row[0]: row[1] for row in tokens}, {row[0]: row[1] for row in users}
+            )
+
+        return await self.db.read(run)
+
     async def purge_revocations(self, now: float) -> int:
         return await self.db.execute(
             "DELETE FROM revoked_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1", now

@@ -428,6 +428,18 @@ class SQLiteStore:
 
         return await self.db.read(run)
 
+    async def revocations_of(self, user_id: str, jti: str | None) -> Revocations:
+        def run(conn: sqlite3.Connection) -> Revocations:
+            tokens = conn.execute(
+                "SELECT jti, expires_at FROM revoked_tokens WHERE jti = ?", (jti,)
+            ).fetchall()
+            users = conn.execute(
+                "SELECT user_id, not_before FROM user_token_cutoffs WHERE user_id = ?", (user_id,)
+            ).fetchall()
+            return Revocations(dict(tokens), dict(users))
+
+        return await self.db.read(run)
+
     async def purge_revocations(self, now: float) -> int:
         return await self.db.write(
             lambda conn: (
