@@ -342,23 +342,7 @@ def run_page(page: Path, directory: Path) -> None:
         pytest.fail(f"{len(wrong)} command(s) not as the page shows:\n\n" + "\n\n".join(wrong))
 
 
-#: Pages known not to run yet, and why.
-NOT_YET = {
-    "identity.md": "its install block has no skip marker, nothing activates the environment "
-    "after it, and identity_tour.py needs a file marker",
-}
-
-
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(
-    "page",
-    [
-        pytest.param(
-            p, marks=[pytest.mark.xfail(reason=NOT_YET[p.name])] if p.name in NOT_YET else []
-        )
-        for p in PAGES
-    ],
-    ids=[p.name for p in PAGES],
-)
+@pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
 def test_the_page_runs_as_written(page: Path, tmp_path: Path) -> None:
     run_page(page, tmp_path / page.stem)
