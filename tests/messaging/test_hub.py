@@ -134,6 +134,24 @@ def test_nothing_at_or_below_a_connections_cursor_goes_out_again() -> None:
     assert hub.cursor("r", resumed) == 7
 
 
+def test_a_connection_held_while_live_keeps_its_cursor() -> None:
+    """A ``resume`` on a live connection: the room moves on while it is held, and
+    what it was not sent yet still reaches it, once."""
+    hub = Hub()
+    a, b = Recorder(), Recorder()
+    hub.subscribe("r", a)
+    hub.subscribe("r", b)
+    hub.to_room("r", msg(1))
+    hub.hold("r", a)
+    hub.to_room("r", msg(2))
+    hub.to_room("r", msg(3))
+    assert hub.cursor("r", a) == 1
+    hub.replay("r", a, [msg(1), msg(2)])
+    hub.release("r", a)
+    hub.to_room("r", msg(4))
+    assert flat(a) == flat(b) == [1, 2, 3, 4]
+
+
 def test_a_second_hold_keeps_what_the_first_holds() -> None:
     """A ``resume`` while another catch-up of the room runs: nothing goes live until
     both are done, and nothing held is lost."""

@@ -9,7 +9,9 @@ it. Every room event that reaches a connection passes it, whatever brought the
 event (the broker, a replay, a parked event, a read from the store), and
 nothing at or below it goes out again: that is what keeps "each once, in
 order, no gap" on several nodes, where the same event can come both live and
-from the store.
+from the store. Most connections are level with their room (their cursor is
+the last seq the room fanned out), so only the others' cursors are kept: the
+fan-out to a room where everyone is level costs nothing more.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class Hub:
 
     __slots__ = (
         "_batch",
+        "_cursors",
         "_holds",
         "_on_first",
         "_on_gap",
@@ -105,8 +108,11 @@ class Hub:
         on_last: Callable[[str], None] = lambda key: None,
         on_gap: Callable[[str], None] = lambda room: None,
     ) -> None:
-        #: Room -> each subscribed sink's delivery cursor there: the highest seq sent.
-        self.rooms: dict[str, dict[Sink, int]] = {}
+        self.rooms: dict[str, set[Sink]] = {}
+        #: Room -> the delivery cursor (the highest seq sent) of each sink that is not
+        #: level with the room: new, held, or ahead of it after a replay. Any other
+        #: sink's cursor is the last seq the room fanned out, ``last_seq``.
+        self._cursors: dict[str, dict[Sink, int]] = {}
         #: A list, not a set: a user has a few connections, and an idle one is small.
         self.users: dict[str, list[Sink]] = {}
         #: The highest room sequence number delivered here, per room.
@@ -130,15 +136,22 @@ class Hub:
         next, unless a hold or :meth:`move_cursor` says otherwise."""
         sinks = self.rooms.get(room)
         if sinks is None:
-            sinks = self.rooms[room] = {}
+            sinks = self.rooms[room] = set()
             self._on_first(f"room.{room}")
-        sinks.setdefault(sink, 0)
+        if sink not in sinks:
+            sinks.add(sink)
+            self._cursors.setdefault(room, {})[sink] = 0
 
     def unsubscribe(self, room: str, sink: Sink) -> None:
         sinks = self.rooms.get(room)
         if sinks is None:
             return
-        sinks.pop(sink, None)
+        sinks.discard(sink)
+        cursors = self._cursors.get(room)
+        if cursors is not None:
+            cursors.pop(sink, None)
+            if not cursors:
+                del self._cursors[room]
         holds = self._holds.get(room)
         if holds is not None:
             holds.pop(sink, None)
@@ -176,6 +189,10 @@ class Hub:
         held = holds.get(sink)
         if held is None:
             holds[sink] = _Hold()
+            # Its cursor stays where it is while the room moves on without it.
+            cursor = self.cursor(room, sink)
+            if cursor is not None:
+                self._cursors.setdefault(room, {})[sink] = cursor
         else:
             held.depth += 1
 
@@ -196,14 +213,21 @@ class Hub:
     def cursor(self, room: str, sink: Sink) -> int | None:
         """``sink``'s delivery cursor in ``room``, or ``None`` when not subscribed."""
         sinks = self.rooms.get(room)
-        return sinks.get(sink) if sinks is not None else None
+        if sinks is None or sink not in sinks:
+            return None
+        cursors = self._cursors.get(room)
+        if cursors is not None:
+            cursor = cursors.get(sink)
+            if cursor is not None:
+                return cursor
+        return self.last_seq.get(room, 0)
 
     def move_cursor(self, room: str, sink: Sink, seq: int) -> None:
         """``sink`` has everything up to ``seq`` (a snapshot, a client's position):
         nothing at or below it is sent there. A cursor never moves back."""
-        sinks = self.rooms.get(room)
-        if sinks is not None and sink in sinks and seq > sinks[sink]:
-            sinks[sink] = seq
+        cursor = self.cursor(room, sink)
+        if cursor is not None and seq > cursor:
+            self._cursors.setdefault(room, {})[sink] = seq
 
     def replay(self, room: str, sink: Sink, envelopes: list[Envelope]) -> None:
         """Events for ``sink`` alone (a resume's answer and backlog), held or not: in
@@ -213,9 +237,8 @@ class Hub:
     def _through_cursor(
         self, room: str, sink: Sink, outs: list[Outgoing], *, alone: bool = False
     ) -> None:
-        sinks = self.rooms.get(room)
-        last = sinks.get(sink) if sinks is not None else None
-        if sinks is None or last is None:  # not (or no longer) following the room
+        last = self.cursor(room, sink)
+        if last is None:  # not (or no longer) following the room
             kept = outs
         else:
             kept = []
@@ -226,7 +249,7 @@ class Hub:
                 elif seq > last:
                     last = seq
                     kept.append(out)
-            sinks[sink] = last
+            self._cursors.setdefault(room, {})[sink] = last
         if not kept:
             return
         batch = self._batch
@@ -339,27 +362,23 @@ class Hub:
         holds = self._holds.get(room)
         batch = self._batch
         seq = envelope.seq
-        if holds is None and batch is None:
-            if seq is None:
-                for sink in sinks:
-                    sink.push(out)
-                return
-            # The hot path: one integer compare per member (a dict value set while
-            # iterating changes no size, so it is safe).
-            for sink, last in sinks.items():
-                if seq > last:
-                    sinks[sink] = seq
-                    sink.push(out)
+        cursors = self._cursors.get(room) if seq is not None else None
+        if holds is None and batch is None and cursors is None:
+            # The hot path: every member level with the room, nothing to compare.
+            for sink in sinks:
+                sink.push(out)
             return
-        for sink, last in sinks.items():
+        for sink in sinks:
             held = holds.get(sink) if holds is not None else None
             if held is not None:
                 held.outs.append(out)
                 continue
-            if seq is not None:
-                if seq <= last:
-                    continue
-                sinks[sink] = seq
+            if cursors is not None:
+                cursor = cursors.get(sink)
+                if cursor is not None:
+                    if seq is not None and seq <= cursor:
+                        continue  # sent already (a replay, a read from the store)
+                    del cursors[sink]  # level with the room from now on
             if batch is None:
                 sink.push(out)
             else:
@@ -368,6 +387,8 @@ class Hub:
                     batch[sink] = [out]
                 else:
                     pending.append(out)
+        if cursors is not None and not cursors and self._cursors.get(room) is cursors:
+            del self._cursors[room]
 
     def to_user(self, user_id: str, envelope: Envelope) -> None:
         self.to_sinks(self.users.get(user_id, ()), envelope)
