@@ -7,39 +7,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-import pytest_asyncio
 
 from homer.client import HomerClient
 from homer.testing.faults import FaultProxy
 from tests.cluster.nodes import cluster
-from tests.services import AMQP, rabbitmqctl, scratch_database, scratch_exchange
+from tests.services import AMQP, rabbitmqctl
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest_asyncio.fixture
-async def store_url() -> AsyncIterator[str]:
-    async with scratch_database() as url:
-        yield url
-
-
-@pytest_asyncio.fixture
-async def exchange() -> AsyncIterator[str]:
-    async with scratch_exchange() as name:
-        yield name
-
-
-@pytest_asyncio.fixture
-async def broker_proxy() -> AsyncIterator[FaultProxy]:
-    """The nodes reach RabbitMQ through this, so a test can take the broker away."""
-    target = urlsplit(AMQP)
-    async with FaultProxy(target.hostname or "127.0.0.1", target.port or 5672) as proxy:
-        yield proxy
 
 
 async def collect(client: HomerClient, room: str, count: int, within: float = 30) -> list[int]:

@@ -145,7 +145,7 @@ async def test_a_send_cut_off_before_its_ack_is_stored_once(kit: Kit) -> None:
     assert [m.cid for m in history].count("in-flight") == 1
 
 
-async def test_a_gap_in_sequence_numbers_is_filled_by_resuming_the_room(kit: Kit) -> None:
+async def test_a_gap_in_sequence_numbers_is_filled_from_history(kit: Kit) -> None:
     alice = await kit.client("alice", over=kit.other)
     bob = await kit.client("bob")
     await alice.create("gappy")

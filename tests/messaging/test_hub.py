@@ -16,6 +16,9 @@ class Recorder:
     def push_many(self, outs: list[Outgoing]) -> None:
         self.writes.append([out.envelope.seq or 0 for out in outs])
 
+    def send(self, envelope: Envelope) -> None:
+        self.writes.append([envelope.seq or 0])
+
 
 class Counting:
     """A wire format that counts how often it renders."""
@@ -105,9 +108,75 @@ def test_held_events_wait_for_the_backlog_and_skip_what_it_covered() -> None:
     for seq in (1, 2, 3):
         hub.to_room("r", msg(seq))
     assert catching_up.writes == []
-    hub.release("r", catching_up, after_seq=2)  # the backlog went up to 2
-    assert catching_up.writes == [[3]]
+    hub.replay("r", catching_up, [msg(1), msg(2)])  # the backlog, up to 2
+    hub.release("r", catching_up)
+    assert catching_up.writes == [[1], [2], [3]]
     assert live.writes == [[1], [2], [3]]
+
+
+def test_nothing_at_or_below_a_connections_cursor_goes_out_again() -> None:
+    """Whatever brings an event (live, replay, parked, read from the store), a
+    connection gets each seq once, in order."""
+    hub = Hub()
+    resumed, other = Recorder(), Recorder()
+    hub.subscribe("r", other)
+    hub.hold("r", resumed)
+    hub.subscribe("r", resumed)
+    hub.to_room("r", msg(5))  # live, held
+    hub.move_cursor("r", resumed, 3)  # the client's position
+    hub.replay("r", resumed, [msg(2), msg(3), msg(4), msg(5), msg(6)])  # the backlog
+    hub.release("r", resumed)  # 5 was replayed: not again
+    hub.to_room("r", msg(6))  # 6 too, though the room delivers it only now
+    hub.to_room("r", msg(7))
+    assert flat(resumed) == [4, 5, 6, 7]
+    assert flat(other) == [5, 6, 7]
+    hub.move_cursor("r", resumed, 1)  # a cursor never moves back
+    assert hub.cursor("r", resumed) == 7
+
+
+def test_a_connection_held_while_live_keeps_its_cursor() -> None:
+    """A ``resume`` on a live connection: the room moves on while it is held, and
+    what it was not sent yet still reaches it, once."""
+    hub = Hub()
+    a, b = Recorder(), Recorder()
+    hub.subscribe("r", a)
+    hub.subscribe("r", b)
+    hub.to_room("r", msg(1))
+    hub.hold("r", a)
+    hub.to_room("r", msg(2))
+    hub.to_room("r", msg(3))
+    assert hub.cursor("r", a) == 1
+    hub.replay("r", a, [msg(1), msg(2)])
+    hub.release("r", a)
+    hub.to_room("r", msg(4))
+    assert flat(a) == flat(b) == [1, 2, 3, 4]
+
+
+def test_a_second_hold_keeps_what_the_first_holds() -> None:
+    """A ``resume`` while another catch-up of the room runs: nothing goes live until
+    both are done, and nothing held is lost."""
+    hub = Hub()
+    a = Recorder()
+    hub.hold("r", a)
+    hub.subscribe("r", a)
+    hub.to_room("r", msg(1))
+    hub.hold("r", a)
+    hub.to_room("r", msg(2))
+    hub.release("r", a)
+    assert a.writes == []
+    hub.release("r", a)
+    assert flat(a) == [1, 2]
+
+
+def test_a_replay_inside_a_batch_keeps_its_place() -> None:
+    hub = Hub()
+    a = Recorder()
+    hub.subscribe("r", a)
+    with hub.batched():
+        hub.to_room("r", msg(1))
+        hub.replay("r", a, [msg(1), msg(2)])
+        hub.to_room("r", msg(2))
+    assert a.writes == [[1, 2]]
 
 
 def test_keys_are_bound_on_first_and_unbound_on_last() -> None:

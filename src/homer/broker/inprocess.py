@@ -19,6 +19,8 @@ class InProcessBroker:
     __slots__ = ("_deliver",)
 
     instant = True
+    #: Nothing between the node and itself can break.
+    connected = True
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None

@@ -38,6 +38,10 @@ class Broker(Protocol):
     #: the node then never needs to read the store to catch a room up.
     instant: bool
 
+    @property
+    def connected(self) -> bool:
+        """Whether events flow now (``homer_broker_connected``); read at any time."""
+
     async def start(self, deliver: Deliver, on_resync: Resync | None = None) -> None:
         """Connect; from now on events for bound keys (and ``all``) go to ``deliver``,
         on the event loop. ``on_resync`` is called after a reconnection, once every

@@ -27,7 +27,9 @@ RabbitMQ has routed the event (to every bound queue, or to none). It raises
 :class:`~homer.errors.BrokerError` at once while disconnected, and after
 ``publish_timeout`` when a confirm does not come, never waiting for a
 reconnection: the event is stored already, and a node keeps accepting messages
-while RabbitMQ is away.
+while RabbitMQ is away. A publish that fails marks the link lost, whatever TCP
+says (a broker can hang with its connections up): the adapter sets up a new one
+and calls ``on_resync``, as after any loss.
 
 Consuming is without acknowledgements (``no_ack``), for throughput. An ack
 would protect nothing: a message not yet acknowledged dies with the exclusive
@@ -259,8 +261,13 @@ class RabbitMQBroker:
             if task is not None and task.cancelling():
                 raise
             # The channel went away under the publish: that is RabbitMQ's failure.
+            self._dropped(link, None, BrokerError("a publish was cut short"))
             raise BrokerError(f"RabbitMQ dropped the event for {key!r}") from None
         except Exception as exc:
+            # No confirm in time (a broker that hangs with the connection up), or a
+            # broken channel: the link is down whatever TCP says. Set a new one up and
+            # resync, rather than let every publish wait out its deadline.
+            self._dropped(link, None, exc)
             raise BrokerError(f"RabbitMQ did not take the event for {key!r}: {exc!r}") from exc
 
     def bind(self, key: str) -> None:

@@ -167,10 +167,10 @@ class HomerClient:
         self._reader: asyncio.Task[None] | None = None
         self._closed = False
         self._connected = asyncio.Event()
-        #: Rooms being resumed after a gap in their sequence numbers.
-        self._resuming: set[str] = set()
+        #: Rooms with a gap being read from history: their live messages wait here.
+        self._filling: dict[str, list[Envelope]] = {}
         self.reconnects = 0
-        #: How many gaps in sequence numbers were seen and filled by a resume.
+        #: How many gaps in sequence numbers were seen and filled from history.
         self.gaps = 0
 
     def _session(self) -> aiohttp.ClientSession:
@@ -439,18 +439,21 @@ class HomerClient:
             return
         room = envelope.room
         if envelope.op == "msg" and room is not None and envelope.seq is not None:
+            waiting = self._filling.get(room)
+            if waiting is not None:
+                waiting.append(envelope)
+                return
             position = self.positions.get(room)
             if position is not None:
                 if envelope.seq <= position.seq:
                     return  # seen already (a resume overlapping live traffic)
                 if envelope.seq > position.seq + 1:
-                    # A gap: never deliver past it. Ask for everything after the last
-                    # message seen; this one comes back with the rest, in order.
-                    self._resume_after_gap(room, position)
+                    # A gap: never deliver past it. Read the missing messages from
+                    # history; this one and those after it wait meanwhile.
+                    self._fill_gap(room, position, envelope)
                     return
                 position.seq = envelope.seq
         elif envelope.op == "resumed" and room is not None:
-            self._resuming.discard(room)
             body = envelope.body or {}
             if not body.get("recovered") and "epoch" in body:
                 self.positions[room] = Position(body["epoch"], body.get("last_seq", 0))
@@ -464,18 +467,36 @@ class HomerClient:
             self.positions.pop(room, None)
         self.events.put_nowait(envelope)
 
-    def _resume_after_gap(self, room: str, position: Position) -> None:
-        if room in self._resuming:
-            return  # already asked; the replay covers this one too
-        self._resuming.add(room)
+    def _fill_gap(self, room: str, position: Position, first: Envelope) -> None:
+        """The server sends each message once per connection, so a gap is not asked
+        for again with ``resume`` (it answers with what the connection was not sent):
+        it is read with ``history``."""
+        self._filling[room] = [first]
         self.gaps += 1
-        rooms = {room: {"epoch": position.epoch, "seq": position.seq}}
-        task = asyncio.get_running_loop().create_task(self.request("resume", rooms=rooms))
-        task.add_done_callback(lambda done: self._gap_request_done(room, done))
+        task = asyncio.get_running_loop().create_task(self._read_gap(room, position))
+        task.add_done_callback(lambda done: self._gap_read(room, done))
 
-    def _gap_request_done(self, room: str, done: asyncio.Task[Any]) -> None:
+    async def _read_gap(self, room: str, position: Position) -> None:
+        waiting = self._filling[room]
+        while waiting and position.seq + 1 < (waiting[0].seq or 0):
+            limit = min((waiting[0].seq or 0) - position.seq - 1, 500)
+            answer = await self.request("history", room=room, after=position.seq, limit=limit)
+            found = [msgspec.convert(m, Envelope) for m in answer["messages"]]
+            for envelope in found:
+                if envelope.seq is not None and envelope.seq == position.seq + 1:
+                    position.seq = envelope.seq
+                    self.events.put_nowait(envelope)
+            if not answer["more"] or not found:
+                break
+        if waiting and position.seq + 1 < (waiting[0].seq or 0):
+            position.seq = (waiting[0].seq or 0) - 1  # history no longer has them: purged
+
+    def _gap_read(self, room: str, done: asyncio.Task[None]) -> None:
+        waiting = self._filling.pop(room, [])
         if done.cancelled() or done.exception() is not None:
-            self._resuming.discard(room)  # the next message tries again
+            return  # the connection went: its hello resumes from the position
+        for envelope in waiting:
+            self._dispatch(envelope)
 
     def _answer(self, rid: Any, envelope: Envelope) -> None:
         body = envelope.body
@@ -505,7 +526,7 @@ class HomerClient:
                 with contextlib.suppress(Exception):
                     await transport.close()
             self._connected.clear()
-            self._resuming.clear()  # the reconnect's hello resumes every room
+            self._filling.clear()  # the reconnect's hello resumes every room
             self._fail_waiting(ConnectionLost("connection lost"))
             if self._closed or not self.reconnect:
                 self._fail_sends(ConnectionLost("connection lost"))

@@ -3,6 +3,15 @@
 The hot path of a chat server. An event is encoded at most once per wire
 format (:class:`Outgoing`), then the same bytes go to every member's
 connection: no task, no await and no encoding per recipient.
+
+Each connection has, per room, a *delivery cursor*: the highest ``seq`` sent to
+it. Every room event that reaches a connection passes it, whatever brought the
+event (the broker, a replay, a parked event, a read from the store), and
+nothing at or below it goes out again: that is what keeps "each once, in
+order, no gap" on several nodes, where the same event can come both live and
+from the store. Most connections are level with their room (their cursor is
+the last seq the room fanned out), so only the others' cursors are kept: the
+fan-out to a room where everyone is level costs nothing more.
 """
 
 from __future__ import annotations
@@ -59,12 +68,29 @@ class Sink(Protocol):
     def push_many(self, outs: list[Outgoing]) -> None:
         """Several events in one write (a batch committed together)."""
 
+    def send(self, envelope: Envelope) -> None:
+        """An event for this connection alone (a resume's replay): not fan-out, so a
+        transport that bounds its queue by fanned-out events does not count it."""
+
+
+class _Hold:
+    """A connection's live events of one room set aside while it catches up."""
+
+    __slots__ = ("depth", "outs")
+
+    def __init__(self) -> None:
+        #: Catch-ups in progress (a ``resume`` can come while another runs).
+        self.depth = 1
+        self.outs: list[Outgoing] = []
+
 
 class Hub:
-    """Room id -> the local sinks subscribed to it, and user id -> that user's sinks."""
+    """Room id -> the local sinks subscribed to it with their delivery cursors, and
+    user id -> that user's sinks."""
 
     __slots__ = (
         "_batch",
+        "_cursors",
         "_holds",
         "_on_first",
         "_on_gap",
@@ -83,12 +109,16 @@ class Hub:
         on_gap: Callable[[str], None] = lambda room: None,
     ) -> None:
         self.rooms: dict[str, set[Sink]] = {}
+        #: Room -> the delivery cursor (the highest seq sent) of each sink that is not
+        #: level with the room: new, held, or ahead of it after a replay. Any other
+        #: sink's cursor is the last seq the room fanned out, ``last_seq``.
+        self._cursors: dict[str, dict[Sink, int]] = {}
         #: A list, not a set: a user has a few connections, and an idle one is small.
         self.users: dict[str, list[Sink]] = {}
         #: The highest room sequence number delivered here, per room.
         self.last_seq: dict[str, int] = {}
         #: Sinks catching up on a room: live events wait here until the backlog is sent.
-        self._holds: dict[str, dict[Sink, list[Outgoing]]] = {}
+        self._holds: dict[str, dict[Sink, _Hold]] = {}
         self._on_first = on_first
         self._on_last = on_last
         #: While a batch is open: what each sink gets at the end, in one write.
@@ -101,17 +131,27 @@ class Hub:
     # -- membership -------------------------------------------------------------
 
     def subscribe(self, room: str, sink: Sink) -> None:
+        """Send ``room``'s events to ``sink`` from now on; subscribing again keeps its
+        cursor. A new subscriber's cursor is 0: it gets whatever the room delivers
+        next, unless a hold or :meth:`move_cursor` says otherwise."""
         sinks = self.rooms.get(room)
         if sinks is None:
             sinks = self.rooms[room] = set()
             self._on_first(f"room.{room}")
-        sinks.add(sink)
+        if sink not in sinks:
+            sinks.add(sink)
+            self._cursors.setdefault(room, {})[sink] = 0
 
     def unsubscribe(self, room: str, sink: Sink) -> None:
         sinks = self.rooms.get(room)
         if sinks is None:
             return
         sinks.discard(sink)
+        cursors = self._cursors.get(room)
+        if cursors is not None:
+            cursors.pop(sink, None)
+            if not cursors:
+                del self._cursors[room]
         holds = self._holds.get(room)
         if holds is not None:
             holds.pop(sink, None)
@@ -143,19 +183,85 @@ class Hub:
     # -- catching up --------------------------------------------------------------
 
     def hold(self, room: str, sink: Sink) -> None:
-        """From now on keep ``room``'s live events for ``sink`` instead of pushing them."""
-        self._holds.setdefault(room, {})[sink] = []
+        """From now on keep ``room``'s live events for ``sink`` instead of pushing them,
+        until as many :meth:`release` calls as holds."""
+        holds = self._holds.setdefault(room, {})
+        held = holds.get(sink)
+        if held is None:
+            holds[sink] = _Hold()
+            # Its cursor stays where it is while the room moves on without it.
+            cursor = self.cursor(room, sink)
+            if cursor is not None:
+                self._cursors.setdefault(room, {})[sink] = cursor
+        else:
+            held.depth += 1
 
-    def release(self, room: str, sink: Sink, after_seq: int) -> None:
-        """Push what was held for ``sink`` past ``after_seq`` (the backlog's end)."""
+    def release(self, room: str, sink: Sink) -> None:
+        """End a hold; after the last one, push what was held past ``sink``'s cursor."""
         holds = self._holds.get(room)
-        held = holds.pop(sink, None) if holds is not None else None
-        if holds is not None and not holds:
+        held = holds.get(sink) if holds is not None else None
+        if held is None or holds is None:
+            return
+        held.depth -= 1
+        if held.depth > 0:
+            return
+        del holds[sink]
+        if not holds:
             del self._holds[room]
-        for out in held or ():
-            seq = out.envelope.seq
-            if seq is None or seq > after_seq:
-                sink.push(out)
+        self._through_cursor(room, sink, held.outs)
+
+    def cursor(self, room: str, sink: Sink) -> int | None:
+        """``sink``'s delivery cursor in ``room``, or ``None`` when not subscribed."""
+        sinks = self.rooms.get(room)
+        if sinks is None or sink not in sinks:
+            return None
+        cursors = self._cursors.get(room)
+        if cursors is not None:
+            cursor = cursors.get(sink)
+            if cursor is not None:
+                return cursor
+        return self.last_seq.get(room, 0)
+
+    def move_cursor(self, room: str, sink: Sink, seq: int) -> None:
+        """``sink`` has everything up to ``seq`` (a snapshot, a client's position):
+        nothing at or below it is sent there. A cursor never moves back."""
+        cursor = self.cursor(room, sink)
+        if cursor is not None and seq > cursor:
+            self._cursors.setdefault(room, {})[sink] = seq
+
+    def replay(self, room: str, sink: Sink, envelopes: list[Envelope]) -> None:
+        """Events for ``sink`` alone (a resume's answer and backlog), held or not: in
+        order, past its cursor, after whatever the hub queued for it before."""
+        self._through_cursor(room, sink, [Outgoing(envelope) for envelope in envelopes], alone=True)
+
+    def _through_cursor(
+        self, room: str, sink: Sink, outs: list[Outgoing], *, alone: bool = False
+    ) -> None:
+        last = self.cursor(room, sink)
+        if last is None:  # not (or no longer) following the room
+            kept = outs
+        else:
+            kept = []
+            for out in outs:
+                seq = out.envelope.seq
+                if seq is None:
+                    kept.append(out)
+                elif seq > last:
+                    last = seq
+                    kept.append(out)
+            self._cursors.setdefault(room, {})[sink] = last
+        if not kept:
+            return
+        batch = self._batch
+        if batch is not None:  # behind what the batch already holds for it
+            batch.setdefault(sink, []).extend(kept)
+        elif alone:
+            for out in kept:
+                sink.send(out.envelope)
+        elif len(kept) == 1:
+            sink.push(kept[0])
+        else:
+            sink.push_many(kept)
 
     # -- delivery -------------------------------------------------------------------
 
@@ -255,15 +361,25 @@ class Hub:
         out = Outgoing(envelope)
         holds = self._holds.get(room)
         batch = self._batch
-        if holds is None and batch is None:
+        seq = envelope.seq
+        cursors = self._cursors.get(room) if seq is not None else None
+        if holds is None and batch is None and cursors is None:
+            # The hot path: every member level with the room, nothing to compare.
             for sink in sinks:
                 sink.push(out)
             return
         for sink in sinks:
             held = holds.get(sink) if holds is not None else None
             if held is not None:
-                held.append(out)
-            elif batch is None:
+                held.outs.append(out)
+                continue
+            if cursors is not None:
+                cursor = cursors.get(sink)
+                if cursor is not None:
+                    if seq is not None and seq <= cursor:
+                        continue  # sent already (a replay, a read from the store)
+                    del cursors[sink]  # level with the room from now on
+            if batch is None:
                 sink.push(out)
             else:
                 pending = batch.get(sink)
@@ -271,6 +387,8 @@ class Hub:
                     batch[sink] = [out]
                 else:
                     pending.append(out)
+        if cursors is not None and not cursors and self._cursors.get(room) is cursors:
+            del self._cursors[room]
 
     def to_user(self, user_id: str, envelope: Envelope) -> None:
         self.to_sinks(self.users.get(user_id, ()), envelope)

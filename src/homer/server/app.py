@@ -165,6 +165,8 @@ class Homer:
         self._password_params = password_params
         self.broker: Broker = broker or open_broker(self.config)
         self.metrics = Metrics()
+        # Read at each scrape: what the connection is, on a node that only listens too.
+        self.metrics.broker_connected.set_function(lambda: float(self.broker.connected))
         self.hub = Hub(
             on_first=self._first_local, on_last=self.broker.unbind, on_gap=self._gap_noticed
         )
@@ -329,6 +331,7 @@ class Homer:
             await asyncio.wait(self._tasks, timeout=self.config.server.shutdown_grace)
         await self.writer.drain()
         await self.presence.flush()
+        await self.events.close(within=self.config.server.shutdown_grace)
         await self.broker.stop()
         await self.identity.close()
 
@@ -590,16 +593,14 @@ class Homer:
             for envelope in envelopes:
                 self.hub.to_room(room, envelope)
 
-    def _publish_failed(self) -> None:
-        self.metrics.publish_failures.inc()
-        self.metrics.broker_connected.set(0)
+    def _publish_failed(self, count: int) -> None:
+        self.metrics.publish_failures.inc(count)
 
     def _broker_back(self) -> None:
         """The broker reconnected and this node's bindings are back: what was published
         meanwhile may be lost, so publish what waited and catch every followed room up
         from the store."""
         self.metrics.broker_resyncs.inc()
-        self.metrics.broker_connected.set(1)
         log.warning("broker connection restored: catching up %d rooms", len(self.hub.rooms))
         self.spawn(self._catch_up())
 

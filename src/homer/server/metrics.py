@@ -40,7 +40,6 @@ class Metrics:
         self.broker_connected = Gauge(
             "homer_broker_connected", "1 while the broker carries live events, else 0", registry=r
         )
-        self.broker_connected.set(1)
         self.broker_resyncs = Counter(
             "homer_broker_resyncs_total",
             "Times the broker came back and this node caught its sessions up from the store",

@@ -304,9 +304,9 @@ def register(app: Homer) -> None:
         if strangers:  # check them all before holding any
             raise NotFound(f"you are not in {', '.join(map(repr, strangers))}")
         for room in params.rooms:
-            app.hub.unsubscribe(room, ctx.peer)
+            # Still subscribed: the node keeps following the room, its order and its
+            # binding; only this connection's live events wait for the replay.
             app.hub.hold(room, ctx.peer)
-            app.hub.subscribe(room, ctx.peer)
         app.spawn(_resume_rooms(app, ctx.peer, _session(ctx), params.rooms))
         return {"rooms": sorted(params.rooms)}
 
@@ -470,7 +470,8 @@ async def after_welcome(
     """Runs once the welcome is out: rooms the client did not resume continue from
     the welcome's ``last_seq``; the others are replayed from the client's position."""
     for room, last_seq in fresh.items():
-        app.hub.release(room, peer, last_seq)
+        app.hub.move_cursor(room, peer, last_seq)
+        app.hub.release(room, peer)
     if resume:
         await _resume_rooms(app, peer, session, resume)
 
@@ -478,20 +479,28 @@ async def after_welcome(
 async def _resume_rooms(
     app: Homer, peer: Peer, session: Session, rooms: dict[str, Position]
 ) -> None:
-    """Replay what the client missed per room, then let live traffic through."""
+    """Replay what the client missed per room, then let live traffic through.
+
+    The replay passes the connection's delivery cursor like live events do: what
+    this connection was already sent is not sent again, and the ``resumed`` answer
+    counts what follows it."""
+    hub = app.hub
     for room, position in rooms.items():
-        last = position.seq
         try:
             if room not in session.rooms:
                 raise NotFound(f"you are not in {room!r}")
             resumed = await app.messages.resume(session.user, room, position.epoch, position.seq)
-            peer.send(Envelope(op="resumed", room=room, body=resumed.answer))
-            for envelope in resumed.backlog:
-                peer.send(envelope)
-            if resumed.backlog:
-                last = resumed.backlog[-1].seq or last
-            elif not resumed.answer.get("recovered"):
-                last = resumed.answer["last_seq"]
+            answer = resumed.answer
+            if answer.get("recovered"):
+                hub.move_cursor(room, peer, position.seq)
+                cursor = hub.cursor(room, peer)
+                after = position.seq if cursor is None else cursor
+                backlog = [e for e in resumed.backlog if e.seq is not None and e.seq > after]
+                answer = {**answer, "from": after + 1, "count": len(backlog)}
+            else:  # live traffic continues after the room's last seq
+                hub.move_cursor(room, peer, answer["last_seq"])
+                backlog = []
+            hub.replay(room, peer, [Envelope(op="resumed", room=room, body=answer), *backlog])
         except HomerError as exc:
             peer.send(
                 Envelope(
@@ -506,4 +515,4 @@ async def _resume_rooms(
                 )
             )
         finally:
-            app.hub.release(room, peer, last)
+            hub.release(room, peer)

@@ -246,6 +246,9 @@ class MessageStore(Protocol):
         does not exist gets ``NotFound`` as its outcome, one whose body is not JSON
         ``InvalidInput``; the others are still stored. Duplicates are recognised while
         the original is stored: after ``purge_history`` a resend is a new message.
+        A message's ``ts`` is raised to its room's previous message's when it is
+        older: within a room ``ts`` never decreases as ``seq`` grows, whatever the
+        writers' clocks.
         """
 
     async def messages_after(

@@ -187,8 +187,15 @@ class Rows:
         return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
 
     @staticmethod
-    def numbered(message: NewMessage, seq: int, body: Any) -> tuple[MessageRecord, tuple[Any, ...]]:
-        """``message`` given ``seq``: its record, and its row with ``body`` as encoded."""
+    def numbered(
+        message: NewMessage, seq: int, body: Any, *, not_before: float | None
+    ) -> tuple[MessageRecord, tuple[Any, ...]]:
+        """``message`` given ``seq``: its record, and its row with ``body`` as encoded.
+
+        Its ``ts`` is at least ``not_before``, the ``ts`` of the room's message before
+        it: within a room time never goes back as ``seq`` grows, whatever the writers'
+        clocks, so a client that follows a room by time misses nothing."""
+        ts = message.ts if not_before is None or message.ts >= not_before else not_before
         record = MessageRecord(
             message.room_id,
             seq,
@@ -196,7 +203,7 @@ class Rows:
             message.sender_id,
             message.client_id,
             message.kind,
-            message.ts,
+            ts,
             message.body,
         )
         row = (
@@ -206,7 +213,7 @@ class Rows:
             message.sender_id,
             message.client_id,
             message.kind,
-            message.ts,
+            ts,
             body,
         )
         return record, row

@@ -739,6 +739,28 @@ class StoreConformance:
         assert [m.seq for m in await store.messages_after(room.id, 0)] == [1, 2]
         assert await store.messages_after("no-such-room", 0) == []
 
+    async def test_time_never_goes_back_as_seq_grows_in_a_room(self, store: Store) -> None:
+        """Writers with clocks apart (nodes, a clock stepped back): a message stored
+        after another in a room is never older, so one who follows the room by time
+        (``since`` = the last ``ts`` seen) misses nothing."""
+        room = await self._room(store)
+        other = await self._room(store)
+        await store.append_messages([new_message(room.id, ts=200.0)])
+        outcomes = await store.append_messages(
+            [
+                new_message(room.id, ts=150.0),  # a writer 50 s behind
+                new_message(other.id, ts=10.0),  # another room keeps its own time
+                new_message(room.id, ts=201.0),
+                new_message(room.id, ts=199.0),
+            ]
+        )
+        assert [_stored(o).ts for o in outcomes] == [200.0, 10.0, 201.0, 201.0]
+        await store.append_messages([new_message(room.id, ts=1.0)])
+        stored = await store.messages_after(room.id, 0)
+        assert [m.ts for m in stored] == [200.0, 200.0, 201.0, 201.0, 201.0]
+        since = await store.messages_between(room.id, 201.0, float("inf"))
+        assert [m.seq for m in since] == [3, 4, 5]
+
     async def _history(self, store: Store, count: int) -> tuple[RoomRecord, list[MessageRecord]]:
         """A room with ``count`` messages, message n sent at ``1000 + n``."""
         room = await self._room(store)

@@ -77,8 +77,11 @@ _INSERT_MEMBER = f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES ({_marks(5)
 #: Locks the batch's rooms, in one order for every writer so that two never deadlock.
 #: NO KEY UPDATE: appends to one room take turns, while members (whose foreign key
 #: takes KEY SHARE on the room) still come and go.
+#: Each room's last_seq and the ts of its last message (what the next must not precede).
 _LOCK_ROOMS = (
-    "SELECT id, last_seq FROM rooms WHERE id = ANY($1::text[]) ORDER BY id FOR NO KEY UPDATE"
+    "SELECT id, last_seq, (SELECT m.ts FROM messages m WHERE m.room_id = rooms.id"
+    " ORDER BY m.seq DESC LIMIT 1) FROM rooms WHERE id = ANY($1::text[])"
+    " ORDER BY id FOR NO KEY UPDATE OF rooms"
 )
 _STORED_MESSAGES = (
     f"SELECT {qualified('s', MESSAGE_COLUMNS)} FROM messages s"
@@ -165,11 +168,13 @@ def _plan_appends(
     batch: Sequence[NewMessage],
     bodies: Sequence[bytes | None],
     last_seqs: Mapping[str, int],
+    last_ts: dict[str, float | None],
     stored: Mapping[tuple[str, str, str], MessageRecord],
 ) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
     """Number a batch: the outcome of each message, the rows to insert, and the new
     ``last_seq`` of each room that grew (``last_seqs`` has every room that exists,
-    ``stored`` every message of the batch already stored)."""
+    ``last_ts`` the ts of each one's last message, ``stored`` every message of the
+    batch already stored)."""
     outcomes: list[Appended | HomerError] = []
     rows: list[tuple[Any, ...]] = []
     grown: dict[str, int] = {}
@@ -192,7 +197,8 @@ def _plan_appends(
             outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
             continue
         seq = grown[room_id] = seq + 1
-        record, row = Rows.numbered(message, seq, body)
+        record, row = Rows.numbered(message, seq, body, not_before=last_ts.get(room_id))
+        last_ts[room_id] = record.ts
         fresh[key] = record
         rows.append(row)
         outcomes.append(Appended(record))
@@ -764,6 +770,7 @@ class PostgreSQLStore:
         async def run(conn: Connection) -> list[Appended | HomerError]:
             locked = await conn.fetch(_LOCK_ROOMS, room_ids)
             last_seqs: dict[str, int] = {row[0]: row[1] for row in locked}
+            last_ts: dict[str, float | None] = {row[0]: row[2] for row in locked}
             # A statement of its own, after the locks: its snapshot holds every message
             # committed by the appends this one waited for, so a resend is recognised.
             keys = [
@@ -779,7 +786,7 @@ class PostgreSQLStore:
                 for row in found:
                     record = _ROWS.message(row)
                     stored[(record.room_id, record.sender_id, record.client_id)] = record
-            outcomes, rows, grown = _plan_appends(batch, bodies, last_seqs, stored)
+            outcomes, rows, grown = _plan_appends(batch, bodies, last_seqs, last_ts, stored)
             if rows:
                 await conn.execute(
                     _APPEND,

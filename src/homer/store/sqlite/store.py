@@ -75,6 +75,7 @@ def _plan_appends(
     batch: Sequence[NewMessage],
     bodies: Sequence[bytes | None],
     last_seqs: dict[str, int | None],
+    stored_ts: Mapping[str, float | None],
     *,
     look_up: bool,
 ) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
@@ -82,9 +83,10 @@ def _plan_appends(
     ``last_seq`` of each room that grew.
 
     ``last_seqs`` caches each room's stored ``last_seq`` (``None``: no such room) across
-    calls. Duplicates within the batch are always found; duplicates of stored messages
-    only if ``look_up``.
+    calls, ``stored_ts`` the ts of each one's last message. Duplicates within the
+    batch are always found; duplicates of stored messages only if ``look_up``.
     """
+    last_ts = dict(stored_ts)
     outcomes: list[Appended | HomerError] = []
     rows: list[tuple[Any, ...]] = []
     grown: dict[str, int] = {}
@@ -116,7 +118,8 @@ def _plan_appends(
             outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
             continue
         seq = grown[room_id] = seq + 1
-        record, row = Rows.numbered(message, seq, body)
+        record, row = Rows.numbered(message, seq, body, not_before=last_ts.get(room_id))
+        last_ts[room_id] = record.ts
         fresh[key] = record
         rows.append(row)
         outcomes.append(Appended(record))
@@ -716,20 +719,27 @@ class SQLiteStore:
             # Every room's last_seq in one query, not one per room of the batch.
             marks = ",".join("?" * len(room_ids))
             found = conn.execute(
-                f"SELECT id, last_seq FROM rooms WHERE id IN ({marks})", room_ids
+                "SELECT id, last_seq, (SELECT m.ts FROM messages m WHERE m.room_id = rooms.id"
+                f" ORDER BY m.seq DESC LIMIT 1) FROM rooms WHERE id IN ({marks})",
+                room_ids,
             ).fetchall()
             last_seqs: dict[str, int | None] = dict.fromkeys(room_ids)
-            last_seqs.update(found)
+            last_seqs.update((room, seq) for room, seq, _ in found)
+            last_ts = {room: ts for room, _, ts in found}
             # Resends of stored messages are rare: number the batch without looking each
             # message up, insert it all at once and see whether every row went in.
-            outcomes, rows, grown = _plan_appends(conn, batch, bodies, last_seqs, look_up=False)
+            outcomes, rows, grown = _plan_appends(
+                conn, batch, bodies, last_seqs, last_ts, look_up=False
+            )
             if not rows:
                 return outcomes
             conn.execute("SAVEPOINT append")
             if conn.executemany(_INSERT_NEW_MESSAGE, rows).rowcount != len(rows):
                 # One was stored before: undo, and number the batch again looking each up.
                 conn.execute("ROLLBACK TO append")
-                outcomes, rows, grown = _plan_appends(conn, batch, bodies, last_seqs, look_up=True)
+                outcomes, rows, grown = _plan_appends(
+                    conn, batch, bodies, last_seqs, last_ts, look_up=True
+                )
                 conn.executemany(_INSERT_MESSAGE, rows)
             conn.execute("RELEASE append")
             conn.executemany(
