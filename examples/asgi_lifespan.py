@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from homer import load_config
-from homer.server.app import Homer
-from homer.server.runner import RunningServer, start_server
+from homer.core.app import Homer
+from homer.node.runner import RunningServer, start_server
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]

@@ -40,12 +40,12 @@ from typing import Any, ClassVar
 import msgspec
 
 from homer import HomerConfig, load_config
+from homer.core.app import Homer
+from homer.node.logs import configure_logging
+from homer.node.runner import serve
 from homer.protocol.codecs import DecodeError, MessagePackCodec
 from homer.protocol.envelope import Envelope
 from homer.protocol.framing import FrameTooLarge
-from homer.server.app import Homer
-from homer.server.logs import configure_logging
-from homer.server.runner import serve
 
 #: The raw TCP port when the configuration names none.
 DEFAULT_TCP_PORT = 7070

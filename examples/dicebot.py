@@ -24,11 +24,11 @@ import msgspec
 from aiohttp import web
 
 from homer import SYSTEM, HomerConfig, load_config
+from homer.core.app import Context, Homer
 from homer.errors import Forbidden, InvalidInput
 from homer.messaging.messages import Draft
-from homer.server.app import Context, Homer
-from homer.server.logs import configure_logging
-from homer.server.runner import serve
+from homer.node.logs import configure_logging
+from homer.node.runner import serve
 
 #: Words a message may not contain (compared in lower case).
 BLOCKED = frozenset({"spam", "scam"})

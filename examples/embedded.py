@@ -20,9 +20,9 @@ from typing import Any
 from aiohttp import web
 
 from homer import SYSTEM, HomerConfig, NotFound, load_config
-from homer.server.app import Homer
-from homer.server.embed import http_app
-from homer.server.logs import configure_logging
+from homer.core.app import Homer
+from homer.node.embed import http_app
+from homer.node.logs import configure_logging
 
 HOMER: web.AppKey[Homer] = web.AppKey("homer", Homer)
 

@@ -219,9 +219,9 @@ def _node(lab: Lab, env: dict[str, str]) -> HomerServer:
 async def _prepare(store: str, secret: Path) -> dict[str, list[str]]:
     """Users, rooms and never-expiring tokens in ``store``, through Homer's own API."""
     from homer.config import HomerConfig, LimitsConfig, TokenConfig
+    from homer.core.app import Homer
     from homer.identity.passwords import Argon2Params
     from homer.identity.permissions import SYSTEM
-    from homer.server.app import Homer
 
     config = HomerConfig(
         data_dir=str(secret.parent),

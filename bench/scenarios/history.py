@@ -48,9 +48,9 @@ def run(quick: bool) -> list[Record]:
 
 async def _run(root: Path, total: int, queries: int) -> list[Record]:
     from homer.config import HomerConfig
+    from homer.core.app import Homer
     from homer.identity.passwords import Argon2Params
     from homer.identity.permissions import SYSTEM
-    from homer.server.app import Homer
     from homer.store.records import NewMessage
 
     app = Homer(HomerConfig(data_dir=str(root)), password_params=Argon2Params.cheap())

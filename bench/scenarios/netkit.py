@@ -520,8 +520,8 @@ def _template_dir() -> Path:
 async def _template_app(path: Path) -> Any:
     """A started Homer app on ``path``, with cheap passwords and no room quota."""
     from homer.config import HomerConfig, LimitsConfig
+    from homer.core.app import Homer
     from homer.identity.passwords import Argon2Params
-    from homer.server.app import Homer
 
     config = HomerConfig(data_dir=str(path), limits=LimitsConfig(max_rooms_per_user=1_000_000))
     app = Homer(config, password_params=Argon2Params.cheap())

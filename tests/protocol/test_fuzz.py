@@ -51,7 +51,7 @@ from homer.protocol.websocket import (
     check_upgrade,
     handshake_response,
 )
-from homer.transports.cursor import MAX_CURSOR, decode_cursor, encode_position
+from homer.transports.stream_cursor import MAX_CURSOR, decode_cursor, encode_position
 
 #: Each target gets RANDOM_INPUTS cases from a seeded random generator (quick, and
 #: the same on every run), then HYPOTHESIS examples, which explore and shrink. No

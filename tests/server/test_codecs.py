@@ -15,13 +15,13 @@ import pytest
 
 from homer.client import HomerClient
 from homer.config import HomerConfig
+from homer.core.app import Homer
 from homer.identity.passwords import Argon2Params
 from homer.protocol.codecs import DecodeError
 from homer.protocol.envelope import Envelope
-from homer.server.app import Homer
 from homer.testing.server import TestServer, running_homer
 from homer.transports.aiohttp_ws import AiohttpPeer
-from homer.transports.websocket import WebSocketPeer
+from homer.transports.websocket_peer import WebSocketPeer
 from tests.server.rawws import OPEN, RawWebSocket, client_frame
 
 TEXT, BINARY = 0x1, 0x2

@@ -11,10 +11,10 @@ from aiohttp import web
 from homer import SYSTEM
 from homer.client import ClientError
 from homer.config import HomerConfig
+from homer.core.app import Context, Homer
 from homer.errors import Forbidden, InvalidInput
 from homer.identity.passwords import Argon2Params
 from homer.messaging.messages import Draft
-from homer.server.app import Context, Homer
 from homer.testing.server import running_homer
 
 

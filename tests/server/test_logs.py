@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from homer.server.logs import JSONFormatter, PlainFormatter
+from homer.node.logs import JSONFormatter, PlainFormatter
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:

@@ -14,7 +14,7 @@ import msgspec
 
 from homer.config import HomerConfig
 from homer.testing.server import TestServer, replace_config, running_homer
-from homer.transports.cursor import decode_cursor
+from homer.transports.stream_cursor import decode_cursor
 
 
 class Client:

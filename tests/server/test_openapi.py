@@ -31,9 +31,9 @@ from schemathesis.engine.events import FatalError, NonFatalError, ScenarioFinish
 from homer.config import HomerConfig
 from homer.identity.permissions import SYSTEM
 from homer.testing.server import TestServer, replace_config, running_homer
-from homer.transports.http import build_http_app
 from homer.transports.openapi import build_document
 from homer.transports.rest import ENDPOINTS
+from homer.transports.site import build_http_app
 from tests.server.test_rest import conforms
 
 T = TypeVar("T")

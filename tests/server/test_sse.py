@@ -15,9 +15,9 @@ import msgspec
 import pytest
 
 from homer.config import HomerConfig
+from homer.core.app import Homer
 from homer.messaging.hub import Hub
 from homer.protocol.envelope import Envelope
-from homer.server.app import Homer
 from homer.testing.server import TestServer, replace_config, running_homer
 from homer.transports.sse import SSEFormat, SSEPeer, decode_cursor
 

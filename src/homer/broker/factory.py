@@ -1,7 +1,12 @@
-"""Pick the Broker adapter a configuration names."""
+"""Pick the Broker adapter a configuration names.
+
+The RabbitMQ adapter is imported only when a configuration asks for it: it needs
+aio-pika, an optional dependency (the ``rabbitmq`` extra).
+"""
 
 from __future__ import annotations
 
+from homer.broker.inprocess import InProcessBroker
 from homer.broker.ports import Broker
 from homer.config import HomerConfig
 from homer.errors import InvalidInput
@@ -19,8 +24,6 @@ def open_broker(config: HomerConfig) -> Broker:
     """
     url = config.broker
     if url == "inprocess":
-        from homer.broker.inprocess import InProcessBroker
-
         return InProcessBroker()
     if url.startswith(("amqp://", "amqps://")):
         with optional_dependency("the RabbitMQ broker", extra="rabbitmq"):

@@ -12,10 +12,10 @@ import msgspec
 
 from homer.cli.identity import common_options, fail
 from homer.config import HomerConfig, with_backends
+from homer.core.app import Homer
 from homer.errors import HomerError
-from homer.server.app import Homer
-from homer.server.logs import configure_logging
-from homer.server.runner import serve as run_server
+from homer.node.logs import configure_logging
+from homer.node.runner import serve as run_server
 from homer.store.factory import sqlite_path
 
 __all__ = ["serve"]

@@ -1,4 +1,8 @@
-"""Pick the Store adapter a configuration names."""
+"""Pick the Store adapter a configuration names.
+
+The PostgreSQL adapter is imported only when a configuration asks for it: it
+needs asyncpg, an optional dependency (the ``postgresql`` extra).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from homer.config import HomerConfig
 from homer.errors import InvalidInput
 from homer.extras import optional_dependency
 from homer.store.ports import Store
+from homer.store.sqlite import SQLiteStore
 
 __all__ = ["SQLITE_FILE", "open_store", "sqlite_path"]
 
@@ -35,8 +40,6 @@ def open_store(config: HomerConfig) -> Store:
     url = config.store
     path = sqlite_path(config)
     if path is not None:
-        from homer.store.sqlite import SQLiteStore
-
         return SQLiteStore(path, synchronous=config.sqlite_synchronous)
     if url.startswith(("postgresql://", "postgres://")):
         with optional_dependency("the PostgreSQL store", extra="postgresql"):

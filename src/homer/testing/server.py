@@ -24,11 +24,11 @@ import msgspec
 
 from homer.client import HomerClient
 from homer.config import HomerConfig
+from homer.core.app import Homer
 from homer.errors import Conflict
 from homer.identity.passwords import Argon2Params
 from homer.identity.permissions import SYSTEM
-from homer.server.app import Homer
-from homer.server.runner import RunningServer, start_server
+from homer.node.runner import RunningServer, start_server
 
 __all__ = ["TestServer", "running_homer"]
 

@@ -1,7 +1,7 @@
 """WebSocket through aiohttp, for an upgrade on a connection that already
 carried HTTP requests (a pooled client that logs in, then opens /ws).
 
-Fresh connections take the lean path (:mod:`homer.transports.websocket`);
+Fresh connections take the lean path (:mod:`homer.transports.websocket_peer`);
 this one costs a task and aiohttp's buffers per connection, and speaks the
 same protocol above the transport, codec negotiation included.
 """
@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
+from homer.core.session import Session
 from homer.protocol.websocket import HandshakeError, pong_frame
-from homer.server.session import Session
 from homer.transports.front import origin_allowed
-from homer.transports.websocket import WebSocketFormat, WebSocketSender, negotiate
+from homer.transports.websocket_peer import WebSocketFormat, WebSocketSender, negotiate
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["AiohttpPeer", "websocket_handler"]
 

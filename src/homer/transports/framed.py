@@ -12,13 +12,13 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+from homer.core.session import CloseCode, Session
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, DecodeError
 from homer.protocol.envelope import Envelope, error_envelope
-from homer.server.session import CloseCode, Session
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["Framed", "FramedSender", "StreamFormat"]
 

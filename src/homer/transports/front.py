@@ -1,7 +1,7 @@
 """The listener: one port for WebSocket and HTTP.
 
 Each new connection starts here. The first request head decides: a WebSocket
-upgrade at ``/ws`` becomes a lean :class:`~homer.transports.websocket.WebSocketPeer`
+upgrade at ``/ws`` becomes a lean :class:`~homer.transports.websocket_peer.WebSocketPeer`
 (no task, a few hundred bytes) speaking the codec negotiated through
 ``Sec-WebSocket-Protocol``; a ``GET /api/events`` becomes a Server-Sent Events
 stream the same lean way; anything else is handed, bytes and all, to the
@@ -17,10 +17,11 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from homer.protocol.websocket import HandshakeError, check_upgrade, handshake_response
-from homer.transports.websocket import WebSocketPeer, negotiate
+from homer.transports.sse import serve_stream
+from homer.transports.websocket_peer import WebSocketPeer, negotiate
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["FrontProtocol", "client_address", "origin_allowed"]
 
@@ -97,8 +98,6 @@ class FrontProtocol(asyncio.Protocol):
     def _stream(self, query: str, headers: dict[str, str]) -> None:
         """Server-Sent Events, served here rather than by aiohttp: an idle stream
         then costs no request handler (:func:`~homer.transports.sse.serve_stream`)."""
-        from homer.transports.sse import serve_stream
-
         transport = self.transport
         assert transport is not None
         self._streaming = True  # whatever else the client sends is not a request

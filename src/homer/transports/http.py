@@ -1,40 +1,41 @@
-"""The HTTP API on aiohttp: accounts, tokens, health, metrics, the web client,
-and the application's own routes.
+"""What every HTTP handler shares (reading bodies and tokens, answering and
+mapping errors), and the account routes: register, log in, refresh.
 
 Login is rate limited per account and per address *before* any password is
 hashed (a hash costs real CPU); hashing runs in a bounded pool off the event
 loop; an unknown name costs the same time and gets the same answer as a
-wrong password.
+wrong password. The routes are assembled in :mod:`homer.transports.site`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgspec
 from aiohttp import web
 
-from homer.errors import ErrorCode, HomerError, NotFound, RateLimited, Unauthenticated
+from homer.core.app import Homer, error_details
+from homer.core.ops import authenticate, send_message
+from homer.errors import ErrorCode, HomerError, InvalidInput, RateLimited, Unauthenticated
 from homer.identity.accounts import User
-from homer.protocol.codecs import Codec, media_type
-from homer.server.session import CloseCode
 from homer.store.records import name_key
-from homer.transports.longpoll import (
-    POLL_CODECS,
-    EventQueue,
-    PollFormat,
-    Queues,
-    poll_timeout,
-    registration,
-)
 
-if TYPE_CHECKING:
-    from homer.server.app import Homer
-
-__all__ = ["STATUS", "build_http_app", "load_web_client"]
+__all__ = [
+    "APP_KEY",
+    "STATUS",
+    "NewQueue",
+    "PostedMessage",
+    "bearer_token",
+    "bearer_user",
+    "error_response",
+    "errors_middleware",
+    "internal_error",
+    "json_body",
+    "json_response",
+    "read_body",
+]
 
 log = logging.getLogger("homer.http")
 
@@ -56,7 +57,7 @@ STATUS: dict[str, int] = {
 
 _encode = msgspec.json.encode
 
-APP_KEY: web.AppKey[Homer] = web.AppKey("homer", Any)  # type: ignore[arg-type]
+APP_KEY: web.AppKey[Homer] = web.AppKey("homer", Homer)
 
 
 def json_response(
@@ -68,8 +69,6 @@ def json_response(
 
 
 def error_response(exc: HomerError) -> web.Response:
-    from homer.server.app import error_details
-
     body: dict[str, Any] = {"code": str(exc.code), "message": exc.message, **error_details(exc)}
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
@@ -96,22 +95,18 @@ async def read_body(request: web.Request) -> bytes:
         ) from None
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     try:
         data = msgspec.json.decode(await read_body(request))
     except msgspec.DecodeError as exc:
-        raise _Invalid(f"the body is not JSON: {exc}") from None
+        raise InvalidInput(f"the body is not JSON: {exc}") from None
     if not isinstance(data, dict):
-        raise _Invalid("the body must be a JSON object")
+        raise InvalidInput("the body must be a JSON object")
     return data
 
 
-class _Invalid(HomerError):
-    code = ErrorCode.INVALID
-
-
 @web.middleware
-async def _errors(request: web.Request, handler: Any) -> web.StreamResponse:
+async def errors_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         response: web.StreamResponse = await handler(request)
         return response
@@ -144,7 +139,7 @@ async def register(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     if not app.config.identity.open_registration:
         return json_response({"code": "forbidden", "message": "registration is closed"}, 403)
-    data = await _body(request)
+    data = await json_body(request)
     name, password = data.pop("name", None), data.pop("password", None)
     user = await app.identity.accounts.register(name, password, data)
     return json_response(
@@ -154,10 +149,10 @@ async def register(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
-    data = await _body(request)
+    data = await json_body(request)
     name, password = data.get("name"), data.get("password")
     if not isinstance(name, str) or not isinstance(password, str):
-        raise _Invalid("name and password are required strings")
+        raise InvalidInput("name and password are required strings")
     now = app.clock()
     address = request.remote or "unknown"
     wait = max(
@@ -181,51 +176,12 @@ async def refresh(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     token = _bearer(request)
     if token is None and request.can_read_body:
-        token = (await _body(request)).get("token")
+        token = (await json_body(request)).get("token")
     if not isinstance(token, str):
         raise Unauthenticated("send the token as 'Authorization: Bearer ...' or {\"token\": ...}")
     _, fresh = await app.identity.refresh(token)
     claims = app.identity.tokens.check(fresh) or {}
     return json_response({"token": fresh, "expires_at": claims.get("exp")})
-
-
-async def healthz(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
-
-
-async def readyz(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    try:
-        await app.identity.store.ping()
-    except HomerError as exc:
-        return json_response({"status": "unavailable", "store": exc.message}, 503)
-    return json_response({"status": "ready"})
-
-
-async def metrics(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    return web.Response(
-        body=app.metrics.render(), headers={"Content-Type": "text/plain; version=0.0.4"}
-    )
-
-
-PAGE_KEY: web.AppKey[bytes] = web.AppKey("page", bytes)
-
-
-async def web_client(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[PAGE_KEY], content_type="text/html", charset="utf-8")
-
-
-def load_web_client() -> bytes:
-    """The web client's page (read once at start-up, off the event loop)."""
-    return resources.files("homer.web").joinpath("index.html").read_bytes()
-
-
-async def events(request: web.Request) -> web.StreamResponse:
-    """``GET /api/events``: Server-Sent Events (:mod:`homer.transports.sse`)."""
-    from homer.transports.sse import stream_events
-
-    return await stream_events(request, request.app[APP_KEY])
 
 
 class PostedMessage(msgspec.Struct, forbid_unknown_fields=True):
@@ -237,25 +193,16 @@ class PostedMessage(msgspec.Struct, forbid_unknown_fields=True):
 async def post_message(request: web.Request) -> web.Response:
     """``POST /api/rooms/{room}/messages``: the ``send`` operation over plain HTTP,
     acknowledged the same way (a resend with the same ``cid`` gets the first ack)."""
-    from homer.server.ops import send_message
-
     app = request.app[APP_KEY]
     app.metrics.requests.inc()
     user, _ = await bearer_user(request)
     try:
-        message = msgspec.convert(await _body(request), PostedMessage)
+        message = msgspec.convert(await json_body(request), PostedMessage)
     except msgspec.ValidationError as exc:
-        raise _Invalid(str(exc)) from None
+        raise InvalidInput(str(exc)) from None
     room = request.match_info["room"]
     ack = await send_message(app, user, room, message.cid, message.text, message.data)
     return json_response(ack, 201)
-
-
-async def post_op(request: web.Request) -> web.Response:
-    """``POST /api/ops/{op}``: any operation over HTTP (:mod:`homer.transports.http_ops`)."""
-    from homer.transports.http_ops import post_op as run
-
-    return await run(request, request.app[APP_KEY])
 
 
 class NewQueue(msgspec.Struct, forbid_unknown_fields=True):
@@ -263,14 +210,9 @@ class NewQueue(msgspec.Struct, forbid_unknown_fields=True):
     cursor: str = ""
 
 
-QUEUES_KEY: web.AppKey[Queues] = web.AppKey("queues", Queues)
-
-
 async def bearer_user(request: web.Request, *, limited: bool = True) -> tuple[User, dict[str, Any]]:
     """The user behind the request's ``Authorization: Bearer`` token and its claims;
     each call takes from the user's rate limit unless ``limited`` is false."""
-    from homer.server.ops import authenticate
-
     app = request.app[APP_KEY]
     token = _bearer(request)
     if token is None:
@@ -281,134 +223,3 @@ async def bearer_user(request: web.Request, *, limited: bool = True) -> tuple[Us
         if wait:
             raise RateLimited("too many requests", round(wait, 3))
     return user, claims
-
-
-async def create_queue(request: web.Request) -> web.Response:
-    """``POST /api/queues``: a long-poll queue of the user's rooms (or some of them),
-    resuming from a cursor when given (:mod:`homer.transports.longpoll`)."""
-    from homer.server.ops import after_welcome, check_connections, open_session
-    from homer.transports.cursor import decode_cursor, plan_start
-
-    app = request.app[APP_KEY]
-    queues = request.app[QUEUES_KEY]
-    user, claims = await bearer_user(request, limited=False)
-    try:
-        asked = msgspec.convert(await _body(request) if request.can_read_body else {}, NewQueue)
-    except msgspec.ValidationError as exc:
-        raise _Invalid(str(exc)) from None
-    if asked.rooms is not None and not asked.rooms:
-        raise _Invalid("rooms names no room: leave it out to follow all your rooms")
-    resume = decode_cursor(asked.cursor)
-    address = request.remote or "unknown"
-    check_connections(app, user, address)
-    fmt = app.codecs.wire_format(_poll_codec(app, request).name, PollFormat)
-    queue = EventQueue(
-        app,
-        fmt,
-        address,
-        follows_joins=asked.rooms is None,
-        on_gone=queues.remove,
-    )
-    app.connected(queue)
-    try:
-        session, infos = await open_session(app, queue, user, claims, rooms=asked.rooms)
-    except BaseException:
-        app.disconnected(queue)
-        raise
-    start = plan_start(session, infos, resume, asked.rooms)
-    queue.start(start.positions)
-    queues.add(queue)
-    app.spawn(after_welcome(app, queue, session, start.fresh, start.resume))
-    return _in_queue_codec(queue, registration(queue, session, infos), 201)
-
-
-def _poll_codec(app: Homer, request: web.Request) -> Codec:
-    """The codec a new queue speaks, from the registration's ``Accept``, or 406."""
-    codec = app.codecs.for_accept(request.headers.get("Accept"))
-    if codec is None or codec.name not in POLL_CODECS:
-        offered = ", ".join(media_type(known) for known in app.codecs if known.name in POLL_CODECS)
-        raise web.HTTPNotAcceptable(text=f"a queue speaks one of: {offered}")
-    return codec
-
-
-def _in_queue_codec(queue: EventQueue, answer: Any, status: int = 200) -> web.Response:
-    return web.Response(
-        body=queue.fmt.container(answer),
-        status=status,
-        headers={"Content-Type": media_type(queue.fmt.codec)},
-    )
-
-
-async def poll_queue(request: web.Request) -> web.Response:
-    """``GET /api/queues/{queue}/events``: what follows ``after``, at once or when it
-    comes, or nothing after ``timeout`` seconds."""
-    app = request.app[APP_KEY]
-    user, claims = await bearer_user(request, limited=False)
-    queue = request.app[QUEUES_KEY].get(request.match_info["queue"], user.id)
-    after = request.query.get("after")
-    if after is not None and not (after.isascii() and after.isdigit() and len(after) < 19):
-        raise _Invalid("after must be the id of an event of this queue")
-    timeout = poll_timeout(request.query.get("timeout"), app.config.limits.heartbeat)
-    if queue.session is not None:
-        queue.session.adopt(claims)  # a refreshed token keeps the queue alive
-    batch = await queue.poll(int(after) if after is not None else None, timeout)
-    return _in_queue_codec(queue, batch)
-
-
-async def delete_queue(request: web.Request) -> web.Response:
-    """``DELETE /api/queues/{queue}``."""
-    user, _ = await bearer_user(request, limited=False)
-    queues = request.app[QUEUES_KEY]
-    queue = queues.get(request.match_info["queue"], user.id)
-    queue.close(CloseCode.NORMAL, "closed by the client")
-    queues.remove(queue)
-    return web.Response(status=204)
-
-
-async def websocket(request: web.Request) -> web.StreamResponse:
-    """``/ws`` on a connection that already carried HTTP requests."""
-    from homer.transports.aiohttp_ws import websocket_handler
-
-    return await websocket_handler(request, request.app[APP_KEY])
-
-
-async def custom(request: web.Request) -> web.StreamResponse:
-    """The application's routes, looked up per request so they can change at run time."""
-    app = request.app[APP_KEY]
-    path = "/" + request.match_info["tail"]  # the path under a mount point, if any
-    route = app.routes.get((request.method, path))
-    if route is None:
-        raise NotFound(f"no route for {request.method} {path}")
-    response: web.StreamResponse = await route.func(request)
-    return response
-
-
-def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
-    from homer.transports.openapi import add_openapi_route
-    from homer.transports.rest import add_rest_routes
-
-    http = web.Application(
-        middlewares=[_errors], client_max_size=max(app.config.limits.max_frame, 1024)
-    )
-    http[APP_KEY] = app
-    http[PAGE_KEY] = page
-    http[QUEUES_KEY] = Queues()
-    http.router.add_post("/api/register", register)
-    http.router.add_post("/api/login", login)
-    http.router.add_post("/api/token/refresh", refresh)
-    http.router.add_get("/healthz", healthz)
-    http.router.add_get("/readyz", readyz)
-    http.router.add_get("/metrics", metrics)
-    http.router.add_get("/ws", websocket)
-    http.router.add_get("/api/events", events)
-    http.router.add_post("/api/rooms/{room}/messages", post_message)
-    http.router.add_post("/api/ops/{op}", post_op)
-    http.router.add_post("/api/queues", create_queue)
-    http.router.add_get("/api/queues/{queue}/events", poll_queue)
-    http.router.add_delete("/api/queues/{queue}", delete_queue)
-    add_rest_routes(http)
-    add_openapi_route(http)
-    if app.config.server.web_client:
-        http.router.add_get("/", web_client)
-    http.router.add_route("*", "/{tail:.*}", custom)
-    return http

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from homer.core.app import BadParams, Context, Handler, error_details
+from homer.core.session import Session
 from homer.errors import (
     ErrorCode,
     HomerError,
@@ -31,12 +33,10 @@ from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, DecodeError, media_type
 from homer.protocol.envelope import Envelope, error_envelope, reply_envelope
-from homer.server.app import BadParams, Context, error_details
-from homer.server.session import Session
 from homer.transports.http import STATUS, bearer_user, read_body
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["SESSION_HEADER", "SESSION_OPS", "run_op"]
 
@@ -104,8 +104,6 @@ async def run_op(
 ) -> Any:
     """Run ``op`` for the request's bearer (``caller``, when already authenticated);
     the result, or a :class:`HomerError`. Takes from the user's rate limit."""
-    from homer.server.app import Handler
-
     handler: Handler | None = app.handlers.get(op)
     if handler is None:
         raise _UnknownOp(f"unknown op {op!r}")

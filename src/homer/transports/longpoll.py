@@ -19,15 +19,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from homer.errors import ErrorCode, HomerError, NotFound
+from homer.core.session import CloseCode, Session
+from homer.errors import ErrorCode, InvalidInput, NotFound
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec
 from homer.protocol.envelope import Envelope
-from homer.server.session import CloseCode, Session
-from homer.transports.cursor import Cursor, encode_position
+from homer.transports.stream_cursor import Cursor, encode_position
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = [
     "MAX_POLL",
@@ -250,7 +250,7 @@ class EventQueue:
 
     def _ack(self, after: int) -> None:
         if after > self._last_id:
-            raise _Invalid(f"after={after} is past this queue's last event id {self._last_id}")
+            raise InvalidInput(f"after={after} is past this queue's last event id {self._last_id}")
         events = self._events
         while events and events[0].id <= after:
             size = events.popleft().size
@@ -374,10 +374,6 @@ class EventQueue:
             waiter.set_result(False)
 
 
-class _Invalid(HomerError):
-    code = ErrorCode.INVALID
-
-
 class Queues:
     """The node's queues by id. A closed queue stays until a poll has been told why
     (or it goes idle), so the client learns whether to re-register or to log in."""
@@ -415,9 +411,9 @@ def poll_timeout(asked: str | None, default: float) -> float:
     try:
         value = float(asked)
     except ValueError:
-        raise _Invalid(f"timeout={asked[:20]!r} is not a number of seconds") from None
+        raise InvalidInput(f"timeout={asked[:20]!r} is not a number of seconds") from None
     if not value >= 0:
-        raise _Invalid("timeout must be zero or more seconds")
+        raise InvalidInput("timeout must be zero or more seconds")
     return min(value, MAX_POLL)
 
 

@@ -31,7 +31,7 @@ from homer.transports.longpoll import Batch
 from homer.transports.rest import ENDPOINTS, OP_REPLIES, Ack, Endpoint, RoomInfo
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["DOCUMENT_PATH", "ROUTES", "Route", "add_openapi_route", "build_document"]
 
@@ -41,7 +41,7 @@ DOCUMENT_PATH = "/api/openapi.json"
 T = TypeVar("T")
 
 
-# -- what the routes of homer.transports.http take and answer -------------------------
+# -- what the routes of homer.transports.site take and answer -------------------------
 
 
 class ErrorBody(msgspec.Struct, forbid_unknown_fields=True):
@@ -207,7 +207,7 @@ class PingReply(msgspec.Struct, forbid_unknown_fields=True):
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """A route of :mod:`homer.transports.http`, described."""
+    """A route of :mod:`homer.transports.site`, described."""
 
     method: str
     path: str
@@ -244,7 +244,7 @@ _TAGS = {
     "application": "The application's own routes",
 }
 
-#: Every route of :mod:`homer.transports.http` that is not a REST endpoint.
+#: Every route of :mod:`homer.transports.site` that is not a REST endpoint.
 ROUTES: tuple[Route, ...] = (
     Route(
         "POST",
@@ -579,7 +579,7 @@ class _Builder:
         return described
 
     def route(self, route: Route) -> dict[str, Any]:
-        """A route of :mod:`homer.transports.http`."""
+        """A route of :mod:`homer.transports.site`."""
         described: dict[str, Any] = {
             "operationId": _operation_id(route.method, route.path),
             "summary": route.summary,
@@ -620,7 +620,7 @@ class _Builder:
                 params = {"type": "object", "maxProperties": 0}
             elif self.typed_ops and _describable(handler.params):
                 params = handler.params
-            if handler.func.__module__ == "homer.server.ops":  # Homer's own, not replaced
+            if handler.func.__module__ == "homer.core.ops":  # Homer's own, not replaced
                 if op in OP_REPLIES:
                     reply = Reply[OP_REPLIES[op]]  # type: ignore[valid-type]
                 elif op == "ping":

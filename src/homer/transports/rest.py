@@ -22,6 +22,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
+from homer.core.ops import Create, Direct
 from homer.errors import (
     Conflict,
     Forbidden,
@@ -36,13 +37,12 @@ from homer.identity.permissions import Actor
 from homer.identity.schema import validate_name
 from homer.messaging.rooms import room_info
 from homer.protocol.envelope import Envelope
-from homer.server.ops import Create, Direct
 from homer.store.records import name_key
 from homer.transports.http import APP_KEY, bearer_user, json_response, read_body
 from homer.transports.http_ops import run_op
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["ENDPOINTS", "OP_REPLIES", "Endpoint", "add_rest_routes"]
 

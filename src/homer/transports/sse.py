@@ -26,11 +26,7 @@ from typing import TYPE_CHECKING, Any, cast
 import msgspec
 from aiohttp import web
 
-from homer.errors import HomerError, InvalidInput, Unauthenticated
-from homer.messaging.hub import Outgoing
-from homer.protocol.codecs import Codec, JSONCodec
-from homer.protocol.envelope import Envelope
-from homer.server.ops import (
+from homer.core.ops import (
     PROTOCOL_VERSION,
     Position,
     after_welcome,
@@ -38,12 +34,16 @@ from homer.server.ops import (
     check_connections,
     open_session,
 )
-from homer.server.session import CloseCode, Session
-from homer.transports.cursor import Cursor, decode_cursor, encode_position, plan_start
+from homer.core.session import CloseCode, Session
+from homer.errors import HomerError, InvalidInput, Unauthenticated
+from homer.messaging.hub import Outgoing
+from homer.protocol.codecs import Codec, JSONCodec
+from homer.protocol.envelope import Envelope
 from homer.transports.http import bearer_token, error_response, internal_error
+from homer.transports.stream_cursor import Cursor, decode_cursor, encode_position, plan_start
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["SSEFormat", "SSEPeer", "decode_cursor", "encode_position", "stream_events"]
 

@@ -19,6 +19,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
+from homer.core.session import CloseCode, Session
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope, error_envelope
 from homer.protocol.framing import (
@@ -28,12 +29,11 @@ from homer.protocol.framing import (
     LineFraming,
     parse_greeting,
 )
-from homer.server.session import CloseCode, Session
 from homer.transports.framed import FramedSender
 from homer.transports.front import client_address
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["FramingFormat", "TCPPeer"]
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
+from homer.core.ops import Position
+from homer.core.session import Peer, Session
 from homer.errors import InvalidInput
 from homer.protocol.cursor import (
     MAX_CURSOR,
@@ -21,11 +23,9 @@ from homer.protocol.cursor import (
     parse_cursor,
 )
 from homer.protocol.envelope import Envelope
-from homer.server.ops import Position
-from homer.server.session import Peer, Session
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = ["MAX_CURSOR", "Cursor", "Start", "decode_cursor", "encode_position", "plan_start"]
 
@@ -62,7 +62,7 @@ def plan_start(
     resume: Mapping[str, Position],
     rooms: Collection[str] | None,
 ) -> Start:
-    """The start of a stream opened with :func:`~homer.server.ops.open_session`.
+    """The start of a stream opened with :func:`~homer.core.ops.open_session`.
 
     A stream of named ``rooms`` resumes only those; a stream of all the user's rooms
     also answers for rooms the user has left since (``resumed``, not recovered).

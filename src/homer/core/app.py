@@ -13,7 +13,7 @@
 
 Handlers are looked up by op name for every request, so they can be added
 and removed while the server runs; Homer's own operations are registered the
-same way (:mod:`homer.server.ops`). Parameters are validated against the
+same way (:mod:`homer.core.ops`). Parameters are validated against the
 handler's annotated ``msgspec.Struct`` before it runs; the permission named
 by ``requires`` is checked first.
 """
@@ -34,6 +34,10 @@ from homer.broker.factory import open_broker
 from homer.broker.ports import Broker
 from homer.clock import Clock, system_clock
 from homer.config import HomerConfig
+from homer.core import ops
+from homer.core.limits import KeyedBuckets
+from homer.core.metrics import Metrics
+from homer.core.session import CloseCode, Peer, Session
 from homer.errors import (
     ErrorCode,
     HomerError,
@@ -65,9 +69,6 @@ from homer.protocol.envelope import (
     request_id,
 )
 from homer.protocol.framing import FRAMINGS, Framing, FramingRegistry
-from homer.server.limits import KeyedBuckets
-from homer.server.metrics import Metrics
-from homer.server.session import CloseCode, Peer, Session
 from homer.store.ports import Store
 from homer.store.records import MessageRecord
 
@@ -188,8 +189,6 @@ class Homer:
         self.login_by_address = KeyedBuckets(
             limits.logins_per_address / 60.0, limits.logins_per_address
         )
-        from homer.server import ops
-
         ops.register(self)
 
     # -- extending ----------------------------------------------------------------

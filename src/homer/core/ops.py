@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
 
+from homer.core.session import CloseCode, Peer, Session
 from homer.errors import (
     Conflict,
     Forbidden,
@@ -22,10 +23,9 @@ from homer.errors import (
 )
 from homer.identity.accounts import User
 from homer.protocol.envelope import Envelope
-from homer.server.session import CloseCode, Peer, Session
 
 if TYPE_CHECKING:
-    from homer.server.app import Context, Homer
+    from homer.core.app import Context, Homer
 
 __all__ = [
     "after_welcome",

@@ -9,10 +9,10 @@ from __future__ import annotations
 import secrets
 from typing import Any, Protocol
 
+from homer.core.limits import TokenBucket
 from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
 from homer.protocol.envelope import Envelope
-from homer.server.limits import TokenBucket
 
 __all__ = ["CloseCode", "Peer", "Session"]
 

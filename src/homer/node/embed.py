@@ -13,7 +13,7 @@ The mounted application starts Homer when the host starts and stops it, the
 durable writes finished, when the host shuts down. What ``homer serve`` adds
 on top is not there: the lean WebSocket path and the handshake timeout of
 its own listener (WebSocket runs through aiohttp, a task per connection),
-the raw TCP listener (start one with :func:`homer.server.runner.start_server`
+the raw TCP listener (start one with :func:`homer.node.runner.start_server`
 if it is wanted) and the signal handling, which is the host's.
 """
 
@@ -24,8 +24,8 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from homer.server.app import Homer
-from homer.transports.http import build_http_app, load_web_client
+from homer.core.app import Homer
+from homer.transports.site import build_http_app, load_web_client
 
 __all__ = ["http_app"]
 

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from homer.core.app import Homer
 from homer.errors import InvalidInput
-from homer.server.app import Homer
 from homer.transports.front import FrontProtocol
-from homer.transports.http import build_http_app, load_web_client
+from homer.transports.site import build_http_app, load_web_client
 from homer.transports.tcp import TCPPeer
 
 __all__ = ["RunningServer", "serve", "start_server"]

@@ -16,6 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
+from homer.core.session import CloseCode, Session
 from homer.protocol.codecs import Codec, CodecRegistry, JSONCodec
 from homer.protocol.envelope import Envelope
 from homer.protocol.websocket import (
@@ -33,11 +34,10 @@ from homer.protocol.websocket import (
     pong_frame,
     text_frame,
 )
-from homer.server.session import CloseCode, Session
 from homer.transports.framed import Framed, FramedSender
 
 if TYPE_CHECKING:
-    from homer.server.app import Homer
+    from homer.core.app import Homer
 
 __all__ = [
     "SUBPROTOCOL_PREFIX",
