@@ -50,7 +50,7 @@ with atheris.instrument_imports(include=["homer"]):
         WebSocketError,
         check_upgrade,
     )
-    from homer.transports.cursor import MAX_CURSOR, decode_cursor
+    from homer.transports.stream_cursor import MAX_CURSOR, decode_cursor
 
 JSON = JSONCodec()
 MSGPACK = MessagePackCodec()
