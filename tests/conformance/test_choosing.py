@@ -8,14 +8,11 @@ import pytest
 from homer.client import ClientError, HomerClient
 from homer.client.transports import (
     Endpoint,
-    EventStreamParser,
     Hello,
-    ServerSentEvent,
     check_framing,
     encode_cursor,
     endpoint,
 )
-from homer.protocol.framing import FrameTooLarge
 
 
 @pytest.mark.parametrize(
@@ -90,26 +87,3 @@ def test_positions_travel_as_a_hello_and_as_a_cursor() -> None:
     assert hello.cursor() == "lobby~1~42,plans~2~7"
     assert encode_cursor({}) == ""
     assert "resume" not in Hello("tok").request(1)
-
-
-def test_the_event_stream_parser_cuts_events_wherever_the_bytes_break() -> None:
-    stream = (
-        b'id: lobby~1~3\nevent: ready\ndata: {"op":"ready"}\n\n'
-        b": ping\n\n"
-        b"event: msg\r\ndata: line one\r\ndata: line two\r\n\r\n"
-        b"id: lobby~1~4\nevent: msg\ndata:{}\n\n"
-    )
-    expected = [
-        ServerSentEvent("ready", b'{"op":"ready"}', "lobby~1~3"),
-        ServerSentEvent("msg", b"line one\nline two", "lobby~1~3"),
-        ServerSentEvent("msg", b"{}", "lobby~1~4"),
-    ]
-    whole = EventStreamParser()
-    assert whole.feed(stream) == expected
-    bytewise = EventStreamParser()
-    got = [event for i in range(len(stream)) for event in bytewise.feed(stream[i : i + 1])]
-    assert got == expected
-    assert bytewise.last_id == "lobby~1~4"
-    small = EventStreamParser(limit=8)
-    with pytest.raises(FrameTooLarge):
-        small.feed(b"data: more than eight bytes without an end")

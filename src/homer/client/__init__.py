@@ -131,7 +131,7 @@ class HomerClient:
         http_url: str | None = None,
     ) -> None:
         if codec not in CODECS:
-            raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS)}")
+            raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS.names)}")
         #: The codec of requests and answers (and of events, but over SSE and
         #: long-poll, whose events are JSON).
         self.codec = codec

@@ -40,16 +40,25 @@ import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol, cast
 from urllib.parse import quote, urlsplit
 
 import aiohttp
 import msgspec
 
 from homer.client.errors import ClientError, ConnectionLost
+from homer.protocol.codecs import (
+    Codec,
+    CodecRegistry,
+    DecodeError,
+    JSONCodec,
+    MessagePackCodec,
+    media_type,
+)
 from homer.protocol.cursor import encode_cursor
 from homer.protocol.envelope import Envelope, RequestId
 from homer.protocol.framing import FrameTooLarge, LengthPrefixedFraming, LineFraming
+from homer.protocol.sse import EventStreamParser, ServerSentEvent
 
 __all__ = [
     "CODECS",
@@ -57,12 +66,10 @@ __all__ = [
     "ClientCodec",
     "Deliver",
     "Endpoint",
-    "EventStreamParser",
     "FramingName",
     "Hello",
     "LongPollTransport",
     "SSETransport",
-    "ServerSentEvent",
     "TCPTransport",
     "Transport",
     "TransportName",
@@ -105,37 +112,17 @@ _REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60.0, sock_connect=10.0)
 _STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10.0)
 
 
-@dataclass(frozen=True, slots=True)
-class _Codec:
-    name: str
-    encode: Callable[[Any], bytes]
-    #: Bytes to an envelope (``msgspec.DecodeError`` when they are not one).
-    decode: Callable[[bytes], Envelope]
-    media_type: str
-    binary: bool
+#: The codecs the client speaks: the server's own, by the names ``codec=`` takes.
+CODECS = CodecRegistry([JSONCodec(), MessagePackCodec()])
+#: What SSE events are in, whatever the codec of the requests.
+_JSON = JSONCodec()
 
 
-#: The codecs the client speaks: how requests are encoded and envelopes decoded.
-CODECS: dict[str, _Codec] = {
-    "json": _Codec(
-        "json",
-        msgspec.json.encode,
-        msgspec.json.Decoder(Envelope).decode,
-        "application/json",
-        binary=False,
-    ),
-    "msgpack": _Codec(
-        "msgpack",
-        msgspec.msgpack.encode,
-        msgspec.msgpack.Decoder(Envelope).decode,
-        "application/msgpack",
-        binary=True,
-    ),
-}
-
-_MSGPACK_TYPES = frozenset(
-    {"application/msgpack", "application/x-msgpack", "application/vnd.msgpack"}
-)
+def _codec(name: str) -> Codec:
+    codec = CODECS.get(name)
+    if codec is None:
+        raise ValueError(f"unknown codec {name!r}: choose one of {', '.join(CODECS.names)}")
+    return codec
 
 
 # -- what a connection starts with ------------------------------------------------------
@@ -265,9 +252,10 @@ def check_framing(codec: str, framing: str | None) -> FramingName:
     """The raw TCP framing for ``codec``: ``framing``, or by default JSON lines for a
     text codec and length-prefixed frames for a binary one; ``ValueError`` for a
     framing that cannot carry the codec."""
+    text = _codec(codec).text
     if framing is None:
-        return "length" if CODECS[codec].binary else "lines"
-    if framing == "lines" and CODECS[codec].binary:
+        return "lines" if text else "length"
+    if framing == "lines" and not text:
         raise ValueError(f"the {codec} codec is binary: use the 'length' framing")
     if framing not in ("lines", "length"):
         raise ValueError(f"unknown framing {framing!r}: choose lines or length")
@@ -324,11 +312,18 @@ def _silence(welcome: Mapping[str, Any]) -> float:
     return seconds * 1.5 + SILENCE_GRACE
 
 
-def _decoded(codec: _Codec, data: bytes) -> Envelope | None:
+def _encoded(codec: Codec, request: Mapping[str, Any]) -> bytes:
+    """``request`` in ``codec``. A codec's ``encode`` is typed for the server's
+    envelopes, but the built-in ones encode any document msgspec can, maps too."""
+    return codec.encode(cast(Envelope, request))
+
+
+def _decoded(codec: Codec, data: bytes | str) -> Envelope | None:
     """An envelope, or ``None`` (logged) for bytes that are not one."""
     try:
-        return codec.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        document = codec.decode(data.encode() if isinstance(data, str) else data)
+        return msgspec.convert(document, Envelope)
+    except (DecodeError, msgspec.ValidationError) as exc:
         log.warning("skipping a frame that is not an envelope: %s", exc)
         return None
 
@@ -349,15 +344,16 @@ _STATUS_CODES = {
 
 
 def _document(raw: bytes, content_type: str) -> Any:
-    """The JSON or MessagePack document of an HTTP body, or ``None``."""
-    try:
-        if content_type in _MSGPACK_TYPES:
-            return msgspec.msgpack.decode(raw)
-        if content_type == "application/json" or content_type.endswith("+json"):
-            return msgspec.json.decode(raw)
-    except (msgspec.DecodeError, UnicodeDecodeError):
+    """The document of an HTTP body in a codec the client speaks, or ``None``."""
+    codec = CODECS.for_content_type(content_type)
+    if codec is None and content_type.endswith("+json"):
+        codec = _JSON
+    if codec is None:
         return None
-    return None
+    try:
+        return codec.decode(raw)
+    except DecodeError:
+        return None
 
 
 def _error_body(status: int, raw: bytes, document: Any) -> dict[str, Any]:
@@ -398,7 +394,7 @@ class WebSocketTransport:
         http: aiohttp.ClientSession | None = None,
     ) -> None:
         self.url = url
-        self.codec = CODECS[codec]
+        self.codec = _codec(codec)
         self._deliver = deliver
         self._ssl = ssl_context
         self._http = http
@@ -416,7 +412,7 @@ class WebSocketTransport:
         # A server from before negotiation answers without a subprotocol, in JSON.
         if ws.protocol != subprotocol and not (ws.protocol is None and self.codec.name == "json"):
             raise ClientError("invalid", f"{self.url} does not speak {subprotocol}")
-        await ws.send_bytes(self.codec.encode(hello.request(HELLO_RID)))
+        await ws.send_bytes(_encoded(self.codec, hello.request(HELLO_RID)))
         while True:  # the welcome is the first frame answering the hello
             message = await ws.receive()
             if message.type not in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
@@ -433,7 +429,7 @@ class WebSocketTransport:
         if ws is None or ws.closed:
             raise ConnectionLost("not connected")
         try:
-            await ws.send_bytes(self.codec.encode({"op": op, "rid": rid, **params}))
+            await ws.send_bytes(_encoded(self.codec, {"op": op, "rid": rid, **params}))
         except (aiohttp.ClientError, OSError) as exc:
             raise ConnectionLost(f"could not send {op}: {exc}") from exc
 
@@ -506,7 +502,7 @@ class TCPTransport:
         self.url = url
         self.host, self.port = parts.hostname, parts.port
         self.tls: ssl.SSLContext | bool = (ssl_context or True) if parts.scheme == "tcps" else False
-        self.codec = CODECS[codec]
+        self.codec = _codec(codec)
         self.framing_name = check_framing(codec, framing)
         self._framing: LineFraming | LengthPrefixedFraming = (
             LineFraming(MAX_INCOMING)
@@ -524,7 +520,7 @@ class TCPTransport:
         self.close_reason: dict[str, Any] | None = None
 
     def _frame(self, document: Mapping[str, Any]) -> bytes:
-        return self._framing.frame(self.codec.encode(document))
+        return self._framing.frame(_encoded(self.codec, document))
 
     async def open(self, hello: Hello) -> dict[str, Any]:
         self._reader, self._writer = await asyncio.open_connection(
@@ -650,7 +646,7 @@ class _OverHTTP(abc.ABC):
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.url = url
-        self.codec = CODECS[codec]
+        self.codec = _codec(codec)
         self._deliver = deliver
         self._ssl = ssl_context
         self._http: aiohttp.ClientSession | None = None
@@ -677,14 +673,14 @@ class _OverHTTP(abc.ABC):
     async def send(self, op: str, rid: RequestId, params: Mapping[str, Any]) -> None:
         if self._closed or self.session is None:
             raise ConnectionLost("not connected")
-        media = self.codec.media_type
+        media = media_type(self.codec)
         headers = self._headers(
             **{"Content-Type": media, "Accept": media, SESSION_HEADER: self.session}
         )
         try:
             async with self._client().post(
                 f"{self.url}/api/ops/{quote(op, safe='')}",
-                data=self.codec.encode(dict(params)),
+                data=_encoded(self.codec, params),
                 headers=headers,
                 timeout=_REQUEST_TIMEOUT,
             ) as response:
@@ -718,58 +714,6 @@ class _OverHTTP(abc.ABC):
             self._http = None
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSentEvent:
-    event: str
-    data: bytes
-    #: The last ``id:`` seen so far, as a browser's EventSource keeps it.
-    id: str | None
-
-
-class EventStreamParser:
-    """Server-Sent Events: bytes in, events out. Sans-I/O.
-
-    Lines end with ``\\n`` (a ``\\r`` before it is dropped); ``data:`` lines join
-    with ``\\n``; a blank line ends an event; comments (``: ping``) are skipped.
-    """
-
-    __slots__ = ("_data", "_event", "_pending", "last_id", "limit")
-
-    def __init__(self, limit: int = MAX_INCOMING) -> None:
-        self.limit = limit
-        self._pending = b""
-        self._event = ""
-        self._data: list[bytes] = []
-        self.last_id: str | None = None
-
-    def feed(self, data: bytes) -> list[ServerSentEvent]:
-        lines = (self._pending + data).split(b"\n")
-        self._pending = lines.pop()
-        if len(self._pending) > self.limit:
-            raise FrameTooLarge(f"an event stream line is longer than {self.limit} bytes")
-        events: list[ServerSentEvent] = []
-        for line in lines:
-            if line.endswith(b"\r"):
-                line = line[:-1]
-            if not line:
-                if self._data:
-                    data_ = b"\n".join(self._data)
-                    events.append(ServerSentEvent(self._event or "message", data_, self.last_id))
-                self._event, self._data = "", []
-                continue
-            if line.startswith(b":"):
-                continue
-            name, _, value = line.partition(b":")
-            value = value.removeprefix(b" ")
-            if name == b"data":
-                self._data.append(value)
-            elif name == b"event":
-                self._event = value.decode("utf-8", "replace")
-            elif name == b"id" and b"\0" not in value:
-                self.last_id = value.decode("utf-8", "replace")
-        return events
-
-
 class SSETransport(_OverHTTP):
     """``GET /api/events`` for the events; requests over ``POST /api/ops``.
 
@@ -788,8 +732,7 @@ class SSETransport(_OverHTTP):
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         super().__init__(url, deliver, codec=codec, ssl_context=ssl_context)
-        self._events = CODECS["json"]
-        self._parser = EventStreamParser()
+        self._parser = EventStreamParser(limit=MAX_INCOMING)
         self._response: aiohttp.ClientResponse | None = None
         #: What came after ``ready`` in the same read, for :meth:`run`.
         self._backlog: list[ServerSentEvent] = []
@@ -800,7 +743,7 @@ class SSETransport(_OverHTTP):
     @property
     def cursor(self) -> str | None:
         """The id of the last event received: the stream's position in every room."""
-        return self._parser.last_id
+        return self._parser.last_event_id or None
 
     async def open(self, hello: Hello) -> dict[str, Any]:
         self._start(hello)
@@ -821,7 +764,7 @@ class SSETransport(_OverHTTP):
                 if welcome is not None:
                     self._backlog.append(event)
                 elif event.event == "ready":
-                    envelope = _decoded(self._events, event.data)
+                    envelope = _decoded(_JSON, event.data)
                     welcome = envelope.body if envelope and isinstance(envelope.body, dict) else {}
                 elif not self._handle(event):
                     raise ConnectionLost(f"the event stream closed: {self.close_reason}")
@@ -832,12 +775,12 @@ class SSETransport(_OverHTTP):
     def _handle(self, event: ServerSentEvent) -> bool:
         """Hand one event on; ``False`` once the server said it closes."""
         if event.event == "close":
-            with contextlib.suppress(msgspec.DecodeError):
-                reason = msgspec.json.decode(event.data)
+            with contextlib.suppress(DecodeError):
+                reason = _JSON.decode(event.data.encode())
                 self.close_reason = reason if isinstance(reason, dict) else {}
             log.debug("%s closed the event stream: %s", self.url, self.close_reason)
             return False
-        envelope = _decoded(self._events, event.data)
+        envelope = _decoded(_JSON, event.data)
         if envelope is not None:
             self._deliver(envelope)
         return True
@@ -894,10 +837,6 @@ class _Batch(msgspec.Struct):
     replaced: bool = False
 
 
-_read_batch = msgspec.json.Decoder(_Batch).decode
-_read_packed_batch = msgspec.msgpack.Decoder(_Batch).decode
-
-
 class LongPollTransport(_OverHTTP):
     """A queue at ``/api/queues``, polled in a loop; requests over ``POST /api/ops``.
 
@@ -934,9 +873,9 @@ class LongPollTransport(_OverHTTP):
         asked = {"cursor": hello.cursor()} if hello.resume else {}
         async with self._client().post(
             self.url + "/api/queues",
-            data=msgspec.json.encode(asked),
+            data=_encoded(_JSON, asked),
             headers=self._headers(
-                **{"Content-Type": "application/json", "Accept": self.codec.media_type}
+                **{"Content-Type": _JSON.media_type, "Accept": media_type(self.codec)}
             ),
             timeout=_REQUEST_TIMEOUT,
         ) as response:
@@ -966,7 +905,7 @@ class LongPollTransport(_OverHTTP):
                         timeout=_STREAM_TIMEOUT,
                     ) as response:
                         status, raw = response.status, await response.read()
-                        packed = response.content_type in _MSGPACK_TYPES
+                        codec = CODECS.for_content_type(response.content_type) or _JSON
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 log.debug("poll of %s failed: %r", self.url, exc)
                 return
@@ -979,8 +918,8 @@ class LongPollTransport(_OverHTTP):
                 log.debug("poll of %s answered %s: %r", self.url, status, raw[:200])
                 return
             try:
-                batch = (_read_packed_batch if packed else _read_batch)(raw)
-            except msgspec.DecodeError as exc:
+                batch = msgspec.convert(codec.decode(raw), _Batch)
+            except (DecodeError, msgspec.ValidationError) as exc:
                 log.warning("skipping a poll answer that is not a batch: %s", exc)
                 return
             for polled in batch.events:
