@@ -6,34 +6,29 @@ from __future__ import annotations
 import pytest
 
 from homer.client import ClientError, HomerClient
-from homer.client.transports import (
-    Endpoint,
-    Hello,
-    check_framing,
-    encode_cursor,
-    endpoint,
-)
+from homer.client.links import ClientHello, ServerAddress, check_framing, server_address
+from homer.protocol.cursor import encode_cursor
 
 
 @pytest.mark.parametrize(
     ("url", "transport", "expected"),
     [
-        ("ws://h:1", None, Endpoint("websocket", "http://h:1")),
-        ("wss://h:1/ws", None, Endpoint("websocket", "https://h:1")),
-        ("http://h:1/", None, Endpoint("websocket", "http://h:1")),
-        ("https://h:1/chat", None, Endpoint("websocket", "https://h:1/chat")),
-        ("http://h:1", "sse", Endpoint("sse", "http://h:1")),
-        ("https://h:1", "longpoll", Endpoint("longpoll", "https://h:1")),
-        ("ws://h:1/ws", "longpoll", Endpoint("longpoll", "http://h:1")),
-        ("tcp://h:7070", None, Endpoint("tcp", "tcp://h:7070")),
-        ("tcps://h:7070", "tcp", Endpoint("tcp", "tcps://h:7070")),
-        ("TCP://[::1]:7070", None, Endpoint("tcp", "tcp://[::1]:7070")),
+        ("ws://h:1", None, ServerAddress(transport="websocket", url="http://h:1")),
+        ("wss://h:1/ws", None, ServerAddress(transport="websocket", url="https://h:1")),
+        ("http://h:1/", None, ServerAddress(transport="websocket", url="http://h:1")),
+        ("https://h:1/chat", None, ServerAddress(transport="websocket", url="https://h:1/chat")),
+        ("http://h:1", "sse", ServerAddress(transport="sse", url="http://h:1")),
+        ("https://h:1", "longpoll", ServerAddress(transport="longpoll", url="https://h:1")),
+        ("ws://h:1/ws", "longpoll", ServerAddress(transport="longpoll", url="http://h:1")),
+        ("tcp://h:7070", None, ServerAddress(transport="tcp", url="tcp://h:7070")),
+        ("tcps://h:7070", "tcp", ServerAddress(transport="tcp", url="tcps://h:7070")),
+        ("TCP://[::1]:7070", None, ServerAddress(transport="tcp", url="tcp://[::1]:7070")),
     ],
 )
 def test_the_scheme_or_the_option_picks_the_transport(
-    url: str, transport: str | None, expected: Endpoint
+    url: str, transport: str | None, expected: ServerAddress
 ) -> None:
-    assert endpoint(url, transport) == expected  # type: ignore[arg-type]
+    assert server_address(url, transport=transport) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -50,7 +45,7 @@ def test_the_scheme_or_the_option_picks_the_transport(
 )
 def test_a_url_no_transport_can_take_is_refused(url: str, transport: str | None, says: str) -> None:
     with pytest.raises(ValueError, match=says):
-        endpoint(url, transport)  # type: ignore[arg-type]
+        server_address(url, transport=transport)  # type: ignore[arg-type]
 
 
 def test_framing_defaults_to_the_codec_and_must_carry_it() -> None:
@@ -76,7 +71,7 @@ async def test_a_tcp_client_needs_http_url_for_the_http_api() -> None:
 
 
 def test_positions_travel_as_a_hello_and_as_a_cursor() -> None:
-    hello = Hello("tok", "me", {"lobby": (1, 42), "plans": (2, 7)})
+    hello = ClientHello("tok", "me", {"lobby": (1, 42), "plans": (2, 7)})
     assert hello.request("r") == {
         "op": "hello",
         "rid": "r",
@@ -86,4 +81,4 @@ def test_positions_travel_as_a_hello_and_as_a_cursor() -> None:
     }
     assert hello.cursor() == "lobby~1~42,plans~2~7"
     assert encode_cursor({}) == ""
-    assert "resume" not in Hello("tok").request(1)
+    assert "resume" not in ClientHello("tok").request(1)
