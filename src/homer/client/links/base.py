@@ -143,7 +143,7 @@ class Link(Protocol):
         ...
 
 
-# -- reading what the server says -------------------------------------------------------
+# -- what the links share ---------------------------------------------------------------
 
 
 def http_session(ssl_context: ssl.SSLContext | None, *, keepalive: bool) -> aiohttp.ClientSession:
