@@ -6,37 +6,29 @@ from __future__ import annotations
 import pytest
 
 from homer.client import ClientError, HomerClient
-from homer.client.transports import (
-    Endpoint,
-    EventStreamParser,
-    Hello,
-    ServerSentEvent,
-    check_framing,
-    encode_cursor,
-    endpoint,
-)
-from homer.protocol.framing import FrameTooLarge
+from homer.client.links import ClientHello, ServerAddress, check_framing, server_address
+from homer.protocol.cursor import encode_cursor
 
 
 @pytest.mark.parametrize(
     ("url", "transport", "expected"),
     [
-        ("ws://h:1", None, Endpoint("websocket", "http://h:1")),
-        ("wss://h:1/ws", None, Endpoint("websocket", "https://h:1")),
-        ("http://h:1/", None, Endpoint("websocket", "http://h:1")),
-        ("https://h:1/chat", None, Endpoint("websocket", "https://h:1/chat")),
-        ("http://h:1", "sse", Endpoint("sse", "http://h:1")),
-        ("https://h:1", "longpoll", Endpoint("longpoll", "https://h:1")),
-        ("ws://h:1/ws", "longpoll", Endpoint("longpoll", "http://h:1")),
-        ("tcp://h:7070", None, Endpoint("tcp", "tcp://h:7070")),
-        ("tcps://h:7070", "tcp", Endpoint("tcp", "tcps://h:7070")),
-        ("TCP://[::1]:7070", None, Endpoint("tcp", "tcp://[::1]:7070")),
+        ("ws://h:1", None, ServerAddress(transport="websocket", url="http://h:1")),
+        ("wss://h:1/ws", None, ServerAddress(transport="websocket", url="https://h:1")),
+        ("http://h:1/", None, ServerAddress(transport="websocket", url="http://h:1")),
+        ("https://h:1/chat", None, ServerAddress(transport="websocket", url="https://h:1/chat")),
+        ("http://h:1", "sse", ServerAddress(transport="sse", url="http://h:1")),
+        ("https://h:1", "longpoll", ServerAddress(transport="longpoll", url="https://h:1")),
+        ("ws://h:1/ws", "longpoll", ServerAddress(transport="longpoll", url="http://h:1")),
+        ("tcp://h:7070", None, ServerAddress(transport="tcp", url="tcp://h:7070")),
+        ("tcps://h:7070", "tcp", ServerAddress(transport="tcp", url="tcps://h:7070")),
+        ("TCP://[::1]:7070", None, ServerAddress(transport="tcp", url="tcp://[::1]:7070")),
     ],
 )
 def test_the_scheme_or_the_option_picks_the_transport(
-    url: str, transport: str | None, expected: Endpoint
+    url: str, transport: str | None, expected: ServerAddress
 ) -> None:
-    assert endpoint(url, transport) == expected  # type: ignore[arg-type]
+    assert server_address(url, transport=transport) == expected  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -53,7 +45,7 @@ def test_the_scheme_or_the_option_picks_the_transport(
 )
 def test_a_url_no_transport_can_take_is_refused(url: str, transport: str | None, says: str) -> None:
     with pytest.raises(ValueError, match=says):
-        endpoint(url, transport)  # type: ignore[arg-type]
+        server_address(url, transport=transport)  # type: ignore[arg-type]
 
 
 def test_framing_defaults_to_the_codec_and_must_carry_it() -> None:
@@ -79,7 +71,7 @@ async def test_a_tcp_client_needs_http_url_for_the_http_api() -> None:
 
 
 def test_positions_travel_as_a_hello_and_as_a_cursor() -> None:
-    hello = Hello("tok", "me", {"lobby": (1, 42), "plans": (2, 7)})
+    hello = ClientHello("tok", "me", {"lobby": (1, 42), "plans": (2, 7)})
     assert hello.request("r") == {
         "op": "hello",
         "rid": "r",
@@ -89,27 +81,4 @@ def test_positions_travel_as_a_hello_and_as_a_cursor() -> None:
     }
     assert hello.cursor() == "lobby~1~42,plans~2~7"
     assert encode_cursor({}) == ""
-    assert "resume" not in Hello("tok").request(1)
-
-
-def test_the_event_stream_parser_cuts_events_wherever_the_bytes_break() -> None:
-    stream = (
-        b'id: lobby~1~3\nevent: ready\ndata: {"op":"ready"}\n\n'
-        b": ping\n\n"
-        b"event: msg\r\ndata: line one\r\ndata: line two\r\n\r\n"
-        b"id: lobby~1~4\nevent: msg\ndata:{}\n\n"
-    )
-    expected = [
-        ServerSentEvent("ready", b'{"op":"ready"}', "lobby~1~3"),
-        ServerSentEvent("msg", b"line one\nline two", "lobby~1~3"),
-        ServerSentEvent("msg", b"{}", "lobby~1~4"),
-    ]
-    whole = EventStreamParser()
-    assert whole.feed(stream) == expected
-    bytewise = EventStreamParser()
-    got = [event for i in range(len(stream)) for event in bytewise.feed(stream[i : i + 1])]
-    assert got == expected
-    assert bytewise.last_id == "lobby~1~4"
-    small = EventStreamParser(limit=8)
-    with pytest.raises(FrameTooLarge):
-        small.feed(b"data: more than eight bytes without an end")
+    assert "resume" not in ClientHello("tok").request(1)

@@ -32,7 +32,7 @@ to the next and resumes there.
 ``codec="msgpack"`` speaks MessagePack instead of JSON (WebSocket subprotocol
 ``homer.msgpack``, the TCP greeting, or the requests' ``Content-Type`` over
 SSE and long-poll, whose events stay JSON); the events are the same.
-:mod:`homer.client.transports` holds the transports and their interface.
+:mod:`homer.client.links` holds the links, one per transport, and their interface.
 """
 
 from __future__ import annotations
@@ -52,19 +52,19 @@ import aiohttp
 import msgspec
 
 from homer.client.errors import ClientError, ConnectionLost
-from homer.client.transports import (
+from homer.client.links import (
     CODECS,
     ClientCodec,
-    Endpoint,
+    ClientHello,
     FramingName,
-    Hello,
-    Transport,
+    Link,
+    ServerAddress,
     TransportName,
-    WebSocketTransport,
+    WebSocketLink,
     check_framing,
-    endpoint,
     http_session,
-    make_transport,
+    make_link,
+    server_address,
 )
 from homer.errors import HomerError
 from homer.protocol.envelope import Envelope
@@ -131,20 +131,21 @@ class HomerClient:
         http_url: str | None = None,
     ) -> None:
         if codec not in CODECS:
-            raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS)}")
+            raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS.names)}")
         #: The codec of requests and answers (and of events, but over SSE and
         #: long-poll, whose events are JSON).
         self.codec = codec
         #: Every node this client may use, with its transport; it moves to the
         #: next when one fails.
-        self.endpoints: list[Endpoint] = [
-            endpoint(one, transport) for one in ([url] if isinstance(url, str) else url)
+        self.addresses: list[ServerAddress] = [
+            server_address(one, transport=transport)
+            for one in ([url] if isinstance(url, str) else url)
         ]
-        if not self.endpoints:
+        if not self.addresses:
             raise ValueError("give at least one URL")
         #: Raw TCP's framing (``None``: the codec's default).
         self.framing = framing
-        if any(e.transport == "tcp" for e in self.endpoints):
+        if any(a.transport == "tcp" for a in self.addresses):
             check_framing(codec, framing)  # now, rather than at each connection
         self.http_url = http_url.rstrip("/") if http_url else None
         self._node = 0
@@ -160,7 +161,7 @@ class HomerClient:
         #: For ``https://``, ``wss://`` and ``tcps://`` URLs: the TLS settings, e.g. a
         #: private CA (``ssl.create_default_context(cafile=...)``); the system's by default.
         self.ssl_context = ssl_context
-        self._transport: Transport | None = None
+        self._link: Link | None = None
         self._rids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future[Any]] = {}
         self._sends: dict[str, _PendingSend] = {}
@@ -182,31 +183,31 @@ class HomerClient:
     def urls(self) -> list[str]:
         """Every node's URL: ``http(s)://`` for the transports over HTTP (the
         WebSocket included), ``tcp(s)://`` for raw TCP."""
-        return [e.url for e in self.endpoints]
+        return [a.url for a in self.addresses]
 
     @property
     def base_url(self) -> str:
         """The node in use now."""
-        return self.endpoints[self._node].url
+        return self.addresses[self._node].url
 
     @property
     def ws_url(self) -> str:
         return self.base_url + "/ws"
 
     @property
-    def transport(self) -> Transport | None:
-        """The connection in use now (``None`` between connections). Its ``name``
-        says which transport it is; ``transport.abort()`` cuts it as a network
-        failure would, and the client reconnects and resumes."""
-        return self._transport
+    def transport(self) -> Link | None:
+        """The connection in use now, a :class:`~homer.client.links.Link` (``None``
+        between connections). Its ``name`` says which transport it is; ``abort()``
+        cuts it as a network failure would, and the client reconnects and resumes."""
+        return self._link
 
     @property
     def _ws(self) -> aiohttp.ClientWebSocketResponse | None:
-        transport = self._transport
-        return transport.ws if isinstance(transport, WebSocketTransport) else None
+        link = self._link
+        return link.ws if isinstance(link, WebSocketLink) else None
 
     def _next_node(self) -> None:
-        self._node = (self._node + 1) % len(self.endpoints)
+        self._node = (self._node + 1) % len(self.addresses)
 
     def _http_base(self) -> str:
         if self.http_url is not None:
@@ -231,14 +232,14 @@ class HomerClient:
         """Log in if needed, connect, say hello; returns the welcome."""
         if self._http is None:
             self._http = self._session()
-        for attempt in range(len(self.endpoints)):  # the first node that answers
+        for attempt in range(len(self.addresses)):  # the first node that answers
             try:
                 if self.token is None:
                     await self.login()
                 await self._open()
                 break
             except (aiohttp.ClientError, OSError, ConnectionLost) as exc:
-                if attempt == len(self.endpoints) - 1:
+                if attempt == len(self.addresses) - 1:
                     raise
                 log.debug("node %s failed: %s", self.base_url, exc)
                 self._next_node()
@@ -247,9 +248,9 @@ class HomerClient:
 
     async def close(self) -> None:
         self._closed = True
-        transport = self._transport
-        if transport is not None:
-            await transport.close()
+        link = self._link
+        if link is not None:
+            await link.close()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -291,29 +292,29 @@ class HomerClient:
     async def _open(self) -> None:
         if self._http is None:
             self._http = self._session()
-        transport = make_transport(
-            self.endpoints[self._node],
+        link = make_link(
+            self.addresses[self._node],
             self._receive,
             codec=self.codec,
             framing=self.framing,
             ssl_context=self.ssl_context,
             http=self._http,
         )
-        hello = Hello(
+        hello = ClientHello(
             token=self.token or "",
             client=self.client_name,
             resume={room: (p.epoch, p.seq) for room, p in self.positions.items()},
         )
         try:
             async with asyncio.timeout(OPEN_TIMEOUT):
-                welcome = await transport.open(hello)
+                welcome = await link.open(hello)
         except BaseException as exc:
             with contextlib.suppress(Exception):
-                await transport.close()
+                await link.close()
             if isinstance(exc, TimeoutError):
                 raise ConnectionLost(f"no welcome from {self.base_url} in time") from exc
             raise
-        self._transport = transport
+        self._link = link
         self.welcome = welcome
         for room in welcome.get("rooms", []):
             position = self.positions.get(room["id"])
@@ -323,7 +324,7 @@ class HomerClient:
         # Sends the server never acknowledged go again, with the same client id.
         for cid, pending in list(self._sends.items()):
             try:
-                await transport.send("send", f"s:{cid}", pending.params)
+                await link.send("send", f"s:{cid}", pending.params)
             except ConnectionLost:
                 break  # lost again: the next connection sends them
 
@@ -345,10 +346,10 @@ class HomerClient:
         return result
 
     async def _send_frame(self, op: str, params: dict[str, Any], *, rid: Any) -> None:
-        transport = self._transport
-        if transport is None:
+        link = self._link
+        if link is None:
             raise ConnectionLost("not connected")
-        await transport.send(op, rid, params)
+        await link.send(op, rid, params)
 
     async def send(
         self, room: str, text: str, data: Any = None, *, cid: str | None = None
@@ -518,13 +519,13 @@ class HomerClient:
     async def _read_forever(self) -> None:
         backoff = 0.1
         while not self._closed:
-            transport = self._transport
-            if transport is not None:
-                await transport.run()
+            link = self._link
+            if link is not None:
+                await link.run()
                 self._connected.clear()
-                self._transport = None
+                self._link = None
                 with contextlib.suppress(Exception):
-                    await transport.close()
+                    await link.close()
             self._connected.clear()
             self._filling.clear()  # the reconnect's hello resumes every room
             self._fail_waiting(ConnectionLost("connection lost"))
