@@ -15,7 +15,6 @@ from homer.store.records import (
     GroupRecord,
     MemberRecord,
     MessageRecord,
-    NewMessage,
     RoomRecord,
     UserRecord,
 )
@@ -187,33 +186,15 @@ class Rows:
         return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
 
     @staticmethod
-    def numbered(
-        message: NewMessage, seq: int, body: Any, *, not_before: float | None
-    ) -> tuple[MessageRecord, tuple[Any, ...]]:
-        """``message`` given ``seq``: its record, and its row with ``body`` as encoded.
-
-        Its ``ts`` is at least ``not_before``, the ``ts`` of the room's message before
-        it: within a room time never goes back as ``seq`` grows, whatever the writers'
-        clocks, so a client that follows a room by time misses nothing."""
-        ts = message.ts if not_before is None or message.ts >= not_before else not_before
-        record = MessageRecord(
+    def message_row(message: MessageRecord, body: Any) -> tuple[Any, ...]:
+        """``message`` as a row, with its ``body`` as already encoded."""
+        return (
             message.room_id,
-            seq,
+            message.seq,
             message.id,
             message.sender_id,
             message.client_id,
             message.kind,
-            ts,
-            message.body,
-        )
-        row = (
-            message.room_id,
-            seq,
-            message.id,
-            message.sender_id,
-            message.client_id,
-            message.kind,
-            ts,
+            message.ts,
             body,
         )
-        return record, row

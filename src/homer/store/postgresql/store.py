@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound
+from homer.store.appends import Batch, Key, Tail
 from homer.store.postgresql.database import (
     LOCK_SPACE,
     Connection,
@@ -149,60 +150,6 @@ async def _conflict_on_name(conn: Connection, table: str, name: str, own_id: str
     if found is not None and found != own_id:
         kind = "user" if table == "users" else "group"
         raise Conflict(f"a {kind} named {name!r} already exists")
-
-
-def _has_nul(message: NewMessage) -> bool:
-    return any(
-        "\x00" in text
-        for text in (
-            message.room_id,
-            message.id,
-            message.sender_id,
-            message.client_id,
-            message.kind,
-        )
-    )
-
-
-def _plan_appends(
-    batch: Sequence[NewMessage],
-    bodies: Sequence[bytes | None],
-    last_seqs: Mapping[str, int],
-    last_ts: dict[str, float | None],
-    stored: Mapping[tuple[str, str, str], MessageRecord],
-) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
-    """Number a batch: the outcome of each message, the rows to insert, and the new
-    ``last_seq`` of each room that grew (``last_seqs`` has every room that exists,
-    ``last_ts`` the ts of each one's last message, ``stored`` every message of the
-    batch already stored)."""
-    outcomes: list[Appended | HomerError] = []
-    rows: list[tuple[Any, ...]] = []
-    grown: dict[str, int] = {}
-    fresh: dict[tuple[str, str, str], MessageRecord] = {}
-    for message, body in zip(batch, bodies, strict=True):
-        room_id = message.room_id
-        if _has_nul(message):
-            outcomes.append(InvalidInput(f"message {message.id!r} holds a NUL character"))
-            continue
-        seq = grown.get(room_id, last_seqs.get(room_id))
-        if seq is None:
-            outcomes.append(NotFound(f"no room with id {room_id}"))
-            continue
-        key = (room_id, message.sender_id, message.client_id)
-        earlier = fresh.get(key) or stored.get(key)
-        if earlier is not None:
-            outcomes.append(Appended(earlier, duplicate=True))
-            continue
-        if body is None:
-            outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
-            continue
-        seq = grown[room_id] = seq + 1
-        record, row = Rows.numbered(message, seq, body, not_before=last_ts.get(room_id))
-        last_ts[room_id] = record.ts
-        fresh[key] = record
-        rows.append(row)
-        outcomes.append(Appended(record))
-    return outcomes, rows, grown
 
 
 class PostgreSQLStore:
@@ -759,26 +706,16 @@ class PostgreSQLStore:
     async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
         if not batch:
             return []
-        bodies: list[bytes | None] = []
-        for message in batch:
-            try:
-                bodies.append(_encode(message.body))
-            except (TypeError, msgspec.EncodeError):
-                bodies.append(None)
-        room_ids = sorted({m.room_id for m in batch if not _has_nul(m)})
+        checked = Batch(batch)
+        room_ids = checked.room_ids
 
         async def run(conn: Connection) -> list[Appended | HomerError]:
             locked = await conn.fetch(_LOCK_ROOMS, room_ids)
-            last_seqs: dict[str, int] = {row[0]: row[1] for row in locked}
-            last_ts: dict[str, float | None] = {row[0]: row[2] for row in locked}
+            tails = {row[0]: Tail(row[1], row[2]) for row in locked}
             # A statement of its own, after the locks: its snapshot holds every message
             # committed by the appends this one waited for, so a resend is recognised.
-            keys = [
-                (m.room_id, m.sender_id, m.client_id)
-                for m in batch
-                if m.room_id in last_seqs and not _has_nul(m)
-            ]
-            stored: dict[tuple[str, str, str], MessageRecord] = {}
+            keys = checked.keys(tails)
+            stored: dict[Key, MessageRecord] = {}
             if keys:
                 found = await conn.fetch(
                     _STORED_MESSAGES, *(list(column) for column in zip(*keys, strict=True))
@@ -786,15 +723,15 @@ class PostgreSQLStore:
                 for row in found:
                     record = _ROWS.message(row)
                     stored[(record.room_id, record.sender_id, record.client_id)] = record
-            outcomes, rows, grown = _plan_appends(batch, bodies, last_seqs, last_ts, stored)
-            if rows:
+            plan = checked.plan(tails, stored)
+            if plan.rows:
                 await conn.execute(
                     _APPEND,
-                    *(list(column) for column in zip(*rows, strict=True)),
-                    list(grown),
-                    list(grown.values()),
+                    *(list(column) for column in zip(*plan.rows, strict=True)),
+                    list(plan.grown),
+                    list(plan.grown.values()),
                 )
-            return outcomes
+            return plan.outcomes
 
         return await self.db.write(run)
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 import msgspec
 
 from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound, StoreError
+from homer.store.appends import Batch, Key, Tail
 from homer.store.records import (
     Appended,
     AuditEntry,
@@ -55,6 +56,11 @@ _ROOM_LIST = (
 _INSERT_MESSAGE = f"INSERT INTO messages({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
 #: Skips a message stored before (same room, sender and client id) instead of failing.
 _INSERT_NEW_MESSAGE = _INSERT_MESSAGE + " ON CONFLICT(room_id, sender_id, client_id) DO NOTHING"
+#: Each room's last_seq and the ts of its last message (what the next must not precede).
+_TAILS = (
+    "SELECT id, last_seq, (SELECT m.ts FROM messages m WHERE m.room_id = rooms.id"
+    " ORDER BY m.seq DESC LIMIT 1) FROM rooms WHERE id IN ({marks})"
+)
 _STORED_MESSAGE = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?"
 )
@@ -68,62 +74,6 @@ _ROWS = Rows(load_json=_decode, dump_json=_encode, load_names=_decode, dump_name
 def _require_room(conn: sqlite3.Connection, room_id: str) -> None:
     if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
         raise NotFound(f"no room with id {room_id}")
-
-
-def _plan_appends(
-    conn: sqlite3.Connection,
-    batch: Sequence[NewMessage],
-    bodies: Sequence[bytes | None],
-    last_seqs: dict[str, int | None],
-    stored_ts: Mapping[str, float | None],
-    *,
-    look_up: bool,
-) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
-    """Number a batch: the outcome of each message, the rows to insert, and the new
-    ``last_seq`` of each room that grew.
-
-    ``last_seqs`` caches each room's stored ``last_seq`` (``None``: no such room) across
-    calls, ``stored_ts`` the ts of each one's last message. Duplicates within the
-    batch are always found; duplicates of stored messages only if ``look_up``.
-    """
-    last_ts = dict(stored_ts)
-    outcomes: list[Appended | HomerError] = []
-    rows: list[tuple[Any, ...]] = []
-    grown: dict[str, int] = {}
-    fresh: dict[tuple[str, str, str], MessageRecord] = {}
-    for message, body in zip(batch, bodies, strict=True):
-        room_id = message.room_id
-        seq = grown.get(room_id)
-        if seq is None:
-            if room_id in last_seqs:
-                seq = last_seqs[room_id]
-            else:
-                found = conn.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,))
-                row = found.fetchone()
-                seq = last_seqs[room_id] = None if row is None else int(row[0])
-            if seq is None:
-                outcomes.append(NotFound(f"no room with id {room_id}"))
-                continue
-        key = (room_id, message.sender_id, message.client_id)
-        earlier = fresh.get(key)
-        if earlier is not None:
-            outcomes.append(Appended(earlier, duplicate=True))
-            continue
-        if look_up:
-            stored = conn.execute(_STORED_MESSAGE, key).fetchone()
-            if stored is not None:
-                outcomes.append(Appended(_ROWS.message(stored), duplicate=True))
-                continue
-        if body is None:
-            outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
-            continue
-        seq = grown[room_id] = seq + 1
-        record, row = Rows.numbered(message, seq, body, not_before=last_ts.get(room_id))
-        last_ts[room_id] = record.ts
-        fresh[key] = record
-        rows.append(row)
-        outcomes.append(Appended(record))
-    return outcomes, rows, grown
 
 
 def _audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
@@ -706,47 +656,36 @@ class SQLiteStore:
     async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
         if not batch:
             return []
-        bodies: list[bytes | None] = []
-        for message in batch:
-            try:
-                bodies.append(_encode(message.body))
-            except (TypeError, msgspec.EncodeError):
-                bodies.append(None)
-
-        room_ids = list(dict.fromkeys(message.room_id for message in batch))
+        checked = Batch(batch)
+        room_ids = checked.room_ids
+        # Every room's tail in one query, not one per room of the batch.
+        tails_sql = _TAILS.format(marks=",".join("?" * len(room_ids)))
 
         def run(conn: sqlite3.Connection) -> list[Appended | HomerError]:
-            # Every room's last_seq in one query, not one per room of the batch.
-            marks = ",".join("?" * len(room_ids))
-            found = conn.execute(
-                "SELECT id, last_seq, (SELECT m.ts FROM messages m WHERE m.room_id = rooms.id"
-                f" ORDER BY m.seq DESC LIMIT 1) FROM rooms WHERE id IN ({marks})",
-                room_ids,
-            ).fetchall()
-            last_seqs: dict[str, int | None] = dict.fromkeys(room_ids)
-            last_seqs.update((room, seq) for room, seq, _ in found)
-            last_ts = {room: ts for room, _, ts in found}
+            found = conn.execute(tails_sql, room_ids).fetchall()
+            tails = {room: Tail(seq, ts) for room, seq, ts in found}
             # Resends of stored messages are rare: number the batch without looking each
             # message up, insert it all at once and see whether every row went in.
-            outcomes, rows, grown = _plan_appends(
-                conn, batch, bodies, last_seqs, last_ts, look_up=False
-            )
-            if not rows:
-                return outcomes
+            plan = checked.plan(tails, {})
+            if not plan.rows:
+                return plan.outcomes
             conn.execute("SAVEPOINT append")
-            if conn.executemany(_INSERT_NEW_MESSAGE, rows).rowcount != len(rows):
-                # One was stored before: undo, and number the batch again looking each up.
+            if conn.executemany(_INSERT_NEW_MESSAGE, plan.rows).rowcount != len(plan.rows):
+                # One was stored before: undo, look each up, and number the batch again.
                 conn.execute("ROLLBACK TO append")
-                outcomes, rows, grown = _plan_appends(
-                    conn, batch, bodies, last_seqs, last_ts, look_up=True
-                )
-                conn.executemany(_INSERT_MESSAGE, rows)
+                stored: dict[Key, MessageRecord] = {}
+                for key in checked.keys(tails):
+                    row = conn.execute(_STORED_MESSAGE, key).fetchone()
+                    if row is not None:
+                        stored[key] = _ROWS.message(row)
+                plan = checked.plan(tails, stored)
+                conn.executemany(_INSERT_MESSAGE, plan.rows)
             conn.execute("RELEASE append")
             conn.executemany(
                 "UPDATE rooms SET last_seq = ? WHERE id = ?",
-                [(seq, room_id) for room_id, seq in grown.items()],
+                [(seq, room_id) for room_id, seq in plan.grown.items()],
             )
-            return outcomes
+            return plan.outcomes
 
         return await self.db.write(run)
 
