@@ -32,6 +32,7 @@ from homer.store.records import (
     MemberRecord,
     MessageRecord,
     NewMessage,
+    Page,
     RoomRecord,
     UserRecord,
 )
@@ -460,6 +461,16 @@ class StoreConformance:
         assert exact.next_cursor is None
         assert (await store.list_rooms(kinds=[])).items == []
         assert (await store.list_rooms(kinds=["nothing"])).items == []
+
+    async def test_a_limit_of_zero_or_less_is_an_empty_page(self, store: Store) -> None:
+        group = await self._group(store, "users")
+        await store.insert_user(make_user("ann", group.id), _event())
+        room = await self._room(store, "u-ann")
+        for limit in (0, -1, -5):
+            assert await store.list_users(limit=limit) == Page([])
+            assert await store.audit_entries(limit=limit) == Page([])
+            assert await store.list_rooms(kinds=["public"], limit=limit) == Page([])
+            assert await store.members(room.id, limit=limit) == Page([])
 
     async def test_rooms_of_lists_the_memberships_by_room_id(self, store: Store) -> None:
         for room_id in ("r-c", "r-a", "r-b"):
