@@ -42,7 +42,7 @@ def _repeats(outcome: Appended | HomerError) -> MessageRecord:
 
 def test_each_room_counts_on_from_its_own_last_seq_in_batch_order() -> None:
     a1, b1, a2, a3 = (new_message(room) for room in ("a", "b", "a", "a"))
-    plan = Batch([a1, b1, a2, a3]).plan({"a": Tail(7, None), "b": Tail(0, None)}, {})
+    plan = Batch([a1, b1, a2, a3]).plan({"a": (7, None), "b": (0, None)}, {})
     assert [_stored(o) for o in plan.outcomes] == [
         _record(a1, 8),
         _record(b1, 1),
@@ -67,7 +67,7 @@ def test_an_empty_batch_plans_nothing() -> None:
 
 def test_a_message_for_a_missing_room_fails_alone() -> None:
     batch = [new_message("a"), new_message("gone"), new_message("a")]
-    plan = Batch(batch).plan({"a": Tail(0, None)}, {})
+    plan = Batch(batch).plan({"a": (0, None)}, {})
     assert isinstance(plan.outcomes[1], NotFound)
     assert "gone" in str(plan.outcomes[1])
     assert [_stored(plan.outcomes[i]).seq for i in (0, 2)] == [1, 2]
@@ -80,7 +80,7 @@ def test_a_resend_of_a_stored_message_is_that_message_and_takes_no_seq() -> None
     resend = new_message("a", client_id="c-1", text="changed", ts=500.0)
     fresh = new_message("a", client_id="c-2")
     key: Key = ("a", "u-ann", "c-1")
-    plan = Batch([resend, fresh]).plan({"a": Tail(3, 100.0)}, {key: original})
+    plan = Batch([resend, fresh]).plan({"a": (3, 100.0)}, {key: original})
     assert _repeats(plan.outcomes[0]) == original
     assert _stored(plan.outcomes[1]) == _record(fresh, 4)
     assert plan.grown == {"a": 4}
@@ -90,7 +90,7 @@ def test_a_resend_of_a_stored_message_is_that_message_and_takes_no_seq() -> None
 def test_a_repeat_within_the_batch_is_the_first_one_again() -> None:
     twice = new_message("a", client_id="c-9")
     between = new_message("a")
-    plan = Batch([twice, between, twice]).plan({"a": Tail(0, None)}, {})
+    plan = Batch([twice, between, twice]).plan({"a": (0, None)}, {})
     first = _stored(plan.outcomes[0])
     assert _repeats(plan.outcomes[2]) == first
     assert [first.seq, _stored(plan.outcomes[1]).seq] == [1, 2]
@@ -103,21 +103,21 @@ def test_the_same_client_id_from_another_sender_or_room_is_another_message() -> 
         new_message("a", "u-bob", client_id="c"),
         new_message("b", "u-ann", client_id="c"),
     ]
-    plan = Batch(batch).plan({"a": Tail(0, None), "b": Tail(0, None)}, {})
+    plan = Batch(batch).plan({"a": (0, None), "b": (0, None)}, {})
     assert [_stored(o).seq for o in plan.outcomes] == [1, 2, 1]
 
 
 def test_a_batch_of_nothing_but_resends_grows_no_room() -> None:
     message = new_message("a", client_id="c-1")
     original = _record(message, 1)
-    plan = Batch([message, message]).plan({"a": Tail(1, 100.0)}, {("a", "u-ann", "c-1"): original})
+    plan = Batch([message, message]).plan({"a": (1, 100.0)}, {("a", "u-ann", "c-1"): original})
     assert [_repeats(o) for o in plan.outcomes] == [original, original]
     assert (plan.rows, plan.grown) == ([], {})
 
 
 def test_a_body_that_is_not_json_fails_alone_and_takes_no_seq() -> None:
     bad = new_message("a", body={"x": object()})
-    plan = Batch([new_message("a"), bad, new_message("a")]).plan({"a": Tail(0, None)}, {})
+    plan = Batch([new_message("a"), bad, new_message("a")]).plan({"a": (0, None)}, {})
     assert isinstance(plan.outcomes[1], InvalidInput)
     assert "not JSON" in str(plan.outcomes[1])
     assert [_stored(plan.outcomes[i]).seq for i in (0, 2)] == [1, 2]
@@ -127,7 +127,7 @@ def test_a_resend_is_recognised_before_its_body_is_judged() -> None:
     """The stored message is the answer, whatever the resend carries now."""
     bad = new_message("a", client_id="c-1", body={"x": object()})
     original = _record(new_message("a", client_id="c-1"), 1)
-    plan = Batch([bad]).plan({"a": Tail(1, None)}, {("a", "u-ann", "c-1"): original})
+    plan = Batch([bad]).plan({"a": (1, None)}, {("a", "u-ann", "c-1"): original})
     assert _repeats(plan.outcomes[0]) == original
 
 
@@ -144,7 +144,7 @@ def test_ts_never_goes_back_within_a_room() -> None:
         new_message("a", ts=199.0),  # older than the one before it in the batch
         new_message("c", ts=5.0),  # a room without messages: nothing to follow
     ]
-    tails = {"a": Tail(4, 200.0), "b": Tail(0, None), "c": Tail(9, None)}
+    tails = {"a": (4, 200.0), "b": (0, None), "c": (9, None)}
     plan = Batch(batch).plan(tails, {})
     assert [_stored(o).ts for o in plan.outcomes] == [200.0, 10.0, 201.0, 201.0, 5.0]
     assert [row[6] for row in plan.rows] == [200.0, 10.0, 201.0, 201.0, 5.0]
@@ -157,7 +157,7 @@ def test_a_message_that_is_not_stored_does_not_move_the_clock() -> None:
         new_message("a", ts=300.0, body={"x": object()}),
         new_message("a", ts=120.0),
     ]
-    plan = Batch(batch).plan({"a": Tail(1, 100.0)}, {})
+    plan = Batch(batch).plan({"a": (1, 100.0)}, {})
     assert _stored(plan.outcomes[1]).ts == 120.0
 
 
@@ -179,7 +179,7 @@ def test_a_nul_character_in_an_id_the_kind_or_the_text_is_refused_first() -> Non
         batch = Batch([message, new_message("a")])
         assert batch.room_ids == ["a"]
         assert batch.keys({"a", "a\x00"}) == [("a", "u-ann", batch.messages[1].client_id)]
-        plan = batch.plan({"a": Tail(0, None), "a\x00": Tail(0, None)}, {})
+        plan = batch.plan({"a": (0, None), "a\x00": (0, None)}, {})
         assert isinstance(plan.outcomes[0], InvalidInput), field
         assert "NUL" in str(plan.outcomes[0])
         assert _stored(plan.outcomes[1]).seq == 1, field
@@ -189,7 +189,7 @@ def test_structured_data_may_hold_a_nul_character() -> None:
     message = new_message("a", body={"text": "fine", "data": {"k\x00": ["v\x00"]}})
     assert not holds_nul(message)
     assert not holds_nul(new_message("a", body={"text": 5}))
-    plan = Batch([message]).plan({"a": Tail(0, None)}, {})
+    plan = Batch([message]).plan({"a": (0, None)}, {})
     assert _stored(plan.outcomes[0]) == _record(message, 1)
 
 
@@ -226,7 +226,7 @@ _messages = st.builds(
 def test_any_batch_is_numbered_densely_once_per_key_with_ts_in_order(
     batch: list[NewMessage], seqs: tuple[int, int], stored_cids: set[str]
 ) -> None:
-    tails = {"a": Tail(seqs[0], 500.0), "b": Tail(seqs[1], None)}
+    tails: dict[str, Tail] = {"a": (seqs[0], 500.0), "b": (seqs[1], None)}
     stored: dict[Key, MessageRecord] = {
         ("a", "u-ann", cid): _record(new_message("a", client_id=cid), 1) for cid in stored_cids
     }
@@ -244,9 +244,9 @@ def test_any_batch_is_numbered_densely_once_per_key_with_ts_in_order(
             record = seen[key] = _stored(outcome)
             new[message.room_id].append(record)
     for room, records in new.items():
-        start = tails[room].last_seq
+        start = tails[room][0]
         assert [r.seq for r in records] == list(range(start + 1, start + 1 + len(records)))
-        times = [tails[room].last_ts or 0.0] + [r.ts for r in records]
+        times = [tails[room][1] or 0.0] + [r.ts for r in records]
         assert times == sorted(times)
         if records:
             assert plan.grown[room] == records[-1].seq

@@ -40,13 +40,9 @@ _encode = msgspec.json.encode
 _NUL = "the text, cid and ids of a message cannot hold a NUL character (U+0000)"
 
 
-@dataclass(frozen=True, slots=True)
-class Tail:
-    """Where a room's history ends: its ``last_seq``, and the ``ts`` of its last
-    stored message (``None`` when it has none, say after a purge)."""
-
-    last_seq: int
-    last_ts: float | None
+#: Where a room's history ends: its ``last_seq``, and the ``ts`` of its last stored
+#: message (``None`` when it has none, say after a purge).
+Tail = tuple[int, float | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,23 +80,21 @@ def _encoded(body: Any) -> bytes | None:
 class Batch:
     """Messages to append in one transaction, with what can be checked before it."""
 
-    __slots__ = ("_bodies", "_refused", "messages")
+    __slots__ = ("_bodies", "_refused", "messages", "room_ids")
 
     def __init__(self, messages: Sequence[NewMessage]) -> None:
         self.messages = messages
-        self._bodies = [_encoded(message.body) for message in messages]
-        self._refused = [holds_nul(message) for message in messages]
-
-    @property
-    def room_ids(self) -> list[str]:
-        """The rooms the batch may grow, sorted: the order writers lock them in."""
-        return sorted(
-            {
-                m.room_id
-                for m, refused in zip(self.messages, self._refused, strict=True)
-                if not refused
-            }
-        )
+        self._bodies: list[bytes | None] = []
+        self._refused: list[bool] = []
+        rooms: set[str] = set()
+        for message in messages:
+            self._bodies.append(_encoded(message.body))
+            refused = holds_nul(message)
+            self._refused.append(refused)
+            if not refused:
+                rooms.add(message.room_id)
+        #: The rooms the batch may grow, sorted: the order writers lock them in.
+        self.room_ids = sorted(rooms)
 
     def keys(self, rooms: Container[str]) -> list[Key]:
         """The keys of the messages that may repeat a stored one (those of ``rooms``,
@@ -118,29 +112,32 @@ class Batch:
         outcomes: list[Appended | HomerError] = []
         rows: list[tuple[Any, ...]] = []
         grown: dict[str, int] = {}
-        last_ts: dict[str, float | None] = {}
+        seqs = {room_id: seq for room_id, (seq, _) in tails.items()}
+        times = {room_id: ts for room_id, (_, ts) in tails.items()}
         fresh: dict[Key, MessageRecord] = {}
         for message, body, refused in zip(self.messages, self._bodies, self._refused, strict=True):
             if refused:
                 outcomes.append(InvalidInput(_NUL))
                 continue
             room_id = message.room_id
-            tail = tails.get(room_id)
-            if tail is None:
+            seq = seqs.get(room_id)
+            if seq is None:
                 outcomes.append(NotFound(f"no room with id {room_id}"))
                 continue
             key = (room_id, message.sender_id, message.client_id)
-            earlier = fresh.get(key) or stored.get(key)
+            earlier = fresh.get(key)
+            if earlier is None and stored:
+                earlier = stored.get(key)
             if earlier is not None:
                 outcomes.append(Appended(earlier, duplicate=True))
                 continue
             if body is None:
                 outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
                 continue
-            seq = grown[room_id] = grown.get(room_id, tail.last_seq) + 1
-            not_before = last_ts.get(room_id, tail.last_ts)
+            seqs[room_id] = grown[room_id] = seq = seq + 1
+            not_before = times[room_id]
             ts = message.ts if not_before is None or message.ts >= not_before else not_before
-            last_ts[room_id] = ts
+            times[room_id] = ts
             record = MessageRecord(
                 room_id,
                 seq,

@@ -349,7 +349,7 @@ class PostgreSQLStore(PostgreSQLAccounts):
 
         async def run(conn: Connection) -> list[Appended | HomerError]:
             locked = await conn.fetch(_LOCK_ROOMS, room_ids)
-            tails = {row[0]: Tail(row[1], row[2]) for row in locked}
+            tails: dict[str, Tail] = {row[0]: (row[1], row[2]) for row in locked}
             # A statement of its own, after the locks: its snapshot holds every message
             # committed by the appends this one waited for, so a resend is recognised.
             keys = checked.keys(tails)

@@ -317,7 +317,7 @@ class SQLiteStore(SQLiteAccounts):
 
         def run(conn: sqlite3.Connection) -> list[Appended | HomerError]:
             found = conn.execute(tails_sql, room_ids).fetchall()
-            tails = {room: Tail(seq, ts) for room, seq, ts in found}
+            tails: dict[str, Tail] = {room: (seq, ts) for room, seq, ts in found}
             # Resends of stored messages are rare: number the batch without looking each
             # message up, insert it all at once and see whether every row went in.
             plan = checked.plan(tails, {})
