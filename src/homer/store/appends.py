@@ -1,11 +1,11 @@
 """How a batch of messages is appended, decided once for every adapter, without I/O.
 
-An adapter reads where each room of the batch ends (:class:`Tail`) and the stored
+An adapter reads where each room of the batch ends (:data:`Tail`) and the stored
 messages the batch may repeat; :meth:`Batch.plan` decides the rest, message by
 message, in batch order:
 
 - one holding a NUL character in an id, its kind or its text: ``InvalidInput``
-  (PostgreSQL cannot store one in a text column; no store does, so that what a
+  (PostgreSQL cannot keep one in a text column, so no store keeps one: what a
   client may send does not depend on the store);
 - one for a room that does not exist: ``NotFound``;
 - one with the (room, sender, client id) of a stored message, or of one before it in
