@@ -244,11 +244,13 @@ class MessageStore(Protocol):
         whose (room, sender, client id) is already stored is not stored again: its
         outcome is the stored one with ``duplicate=True``. A message for a room that
         does not exist gets ``NotFound`` as its outcome, one whose body is not JSON
-        ``InvalidInput``; the others are still stored. Duplicates are recognised while
-        the original is stored: after ``purge_history`` a resend is a new message.
-        A message's ``ts`` is raised to its room's previous message's when it is
-        older: within a room ``ts`` never decreases as ``seq`` grows, whatever the
-        writers' clocks.
+        ``InvalidInput``, and so does one with a NUL character in an id, its kind or
+        its text (``body["text"]``); the others are still stored. Duplicates are
+        recognised while the original is stored: after ``purge_history`` a resend is
+        a new message. A message's ``ts`` is raised to its room's previous message's
+        when it is older: within a room ``ts`` never decreases as ``seq`` grows,
+        whatever the writers' clocks. :mod:`homer.store.appends` decides all of this
+        for the SQL adapters.
         """
 
     async def messages_after(

@@ -8,19 +8,22 @@ codecs. :class:`Rows` takes those two conversions and does the rest once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from homer.store.records import (
+    AuditEntry,
+    AuditEvent,
     GroupRecord,
     MemberRecord,
     MessageRecord,
-    NewMessage,
+    Revocations,
     RoomRecord,
     UserRecord,
 )
 
 __all__ = [
+    "AUDIT_COLUMNS",
     "GROUP_COLUMNS",
     "MEMBER_COLUMNS",
     "MEMBER_WIDTH",
@@ -39,9 +42,12 @@ GROUP_COLUMNS = "id, name, permissions, parent_id, created_at, updated_at, versi
 ROOM_COLUMNS = "id, kind, name, topic, meta, created_by, created_at, epoch, last_seq, dm_key"
 MEMBER_COLUMNS = "room_id, user_id, role, joined_at, read_seq"
 MESSAGE_COLUMNS = "room_id, seq, id, sender_id, client_id, kind, ts, body"
+#: Without ``id``, which the database gives each entry, in the order it was written.
+AUDIT_COLUMNS = "actor, action, target, at, detail"
 
 ROOM_WIDTH = len(ROOM_COLUMNS.split(", "))
 MEMBER_WIDTH = len(MEMBER_COLUMNS.split(", "))
+_LISTED_WIDTH = ROOM_WIDTH + MEMBER_WIDTH
 
 _NO_NAMES: frozenset[str] = frozenset()
 
@@ -141,6 +147,32 @@ class Rows:
             body=self._load_json(row[7]),
         )
 
+    def room_and_member(self, row: Sequence[Any]) -> tuple[RoomRecord, MemberRecord]:
+        """A room's columns, then a membership's."""
+        values = tuple(row)
+        return self.room(values[:ROOM_WIDTH]), self.member(values[ROOM_WIDTH:_LISTED_WIDTH])
+
+    def listed_room(self, row: Sequence[Any]) -> tuple[RoomRecord, MemberRecord, int]:
+        """A room's columns, a membership's, then the member's unread count."""
+        values = tuple(row)
+        return (*self.room_and_member(values), int(values[_LISTED_WIDTH]))
+
+    def audit_entry(self, row: Sequence[Any]) -> AuditEntry:
+        """``id`` then :data:`AUDIT_COLUMNS`."""
+        return AuditEntry(
+            id=row[0],
+            actor=row[1],
+            action=row[2],
+            target=row[3],
+            at=row[4],
+            detail=self._load_json(row[5]),
+        )
+
+    @staticmethod
+    def revocations(tokens: Iterable[Sequence[Any]], users: Iterable[Sequence[Any]]) -> Revocations:
+        """From (jti, expires_at) and (user_id, not_before) rows."""
+        return Revocations({row[0]: row[1] for row in tokens}, {row[0]: row[1] for row in users})
+
     # -- records -> rows --------------------------------------------------------------
 
     def user_row(self, user: UserRecord) -> tuple[Any, ...]:
@@ -182,38 +214,37 @@ class Rows:
             room.dm_key,
         )
 
+    def audit_row(self, event: AuditEvent) -> tuple[Any, ...]:
+        """In :data:`AUDIT_COLUMNS` order."""
+        return (event.actor, event.action, event.target, event.at, self._dump_json(event.detail))
+
+    def room_changes(
+        self, *, name: str | None, topic: str | None, meta: Mapping[str, Any] | None
+    ) -> list[tuple[str, Any]]:
+        """The columns an update of a room sets (what is given), with their values."""
+        changes: list[tuple[str, Any]] = [
+            (column, value)
+            for column, value in (("name", name), ("topic", topic))
+            if value is not None
+        ]
+        if meta is not None:
+            changes.append(("meta", self._dump_json(meta)))
+        return changes
+
     @staticmethod
     def member_row(member: MemberRecord) -> tuple[Any, ...]:
         return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
 
     @staticmethod
-    def numbered(
-        message: NewMessage, seq: int, body: Any, *, not_before: float | None
-    ) -> tuple[MessageRecord, tuple[Any, ...]]:
-        """``message`` given ``seq``: its record, and its row with ``body`` as encoded.
-
-        Its ``ts`` is at least ``not_before``, the ``ts`` of the room's message before
-        it: within a room time never goes back as ``seq`` grows, whatever the writers'
-        clocks, so a client that follows a room by time misses nothing."""
-        ts = message.ts if not_before is None or message.ts >= not_before else not_before
-        record = MessageRecord(
+    def message_row(message: MessageRecord, body: Any) -> tuple[Any, ...]:
+        """``message`` as a row, with its ``body`` as already encoded."""
+        return (
             message.room_id,
-            seq,
+            message.seq,
             message.id,
             message.sender_id,
             message.client_id,
             message.kind,
-            ts,
-            message.body,
-        )
-        row = (
-            message.room_id,
-            seq,
-            message.id,
-            message.sender_id,
-            message.client_id,
-            message.kind,
-            ts,
+            message.ts,
             body,
         )
-        return record, row

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from homer.errors import Conflict, Forbidden, HomerError, NotFound
+from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound
 from homer.store.ports import Store
 from homer.store.records import (
     Appended,
@@ -32,6 +32,7 @@ from homer.store.records import (
     MemberRecord,
     MessageRecord,
     NewMessage,
+    Page,
     RoomRecord,
     UserRecord,
 )
@@ -461,6 +462,16 @@ class StoreConformance:
         assert (await store.list_rooms(kinds=[])).items == []
         assert (await store.list_rooms(kinds=["nothing"])).items == []
 
+    async def test_a_limit_of_zero_or_less_is_an_empty_page(self, store: Store) -> None:
+        group = await self._group(store, "users")
+        await store.insert_user(make_user("ann", group.id), _event())
+        room = await self._room(store, "u-ann")
+        for limit in (0, -1, -5):
+            assert await store.list_users(limit=limit) == Page([])
+            assert await store.audit_entries(limit=limit) == Page([])
+            assert await store.list_rooms(kinds=["public"], limit=limit) == Page([])
+            assert await store.members(room.id, limit=limit) == Page([])
+
     async def test_rooms_of_lists_the_memberships_by_room_id(self, store: Store) -> None:
         for room_id in ("r-c", "r-a", "r-b"):
             await self._room(store, "u-ann", "u-bob", id=room_id)
@@ -738,6 +749,32 @@ class StoreConformance:
         assert [_stored(outcomes[i]).seq for i in (0, 2)] == [1, 2]
         assert [m.seq for m in await store.messages_after(room.id, 0)] == [1, 2]
         assert await store.messages_after("no-such-room", 0) == []
+
+    async def test_a_message_holding_a_nul_character_fails_alone(self, store: Store) -> None:
+        """A NUL character in an id, the kind or the text is refused by every store
+        (PostgreSQL cannot keep one in a text column), so what a client may send does
+        not depend on the store. Structured data is JSON: it may hold one."""
+        room = await self._room(store)
+        refused = [
+            new_message(room.id, text="a\x00b"),
+            new_message(room.id, client_id="c\x00"),
+            new_message(room.id, "u-\x00"),
+            new_message(room.id, id="m\x00"),
+            new_message(room.id, kind="msg\x00"),
+            new_message(f"{room.id}\x00"),
+        ]
+        data = new_message(room.id, body={"text": "fine", "data": {"k\x00": ["v\x00"]}})
+        after = new_message(room.id)
+        outcomes = await store.append_messages([data, *refused, after])
+        for outcome in outcomes[1:-1]:
+            assert isinstance(outcome, InvalidInput), outcome
+        assert [_stored(outcomes[i]) for i in (0, -1)] == [_record(data, 1), _record(after, 2)]
+        again = await store.append_messages(refused)  # nothing was stored to repeat
+        assert all(isinstance(outcome, InvalidInput) for outcome in again)
+        assert await store.messages_after(room.id, 0) == [_record(data, 1), _record(after, 2)]
+        found = await store.room(room.id)
+        assert found is not None
+        assert found.last_seq == 2
 
     async def test_time_never_goes_back_as_seq_grows_in_a_room(self, store: Store) -> None:
         """Writers with clocks apart (nodes, a clock stepped back): a message stored

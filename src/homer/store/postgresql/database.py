@@ -24,8 +24,18 @@ import msgspec
 
 from homer.errors import Conflict, HomerError, InvalidInput, SchemaTooNew, StoreError
 from homer.store.migrations import Migration, load_migrations
+from homer.store.rows import Rows
 
-__all__ = ["DEFAULT_POOL_SIZE", "Connection", "PostgreSQLDatabase", "Row"]
+__all__ = [
+    "DEFAULT_POOL_SIZE",
+    "ROWS",
+    "Connection",
+    "PostgreSQLDatabase",
+    "Row",
+    "Where",
+    "marks",
+    "rowcount",
+]
 
 T = TypeVar("T")
 
@@ -96,6 +106,36 @@ def split_url(url: str) -> tuple[str, int | None, str]:
     rest = urlencode([(key, value) for key, value in query if key != "pool_size"])
     where = f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
     return urlunsplit(parts._replace(query=rest)), size, where
+
+
+#: asyncpg's codecs decode JSON columns and text arrays; JSON goes in encoded.
+ROWS = Rows(
+    load_json=lambda value: value, dump_json=msgspec.json.encode, load_names=list, dump_names=list
+)
+
+
+def marks(count: int, start: int = 1) -> str:
+    """``$1, $2, ...``: ``count`` numbered parameters."""
+    return ", ".join(f"${n}" for n in range(start, start + count))
+
+
+class Where:
+    """``WHERE`` clauses with numbered parameters, built up one at a time."""
+
+    def __init__(self) -> None:
+        self.clauses: list[str] = []
+        self.params: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+    def add(self, template: str, value: Any) -> None:
+        """``template`` with ``{}`` where the parameter goes."""
+        self.clauses.append(template.format(self.param(value)))
+
+    def __str__(self) -> str:
+        return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
 
 
 def rowcount(status: str) -> int:

@@ -11,41 +11,29 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
-import msgspec
-
-from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound
+from homer.errors import HomerError
+from homer.store.appends import Batch, Key, Tail
+from homer.store.postgresql.accounts import PostgreSQLAccounts
 from homer.store.postgresql.database import (
     LOCK_SPACE,
+    ROWS,
     Connection,
     PostgreSQLDatabase,
-    Row,
+    Where,
+    marks,
     rowcount,
 )
-from homer.store.records import (
-    Appended,
-    AuditEntry,
-    AuditEvent,
-    GroupRecord,
-    JSONMap,
-    MemberRecord,
-    MessageRecord,
-    NewMessage,
-    Page,
-    Revocations,
-    RoomRecord,
-    UserRecord,
-    name_key,
-)
-from homer.store.rows import (
-    GROUP_COLUMNS,
-    MEMBER_COLUMNS,
-    MEMBER_WIDTH,
-    MESSAGE_COLUMNS,
-    ROOM_COLUMNS,
-    ROOM_WIDTH,
-    USER_COLUMNS,
-    Rows,
-    qualified,
+from homer.store.records import Appended, MemberRecord, MessageRecord, NewMessage, Page, RoomRecord
+from homer.store.rows import MEMBER_COLUMNS, MESSAGE_COLUMNS, ROOM_COLUMNS, qualified
+from homer.store.rules import (
+    check_join,
+    check_members,
+    no_room,
+    not_a_member,
+    page,
+    room_taken,
+    room_to_join,
+    window,
 )
 
 __all__ = ["PostgreSQLStore"]
@@ -53,10 +41,6 @@ __all__ = ["PostgreSQLStore"]
 
 #: The second key of the advisory lock that makes one user's joins take turns.
 _JOIN_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
-
-
-def _marks(count: int, start: int = 1) -> str:
-    return ", ".join(f"${n}" for n in range(start, start + count))
 
 
 #: How many ``msg`` messages from others lie past member ``m``'s read marker, up to $1.
@@ -72,7 +56,7 @@ _ROOM_LIST = (
     f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}, {_UNREAD}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $2 ORDER BY m.room_id"
 )
-_INSERT_MEMBER = f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES ({_marks(5)})"
+_INSERT_MEMBER = f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES ({marks(5)})"
 
 #: Locks the batch's rooms, in one order for every writer so that two never deadlock.
 #: NO KEY UPDATE: appends to one room take turns, while members (whose foreign key
@@ -97,116 +81,16 @@ _APPEND = (
     " FROM unnest($9::text[], $10::bigint[]) AS grown(id, last_seq) WHERE rooms.id = grown.id"
 )
 
-_encode = msgspec.json.encode
-#: asyncpg's codecs decode JSON columns and text arrays; JSON goes in encoded.
-_ROWS = Rows(load_json=lambda value: value, dump_json=_encode, load_names=list, dump_names=list)
-
-
-def _room_and_member(row: Row) -> tuple[RoomRecord, MemberRecord]:
-    values = tuple(row)
-    return _ROWS.room(values[:ROOM_WIDTH]), _ROWS.member(values[ROOM_WIDTH:])
-
-
-class _Where:
-    """``WHERE`` clauses with numbered parameters, built up one at a time."""
-
-    def __init__(self) -> None:
-        self.clauses: list[str] = []
-        self.params: list[Any] = []
-
-    def param(self, value: Any) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}"
-
-    def add(self, template: str, value: Any) -> None:
-        """``template`` with ``{}`` where the parameter goes."""
-        self.clauses.append(template.format(self.param(value)))
-
-    def __str__(self) -> str:
-        return f"WHERE {' AND '.join(self.clauses)}" if self.clauses else ""
-
 
 async def _require_room(conn: Connection, room_id: str) -> None:
     """Fail unless the room exists, and keep it from being deleted until the commit."""
     if await conn.fetchrow("SELECT 1 FROM rooms WHERE id = $1 FOR KEY SHARE", room_id) is None:
-        raise NotFound(f"no room with id {room_id}")
+        raise no_room(room_id)
 
 
-async def _audit(conn: Connection, event: AuditEvent) -> None:
-    await conn.execute(
-        "INSERT INTO audit(at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        event.at,
-        event.actor,
-        event.action,
-        event.target,
-        _encode(event.detail),
-    )
-
-
-async def _conflict_on_name(conn: Connection, table: str, name: str, own_id: str) -> None:
-    """Raise a Conflict that names the clash, before the unique index would."""
-    found = await conn.fetchval(f"SELECT id FROM {table} WHERE name_key = $1", name_key(name))
-    if found is not None and found != own_id:
-        kind = "user" if table == "users" else "group"
-        raise Conflict(f"a {kind} named {name!r} already exists")
-
-
-def _has_nul(message: NewMessage) -> bool:
-    return any(
-        "\x00" in text
-        for text in (
-            message.room_id,
-            message.id,
-            message.sender_id,
-            message.client_id,
-            message.kind,
-        )
-    )
-
-
-def _plan_appends(
-    batch: Sequence[NewMessage],
-    bodies: Sequence[bytes | None],
-    last_seqs: Mapping[str, int],
-    last_ts: dict[str, float | None],
-    stored: Mapping[tuple[str, str, str], MessageRecord],
-) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
-    """Number a batch: the outcome of each message, the rows to insert, and the new
-    ``last_seq`` of each room that grew (``last_seqs`` has every room that exists,
-    ``last_ts`` the ts of each one's last message, ``stored`` every message of the
-    batch already stored)."""
-    outcomes: list[Appended | HomerError] = []
-    rows: list[tuple[Any, ...]] = []
-    grown: dict[str, int] = {}
-    fresh: dict[tuple[str, str, str], MessageRecord] = {}
-    for message, body in zip(batch, bodies, strict=True):
-        room_id = message.room_id
-        if _has_nul(message):
-            outcomes.append(InvalidInput(f"message {message.id!r} holds a NUL character"))
-            continue
-        seq = grown.get(room_id, last_seqs.get(room_id))
-        if seq is None:
-            outcomes.append(NotFound(f"no room with id {room_id}"))
-            continue
-        key = (room_id, message.sender_id, message.client_id)
-        earlier = fresh.get(key) or stored.get(key)
-        if earlier is not None:
-            outcomes.append(Appended(earlier, duplicate=True))
-            continue
-        if body is None:
-            outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
-            continue
-        seq = grown[room_id] = seq + 1
-        record, row = Rows.numbered(message, seq, body, not_before=last_ts.get(room_id))
-        last_ts[room_id] = record.ts
-        fresh[key] = record
-        rows.append(row)
-        outcomes.append(Appended(record))
-    return outcomes, rows, grown
-
-
-class PostgreSQLStore:
-    """Implements :class:`homer.store.ports.Store` on one PostgreSQL database.
+class PostgreSQLStore(PostgreSQLAccounts):
+    """Implements :class:`homer.store.ports.Store` on one PostgreSQL database: rooms
+    and messages here, the rest in :class:`PostgreSQLAccounts`.
 
     ``url`` is a libpq URL (``postgresql://user@host:5432/db``); ``?pool_size=N``
     in it sets how many connections the node keeps, unless ``pool_size`` is given.
@@ -251,304 +135,23 @@ class PostgreSQLStore:
     async def schema_version(self) -> int:
         return await self.db.read(PostgreSQLDatabase.current_version)
 
-    # -- accounts -------------------------------------------------------------
-
-    async def insert_user(self, user: UserRecord, audit: AuditEvent) -> None:
-        async def run(conn: Connection) -> None:
-            await _conflict_on_name(conn, "users", user.name, user.id)
-            await conn.execute(
-                f"INSERT INTO users(name_key, {USER_COLUMNS}) VALUES ({_marks(11)})",
-                name_key(user.name),
-                *_ROWS.user_row(user),
-            )
-            await _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def user_by_id(self, user_id: str) -> UserRecord | None:
-        row = await self.db.fetchrow(f"SELECT {USER_COLUMNS} FROM users WHERE id = $1", user_id)
-        return None if row is None else _ROWS.user(row)
-
-    async def user_by_name(self, name: str) -> UserRecord | None:
-        row = await self.db.fetchrow(
-            f"SELECT {USER_COLUMNS} FROM users WHERE name_key = $1", name_key(name)
-        )
-        return None if row is None else _ROWS.user(row)
-
-    async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
-        async def run(conn: Connection) -> None:
-            await _conflict_on_name(conn, "users", user.name, user.id)
-            status = await conn.execute(
-                "UPDATE users SET name_key=$1, name=$2, password_hash=$3, group_id=$4,"
-                " attributes=$5, grants=$6, denies=$7, created_at=$8, updated_at=$9, version=$10"
-                " WHERE id=$11 AND version=$12",
-                name_key(user.name),
-                *_ROWS.user_row(user)[1:],
-                user.id,
-                user.version - 1,
-            )
-            if rowcount(status) == 0:
-                await self._explain_missed_update(conn, "users", user.id)
-            await _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def delete_user(self, user_id: str, audit: AuditEvent) -> bool:
-        async def run(conn: Connection) -> bool:
-            deleted = rowcount(await conn.execute("DELETE FROM users WHERE id = $1", user_id)) > 0
-            if deleted:
-                await _audit(conn, audit)
-            return deleted
-
-        return await self.db.write(run)
-
-    async def list_users(
-        self,
-        *,
-        search: str | None = None,
-        group_id: str | None = None,
-        after: str | None = None,
-        limit: int = 50,
-    ) -> Page[UserRecord]:
-        where = _Where()
-        if search:
-            where.add("strpos(name_key, {}) > 0", name_key(search))
-        if group_id is not None:
-            where.add("group_id = {}", group_id)
-        if after is not None:
-            where.add("name_key > {}", after)
-        limit = max(limit, 0)
-        sql = (
-            f"SELECT {USER_COLUMNS}, name_key FROM users {where}"
-            f" ORDER BY name_key LIMIT {where.param(limit + 1)}"
-        )
-        rows = await self.db.fetch(sql, *where.params)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([_ROWS.user(row) for row in rows], rows[-1][-1] if more else None)
-
-    # -- groups ---------------------------------------------------------------
-
-    async def insert_group(self, group: GroupRecord, audit: AuditEvent) -> None:
-        async def run(conn: Connection) -> None:
-            await _conflict_on_name(conn, "groups", group.name, group.id)
-            await conn.execute(
-                f"INSERT INTO groups(name_key, {GROUP_COLUMNS}) VALUES ({_marks(8)})",
-                name_key(group.name),
-                *_ROWS.group_row(group),
-            )
-            await _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def group_by_id(self, group_id: str) -> GroupRecord | None:
-        row = await self.db.fetchrow(f"SELECT {GROUP_COLUMNS} FROM groups WHERE id = $1", group_id)
-        return None if row is None else _ROWS.group(row)
-
-    async def group_by_name(self, name: str) -> GroupRecord | None:
-        row = await self.db.fetchrow(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE name_key = $1", name_key(name)
-        )
-        return None if row is None else _ROWS.group(row)
-
-    async def all_groups(self) -> list[GroupRecord]:
-        rows = await self.db.fetch(f"SELECT {GROUP_COLUMNS} FROM groups ORDER BY name_key")
-        return [_ROWS.group(row) for row in rows]
-
-    async def replace_group(self, group: GroupRecord, audit: AuditEvent) -> None:
-        async def run(conn: Connection) -> None:
-            await _conflict_on_name(conn, "groups", group.name, group.id)
-            status = await conn.execute(
-                "UPDATE groups SET name_key=$1, name=$2, permissions=$3, parent_id=$4,"
-                " created_at=$5, updated_at=$6, version=$7 WHERE id=$8 AND version=$9",
-                name_key(group.name),
-                *_ROWS.group_row(group)[1:],
-                group.id,
-                group.version - 1,
-            )
-            if rowcount(status) == 0:
-                await self._explain_missed_update(conn, "groups", group.id)
-            await _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def delete_group(self, group_id: str, *, heir_id: str, audit: AuditEvent) -> int:
-        if heir_id == group_id:
-            raise Conflict("a group cannot be its own heir")
-
-        async def run(conn: Connection) -> int:
-            # Both rows locked, in id order: no user joins the doomed group meanwhile
-            # and the heir cannot go away.
-            locked = await conn.fetch(
-                "SELECT id FROM groups WHERE id = ANY($1::text[]) ORDER BY id FOR UPDATE",
-                [group_id, heir_id],
-            )
-            found = {row[0] for row in locked}
-            for wanted in (group_id, heir_id):
-                if wanted not in found:
-                    raise NotFound(f"no group with id {wanted}")
-            moved = rowcount(
-                await conn.execute(
-                    "UPDATE users SET group_id = $1, version = version + 1 WHERE group_id = $2",
-                    heir_id,
-                    group_id,
-                )
-            )
-            # Child groups inherit from the deleted group's own parent (or from nothing):
-            # never from the heir, which may be one of those very children.
-            await conn.execute(
-                "UPDATE groups SET version = version + 1, parent_id ="
-                " (SELECT parent_id FROM groups WHERE id = $1) WHERE parent_id = $1",
-                group_id,
-            )
-            await conn.execute("DELETE FROM groups WHERE id = $1", group_id)
-            await _audit(conn, audit)
-            return moved
-
-        return await self.db.write(run)
-
-    async def count_members(self, group_id: str) -> int:
-        count = await self.db.fetchval("SELECT COUNT(*) FROM users WHERE group_id = $1", group_id)
-        return int(count)
-
-    # -- audit ----------------------------------------------------------------
-
-    async def audit_entries(
-        self,
-        *,
-        before: int | None = None,
-        limit: int = 50,
-        actor: str | None = None,
-        target: str | None = None,
-    ) -> Page[AuditEntry]:
-        where = _Where()
-        for template, value in (
-            ("id < {}", before),
-            ("actor = {}", actor),
-            ("target = {}", target),
-        ):
-            if value is not None:
-                where.add(template, value)
-        limit = max(limit, 0)
-        sql = (
-            f"SELECT id, actor, action, target, at, detail FROM audit {where}"
-            f" ORDER BY id DESC LIMIT {where.param(limit + 1)}"
-        )
-        rows = await self.db.fetch(sql, *where.params)
-        more = len(rows) > limit
-        entries = [
-            AuditEntry(id=r[0], actor=r[1], action=r[2], target=r[3], at=r[4], detail=r[5])
-            for r in rows[:limit]
-        ]
-        return Page(entries, str(entries[-1].id) if more else None)
-
-    # -- sessions -------------------------------------------------------------
-
-    async def put_session(self, session_id: str, data: JSONMap, expires_at: float | None) -> None:
-        await self.db.execute(
-            "INSERT INTO sessions(id, data, expires_at) VALUES ($1, $2, $3)"
-            " ON CONFLICT (id) DO UPDATE SET data = EXCLUDED.data,"
-            " expires_at = EXCLUDED.expires_at",
-            session_id,
-            _encode(data),
-            expires_at,
-        )
-
-    async def get_session(self, session_id: str, now: float) -> JSONMap | None:
-        data: JSONMap | None = await self.db.fetchval(
-            "SELECT data FROM sessions WHERE id = $1 AND (expires_at IS NULL OR expires_at > $2)",
-            session_id,
-            now,
-        )
-        return data
-
-    async def delete_session(self, session_id: str) -> bool:
-        return await self.db.execute("DELETE FROM sessions WHERE id = $1", session_id) > 0
-
-    async def purge_sessions(self, now: float) -> int:
-        return await self.db.execute(
-            "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= $1", now
-        )
-
-    # -- token revocation -----------------------------------------------------
-
-    async def revoke_token(self, jti: str, expires_at: float | None, audit: AuditEvent) -> None:
-        async def run(conn: Connection) -> None:
-            await conn.execute(
-                "INSERT INTO revoked_tokens(jti, expires_at) VALUES ($1, $2)"
-                " ON CONFLICT (jti) DO NOTHING",
-                jti,
-                expires_at,
-            )
-            await _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def revoke_user_tokens(self, user_id: str, not_before: float, audit: AuditEvent) -> None:
-        async def run(conn: Connection) -> None:
-            await conn.execute(
-                "INSERT INTO user_token_cutoffs(user_id, not_before) VALUES ($1, $2)"
-                " ON CONFLICT (user_id) DO UPDATE SET"
-                " not_before = GREATEST(user_token_cutoffs.not_before, EXCLUDED.not_before)",
-                user_id,
-                not_before,
-            )
-            await _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def revocations(self, now: float) -> Revocations:
-        async def run(conn: Connection) -> Revocations:
-            tokens = await conn.fetch(
-                "SELECT jti, expires_at FROM revoked_tokens"
-                " WHERE expires_at IS NULL OR expires_at > $1",
-                now,
-            )
-            users = await conn.fetch("SELECT user_id, not_before FROM user_token_cutoffs")
-            return Revocations(
-                {row[0]: row[1] for row in tokens}, {row[0]: row[1] for row in users}
-            )
-
-        return await self.db.read(run)
-
-    async def revocations_of(self, user_id: str, jti: str | None) -> Revocations:
-        async def run(conn: Connection) -> Revocations:
-            tokens = await conn.fetch(
-                "SELECT jti, expires_at FROM revoked_tokens WHERE jti = $1", jti
-            )
-            users = await conn.fetch(
-                "SELECT user_id, not_before FROM user_token_cutoffs WHERE user_id = $1", user_id
-            )
-            return Revocations(
-                {row[0]: row[1] for row in tokens}, {row[0]: row[1] for row in users}
-            )
-
-        return await self.db.read(run)
-
-    async def purge_revocations(self, now: float) -> int:
-        return await self.db.execute(
-            "DELETE FROM revoked_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1", now
-        )
-
     # -- rooms ----------------------------------------------------------------
 
     async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
-        strays = sorted({m.room_id for m in members if m.room_id != room.id})
-        if strays:
-            raise InvalidInput(f"members of room {room.id} name other rooms: {', '.join(strays)}")
-        member_rows = [_ROWS.member_row(member) for member in members]
+        check_members(room, members)
+        member_rows = [ROWS.member_row(member) for member in members]
 
         async def run(conn: Connection) -> None:
-            if await conn.fetchrow("SELECT 1 FROM rooms WHERE id = $1", room.id) is not None:
-                raise Conflict(f"a room with id {room.id} already exists")
-            if (
-                room.dm_key is not None
-                and await conn.fetchrow("SELECT 1 FROM rooms WHERE dm_key = $1", room.dm_key)
-                is not None
-            ):
-                raise Conflict(f"a direct-message room for {room.dm_key!r} already exists")
+            taken = await conn.fetchrow(
+                "SELECT EXISTS(SELECT 1 FROM rooms WHERE id = $1),"
+                " EXISTS(SELECT 1 FROM rooms WHERE dm_key = $2)",
+                room.id,
+                room.dm_key,
+            )
+            assert taken is not None
+            room_taken(room, id_taken=taken[0], dm_taken=taken[1])
             await conn.execute(
-                f"INSERT INTO rooms({ROOM_COLUMNS}) VALUES ({_marks(10)})", *_ROWS.room_row(room)
+                f"INSERT INTO rooms({ROOM_COLUMNS}) VALUES ({marks(10)})", *ROWS.room_row(room)
             )
             if member_rows:
                 await conn.executemany(_INSERT_MEMBER, member_rows)
@@ -557,11 +160,11 @@ class PostgreSQLStore:
 
     async def room(self, room_id: str) -> RoomRecord | None:
         row = await self.db.fetchrow(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
-        return None if row is None else _ROWS.room(row)
+        return None if row is None else ROWS.room(row)
 
     async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None:
         row = await self.db.fetchrow(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE dm_key = $1", dm_key)
-        return None if row is None else _ROWS.room(row)
+        return None if row is None else ROWS.room(row)
 
     async def update_room(
         self,
@@ -571,12 +174,9 @@ class PostgreSQLStore:
         topic: str | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> RoomRecord:
-        changes = _Where()
-        for column, value in (("name", name), ("topic", topic)):
-            if value is not None:
-                changes.add(f"{column} = {{}}", value)
-        if meta is not None:
-            changes.add("meta = {}", _encode(meta))
+        changes = Where()
+        for column, value in ROWS.room_changes(name=name, topic=topic, meta=meta):
+            changes.add(f"{column} = {{}}", value)
         if changes.clauses:
             sql = (
                 f"UPDATE rooms SET {', '.join(changes.clauses)}"
@@ -586,8 +186,8 @@ class PostgreSQLStore:
         else:
             row = await self.db.fetchrow(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1", room_id)
         if row is None:
-            raise NotFound(f"no room with id {room_id}")
-        return _ROWS.room(row)
+            raise no_room(room_id)
+        return ROWS.room(row)
 
     async def delete_room(self, room_id: str) -> bool:
         # Members, bans, invitations and messages go with it (ON DELETE CASCADE).
@@ -598,27 +198,24 @@ class PostgreSQLStore:
     ) -> Page[RoomRecord]:
         if not kinds:
             return Page([])
-        where = _Where()
+        where = Where()
         where.add("kind = ANY({}::text[])", list(kinds))
         if after is not None:
             where.add("id > {}", after)
-        limit = max(limit, 0)
-        sql = f"SELECT {ROOM_COLUMNS} FROM rooms {where} ORDER BY id LIMIT {where.param(limit + 1)}"
+        limit_at = where.param(window(limit))
+        sql = f"SELECT {ROOM_COLUMNS} FROM rooms {where} ORDER BY id LIMIT {limit_at}"
         rows = await self.db.fetch(sql, *where.params)
-        more = len(rows) > limit
-        rooms = [_ROWS.room(row) for row in rows[:limit]]
-        return Page(rooms, rooms[-1].id if more else None)
+        return page(rows, limit, ROWS.room, lambda row: row[0])
 
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
         rows = await self.db.fetch(_ROOMS_OF, user_id)
-        return [_room_and_member(row) for row in rows]
+        return [ROWS.room_and_member(row) for row in rows]
 
     async def room_list(
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
         rows = await self.db.fetch(_ROOM_LIST, max(cap, 0), user_id)
-        end = ROOM_WIDTH + MEMBER_WIDTH
-        return [(*_room_and_member(tuple(row)[:end]), int(row[end])) for row in rows]
+        return [ROWS.listed_room(row) for row in rows]
 
     async def join_room(
         self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
@@ -630,14 +227,10 @@ class PostgreSQLStore:
             found = await conn.fetchrow(
                 f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1 FOR KEY SHARE", room_id
             )
-            if found is None:
-                raise NotFound(f"no room {room_id!r}")
-            room = _ROWS.room(found)
+            room = room_to_join(room_id, None if found is None else ROWS.room(found))
             existing = await self._member(conn, room_id, user_id)
             if existing is not None:
                 return room, existing, False
-            if room.kind == "dm":
-                raise Forbidden("a direct conversation has exactly its two users")
             flags = await conn.fetchrow(
                 "SELECT EXISTS(SELECT 1 FROM room_bans WHERE room_id = $1 AND user_id = $2),"
                 " EXISTS(SELECT 1 FROM room_invites WHERE room_id = $1 AND user_id = $2),"
@@ -647,16 +240,11 @@ class PostgreSQLStore:
             )
             assert flags is not None
             banned, invited, count = flags
-            if banned:
-                raise Forbidden(f"you are banned from {room_id!r}")
-            if room.kind == "private" and not invited:
-                raise Forbidden(f"{room_id!r} is private: it takes an invitation")
-            if count >= max_rooms:
-                raise Conflict(f"a user may be in at most {max_rooms} rooms")
+            check_join(room, banned=banned, invited=invited, count=count, max_rooms=max_rooms)
             member = MemberRecord(room_id, user_id, "member", joined_at)
             added = await conn.execute(
                 _INSERT_MEMBER + " ON CONFLICT (room_id, user_id) DO NOTHING",
-                *_ROWS.member_row(member),
+                *ROWS.member_row(member),
             )
             if rowcount(added) == 0:  # made a member meanwhile, by add_member
                 existing = await self._member(conn, room_id, user_id)
@@ -673,7 +261,7 @@ class PostgreSQLStore:
         return await self.db.write(run)
 
     async def add_member(self, member: MemberRecord) -> bool:
-        row = _ROWS.member_row(member)
+        row = ROWS.member_row(member)
 
         async def run(conn: Connection) -> bool:
             await _require_room(conn, member.room_id)
@@ -696,19 +284,16 @@ class PostgreSQLStore:
     async def members(
         self, room_id: str, *, after: str | None = None, limit: int = 100
     ) -> Page[MemberRecord]:
-        where = _Where()
+        where = Where()
         where.add("room_id = {}", room_id)
         if after is not None:
             where.add("user_id > {}", after)
-        limit = max(limit, 0)
         sql = (
             f"SELECT {MEMBER_COLUMNS} FROM room_members {where}"
-            f" ORDER BY user_id LIMIT {where.param(limit + 1)}"
+            f" ORDER BY user_id LIMIT {where.param(window(limit))}"
         )
         rows = await self.db.fetch(sql, *where.params)
-        more = len(rows) > limit
-        members = [_ROWS.member(row) for row in rows[:limit]]
-        return Page(members, members[-1].user_id if more else None)
+        return page(rows, limit, ROWS.member, lambda row: row[1])
 
     async def count_rooms_of(self, user_id: str) -> int:
         count = await self.db.fetchval(
@@ -738,7 +323,7 @@ class PostgreSQLStore:
             user_id,
         )
         if marker is None:
-            raise NotFound(f"{user_id} is not a member of room {room_id}")
+            raise not_a_member(room_id, user_id)
         return int(marker)
 
     async def unread_counts(
@@ -759,42 +344,32 @@ class PostgreSQLStore:
     async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
         if not batch:
             return []
-        bodies: list[bytes | None] = []
-        for message in batch:
-            try:
-                bodies.append(_encode(message.body))
-            except (TypeError, msgspec.EncodeError):
-                bodies.append(None)
-        room_ids = sorted({m.room_id for m in batch if not _has_nul(m)})
+        checked = Batch(batch)
+        room_ids = checked.room_ids
 
         async def run(conn: Connection) -> list[Appended | HomerError]:
             locked = await conn.fetch(_LOCK_ROOMS, room_ids)
-            last_seqs: dict[str, int] = {row[0]: row[1] for row in locked}
-            last_ts: dict[str, float | None] = {row[0]: row[2] for row in locked}
+            tails: dict[str, Tail] = {row[0]: (row[1], row[2]) for row in locked}
             # A statement of its own, after the locks: its snapshot holds every message
             # committed by the appends this one waited for, so a resend is recognised.
-            keys = [
-                (m.room_id, m.sender_id, m.client_id)
-                for m in batch
-                if m.room_id in last_seqs and not _has_nul(m)
-            ]
-            stored: dict[tuple[str, str, str], MessageRecord] = {}
+            keys = checked.keys(tails)
+            stored: dict[Key, MessageRecord] = {}
             if keys:
                 found = await conn.fetch(
                     _STORED_MESSAGES, *(list(column) for column in zip(*keys, strict=True))
                 )
                 for row in found:
-                    record = _ROWS.message(row)
+                    record = ROWS.message(row)
                     stored[(record.room_id, record.sender_id, record.client_id)] = record
-            outcomes, rows, grown = _plan_appends(batch, bodies, last_seqs, last_ts, stored)
-            if rows:
+            plan = checked.plan(tails, stored)
+            if plan.rows:
                 await conn.execute(
                     _APPEND,
-                    *(list(column) for column in zip(*rows, strict=True)),
-                    list(grown),
-                    list(grown.values()),
+                    *(list(column) for column in zip(*plan.rows, strict=True)),
+                    list(plan.grown),
+                    list(plan.grown.values()),
                 )
-            return outcomes
+            return plan.outcomes
 
         return await self.db.write(run)
 
@@ -808,7 +383,7 @@ class PostgreSQLStore:
             after_seq,
             max(limit, 0),
         )
-        return [_ROWS.message(row) for row in rows]
+        return [ROWS.message(row) for row in rows]
 
     async def messages_before(
         self, room_id: str, before_seq: int | None, *, limit: int = 50
@@ -821,7 +396,7 @@ class PostgreSQLStore:
             params = (room_id, max(limit, 0), before_seq)
         sql += " ORDER BY seq DESC LIMIT $2"
         rows = await self.db.fetch(sql, *params)
-        return [_ROWS.message(row) for row in reversed(rows)]
+        return [ROWS.message(row) for row in reversed(rows)]
 
     async def messages_between(
         self, room_id: str, since: float, until: float, *, limit: int = 100, newest: bool = False
@@ -835,7 +410,7 @@ class PostgreSQLStore:
             until,
             max(limit, 0),
         )
-        return [_ROWS.message(row) for row in (reversed(rows) if newest else rows)]
+        return [ROWS.message(row) for row in (reversed(rows) if newest else rows)]
 
     async def purge_history(self, room_id: str) -> int:
         async def run(conn: Connection) -> int:
@@ -844,7 +419,7 @@ class PostgreSQLStore:
                 "UPDATE rooms SET epoch = epoch + 1 WHERE id = $1 RETURNING epoch", room_id
             )
             if epoch is None:
-                raise NotFound(f"no room with id {room_id}")
+                raise no_room(room_id)
             await conn.execute("DELETE FROM messages WHERE room_id = $1", room_id)
             return int(epoch)
 
@@ -859,7 +434,7 @@ class PostgreSQLStore:
             room_id,
             user_id,
         )
-        return None if row is None else _ROWS.member(row)
+        return None if row is None else ROWS.member(row)
 
     async def _set_flag(self, table: str, room_id: str, user_id: str, on: bool) -> None:
         """Add or remove a (room, user) row of ``room_bans`` or ``room_invites``."""
@@ -885,11 +460,3 @@ class PostgreSQLStore:
             f"SELECT 1 FROM {table} WHERE room_id = $1 AND user_id = $2", room_id, user_id
         )
         return row is not None
-
-    @staticmethod
-    async def _explain_missed_update(conn: Connection, table: str, row_id: str) -> None:
-        version = await conn.fetchval(f"SELECT version FROM {table} WHERE id = $1", row_id)
-        kind = "user" if table == "users" else "group"
-        if version is None:
-            raise NotFound(f"no {kind} with id {row_id}")
-        raise Conflict(f"the {kind} was changed concurrently (now at version {version})")

@@ -17,10 +17,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+import msgspec
+
 from homer.errors import Conflict, HomerError, SchemaTooNew, StoreError
 from homer.store.migrations import Migration, load_migrations
+from homer.store.rows import Rows
 
-__all__ = ["SQLiteDatabase", "Synchronous"]
+__all__ = ["ROWS", "SQLiteDatabase", "Synchronous"]
 
 T = TypeVar("T")
 
@@ -28,6 +31,11 @@ T = TypeVar("T")
 #: the last transactions may be lost on power failure. ``FULL``: it survives a
 #: power failure too, at the cost of an fsync per commit.
 Synchronous = Literal["NORMAL", "FULL"]
+
+_encode = msgspec.json.encode
+_decode = msgspec.json.decode
+#: JSON columns and name sets are JSON text here.
+ROWS = Rows(load_json=_decode, dump_json=_encode, load_names=_decode, dump_names=_encode)
 
 
 class SQLiteDatabase:

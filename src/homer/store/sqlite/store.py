@@ -7,36 +7,22 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-import msgspec
-
-from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound, StoreError
-from homer.store.records import (
-    Appended,
-    AuditEntry,
-    AuditEvent,
-    GroupRecord,
-    JSONMap,
-    MemberRecord,
-    MessageRecord,
-    NewMessage,
-    Page,
-    Revocations,
-    RoomRecord,
-    UserRecord,
-    name_key,
+from homer.errors import HomerError, StoreError
+from homer.store.appends import Batch, Key, Tail
+from homer.store.records import Appended, MemberRecord, MessageRecord, NewMessage, Page, RoomRecord
+from homer.store.rows import MEMBER_COLUMNS, MESSAGE_COLUMNS, ROOM_COLUMNS, qualified
+from homer.store.rules import (
+    check_join,
+    check_members,
+    no_room,
+    not_a_member,
+    page,
+    room_taken,
+    room_to_join,
+    window,
 )
-from homer.store.rows import (
-    GROUP_COLUMNS,
-    MEMBER_COLUMNS,
-    MEMBER_WIDTH,
-    MESSAGE_COLUMNS,
-    ROOM_COLUMNS,
-    ROOM_WIDTH,
-    USER_COLUMNS,
-    Rows,
-    qualified,
-)
-from homer.store.sqlite.database import SQLiteDatabase, Synchronous
+from homer.store.sqlite.accounts import SQLiteAccounts
+from homer.store.sqlite.database import ROWS, SQLiteDatabase, Synchronous
 
 __all__ = ["SQLiteStore"]
 
@@ -55,94 +41,24 @@ _ROOM_LIST = (
 _INSERT_MESSAGE = f"INSERT INTO messages({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
 #: Skips a message stored before (same room, sender and client id) instead of failing.
 _INSERT_NEW_MESSAGE = _INSERT_MESSAGE + " ON CONFLICT(room_id, sender_id, client_id) DO NOTHING"
+#: Each room's last_seq and the ts of its last message (what the next must not precede).
+_TAILS = (
+    "SELECT id, last_seq, (SELECT m.ts FROM messages m WHERE m.room_id = rooms.id"
+    " ORDER BY m.seq DESC LIMIT 1) FROM rooms WHERE id IN ({marks})"
+)
 _STORED_MESSAGE = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?"
 )
 
-_encode = msgspec.json.encode
-_decode = msgspec.json.decode
-#: JSON columns and name sets are JSON text here.
-_ROWS = Rows(load_json=_decode, dump_json=_encode, load_names=_decode, dump_names=_encode)
-
 
 def _require_room(conn: sqlite3.Connection, room_id: str) -> None:
     if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
-        raise NotFound(f"no room with id {room_id}")
+        raise no_room(room_id)
 
 
-def _plan_appends(
-    conn: sqlite3.Connection,
-    batch: Sequence[NewMessage],
-    bodies: Sequence[bytes | None],
-    last_seqs: dict[str, int | None],
-    stored_ts: Mapping[str, float | None],
-    *,
-    look_up: bool,
-) -> tuple[list[Appended | HomerError], list[tuple[Any, ...]], dict[str, int]]:
-    """Number a batch: the outcome of each message, the rows to insert, and the new
-    ``last_seq`` of each room that grew.
-
-    ``last_seqs`` caches each room's stored ``last_seq`` (``None``: no such room) across
-    calls, ``stored_ts`` the ts of each one's last message. Duplicates within the
-    batch are always found; duplicates of stored messages only if ``look_up``.
-    """
-    last_ts = dict(stored_ts)
-    outcomes: list[Appended | HomerError] = []
-    rows: list[tuple[Any, ...]] = []
-    grown: dict[str, int] = {}
-    fresh: dict[tuple[str, str, str], MessageRecord] = {}
-    for message, body in zip(batch, bodies, strict=True):
-        room_id = message.room_id
-        seq = grown.get(room_id)
-        if seq is None:
-            if room_id in last_seqs:
-                seq = last_seqs[room_id]
-            else:
-                found = conn.execute("SELECT last_seq FROM rooms WHERE id = ?", (room_id,))
-                row = found.fetchone()
-                seq = last_seqs[room_id] = None if row is None else int(row[0])
-            if seq is None:
-                outcomes.append(NotFound(f"no room with id {room_id}"))
-                continue
-        key = (room_id, message.sender_id, message.client_id)
-        earlier = fresh.get(key)
-        if earlier is not None:
-            outcomes.append(Appended(earlier, duplicate=True))
-            continue
-        if look_up:
-            stored = conn.execute(_STORED_MESSAGE, key).fetchone()
-            if stored is not None:
-                outcomes.append(Appended(_ROWS.message(stored), duplicate=True))
-                continue
-        if body is None:
-            outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
-            continue
-        seq = grown[room_id] = seq + 1
-        record, row = Rows.numbered(message, seq, body, not_before=last_ts.get(room_id))
-        last_ts[room_id] = record.ts
-        fresh[key] = record
-        rows.append(row)
-        outcomes.append(Appended(record))
-    return outcomes, rows, grown
-
-
-def _audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
-    conn.execute(
-        "INSERT INTO audit(at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)",
-        (event.at, event.actor, event.action, event.target, _encode(event.detail)),
-    )
-
-
-def _conflict_on_name(conn: sqlite3.Connection, table: str, name: str, own_id: str) -> None:
-    """Raise a Conflict that names the clash, before SQLite's own constraint would."""
-    row = conn.execute(f"SELECT id FROM {table} WHERE name_key = ?", (name_key(name),)).fetchone()
-    if row is not None and row[0] != own_id:
-        kind = "user" if table == "users" else "group"
-        raise Conflict(f"a {kind} named {name!r} already exists")
-
-
-class SQLiteStore:
-    """Implements :class:`homer.store.ports.Store` on one SQLite database file."""
+class SQLiteStore(SQLiteAccounts):
+    """Implements :class:`homer.store.ports.Store` on one SQLite database file: rooms
+    and messages here, the rest in :class:`SQLiteAccounts`."""
 
     #: The package holding this adapter's numbered migrations.
     MIGRATIONS: ClassVar[str] = "homer.store.sqlite.migrations"
@@ -171,307 +87,22 @@ class SQLiteStore:
     async def schema_version(self) -> int:
         return await self.db.read(SQLiteDatabase.current_version)
 
-    # -- accounts -------------------------------------------------------------
-
-    async def insert_user(self, user: UserRecord, audit: AuditEvent) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            _conflict_on_name(conn, "users", user.name, user.id)
-            conn.execute(
-                f"INSERT INTO users(name_key, {USER_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (name_key(user.name), *_ROWS.user_row(user)),
-            )
-            _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def user_by_id(self, user_id: str) -> UserRecord | None:
-        row = await self.db.fetch_one(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
-        return None if row is None else _ROWS.user(row)
-
-    async def user_by_name(self, name: str) -> UserRecord | None:
-        row = await self.db.fetch_one(
-            f"SELECT {USER_COLUMNS} FROM users WHERE name_key = ?", (name_key(name),)
-        )
-        return None if row is None else _ROWS.user(row)
-
-    async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            _conflict_on_name(conn, "users", user.name, user.id)
-            cursor = conn.execute(
-                "UPDATE users SET name_key=?, name=?, password_hash=?, group_id=?, attributes=?,"
-                " grants=?, denies=?, created_at=?, updated_at=?, version=?"
-                " WHERE id=? AND version=?",
-                (
-                    name_key(user.name),
-                    *_ROWS.user_row(user)[1:],
-                    user.id,
-                    user.version - 1,
-                ),
-            )
-            if cursor.rowcount == 0:
-                self._explain_missed_update(conn, "users", user.id)
-            _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def delete_user(self, user_id: str, audit: AuditEvent) -> bool:
-        def run(conn: sqlite3.Connection) -> bool:
-            deleted = conn.execute("DELETE FROM users WHERE id = ?", (user_id,)).rowcount > 0
-            if deleted:
-                _audit(conn, audit)
-            return deleted
-
-        return await self.db.write(run)
-
-    async def list_users(
-        self,
-        *,
-        search: str | None = None,
-        group_id: str | None = None,
-        after: str | None = None,
-        limit: int = 50,
-    ) -> Page[UserRecord]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if search:
-            clauses.append("instr(name_key, ?) > 0")
-            params.append(name_key(search))
-        if group_id is not None:
-            clauses.append("group_id = ?")
-            params.append(group_id)
-        if after is not None:
-            clauses.append("name_key > ?")
-            params.append(after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {USER_COLUMNS}, name_key FROM users {where} ORDER BY name_key LIMIT ?"
-        rows = await self.db.fetch_all(sql, (*params, limit + 1))
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return Page([_ROWS.user(row) for row in rows], rows[-1][-1] if more else None)
-
-    # -- groups ---------------------------------------------------------------
-
-    async def insert_group(self, group: GroupRecord, audit: AuditEvent) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            _conflict_on_name(conn, "groups", group.name, group.id)
-            conn.execute(
-                f"INSERT INTO groups(name_key, {GROUP_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)",
-                (name_key(group.name), *_ROWS.group_row(group)),
-            )
-            _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def group_by_id(self, group_id: str) -> GroupRecord | None:
-        row = await self.db.fetch_one(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE id = ?", (group_id,)
-        )
-        return None if row is None else _ROWS.group(row)
-
-    async def group_by_name(self, name: str) -> GroupRecord | None:
-        row = await self.db.fetch_one(
-            f"SELECT {GROUP_COLUMNS} FROM groups WHERE name_key = ?", (name_key(name),)
-        )
-        return None if row is None else _ROWS.group(row)
-
-    async def all_groups(self) -> list[GroupRecord]:
-        rows = await self.db.fetch_all(f"SELECT {GROUP_COLUMNS} FROM groups ORDER BY name_key")
-        return [_ROWS.group(row) for row in rows]
-
-    async def replace_group(self, group: GroupRecord, audit: AuditEvent) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            _conflict_on_name(conn, "groups", group.name, group.id)
-            cursor = conn.execute(
-                "UPDATE groups SET name_key=?, name=?, permissions=?, parent_id=?, created_at=?,"
-                " updated_at=?, version=? WHERE id=? AND version=?",
-                (
-                    name_key(group.name),
-                    *_ROWS.group_row(group)[1:],
-                    group.id,
-                    group.version - 1,
-                ),
-            )
-            if cursor.rowcount == 0:
-                self._explain_missed_update(conn, "groups", group.id)
-            _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def delete_group(self, group_id: str, *, heir_id: str, audit: AuditEvent) -> int:
-        if heir_id == group_id:
-            raise Conflict("a group cannot be its own heir")
-
-        def run(conn: sqlite3.Connection) -> int:
-            for wanted in (group_id, heir_id):
-                if conn.execute("SELECT 1 FROM groups WHERE id = ?", (wanted,)).fetchone() is None:
-                    raise NotFound(f"no group with id {wanted}")
-            moved = conn.execute(
-                "UPDATE users SET group_id = ?, version = version + 1 WHERE group_id = ?",
-                (heir_id, group_id),
-            ).rowcount
-            # Child groups inherit from the deleted group's own parent (or from nothing):
-            # never from the heir, which may be one of those very children.
-            conn.execute(
-                "UPDATE groups SET version = version + 1, parent_id ="
-                " (SELECT parent_id FROM groups WHERE id = ?) WHERE parent_id = ?",
-                (group_id, group_id),
-            )
-            conn.execute("DELETE FROM groups WHERE id = ?", (group_id,))
-            _audit(conn, audit)
-            return moved
-
-        return await self.db.write(run)
-
-    async def count_members(self, group_id: str) -> int:
-        row = await self.db.fetch_one("SELECT COUNT(*) FROM users WHERE group_id = ?", (group_id,))
-        return int(row[0])
-
-    # -- audit ----------------------------------------------------------------
-
-    async def audit_entries(
-        self,
-        *,
-        before: int | None = None,
-        limit: int = 50,
-        actor: str | None = None,
-        target: str | None = None,
-    ) -> Page[AuditEntry]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        for column, value in (("id <", before), ("actor =", actor), ("target =", target)):
-            if value is not None:
-                clauses.append(f"{column} ?")
-                params.append(value)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = (
-            f"SELECT id, actor, action, target, at, detail FROM audit {where}"
-            " ORDER BY id DESC LIMIT ?"
-        )
-        rows = await self.db.fetch_all(sql, (*params, limit + 1))
-        more = len(rows) > limit
-        entries = [
-            AuditEntry(id=r[0], actor=r[1], action=r[2], target=r[3], at=r[4], detail=_decode(r[5]))
-            for r in rows[:limit]
-        ]
-        return Page(entries, str(entries[-1].id) if more else None)
-
-    # -- sessions -------------------------------------------------------------
-
-    async def put_session(self, session_id: str, data: JSONMap, expires_at: float | None) -> None:
-        payload = _encode(data)
-        await self.db.write(
-            lambda conn: conn.execute(
-                "INSERT INTO sessions(id, data, expires_at) VALUES (?, ?, ?)"
-                " ON CONFLICT(id) DO UPDATE SET data = excluded.data,"
-                " expires_at = excluded.expires_at",
-                (session_id, payload, expires_at),
-            )
-        )
-
-    async def get_session(self, session_id: str, now: float) -> JSONMap | None:
-        row = await self.db.fetch_one(
-            "SELECT data FROM sessions WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)",
-            (session_id, now),
-        )
-        if row is None:
-            return None
-        data: JSONMap = _decode(row[0])
-        return data
-
-    async def delete_session(self, session_id: str) -> bool:
-        return await self.db.write(
-            lambda conn: (
-                conn.execute("DELETE FROM sessions WHERE id = ?", (session_id,)).rowcount > 0
-            )
-        )
-
-    async def purge_sessions(self, now: float) -> int:
-        return await self.db.write(
-            lambda conn: (
-                conn.execute(
-                    "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
-                ).rowcount
-            )
-        )
-
-    # -- token revocation -----------------------------------------------------
-
-    async def revoke_token(self, jti: str, expires_at: float | None, audit: AuditEvent) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO revoked_tokens(jti, expires_at) VALUES (?, ?)"
-                " ON CONFLICT(jti) DO NOTHING",
-                (jti, expires_at),
-            )
-            _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def revoke_user_tokens(self, user_id: str, not_before: float, audit: AuditEvent) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO user_token_cutoffs(user_id, not_before) VALUES (?, ?)"
-                " ON CONFLICT(user_id) DO UPDATE SET"
-                " not_before = MAX(not_before, excluded.not_before)",
-                (user_id, not_before),
-            )
-            _audit(conn, audit)
-
-        await self.db.write(run)
-
-    async def revocations(self, now: float) -> Revocations:
-        def run(conn: sqlite3.Connection) -> Revocations:
-            tokens = conn.execute(
-                "SELECT jti, expires_at FROM revoked_tokens"
-                " WHERE expires_at IS NULL OR expires_at > ?",
-                (now,),
-            ).fetchall()
-            users = conn.execute("SELECT user_id, not_before FROM user_token_cutoffs").fetchall()
-            return Revocations(dict(tokens), dict(users))
-
-        return await self.db.read(run)
-
-    async def revocations_of(self, user_id: str, jti: str | None) -> Revocations:
-        def run(conn: sqlite3.Connection) -> Revocations:
-            tokens = conn.execute(
-                "SELECT jti, expires_at FROM revoked_tokens WHERE jti = ?", (jti,)
-            ).fetchall()
-            users = conn.execute(
-                "SELECT user_id, not_before FROM user_token_cutoffs WHERE user_id = ?", (user_id,)
-            ).fetchall()
-            return Revocations(dict(tokens), dict(users))
-
-        return await self.db.read(run)
-
-    async def purge_revocations(self, now: float) -> int:
-        return await self.db.write(
-            lambda conn: (
-                conn.execute(
-                    "DELETE FROM revoked_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?",
-                    (now,),
-                ).rowcount
-            )
-        )
-
     # -- rooms ----------------------------------------------------------------
 
     async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
-        strays = sorted({m.room_id for m in members if m.room_id != room.id})
-        if strays:
-            raise InvalidInput(f"members of room {room.id} name other rooms: {', '.join(strays)}")
-        member_rows = [_ROWS.member_row(member) for member in members]
+        check_members(room, members)
+        member_rows = [ROWS.member_row(member) for member in members]
 
         def run(conn: sqlite3.Connection) -> None:
-            if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room.id,)).fetchone():
-                raise Conflict(f"a room with id {room.id} already exists")
-            if (
-                room.dm_key is not None
-                and conn.execute("SELECT 1 FROM rooms WHERE dm_key = ?", (room.dm_key,)).fetchone()
-            ):
-                raise Conflict(f"a direct-message room for {room.dm_key!r} already exists")
+            taken = conn.execute(
+                "SELECT EXISTS(SELECT 1 FROM rooms WHERE id = ?),"
+                " EXISTS(SELECT 1 FROM rooms WHERE dm_key = ?)",
+                (room.id, room.dm_key),
+            ).fetchone()
+            room_taken(room, id_taken=bool(taken[0]), dm_taken=bool(taken[1]))
             conn.execute(
                 f"INSERT INTO rooms({ROOM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                _ROWS.room_row(room),
+                ROWS.room_row(room),
             )
             conn.executemany(
                 f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)", member_rows
@@ -481,13 +112,13 @@ class SQLiteStore:
 
     async def room(self, room_id: str) -> RoomRecord | None:
         row = await self.db.fetch_one(f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,))
-        return None if row is None else _ROWS.room(row)
+        return None if row is None else ROWS.room(row)
 
     async def room_by_dm_key(self, dm_key: str) -> RoomRecord | None:
         row = await self.db.fetch_one(
             f"SELECT {ROOM_COLUMNS} FROM rooms WHERE dm_key = ?", (dm_key,)
         )
-        return None if row is None else _ROWS.room(row)
+        return None if row is None else ROWS.room(row)
 
     async def update_room(
         self,
@@ -497,27 +128,19 @@ class SQLiteStore:
         topic: str | None = None,
         meta: Mapping[str, Any] | None = None,
     ) -> RoomRecord:
-        changes: list[str] = []
-        params: list[Any] = []
-        for column, value in (("name", name), ("topic", topic)):
-            if value is not None:
-                changes.append(f"{column} = ?")
-                params.append(value)
-        if meta is not None:
-            changes.append("meta = ?")
-            params.append(_encode(meta))
+        changes = ROWS.room_changes(name=name, topic=topic, meta=meta)
+        assignments = ", ".join(f"{column} = ?" for column, _ in changes)
+        params = [value for _, value in changes]
 
         def run(conn: sqlite3.Connection) -> RoomRecord:
             if changes:
-                conn.execute(
-                    f"UPDATE rooms SET {', '.join(changes)} WHERE id = ?", (*params, room_id)
-                )
+                conn.execute(f"UPDATE rooms SET {assignments} WHERE id = ?", (*params, room_id))
             row = conn.execute(
                 f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
             ).fetchone()
             if row is None:
-                raise NotFound(f"no room with id {room_id}")
-            return _ROWS.room(row)
+                raise no_room(room_id)
+            return ROWS.room(row)
 
         return await self.db.write(run)
 
@@ -538,25 +161,18 @@ class SQLiteStore:
             where += " AND id > ?"
             params.append(after)
         sql = f"SELECT {ROOM_COLUMNS} FROM rooms WHERE {where} ORDER BY id LIMIT ?"
-        limit = max(limit, 0)
-        rows = await self.db.fetch_all(sql, (*params, limit + 1))
-        more = len(rows) > limit
-        rooms = [_ROWS.room(row) for row in rows[:limit]]
-        return Page(rooms, rooms[-1].id if more else None)
+        rows = await self.db.fetch_all(sql, (*params, window(limit)))
+        return page(rows, limit, ROWS.room, lambda row: row[0])
 
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
         rows = await self.db.fetch_all(_ROOMS_OF, (user_id,))
-        return [(_ROWS.room(row[:ROOM_WIDTH]), _ROWS.member(row[ROOM_WIDTH:])) for row in rows]
+        return [ROWS.room_and_member(row) for row in rows]
 
     async def room_list(
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
         rows = await self.db.fetch_all(_ROOM_LIST, (max(cap, 0), user_id))
-        end = ROOM_WIDTH + MEMBER_WIDTH
-        return [
-            (_ROWS.room(row[:ROOM_WIDTH]), _ROWS.member(row[ROOM_WIDTH:end]), int(row[end]))
-            for row in rows
-        ]
+        return [ROWS.listed_room(row) for row in rows]
 
     async def join_room(
         self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
@@ -565,17 +181,13 @@ class SQLiteStore:
             found = conn.execute(
                 f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
             ).fetchone()
-            if found is None:
-                raise NotFound(f"no room {room_id!r}")
-            room = _ROWS.room(found)
+            room = room_to_join(room_id, None if found is None else ROWS.room(found))
             existing = conn.execute(
                 f"SELECT {MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
                 (room_id, user_id),
             ).fetchone()
             if existing is not None:
-                return room, _ROWS.member(existing), False
-            if room.kind == "dm":
-                raise Forbidden("a direct conversation has exactly its two users")
+                return room, ROWS.member(existing), False
             flags = conn.execute(
                 "SELECT EXISTS(SELECT 1 FROM room_bans WHERE room_id = ?1 AND user_id = ?2),"
                 " EXISTS(SELECT 1 FROM room_invites WHERE room_id = ?1 AND user_id = ?2),"
@@ -583,16 +195,11 @@ class SQLiteStore:
                 (room_id, user_id),
             ).fetchone()
             banned, invited, count = flags
-            if banned:
-                raise Forbidden(f"you are banned from {room_id!r}")
-            if room.kind == "private" and not invited:
-                raise Forbidden(f"{room_id!r} is private: it takes an invitation")
-            if count >= max_rooms:
-                raise Conflict(f"a user may be in at most {max_rooms} rooms")
+            check_join(room, banned=banned, invited=invited, count=count, max_rooms=max_rooms)
             member = MemberRecord(room_id, user_id, "member", joined_at)
             conn.execute(
                 f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)",
-                _ROWS.member_row(member),
+                ROWS.member_row(member),
             )
             if invited:
                 conn.execute(
@@ -604,7 +211,7 @@ class SQLiteStore:
         return await self.db.write(run)
 
     async def add_member(self, member: MemberRecord) -> bool:
-        row = _ROWS.member_row(member)
+        row = ROWS.member_row(member)
 
         def run(conn: sqlite3.Connection) -> bool:
             _require_room(conn, member.room_id)
@@ -634,22 +241,19 @@ class SQLiteStore:
             f"SELECT {MEMBER_COLUMNS} FROM room_members WHERE room_id = ? AND user_id = ?",
             (room_id, user_id),
         )
-        return None if row is None else _ROWS.member(row)
+        return None if row is None else ROWS.member(row)
 
     async def members(
         self, room_id: str, *, after: str | None = None, limit: int = 100
     ) -> Page[MemberRecord]:
-        limit = max(limit, 0)
         sql = f"SELECT {MEMBER_COLUMNS} FROM room_members WHERE room_id = ?"
-        params: tuple[Any, ...] = (room_id, limit + 1)
+        params: tuple[Any, ...] = (room_id, window(limit))
         if after is not None:
             sql += " AND user_id > ?"
-            params = (room_id, after, limit + 1)
+            params = (room_id, after, window(limit))
         sql += " ORDER BY user_id LIMIT ?"
         rows = await self.db.fetch_all(sql, params)
-        more = len(rows) > limit
-        members = [_ROWS.member(row) for row in rows[:limit]]
-        return Page(members, members[-1].user_id if more else None)
+        return page(rows, limit, ROWS.member, lambda row: row[1])
 
     async def count_rooms_of(self, user_id: str) -> int:
         row = await self.db.fetch_one(
@@ -678,7 +282,7 @@ class SQLiteStore:
                 (seq, room_id, user_id),
             ).fetchall()
             if not rows:
-                raise NotFound(f"{user_id} is not a member of room {room_id}")
+                raise not_a_member(room_id, user_id)
             return int(rows[0][0])
 
         return await self.db.write(run)
@@ -706,47 +310,36 @@ class SQLiteStore:
     async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
         if not batch:
             return []
-        bodies: list[bytes | None] = []
-        for message in batch:
-            try:
-                bodies.append(_encode(message.body))
-            except (TypeError, msgspec.EncodeError):
-                bodies.append(None)
-
-        room_ids = list(dict.fromkeys(message.room_id for message in batch))
+        checked = Batch(batch)
+        room_ids = checked.room_ids
+        # Every room's tail in one query, not one per room of the batch.
+        tails_sql = _TAILS.format(marks=",".join("?" * len(room_ids)))
 
         def run(conn: sqlite3.Connection) -> list[Appended | HomerError]:
-            # Every room's last_seq in one query, not one per room of the batch.
-            marks = ",".join("?" * len(room_ids))
-            found = conn.execute(
-                "SELECT id, last_seq, (SELECT m.ts FROM messages m WHERE m.room_id = rooms.id"
-                f" ORDER BY m.seq DESC LIMIT 1) FROM rooms WHERE id IN ({marks})",
-                room_ids,
-            ).fetchall()
-            last_seqs: dict[str, int | None] = dict.fromkeys(room_ids)
-            last_seqs.update((room, seq) for room, seq, _ in found)
-            last_ts = {room: ts for room, _, ts in found}
+            found = conn.execute(tails_sql, room_ids).fetchall()
+            tails: dict[str, Tail] = {room: (seq, ts) for room, seq, ts in found}
             # Resends of stored messages are rare: number the batch without looking each
             # message up, insert it all at once and see whether every row went in.
-            outcomes, rows, grown = _plan_appends(
-                conn, batch, bodies, last_seqs, last_ts, look_up=False
-            )
-            if not rows:
-                return outcomes
+            plan = checked.plan(tails, {})
+            if not plan.rows:
+                return plan.outcomes
             conn.execute("SAVEPOINT append")
-            if conn.executemany(_INSERT_NEW_MESSAGE, rows).rowcount != len(rows):
-                # One was stored before: undo, and number the batch again looking each up.
+            if conn.executemany(_INSERT_NEW_MESSAGE, plan.rows).rowcount != len(plan.rows):
+                # One was stored before: undo, look each up, and number the batch again.
                 conn.execute("ROLLBACK TO append")
-                outcomes, rows, grown = _plan_appends(
-                    conn, batch, bodies, last_seqs, last_ts, look_up=True
-                )
-                conn.executemany(_INSERT_MESSAGE, rows)
+                stored: dict[Key, MessageRecord] = {}
+                for key in checked.keys(tails):
+                    row = conn.execute(_STORED_MESSAGE, key).fetchone()
+                    if row is not None:
+                        stored[key] = ROWS.message(row)
+                plan = checked.plan(tails, stored)
+                conn.executemany(_INSERT_MESSAGE, plan.rows)
             conn.execute("RELEASE append")
             conn.executemany(
                 "UPDATE rooms SET last_seq = ? WHERE id = ?",
-                [(seq, room_id) for room_id, seq in grown.items()],
+                [(seq, room_id) for room_id, seq in plan.grown.items()],
             )
-            return outcomes
+            return plan.outcomes
 
         return await self.db.write(run)
 
@@ -758,7 +351,7 @@ class SQLiteStore:
             " ORDER BY seq LIMIT ?",
             (room_id, after_seq, max(limit, 0)),
         )
-        return [_ROWS.message(row) for row in rows]
+        return [ROWS.message(row) for row in rows]
 
     async def messages_before(
         self, room_id: str, before_seq: int | None, *, limit: int = 50
@@ -771,7 +364,7 @@ class SQLiteStore:
             params = (room_id, before_seq, max(limit, 0))
         sql += " ORDER BY seq DESC LIMIT ?"
         rows = await self.db.fetch_all(sql, params)
-        return [_ROWS.message(row) for row in reversed(rows)]
+        return [ROWS.message(row) for row in reversed(rows)]
 
     async def messages_between(
         self, room_id: str, since: float, until: float, *, limit: int = 100, newest: bool = False
@@ -782,7 +375,7 @@ class SQLiteStore:
             f" ORDER BY {order} LIMIT ?",
             (room_id, since, until, max(limit, 0)),
         )
-        return [_ROWS.message(row) for row in (reversed(rows) if newest else rows)]
+        return [ROWS.message(row) for row in (reversed(rows) if newest else rows)]
 
     async def purge_history(self, room_id: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
@@ -790,7 +383,7 @@ class SQLiteStore:
                 "UPDATE rooms SET epoch = epoch + 1 WHERE id = ? RETURNING epoch", (room_id,)
             ).fetchall()
             if not rows:
-                raise NotFound(f"no room with id {room_id}")
+                raise no_room(room_id)
             conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
             return int(rows[0][0])
 
@@ -821,11 +414,3 @@ class SQLiteStore:
             f"SELECT 1 FROM {table} WHERE room_id = ? AND user_id = ?", (room_id, user_id)
         )
         return row is not None
-
-    @staticmethod
-    def _explain_missed_update(conn: sqlite3.Connection, table: str, row_id: str) -> None:
-        row = conn.execute(f"SELECT version FROM {table} WHERE id = ?", (row_id,)).fetchone()
-        kind = "user" if table == "users" else "group"
-        if row is None:
-            raise NotFound(f"no {kind} with id {row_id}")
-        raise Conflict(f"the {kind} was changed concurrently (now at version {row[0]})")

@@ -1,0 +1,154 @@
+"""How a batch of messages is appended, decided once for every adapter, without I/O.
+
+An adapter reads where each room of the batch ends (:data:`Tail`) and the stored
+messages the batch may repeat; :meth:`Batch.plan` decides the rest, message by
+message, in batch order:
+
+- one holding a NUL character in an id, its kind or its text: ``InvalidInput``
+  (PostgreSQL cannot keep one in a text column, so no store keeps one: what a
+  client may send does not depend on the store);
+- one for a room that does not exist: ``NotFound``;
+- one with the (room, sender, client id) of a stored message, or of one before it in
+  the batch: that message again, ``duplicate=True`` (exactly once in history);
+- one whose body is not JSON: ``InvalidInput``;
+- any other: its room's next sequence number, and a ``ts`` no older than the room's
+  message before it (within a room time never goes back as ``seq`` grows, whatever
+  the writers' clocks, so a client that follows a room by time misses nothing).
+
+The adapter then inserts :attr:`Plan.rows` and moves each room in
+:attr:`Plan.grown` to its new ``last_seq``, in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from homer.errors import HomerError, InvalidInput, NotFound
+from homer.store.records import Appended, MessageRecord, NewMessage
+from homer.store.rows import Rows
+
+__all__ = ["Batch", "Key", "Plan", "Tail", "holds_nul"]
+
+#: What makes a message a resend: (room id, sender id, client id).
+Key = tuple[str, str, str]
+
+_encode = msgspec.json.encode
+_NUL = "the text, cid and ids of a message cannot hold a NUL character (U+0000)"
+
+
+#: Where a room's history ends: its ``last_seq``, and the ``ts`` of its last stored
+#: message (``None`` when it has none, say after a purge).
+Tail = tuple[int, float | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to write for a batch, and the outcome of each of its messages."""
+
+    outcomes: list[Appended | HomerError]
+    #: The messages to insert, as rows in ``MESSAGE_COLUMNS`` order (bodies encoded).
+    rows: list[tuple[Any, ...]]
+    #: The new ``last_seq`` of each room that grew.
+    grown: dict[str, int]
+
+
+def holds_nul(message: NewMessage) -> bool:
+    """Whether an id, the kind or the text of ``message`` holds a NUL character."""
+    text = message.body.get("text")
+    return (
+        "\x00" in message.room_id
+        or "\x00" in message.id
+        or "\x00" in message.sender_id
+        or "\x00" in message.client_id
+        or "\x00" in message.kind
+        or (isinstance(text, str) and "\x00" in text)
+    )
+
+
+def _encoded(body: Any) -> bytes | None:
+    """The body as JSON, or ``None`` if it is not JSON (that message alone fails)."""
+    try:
+        return _encode(body)
+    except (TypeError, msgspec.EncodeError):
+        return None
+
+
+class Batch:
+    """Messages to append in one transaction, with what can be checked before it."""
+
+    __slots__ = ("_bodies", "_refused", "messages", "room_ids")
+
+    def __init__(self, messages: Sequence[NewMessage]) -> None:
+        self.messages = messages
+        self._bodies: list[bytes | None] = []
+        self._refused: list[bool] = []
+        rooms: set[str] = set()
+        for message in messages:
+            self._bodies.append(_encoded(message.body))
+            refused = holds_nul(message)
+            self._refused.append(refused)
+            if not refused:
+                rooms.add(message.room_id)
+        #: The rooms the batch may grow, sorted: the order writers lock them in.
+        self.room_ids = sorted(rooms)
+
+    def keys(self, rooms: Container[str]) -> list[Key]:
+        """The keys of the messages that may repeat a stored one (those of ``rooms``,
+        the rooms that exist), each once, for the adapter to look up."""
+        keys: dict[Key, None] = {}
+        for message, refused in zip(self.messages, self._refused, strict=True):
+            if not refused and message.room_id in rooms:
+                keys[(message.room_id, message.sender_id, message.client_id)] = None
+        return list(keys)
+
+    def plan(self, tails: Mapping[str, Tail], stored: Mapping[Key, MessageRecord]) -> Plan:
+        """Number the batch. ``tails`` has every room of it that exists; ``stored`` the
+        stored messages it repeats (all of them, or none when the adapter has not
+        looked: then only repeats within the batch are found)."""
+        outcomes: list[Appended | HomerError] = []
+        rows: list[tuple[Any, ...]] = []
+        grown: dict[str, int] = {}
+        seqs = {room_id: seq for room_id, (seq, _) in tails.items()}
+        times = {room_id: ts for room_id, (_, ts) in tails.items()}
+        fresh: dict[Key, MessageRecord] = {}
+        for message, body, refused in zip(self.messages, self._bodies, self._refused, strict=True):
+            if refused:
+                outcomes.append(InvalidInput(_NUL))
+                continue
+            room_id = message.room_id
+            seq = seqs.get(room_id)
+            if seq is None:
+                outcomes.append(NotFound(f"no room with id {room_id}"))
+                continue
+            key = (room_id, message.sender_id, message.client_id)
+            earlier = fresh.get(key)
+            if earlier is None and stored:
+                earlier = stored.get(key)
+            if earlier is not None:
+                outcomes.append(Appended(earlier, duplicate=True))
+                continue
+            if body is None:
+                outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
+                continue
+            seqs[room_id] = grown[room_id] = seq = seq + 1
+            not_before = times[room_id]
+            ts = message.ts if not_before is None or message.ts >= not_before else not_before
+            times[room_id] = ts
+            record = MessageRecord(
+                room_id,
+                seq,
+                message.id,
+                message.sender_id,
+                message.client_id,
+                message.kind,
+                ts,
+                message.body,
+            )
+            fresh[key] = record
+            rows.append(Rows.message_row(record, body))
+            outcomes.append(Appended(record))
+        return Plan(outcomes, rows, grown)
