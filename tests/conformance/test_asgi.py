@@ -33,7 +33,7 @@ from homer.testing.transport_conformance import (
     quick_presence,
 )
 from tests.conformance.uvicorn_host import serving
-from tests.server.rawws import RawWebSocket
+from tests.server.rawws import OPEN, RawWebSocket
 
 #: What a client reaches through the adapter: every transport of the HTTP port.
 OVER_ASGI = tuple(c for c in BUILT_IN if c.transport != "tcp")
@@ -130,26 +130,38 @@ async def test_a_consumer_that_falls_too_far_behind_is_closed_with_4008(tmp_path
         await sender.create("firehose")
         await reader.join("firehose")
         stalled = await RawWebSocket.connect(host, int(port), receive_buffer=4096)
-        await stalled.send_json({"op": "hello", "rid": 1, "token": await issue_token(homer, "s")})
-        await stalled.reply(1)
-        await stalled.send_json({"op": "join", "rid": 2, "room": "firehose"})
-        await stalled.reply(2)
-        stalled.writer.transport.pause_reading()
-        slow = homer.metrics.slow_consumers
-        sent = 0
-        async with asyncio.timeout(60):
-            while slow._value.get() < 1:
-                await asyncio.gather(*(sender.send("firehose", "x" * 7000) for _ in range(20)))
-                sent += 20
-        stalled.writer.transport.resume_reading()
-        assert await stalled.close_code() == 4008
-        # The others got every message, on the same connection.
-        seen = 0
-        async with asyncio.timeout(30):
-            while seen < sent:
-                event = await reader.events.get()
-                seen += event.op == "msg" and event.kind == "msg"
-        assert reader.reconnects == 0
-        await wait_until(lambda: len(homer.peers) == 2)
+        OPEN.remove(stalled)  # closed here, in this test's event loop
+        try:
+            await stall_and_flood(homer, sender, reader, stalled)
+        finally:
+            stalled.abort()
         await sender.close()
         await reader.close()
+
+
+async def stall_and_flood(
+    homer: Homer, sender: HomerClient, reader: HomerClient, stalled: RawWebSocket
+) -> None:
+    """``stalled`` joins and stops reading; ``sender`` floods the room until it is
+    closed as too slow, while ``reader`` keeps up."""
+    await stalled.send_json({"op": "hello", "rid": 1, "token": await issue_token(homer, "s")})
+    await stalled.reply(1)
+    await stalled.send_json({"op": "join", "rid": 2, "room": "firehose"})
+    await stalled.reply(2)
+    stalled.writer.transport.pause_reading()
+    slow = homer.metrics.slow_consumers
+    sent = 0
+    async with asyncio.timeout(60):
+        while slow._value.get() < 1:
+            await asyncio.gather(*(sender.send("firehose", "x" * 7000) for _ in range(20)))
+            sent += 20
+    stalled.writer.transport.resume_reading()
+    assert await stalled.close_code() == 4008
+    # The others got every message, on the same connection.
+    seen = 0
+    async with asyncio.timeout(30):
+        while seen < sent:
+            event = await reader.events.get()
+            seen += event.op == "msg" and event.kind == "msg"
+    assert reader.reconnects == 0
+    await wait_until(lambda: len(homer.peers) == 2)
