@@ -12,7 +12,7 @@ import pytest_asyncio
 
 from homer.client import HomerClient, TransportName
 from homer.testing.server import TestServer, replace_config, running_homer
-from tests.conformance.conftest import next_message
+from homer.testing.transport_conformance import next_message
 from tests.server.test_tls import make_certificate
 
 

@@ -30,7 +30,7 @@ from homer.identity.passwords import Argon2Params
 from homer.identity.permissions import SYSTEM
 from homer.node.runner import RunningServer, start_server
 
-__all__ = ["TestServer", "running_homer"]
+__all__ = ["TestServer", "create_user", "issue_token", "running_homer"]
 
 PASSWORD = "test-password"
 
@@ -57,15 +57,10 @@ class TestServer:
 
     async def user(self, name: str, *, group: str | None = None, password: str = PASSWORD) -> Any:
         """Create a user (or return the existing one)."""
-        accounts = self.app.identity.accounts
-        try:
-            return await accounts.create(SYSTEM, name, password, group=group)
-        except Conflict:
-            return await accounts.get(name)
+        return await create_user(self.app, name, group=group, password=password)
 
     async def token(self, name: str, *, group: str | None = None, **issue: Any) -> str:
-        user = await self.user(name, group=group)
-        return self.app.identity.tokens.issue(user.token_info(), **issue)
+        return await issue_token(self.app, name, group=group, **issue)
 
     async def client(
         self,
@@ -90,6 +85,23 @@ class TestServer:
         if connect:
             await client.connect()
         return client
+
+
+async def create_user(
+    app: Homer, name: str, *, group: str | None = None, password: str = PASSWORD
+) -> Any:
+    """Create a user of ``app`` (or return the existing one)."""
+    accounts = app.identity.accounts
+    try:
+        return await accounts.create(SYSTEM, name, password, group=group)
+    except Conflict:
+        return await accounts.get(name)
+
+
+async def issue_token(app: Homer, name: str, *, group: str | None = None, **issue: Any) -> str:
+    """A token for ``name`` (created if needed); ``issue`` goes to the token manager."""
+    user = await create_user(app, name, group=group)
+    return app.identity.tokens.issue(user.token_info(), **issue)
 
 
 @contextlib.asynccontextmanager
