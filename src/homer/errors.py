@@ -5,8 +5,10 @@ for people and logs. Codes never change meaning once released.
 
     HomerError                      (code varies; never raised itself)
     ├── InvalidInput                invalid       the caller sent something malformed
-    │   └── ValidationFailed        invalid       named fields failed their validators
+    │   ├── ValidationFailed        invalid       named fields failed their validators
+    │   └── BadParams               invalid       parameters that do not fit the operation
     ├── NotFound                    not_found     no such user, group, token, ...
+    │   └── UnknownOp               unknown_op    no handler for this operation
     ├── Conflict                    conflict      a name is taken, a rule forbids it now
     ├── Forbidden                   forbidden     not allowed here (not a member, banned, ...)
     │   └── NotAuthorized           forbidden     the acting user lacks a permission
@@ -17,7 +19,8 @@ for people and logs. Codes never change meaning once released.
     ├── TooLarge                    too_large     a frame or message over the configured limit
     ├── StoreError                  unavailable   the store failed; the operation did not happen
     │   └── SchemaTooNew            unavailable   the database was written by a newer Homer
-    └── BrokerError                 unavailable   the broker is unreachable; live delivery waits
+    ├── BrokerError                 unavailable   the broker is unreachable; live delivery waits
+    └── InternalError               internal      a failure of Homer's own, logged where it happened
 
 An expired token is not an error: ``TokenManager.check`` returns ``None`` so
 that the caller can ask for a refresh.
@@ -29,11 +32,13 @@ from collections.abc import Mapping
 from enum import StrEnum
 
 __all__ = [
+    "BadParams",
     "BrokerError",
     "Conflict",
     "ErrorCode",
     "Forbidden",
     "HomerError",
+    "InternalError",
     "InvalidInput",
     "InvalidToken",
     "NotAuthorized",
@@ -44,6 +49,7 @@ __all__ = [
     "TokenRevoked",
     "TooLarge",
     "Unauthenticated",
+    "UnknownOp",
     "ValidationFailed",
 ]
 
@@ -90,8 +96,18 @@ class ValidationFailed(InvalidInput):
         super().__init__("; ".join(f"{name}: {reason}" for name, reason in self.fields.items()))
 
 
+class BadParams(InvalidInput):
+    """The parameters do not fit the operation's ``msgspec.Struct``."""
+
+
 class NotFound(HomerError):
     code = ErrorCode.NOT_FOUND
+
+
+class UnknownOp(NotFound):
+    """No handler is registered for the operation a request names."""
+
+    code = ErrorCode.UNKNOWN_OP
 
 
 class Conflict(HomerError):
@@ -155,3 +171,10 @@ class StoreError(HomerError):
 
 class SchemaTooNew(StoreError):
     """The database holds migrations this version of Homer does not know."""
+
+
+class InternalError(HomerError):
+    """Something failed that should not have: the client learns only that (the
+    cause goes to the log where it was caught)."""
+
+    code = ErrorCode.INTERNAL

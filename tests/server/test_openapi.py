@@ -32,7 +32,7 @@ from homer.config import HomerConfig
 from homer.identity.permissions import SYSTEM
 from homer.testing.server import TestServer, replace_config, running_homer
 from homer.transports.openapi import build_document
-from homer.transports.rest import ENDPOINTS
+from homer.transports.rest import REST_ROUTES
 from homer.transports.site import build_http_app
 from tests.server.test_rest import conforms
 
@@ -227,7 +227,7 @@ def test_the_document_describes_every_route(live: Live) -> None:
         described = document["paths"][path][route.method.lower()]
         assert described["summary"], (route.method, path)
         assert described["responses"], (route.method, path)
-    for endpoint in ENDPOINTS:
+    for endpoint in REST_ROUTES:
         described = document["paths"][endpoint.path][endpoint.method.lower()]
         assert described["security"] == [{"bearer": []}]
         for status in ("400", "401", "413", "429"):

@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from homer.testing.server import PASSWORD, TestServer, replace_config, running_homer
-from homer.transports.rest import ENDPOINTS
+from homer.transports.rest import REST_ROUTES
 
 
 def conforms(document: dict[str, Any], method: str, path: str, status: int, body: Any) -> None:
@@ -572,7 +572,7 @@ async def test_admin_routes_need_the_admin_permissions(api: Api) -> None:
         "PATCH /api/groups/{name}": {"name": "y"},
     }
     checked = 0
-    for endpoint in ENDPOINTS:
+    for endpoint in REST_ROUTES:
         path = endpoint.path
         for name, value in values.items():
             path = path.replace(
@@ -585,6 +585,6 @@ async def test_admin_routes_need_the_admin_permissions(api: Api) -> None:
         status, code = await api.refused(endpoint.method, path, plain, body)
         assert (status, code) == (403, "forbidden"), (endpoint.method, endpoint.path)
         checked += 1
-    assert checked == sum(1 for e in ENDPOINTS if e.permission)
+    assert checked == sum(1 for e in REST_ROUTES if e.permission)
     target = await api.ok("GET", "/api/users/target", root)
     assert (target["group"], target["grants"], target["denies"]) == ("users", [], [])

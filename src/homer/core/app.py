@@ -28,8 +28,6 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
-
 from homer.broker.factory import open_broker
 from homer.broker.ports import Broker
 from homer.clock import Clock, system_clock
@@ -37,17 +35,21 @@ from homer.config import HomerConfig
 from homer.core import ops
 from homer.core.limits import KeyedBuckets
 from homer.core.metrics import Metrics
-from homer.core.session import CloseCode, Peer, Session
+from homer.core.pipeline import (
+    Call,
+    Context,
+    Handler,
+    HandlerFunc,
+    Pipeline,
+    error_details,
+    params_type,
+)
+from homer.core.session import CloseCode, Peer
 from homer.errors import (
     ErrorCode,
     HomerError,
-    NotAuthorized,
-    RateLimited,
-    Unauthenticated,
 )
-from homer.identity.accounts import User
 from homer.identity.passwords import Argon2Params
-from homer.identity.permissions import Actor
 from homer.identity.schema import UserSchema
 from homer.identity.service import Identity
 from homer.messaging.events import Events
@@ -61,7 +63,6 @@ from homer.protocol.codecs import Codec, CodecRegistry, JSONCodec, MessagePackCo
 from homer.protocol.envelope import (
     BadRequest,
     Envelope,
-    Request,
     RequestId,
     error_envelope,
     parse_request,
@@ -76,66 +77,12 @@ __all__ = ["Context", "Handler", "Homer", "HttpRoute"]
 
 log = logging.getLogger("homer.server")
 
-HandlerFunc = Callable[..., Awaitable[Any]]
-
-
-@dataclass(slots=True)
-class Context:
-    """What a handler gets besides its parameters."""
-
-    app: Homer
-    peer: Peer
-    rid: RequestId | None
-    session: Session | None = None
-
-    @property
-    def user(self) -> User:
-        if self.session is None:
-            raise Unauthenticated("say hello with a token first")
-        return self.session.user
-
-    @property
-    def actor(self) -> Actor:
-        return self.app.identity.actor(self.user)
-
-    def send(self, envelope: Envelope) -> None:
-        """Send an event to this connection alone."""
-        self.peer.send(envelope)
-
-
-@dataclass(frozen=True, slots=True)
-class Handler:
-    op: str
-    func: HandlerFunc
-    params: type[msgspec.Struct] | None
-    requires: str | None
-    auth: bool
-
 
 @dataclass(frozen=True, slots=True)
 class HttpRoute:
     method: str
     path: str
     func: Callable[..., Awaitable[Any]]
-
-
-def _params_type(func: HandlerFunc) -> type[msgspec.Struct] | None:
-    parameters = list(inspect.signature(func).parameters.values())
-    if len(parameters) < 2:
-        return None
-    annotation = parameters[1].annotation
-    if isinstance(annotation, str):  # postponed annotations: resolve just this one
-        try:
-            annotation = eval(annotation, getattr(func, "__globals__", {}))
-        except Exception as exc:
-            raise TypeError(
-                f"handler {func.__qualname__}: cannot resolve {annotation!r}: {exc}"
-            ) from None
-    if isinstance(annotation, type) and issubclass(annotation, msgspec.Struct):
-        return annotation
-    raise TypeError(
-        f"handler {func.__qualname__}: annotate its second parameter with a msgspec.Struct"
-    )
 
 
 class Homer:
@@ -189,6 +136,7 @@ class Homer:
         self.login_by_address = KeyedBuckets(
             limits.logins_per_address / 60.0, limits.logins_per_address
         )
+        self.pipeline = Pipeline(self)
         ops.register(self)
 
     # -- extending ----------------------------------------------------------------
@@ -215,7 +163,9 @@ class Homer:
             raise ValueError(f"{op!r}: a permission needs an authenticated session (auth=True)")
         if requires is not None and self._started:
             self.identity.authorizer.permissions.check([requires])
-        self.handlers[op] = Handler(op, func, _params_type(func), requires, auth)
+        self.handlers[op] = Handler(
+            op=op, func=func, params=params_type(func), requires=requires, auth=auth
+        )
 
     def remove_handler(self, op: str) -> None:
         self.handlers.pop(op, None)
@@ -431,36 +381,18 @@ class Homer:
             self._error(peer, request.rid, ErrorCode.UNKNOWN_OP, f"unknown op {request.op!r}")
             return
         session = peer.session
-        if handler.auth:
-            if session is None:
-                self._error(
-                    peer, request.rid, ErrorCode.UNAUTHENTICATED, "say hello with a token first"
-                )
-                return
-            now = self.clock()
-            wait = max(
-                session.take(now, self.config.limits.rate, self.config.limits.burst),
-                self.user_buckets.take(session.user.id, now),
-            )
-            if wait:
-                self._error(
-                    peer,
-                    request.rid,
-                    ErrorCode.RATE_LIMITED,
-                    "too many requests",
-                    retry_after=round(wait, 3),
-                )
-                return
+        call = Call(handler, Context(self, peer, request.rid, session), request.params)
         if session is None and not handler.auth:
             self._opening[peer] = []
-            self.spawn(self._open(handler, peer, request))
-            return
-        self.spawn(self._run(handler, peer, session, request))
+            self.spawn(self._open(call))
+        else:
+            self.spawn(self._run(call))
 
-    async def _open(self, handler: Handler, peer: Peer, request: Request) -> None:
+    async def _open(self, call: Call) -> None:
         """Run a request that may open the session, then what waited for it."""
+        peer = call.ctx.peer
         try:
-            await self._run(handler, peer, None, request)
+            await self._run(call)
         finally:
             backlog = self._opening.pop(peer, None)
             for document in backlog or ():
@@ -474,44 +406,27 @@ class Homer:
     async def call(self, handler: Handler, ctx: Context, params: Mapping[str, Any] | None) -> Any:
         """Run ``handler`` for ``ctx``: its permission, its parameters, the call.
 
-        The one way an operation runs, whatever the transport; raises
-        :class:`~homer.errors.HomerError` or :class:`BadParams`.
+        The inner part of the request pipeline (:mod:`homer.core.pipeline`), for an
+        operation run on behalf of a request already authenticated and counted;
+        raises :class:`~homer.errors.HomerError`.
         """
-        if handler.requires is not None:
-            if ctx.session is None:
-                raise Unauthenticated("say hello with a token first")
-            if not self.identity.authorizer.can(ctx.session.user, handler.requires):
-                raise NotAuthorized(handler.requires, ctx.session.user.name)
-        if handler.params is None:
-            if params:
-                names = ", ".join(sorted(params))
-                raise BadParams(f"{handler.op} takes no parameters (got {names})")
-            return await handler.func(ctx)
-        try:
-            typed = msgspec.convert(params or {}, handler.params)
-        except msgspec.ValidationError as exc:
-            raise BadParams(str(exc)) from None
-        return await handler.func(ctx, typed)
+        return await self.pipeline.call(Call(handler, ctx, params))
 
-    async def _run(
-        self, handler: Handler, peer: Peer, session: Session | None, request: Request
-    ) -> None:
+    async def _run(self, call: Call) -> None:
+        """A request from a connection through the whole pipeline; its answer back."""
+        peer, rid = call.ctx.peer, call.ctx.rid
         try:
-            result = await self.call(
-                handler, Context(self, peer, request.rid, session), request.params
-            )
-            peer.send(reply_envelope(request.rid, result))
+            result = await self.pipeline.run(call)
         except HomerError as exc:
-            self._error(peer, request.rid, exc.code, exc.message, **error_details(exc))
-        except BadParams as exc:
-            self._error(peer, request.rid, ErrorCode.INVALID, exc.message)
-        except asyncio.CancelledError:
-            raise
+            self._error(peer, rid, exc.code, exc.message, **error_details(exc))
+            return
+        try:
+            peer.send(reply_envelope(rid, result))
         except Exception:
             log.exception(
-                "handler failed", extra={"op": request.op, "rid": request.rid, "conn": id(peer)}
+                "reply failed", extra={"op": call.target.name, "rid": rid, "conn": id(peer)}
             )
-            self._error(peer, request.rid, ErrorCode.INTERNAL, "internal error")
+            self._error(peer, rid, ErrorCode.INTERNAL, "internal error")
 
     def _error(
         self, peer: Peer, rid: RequestId | None, code: str, message: str, **extra: Any
@@ -687,22 +602,3 @@ class Homer:
                     session.user.id, session.jti, session.issued_at
                 ):
                     peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
-
-
-def error_details(exc: HomerError) -> dict[str, Any]:
-    """What an error carries besides its code and message (``retry_after``, ``fields``)."""
-    extra: dict[str, Any] = {}
-    if isinstance(exc, RateLimited):
-        extra["retry_after"] = exc.retry_after
-    fields = getattr(exc, "fields", None)
-    if fields:
-        extra["fields"] = fields
-    return extra
-
-
-class BadParams(Exception):
-    """The parameters do not fit the operation's ``msgspec.Struct``."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message

@@ -301,6 +301,37 @@ class AccountService:
         return User.from_record(updated)
 
     @requires("admin.users")
+    async def change(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        attributes: Mapping[str, Any] | None = None,
+        group: str | None = None,
+        new_name: str | None = None,
+    ) -> User:
+        """Change attributes, group and name (those given), in that order. Every change
+        is checked before any is made; each is its own entry in the audit log."""
+        record = await self._record(name)
+        if attributes is not None:
+            self.schema.for_update(record.attributes, attributes)
+        if group is not None:
+            await self._group_id(group)
+        if new_name is not None:
+            validate_name(new_name, "name")
+            taken = await self.store.user_by_name(new_name)
+            if taken is not None and taken.id != record.id:
+                raise Conflict(f"a user named {new_name!r} already exists")
+        user = User.from_record(record)
+        if attributes is not None:
+            user = await self.update(actor, user.name, attributes)
+        if group is not None:
+            user = await self.set_group(actor, user.name, group)
+        if new_name is not None:
+            user = await self.rename(actor, user.name, new_name)
+        return user
+
+    @requires("admin.users")
     async def set_group(self, actor: Principal, name: str, group: str) -> User:
         record = await self._record(name)
         updated = self._next(record, group_id=await self._group_id(group))

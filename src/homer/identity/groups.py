@@ -24,6 +24,14 @@ __all__ = ["Group", "GroupService"]
 
 
 @dataclass(frozen=True, slots=True)
+class Unchanged:
+    """The default of an argument that may be ``None``: left as it is."""
+
+
+UNCHANGED = Unchanged()
+
+
+@dataclass(frozen=True, slots=True)
 class Group:
     id: str
     name: str
@@ -159,6 +167,37 @@ class GroupService:
                 actor, record, "group.parent", {"parent": parent}, parent_id=parent_id
             )
         )
+
+    @requires("admin.groups")
+    async def change(
+        self,
+        actor: Principal,
+        name: str,
+        *,
+        parent: str | Unchanged | None = UNCHANGED,
+        permissions: Iterable[str] | None = None,
+        new_name: str | None = None,
+    ) -> Group:
+        """Change parent (``None``: none), permissions (the whole new set) and name
+        (those given), in that order. Every change is checked before any is made."""
+        group = await self.get(name)
+        wanted = self._known(permissions) if permissions is not None else None
+        if new_name is not None:
+            validate_name(new_name, "name")
+            taken = await self.store.group_by_name(new_name)
+            if taken is not None and taken.id != group.id:
+                raise Conflict(f"a group named {new_name!r} already exists")
+        if not isinstance(parent, Unchanged):
+            group = await self.set_parent(actor, group.name, parent)
+        if wanted is not None:
+            group = await self.set_permissions(actor, group.name, wanted)
+        if new_name is not None:
+            group = await self.rename(actor, group.name, new_name)
+        return group
+
+    async def size(self, group: Group) -> int:
+        """How many users are in ``group``."""
+        return await self.store.count_members(group.id)
 
     @requires("admin.groups")
     async def delete(self, actor: Principal, name: str) -> int:

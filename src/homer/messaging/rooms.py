@@ -108,6 +108,19 @@ class RoomService:
             raise Forbidden(f"you are not a member of {room_id!r}")
         return room, member
 
+    async def describe(self, user: User, room_id: str) -> dict[str, Any]:
+        """A room as ``user`` may see it: with their membership and unread count when
+        they are in it; a public or announce room to anyone; a private room or a DM
+        to its members only (``forbidden``)."""
+        room = await self.get(room_id)
+        member = await self.store.member(room.id, user.id)
+        if member is None:
+            if room.kind not in ("public", "announce"):
+                raise Forbidden(f"you are not a member of {room_id!r}")
+            return room_info(room)
+        unread = await self.store.unread_counts(user.id, room_id=room.id)
+        return room_info(room, member, unread.get(room.id, 0))
+
     async def mine(self, user: User) -> list[dict[str, Any]]:
         """Every room of the user, with read markers and unread counts."""
         listed = await self.store.room_list(user.id)

@@ -1,10 +1,7 @@
-"""What every HTTP handler shares (reading bodies and tokens, answering and
-mapping errors), and the account routes: register, log in, refresh.
-
-Login is rate limited per account and per address *before* any password is
-hashed (a hash costs real CPU); hashing runs in a bounded pool off the event
-loop; an unknown name costs the same time and gets the same answer as a
-wrong password. The routes are assembled in :mod:`homer.transports.site`.
+"""What every HTTP handler shares: reading bodies and tokens, answering, and
+turning a :class:`~homer.errors.HomerError` into a status and a JSON body.
+The routes are declared in :mod:`homer.transports.routes` and assembled in
+:mod:`homer.transports.site`.
 """
 
 from __future__ import annotations
@@ -16,17 +13,21 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from homer.core.app import Homer, error_details
-from homer.core.ops import authenticate, send_message
-from homer.errors import ErrorCode, HomerError, InvalidInput, RateLimited, Unauthenticated
+from homer.core.app import Homer
+from homer.core.ops import authenticate
+from homer.core.pipeline import error_details
+from homer.errors import (
+    ErrorCode,
+    HomerError,
+    InvalidInput,
+    RateLimited,
+    Unauthenticated,
+)
 from homer.identity.accounts import User
-from homer.store.records import name_key
 
 __all__ = [
     "APP_KEY",
     "STATUS",
-    "NewQueue",
-    "PostedMessage",
     "bearer_token",
     "bearer_user",
     "error_response",
@@ -131,90 +132,11 @@ def bearer_token(authorization: str) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def _bearer(request: web.Request) -> str | None:
-    return bearer_token(request.headers.get("Authorization", ""))
-
-
-async def register(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    if not app.config.identity.open_registration:
-        return json_response({"code": "forbidden", "message": "registration is closed"}, 403)
-    data = await json_body(request)
-    name, password = data.pop("name", None), data.pop("password", None)
-    user = await app.identity.accounts.register(name, password, data)
-    return json_response(
-        {"user": {"id": user.id, "name": user.name, "attributes": user.attributes}}, 201
-    )
-
-
-async def login(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    data = await json_body(request)
-    name, password = data.get("name"), data.get("password")
-    if not isinstance(name, str) or not isinstance(password, str):
-        raise InvalidInput("name and password are required strings")
-    now = app.clock()
-    address = request.remote or "unknown"
-    wait = max(
-        app.login_by_account.take(name_key(name), now),
-        app.login_by_address.take(address, now),
-    )
-    if wait:
-        raise RateLimited("too many login attempts: wait and try again", wait)
-    user, token = await app.identity.login(name, password)
-    claims = app.identity.tokens.check(token) or {}
-    return json_response(
-        {
-            "token": token,
-            "expires_at": claims.get("exp"),
-            "user": {"id": user.id, "name": user.name},
-        }
-    )
-
-
-async def refresh(request: web.Request) -> web.Response:
-    app = request.app[APP_KEY]
-    token = _bearer(request)
-    if token is None and request.can_read_body:
-        token = (await json_body(request)).get("token")
-    if not isinstance(token, str):
-        raise Unauthenticated("send the token as 'Authorization: Bearer ...' or {\"token\": ...}")
-    _, fresh = await app.identity.refresh(token)
-    claims = app.identity.tokens.check(fresh) or {}
-    return json_response({"token": fresh, "expires_at": claims.get("exp")})
-
-
-class PostedMessage(msgspec.Struct, forbid_unknown_fields=True):
-    cid: str
-    text: str = ""
-    data: Any = None
-
-
-async def post_message(request: web.Request) -> web.Response:
-    """``POST /api/rooms/{room}/messages``: the ``send`` operation over plain HTTP,
-    acknowledged the same way (a resend with the same ``cid`` gets the first ack)."""
-    app = request.app[APP_KEY]
-    app.metrics.requests.inc()
-    user, _ = await bearer_user(request)
-    try:
-        message = msgspec.convert(await json_body(request), PostedMessage)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
-    room = request.match_info["room"]
-    ack = await send_message(app, user, room, message.cid, message.text, message.data)
-    return json_response(ack, 201)
-
-
-class NewQueue(msgspec.Struct, forbid_unknown_fields=True):
-    rooms: list[str] | None = None
-    cursor: str = ""
-
-
 async def bearer_user(request: web.Request, *, limited: bool = True) -> tuple[User, dict[str, Any]]:
     """The user behind the request's ``Authorization: Bearer`` token and its claims;
     each call takes from the user's rate limit unless ``limited`` is false."""
     app = request.app[APP_KEY]
-    token = _bearer(request)
+    token = bearer_token(request.headers.get("Authorization", ""))
     if token is None:
         raise Unauthenticated("send the token as 'Authorization: Bearer ...'")
     user, claims = await authenticate(app, token)

@@ -20,30 +20,25 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from homer.core.app import BadParams, Context, Handler, error_details
-from homer.core.session import Session
-from homer.errors import (
-    ErrorCode,
-    HomerError,
-    InvalidInput,
-    NotFound,
-    RateLimited,
+from homer.core.pipeline import (
+    SESSION_HEADER,
+    SESSION_OPS,
+    Bearer,
+    Call,
+    Context,
+    error_details,
 )
-from homer.identity.accounts import User
+from homer.core.session import Session
+from homer.errors import HomerError, InternalError, InvalidInput, RateLimited, UnknownOp
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, DecodeError, media_type
 from homer.protocol.envelope import Envelope, error_envelope, reply_envelope
-from homer.transports.http import STATUS, bearer_user, read_body
+from homer.transports.http import STATUS, bearer_token, read_body
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
 
-__all__ = ["SESSION_HEADER", "SESSION_OPS", "run_op"]
-
-#: The header naming the live session (stream or queue) an operation acts on.
-SESSION_HEADER = "Homer-Session"
-#: Operations that need a live session named in :data:`SESSION_HEADER`.
-SESSION_OPS = frozenset({"typing", "presence", "resume", "refresh"})
+__all__ = ["SESSION_HEADER", "SESSION_OPS", "RequestPeer", "op_call"]
 
 
 class RequestPeer:
@@ -74,70 +69,23 @@ class RequestPeer:
         pass
 
 
-def live_session(app: Homer, user: User, session_id: str) -> Session:
-    """The user's open stream or queue whose session is ``session_id``."""
-    for sink in app.hub.users.get(user.id, ()):
-        session = getattr(sink, "session", None)
-        if isinstance(session, Session) and session.id == session_id:
-            return session
-    raise SessionGone(session_id)
+def request_bearer(request: web.Request, *, live: bool = True) -> Bearer:
+    """The request's token and, when ``live``, the session it names in
+    :data:`SESSION_HEADER`."""
+    token = bearer_token(request.headers.get("Authorization", ""))
+    return Bearer(token, request.headers.get(SESSION_HEADER) if live else None)
 
 
-class SessionGone(NotFound):
-    """404 for a ``Homer-Session`` that names no open stream or queue of the caller;
-    ``fields.session`` is ``"gone"`` for clients to switch on."""
-
-    def __init__(self, session_id: str) -> None:
-        super().__init__(
-            f"no open stream or queue of yours has session {session_id[:40]!r}: "
-            "it closed or expired; open a new one"
-        )
-        self.fields = {"session": "gone"}
-
-
-async def run_op(
-    app: Homer,
-    request: web.Request,
-    op: str,
-    params: dict[str, Any],
-    caller: tuple[User, dict[str, Any]] | None = None,
-) -> Any:
-    """Run ``op`` for the request's bearer (``caller``, when already authenticated);
-    the result, or a :class:`HomerError`. Takes from the user's rate limit."""
-    handler: Handler | None = app.handlers.get(op)
+def op_call(app: Homer, request: web.Request, op: str, params: Any) -> Call:
+    """``op`` for the request's bearer, ready for the pipeline; :class:`UnknownOp`
+    when there is no such operation."""
+    handler = app.handlers.get(op)
     if handler is None:
-        raise _UnknownOp(f"unknown op {op!r}")
+        raise UnknownOp(f"unknown op {op!r}")
     if op == "hello":
         raise InvalidInput("over HTTP every request carries its token: there is no hello")
-    session_id = request.headers.get(SESSION_HEADER)
     peer = RequestPeer(request.remote or "unknown", app.clock())
-    session: Session | None = None
-    if handler.auth:
-        if caller is None:
-            user, claims = await bearer_user(request)
-        else:
-            user, claims = caller
-            wait = app.user_buckets.take(user.id, app.clock())
-            if wait:
-                raise RateLimited("too many requests", round(wait, 3))
-        if session_id:
-            session = live_session(app, user, session_id)
-        elif op in SESSION_OPS:
-            raise InvalidInput(
-                f"{op} acts on a live stream or queue: name its session in the "
-                f"{SESSION_HEADER} header"
-            )
-        else:
-            session = Session(peer, user, claims)
-    ctx = Context(app, session.peer if session is not None else peer, None, session)
-    try:
-        return await app.call(handler, ctx, params)
-    except BadParams as exc:
-        raise InvalidInput(exc.message) from None
-
-
-class _UnknownOp(HomerError):
-    code = ErrorCode.UNKNOWN_OP
+    return Call(handler, Context(app, peer, None), params, request_bearer(request))
 
 
 def negotiate(app: Homer, request: web.Request) -> tuple[Codec, Codec]:
@@ -174,7 +122,9 @@ async def post_op(request: web.Request, app: Homer) -> web.Response:
             raise InvalidInput(str(exc)) from None
         if not isinstance(params, dict):
             raise InvalidInput("the body must be a map of the op's parameters")
-        result = await run_op(app, request, request.match_info["op"], params)
+        result = await app.pipeline.run(op_call(app, request, request.match_info["op"], params))
+    except InternalError:
+        raise  # answered as any HTTP route's failure is, by the errors middleware
     except HomerError as exc:
         app.metrics.errors.labels(code=str(exc.code)).inc()
         error = error_envelope(None, str(exc.code), exc.message, **error_details(exc))

@@ -1,11 +1,11 @@
 """The OpenAPI 3.1 document of the HTTP API, served at ``GET /api/openapi.json``.
 
-It is built from what the server runs, not written beside it: the routes of
-the aiohttp router (each described by :data:`homer.transports.rest.ENDPOINTS`
-or by :data:`ROUTES` here), every operation's parameter type under
-``/api/ops/{op}``, the application's own routes, and the msgspec types that
-parse requests and shape answers, turned into JSON Schema by
-:func:`msgspec.json.schema_components`. Bounds that come from the
+It is built from what the server runs, not written beside it: the one table
+of routes that also registers them (:class:`~homer.transports.routes.Route`,
+kept at :data:`~homer.transports.routes.ROUTES_KEY`), every operation's
+parameter type under ``/api/ops/{op}``, the application's own routes, and the
+msgspec types that parse requests and shape answers, turned into JSON Schema
+by :func:`msgspec.json.schema_components`. Bounds that come from the
 configuration (the history page size) are the configured ones.
 
 The document is built on the first request and again only when the
@@ -15,25 +15,31 @@ operations or the application's routes change.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 import msgspec
 from aiohttp import web
-from msgspec import UNSET, Meta, UnsetType
+from msgspec import UNSET, UnsetType
 
 import homer
 from homer.errors import ErrorCode
 from homer.messaging.rooms import _ROOM_ID
-from homer.transports.http import APP_KEY, NewQueue, PostedMessage
-from homer.transports.longpoll import Batch
-from homer.transports.rest import ENDPOINTS, OP_REPLIES, Ack, Endpoint, RoomInfo
+from homer.transports.http import APP_KEY
+from homer.transports.rest_types import OP_REPLIES
+from homer.transports.routes import ROUTES_KEY, Route
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
 
-__all__ = ["DOCUMENT_PATH", "ROUTES", "Route", "add_openapi_route", "build_document"]
+__all__ = [
+    "DOCUMENT_PATH",
+    "OPENAPI_CACHE_KEY",
+    "Cached",
+    "build_document",
+    "openapi_document",
+]
 
 #: Where the document is served (pinned: clients and tools rely on it).
 DOCUMENT_PATH = "/api/openapi.json"
@@ -69,163 +75,8 @@ class ErrorEnvelope(msgspec.Struct, forbid_unknown_fields=True):
     body: ErrorBody
 
 
-class Registration(msgspec.Struct):
-    """A name, a password, and any attributes of the user schema beside them."""
-
-    name: str
-    password: str
-
-
-class RegisteredUser(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    name: str
-    attributes: dict[str, Any]
-
-
-class Registered(msgspec.Struct, forbid_unknown_fields=True):
-    """The new account."""
-
-    user: RegisteredUser
-
-
-class Credentials(msgspec.Struct):
-    name: str
-    password: str
-
-
-class UserRef(msgspec.Struct, forbid_unknown_fields=True):
-    id: str
-    name: str
-
-
-class LoggedIn(msgspec.Struct, forbid_unknown_fields=True):
-    """A token and when it expires (``null``: never)."""
-
-    token: str
-    expires_at: float | None
-    user: UserRef
-
-
-class TokenBody(msgspec.Struct):
-    """The token to refresh, when it is not in the ``Authorization`` header (which wins)."""
-
-    token: str | UnsetType = UNSET
-
-
-class Refreshed(msgspec.Struct, forbid_unknown_fields=True):
-    """A new token; the old one stays valid until it expires."""
-
-    token: str
-    expires_at: float | None
-
-
-class Health(msgspec.Struct, forbid_unknown_fields=True):
-    status: Literal["ok"]
-
-
-class Ready(msgspec.Struct, forbid_unknown_fields=True):
-    status: Literal["ready"]
-
-
-class NotReady(msgspec.Struct, forbid_unknown_fields=True):
-    """The store does not answer."""
-
-    status: Literal["unavailable"]
-    store: str
-
-
-class QueueRegistration(msgspec.Struct, forbid_unknown_fields=True):
-    """A new long-poll queue: poll it at ``/api/queues/{queue}/events``."""
-
-    queue: str
-    session: Annotated[
-        str,
-        Meta(description="The session to name in `Homer-Session` for `typing`, `presence`, ..."),
-    ]
-    cursor: Annotated[
-        str, Meta(description="The position in every room of the queue, to resume from.")
-    ]
-    last_event_id: int
-    expires_in: Annotated[float, Meta(description="Seconds the queue lives without a poll.")]
-    max_timeout: Annotated[float, Meta(description="The longest `timeout` a poll may ask for.")]
-    user: UserRef
-    rooms: list[RoomInfo]
-    expires_at: float | None
-
-
-class PollQuery(msgspec.Struct, forbid_unknown_fields=True):
-    after: (
-        Annotated[
-            int,
-            Meta(
-                description="Acknowledge every event up to this id and get those after it.",
-                ge=0,
-                le=10**18 - 1,
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    timeout: (
-        Annotated[
-            float, Meta(description="Seconds to wait for an event (at most `max_timeout`).", ge=0)
-        ]
-        | UnsetType
-    ) = UNSET
-
-
-class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
-    rooms: (
-        Annotated[
-            str,
-            Meta(
-                description="Only these rooms, by id, separated by commas (each one of"
-                " the caller's)."
-            ),
-        ]
-        | UnsetType
-    ) = UNSET
-    token: (
-        Annotated[
-            str, Meta(description="The token, for a browser's EventSource (prefer the header).")
-        ]
-        | UnsetType
-    ) = UNSET
-    last_event_id: (
-        Annotated[
-            str, Meta(description="The cursor to resume from (the `Last-Event-ID` header wins).")
-        ]
-        | UnsetType
-    ) = UNSET
-
-
 class PingReply(msgspec.Struct, forbid_unknown_fields=True):
     server_time: float
-
-
-# -- describing a route -------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A route of :mod:`homer.transports.site`, described."""
-
-    method: str
-    path: str
-    summary: str
-    description: str
-    tag: str
-    #: ``bearer``: a token is required; ``optional``: it may come in the header.
-    auth: Literal["bearer", "optional", "none"]
-    #: Status -> media type -> type of the body (a dict: a JSON Schema as it is;
-    #: ``None``: no body).
-    answers: dict[int, dict[str, Any]]
-    body: Any = None
-    body_required: bool = True
-    query: type[msgspec.Struct] | None = None
-    #: Refusals, all with an error body in JSON.
-    errors: tuple[int, ...] = ()
-    #: Refusals in plain text (from aiohttp itself).
-    text_errors: tuple[int, ...] = ()
 
 
 _JSON = "application/json"
@@ -243,161 +94,6 @@ _TAGS = {
     "server": "Health, metrics, the web client, this document",
     "application": "The application's own routes",
 }
-
-#: Every route of :mod:`homer.transports.site` that is not a REST endpoint.
-ROUTES: tuple[Route, ...] = (
-    Route(
-        "POST",
-        "/api/register",
-        "Sign up",
-        "Self-service sign-up into the default group, while `identity.open_registration` "
-        "is true (403 otherwise). Every invalid field is reported at once, in `fields`.",
-        "auth",
-        "none",
-        {201: {_JSON: Registered}},
-        body=Registration,
-        errors=(400, 403, 409, 413),
-    ),
-    Route(
-        "POST",
-        "/api/login",
-        "Log in",
-        "A token for a name and password. A wrong password and an unknown name get the "
-        "same answer. Attempts are limited per account and per client address.",
-        "auth",
-        "none",
-        {200: {_JSON: LoggedIn}},
-        body=Credentials,
-        errors=(400, 401, 413, 429),
-    ),
-    Route(
-        "POST",
-        "/api/token/refresh",
-        "Refresh a token",
-        "A new token for the holder of a valid one, sent as `Authorization: Bearer` "
-        "or as the body.",
-        "auth",
-        "optional",
-        {200: {_JSON: Refreshed}},
-        body=TokenBody,
-        body_required=False,
-        errors=(400, 401, 413),
-    ),
-    Route(
-        "GET",
-        "/healthz",
-        "Liveness",
-        "200 while the process serves requests.",
-        "server",
-        "none",
-        {200: {_JSON: Health}},
-    ),
-    Route(
-        "GET",
-        "/readyz",
-        "Readiness",
-        "200 when the store answers too.",
-        "server",
-        "none",
-        {200: {_JSON: Ready}, 503: {_JSON: NotReady}},
-    ),
-    Route(
-        "GET",
-        "/metrics",
-        "Prometheus metrics",
-        "The Prometheus text format.",
-        "server",
-        "none",
-        {200: {"text/plain": _TEXT}},
-    ),
-    Route(
-        "GET",
-        "/",
-        "The web client",
-        "One self-contained HTML page (unless `server.web_client` is false).",
-        "server",
-        "none",
-        {200: {"text/html": _TEXT}},
-    ),
-    Route(
-        "GET",
-        DOCUMENT_PATH,
-        "This document",
-        "The OpenAPI document of this server.",
-        "server",
-        "none",
-        {200: {_JSON: {"type": "object"}}},
-    ),
-    Route(
-        "GET",
-        "/ws",
-        "WebSocket",
-        "The WebSocket protocol (docs/protocol.md): an upgrade, then `hello` with a token. "
-        "Subprotocol `homer.json` or `homer.msgpack`.",
-        "streams",
-        "none",
-        {101: {}},
-        text_errors=(400, 403),
-    ),
-    Route(
-        "GET",
-        "/api/events",
-        "Server-Sent Events",
-        "The caller's rooms (or some of them) as a stream of events; each `id` is a resume "
-        "cursor, sent back in `Last-Event-ID`.",
-        "streams",
-        "bearer",
-        {200: {"text/event-stream": _TEXT}},
-        query=EventsQuery,
-        errors=(400, 401, 403, 404, 409),
-    ),
-    Route(
-        "POST",
-        "/api/rooms/{room}/messages",
-        "Send a message",
-        "The `send` operation: 201 once the message is stored; a resend with the same "
-        "`cid` gets the first ack (`duplicate: true`).",
-        "rooms",
-        "bearer",
-        {201: {_JSON: Ack}},
-        body=PostedMessage,
-        errors=(400, 401, 403, 404, 413, 429),
-    ),
-    Route(
-        "POST",
-        "/api/queues",
-        "Open a long-poll queue",
-        "A queue of the caller's rooms (or some of them), resuming from `cursor` when given.",
-        "streams",
-        "bearer",
-        {201: {_JSON: QueueRegistration}},
-        body=NewQueue,
-        body_required=False,
-        errors=(400, 401, 403, 404, 409, 413),
-    ),
-    Route(
-        "GET",
-        "/api/queues/{queue}/events",
-        "Poll a queue",
-        "The events after `after`, at once or when one comes, or none after `timeout` "
-        "seconds (`heartbeat: true`). `after` acknowledges every event up to it.",
-        "streams",
-        "bearer",
-        {200: {_JSON: Batch}},
-        query=PollQuery,
-        errors=(400, 401, 404),
-    ),
-    Route(
-        "DELETE",
-        "/api/queues/{queue}",
-        "Close a queue",
-        "204, and the queue is gone.",
-        "streams",
-        "bearer",
-        {204: {}},
-        errors=(401, 404),
-    ),
-)
 
 _STATUS = {
     101: "Switching Protocols",
@@ -477,7 +173,7 @@ class _Builder:
             self.kinds.append(kind)
         return _Schema(self.kinds.index(kind))
 
-    def content(self, media: dict[str, Any]) -> dict[str, Any]:
+    def content(self, media: Mapping[str, Any]) -> dict[str, Any]:
         return {name: {"schema": self.schema(kind)} for name, kind in media.items()}
 
     def body(self, kind: Any) -> dict[str, Any]:
@@ -491,7 +187,7 @@ class _Builder:
                 media["example"] = example
         return {_JSON: media}
 
-    def answer(self, status: int, media: dict[str, Any]) -> dict[str, Any]:
+    def answer(self, status: int, media: Mapping[str, Any]) -> dict[str, Any]:
         described: dict[str, Any] = {"description": _STATUS.get(status, str(status))}
         if media:
             described["content"] = self.content(media)
@@ -538,9 +234,9 @@ class _Builder:
                 found.append({**parameter, "schema": schema})
         return found
 
-    def endpoint(self, endpoint: Endpoint) -> dict[str, Any]:
-        """A REST endpoint (:mod:`homer.transports.rest`)."""
-        description = _doc(endpoint.handler.__doc__)
+    def endpoint(self, endpoint: Route) -> dict[str, Any]:
+        """A REST route (:mod:`homer.transports.rest`)."""
+        description = _doc(endpoint.doc)
         if endpoint.permission:
             description += f"\n\nNeeds the permission `{endpoint.permission}`."
         if endpoint.ops:
@@ -551,7 +247,7 @@ class _Builder:
         if endpoint.ops:
             parameters.append(_SESSION_HEADER)
         described: dict[str, Any] = {
-            "operationId": endpoint.handler.__name__,
+            "operationId": endpoint.name,
             "summary": endpoint.summary,
             "description": description,
             "tags": [endpoint.tag],
@@ -560,8 +256,7 @@ class _Builder:
         }
         if endpoint.body is not None:
             described["requestBody"] = {
-                # No body reads as {}: one is needed when a field is.
-                "required": any(f.required for f in msgspec.structs.fields(endpoint.body)),
+                "required": endpoint.needs_body,
                 "content": self.body(endpoint.body),
             }
         answer = {} if endpoint.answer is None else {_JSON: endpoint.answer}
@@ -579,7 +274,7 @@ class _Builder:
         return described
 
     def route(self, route: Route) -> dict[str, Any]:
-        """A route of :mod:`homer.transports.site`."""
+        """Any other route: a stream, an account route, the server's own."""
         described: dict[str, Any] = {
             "operationId": _operation_id(route.method, route.path),
             "summary": route.summary,
@@ -595,7 +290,7 @@ class _Builder:
         }[route.auth]
         if route.body is not None:
             described["requestBody"] = {
-                "required": route.body_required,
+                "required": route.needs_body,
                 "content": self.body(route.body),
             }
         responses = {
@@ -698,15 +393,6 @@ def _operation_id(method: str, path: str) -> str:
     return f"{method.lower()}_{words}"
 
 
-def _served(http: web.Application) -> Iterator[tuple[str, str]]:
-    """Each method and path the router serves, but the catch-all and HEAD."""
-    for route in http.router.routes():
-        path = route.resource.canonical if route.resource is not None else ""
-        if route.method in ("HEAD", "OPTIONS") or not path or path == "/{tail}":
-            continue
-        yield route.method, path
-
-
 def build_document(http: web.Application) -> dict[str, Any]:
     """The OpenAPI document of ``http`` (see :func:`homer.transports.http.build_http_app`)."""
     try:
@@ -729,22 +415,15 @@ def _describable(kind: Any) -> bool:
 def _build(http: web.Application, *, typed_ops: bool) -> dict[str, Any]:
     app = http[APP_KEY]
     builder = _Builder(app, typed_ops)
-    rest = {(endpoint.method, endpoint.path): endpoint for endpoint in ENDPOINTS}
-    described = {(route.method, route.path): route for route in ROUTES}
     paths: dict[str, dict[str, Any]] = {}
-    for method, path in _served(http):
-        if (method, path) in rest:
-            operation = builder.endpoint(rest[(method, path)])
-        elif path == "/api/ops/{op}":
+    for route in http[ROUTES_KEY]:
+        if route.handler is not None:
+            operation = builder.endpoint(route)
+        elif route.path == "/api/ops/{op}":
             operation = builder.operation(None)
-        elif (method, path) in described:
-            operation = builder.route(described[(method, path)])
         else:
-            operation = {
-                "summary": f"{method} {path}",
-                "responses": {"default": {"description": "undescribed"}},
-            }
-        paths.setdefault(path, {})[method.lower()] = operation
+            operation = builder.route(route)
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
     for op in sorted(app.handlers):
         if _OP_NAME.fullmatch(op):
             paths.setdefault(f"/api/ops/{op}", {})["post"] = builder.operation(op)
@@ -783,12 +462,14 @@ def _build(http: web.Application, *, typed_ops: bool) -> dict[str, Any]:
 
 
 @dataclass
-class _Cached:
+class Cached:
+    """The document last built, and what it was built from."""
+
     key: Any = None
     body: bytes = b""
 
 
-CACHE_KEY: web.AppKey[_Cached] = web.AppKey("openapi", _Cached)
+OPENAPI_CACHE_KEY: web.AppKey[Cached] = web.AppKey("openapi", Cached)
 
 
 def _version(app: Homer) -> Any:
@@ -802,15 +483,9 @@ def _version(app: Homer) -> Any:
 
 async def openapi_document(request: web.Request) -> web.Response:
     """``GET /api/openapi.json``."""
-    cache = request.app[CACHE_KEY]
+    cache = request.app[OPENAPI_CACHE_KEY]
     version = _version(request.app[APP_KEY])
     if cache.key != version:
         cache.body = msgspec.json.encode(build_document(request.app))
         cache.key = version
     return web.Response(body=cache.body, content_type="application/json")
-
-
-def add_openapi_route(http: web.Application) -> None:
-    """Serve the document of ``http`` at :data:`DOCUMENT_PATH`."""
-    http[CACHE_KEY] = _Cached()
-    http.router.add_get(DOCUMENT_PATH, openapi_document)

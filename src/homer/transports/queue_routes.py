@@ -4,30 +4,80 @@ themselves are :mod:`homer.transports.longpoll`."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from aiohttp import web
+from msgspec import UNSET, Meta, UnsetType
 
 from homer.core.app import Homer
 from homer.core.ops import after_welcome, check_connections, open_session
 from homer.core.session import CloseCode
 from homer.errors import InvalidInput
 from homer.protocol.codecs import Codec, media_type
-from homer.transports.http import APP_KEY, NewQueue, bearer_user, json_body
+from homer.transports.http import APP_KEY, bearer_user
 from homer.transports.longpoll import (
     POLL_CODECS,
+    Batch,
     EventQueue,
     PollFormat,
     Queues,
     poll_timeout,
     registration,
 )
+from homer.transports.rest_types import RoomInfo, UserRef
+from homer.transports.routes import Route, route_body
 from homer.transports.stream_cursor import decode_cursor, plan_start
 
-__all__ = ["QUEUES_KEY", "create_queue", "delete_queue", "poll_queue"]
+__all__ = ["QUEUES_KEY", "QUEUE_ROUTES", "create_queue", "delete_queue", "poll_queue"]
 
 QUEUES_KEY: web.AppKey[Queues] = web.AppKey("queues", Queues)
+
+
+class NewQueue(msgspec.Struct, forbid_unknown_fields=True):
+    rooms: list[str] | None = None
+    cursor: str = ""
+
+
+class QueueRegistration(msgspec.Struct, forbid_unknown_fields=True):
+    """A new long-poll queue: poll it at ``/api/queues/{queue}/events``."""
+
+    queue: str
+    session: Annotated[
+        str,
+        Meta(description="The session to name in `Homer-Session` for `typing`, `presence`, ..."),
+    ]
+    cursor: Annotated[
+        str, Meta(description="The position in every room of the queue, to resume from.")
+    ]
+    last_event_id: int
+    expires_in: Annotated[float, Meta(description="Seconds the queue lives without a poll.")]
+    max_timeout: Annotated[float, Meta(description="The longest `timeout` a poll may ask for.")]
+    user: UserRef
+    rooms: list[RoomInfo]
+    expires_at: float | None
+
+
+class PollQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """The query of a poll (checked by hand, as the long-poll protocol states)."""
+
+    after: (
+        Annotated[
+            int,
+            Meta(
+                description="Acknowledge every event up to this id and get those after it.",
+                ge=0,
+                le=10**18 - 1,
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    timeout: (
+        Annotated[
+            float, Meta(description="Seconds to wait for an event (at most `max_timeout`).", ge=0)
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 async def create_queue(request: web.Request) -> web.Response:
@@ -36,10 +86,7 @@ async def create_queue(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     queues = request.app[QUEUES_KEY]
     user, claims = await bearer_user(request, limited=False)
-    try:
-        asked = msgspec.convert(await json_body(request) if request.can_read_body else {}, NewQueue)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
+    asked: NewQueue = (await route_body(request) if request.can_read_body else None) or NewQueue()
     if asked.rooms is not None and not asked.rooms:
         raise InvalidInput("rooms names no room: leave it out to follow all your rooms")
     resume = decode_cursor(asked.cursor)
@@ -107,3 +154,43 @@ async def delete_queue(request: web.Request) -> web.Response:
     queue.close(CloseCode.NORMAL, "closed by the client")
     queues.remove(queue)
     return web.Response(status=204)
+
+
+#: The long-poll routes.
+QUEUE_ROUTES: tuple[Route, ...] = (
+    Route(
+        method="POST",
+        path="/api/queues",
+        serve=create_queue,
+        summary="Open a long-poll queue",
+        description="A queue of the caller's rooms (or some of them), resuming from `cursor` "
+        "when given.",
+        tag="streams",
+        answers={201: {"application/json": QueueRegistration}},
+        body=NewQueue,
+        body_required=False,
+        errors=(400, 401, 403, 404, 409, 413),
+    ),
+    Route(
+        method="GET",
+        path="/api/queues/{queue}/events",
+        serve=poll_queue,
+        summary="Poll a queue",
+        description="The events after `after`, at once or when one comes, or none after "
+        "`timeout` seconds (`heartbeat: true`). `after` acknowledges every event up to it.",
+        tag="streams",
+        answers={200: {"application/json": Batch}},
+        query=PollQuery,
+        errors=(400, 401, 404),
+    ),
+    Route(
+        method="DELETE",
+        path="/api/queues/{queue}",
+        serve=delete_queue,
+        summary="Close a queue",
+        description="204, and the queue is gone.",
+        tag="streams",
+        answers={204: {}},
+        errors=(401, 404),
+    ),
+)

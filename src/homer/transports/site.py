@@ -7,29 +7,68 @@ the application's own routes). The composition root mounts it.
 from __future__ import annotations
 
 from importlib import resources
+from typing import Annotated, Literal
 
+import msgspec
 from aiohttp import web
+from msgspec import UNSET, Meta, UnsetType
 
 from homer.core.app import Homer
 from homer.errors import HomerError, NotFound
+from homer.transports.account_routes import AUTH_ROUTES
 from homer.transports.aiohttp_ws import websocket_handler
-from homer.transports.http import (
-    APP_KEY,
-    errors_middleware,
-    json_response,
-    login,
-    post_message,
-    refresh,
-    register,
-)
+from homer.transports.http import APP_KEY, errors_middleware, json_response
 from homer.transports.http_ops import post_op as run_op_over_http
 from homer.transports.longpoll import Queues
-from homer.transports.openapi import add_openapi_route
-from homer.transports.queue_routes import QUEUES_KEY, create_queue, delete_queue, poll_queue
-from homer.transports.rest import add_rest_routes
+from homer.transports.openapi import DOCUMENT_PATH, OPENAPI_CACHE_KEY, Cached, openapi_document
+from homer.transports.queue_routes import QUEUE_ROUTES, QUEUES_KEY
+from homer.transports.rest import REST_ROUTES
+from homer.transports.routes import Route, add_routes
 from homer.transports.sse import stream_events
 
-__all__ = ["build_http_app", "load_web_client"]
+__all__ = ["HTTP_ROUTES", "build_http_app", "load_web_client"]
+
+
+class Health(msgspec.Struct, forbid_unknown_fields=True):
+    status: Literal["ok"]
+
+
+class Ready(msgspec.Struct, forbid_unknown_fields=True):
+    status: Literal["ready"]
+
+
+class NotReady(msgspec.Struct, forbid_unknown_fields=True):
+    """The store does not answer."""
+
+    status: Literal["unavailable"]
+    store: str
+
+
+class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
+    """The query of ``GET /api/events`` (read by :mod:`homer.transports.sse`)."""
+
+    rooms: (
+        Annotated[
+            str,
+            Meta(
+                description="Only these rooms, by id, separated by commas (each one of"
+                " the caller's)."
+            ),
+        ]
+        | UnsetType
+    ) = UNSET
+    token: (
+        Annotated[
+            str, Meta(description="The token, for a browser's EventSource (prefer the header).")
+        ]
+        | UnsetType
+    ) = UNSET
+    last_event_id: (
+        Annotated[
+            str, Meta(description="The cursor to resume from (the `Last-Event-ID` header wins).")
+        ]
+        | UnsetType
+    ) = UNSET
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -90,6 +129,100 @@ async def custom(request: web.Request) -> web.StreamResponse:
     return response
 
 
+_JSON = "application/json"
+_TEXT = {"type": "string"}
+
+#: The server's own routes: health, metrics, the web client, the document, the streams.
+SERVER_ROUTES: tuple[Route, ...] = (
+    Route(
+        method="GET",
+        path="/healthz",
+        serve=healthz,
+        summary="Liveness",
+        description="200 while the process serves requests.",
+        tag="server",
+        auth="none",
+        answers={200: {_JSON: Health}},
+    ),
+    Route(
+        method="GET",
+        path="/readyz",
+        serve=readyz,
+        summary="Readiness",
+        description="200 when the store answers too.",
+        tag="server",
+        auth="none",
+        answers={200: {_JSON: Ready}, 503: {_JSON: NotReady}},
+    ),
+    Route(
+        method="GET",
+        path="/metrics",
+        serve=metrics,
+        summary="Prometheus metrics",
+        description="The Prometheus text format.",
+        tag="server",
+        auth="none",
+        answers={200: {"text/plain": _TEXT}},
+    ),
+    Route(
+        method="GET",
+        path="/",
+        serve=web_client,
+        summary="The web client",
+        description="One self-contained HTML page (unless `server.web_client` is false).",
+        tag="server",
+        auth="none",
+        answers={200: {"text/html": _TEXT}},
+        when=lambda app: app.config.server.web_client,
+    ),
+    Route(
+        method="GET",
+        path=DOCUMENT_PATH,
+        serve=openapi_document,
+        summary="This document",
+        description="The OpenAPI document of this server.",
+        tag="server",
+        auth="none",
+        answers={200: {_JSON: {"type": "object"}}},
+    ),
+    Route(
+        method="GET",
+        path="/ws",
+        serve=websocket,
+        summary="WebSocket",
+        description="The WebSocket protocol (docs/protocol.md): an upgrade, then `hello` with "
+        "a token. Subprotocol `homer.json` or `homer.msgpack`.",
+        tag="streams",
+        auth="none",
+        answers={101: {}},
+        text_errors=(400, 403),
+    ),
+    Route(
+        method="GET",
+        path="/api/events",
+        serve=events,
+        summary="Server-Sent Events",
+        description="The caller's rooms (or some of them) as a stream of events; each `id` "
+        "is a resume cursor, sent back in `Last-Event-ID`.",
+        tag="streams",
+        answers={200: {"text/event-stream": _TEXT}},
+        query=EventsQuery,
+        errors=(400, 401, 403, 404, 409),
+    ),
+    Route(
+        method="POST",
+        path="/api/ops/{op}",
+        serve=post_op,
+        summary="Run any operation",
+        tag="ops",
+    ),
+)
+
+#: Every route of the HTTP port but the application's own: what is served, and
+#: what ``/api/openapi.json`` describes.
+HTTP_ROUTES: tuple[Route, ...] = (*AUTH_ROUTES, *SERVER_ROUTES, *QUEUE_ROUTES, *REST_ROUTES)
+
+
 def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
     http = web.Application(
         middlewares=[errors_middleware], client_max_size=max(app.config.limits.max_frame, 1024)
@@ -97,22 +230,7 @@ def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
     http[APP_KEY] = app
     http[PAGE_KEY] = page
     http[QUEUES_KEY] = Queues()
-    http.router.add_post("/api/register", register)
-    http.router.add_post("/api/login", login)
-    http.router.add_post("/api/token/refresh", refresh)
-    http.router.add_get("/healthz", healthz)
-    http.router.add_get("/readyz", readyz)
-    http.router.add_get("/metrics", metrics)
-    http.router.add_get("/ws", websocket)
-    http.router.add_get("/api/events", events)
-    http.router.add_post("/api/rooms/{room}/messages", post_message)
-    http.router.add_post("/api/ops/{op}", post_op)
-    http.router.add_post("/api/queues", create_queue)
-    http.router.add_get("/api/queues/{queue}/events", poll_queue)
-    http.router.add_delete("/api/queues/{queue}", delete_queue)
-    add_rest_routes(http)
-    add_openapi_route(http)
-    if app.config.server.web_client:
-        http.router.add_get("/", web_client)
+    http[OPENAPI_CACHE_KEY] = Cached()
+    add_routes(http, HTTP_ROUTES)
     http.router.add_route("*", "/{tail:.*}", custom)
     return http
