@@ -76,6 +76,9 @@ async def test_health_readiness_and_metrics(tmp_path: Path) -> None:
         assert await http.http("GET", "/healthz") == {"status": "ok"}
         assert await http.http("GET", "/readyz") == {"status": "ready"}
         assert http._http is not None
+        for path in ("/healthz", "/readyz"):  # load balancers often check with HEAD
+            async with http._http.head(server.url + path) as response:
+                assert response.status == 200, path
         async with http._http.get(server.url + "/metrics") as response:
             text = await response.text()
         assert "homer_store_seconds_count 0.0" not in text

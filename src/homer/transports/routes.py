@@ -247,7 +247,10 @@ def add_routes(http: web.Application, routes: tuple[Route, ...]) -> None:
     served = tuple(route for route in routes if route.when is None or route.when(app))
     for route in served:
         serve = _rest(route) if route.handler is not None else _plain(route)
-        http.router.add_route(route.method, route.path, serve)
+        if route.method == "GET":  # HEAD too, as aiohttp's add_get does (health checks)
+            http.router.add_get(route.path, serve)
+        else:
+            http.router.add_route(route.method, route.path, serve)
     http[ROUTES_KEY] = served
 
 
