@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from homer.errors import HomerError, InvalidInput, NotFound
-from homer.store.appends import Batch, Key, Tail, holds_nul
+from homer.store.appends import AppendBatch, Key, Tail, holds_nul
 from homer.store.records import Appended, MessageRecord, NewMessage
 from homer.store.rows import Rows
 from homer.testing.store_conformance import new_message
@@ -42,7 +42,7 @@ def _repeats(outcome: Appended | HomerError) -> MessageRecord:
 
 def test_each_room_counts_on_from_its_own_last_seq_in_batch_order() -> None:
     a1, b1, a2, a3 = (new_message(room) for room in ("a", "b", "a", "a"))
-    plan = Batch([a1, b1, a2, a3]).plan({"a": (7, None), "b": (0, None)}, {})
+    plan = AppendBatch([a1, b1, a2, a3]).plan({"a": (7, None), "b": (0, None)}, {})
     assert [_stored(o) for o in plan.outcomes] == [
         _record(a1, 8),
         _record(b1, 1),
@@ -58,7 +58,7 @@ def test_each_room_counts_on_from_its_own_last_seq_in_batch_order() -> None:
 
 
 def test_an_empty_batch_plans_nothing() -> None:
-    batch = Batch([])
+    batch = AppendBatch([])
     assert batch.room_ids == []
     assert batch.keys({"a"}) == []
     plan = batch.plan({}, {})
@@ -67,7 +67,7 @@ def test_an_empty_batch_plans_nothing() -> None:
 
 def test_a_message_for_a_missing_room_fails_alone() -> None:
     batch = [new_message("a"), new_message("gone"), new_message("a")]
-    plan = Batch(batch).plan({"a": (0, None)}, {})
+    plan = AppendBatch(batch).plan({"a": (0, None)}, {})
     assert isinstance(plan.outcomes[1], NotFound)
     assert "gone" in str(plan.outcomes[1])
     assert [_stored(plan.outcomes[i]).seq for i in (0, 2)] == [1, 2]
@@ -80,7 +80,7 @@ def test_a_resend_of_a_stored_message_is_that_message_and_takes_no_seq() -> None
     resend = new_message("a", client_id="c-1", text="changed", ts=500.0)
     fresh = new_message("a", client_id="c-2")
     key: Key = ("a", "u-ann", "c-1")
-    plan = Batch([resend, fresh]).plan({"a": (3, 100.0)}, {key: original})
+    plan = AppendBatch([resend, fresh]).plan({"a": (3, 100.0)}, {key: original})
     assert _repeats(plan.outcomes[0]) == original
     assert _stored(plan.outcomes[1]) == _record(fresh, 4)
     assert plan.grown == {"a": 4}
@@ -90,7 +90,7 @@ def test_a_resend_of_a_stored_message_is_that_message_and_takes_no_seq() -> None
 def test_a_repeat_within_the_batch_is_the_first_one_again() -> None:
     twice = new_message("a", client_id="c-9")
     between = new_message("a")
-    plan = Batch([twice, between, twice]).plan({"a": (0, None)}, {})
+    plan = AppendBatch([twice, between, twice]).plan({"a": (0, None)}, {})
     first = _stored(plan.outcomes[0])
     assert _repeats(plan.outcomes[2]) == first
     assert [first.seq, _stored(plan.outcomes[1]).seq] == [1, 2]
@@ -103,21 +103,23 @@ def test_the_same_client_id_from_another_sender_or_room_is_another_message() -> 
         new_message("a", "u-bob", client_id="c"),
         new_message("b", "u-ann", client_id="c"),
     ]
-    plan = Batch(batch).plan({"a": (0, None), "b": (0, None)}, {})
+    plan = AppendBatch(batch).plan({"a": (0, None), "b": (0, None)}, {})
     assert [_stored(o).seq for o in plan.outcomes] == [1, 2, 1]
 
 
 def test_a_batch_of_nothing_but_resends_grows_no_room() -> None:
     message = new_message("a", client_id="c-1")
     original = _record(message, 1)
-    plan = Batch([message, message]).plan({"a": (1, 100.0)}, {("a", "u-ann", "c-1"): original})
+    plan = AppendBatch([message, message]).plan(
+        {"a": (1, 100.0)}, {("a", "u-ann", "c-1"): original}
+    )
     assert [_repeats(o) for o in plan.outcomes] == [original, original]
     assert (plan.rows, plan.grown) == ([], {})
 
 
 def test_a_body_that_is_not_json_fails_alone_and_takes_no_seq() -> None:
     bad = new_message("a", body={"x": object()})
-    plan = Batch([new_message("a"), bad, new_message("a")]).plan({"a": (0, None)}, {})
+    plan = AppendBatch([new_message("a"), bad, new_message("a")]).plan({"a": (0, None)}, {})
     assert isinstance(plan.outcomes[1], InvalidInput)
     assert "not JSON" in str(plan.outcomes[1])
     assert [_stored(plan.outcomes[i]).seq for i in (0, 2)] == [1, 2]
@@ -127,12 +129,12 @@ def test_a_resend_is_recognised_before_its_body_is_judged() -> None:
     """The stored message is the answer, whatever the resend carries now."""
     bad = new_message("a", client_id="c-1", body={"x": object()})
     original = _record(new_message("a", client_id="c-1"), 1)
-    plan = Batch([bad]).plan({"a": (1, None)}, {("a", "u-ann", "c-1"): original})
+    plan = AppendBatch([bad]).plan({"a": (1, None)}, {("a", "u-ann", "c-1"): original})
     assert _repeats(plan.outcomes[0]) == original
 
 
 def test_a_missing_room_is_reported_before_a_body_that_is_not_json() -> None:
-    plan = Batch([new_message("gone", body={"x": object()})]).plan({}, {})
+    plan = AppendBatch([new_message("gone", body={"x": object()})]).plan({}, {})
     assert isinstance(plan.outcomes[0], NotFound)
 
 
@@ -145,7 +147,7 @@ def test_ts_never_goes_back_within_a_room() -> None:
         new_message("c", ts=5.0),  # a room without messages: nothing to follow
     ]
     tails = {"a": (4, 200.0), "b": (0, None), "c": (9, None)}
-    plan = Batch(batch).plan(tails, {})
+    plan = AppendBatch(batch).plan(tails, {})
     assert [_stored(o).ts for o in plan.outcomes] == [200.0, 10.0, 201.0, 201.0, 5.0]
     assert [row[6] for row in plan.rows] == [200.0, 10.0, 201.0, 201.0, 5.0]
     assert _stored(plan.outcomes[0]) == _record(batch[0], 5, ts=200.0)
@@ -157,7 +159,7 @@ def test_a_message_that_is_not_stored_does_not_move_the_clock() -> None:
         new_message("a", ts=300.0, body={"x": object()}),
         new_message("a", ts=120.0),
     ]
-    plan = Batch(batch).plan({"a": (1, 100.0)}, {})
+    plan = AppendBatch(batch).plan({"a": (1, 100.0)}, {})
     assert _stored(plan.outcomes[1]).ts == 120.0
 
 
@@ -176,7 +178,7 @@ def test_a_nul_character_in_an_id_the_kind_or_the_text_is_refused_first() -> Non
         message = replace(new_message("a"), **overrides)
         assert holds_nul(message), field
         # Refused before the room is looked for, and never looked up as a resend.
-        batch = Batch([message, new_message("a")])
+        batch = AppendBatch([message, new_message("a")])
         assert batch.room_ids == ["a"]
         assert batch.keys({"a", "a\x00"}) == [("a", "u-ann", batch.messages[1].client_id)]
         plan = batch.plan({"a": (0, None), "a\x00": (0, None)}, {})
@@ -189,12 +191,12 @@ def test_structured_data_may_hold_a_nul_character() -> None:
     message = new_message("a", body={"text": "fine", "data": {"k\x00": ["v\x00"]}})
     assert not holds_nul(message)
     assert not holds_nul(new_message("a", body={"text": 5}))
-    plan = Batch([message]).plan({"a": (0, None)}, {})
+    plan = AppendBatch([message]).plan({"a": (0, None)}, {})
     assert _stored(plan.outcomes[0]) == _record(message, 1)
 
 
 def test_room_ids_are_sorted_once_each_and_keys_are_those_of_existing_rooms() -> None:
-    batch = Batch(
+    batch = AppendBatch(
         [
             new_message("c", client_id="1"),
             new_message("a", client_id="2"),
@@ -230,7 +232,7 @@ def test_any_batch_is_numbered_densely_once_per_key_with_ts_in_order(
     stored: dict[Key, MessageRecord] = {
         ("a", "u-ann", cid): _record(new_message("a", client_id=cid), 1) for cid in stored_cids
     }
-    plan = Batch(batch).plan(tails, stored)
+    plan = AppendBatch(batch).plan(tails, stored)
     assert len(plan.outcomes) == len(batch)
     new: dict[str, list[MessageRecord]] = {"a": [], "b": []}
     seen: dict[Key, MessageRecord] = dict(stored)

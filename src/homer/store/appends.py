@@ -1,7 +1,7 @@
 """How a batch of messages is appended, decided once for every adapter, without I/O.
 
 An adapter reads where each room of the batch ends (:data:`Tail`) and the stored
-messages the batch may repeat; :meth:`Batch.plan` decides the rest, message by
+messages the batch may repeat; :meth:`AppendBatch.plan` decides the rest, message by
 message, in batch order:
 
 - one holding a NUL character in an id, its kind or its text: ``InvalidInput``
@@ -31,7 +31,7 @@ from homer.errors import HomerError, InvalidInput, NotFound
 from homer.store.records import Appended, MessageRecord, NewMessage
 from homer.store.rows import Rows
 
-__all__ = ["Batch", "Key", "Plan", "Tail", "holds_nul"]
+__all__ = ["AppendBatch", "Key", "Plan", "Tail", "holds_nul"]
 
 #: What makes a message a resend: (room id, sender id, client id).
 Key = tuple[str, str, str]
@@ -77,7 +77,7 @@ def _encoded(body: Any) -> bytes | None:
         return None
 
 
-class Batch:
+class AppendBatch:
     """Messages to append in one transaction, with what can be checked before it."""
 
     __slots__ = ("_bodies", "_refused", "messages", "room_ids")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from homer.errors import HomerError
-from homer.store.appends import Batch, Key, Tail
+from homer.store.appends import AppendBatch, Key, Tail
 from homer.store.postgresql.accounts import PostgreSQLAccounts
 from homer.store.postgresql.database import (
     LOCK_SPACE,
@@ -344,7 +344,7 @@ class PostgreSQLStore(PostgreSQLAccounts):
     async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
         if not batch:
             return []
-        checked = Batch(batch)
+        checked = AppendBatch(batch)
         room_ids = checked.room_ids
 
         async def run(conn: Connection) -> list[Appended | HomerError]:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from homer.errors import HomerError, StoreError
-from homer.store.appends import Batch, Key, Tail
+from homer.store.appends import AppendBatch, Key, Tail
 from homer.store.records import Appended, MemberRecord, MessageRecord, NewMessage, Page, RoomRecord
 from homer.store.rows import MEMBER_COLUMNS, MESSAGE_COLUMNS, ROOM_COLUMNS, qualified
 from homer.store.rules import (
@@ -310,7 +310,7 @@ class SQLiteStore(SQLiteAccounts):
     async def append_messages(self, batch: Sequence[NewMessage]) -> list[Appended | HomerError]:
         if not batch:
             return []
-        checked = Batch(batch)
+        checked = AppendBatch(batch)
         room_ids = checked.room_ids
         # Every room's tail in one query, not one per room of the batch.
         tails_sql = _TAILS.format(marks=",".join("?" * len(room_ids)))
