@@ -238,6 +238,28 @@ async def test_update_rename_passwd_delete(
     assert again.id != user.id
 
 
+async def test_a_change_of_several_fields_is_all_or_nothing(homer_identity: Identity) -> None:
+    """Attributes, group and name change in one write, with an audit entry each; a
+    refused part (a taken name) leaves everything as it was."""
+    accounts = homer_identity.accounts
+    await accounts.register("olga", PASSWORD)
+    await accounts.register("pete", PASSWORD)
+    before = await accounts.get("olga")
+    with pytest.raises(Conflict):
+        await accounts.change(
+            SYSTEM, "olga", attributes={"display_name": "Olga"}, group="admins", new_name="PETE"
+        )
+    assert await accounts.get("olga") == before
+    changed = await accounts.change(
+        SYSTEM, "olga", attributes={"display_name": "Olga"}, group="admins", new_name="olive"
+    )
+    assert (changed.name, changed.attributes["display_name"]) == ("olive", "Olga")
+    assert changed.version == before.version + 1
+    page = await homer_identity.audit.entries(SYSTEM, limit=3)
+    assert sorted(e.action for e in page.items) == ["user.group", "user.rename", "user.update"]
+    assert {e.at for e in page.items} == {changed.updated_at}
+
+
 async def test_users_change_their_own_password_and_attributes(homer_identity: Identity) -> None:
     user = await homer_identity.accounts.register("jane", PASSWORD)
     me = homer_identity.actor(user)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hmac
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -230,7 +230,7 @@ class AccountService:
         self._by_id[user.id] = (user, self.clock() + self.CACHE_SECONDS)
         return user
 
-    async def _replace(self, record: UserRecord, audit: AuditEvent) -> None:
+    async def _replace(self, record: UserRecord, audit: AuditEvent | Sequence[AuditEvent]) -> None:
         await self.store.replace_user(record, audit)
         self._by_id.pop(record.id, None)
 
@@ -310,26 +310,32 @@ class AccountService:
         group: str | None = None,
         new_name: str | None = None,
     ) -> User:
-        """Change attributes, group and name (those given), in that order. Every change
-        is checked before any is made; each is its own entry in the audit log."""
+        """Change attributes, group and name (those given) in one write: all of them
+        or, if any is refused, none. Each change is its own entry in the audit log,
+        written in the same transaction."""
         record = await self._record(name)
+        changes: dict[str, Any] = {}
+        events: list[AuditEvent] = []
         if attributes is not None:
-            self.schema.for_update(record.attributes, attributes)
+            changes["attributes"] = self.schema.for_update(record.attributes, attributes)
+            events.append(
+                self._event(actor.name, "user.update", record, {"attributes": sorted(attributes)})
+            )
         if group is not None:
-            await self._group_id(group)
+            changes["group_id"] = await self._group_id(group)
+            events.append(
+                self._event(actor.name, "user.group", record, {"group_id": changes["group_id"]})
+            )
         if new_name is not None:
-            validate_name(new_name, "name")
-            taken = await self.store.user_by_name(new_name)
-            if taken is not None and taken.id != record.id:
-                raise Conflict(f"a user named {new_name!r} already exists")
-        user = User.from_record(record)
-        if attributes is not None:
-            user = await self.update(actor, user.name, attributes)
-        if group is not None:
-            user = await self.set_group(actor, user.name, group)
-        if new_name is not None:
-            user = await self.rename(actor, user.name, new_name)
-        return user
+            changes["name"] = validate_name(new_name, "name")
+            events.append(
+                self._event(actor.name, "user.rename", record, {"new_name": changes["name"]})
+            )
+        if not changes:
+            return User.from_record(record)
+        updated = self._next(record, **changes)
+        await self._replace(updated, events)
+        return User.from_record(updated)
 
     @requires("admin.users")
     async def set_group(self, actor: Principal, name: str, group: str) -> User:

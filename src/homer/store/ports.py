@@ -56,8 +56,11 @@ class AccountStore(Protocol):
     async def user_by_name(self, name: str) -> UserRecord | None:
         """Look a user up by name, case-insensitively."""
 
-    async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
-        """Store ``user`` over the record whose version is ``user.version - 1``.
+    async def replace_user(
+        self, user: UserRecord, audit: AuditEvent | Sequence[AuditEvent]
+    ) -> None:
+        """Store ``user`` over the record whose version is ``user.version - 1``, with
+        its audit entry, or entries when one change is several (all or none).
 
         ``NotFound`` if the user is gone, ``Conflict`` if the stored version is
         another one (a concurrent change) or a rename hits a taken name.

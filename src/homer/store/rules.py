@@ -12,10 +12,11 @@ from collections.abc import Callable, Container, Sequence
 from typing import Any, Literal, TypeVar
 
 from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound
-from homer.store.records import MemberRecord, Page, RoomRecord
+from homer.store.records import AuditEvent, MemberRecord, Page, RoomRecord
 
 __all__ = [
     "Named",
+    "audit_events",
     "check_heir",
     "check_join",
     "check_members",
@@ -124,3 +125,9 @@ def page(
     more = len(rows) > limit and limit > 0
     kept = rows[:limit]
     return Page([load(row) for row in kept], cursor(kept[-1]) if more else None)
+
+
+def audit_events(audit: AuditEvent | Sequence[AuditEvent]) -> Sequence[AuditEvent]:
+    """One change's audit entries: a change made of several (a rename with an update)
+    writes them all in its one transaction."""
+    return (audit,) if isinstance(audit, AuditEvent) else audit

@@ -209,6 +209,25 @@ class StoreConformance:
         await store.replace_user(own_case, _event())
         assert (await store.user_by_name("erin")) == own_case
 
+    async def test_one_replace_writes_all_its_audit_entries_or_none(self, store: Store) -> None:
+        group = await self._group(store)
+        gina = make_user("gina", group.id)
+        holly = make_user("holly", group.id)
+        await store.insert_user(gina, _event())
+        await store.insert_user(holly, _event())
+        both = [
+            _event("user.update", target="user:gina"),
+            _event("user.rename", target="user:gina"),
+        ]
+        clash = UserRecord(**{**_fields(gina), "name": "Holly", "version": 2})
+        with pytest.raises(Conflict):
+            await store.replace_user(clash, both)
+        assert (await store.audit_entries(limit=10, target="user:gina")).items == []
+        renamed = UserRecord(**{**_fields(gina), "name": "gwen", "version": 2})
+        await store.replace_user(renamed, both)
+        entries = (await store.audit_entries(limit=10, target="user:gina")).items
+        assert sorted(e.action for e in entries) == ["user.rename", "user.update"]
+
     async def test_delete_user(self, store: Store) -> None:
         group = await self._group(store)
         user = make_user("frank", group.id)

@@ -4,6 +4,7 @@ rooms and messages to it."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -27,16 +28,25 @@ from homer.store.records import (
     name_key,
 )
 from homer.store.rows import AUDIT_COLUMNS, GROUP_COLUMNS, USER_COLUMNS, Rows
-from homer.store.rules import Named, check_heir, check_name_free, missed_update, page, window
+from homer.store.rules import (
+    Named,
+    audit_events,
+    check_heir,
+    check_name_free,
+    missed_update,
+    page,
+    window,
+)
 
 __all__ = ["PostgreSQLAccounts"]
 
 _INSERT_AUDIT = f"INSERT INTO audit({AUDIT_COLUMNS}) VALUES ({marks(5)})"
 
 
-async def _audit(conn: Connection, event: AuditEvent) -> None:
-    """Write ``event`` in the transaction of the change it records."""
-    await conn.execute(_INSERT_AUDIT, *ROWS.audit_row(event))
+async def _audit(conn: Connection, events: AuditEvent | Sequence[AuditEvent]) -> None:
+    """Write the events in the transaction of the change they record."""
+    for event in audit_events(events):
+        await conn.execute(_INSERT_AUDIT, *ROWS.audit_row(event))
 
 
 async def _check_name_free(conn: Connection, table: Named, name: str, own_id: str) -> None:
@@ -65,7 +75,9 @@ class PostgreSQLAccounts:
         )
         return None if row is None else ROWS.user(row)
 
-    async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
+    async def replace_user(
+        self, user: UserRecord, audit: AuditEvent | Sequence[AuditEvent]
+    ) -> None:
         await self._replace_named("users", USER_COLUMNS, user.name, ROWS.user_row(user), audit)
 
     async def delete_user(self, user_id: str, audit: AuditEvent) -> bool:
@@ -270,7 +282,12 @@ class PostgreSQLAccounts:
     # -- helpers --------------------------------------------------------------
 
     async def _insert_named(
-        self, table: Named, columns: str, name: str, row: tuple[Any, ...], event: AuditEvent
+        self,
+        table: Named,
+        columns: str,
+        name: str,
+        row: tuple[Any, ...],
+        event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
         """Insert a user or a group (``row``: its ``columns``), keyed by its name."""
         sql = f"INSERT INTO {table}(name_key, {columns}) VALUES ({marks(len(row) + 1)})"
@@ -283,7 +300,12 @@ class PostgreSQLAccounts:
         await self.db.write(run)
 
     async def _replace_named(
-        self, table: Named, columns: str, name: str, row: tuple[Any, ...], event: AuditEvent
+        self,
+        table: Named,
+        columns: str,
+        name: str,
+        row: tuple[Any, ...],
+        event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
         """Store a user or a group over the version before its own (the last column)."""
         names = ["name_key", *columns.split(", ")[1:]]

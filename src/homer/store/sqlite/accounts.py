@@ -5,6 +5,7 @@ messages to it."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -20,7 +21,15 @@ from homer.store.records import (
     name_key,
 )
 from homer.store.rows import AUDIT_COLUMNS, GROUP_COLUMNS, USER_COLUMNS, Rows
-from homer.store.rules import Named, check_heir, check_name_free, missed_update, page, window
+from homer.store.rules import (
+    Named,
+    audit_events,
+    check_heir,
+    check_name_free,
+    missed_update,
+    page,
+    window,
+)
 from homer.store.sqlite.database import ROWS, SQLiteDatabase
 
 __all__ = ["SQLiteAccounts"]
@@ -28,9 +37,10 @@ __all__ = ["SQLiteAccounts"]
 _INSERT_AUDIT = f"INSERT INTO audit({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
 
 
-def _audit(conn: sqlite3.Connection, event: AuditEvent) -> None:
-    """Write ``event`` in the transaction of the change it records."""
-    conn.execute(_INSERT_AUDIT, ROWS.audit_row(event))
+def _audit(conn: sqlite3.Connection, events: AuditEvent | Sequence[AuditEvent]) -> None:
+    """Write the events in the transaction of the change they record."""
+    for event in audit_events(events):
+        conn.execute(_INSERT_AUDIT, ROWS.audit_row(event))
 
 
 def _check_name_free(conn: sqlite3.Connection, table: Named, name: str, own_id: str) -> None:
@@ -59,7 +69,9 @@ class SQLiteAccounts:
         )
         return None if row is None else ROWS.user(row)
 
-    async def replace_user(self, user: UserRecord, audit: AuditEvent) -> None:
+    async def replace_user(
+        self, user: UserRecord, audit: AuditEvent | Sequence[AuditEvent]
+    ) -> None:
         await self._replace_named("users", USER_COLUMNS, user.name, ROWS.user_row(user), audit)
 
     async def delete_user(self, user_id: str, audit: AuditEvent) -> bool:
@@ -272,7 +284,12 @@ class SQLiteAccounts:
     # -- helpers --------------------------------------------------------------
 
     async def _insert_named(
-        self, table: Named, columns: str, name: str, row: tuple[Any, ...], event: AuditEvent
+        self,
+        table: Named,
+        columns: str,
+        name: str,
+        row: tuple[Any, ...],
+        event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
         """Insert a user or a group (``row``: its ``columns``), keyed by its name."""
         sql = f"INSERT INTO {table}(name_key, {columns}) VALUES ({', '.join('?' * (len(row) + 1))})"
@@ -285,7 +302,12 @@ class SQLiteAccounts:
         await self.db.write(run)
 
     async def _replace_named(
-        self, table: Named, columns: str, name: str, row: tuple[Any, ...], event: AuditEvent
+        self,
+        table: Named,
+        columns: str,
+        name: str,
+        row: tuple[Any, ...],
+        event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
         """Store a user or a group over the version before its own (the last column)."""
         changed = ", ".join(f"{column}=?" for column in ["name_key", *columns.split(", ")[1:]])
