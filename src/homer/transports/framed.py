@@ -62,7 +62,7 @@ class Framed(Protocol):
 class FramedSender(BasePeer):
     """Sending and receiving whole messages over one transport, whatever the framing:
     what every stream peer (WebSocket, raw TCP, SSE) shares. A subclass says how to
-    ping and how to close."""
+    ping and what it says before it closes (``_goodbye``)."""
 
     __slots__ = ("app", "fmt", "transport")
 
