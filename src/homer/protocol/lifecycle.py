@@ -92,6 +92,10 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
+#: For the sweep's hot path: an enum member read off its class costs a lookup.
+_AWAITING_HELLO: Final = State.AWAITING_HELLO
+
+
 class _Step(enum.Enum):
     OPENED = "opened"
     RENEWED = "renewed"
@@ -245,7 +249,7 @@ class Lifecycle:
                 ping = True
             elif now - self.pinged_at > timeouts.heartbeat_timeout:
                 return Due(close=NO_HEARTBEAT)
-        if self.state is State.AWAITING_HELLO:
+        if self.state is _AWAITING_HELLO:
             if now - self.opened_at > timeouts.handshake_timeout:
                 return Due(ping=ping, close=NO_HELLO)
         elif self.expires_at is not None and self.expires_at <= now:
