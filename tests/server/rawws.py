@@ -128,10 +128,16 @@ class RawWebSocket:
 
     async def close_code(self) -> int | None:
         """Read until the server's close frame; its code."""
+        code, _ = await self.close_frame()
+        return code
+
+    async def close_frame(self) -> tuple[int | None, str]:
+        """Read until the server's close frame; its code and reason."""
         while True:
             opcode, payload = await self.frame()
             if opcode == 0x8:
-                return struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                return code, payload[2:].decode()
 
     def abort(self) -> None:
         self.writer.transport.abort()

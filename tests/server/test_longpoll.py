@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from homer.clock import ManualClock
 from homer.config import HomerConfig
 from homer.testing.server import TestServer, replace_config, running_homer
 from homer.transports.stream_cursor import decode_cursor
@@ -331,3 +332,32 @@ async def test_a_queue_speaks_the_codec_its_registration_accepts(tmp_path: Path)
             assert answer.status == 406
             assert "application/msgpack" in await answer.text()
         assert server.app.connections_from("127.0.0.1") == 2  # alice's client and the queue
+
+
+async def test_a_queue_whose_token_expires_is_closed_and_says_why(tmp_path: Path) -> None:
+    """The sweep, stepped by hand: a queue cannot answer a ping and is not dropped
+    for silence (idle collection does that), but its token's expiry closes it."""
+    clock = ManualClock()
+    async with (
+        running_homer(
+            tmp_path,
+            configure=limits(heartbeat=1.0, heartbeat_timeout=1.0),
+            clock=clock,
+            sweep_period=None,
+        ) as server,
+        aiohttp.ClientSession() as http,
+    ):
+        client = Client(server, http, await server.token("alice", ttl=10.0))
+        queue = (await client.queue())["queue"]
+        for _ in range(3):
+            clock.advance(1.5)
+            await server.app.sweep()
+        status, batch = await client.poll(queue, wait=0)
+        assert status == 200, batch
+        clock.advance(10.0)
+        await server.app.sweep()
+        # The client logs in again (the old token is refused at once) and learns why.
+        client.headers["Authorization"] = f"Bearer {await server.token('alice')}"
+        status, answer = await client.poll(queue, wait=0)
+        assert status == 404
+        assert answer["fields"] == {"queue": "unauthenticated"}

@@ -1,4 +1,8 @@
-"""Session lifecycle: token expiry and refresh, revocation, limits, heartbeats."""
+"""Session lifecycle: token expiry and refresh, revocation, limits, heartbeats.
+
+Timers are driven by a manual clock and one :meth:`Homer.sweep` step at a time
+(``sweep_period=None``: no sweeper of its own), so no test waits for them.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from homer.client import ClientError, HomerClient
+from homer.clock import ManualClock
 from homer.store.records import AuditEvent
 from homer.testing.server import replace_config, running_homer
-from tests.server.rawws import RawWebSocket
+from tests.server.rawws import RawWebSocket, client_frame
 
 
 async def hello(server, token: str) -> RawWebSocket:  # type: ignore[no-untyped-def]
@@ -22,20 +27,31 @@ async def hello(server, token: str) -> RawWebSocket:  # type: ignore[no-untyped-
     return ws
 
 
+async def still_served(ws: RawWebSocket, rid: int) -> None:
+    await ws.send_json({"op": "ping", "rid": rid})
+    assert (await ws.reply(rid))["op"] == "reply"
+
+
 async def test_a_session_whose_token_expires_is_closed_when_it_expires(tmp_path: Path) -> None:
-    """Closed with 4001 once the token has expired, not before. (The sweep runs
-    once a second; how late it is on a busy machine is not this test's claim.)"""
-    async with running_homer(tmp_path) as server:
+    """Closed with 4001 once the token has expired, not before."""
+    clock = ManualClock()
+    async with running_homer(tmp_path, clock=clock, sweep_period=None) as server:
         token = await server.token("amy", ttl=1.5)
-        expires_at = server.app.identity.tokens.check(token)["exp"]
         ws = await hello(server, token)
-        code = await asyncio.wait_for(ws.close_code(), 30)
-        assert code == 4001
-        assert server.app.clock() >= expires_at
+        clock.advance(1.4)
+        await server.app.sweep()
+        await still_served(ws, 1)
+        clock.advance(0.1)
+        await server.app.sweep()
+        assert await asyncio.wait_for(ws.close_frame(), 10) == (
+            4001,
+            "token expired: refresh and reconnect",
+        )
 
 
 async def test_refreshing_in_band_keeps_the_session(tmp_path: Path) -> None:
-    async with running_homer(tmp_path) as server:
+    clock = ManualClock()
+    async with running_homer(tmp_path, clock=clock, sweep_period=None) as server:
         first = await server.token("ben", ttl=1.5)
         ws = await RawWebSocket.connect(server.running.host, server.running.port)
         await ws.send_json({"op": "hello", "rid": 0, "token": first})
@@ -50,9 +66,9 @@ async def test_refreshing_in_band_keeps_the_session(tmp_path: Path) -> None:
         assert claims["exp"] == refreshed["expires_at"]
         assert refreshed["expires_at"] >= welcome["server_time"] - 0.002 + 1.5
         assert refreshed["expires_at"] >= welcome["expires_at"]
-        await asyncio.sleep(2.5)
-        await ws.send_json({"op": "ping", "rid": 2})
-        assert (await ws.reply(2))["op"] == "reply"
+        clock.advance(2.5)  # past the first token's expiry
+        await server.app.sweep()
+        await still_served(ws, 2)
         # A bad token offered in-band is refused and changes nothing.
         for token, code in [
             ("garbage", "invalid_token"),
@@ -64,11 +80,14 @@ async def test_refreshing_in_band_keeps_the_session(tmp_path: Path) -> None:
 
 
 async def test_a_revoked_session_is_closed(tmp_path: Path) -> None:
-    async with running_homer(tmp_path) as server:
+    """Revocations are read again every fifth sweep step; then the session closes."""
+    async with running_homer(tmp_path, sweep_period=None) as server:
         token = await server.token("cal")
         ws = await hello(server, token)
         await server.app.identity.tokens.revoke(token)
-        assert await asyncio.wait_for(ws.close_code(), 8) == 4001
+        for _ in range(5):
+            await server.app.sweep()
+        assert await asyncio.wait_for(ws.close_frame(), 10) == (4001, "token revoked")
 
 
 async def test_connections_per_user_are_capped(tmp_path: Path) -> None:
@@ -108,26 +127,65 @@ async def test_a_half_open_connection_is_detected(tmp_path: Path) -> None:
     def quick(config):  # type: ignore[no-untyped-def]
         return replace_config(config, limits={"heartbeat": 1.0, "heartbeat_timeout": 1.0})
 
-    async with running_homer(tmp_path, configure=quick) as server:
+    clock = ManualClock()
+    async with running_homer(tmp_path, configure=quick, clock=clock, sweep_period=None) as server:
         ws = await hello(server, await server.token("fay"))
         assert len(server.app.peers) == 1
-        opcode, _ = await asyncio.wait_for(ws.frame(), 3)  # the server pings when idle
+        clock.advance(1.5)  # silent for longer than a heartbeat: the server pings
+        await server.app.sweep()
+        opcode, _ = await asyncio.wait_for(ws.frame(), 10)
         assert opcode == 0x9
-        # Never answer: the server gives up within heartbeat + timeout (+ one sweep).
-        async with asyncio.timeout(5):
+        clock.advance(0.5)  # not yet overdue
+        await server.app.sweep()
+        [peer] = server.app.peers
+        assert not peer.lifecycle.ended
+        clock.advance(1.0)  # never answered: the server gives up
+        await server.app.sweep()
+        assert await asyncio.wait_for(ws.close_frame(), 10) == (1001, "no answer to heartbeats")
+        async with asyncio.timeout(10):
             while server.app.peers:  # noqa: ASYNC110 - the server's own set
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.01)
+
+
+async def test_an_answered_ping_keeps_the_connection(tmp_path: Path) -> None:
+    def quick(config):  # type: ignore[no-untyped-def]
+        return replace_config(config, limits={"heartbeat": 1.0, "heartbeat_timeout": 1.0})
+
+    clock = ManualClock()
+    async with running_homer(tmp_path, configure=quick, clock=clock, sweep_period=None) as server:
+        ws = await hello(server, await server.token("gus"))
+        for rid in range(1, 4):
+            clock.advance(1.5)
+            await server.app.sweep()
+            opcode, payload = await asyncio.wait_for(ws.frame(), 10)
+            assert opcode == 0x9
+            await ws.send_raw(client_frame(payload, 0xA))  # a pong is a sign of life
+            await still_served(ws, rid)  # and once the server answers, it has seen it
+        assert len(server.app.peers) == 1
 
 
 async def test_a_connection_that_never_says_hello_is_closed(tmp_path: Path) -> None:
     def quick(config):  # type: ignore[no-untyped-def]
         return replace_config(config, limits={"handshake_timeout": 1.0})
 
-    async with running_homer(tmp_path, configure=quick) as server:
+    clock = ManualClock()
+    async with running_homer(tmp_path, configure=quick, clock=clock, sweep_period=None) as server:
         silent = await asyncio.open_connection(server.running.host, server.running.port)
         ws = await RawWebSocket.connect(server.running.host, server.running.port)
-        assert await asyncio.wait_for(ws.close_code(), 4) == 4001
-        assert await asyncio.wait_for(silent[0].read(), 4) == b""  # slow loris: cut
+        await ws.send_json({"op": "ping", "rid": 1})  # talking is not saying hello
+        assert (await ws.reply(1))["body"]["code"] == "unauthenticated"
+        clock.advance(1.0)
+        await server.app.sweep()
+        [peer] = server.app.peers
+        assert not peer.lifecycle.ended  # not past the timeout yet
+        clock.advance(0.5)
+        await server.app.sweep()
+        assert await asyncio.wait_for(ws.close_frame(), 10) == (
+            4001,
+            "no hello with a token in time",
+        )
+        # Slow loris: the HTTP port's own timer (on the event loop's time) cuts it.
+        assert await asyncio.wait_for(silent[0].read(), 4) == b""
         silent[1].close()
 
 

@@ -14,6 +14,7 @@ import aiohttp
 import msgspec
 import pytest
 
+from homer.clock import ManualClock
 from homer.config import HomerConfig
 from homer.core.app import Homer
 from homer.messaging.hub import Hub
@@ -360,3 +361,30 @@ async def test_a_stream_on_a_fresh_connection_holds_no_task(tmp_path: Path) -> N
                 assert (await kept.next_op("ready"))["body"]["user"]["name"] == "alice"
                 ack = await alice.send("lobby", "and to this one")
                 assert (await kept.next_op("msg"))["seq"] == ack["seq"]
+
+
+async def test_an_idle_stream_is_pinged_and_closed_when_its_token_expires(tmp_path: Path) -> None:
+    """The sweep, stepped by hand: a stream cannot answer a ping, so the ping that
+    goes through is its sign of life; its token's expiry closes it with a reason."""
+
+    def quick(config: HomerConfig) -> HomerConfig:
+        return replace_config(config, limits={"heartbeat": 1.0, "heartbeat_timeout": 1.0})
+
+    clock = ManualClock()
+    async with running_homer(tmp_path, configure=quick, clock=clock, sweep_period=None) as server:
+        token = await server.token("amy", ttl=10.0)
+        async with stream(server, token) as events:
+            for _ in range(3):
+                clock.advance(1.5)
+                await server.app.sweep()
+                async with asyncio.timeout(10):
+                    line = b""
+                    while not line.strip():
+                        line = await events.response.content.readline()
+                assert line == b": ping\n"
+            clock.advance(10.0)
+            await server.app.sweep()
+            assert await events.next() == (
+                "close",
+                {"code": 4001, "reason": "token expired: refresh and reconnect"},
+            )

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 import pytest_asyncio
 
+from homer.clock import ManualClock
 from homer.testing.server import TestServer, replace_config, running_homer
 
 
@@ -183,5 +184,41 @@ async def test_a_tcp_client_that_never_says_hello_is_cut_off(tmp_path: Path) -> 
         closing = await silent.next("close")
         assert closing["body"]["code"] == 4001
         assert await silent.closed()
+        while OPEN:
+            OPEN.pop().close()
+
+
+async def test_a_silent_tcp_client_is_pinged_then_closed_with_a_reason(tmp_path: Path) -> None:
+    """The sweep, stepped by hand: a ``ping`` event after a silence, any frame answers
+    it, and without an answer a ``close`` event says why before the server closes."""
+
+    def configure(config: Any) -> Any:
+        return replace_config(
+            config, server={"tcp_port": 0}, limits={"heartbeat": 1.0, "heartbeat_timeout": 1.0}
+        )
+
+    clock = ManualClock()
+    async with running_homer(
+        tmp_path, configure=configure, clock=clock, sweep_period=None
+    ) as server:
+        ann = await LineClient.connect(server)
+        await ann.request(op="hello", rid=1, token=await server.token("ann"))
+        await ann.next("reply", 1)
+        clock.advance(1.5)
+        await server.app.sweep()
+        assert await ann.next() == {"op": "ping"}
+        await ann.request(op="ping", rid=2)  # an answer: any frame
+        await ann.next("reply", 2)
+        clock.advance(1.5)
+        await server.app.sweep()
+        assert await ann.next() == {"op": "ping"}
+        clock.advance(1.5)
+        await server.app.sweep()
+        closing = await ann.next()
+        assert closing == {
+            "op": "close",
+            "body": {"code": 1001, "reason": "no answer to heartbeats"},
+        }
+        assert await ann.closed()
         while OPEN:
             OPEN.pop().close()

@@ -70,6 +70,7 @@ from homer.protocol.envelope import (
     request_id,
 )
 from homer.protocol.framing import FRAMINGS, Framing, FramingRegistry
+from homer.protocol.lifecycle import Timeouts
 from homer.store.ports import Store
 from homer.store.records import MessageRecord
 
@@ -98,9 +99,12 @@ class Homer:
         permissions: Iterable[str] | Mapping[str, str] = (),
         password_params: Argon2Params | None = None,
         clock: Clock = system_clock,
+        sweep_period: float | None = 1.0,
     ) -> None:
         self.config = config or HomerConfig()
         self.clock = clock
+        #: Seconds between :meth:`sweep` steps; ``None``: no sweeper (a test sweeps itself).
+        self.sweep_period = sweep_period
         self.handlers: dict[str, Handler] = {}
         self.routes: dict[tuple[str, str], HttpRoute] = {}
         #: What connections may speak, by name; each transport negotiates one.
@@ -115,10 +119,12 @@ class Homer:
         self.metrics = Metrics()
         # Read at each scrape: what the connection is, on a node that only listens too.
         self.metrics.broker_connected.set_function(lambda: float(self.broker.connected))
-        self.hub = Hub(
+        self.hub: Hub[Peer] = Hub(
             on_first=self._first_local, on_last=self.broker.unbind, on_gap=self._gap_noticed
         )
         self.peers: set[Peer] = set()
+        #: The timeouts of every connection's lifecycle, checked by :meth:`sweep`.
+        self.timeouts = Timeouts.of(self.config.limits)
         #: Open connections per client address, for ``limits.max_connections_per_address``.
         self._per_address: dict[str, int] = {}
         #: Requests that arrived while the connection's ``hello`` ran, in order.
@@ -127,6 +133,7 @@ class Homer:
         self._after_send: list[AfterSend] = []
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        self._sweeps = 0
         self._started = False
         limits = self.config.limits
         self.user_buckets = KeyedBuckets(limits.user_rate, limits.user_burst)
@@ -261,7 +268,8 @@ class Homer:
             [h.requires for h in self.handlers.values() if h.requires is not None]
         )
         await self.broker.start(self.deliver, on_resync=self._broker_back)
-        self._sweeper = asyncio.get_running_loop().create_task(self._sweep())
+        if self.sweep_period is not None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweep(self.sweep_period))
         self._started = True
 
     async def stop(self) -> None:
@@ -457,7 +465,7 @@ class Homer:
         room = envelope.room
         if envelope.op == "joined" and room is not None:
             for peer in sinks:
-                session = peer.session  # type: ignore[attr-defined]
+                session = peer.session
                 if session is not None and room not in session.rooms:
                     session.add_room(room)
                     self.hub.subscribe(room, peer)
@@ -466,7 +474,7 @@ class Homer:
                 self.hub.seed(room, body["last_seq"])
         elif envelope.op == "left" and room is not None:
             for peer in sinks:
-                session = peer.session  # type: ignore[attr-defined]
+                session = peer.session
                 if session is not None:
                     session.drop_room(room)
                     self.hub.unsubscribe(room, peer)
@@ -554,7 +562,7 @@ class Homer:
     def _rooms_of(self, user_id: str) -> set[str]:
         rooms: set[str] = set()
         for peer in self.hub.users.get(user_id, ()):
-            session = peer.session  # type: ignore[attr-defined]
+            session = peer.session
             if session is not None:
                 rooms |= session.rooms
         return rooms
@@ -568,37 +576,40 @@ class Homer:
 
     # -- housekeeping -------------------------------------------------------------------
 
-    async def _sweep(self) -> None:
-        """Once a second: heartbeats, expired tokens; every few seconds: revocations."""
-        limits = self.config.limits
-        ticks = 0
+    async def _sweep(self, period: float) -> None:
+        """Every ``period`` seconds, one :meth:`sweep` step; a step that fails is
+        logged, and the next one runs (heartbeats and expiry must not stop)."""
         while True:
-            await asyncio.sleep(1.0)
-            ticks += 1
-            now = self.clock()
-            recheck = ticks % 5 == 0
-            if recheck:  # changes made by another process (the admin CLI, another node)
-                try:
-                    await self.identity.tokens.load_revocations()
-                    await self.identity.groups.reload()
-                except HomerError as exc:
-                    log.warning("could not reload revocations and groups: %s", exc.message)
-            for peer in list(self.peers):
-                if now - peer.last_seen > limits.heartbeat:
-                    if peer.pinged_at <= peer.last_seen:  # silent since the last ping
-                        peer.pinged_at = now
-                        peer.ping()
-                    elif now - peer.pinged_at > limits.heartbeat_timeout:
-                        peer.close(CloseCode.GOING_AWAY, "no answer to heartbeats")
-                        continue
-                session = peer.session
-                if session is None:
-                    if now - peer.opened_at > limits.handshake_timeout:
-                        peer.close(CloseCode.UNAUTHENTICATED, "no hello with a token in time")
-                    continue
-                if session.expires_at is not None and session.expires_at <= now:
-                    peer.close(CloseCode.UNAUTHENTICATED, "token expired: refresh and reconnect")
-                elif recheck and self.identity.tokens.revoked(
-                    session.user.id, session.jti, session.issued_at
-                ):
-                    peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
+            await asyncio.sleep(period)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("a sweep of the connections failed")
+
+    async def sweep(self) -> None:
+        """Ask every connection's lifecycle what is due at the clock's now: heartbeats,
+        the handshake timeout, token expiry; every fifth step, reload revocations and
+        groups first (changed by another process: the admin CLI, another node) and
+        close the sessions whose token was revoked."""
+        self._sweeps += 1
+        recheck = self._sweeps % 5 == 0
+        now = self.clock()
+        if recheck:
+            try:
+                await self.identity.tokens.load_revocations()
+                await self.identity.groups.reload()
+            except HomerError as exc:
+                log.warning("could not reload revocations and groups: %s", exc.message)
+        revoked = self.identity.tokens.revoked
+        for peer in list(self.peers):
+            due = peer.lifecycle.tick(now)
+            if due.ping:
+                peer.ping()
+            if due.close is not None:
+                peer.close(due.close.code, due.close.reason)
+                continue
+            session = peer.session
+            if not recheck or session is None:
+                continue
+            if revoked(session.user.id, session.jti, session.issued_at):
+                peer.close(CloseCode.UNAUTHENTICATED, "token revoked")

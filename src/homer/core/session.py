@@ -13,27 +13,11 @@ from homer.core.limits import TokenBucket
 from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
 from homer.protocol.envelope import Envelope
+from homer.protocol.lifecycle import CloseCode, Lifecycle, Timeouts
 
-__all__ = ["CloseCode", "Peer", "Session"]
+__all__ = ["BasePeer", "CloseCode", "Peer", "Session"]
 
 _NO_ROOMS: frozenset[str] = frozenset()
-
-
-class CloseCode:
-    """Why a connection was closed (WebSocket close codes; other transports say the same)."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    PROTOCOL_ERROR = 1002
-    POLICY = 1008
-    TOO_LARGE = 1009
-    INTERNAL = 1011
-    #: The token expired or was revoked: get a new one and reconnect.
-    UNAUTHENTICATED = 4001
-    #: The connection fell too far behind: reconnect and resume from the last seq.
-    TOO_SLOW = 4008
-    #: Too many connections for this user.
-    TOO_MANY = 4029
 
 
 class Peer(Protocol):
@@ -42,12 +26,9 @@ class Peer(Protocol):
     session: Session | None
     #: The client's address, for logs and limits.
     address: str
-    #: Seconds since the epoch of the last bytes received (heartbeats).
-    last_seen: float
-    #: When the connection was opened (it must say hello within the handshake timeout).
-    opened_at: float
-    #: When the server last pinged it (it is closed if nothing comes back in time).
-    pinged_at: float
+    #: Its state, heartbeats, handshake timeout and token expiry (the node's sweep
+    #: asks it what is due).
+    lifecycle: Lifecycle
 
     def push(self, out: Outgoing) -> None:
         """A fanned-out event; queued without blocking."""
@@ -65,11 +46,25 @@ class Peer(Protocol):
         """Say why, then close."""
 
 
+class BasePeer:
+    """What every transport's peer holds for the server, once: its address, its
+    session once it has one, its lifecycle."""
+
+    __slots__ = ("address", "lifecycle", "session")
+
+    def __init__(self, address: str, *, now: float, timeouts: Timeouts) -> None:
+        self.address = address
+        self.session: Session | None = None
+        self.lifecycle = Lifecycle(now, timeouts=timeouts)
+
+
 class Session:
+    """The session of ``peer``: making one opens the peer's lifecycle, with the
+    token's expiry."""
+
     __slots__ = (
         "away",
         "bucket",
-        "expires_at",
         "id",
         "issued_at",
         "jti",
@@ -86,16 +81,17 @@ class Session:
         self.bucket: TokenBucket | None = None
         #: Whether this session said it is away (presence).
         self.away = False
-        #: Only what revocation and expiry need of the token (an idle session is small).
+        #: Only what revocation needs of the token (an idle session is small); its
+        #: expiry is the peer's lifecycle's.
         self.jti: str | None = None
         self.issued_at: float | None = None
-        self.expires_at: float | None = None
-        self.adopt(claims)
+        expires_at = self._take(claims)
         #: Rooms this session is subscribed to: the user's memberships. Starts as a
         #: shared empty set; :meth:`add_room` makes it the session's own.
         self.rooms: set[str] | frozenset[str] = _NO_ROOMS
         #: Room -> when this session last signalled typing there (throttling).
         self.typing: dict[str, float] | None = None
+        peer.lifecycle.opened(expires_at=expires_at)
 
     def add_room(self, room: str) -> None:
         rooms = self.rooms
@@ -117,9 +113,18 @@ class Session:
             bucket = self.bucket = TokenBucket(rate, burst, now)
         return bucket.take(now)
 
+    @property
+    def expires_at(self) -> float | None:
+        """When the session's token expires (``None``: never)."""
+        return self.peer.lifecycle.expires_at
+
     def adopt(self, claims: dict[str, Any]) -> None:
-        """Take the token behind ``claims`` as this session's (hello, refresh)."""
+        """Take the token behind ``claims`` as this session's (a refresh)."""
+        self.peer.lifecycle.renewed(expires_at=self._take(claims))
+
+    def _take(self, claims: dict[str, Any]) -> float | None:
+        """Keep what revocation needs of the token; its expiry, if it has one."""
         jti, iat, exp = claims.get("jti"), claims.get("iat"), claims.get("exp")
         self.jti = jti if isinstance(jti, str) else None
         self.issued_at = float(iat) if isinstance(iat, int | float) else None
-        self.expires_at = float(exp) if isinstance(exp, int | float) else None
+        return float(exp) if isinstance(exp, int | float) else None

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from homer.protocol.envelope import Envelope
 
@@ -73,6 +73,10 @@ class Sink(Protocol):
         transport that bounds its queue by fanned-out events does not count it."""
 
 
+#: What one hub holds: a node's hub holds its peers, whose sessions it may then read.
+SinkT = TypeVar("SinkT", bound=Sink)
+
+
 class _Hold:
     """A connection's live events of one room set aside while it catches up."""
 
@@ -84,9 +88,10 @@ class _Hold:
         self.outs: list[Outgoing] = []
 
 
-class Hub:
+class Hub(Generic[SinkT]):
     """Room id -> the local sinks subscribed to it with their delivery cursors, and
-    user id -> that user's sinks."""
+    user id -> that user's sinks. Typed by what its sinks are, so that a caller
+    gets back what it put in."""
 
     __slots__ = (
         "_batch",
@@ -108,21 +113,21 @@ class Hub:
         on_last: Callable[[str], None] = lambda key: None,
         on_gap: Callable[[str], None] = lambda room: None,
     ) -> None:
-        self.rooms: dict[str, set[Sink]] = {}
+        self.rooms: dict[str, set[SinkT]] = {}
         #: Room -> the delivery cursor (the highest seq sent) of each sink that is not
         #: level with the room: new, held, or ahead of it after a replay. Any other
         #: sink's cursor is the last seq the room fanned out, ``last_seq``.
-        self._cursors: dict[str, dict[Sink, int]] = {}
+        self._cursors: dict[str, dict[SinkT, int]] = {}
         #: A list, not a set: a user has a few connections, and an idle one is small.
-        self.users: dict[str, list[Sink]] = {}
+        self.users: dict[str, list[SinkT]] = {}
         #: The highest room sequence number delivered here, per room.
         self.last_seq: dict[str, int] = {}
         #: Sinks catching up on a room: live events wait here until the backlog is sent.
-        self._holds: dict[str, dict[Sink, _Hold]] = {}
+        self._holds: dict[str, dict[SinkT, _Hold]] = {}
         self._on_first = on_first
         self._on_last = on_last
         #: While a batch is open: what each sink gets at the end, in one write.
-        self._batch: dict[Sink, list[Outgoing]] | None = None
+        self._batch: dict[SinkT, list[Outgoing]] | None = None
         #: Room events that arrived ahead of a missing one, by sequence number: they
         #: wait until the gap fills (from the broker, or from the store via ``on_gap``).
         self._parked: dict[str, dict[int, Envelope]] = {}
@@ -130,7 +135,7 @@ class Hub:
 
     # -- membership -------------------------------------------------------------
 
-    def subscribe(self, room: str, sink: Sink) -> None:
+    def subscribe(self, room: str, sink: SinkT) -> None:
         """Send ``room``'s events to ``sink`` from now on; subscribing again keeps its
         cursor. A new subscriber's cursor is 0: it gets whatever the room delivers
         next, unless a hold or :meth:`move_cursor` says otherwise."""
@@ -142,7 +147,7 @@ class Hub:
             sinks.add(sink)
             self._cursors.setdefault(room, {})[sink] = 0
 
-    def unsubscribe(self, room: str, sink: Sink) -> None:
+    def unsubscribe(self, room: str, sink: SinkT) -> None:
         sinks = self.rooms.get(room)
         if sinks is None:
             return
@@ -163,7 +168,7 @@ class Hub:
             self._parked.pop(room, None)
             self._on_last(f"room.{room}")
 
-    def attach_user(self, user_id: str, sink: Sink) -> None:
+    def attach_user(self, user_id: str, sink: SinkT) -> None:
         sinks = self.users.get(user_id)
         if sinks is None:
             sinks = self.users[user_id] = []
@@ -171,7 +176,7 @@ class Hub:
         if sink not in sinks:
             sinks.append(sink)
 
-    def detach_user(self, user_id: str, sink: Sink) -> None:
+    def detach_user(self, user_id: str, sink: SinkT) -> None:
         sinks = self.users.get(user_id)
         if sinks is None or sink not in sinks:
             return
@@ -182,7 +187,7 @@ class Hub:
 
     # -- catching up --------------------------------------------------------------
 
-    def hold(self, room: str, sink: Sink) -> None:
+    def hold(self, room: str, sink: SinkT) -> None:
         """From now on keep ``room``'s live events for ``sink`` instead of pushing them,
         until as many :meth:`release` calls as holds."""
         holds = self._holds.setdefault(room, {})
@@ -196,7 +201,7 @@ class Hub:
         else:
             held.depth += 1
 
-    def release(self, room: str, sink: Sink) -> None:
+    def release(self, room: str, sink: SinkT) -> None:
         """End a hold; after the last one, push what was held past ``sink``'s cursor."""
         holds = self._holds.get(room)
         held = holds.get(sink) if holds is not None else None
@@ -210,7 +215,7 @@ class Hub:
             del self._holds[room]
         self._through_cursor(room, sink, held.outs)
 
-    def cursor(self, room: str, sink: Sink) -> int | None:
+    def cursor(self, room: str, sink: SinkT) -> int | None:
         """``sink``'s delivery cursor in ``room``, or ``None`` when not subscribed."""
         sinks = self.rooms.get(room)
         if sinks is None or sink not in sinks:
@@ -222,20 +227,20 @@ class Hub:
                 return cursor
         return self.last_seq.get(room, 0)
 
-    def move_cursor(self, room: str, sink: Sink, seq: int) -> None:
+    def move_cursor(self, room: str, sink: SinkT, seq: int) -> None:
         """``sink`` has everything up to ``seq`` (a snapshot, a client's position):
         nothing at or below it is sent there. A cursor never moves back."""
         cursor = self.cursor(room, sink)
         if cursor is not None and seq > cursor:
             self._cursors.setdefault(room, {})[sink] = seq
 
-    def replay(self, room: str, sink: Sink, envelopes: list[Envelope]) -> None:
+    def replay(self, room: str, sink: SinkT, envelopes: list[Envelope]) -> None:
         """Events for ``sink`` alone (a resume's answer and backlog), held or not: in
         order, past its cursor, after whatever the hub queued for it before."""
         self._through_cursor(room, sink, [Outgoing(envelope) for envelope in envelopes], alone=True)
 
     def _through_cursor(
-        self, room: str, sink: Sink, outs: list[Outgoing], *, alone: bool = False
+        self, room: str, sink: SinkT, outs: list[Outgoing], *, alone: bool = False
     ) -> None:
         last = self.cursor(room, sink)
         if last is None:  # not (or no longer) following the room
@@ -393,15 +398,15 @@ class Hub:
     def to_user(self, user_id: str, envelope: Envelope) -> None:
         self.to_sinks(self.users.get(user_id, ()), envelope)
 
-    def to_sinks(self, sinks: Iterable[Sink], envelope: Envelope) -> None:
+    def to_sinks(self, sinks: Iterable[SinkT], envelope: Envelope) -> None:
         out: Outgoing | None = None
         for sink in sinks:
             if out is None:
                 out = Outgoing(envelope)
             sink.push(out)
 
-    def everyone(self) -> set[Sink]:
-        found: set[Sink] = set()
+    def everyone(self) -> set[SinkT]:
+        found: set[SinkT] = set()
         for sinks in self.users.values():
             found.update(sinks)
         return found

@@ -40,10 +40,11 @@ import h11
 from aiohttp import web
 
 from homer.core.app import Homer
-from homer.core.session import CloseCode, Session
+from homer.core.session import CloseCode
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec
 from homer.protocol.envelope import Envelope
+from homer.protocol.lifecycle import State
 from homer.protocol.websocket import HandshakeError
 from homer.transports.framed import FramedSender
 from homer.transports.front import WEBSOCKET_PATH, origin_allowed
@@ -199,34 +200,15 @@ class ASGIWebSocketPeer(FramedSender):
     """A WebSocket connection held by an ASGI server. Each write to its channel is
     one message; the close code waits in the channel for the pump to send."""
 
-    __slots__ = (
-        "address",
-        "app",
-        "channel",
-        "close_code",
-        "close_reason",
-        "closing",
-        "fmt",
-        "last_seen",
-        "opened_at",
-        "pinged_at",
-        "session",
-        "transport",
-    )
+    __slots__ = ("channel", "close_code", "close_reason")
 
     def __init__(
         self, app: Homer, channel: ASGIChannel, address: str, fmt: ASGIMessageFormat
     ) -> None:
-        self.app = app
-        self.fmt = fmt
+        super().__init__(app, address, fmt, transport=channel)
         self.channel = channel
-        self.transport: asyncio.Transport | None = channel
-        self.address = address
-        self.session: Session | None = None
-        self.last_seen = self.opened_at = app.clock()
-        self.pinged_at = 0.0
-        self.closing = False
-        self.close_code: int = CloseCode.NORMAL
+        #: What the pump says in its close message: set when the server closes.
+        self.close_code: int | None = None
         self.close_reason = ""
 
     def push_many(self, outs: list[Outgoing]) -> None:
@@ -237,12 +219,15 @@ class ASGIWebSocketPeer(FramedSender):
     def ping(self) -> None:
         """ASGI carries no pings: the server keeps the connection alive and reports a
         dead one as a disconnect, so the connection counts as heard from."""
-        self.last_seen = self.app.clock()
+        self.lifecycle.received(self.app.clock())
+
+    def _goodbye(self, code: int, reason: str) -> bytes:
+        return b""  # the close is a message of its own, sent by the pump
 
     def close(self, code: int, reason: str) -> None:
-        if self.closing:
+        if self.lifecycle.ended:
             return
-        self.closing = True
+        self.lifecycle.closing(code, reason)
         self.close_code, self.close_reason = code, reason[:120]
         channel = self.channel
         if code == CloseCode.TOO_SLOW:
@@ -250,6 +235,13 @@ class ASGIWebSocketPeer(FramedSender):
         channel.close()
         # A client that never reads would hold the pump in ``send``: cut it after a grace.
         asyncio.get_running_loop().call_later(self.app.config.limits.close_grace, channel.gone.set)
+
+    def gone(self) -> None:
+        """The ASGI connection ended, whoever ended it: the node forgets it."""
+        if self.lifecycle.state is not State.CLOSED:
+            self.lifecycle.closed()
+        self.transport = None
+        self.app.disconnected(self)
 
 
 class HomerASGI:
@@ -367,9 +359,7 @@ class HomerASGI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            peer.closing = True
-            peer.transport = None
-            app.disconnected(peer)
+            peer.gone()
 
 
 # -- WebSocket ------------------------------------------------------------------------
@@ -382,9 +372,9 @@ async def _read_messages(peer: ASGIWebSocketPeer, receive: Receive) -> None:
         message = await receive()
         if message["type"] == "websocket.disconnect":
             return
-        if message["type"] != "websocket.receive" or peer.closing:
+        if message["type"] != "websocket.receive" or peer.lifecycle.ended:
             continue
-        peer.last_seen = peer.app.clock()
+        peer.lifecycle.received(peer.app.clock())
         data = message.get("bytes")
         if data is None:
             data = (message.get("text") or "").encode()
@@ -402,7 +392,7 @@ async def _send_messages(peer: ASGIWebSocketPeer, send: Send) -> None:
             await send({"type": "websocket.send", "text": data.decode()})
         else:
             await send({"type": "websocket.send", "bytes": data})
-    if peer.closing:
+    if peer.close_code is not None:
         await send(
             {"type": "websocket.close", "code": peer.close_code, "reason": peer.close_reason}
         )

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING
 
 from aiohttp import WSMsgType, web
 
-from homer.core.session import Session
 from homer.protocol.websocket import HandshakeError, pong_frame
 from homer.transports.front import origin_allowed
-from homer.transports.websocket_peer import WebSocketFormat, WebSocketSender, negotiate
+from homer.transports.websocket_peer import WebSocketSender, negotiate
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
@@ -30,33 +29,7 @@ class AiohttpPeer(WebSocketSender):
     """Reads through aiohttp; writes pre-rendered frames straight to the transport,
     like the lean peer (no task per delivery)."""
 
-    __slots__ = (
-        "address",
-        "app",
-        "closing",
-        "fmt",
-        "last_seen",
-        "opened_at",
-        "pinged_at",
-        "session",
-        "transport",
-    )
-
-    def __init__(
-        self,
-        app: Homer,
-        transport: asyncio.Transport | None,
-        address: str,
-        fmt: WebSocketFormat,
-    ) -> None:
-        self.app = app
-        self.fmt = fmt
-        self.transport = transport
-        self.address = address
-        self.session: Session | None = None
-        self.last_seen = self.opened_at = app.clock()
-        self.pinged_at = 0.0
-        self.closing = False
+    __slots__ = ()
 
 
 async def websocket_handler(request: web.Request, app: Homer) -> web.StreamResponse:
@@ -83,11 +56,11 @@ async def websocket_handler(request: web.Request, app: Homer) -> web.StreamRespo
     )
     await ws.prepare(request)
     transport = request.transport
-    peer = AiohttpPeer(app, transport, request.remote or "unknown", fmt)
+    peer = AiohttpPeer(app, request.remote or "unknown", fmt, transport=transport)
     app.connected(peer)
     try:
         async for message in ws:
-            peer.last_seen = app.clock()
+            peer.lifecycle.received(app.clock())
             if message.type in (WSMsgType.TEXT, WSMsgType.BINARY):
                 data = message.data.encode() if isinstance(message.data, str) else message.data
                 peer.message_received(data)
@@ -98,7 +71,5 @@ async def websocket_handler(request: web.Request, app: Homer) -> web.StreamRespo
     except asyncio.CancelledError:
         raise
     finally:
-        peer.closing = True
-        peer.transport = None
-        app.disconnected(peer)
+        peer.connection_lost(None)
     return ws

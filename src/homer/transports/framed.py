@@ -1,9 +1,10 @@
-"""What every stream peer shares, whatever its framing (WebSocket, raw TCP).
+"""What every stream peer shares, whatever its framing (WebSocket, raw TCP, SSE).
 
 A peer holds one shared wire format (a codec inside a framing, built once per
 node, so the hub renders a fanned-out event once for all peers that speak it),
 writes without blocking, and closes a connection that falls too far behind
-rather than slow anyone else down.
+rather than slow anyone else down. Its state, heartbeats and timeouts are its
+:class:`~homer.protocol.lifecycle.Lifecycle`'s.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, Protocol
 
-from homer.core.session import CloseCode, Session
+from homer.core.session import BasePeer, CloseCode, Session
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, DecodeError
 from homer.protocol.envelope import Envelope, error_envelope
+from homer.protocol.lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
@@ -37,11 +39,10 @@ class Framed(Protocol):
     app: Homer
     address: str
     transport: asyncio.Transport | None
-    closing: bool
     session: Session | None
-    last_seen: float
-    opened_at: float
-    pinged_at: float
+    lifecycle: Lifecycle
+    #: The close reason of a connection that fell behind: how to resume, in its terms.
+    too_slow: str
 
     @property
     def fmt(self) -> StreamFormat: ...
@@ -52,37 +53,76 @@ class Framed(Protocol):
     def ping(self) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
     def _write(self, data: bytes) -> None: ...
+    def _goodbye(self, code: int, reason: str) -> bytes: ...
+    def _render(self, out: Outgoing) -> bytes: ...
     def _writable(self) -> asyncio.Transport | None: ...
     def _unrenderable(self) -> None: ...
 
 
-class FramedSender:
+class FramedSender(BasePeer):
     """Sending and receiving whole messages over one transport, whatever the framing:
-    what every stream peer (WebSocket, raw TCP) shares. A subclass says how to ping
-    and how to close."""
+    what every stream peer (WebSocket, raw TCP, SSE) shares. A subclass says how to
+    ping and what it says before it closes (``_goodbye``)."""
 
-    __slots__ = ()
+    __slots__ = ("app", "fmt", "transport")
+
+    too_slow = "too slow: reconnect and resume from your last seq"
+
+    def __init__(
+        self,
+        app: Homer,
+        address: str,
+        fmt: StreamFormat,
+        *,
+        transport: asyncio.Transport | None = None,
+    ) -> None:
+        super().__init__(address, now=app.clock(), timeouts=app.timeouts)
+        self.app = app
+        self.fmt = fmt
+        self.transport = transport
 
     def push(self: Framed, out: Outgoing) -> None:
         transport = self._writable()
         if transport is not None:
             try:
-                data = out.render(self.fmt)
+                data = self._render(out)
             except Exception:
                 self._unrenderable()
                 return
-            transport.write(data)
+            if data:
+                transport.write(data)
 
     def push_many(self: Framed, outs: list[Outgoing]) -> None:
         transport = self._writable()
         if transport is not None:
-            fmt = self.fmt
             try:
-                data = b"".join([out.render(fmt) for out in outs])
+                data = b"".join([self._render(out) for out in outs])
             except Exception:
                 self._unrenderable()
                 return
-            transport.write(data)
+            if data:
+                transport.write(data)
+
+    def _render(self: Framed, out: Outgoing) -> bytes:
+        """The bytes of a fanned-out event on this connection (``b""``: not for it)."""
+        return out.render(self.fmt)
+
+    def close(self: Framed, code: int, reason: str) -> None:
+        """Say why (:meth:`_goodbye`), then close; once."""
+        transport = self.transport
+        if transport is None or self.lifecycle.ended:
+            return
+        transport.write(self._goodbye(code, reason))
+        self.lifecycle.closing(code, reason)
+        transport.close()
+        # A peer that never reads would keep the socket open: cut it after a grace.
+        asyncio.get_running_loop().call_later(self.app.config.limits.close_grace, transport.abort)
+
+    def connection_lost(self: Framed, exc: Exception | None) -> None:
+        """The connection is gone: nothing more is written, the node forgets it."""
+        self.lifecycle.closed()
+        self.transport = None
+        self.app.disconnected(self)
 
     def _unrenderable(self: Framed) -> None:
         """The codec failed on a fanned-out event: only its own connections pay (the rest
@@ -117,7 +157,7 @@ class FramedSender:
     def _writable(self: Framed) -> asyncio.Transport | None:
         """The transport, unless closing or too far behind (then it closes, with a reason)."""
         transport = self.transport
-        if transport is None or self.closing:
+        if transport is None or self.lifecycle.ended:
             return None
         if transport.get_write_buffer_size() > self.app.config.limits.send_queue:
             self.app.metrics.slow_consumers.inc()
@@ -125,7 +165,7 @@ class FramedSender:
                 "closing a connection that fell behind",
                 extra={"conn": id(self), "address": self.address},
             )
-            self.close(CloseCode.TOO_SLOW, "too slow: reconnect and resume from your last seq")
+            self.close(CloseCode.TOO_SLOW, self.too_slow)
             return None
         return transport
 
@@ -134,5 +174,5 @@ class FramedSender:
 
     def _write(self: Framed, data: bytes) -> None:
         transport = self.transport
-        if transport is not None and not self.closing:
+        if transport is not None and not self.lifecycle.ended:
             transport.write(data)

@@ -28,11 +28,12 @@ from homer.core.pipeline import (
     Context,
     error_details,
 )
-from homer.core.session import Session
+from homer.core.session import BasePeer
 from homer.errors import HomerError, InternalError, InvalidInput, RateLimited, UnknownOp
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, DecodeError, media_type
 from homer.protocol.envelope import Envelope, error_envelope, reply_envelope
+from homer.protocol.lifecycle import NEVER
 from homer.transports.http import STATUS, bearer_token, read_body
 
 if TYPE_CHECKING:
@@ -41,17 +42,15 @@ if TYPE_CHECKING:
 __all__ = ["SESSION_HEADER", "SESSION_OPS", "RequestPeer", "op_call"]
 
 
-class RequestPeer:
+class RequestPeer(BasePeer):
     """The peer of one HTTP request: it holds no connection, so events meant for
-    the connection alone have nowhere to go and are dropped."""
+    the connection alone have nowhere to go and are dropped. Nothing sweeps it:
+    the request's own timeouts bound it."""
 
-    __slots__ = ("address", "last_seen", "opened_at", "pinged_at", "session")
+    __slots__ = ()
 
     def __init__(self, address: str, now: float) -> None:
-        self.address = address
-        self.session: Session | None = None
-        self.last_seen = self.opened_at = now
-        self.pinged_at = 0.0
+        super().__init__(address, now=now, timeouts=NEVER)
 
     def push(self, out: Outgoing) -> None:
         pass

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from homer.core.session import CloseCode, Session
+from homer.core.session import BasePeer, CloseCode, Session
 from homer.errors import ErrorCode, InvalidInput, NotFound
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec
@@ -131,7 +131,7 @@ class SoleRoomCursor:
         return self.container(encode_position(envelope.room, self.epoch, envelope.seq))
 
 
-class EventQueue:
+class EventQueue(BasePeer):
     """One queue: a hub peer that buffers events until a poll takes them."""
 
     __slots__ = (
@@ -146,17 +146,12 @@ class EventQueue:
         "_sole",
         "_timer",
         "_waiter",
-        "address",
         "app",
         "closed",
         "fmt",
         "id",
-        "last_seen",
         "on_gone",
-        "opened_at",
-        "pinged_at",
         "polling",
-        "session",
     )
 
     def __init__(
@@ -168,14 +163,11 @@ class EventQueue:
         follows_joins: bool,
         on_gone: Callable[[EventQueue], None],
     ) -> None:
+        super().__init__(address, now=app.clock(), timeouts=app.timeouts)
         self.id = secrets.token_urlsafe(18)
         self.app = app
         self.fmt = fmt
-        self.address = address
         self.on_gone = on_gone
-        self.session: Session | None = None
-        self.last_seen = self.opened_at = app.clock()
-        self.pinged_at = 0.0
         #: ``why`` once closed; the queue stays known until its next poll says so.
         self.closed: str | None = None
         self.polling = 0
@@ -278,13 +270,14 @@ class EventQueue:
             )
             return
         # Idle, or closed and never polled since: forget it.
-        self._end("idle", "not polled in time")
+        self._end("idle", CloseCode.GOING_AWAY, "not polled in time")
         self.on_gone(self)
 
-    def _end(self, why: str, reason: str) -> None:
+    def _end(self, why: str, code: int, reason: str) -> None:
         if self.closed is not None:
             return
         self.closed = why
+        self.lifecycle.closing(code, reason)
         self._events.clear()
         self._bytes = self._counted = 0
         waiter = self._waiter
@@ -329,10 +322,10 @@ class EventQueue:
 
     def ping(self) -> None:
         # A queue cannot answer a ping: polls are its sign of life (idle collection).
-        self.last_seen = self.app.clock()
+        self.lifecycle.received(self.app.clock())
 
     def close(self, code: int, reason: str) -> None:
-        self._end(_WHY.get(code, "closed"), reason)
+        self._end(_WHY.get(code, "closed"), code, reason)
 
     def _add(self, out: Outgoing, *, counted: bool = True) -> bool:
         envelope = out.envelope

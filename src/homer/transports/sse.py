@@ -34,11 +34,12 @@ from homer.core.ops import (
     check_connections,
     open_session,
 )
-from homer.core.session import CloseCode, Session
+from homer.core.session import Session
 from homer.errors import HomerError, InvalidInput, Unauthenticated
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope
+from homer.transports.framed import FramedSender
 from homer.transports.http import bearer_token, error_response, internal_error
 from homer.transports.stream_cursor import Cursor, decode_cursor, encode_position, plan_start
 
@@ -88,26 +89,13 @@ class SoleRoomChunk:
         return _chunk(b"id: %s\n%s" % (position.encode(), self.fmt.render(envelope)))
 
 
-class SSEPeer(asyncio.Protocol):
+class SSEPeer(FramedSender, asyncio.Protocol):
     """One stream. It stands between the transport and aiohttp's protocol (to hear
     at once when the client goes away) and writes chunks straight to the transport."""
 
-    __slots__ = (
-        "_cursor",
-        "_pending",
-        "_sole",
-        "address",
-        "app",
-        "closing",
-        "done",
-        "fmt",
-        "inner",
-        "last_seen",
-        "opened_at",
-        "pinged_at",
-        "session",
-        "transport",
-    )
+    __slots__ = ("_cursor", "_pending", "_sole", "done", "inner")
+
+    too_slow = "too slow: reconnect and resume from your last id"
 
     def __init__(
         self,
@@ -117,15 +105,8 @@ class SSEPeer(asyncio.Protocol):
         *,
         follows_joins: bool = True,
     ) -> None:
-        self.app = app
-        self.fmt = fmt
-        self.address = address
-        self.session: Session | None = None
-        self.transport: asyncio.Transport | None = None
+        super().__init__(app, address, fmt)
         self.inner: asyncio.Protocol | None = None
-        self.last_seen = self.opened_at = app.clock()
-        self.pinged_at = 0.0
-        self.closing = False
         #: Until the stream starts: what arrived meanwhile, delivered after ``ready``.
         self._pending: list[Outgoing] | None = []
         self._cursor = Cursor(follows_joins=follows_joins)
@@ -161,12 +142,12 @@ class SSEPeer(asyncio.Protocol):
     def _cursor_line(self) -> bytes:
         return b"id: %s\n" % self._cursor.text().encode()
 
-    def _frame(self, out: Outgoing) -> bytes | None:
-        """The event as a chunk for this stream, or ``None`` when it is not for it."""
+    def _render(self, out: Outgoing) -> bytes:
+        """The event as a chunk for this stream, or ``b""`` when it is not for it."""
         envelope = out.envelope
         cursor = self._cursor
         if not cursor.admits(self.app, self, envelope):
-            return None
+            return b""
         room, seq = envelope.room, envelope.seq
         if room is not None and seq is not None:
             epoch = cursor.sole_epoch(room)
@@ -183,32 +164,19 @@ class SSEPeer(asyncio.Protocol):
             return _chunk(self._cursor_line() + data)
         return _chunk(data)
 
-    # -- Peer -------------------------------------------------------------------------
+    # -- Peer: what the shared push does not --------------------------------------------
 
     def push(self, out: Outgoing) -> None:
         if self._pending is not None:
             self._pending.append(out)
-            return
-        if self._writable():
-            try:
-                data = self._frame(out)
-            except Exception:
-                self._unrenderable()
-                return
-            if data is not None:
-                self._write_chunks(data)
+        else:
+            super().push(out)
 
     def push_many(self, outs: list[Outgoing]) -> None:
         if self._pending is not None:
             self._pending.extend(outs)
-            return
-        if self._writable():
-            try:
-                frames = [self._frame(out) for out in outs]
-            except Exception:
-                self._unrenderable()
-                return
-            self._write_chunks(b"".join([frame for frame in frames if frame is not None]))
+        else:
+            super().push_many(outs)
 
     def send(self, envelope: Envelope) -> None:
         self.push(Outgoing(envelope))
@@ -217,66 +185,42 @@ class SSEPeer(asyncio.Protocol):
         # A stream cannot answer: a write that goes through is its sign of life,
         # and a dead client shows up as a closed connection.
         self._write(b": ping\n\n")
-        self.last_seen = self.app.clock()
+        self.lifecycle.received(self.app.clock())
 
     def close(self, code: int, reason: str) -> None:
-        if self.closing:
+        """Say why, end the stream (the request's handler returns); the connection
+        closes after it, or after a grace."""
+        lifecycle = self.lifecycle
+        if lifecycle.ended:
             return
-        self._write(
-            b"event: close\ndata: %s\n\n"
-            % msgspec.json.encode({"code": code, "reason": reason[:120]})
-        )
-        self.closing = True
+        transport = self.transport
+        if transport is not None:
+            transport.write(self._goodbye(code, reason))
+        lifecycle.closing(code, reason)
         if not self.done.done():
             self.done.set_result(None)
-        transport = self.transport
         if transport is not None:
             # A client that never reads would keep the socket open: cut it after a grace.
             asyncio.get_running_loop().call_later(
                 self.app.config.limits.close_grace, transport.abort
             )
 
-    def _writable(self) -> bool:
-        """Whether to write, unless closing or too far behind (then it closes, with a reason)."""
-        transport = self.transport
-        if transport is None or self.closing:
-            return False
-        if transport.get_write_buffer_size() > self.app.config.limits.send_queue:
-            self.app.metrics.slow_consumers.inc()
-            log.warning(
-                "closing a stream that fell behind",
-                extra={"conn": id(self), "address": self.address},
-            )
-            self.close(CloseCode.TOO_SLOW, "too slow: reconnect and resume from your last id")
-            return False
-        return True
-
-    def _unrenderable(self) -> None:
-        log.exception(
-            "could not encode an event: closing the stream",
-            extra={"conn": id(self), "address": self.address},
-        )
-        self.close(CloseCode.INTERNAL, "internal error: reconnect and resume")
+    def _goodbye(self, code: int, reason: str) -> bytes:
+        body = msgspec.json.encode({"code": code, "reason": reason[:120]})
+        return _chunk(b"event: close\ndata: %s\n\n" % body)
 
     def _write(self, data: bytes) -> None:
         """``data`` as one HTTP/1.1 chunk."""
-        if data:
-            self._write_chunks(_chunk(data))
-
-    def _write_chunks(self, chunks: bytes) -> None:
-        """Bytes that are already HTTP/1.1 chunks."""
         transport = self.transport
-        if transport is not None and not self.closing and chunks:
-            transport.write(chunks)
+        if transport is not None and not self.lifecycle.ended and data:
+            transport.write(_chunk(data))
 
     # -- asyncio.Protocol: pass everything on to aiohttp ----------------------------------
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
-        self.transport = None
         if not self.done.done():
             self.done.set_result(None)
-        self.app.disconnected(self)
+        super().connection_lost(exc)
         if self.inner is not None:
             self.inner.connection_lost(exc)
 

@@ -19,7 +19,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
-from homer.core.session import CloseCode, Session
+from homer.core.session import CloseCode
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope, error_envelope
 from homer.protocol.framing import (
@@ -61,32 +61,15 @@ class FramingFormat:
 class TCPPeer(FramedSender, asyncio.Protocol):
     """One raw TCP connection: no task, no buffer while idle, like a WebSocket peer."""
 
-    __slots__ = (
-        "address",
-        "app",
-        "closing",
-        "fmt",
-        "framing",
-        "greeting",
-        "last_seen",
-        "opened_at",
-        "pinged_at",
-        "session",
-        "transport",
-    )
+    __slots__ = ("framing", "greeting")
 
     def __init__(self, app: Homer) -> None:
-        self.app = app
-        self.address = "unknown"
-        #: Until the first line: JSON lines, the format a person at ``nc`` gets.
-        self.fmt = app.codecs.wire_format(JSONCodec.name, FramingFormat, LineFraming)
+        # Until the first line: JSON lines, the format a person at ``nc`` gets.
+        super().__init__(
+            app, "unknown", app.codecs.wire_format(JSONCodec.name, FramingFormat, LineFraming)
+        )
         self.framing: Framing | None = None
         self.greeting = b""
-        self.session: Session | None = None
-        self.transport: asyncio.Transport | None = None
-        self.last_seen = self.opened_at = app.clock()
-        self.pinged_at = 0.0
-        self.closing = False
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -95,14 +78,10 @@ class TCPPeer(FramedSender, asyncio.Protocol):
         self.address = client_address(transport)
         self.app.connected(self)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
-        self.transport = None
-        self.app.disconnected(self)
-
     def data_received(self, data: bytes) -> None:
-        self.last_seen = self.app.clock()
-        if self.closing:
+        lifecycle = self.lifecycle
+        lifecycle.received(self.app.clock())
+        if lifecycle.ended:
             return
         framing = self.framing
         if framing is None:
@@ -119,7 +98,7 @@ class TCPPeer(FramedSender, asyncio.Protocol):
 
     def _handle(self, frames: list[bytes]) -> None:
         for frame in frames:
-            if self.closing:
+            if self.lifecycle.ended:
                 return
             self.message_received(frame)
 
@@ -174,14 +153,5 @@ class TCPPeer(FramedSender, asyncio.Protocol):
     def ping(self) -> None:
         self.send(Envelope(op="ping"))
 
-    def close(self, code: int, reason: str) -> None:
-        transport = self.transport
-        if transport is None or self.closing:
-            return
-        transport.write(
-            self.fmt.render(Envelope(op="close", body={"code": code, "reason": reason}))
-        )
-        self.closing = True
-        transport.close()
-        # A peer that never reads would keep the socket open: cut it after a grace.
-        asyncio.get_running_loop().call_later(self.app.config.limits.close_grace, transport.abort)
+    def _goodbye(self, code: int, reason: str) -> bytes:
+        return self.fmt.render(Envelope(op="close", body={"code": code, "reason": reason}))

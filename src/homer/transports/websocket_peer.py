@@ -16,7 +16,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING, cast
 
-from homer.core.session import CloseCode, Session
+from homer.core.session import CloseCode
 from homer.protocol.codecs import Codec, CodecRegistry, JSONCodec
 from homer.protocol.envelope import Envelope
 from homer.protocol.websocket import (
@@ -107,41 +107,16 @@ class WebSocketSender(FramedSender):
     def ping(self: Framed) -> None:
         self._write(ping_frame(b""))
 
-    def close(self: Framed, code: int, reason: str) -> None:
-        transport = self.transport
-        if transport is None or self.closing:
-            return
-        self.closing = True
-        transport.write(close_frame(code, reason[:120]))
-        transport.close()
-        # A peer that never reads would keep the socket open: cut it after a grace.
-        asyncio.get_running_loop().call_later(self.app.config.limits.close_grace, transport.abort)
+    def _goodbye(self, code: int, reason: str) -> bytes:
+        return close_frame(code, reason[:120])
 
 
 class WebSocketPeer(WebSocketSender, asyncio.Protocol):
-    __slots__ = (
-        "address",
-        "app",
-        "closing",
-        "fmt",
-        "last_seen",
-        "opened_at",
-        "parser",
-        "pinged_at",
-        "session",
-        "transport",
-    )
+    __slots__ = ("parser",)
 
     def __init__(self, app: Homer, address: str, fmt: WebSocketFormat) -> None:
-        self.app = app
-        self.address = address
-        self.fmt = fmt
-        self.session: Session | None = None
-        self.transport: asyncio.Transport | None = None
+        super().__init__(app, address, fmt)
         self.parser = FrameParser(max_message=app.config.limits.max_frame)
-        self.last_seen = self.opened_at = app.clock()
-        self.pinged_at = 0.0
-        self.closing = False
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -149,14 +124,10 @@ class WebSocketPeer(WebSocketSender, asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self.app.connected(self)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closing = True
-        self.transport = None
-        self.app.disconnected(self)
-
     def data_received(self, data: bytes) -> None:
-        self.last_seen = self.app.clock()
-        if self.closing:
+        lifecycle = self.lifecycle
+        lifecycle.received(self.app.clock())
+        if lifecycle.ended:
             return
         try:
             events = self.parser.feed(data)
@@ -169,7 +140,7 @@ class WebSocketPeer(WebSocketSender, asyncio.Protocol):
 
     def _handle(self, events: list[Event]) -> None:
         for event in events:
-            if self.closing:
+            if self.lifecycle.ended:
                 return
             if isinstance(event, TextMessage | BinaryMessage):
                 self.message_received(event.data)
@@ -178,10 +149,10 @@ class WebSocketPeer(WebSocketSender, asyncio.Protocol):
             elif isinstance(event, CloseReceived):
                 self._closed_by_peer(event)
                 return
-            # Pong: last_seen has already moved
+            # Pong: the lifecycle has already heard it
 
     def _closed_by_peer(self, event: CloseReceived) -> None:
-        self.closing = True
+        self.lifecycle.closing(event.code or CloseCode.NORMAL, "closed by the client")
         transport = self.transport
         if transport is not None:
             transport.write(close_frame(event.code or CloseCode.NORMAL))
