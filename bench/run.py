@@ -31,6 +31,7 @@ SCENARIOS = [
     "idle",
     "fanout",
     "transports",
+    "asgi",
     "slowloris",
     "stall",
     "servers",

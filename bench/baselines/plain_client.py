@@ -144,10 +144,10 @@ class PlainWorker(lean.Worker):
         self.labels: dict[str, list[Any]] = {}
 
     async def open_one(
-        self, kind: str, host: str, port: int, token: str, source: str | None
+        self, kind: str, host: str, port: int, token: str, source: str | None, path: str = "/ws"
     ) -> Any:
         if kind != "plain":
-            return await super().open_one(kind, host, port, token, source)
+            return await super().open_one(kind, host, port, token, source, path)
         loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
@@ -166,7 +166,7 @@ class PlainWorker(lean.Worker):
         assert conn.transport is not None
         conn.transport.write(
             (
-                f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
                 f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
                 "Sec-WebSocket-Version: 13\r\n\r\n"
             ).encode()

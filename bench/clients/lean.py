@@ -2,7 +2,8 @@
 
 Speaks two protocols over the same hand-written RFC 6455 client code:
 
-* ``homer``: Homer's JSON envelopes at ``/ws`` (hello with a token, join, send).
+* ``homer``: Homer's JSON envelopes at ``/ws``, or the ``path`` given to ``open``
+  (hello with a token, join, send).
 * ``sio``: Engine.IO v4 / Socket.IO v5 over a WebSocket (``/socket.io/?EIO=4&transport=websocket``):
   ``0{...}`` open, ``40{auth}`` connect, ``42[...]`` events, ``42<id>[...]`` / ``43<id>[...]``
   acks, ``2`` ping answered with ``3``.
@@ -355,16 +356,18 @@ class Worker:
         return ""
 
     async def open_one(
-        self, kind: str, host: str, port: int, token: str, source: str | None
+        self, kind: str, host: str, port: int, token: str, source: str | None, path: str = "/ws"
     ) -> Conn:
+        """One connection of ``kind``, authenticated; ``path``: where Homer's WebSocket
+        is (``/ws`` on ``homer serve``, under the mount point in an ASGI host)."""
         loop = asyncio.get_running_loop()
         sock = await connect_socket(host, port, source)
         conn = self.make_conn(kind)
         conn.waiter = loop.create_future()
         await loop.create_connection(lambda: conn, sock=sock)
         key = base64.b64encode(random.randbytes(16)).decode()
-        path = "/socket.io/?EIO=4&transport=websocket" if kind == "sio" else "/ws"
         if kind == "sio":
+            path = "/socket.io/?EIO=4&transport=websocket"
             self.tokens[id(conn)] = token
         assert conn.transport is not None
         conn.transport.write(
@@ -403,8 +406,10 @@ class Worker:
         sources: list[str] | None = None,
         concurrency: int = 64,
         max_seconds: float = 120.0,
+        path: str = "/ws",
     ) -> dict[str, Any]:
-        """Open one connection per token (authenticated), then join its rooms."""
+        """Open one connection per token (authenticated), then join its rooms; Homer's
+        WebSocket is at ``path``."""
         semaphore = asyncio.Semaphore(concurrency)
         errors: list[str] = []
         opened: list[Conn | None] = [None] * len(tokens)
@@ -414,7 +419,7 @@ class Worker:
                 source = sources[i % len(sources)] if sources else None
                 for attempt in range(3):
                     try:
-                        conn = await self.open_one(kind, host, port, tokens[i], source)
+                        conn = await self.open_one(kind, host, port, tokens[i], source, path)
                         if joins and joins[i]:
                             await self.join(conn, joins[i])
                     except (OSError, RequestFailed) as exc:

@@ -360,10 +360,10 @@ class TransportWorker(lean.Worker):
         return "Sec-WebSocket-Protocol: homer.msgpack\r\n" if kind == "homer-msgpack" else ""
 
     async def open_one(
-        self, kind: str, host: str, port: int, token: str, source: str | None
+        self, kind: str, host: str, port: int, token: str, source: str | None, path: str = "/ws"
     ) -> lean.Conn:
         if kind not in GREETINGS and kind not in ("sse", "longpoll"):
-            return await super().open_one(kind, host, port, token, source)
+            return await super().open_one(kind, host, port, token, source, path)
         loop = asyncio.get_running_loop()
         sock = await lean.connect_socket(host, port, source)
         conn: lean.Conn

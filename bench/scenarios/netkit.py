@@ -2,6 +2,9 @@
 
 * :class:`HomerServer`: ``homer serve`` as its own process (uvloop, the default),
   on a fresh copy of a prepared data directory, limits raised for a benchmark.
+* :class:`ASGIHomerServer`: the same Homer as an ASGI application
+  (``homer.asgi_app``) mounted in Starlette under uvicorn
+  (``bench/baselines/asgi_server.py``), WebSocket at ``/chat/ws``.
 * :class:`SocketIOServer`: the python-socketio baseline
   (``bench/baselines/socketio_server.py``), also its own process, also on uvloop.
 * :class:`Client`: lean client processes (``bench/clients/lean.py``) driven over
@@ -44,6 +47,7 @@ BENCH = Path(__file__).resolve().parent.parent
 LEAN_CLIENT = BENCH / "clients" / "lean.py"
 TRANSPORT_CLIENT = BENCH / "clients" / "transports.py"
 SOCKETIO_SERVER = BENCH / "baselines" / "socketio_server.py"
+ASGI_SERVER = BENCH / "baselines" / "asgi_server.py"
 PYTHON = sys.executable
 #: Local source addresses for client sockets: all loopback, each with its own ports.
 SOURCES = [f"127.0.0.{i}" for i in range(2, 10)]
@@ -238,6 +242,22 @@ class HomerServer(Server):
         return found
 
 
+class ASGIHomerServer(Server):
+    system = "homer-asgi"
+    #: Where Homer is mounted in the host; its WebSocket is at ``{mount}/ws``.
+    mount = "/chat"
+
+    def __init__(self, data_dir: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        environ = {**os.environ, **HOMER_ENV, **(env or {})}
+        argv = [PYTHON, str(ASGI_SERVER), "--host", "127.0.0.1", "--port", "0"]
+        argv += ["--mount", self.mount, "--data-dir", str(data_dir)]
+        self._launch(argv, log, "listening ", port_after_word, environ)
+
+    @property
+    def ws_path(self) -> str:
+        return f"{self.mount}/ws"
+
+
 class SocketIOServer(Server):
     system = "python-socketio"
 
@@ -390,6 +410,14 @@ class Lab:
         data = self._next("homer-data")
         shutil.copytree(template.path, data)
         server = HomerServer(data, self._next("homer.log"), env, launcher, tcp=tcp)
+        self.servers.append(server)
+        return server
+
+    def asgi(self, template: Template, env: dict[str, str] | None = None) -> ASGIHomerServer:
+        """Homer through ``asgi_app`` under uvicorn, on a copy of ``template``."""
+        data = self._next("asgi-data")
+        shutil.copytree(template.path, data)
+        server = ASGIHomerServer(data, self._next("asgi.log"), env)
         self.servers.append(server)
         return server
 
