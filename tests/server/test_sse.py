@@ -20,7 +20,7 @@ from homer.core.app import Homer
 from homer.messaging.hub import Hub
 from homer.protocol.envelope import Envelope
 from homer.testing.server import TestServer, replace_config, running_homer
-from homer.transports.sse import SSEFormat, SSEPeer, decode_cursor
+from homer.transports.sse_stream import SSEFormat, SSEPeer, decode_cursor
 
 
 class Stream:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from homer.protocol.websocket import HandshakeError, check_upgrade, handshake_response
-from homer.transports.sse import serve_stream
+from homer.transports.sse_stream import serve_stream
 from homer.transports.websocket_peer import WebSocketPeer, negotiate
 
 if TYPE_CHECKING:
@@ -97,7 +97,7 @@ class FrontProtocol(asyncio.Protocol):
 
     def _stream(self, query: str, headers: dict[str, str]) -> None:
         """Server-Sent Events, served here rather than by aiohttp: an idle stream
-        then costs no request handler (:func:`~homer.transports.sse.serve_stream`)."""
+        then costs no request handler (:func:`~homer.transports.sse_stream.serve_stream`)."""
         transport = self.transport
         assert transport is not None
         self._streaming = True  # whatever else the client sends is not a request

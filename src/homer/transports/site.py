@@ -24,7 +24,7 @@ from homer.transports.openapi import DOCUMENT_PATH, OPENAPI_CACHE_KEY, Cached, o
 from homer.transports.queue_routes import QUEUE_ROUTES, QUEUES_KEY
 from homer.transports.rest import REST_ROUTES
 from homer.transports.routes import Route, add_routes
-from homer.transports.sse import stream_events
+from homer.transports.sse_stream import stream_events
 
 __all__ = ["HTTP_ROUTES", "build_http_app", "load_web_client"]
 
@@ -45,7 +45,7 @@ class NotReady(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class EventsQuery(msgspec.Struct, forbid_unknown_fields=True):
-    """The query of ``GET /api/events`` (read by :mod:`homer.transports.sse`)."""
+    """The query of ``GET /api/events`` (read by :mod:`homer.transports.sse_stream`)."""
 
     rooms: (
         Annotated[
@@ -104,7 +104,7 @@ def load_web_client() -> bytes:
 
 
 async def events(request: web.Request) -> web.StreamResponse:
-    """``GET /api/events``: Server-Sent Events (:mod:`homer.transports.sse`)."""
+    """``GET /api/events``: Server-Sent Events (:mod:`homer.transports.sse_stream`)."""
     return await stream_events(request, request.app[APP_KEY])
 
 

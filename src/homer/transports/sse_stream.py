@@ -39,6 +39,7 @@ from homer.errors import HomerError, InvalidInput, Unauthenticated
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, JSONCodec
 from homer.protocol.envelope import Envelope
+from homer.protocol.sse import render_comment, render_event
 from homer.transports.framed import FramedSender
 from homer.transports.http import bearer_token, error_response, internal_error
 from homer.transports.stream_cursor import Cursor, decode_cursor, encode_position, plan_start
@@ -62,8 +63,11 @@ class SSEFormat:
         self.codec = codec
 
     def render(self, envelope: Envelope) -> bytes:
-        # Compact JSON escapes every control character: the data is one line.
-        return b"event: %s\ndata: %s\n\n" % (envelope.op.encode(), self.codec.encode(envelope))
+        return render_event(self.codec.encode(envelope), event=envelope.op)
+
+
+#: The keep-alive a stream gets instead of a WebSocket ping.
+_PING = render_comment("ping")
 
 
 def _chunk(data: bytes) -> bytes:
@@ -184,7 +188,7 @@ class SSEPeer(FramedSender, asyncio.Protocol):
     def ping(self) -> None:
         # A stream cannot answer: a write that goes through is its sign of life,
         # and a dead client shows up as a closed connection.
-        self._write(b": ping\n\n")
+        self._write(_PING)
         self.lifecycle.received(self.app.clock())
 
     def close(self, code: int, reason: str) -> None:
@@ -207,7 +211,7 @@ class SSEPeer(FramedSender, asyncio.Protocol):
 
     def _goodbye(self, code: int, reason: str) -> bytes:
         body = msgspec.json.encode({"code": code, "reason": reason[:120]})
-        return _chunk(b"event: close\ndata: %s\n\n" % body)
+        return _chunk(render_event(body, event="close"))
 
     def _write(self, data: bytes) -> None:
         """``data`` as one HTTP/1.1 chunk."""
