@@ -42,6 +42,7 @@ from homer.errors import (
 from homer.identity.accounts import User
 from homer.identity.permissions import Actor
 from homer.protocol.envelope import Envelope, RequestId
+from homer.protocol.headers import SESSION_HEADER
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
@@ -66,8 +67,6 @@ log = logging.getLogger("homer.server")
 
 HandlerFunc = Callable[..., Awaitable[Any]]
 
-#: The HTTP header naming the live session (SSE stream or long-poll queue) a request acts on.
-SESSION_HEADER = "Homer-Session"
 #: Operations that act on a live connection: over HTTP they need :data:`SESSION_HEADER`.
 SESSION_OPS = frozenset({"typing", "presence", "resume", "refresh"})
 

@@ -37,10 +37,11 @@ from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
 from homer.store.records import Appended, MemberRecord, NewMessage, Page, RoomRecord
 
-__all__ = ["ROOM_KINDS", "RoomService", "room_info"]
+__all__ = ["ROOM_ID", "ROOM_KINDS", "RoomService", "room_info"]
 
 ROOM_KINDS = ("public", "private", "announce")
-_ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
+#: What a room id may be: it appears in topics, routing keys and URLs.
+ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 _MAX_META = 4096
 
 
@@ -168,7 +169,7 @@ class RoomService:
             raise InvalidInput(f"room kind must be one of {', '.join(ROOM_KINDS)}")
         if room_id is None:
             room_id = f"r-{secrets.token_hex(6)}"
-        elif not _ROOM_ID.fullmatch(room_id):
+        elif not ROOM_ID.fullmatch(room_id):
             raise InvalidInput(
                 "a room id is 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
             )

@@ -25,7 +25,8 @@ from msgspec import UNSET, UnsetType
 
 import homer
 from homer.errors import ErrorCode
-from homer.messaging.rooms import _ROOM_ID
+from homer.messaging.rooms import ROOM_ID
+from homer.protocol.headers import SESSION_HEADER
 from homer.transports.http import APP_KEY
 from homer.transports.rest_types import OP_REPLIES
 from homer.transports.routes import ROUTES_KEY, Route
@@ -114,7 +115,7 @@ _STATUS = {
 
 #: Path parameters: a description, a schema, an example.
 _PATH_PARAMETERS: dict[str, tuple[str, dict[str, Any], str | None]] = {
-    "room": ("A room id.", {"type": "string", "pattern": _ROOM_ID.pattern}, "lobby"),
+    "room": ("A room id.", {"type": "string", "pattern": ROOM_ID.pattern}, "lobby"),
     "user": (
         "A user name (compared case-insensitively).",
         {"type": "string", "minLength": 1},
@@ -139,7 +140,7 @@ _NAMES = {
 _PARAMETER = re.compile(r"\{([^}]+)\}")
 _OP_NAME = re.compile(r"^[A-Za-z0-9._~-]+$")
 _SESSION_HEADER = {
-    "name": "Homer-Session",
+    "name": SESSION_HEADER,
     "in": "header",
     "required": False,
     "description": "Run as this open SSE stream or long-poll queue of the caller "

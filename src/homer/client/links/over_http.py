@@ -40,12 +40,11 @@ from homer.client.links.base import (
 from homer.protocol.codecs import DecodeError, media_type
 from homer.protocol.envelope import Envelope, RequestId
 from homer.protocol.framing import FrameTooLarge
+from homer.protocol.headers import SESSION_HEADER
 from homer.protocol.sse import EventStreamParser, ServerSentEvent
 
 __all__ = ["LongPollLink", "SSELink"]
 
-#: The HTTP header naming the stream or queue an operation over HTTP acts on.
-SESSION_HEADER = "Homer-Session"
 #: What the server says when the stream or queue named in that header is gone.
 _SESSION_GONE = {"session": "gone"}
 _REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=60.0, sock_connect=10.0)
