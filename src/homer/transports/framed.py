@@ -49,6 +49,8 @@ class Framed(Protocol):
 
     def push(self, out: Outgoing) -> None: ...
     def push_many(self, outs: list[Outgoing]) -> None: ...
+    def push_rendered(self, out: Outgoing) -> None: ...
+    def push_many_rendered(self, outs: list[Outgoing]) -> None: ...
     def send(self, envelope: Envelope) -> None: ...
     def ping(self) -> None: ...
     def close(self, code: int, reason: str) -> None: ...
@@ -82,6 +84,32 @@ class FramedSender(BasePeer):
         self.transport = transport
 
     def push(self: Framed, out: Outgoing) -> None:
+        """A fanned-out event in the connection's shared wire format: the bytes the hub
+        rendered once for every connection that speaks it (the hot path: one call,
+        no per-connection rendering)."""
+        transport = self._writable()
+        if transport is not None:
+            try:
+                data = out.render(self.fmt)
+            except Exception:
+                self._unrenderable()
+                return
+            transport.write(data)
+
+    def push_many(self: Framed, outs: list[Outgoing]) -> None:
+        transport = self._writable()
+        if transport is not None:
+            fmt = self.fmt
+            try:
+                data = b"".join([out.render(fmt) for out in outs])
+            except Exception:
+                self._unrenderable()
+                return
+            transport.write(data)
+
+    def push_rendered(self: Framed, out: Outgoing) -> None:
+        """:meth:`push` for a connection that renders each event itself
+        (:meth:`_render`, e.g. with a cursor of its own), or skips it."""
         transport = self._writable()
         if transport is not None:
             try:
@@ -92,7 +120,8 @@ class FramedSender(BasePeer):
             if data:
                 transport.write(data)
 
-    def push_many(self: Framed, outs: list[Outgoing]) -> None:
+    def push_many_rendered(self: Framed, outs: list[Outgoing]) -> None:
+        """:meth:`push_many` for a connection that renders each event itself."""
         transport = self._writable()
         if transport is not None:
             try:
@@ -104,7 +133,8 @@ class FramedSender(BasePeer):
                 transport.write(data)
 
     def _render(self: Framed, out: Outgoing) -> bytes:
-        """The bytes of a fanned-out event on this connection (``b""``: not for it)."""
+        """The bytes of a fanned-out event on this connection (``b""``: not for it);
+        used by :meth:`push_rendered`."""
         return out.render(self.fmt)
 
     def close(self: Framed, code: int, reason: str) -> None:

@@ -174,13 +174,13 @@ class SSEPeer(FramedSender, asyncio.Protocol):
         if self._pending is not None:
             self._pending.append(out)
         else:
-            super().push(out)
+            self.push_rendered(out)
 
     def push_many(self, outs: list[Outgoing]) -> None:
         if self._pending is not None:
             self._pending.extend(outs)
         else:
-            super().push_many(outs)
+            self.push_many_rendered(outs)
 
     def send(self, envelope: Envelope) -> None:
         self.push(Outgoing(envelope))
