@@ -8,8 +8,8 @@ latest messages (the first time), then every event as it arrives. The password c
 ``http://127.0.0.1:8080``).
 
 Where the listener stopped in each room is saved in ``.NAME-positions.json``
-when it exits; the next run hands it to the server, which replays exactly
-what was missed.
+as events arrive and when it exits; the next run hands it to the server, which
+replays exactly what was missed.
 """
 
 from __future__ import annotations
@@ -43,7 +43,15 @@ def show(event: Envelope) -> None:
         print(f"* {event.op}")
 
 
-async def main(name: str, room: str, positions: dict[str, Position]) -> None:
+def save(path: Path, positions: dict[str, Position]) -> None:
+    """Where we are in each room, replaced whole (a crash leaves the old file)."""
+    where = {room: {"epoch": p.epoch, "seq": p.seq} for room, p in positions.items()}
+    partial = path.with_name(path.name + ".new")
+    partial.write_text(json.dumps(where))
+    os.replace(partial, path)
+
+
+async def main(name: str, room: str, positions: dict[str, Position], saved: Path) -> None:
     url = os.environ.get("CHAT_URL", "http://127.0.0.1:8080")
     password = os.environ.get("CHAT_PASSWORD") or getpass.getpass(f"password for {name}: ")
     client = HomerClient(url, name=name, password=password)
@@ -67,6 +75,7 @@ async def main(name: str, room: str, positions: dict[str, Position]) -> None:
             if event.op == "msg" and event.room == room and (event.seq or 0) <= shown:
                 continue  # arrived live while we read the history: printed already
             show(event)
+            save(saved, positions)
 
 
 if __name__ == "__main__":
@@ -76,9 +85,9 @@ if __name__ == "__main__":
     stored = json.loads(saved.read_text()) if saved.exists() else {}
     positions = {r: Position(p["epoch"], p["seq"]) for r, p in stored.items()}
     try:
-        asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) == 3 else "lobby", positions))
+        room = sys.argv[2] if len(sys.argv) == 3 else "lobby"
+        asyncio.run(main(sys.argv[1], room, positions, saved))
     except KeyboardInterrupt:
         pass
     finally:
-        where = {room: {"epoch": p.epoch, "seq": p.seq} for room, p in positions.items()}
-        saved.write_text(json.dumps(where))
+        save(saved, positions)

@@ -22,14 +22,3 @@ def no_blocking_calls_in_the_event_loop() -> Iterator[None]:
     """
     with blockbuster_ctx("homer"):
         yield
-
-
-#: Tests that talk to RabbitMQ: one of them restarts it, so under pytest-xdist
-#: they all run on one worker, one after another (``--dist loadgroup``).
-_ONE_BROKER = ("tests/broker/test_rabbitmq.py", "tests/cluster/", "tests/cli/test_backends.py")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if item.nodeid.startswith(_ONE_BROKER):
-            item.add_marker(pytest.mark.xdist_group("rabbitmq"))

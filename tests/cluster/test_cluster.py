@@ -113,6 +113,7 @@ async def test_broker_outage_loses_nothing_and_live_delivery_comes_back(
             await bob.close()
 
 
+@pytest.mark.serial
 @pytest.mark.skipif(
     shutil.which("rabbitmqctl") is None or "HOMER_TEST_AMQP" in os.environ,
     reason="restarting RabbitMQ needs rabbitmqctl and the local server",
