@@ -109,7 +109,6 @@ async def test_roll_checks_its_parameters_and_permission(tmp_path: Path) -> None
 async def test_homer_mounted_in_another_aiohttp_application(tmp_path: Path) -> None:
     """examples/embedded.py: the shop's own routes, and Homer under /chat/ with its
     web client, HTTP API and WebSocket; the shop reaches Homer's services in-process."""
-    import aiohttp
     from aiohttp import web
 
     shop = await load("embedded").create_app(
@@ -121,6 +120,17 @@ async def test_homer_mounted_in_another_aiohttp_application(tmp_path: Path) -> N
     await site.start()
     port = runner.addresses[0][1]
     base = f"http://127.0.0.1:{port}"
+    try:
+        await the_shop_and_its_chat(base)
+    finally:
+        await runner.cleanup()
+
+
+async def the_shop_and_its_chat(base: str) -> None:
+    """The shop's own pages, Homer's web client under /chat, and an order the shop
+    announces in Homer's ``orders`` room: the same story however Homer is mounted."""
+    import aiohttp
+
     client = HomerClient(f"{base}/chat", name="ann", password="a-long-password")
     try:
         async with aiohttp.ClientSession() as http:
@@ -131,6 +141,8 @@ async def test_homer_mounted_in_another_aiohttp_application(tmp_path: Path) -> N
                 assert "<html" in (await response.text()).lower()
             await client.register("ann", "a-long-password")
             await client.connect()
+            assert client.transport is not None
+            assert client.transport.name == "websocket"
             await client.join("orders")
             async with http.get(f"{base}/status") as response:
                 assert (await response.json())["connections"] == 1
@@ -142,41 +154,17 @@ async def test_homer_mounted_in_another_aiohttp_application(tmp_path: Path) -> N
         assert texts == ["New order: a teapot"]
     finally:
         await client.close()
-        await runner.cleanup()
 
 
 async def test_homer_mounted_in_a_starlette_application(tmp_path: Path) -> None:
     """examples/asgi_app.py served by uvicorn: the shop's own routes, and Homer under
     /chat on the same port, WebSocket included; the shop reaches Homer in-process."""
-    import aiohttp
 
     shop = load("asgi_app").create_app(
         HomerConfig(data_dir=str(tmp_path / "data")), password_params=Argon2Params.cheap()
     )
     async with serving(shop) as base:
-        client = HomerClient(f"{base}/chat", name="ann", password="a-long-password")
-        try:
-            async with aiohttp.ClientSession() as http:
-                async with http.get(f"{base}/") as response:
-                    assert "The shop" in await response.text()
-                async with http.get(f"{base}/chat/") as response:
-                    assert response.status == 200
-                    assert "<html" in (await response.text()).lower()
-                await client.register("ann", "a-long-password")
-                await client.connect()
-                assert client.transport is not None
-                assert client.transport.name == "websocket"
-                await client.join("orders")
-                async with http.get(f"{base}/status") as response:
-                    assert (await response.json())["connections"] == 1
-                async with http.post(f"{base}/orders", json={"item": "a teapot"}) as response:
-                    assert response.status == 201
-            announced = await next_message_from(client, "shopbot")
-            assert announced.body["text"] == "New order: a teapot"
-            texts = [m.body["text"] for m in await client.history("orders") if m.kind == "msg"]
-            assert texts == ["New order: a teapot"]
-        finally:
-            await client.close()
+        await the_shop_and_its_chat(base)
 
 
 async def test_homer_started_and_stopped_by_an_asgi_lifespan(tmp_path: Path) -> None:
