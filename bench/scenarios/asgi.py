@@ -42,6 +42,7 @@ from collections import defaultdict
 from typing import Any
 
 from .common import Record, record, table
+from .fanrig import MAX_MESSAGES, OFFERED, SIZE, WINDOW, rotated
 from .netkit import (
     SOURCES,
     Client,
@@ -53,7 +54,6 @@ from .netkit import (
     percentile,
     rooms_template,
 )
-from .transports import MAX_MESSAGES, OFFERED, SIZE, WINDOW, rotated
 
 SCENARIO = "asgi"
 LEAN = "homer-ws-json"
