@@ -16,7 +16,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from blockbuster import blockbuster_ctx
 
 from homer.store.postgresql import PostgreSQLStore
 from tests.services import POSTGRESQL
@@ -94,14 +93,3 @@ async def postgresql_store(postgresql_url: str) -> AsyncIterator[PostgreSQLStore
         yield store
     finally:
         await store.close()
-
-
-@pytest.fixture(autouse=True)
-def no_blocking_calls_in_the_event_loop() -> Iterator[None]:
-    """As in the top-level conftest, with one exception: asyncpg looks for ``~/.pgpass``
-    and the TLS files under ``~/.postgresql`` while it opens a connection. The pool
-    opens its connections at start-up, and later only to replace a broken one."""
-    with blockbuster_ctx("homer") as blockbuster:
-        for function in blockbuster.functions.values():
-            function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
-        yield

@@ -121,6 +121,65 @@ async def test_database_work_runs_off_the_event_loop(tmp_path: Path) -> None:
     assert ticks >= 10, "the loop kept running while the database worked"
 
 
+async def test_an_append_runs_inline_only_when_the_thread_is_idle(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "h.db")
+    await store.open()
+    room = make_room()
+    await store.create_room(room, [])
+    where: list[int] = []
+    store.db._conn.set_trace_callback(  # type: ignore[union-attr]
+        lambda sql: where.append(threading.get_ident()) if sql.startswith("INSERT") else None
+    )
+    await store.append_messages([new_message(room.id)])
+    assert where == [threading.get_ident()], "nothing else was running: stored right here"
+
+    where.clear()
+    started = threading.Event()
+
+    def slow(conn: sqlite3.Connection) -> None:
+        started.set()
+        time.sleep(0.2)
+
+    busy = asyncio.create_task(store.db.read(slow))
+    await asyncio.to_thread(started.wait)
+    appended = await store.append_messages([new_message(room.id)])
+    await busy
+    assert isinstance(appended[0], Appended)
+    assert where, "stored"
+    assert where[0] != threading.get_ident(), "queued behind the thread's work"
+    await store.close()
+
+
+async def test_an_append_waits_off_the_loop_for_another_process_writing(tmp_path: Path) -> None:
+    path = tmp_path / "h.db"
+    store = SQLiteStore(path)
+    await store.open()
+    room = make_room()
+    await store.create_room(room, [])
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    task = asyncio.create_task(ticker())
+    append = asyncio.create_task(store.append_messages([new_message(room.id)]))
+    await asyncio.sleep(0.3)
+    assert not append.done(), "it waits for the lock"
+    other.execute("COMMIT")
+    other.close()
+    (appended,) = await asyncio.wait_for(append, 10)
+    task.cancel()
+    await store.close()
+    assert isinstance(appended, Appended)
+    assert appended.message.seq == 1
+    assert ticks >= 5, "the loop kept running while the append waited"
+
+
 async def test_a_failed_write_rolls_back_everything(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "h.db")
     await store.open()

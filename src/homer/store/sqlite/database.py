@@ -1,9 +1,14 @@
-"""An SQLite connection that never blocks the event loop.
+"""An SQLite connection that does not hold up the event loop.
 
 One connection lives in one dedicated thread; every call is a plain function
 of the connection, run in that thread. A write is a whole function run inside
 ``BEGIN IMMEDIATE ... COMMIT``, so a caller can batch many statements (group
 commit) into one transaction and one fsync.
+
+One exception, for the path every chat message takes: a write marked
+``inline`` runs on the caller's thread when the database thread is idle, the
+commit does not fsync (``NORMAL``) and no other process holds the write lock.
+Handing it to the thread would cost more than running it (decision 0016).
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -38,8 +44,20 @@ _decode = msgspec.json.decode
 ROWS = Rows(load_json=_decode, dump_json=_encode, load_names=_decode, dump_names=_encode)
 
 
+class _WriteLockTaken(Exception):
+    """Another connection holds the write lock (an inline write does not wait)."""
+
+
 class SQLiteDatabase:
-    __slots__ = ("_checkpointer", "_conn", "_executor", "busy_timeout", "path", "synchronous")
+    __slots__ = (
+        "_checkpointer",
+        "_conn",
+        "_executor",
+        "_in_thread",
+        "busy_timeout",
+        "path",
+        "synchronous",
+    )
 
     #: Seconds between background checkpoints (they move the WAL into the database
     #: file off the writer's path, so no commit pays for one).
@@ -54,6 +72,9 @@ class SQLiteDatabase:
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
+        #: Calls handed to the database thread, oldest first, until seen finished:
+        #: while one is not, the connection is the thread's and nothing runs inline.
+        self._in_thread: deque[Future[Any]] = deque()
 
     async def open(self, migrations_package: str) -> None:
         """Connect in the database thread and apply the package's pending migrations."""
@@ -120,15 +141,52 @@ class SQLiteDatabase:
         """Every row of one query."""
         return await self._call(lambda conn: conn.execute(sql, params).fetchall())
 
-    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction; roll back if it raises."""
+    async def write(self, fn: Callable[[sqlite3.Connection], T], *, inline: bool = False) -> T:
+        """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction; roll back if it raises.
+
+        ``inline``: ``fn`` is short and touches the pages the last writes touched
+        (appending messages): run it right here when that cannot wait on the disk
+        or on another process, else in the database thread like any other call.
+        """
+        if inline and self.synchronous == "NORMAL" and self._thread_idle():
+            try:
+                return self._guarded(lambda conn: self._inline(conn, fn))
+            except _WriteLockTaken:
+                pass  # another process is writing: wait for it in the thread
         return await self._call(lambda conn: self._in_transaction(conn, fn))
+
+    def _inline(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in a transaction if the write lock is free right now, without waiting."""
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise _WriteLockTaken from exc
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         executor = self._executor
         if executor is None:
             raise StoreError(f"the SQLite store at {self.path} is not open")
-        return await asyncio.get_running_loop().run_in_executor(executor, self._guarded, fn)
+        submitted = executor.submit(self._guarded, fn)
+        self._in_thread.append(submitted)
+        return await asyncio.wrap_future(submitted)
+
+    def _thread_idle(self) -> bool:
+        """Whether the database thread has finished every call handed to it (one
+        thread, first in first out: a call cancelled before it ran counts as done)."""
+        calls = self._in_thread
+        while calls and calls[0].done():
+            calls.popleft()
+        return not calls
 
     def _guarded(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._conn

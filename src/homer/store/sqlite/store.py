@@ -341,7 +341,7 @@ class SQLiteStore(SQLiteAccounts):
             )
             return plan.outcomes
 
-        return await self.db.write(run)
+        return await self.db.write(run, inline=True)
 
     async def messages_after(
         self, room_id: str, after_seq: int, *, limit: int = 100
