@@ -457,6 +457,13 @@ def call_all(
     return [client.receive(timeout) for client in clients]
 
 
+def rotated(items: Sequence[T], turn: int) -> list[T]:
+    """``items`` started at ``turn`` (mod its length): round ``turn``'s order of the
+    systems, so that each goes first as often as the others."""
+    at = turn % len(items)
+    return [*items[at:], *items[:at]]
+
+
 def split(items: list[Any], parts: int) -> list[list[Any]]:
     """``items`` dealt into ``parts`` contiguous slices of nearly equal length."""
     size, extra = divmod(len(items), parts)
