@@ -616,16 +616,18 @@ def homer_template(quick: bool) -> Template:
     return template
 
 
-def rooms_template(rooms: dict[str, int]) -> Template:
+def rooms_template(rooms: dict[str, int], *, owner_member: bool = True) -> Template:
     """A data dir with user ``owner`` and, for each room, ``count`` users of its own
-    (``<room>-0`` ...) who are its members (``owner`` owns them all): a room's members
-    are in no other room, so a connection in one hears nothing of the others. Tokens
-    by group: ``owner`` and each room's id; ``sio`` holds the same for the Socket.IO
-    baseline. Built once per benchmark run and set of rooms."""
-    key = tuple(sorted(rooms.items()))
+    (``<room>-0`` ...) who are its members (``owner`` owns them all; without
+    ``owner_member``, ``<room>-0`` owns its room and ``owner`` is in none, so a room has
+    exactly its ``count`` members): a room's members are in no other room, so a
+    connection in one hears nothing of the others. Tokens by group: ``owner`` and each
+    room's id; ``sio`` holds the same for the Socket.IO baseline. Built once per
+    benchmark run and set of rooms."""
+    key = (*sorted(rooms.items()), ("owner_member", int(owner_member)))
     template = _room_templates.get(key)
     if template is None:
-        template = _room_templates[key] = asyncio.run(_build_rooms(rooms))
+        template = _room_templates[key] = asyncio.run(_build_rooms(rooms, owner_member))
     return template
 
 
@@ -770,24 +772,34 @@ async def _build(fan: int, idle: int, rounds: int, size: int, senders: int) -> T
     return Template(path, secret, homer_tokens, sio_tokens, rounds, size)
 
 
-async def _build_rooms(rooms: dict[str, int]) -> Template:
+async def _build_rooms(rooms: dict[str, int], owner_member: bool = True) -> Template:
     from homer.store.records import MemberRecord, RoomRecord
 
     path = _template_dir()
     app = await _template_app(path)
     try:
-        log(f"template: rooms {rooms}")
+        log(f"template: {len(rooms)} rooms, {sum(rooms.values())} members")
         owner, users = await _owner_and_users(app)
         groups: dict[str, list[Any]] = {"owner": [owner]}
+        made = await users([f"{room}-{i}" for room, count in rooms.items() for i in range(count)])
         now = app.clock()
+        made_rooms = []
         for room, count in rooms.items():
-            members = groups[room] = await users([f"{room}-{i}" for i in range(count)])
+            members = groups[room] = made[:count]
+            made = made[count:]
+            head = owner if owner_member else members[0]
             # Members from the start, as a room made with them: no join announcements
             # (a thousand joins would be half a million deliveries to set up).
-            await app.store.create_room(
-                RoomRecord(room, "public", room, owner.id, now),
-                [MemberRecord(room, owner.id, "owner", now)]
-                + [MemberRecord(room, user.id, "member", now) for user in members],
+            made_rooms.append(
+                (
+                    RoomRecord(room, "public", room, head.id, now),
+                    [MemberRecord(room, head.id, "owner", now)]
+                    + [MemberRecord(room, u.id, "member", now) for u in members if u is not head],
+                )
+            )
+        for start in range(0, len(made_rooms), 100):
+            await asyncio.gather(
+                *(app.store.create_room(r, m) for r, m in made_rooms[start : start + 100])
             )
         secret, homer_tokens, sio_tokens = _tokens(app, groups)
     finally:
