@@ -25,9 +25,12 @@ Per system and N:
   deliveries/s (5 msgs/s to 1000, 50 msgs/s to 100), from the monotonic
   send time carried in each text.
 * ``cpu_us_per_delivery_at_5k_per_s_N``: server CPU per delivery during those
-  paced runs: the one-message-at-a-time figure, as the messages are 20 ms (N =
-  100) or 200 ms (N = 1000) apart, longer than one takes: no batching to amortise
-  over, one message per commit for Homer, one write per subscriber per message.
+  paced runs (no batching to amortise over: one message per commit for Homer,
+  one write per subscriber per message; the messages are 20 ms (N = 100) or
+  200 ms (N = 1000) apart, and the server's CPU in between counts too).
+* ``cpu_us_per_delivery_N_one_at_a_time``: as ``cpu_us_per_delivery_N`` with one
+  message in flight, the next sent on its ack: one message at a time as in the
+  paced runs, without the time between them (as in the ``servers`` scenario).
 * ``lost_N``: deliveries expected minus received over every run (warm-up, full
   speed, paced); must be 0. ``duplicates_N``: deliveries beyond that; must be 0.
 
@@ -88,6 +91,8 @@ def run(quick: bool) -> list[Record]:
         (SIO, 100): 150 if quick else 400,
         (MOSQ, 100): 150 if quick else 400,
     }
+    # One message in flight: each fans out alone (about 10 us a delivery on any server).
+    one_at_a_time = {1000: 10 if quick else 40, 100: 100 if quick else 400}
 
     template = homer_template(quick)
     with Lab() as lab:
@@ -151,7 +156,9 @@ def run(quick: bool) -> list[Record]:
         lost: dict[tuple[str, int], int] = defaultdict(int)
         extra: dict[tuple[str, int], int] = defaultdict(int)
 
-        def fanout(system: str, n: int, count: int, rate: float | None) -> dict[str, Any]:
+        def fanout(
+            system: str, n: int, count: int, rate: float | None, window: int = WINDOW
+        ) -> dict[str, Any]:
             server = servers[system]
             call_all(subscribers, "reset", latency=rate is not None)
             cpu0 = server.cpu()
@@ -159,7 +166,7 @@ def run(quick: bool) -> list[Record]:
                 "publish",
                 room=ROOMS[n],
                 count=count,
-                window=WINDOW,
+                window=window,
                 rate=rate,
                 size=SIZE,
                 conn=publisher_conn[system],
@@ -208,6 +215,9 @@ def run(quick: bool) -> list[Record]:
                     samples[(system, "rate", n)].append(found["rate"])
                     samples[(system, "busy", n)].append(found["busy"])
                     servers[system].settle(max_wait=5.0)
+                    found = fanout(system, n, one_at_a_time[n], None, window=1)
+                    samples[(system, "one", n)].append(found["cpu_us"])
+                    servers[system].settle(max_wait=5.0)
         log("fanout: full-speed rounds done")
         for r in range(paced_rounds):
             for n in ROOMS:
@@ -233,6 +243,13 @@ def run(quick: bool) -> list[Record]:
                     system,
                     f"cpu_us_per_delivery_{n}",
                     round(med[(system, "cpu", n)], 2),
+                    "us",
+                ),
+                record(
+                    SCENARIO,
+                    system,
+                    f"cpu_us_per_delivery_{n}_one_at_a_time",
+                    round(med[(system, "one", n)], 2),
                     "us",
                 ),
                 record(
@@ -306,6 +323,7 @@ def run(quick: bool) -> list[Record]:
             (f"deliveries_per_s_{n}", "rate"),
             (f"p99_ms_at_5k_per_s_{n}", "p99"),
             (f"cpu_us_per_delivery_at_5k_per_s_{n}", "paced_cpu"),
+            (f"cpu_us_per_delivery_{n}_one_at_a_time", "one"),
         ):
             goal = f" (target <= {goals[key]})" if key in goals else ""
             value = med[(HOMER, key, n)] / med[(MOSQ, key, n)]
