@@ -56,13 +56,13 @@ from typing import Any
 
 from .common import Record, record
 from .netkit import (
-    SOURCES,
     Lab,
     MqttClient,
     Server,
     call_all,
     homer_template,
     log,
+    open_all,
     percentile,
     rotated,
 )
@@ -119,9 +119,10 @@ def run(quick: bool) -> list[Record]:
             joins = [["fan1000", "fan100"] if i < 100 else ["fan1000"] for i in range(len(tokens))]
             # Dealt round-robin, so both client processes hold members of both rooms.
             parts = [list(range(i, len(tokens), len(subscribers))) for i in range(len(subscribers))]
-            opened = call_all(
+            open_all(
                 subscribers,
-                "open",
+                server,
+                kind,
                 [
                     {
                         "tokens": [tokens[i] for i in part],
@@ -129,15 +130,8 @@ def run(quick: bool) -> list[Record]:
                     }
                     for part in parts
                 ],
-                kind=kind,
-                host=server.host,
-                port=server.port,
-                sources=SOURCES,
                 qos=0,
             )
-            failed = sum(o["failed"] for o in opened)
-            if failed:
-                raise RuntimeError(f"{system}: {failed} subscribers failed: {opened}")
             result = publisher.call(
                 "open",
                 kind=kind,

@@ -457,6 +457,33 @@ def call_all(
     return [client.receive(timeout) for client in clients]
 
 
+def open_all(
+    clients: Sequence[Client],
+    server: Server,
+    kind: str,
+    args: list[dict[str, Any]],
+    sources: list[str] | None = SOURCES,
+    **common: Any,
+) -> list[Any]:
+    """``open`` connections of ``kind`` to ``server`` from every client at once (``args[i]``
+    for client i; ``common`` for all, and ``timeout`` for the answers), from ``sources``;
+    raise if any failed."""
+    opened = call_all(
+        clients,
+        "open",
+        args,
+        kind=kind,
+        host=server.host,
+        port=server.port,
+        sources=sources,
+        **common,
+    )
+    failed = sum(o["failed"] for o in opened)
+    if failed:
+        raise RuntimeError(f"{server.system}: {failed} connections failed: {opened}")
+    return opened
+
+
 def rotated(items: Sequence[T], turn: int) -> list[T]:
     """``items`` started at ``turn`` (mod its length): round ``turn``'s order of the
     systems, so that each goes first as often as the others."""
