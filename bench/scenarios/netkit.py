@@ -7,7 +7,7 @@
   (``bench/baselines/asgi_server.py``), WebSocket at ``/chat/ws``.
 * :class:`SocketIOServer`: the python-socketio baseline
   (``bench/baselines/socketio_server.py``), also its own process, also on uvloop.
-* :class:`MosquittoServer`: the Mosquitto baseline, ``/usr/sbin/mosquitto`` (or
+* :class:`MosquittoServer`: the Mosquitto baseline, ``mosquitto`` (or
   ``$BENCH_MOSQUITTO``) with a config file written into the lab's temp dir: its own
   listener on a free port of 127.0.0.1, anonymous, no persistence, its log on
   stderr; :class:`MqttClient` is a lean client that also speaks MQTT 3.1.1
@@ -284,8 +284,9 @@ class SocketIOServer(Server):
         self._launch([*argv, f"--secret={secret}"], log, "listening ", port_after_word)
 
 
-#: Where Mosquitto is; ``BENCH_MOSQUITTO`` may name another build.
-MOSQUITTO = os.environ.get("BENCH_MOSQUITTO", "/usr/sbin/mosquitto")
+#: Where Mosquitto is (Debian's package puts it in /usr/sbin, often not on a user's
+#: PATH); ``BENCH_MOSQUITTO`` may name another build.
+MOSQUITTO = os.environ.get("BENCH_MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 #: Mosquitto's settings for the benchmark (``{port}`` and ``{user}`` filled in): no
 #: persistence, no ``$SYS`` topics, no line per connection, Nagle off as on the other
 #: servers' sockets, no cap on a client's queue (a cap would drop, not measure).
@@ -326,6 +327,11 @@ class MosquittoServer(Server):
     system = "mosquitto"
 
     def __init__(self, root: Path, log: Path) -> None:
+        if not os.access(MOSQUITTO, os.X_OK):
+            raise RuntimeError(
+                f"no Mosquitto at {MOSQUITTO} (Debian: apt-get install mosquitto;"
+                " or set BENCH_MOSQUITTO)"
+            )
         user = pwd.getpwuid(os.geteuid()).pw_name
         for attempt in range(3):  # the free port may be taken before Mosquitto binds it
             port = free_port()
