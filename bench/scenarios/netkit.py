@@ -309,11 +309,14 @@ user {user}
 """
 
 
+#: Linux's prctl, looked up here rather than in a forked child.
+_PRCTL = getattr(ctypes.CDLL(None), "prctl", None)
+
+
 def _die_with_parent() -> None:
     """In the child before exec: SIGTERM it when the benchmark's process goes (Linux)."""
-    prctl = getattr(ctypes.CDLL(None), "prctl", None)
-    if prctl is not None:
-        prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 def free_port() -> int:
