@@ -159,25 +159,13 @@ class PlainWorker(lean.Worker):
         except BaseException:
             sock.close()
             raise
-        conn = PlainConn(self)
-        conn.waiter = loop.create_future()
-        await loop.create_connection(lambda: conn, sock=sock)
         key = base64.b64encode(random.randbytes(16)).decode()
-        assert conn.transport is not None
-        conn.transport.write(
-            (
-                f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                "Sec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
+        upgrade = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n"
         )
-        try:
-            await conn.waiter
-        except BaseException:
-            if conn.transport is not None:
-                conn.transport.abort()
-            raise
-        return conn
+        return await lean.greeted(PlainConn(self), sock, upgrade.encode())  # the 101
 
     async def join(self, conn: Any, rooms: list[str]) -> None:
         if conn.kind != "plain":

@@ -17,8 +17,10 @@ It is driven by the benchmark over stdin/stdout: one JSON command per line in,
 one JSON answer per line out (see ``Worker.handle``). Other client scripts
 extend ``Worker`` with more kinds of connection (``make_conn``,
 ``upgrade_headers``, ``open_one``; ``bench/clients/transports.py``,
-``bench/baselines/plain_client.py``); with ``Worker.seqs`` each connection also
-checks the ``seq`` of every delivery (``Conn.note_seq``). No aiohttp, no
+``bench/baselines/plain_client.py``, ``bench/clients/mqtt.py``); with
+``Worker.seqs`` each connection also checks the ``seq`` of every delivery
+(``Conn.note_seq``). ``pairs`` drives rooms of two whose members both send,
+and checks every message at both members (``Pairs``). No aiohttp, no
 python-socketio: a connection is one small ``asyncio.Protocol`` object, so a
 few thousand of them cost the client side little CPU.
 """
@@ -183,14 +185,14 @@ class Conn(asyncio.Protocol):
                 if homer:
                     if data.startswith(MSG_HOMER, start, end):
                         self.count += 1
-                        self.worker.delivered(data, start, end)
+                        self.worker.delivered(data, start, end, self)
                         if self.worker.seqs:
                             self.note_seq(json_seq(data, start, end))
                     else:
                         self._homer_text(data[start:end])
                 elif data.startswith(MSG_SIO, start, end):
                     self.count += 1
-                    self.worker.delivered(data, start, end)
+                    self.worker.delivered(data, start, end, self)
                     if self.worker.seqs:
                         self.note_seq(json_seq(data, start, end))
                 else:
@@ -286,8 +288,9 @@ def sio_event(event: str, data: Any) -> Any:
     return make
 
 
-def stamped_text(size: int) -> str:
-    text = f"@@{_monotonic():.6f}@@"
+def stamped_text(size: int, mark: str = "") -> str:
+    """``size`` characters: the send time between ``@@``s, then ``mark``, then padding."""
+    text = f"@@{_monotonic():.6f}@@{mark}"
     return text + "x" * max(0, size - len(text))
 
 
@@ -308,6 +311,79 @@ async def connect_socket(host: str, port: int, source: str | None) -> socket.soc
     return sock
 
 
+async def greeted(conn: Any, sock: socket.socket, greeting: bytes) -> Any:
+    """``conn`` on the connected ``sock``: send ``greeting`` and wait for ``conn.waiter``
+    (which its protocol settles on the server's answer); abort the connection if that
+    fails."""
+    loop = asyncio.get_running_loop()
+    conn.waiter = loop.create_future()
+    await loop.create_connection(lambda: conn, sock=sock)
+    conn.transport.write(greeting)
+    try:
+        await conn.waiter
+    except BaseException:
+        if conn.transport is not None:
+            conn.transport.abort()
+        raise
+    return conn
+
+
+class Pairs:
+    """What a ``pairs`` run received, message by message. Connection ``k`` and its
+    partner ``k ^ 1`` share a room; message ``n`` of ``k`` carries ``k:n;`` after its
+    send time and must reach ``k`` once (the echo: every system here sends a room's
+    message to its sender too) and ``k ^ 1`` once. Latency: send -> the partner's
+    receipt."""
+
+    __slots__ = ("echo", "index", "lat", "latency", "peer", "received", "stray")
+
+    def __init__(self, conns: list[Conn], count: int, latency: bool) -> None:
+        self.index = {id(conn): k for k, conn in enumerate(conns)}
+        #: ``echo[k][n]``: receipts of ``k``'s message ``n`` at ``k``; ``peer[k][n]``: at ``k ^ 1``.
+        self.echo = [bytearray(count) for _ in conns]
+        self.peer = [bytearray(count) for _ in conns]
+        #: Deliveries that belong to no expected message, or to one already seen 255 times.
+        self.stray = 0
+        self.received = 0
+        self.latency = latency
+        self.lat: list[float] = []
+
+    def note(self, conn: Any, data: bytes, start: int, end: int, now: float) -> None:
+        me = self.index.get(id(conn), -1)
+        i = data.find(STAMP, start, end)
+        j = data.find(STAMP, i + 2, end) if i >= 0 else -1
+        colon = data.find(b":", j + 2, end) if j >= 0 else -1
+        stop = data.find(b";", colon + 1, end) if colon >= 0 else -1
+        if me < 0 or stop < 0:
+            self.stray += 1
+            return
+        k = int(data[j + 2 : colon])
+        n = int(data[colon + 1 : stop])
+        if k == me:
+            got = self.echo[k]
+        elif k == me ^ 1:
+            got = self.peer[k]
+            if self.latency:
+                self.lat.append(now - float(data[i + 2 : j]))
+        else:
+            self.stray += 1
+            return
+        if n >= len(got) or got[n] == 255:
+            self.stray += 1
+            return
+        got[n] += 1
+        self.received += 1
+
+    def lost(self) -> int:
+        """Expected receipts that never came."""
+        return sum(got.count(0) for got in self.echo + self.peer)
+
+    def duplicates(self) -> int:
+        """Receipts beyond the first of a message at a member, and strays."""
+        seen = self.echo + self.peer
+        return self.stray + sum(sum(got) - (len(got) - got.count(0)) for got in seen)
+
+
 class Worker:
     #: Whether connections check the ``seq`` of every delivery (``Conn.note_seq``).
     seqs = False
@@ -322,16 +398,21 @@ class Worker:
         #: With ``reset(stamps=True)``: the send time of each latency sample (diagnosis).
         self.stamps: list[float] | None = None
         self.tokens: dict[int, str] = {}
+        #: During a ``pairs`` run: what each message's receivers got.
+        self.pairs: Pairs | None = None
         self.counter = 0
         self.prefix = f"{os.getpid()}-{_getrandbits(24):x}"
 
     # -- receiving -------------------------------------------------------------------
 
-    def delivered(self, data: bytes, start: int, end: int) -> None:
+    def delivered(self, data: bytes, start: int, end: int, conn: Any = None) -> None:
+        """A delivery in ``data[start:end]``, received by ``conn`` (where it is known)."""
         self.total += 1
         now = _monotonic()
         self.last_rx = now
-        if self.latency:
+        if self.pairs is not None:
+            self.pairs.note(conn, data, start, end, now)
+        elif self.latency:
             i = data.find(STAMP, start, end)
             if i >= 0:
                 j = data.find(STAMP, i + 2, end)
@@ -506,8 +587,9 @@ class Worker:
 
     # -- sending ---------------------------------------------------------------------
 
-    def _send_one(self, conn: Conn, room: str, size: int) -> asyncio.Future[Any]:
-        text = stamped_text(size)
+    def _send_one(self, conn: Conn, room: str, size: int, mark: str = "") -> asyncio.Future[Any]:
+        """Send a stamped text of ``size`` to ``room``; the future of its ack."""
+        text = stamped_text(size, mark)
         if conn.kind != "sio":
             self.counter += 1
             return conn.request(
@@ -588,6 +670,92 @@ class Worker:
             "acks": count * min(len(rooms), len(self.conns)) - len(errors),
             "failed": len(errors),
             "errors": errors[:5],
+        }
+
+    async def cmd_pairs(
+        self,
+        rooms: list[str],
+        count: int,
+        first: int = 0,
+        rate: float | None = None,
+        window: int = 8,
+        latency: bool = False,
+        size: int = 100,
+        max_seconds: float = 120.0,
+    ) -> dict[str, Any]:
+        """Rooms of two: connections ``first + 2r`` and ``first + 2r + 1`` are the members
+        of ``rooms[r]``, and each sends it ``count`` messages. With ``rate`` (messages/s
+        from this process) the sends are paced, taking the connections in turn; without,
+        each room keeps ``window`` messages unacknowledged, its members taking turns.
+        Then wait until every message reached both members (the sender's echo and its
+        partner; checked message by message, see :class:`Pairs`)."""
+        conns = self.conns[first : first + 2 * len(rooms)]
+        if len(conns) != 2 * len(rooms):
+            raise ValueError(f"{len(rooms)} rooms need {2 * len(rooms)} connections")
+        pairs = self.pairs = Pairs(conns, count, latency)
+        self.last_rx = 0.0
+        done = asyncio.get_running_loop().create_future()
+        total = len(conns) * count
+        errors: list[str] = []
+        answered = 0
+        last_ack = 0.0
+
+        def acked(future: asyncio.Future[Any]) -> None:
+            nonlocal answered, last_ack
+            answered += 1
+            last_ack = _monotonic()
+            if future.cancelled() or future.exception() is not None:
+                errors.append(repr(future.exception()))
+            if answered == total and not done.done():
+                done.set_result(None)
+
+        def send(k: int, n: int) -> asyncio.Future[Any]:
+            return self._send_one(conns[k], rooms[k >> 1], size, f"{k}:{n};")
+
+        in_flight = [0] * len(rooms)
+        sent = [0] * len(rooms)
+
+        def pump(r: int) -> None:
+            while in_flight[r] < window and sent[r] < 2 * count:
+                m = sent[r]
+                sent[r] = m + 1
+                in_flight[r] += 1
+                send(2 * r + (m & 1), m >> 1).add_done_callback(lambda f, r=r: room_acked(r, f))
+
+        def room_acked(r: int, future: asyncio.Future[Any]) -> None:
+            in_flight[r] -= 1
+            acked(future)
+            pump(r)
+
+        started = _monotonic()
+        try:
+            if rate:
+                for i in range(total):
+                    delay = started + i / rate - _monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    send(i % len(conns), i // len(conns)).add_done_callback(acked)
+            else:
+                for r in range(len(rooms)):
+                    pump(r)
+            if total:
+                await asyncio.wait_for(done, max_seconds)
+            deadline = _monotonic() + max_seconds
+            while pairs.received < 2 * total and _monotonic() < deadline:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+            await asyncio.sleep(0)
+        finally:
+            self.pairs = None
+        return {
+            "t0": started,
+            "t_acked": last_ack,
+            "last_rx": self.last_rx,
+            "acks": answered - len(errors),
+            "failed": len(errors),
+            "errors": errors[:5],
+            "lost": pairs.lost(),
+            "duplicates": pairs.duplicates(),
+            "lat": pairs.lat,
         }
 
     def cmd_close(self) -> dict[str, Any]:

@@ -7,6 +7,11 @@
   (``bench/baselines/asgi_server.py``), WebSocket at ``/chat/ws``.
 * :class:`SocketIOServer`: the python-socketio baseline
   (``bench/baselines/socketio_server.py``), also its own process, also on uvloop.
+* :class:`MosquittoServer`: the Mosquitto baseline, ``mosquitto`` (or
+  ``$BENCH_MOSQUITTO``) with a config file written into the lab's temp dir: its own
+  listener on a free port of 127.0.0.1, anonymous, no persistence, its log on
+  stderr; :class:`MqttClient` is a lean client that also speaks MQTT 3.1.1
+  (``bench/clients/mqtt.py``).
 * :class:`Client`: lean client processes (``bench/clients/lean.py``) driven over
   stdin/stdout, each holding many connections; :class:`TransportClient` is one
   that also speaks Homer's other transports (``bench/clients/transports.py``).
@@ -14,23 +19,28 @@
   never-expiring tokens, built once per benchmark run through Homer's own API;
   :func:`rooms_template`, one with given rooms, each with its own members.
 
-Everything listens on 127.0.0.1 on a port the kernel picks (``--port 0``); every
+Everything listens on 127.0.0.1 on a port the kernel picks (``--port 0``; for
+Mosquitto, which cannot be told that, one the kernel picked a moment before); every
 process started here is stopped by its pid in :meth:`Lab.close`, and every temp
-directory removed.
+directory removed. Mosquitto is also told to die with the benchmark's process
+(``PR_SET_PDEATHSIG``), should that be killed before it can close its lab.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import math
 import os
+import pwd
 import resource
 import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +56,7 @@ import psutil
 BENCH = Path(__file__).resolve().parent.parent
 LEAN_CLIENT = BENCH / "clients" / "lean.py"
 TRANSPORT_CLIENT = BENCH / "clients" / "transports.py"
+MQTT_CLIENT = BENCH / "clients" / "mqtt.py"
 SOCKETIO_SERVER = BENCH / "baselines" / "socketio_server.py"
 ASGI_SERVER = BENCH / "baselines" / "asgi_server.py"
 PYTHON = sys.executable
@@ -171,13 +182,19 @@ class Server:
         ready: str,
         port_of: Callable[[str], int],
         env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
         """Start ``argv`` with its output in ``log``; wait for the line holding ``ready``
         and read the port from it (``port_of``); stop the process if that fails."""
         self.log = log
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=preexec_fn,
             )
         try:
             self.port = port_of(_wait_for_line(log, ready, self.proc, 30.0))
@@ -265,6 +282,77 @@ class SocketIOServer(Server):
         argv = [PYTHON, str(SOCKETIO_SERVER), "--host", "127.0.0.1", "--port", "0"]
         # The secret as one argument even if it starts with "-".
         self._launch([*argv, f"--secret={secret}"], log, "listening ", port_after_word)
+
+
+#: Where Mosquitto is (Debian's package puts it in /usr/sbin, often not on a user's
+#: PATH); ``BENCH_MOSQUITTO`` may name another build.
+MOSQUITTO = os.environ.get("BENCH_MOSQUITTO") or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+#: Mosquitto's settings for the benchmark (``{port}`` and ``{user}`` filled in): no
+#: persistence, no ``$SYS`` topics, no line per connection, Nagle off as on the other
+#: servers' sockets, no cap on a client's queue (a cap would drop, not measure).
+#: ``user``: the benchmark's own, so that no change of user clears the death signal.
+MOSQUITTO_CONF = """\
+per_listener_settings false
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence false
+log_dest stderr
+log_type error
+log_type warning
+log_type notice
+log_type information
+connection_messages false
+sys_interval 0
+set_tcp_nodelay true
+max_queued_messages 0
+user {user}
+"""
+
+
+#: Linux's prctl, looked up here rather than in a forked child.
+_PRCTL = getattr(ctypes.CDLL(None), "prctl", None)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM it when the benchmark's process goes (Linux)."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that the kernel just handed out and nothing holds."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class MosquittoServer(Server):
+    system = "mosquitto"
+
+    def __init__(self, root: Path, log: Path) -> None:
+        if not os.access(MOSQUITTO, os.X_OK):
+            raise RuntimeError(
+                f"no Mosquitto at {MOSQUITTO} (Debian: apt-get install mosquitto;"
+                " or set BENCH_MOSQUITTO)"
+            )
+        user = pwd.getpwuid(os.geteuid()).pw_name
+        for attempt in range(3):  # the free port may be taken before Mosquitto binds it
+            port = free_port()
+            conf = root / f"mosquitto-{port}.conf"
+            conf.write_text(MOSQUITTO_CONF.format(port=port, user=user))
+            try:
+                self._launch(
+                    [MOSQUITTO, "-c", str(conf)],
+                    log,
+                    " running",
+                    lambda _line, port=port: port,
+                    preexec_fn=_die_with_parent,
+                )
+            except RuntimeError:
+                if attempt == 2 or "in use" not in log.read_text(errors="replace"):
+                    raise
+            else:
+                return
 
 
 def port_after_word(line: str) -> int:
@@ -355,7 +443,14 @@ class TransportClient(Client):
     SCRIPT = TRANSPORT_CLIENT
 
 
+class MqttClient(Client):
+    """A lean client process that also speaks MQTT 3.1.1 (``bench/clients/mqtt.py``)."""
+
+    SCRIPT = MQTT_CLIENT
+
+
 ClientT = TypeVar("ClientT", bound=Client)
+T = TypeVar("T")
 
 
 def call_all(
@@ -369,6 +464,40 @@ def call_all(
     for i, client in enumerate(clients):
         client.submit(cmd, **common, **(args[i] if args else {}))
     return [client.receive(timeout) for client in clients]
+
+
+def open_all(
+    clients: Sequence[Client],
+    server: Server,
+    kind: str,
+    args: list[dict[str, Any]],
+    sources: list[str] | None = SOURCES,
+    **common: Any,
+) -> list[Any]:
+    """``open`` connections of ``kind`` to ``server`` from every client at once (``args[i]``
+    for client i; ``common`` for all, and ``timeout`` for the answers), from ``sources``;
+    raise if any failed."""
+    opened = call_all(
+        clients,
+        "open",
+        args,
+        kind=kind,
+        host=server.host,
+        port=server.port,
+        sources=sources,
+        **common,
+    )
+    failed = sum(o["failed"] for o in opened)
+    if failed:
+        raise RuntimeError(f"{server.system}: {failed} connections failed: {opened}")
+    return opened
+
+
+def rotated(items: Sequence[T], turn: int) -> list[T]:
+    """``items`` started at ``turn`` (mod its length): round ``turn``'s order of the
+    systems, so that each goes first as often as the others."""
+    at = turn % len(items)
+    return [*items[at:], *items[:at]]
 
 
 def split(items: list[Any], parts: int) -> list[list[Any]]:
@@ -423,6 +552,12 @@ class Lab:
 
     def socketio(self, template: Template) -> SocketIOServer:
         server = SocketIOServer(template.secret, self._next("socketio.log"))
+        self.servers.append(server)
+        return server
+
+    def mosquitto(self) -> MosquittoServer:
+        """A Mosquitto of its own, configured in this lab's temp dir."""
+        server = MosquittoServer(self.root, self._next("mosquitto.log"))
         self.servers.append(server)
         return server
 
@@ -517,16 +652,18 @@ def homer_template(quick: bool) -> Template:
     return template
 
 
-def rooms_template(rooms: dict[str, int]) -> Template:
+def rooms_template(rooms: dict[str, int], *, owner_member: bool = True) -> Template:
     """A data dir with user ``owner`` and, for each room, ``count`` users of its own
-    (``<room>-0`` ...) who are its members (``owner`` owns them all): a room's members
-    are in no other room, so a connection in one hears nothing of the others. Tokens
-    by group: ``owner`` and each room's id; ``sio`` holds the same for the Socket.IO
-    baseline. Built once per benchmark run and set of rooms."""
-    key = tuple(sorted(rooms.items()))
+    (``<room>-0`` ...) who are its members (``owner`` owns them all; without
+    ``owner_member``, ``<room>-0`` owns its room and ``owner`` is in none, so a room has
+    exactly its ``count`` members): a room's members are in no other room, so a
+    connection in one hears nothing of the others. Tokens by group: ``owner`` and each
+    room's id; ``sio`` holds the same for the Socket.IO baseline. Built once per
+    benchmark run and set of rooms."""
+    key = (*sorted(rooms.items()), ("owner_member", int(owner_member)))
     template = _room_templates.get(key)
     if template is None:
-        template = _room_templates[key] = asyncio.run(_build_rooms(rooms))
+        template = _room_templates[key] = asyncio.run(_build_rooms(rooms, owner_member))
     return template
 
 
@@ -671,24 +808,34 @@ async def _build(fan: int, idle: int, rounds: int, size: int, senders: int) -> T
     return Template(path, secret, homer_tokens, sio_tokens, rounds, size)
 
 
-async def _build_rooms(rooms: dict[str, int]) -> Template:
+async def _build_rooms(rooms: dict[str, int], owner_member: bool = True) -> Template:
     from homer.store.records import MemberRecord, RoomRecord
 
     path = _template_dir()
     app = await _template_app(path)
     try:
-        log(f"template: rooms {rooms}")
+        log(f"template: {len(rooms)} rooms, {sum(rooms.values())} members")
         owner, users = await _owner_and_users(app)
         groups: dict[str, list[Any]] = {"owner": [owner]}
+        made = await users([f"{room}-{i}" for room, count in rooms.items() for i in range(count)])
         now = app.clock()
+        made_rooms = []
         for room, count in rooms.items():
-            members = groups[room] = await users([f"{room}-{i}" for i in range(count)])
+            members = groups[room] = made[:count]
+            made = made[count:]
+            head = owner if owner_member else members[0]
             # Members from the start, as a room made with them: no join announcements
             # (a thousand joins would be half a million deliveries to set up).
-            await app.store.create_room(
-                RoomRecord(room, "public", room, owner.id, now),
-                [MemberRecord(room, owner.id, "owner", now)]
-                + [MemberRecord(room, user.id, "member", now) for user in members],
+            made_rooms.append(
+                (
+                    RoomRecord(room, "public", room, head.id, now),
+                    [MemberRecord(room, head.id, "owner", now)]
+                    + [MemberRecord(room, u.id, "member", now) for u in members if u is not head],
+                )
+            )
+        for start in range(0, len(made_rooms), 100):
+            await asyncio.gather(
+                *(app.store.create_room(r, m) for r, m in made_rooms[start : start + 100])
             )
         secret, homer_tokens, sio_tokens = _tokens(app, groups)
     finally:
