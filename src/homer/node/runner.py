@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import ssl
 from collections.abc import Callable
@@ -139,6 +140,11 @@ def tls_context(app: Homer) -> ssl.SSLContext:
 async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
     """Serve until SIGINT or SIGTERM, then shut down as the module says."""
     running = await start_server(app)
+    # What start-up made (modules, classes, tables) lives as long as the process:
+    # out of the collector's sight, a full collection walks only what serving made,
+    # so its pauses (the p99 of a busy node) shrink by that much.
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
