@@ -318,3 +318,9 @@ async def test_history_queries_use_the_primary_key_and_indexes(store: SQLiteStor
         assert any(step == f"SEARCH {expected}" for step in plan), plan
         assert not any(step.startswith("SCAN") and "subquery" not in step for step in plan), plan
         assert not any("TEMP B-TREE" in step for step in plan), plan
+
+
+async def test_finished_calls_are_not_kept(store: SQLiteStore) -> None:
+    for _ in range(50):
+        await store.schema_version()
+    assert not store.db._in_thread, "only what is still running is remembered"

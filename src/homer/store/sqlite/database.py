@@ -178,7 +178,10 @@ class SQLiteDatabase:
             raise StoreError(f"the SQLite store at {self.path} is not open")
         submitted = executor.submit(self._guarded, fn)
         self._in_thread.append(submitted)
-        return await asyncio.wrap_future(submitted)
+        try:
+            return await asyncio.wrap_future(submitted)
+        finally:
+            self._thread_idle()  # forget what has finished
 
     def _thread_idle(self) -> bool:
         """Whether the database thread has finished every call handed to it (one
