@@ -8,6 +8,8 @@ is ever lost (``on_resync`` is never called), and nothing is kept per key
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from homer.broker.ports import Deliver, Resync
 from homer.errors import BrokerError
 from homer.protocol.envelope import Envelope
@@ -36,6 +38,13 @@ class InProcessBroker:
         if deliver is None:
             raise BrokerError("the broker is not started")
         deliver(key, envelope)
+
+    async def publish_many(self, key: str, envelopes: Sequence[Envelope]) -> None:
+        deliver = self._deliver
+        if deliver is None:
+            raise BrokerError("the broker is not started")
+        for envelope in envelopes:
+            deliver(key, envelope)
 
     def bind(self, key: str) -> None:
         """Nothing to do: every event reaches this one node anyway."""

@@ -18,7 +18,7 @@ Delivery is at most once: after a gap (the broker went away) the adapter calls
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from homer.protocol.envelope import Envelope
@@ -56,6 +56,11 @@ class Broker(Protocol):
         Raises :class:`homer.errors.BrokerError` promptly when the broker cannot take
         it now (never waits for a reconnection): the caller has stored the event
         already, and the nodes catch up from the store."""
+
+    async def publish_many(self, key: str, envelopes: Sequence[Envelope]) -> None:
+        """Send several events for one ``key`` at once, as :meth:`publish` would one
+        after the other: in order, all or none. What a commit batch holds for one
+        room costs the broker one message, not one per event."""
 
     def bind(self, key: str) -> None:
         """Start receiving ``key``'s events. Returns at once (it runs on the fan-out

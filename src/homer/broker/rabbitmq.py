@@ -40,6 +40,14 @@ when it cannot, the queue is capped at ``queue_limit`` messages, the oldest
 dropped first: a dropped room event shows as a sequence gap, which the node
 fills from the store.
 
+A message carries one envelope, or several for one key (``publish_many``: what
+a commit batch holds for one room) as a MessagePack array of them, with the
+content type ``application/vnd.homer.envelopes+msgpack``; each confirmed
+publish costs a few hundred microseconds of CPU in aiormq, so a batch of fifty
+messages to one room pays it once. Every node of a cluster must read arrays
+(any release since they appeared): upgrade all nodes before the first one
+publishes them.
+
 The per-message paths use aio-pika's underlying aiormq channels: building an
 ``aio_pika.Message`` costs about 20 µs, and ``Queue.consume`` wraps every
 delivery in an ``IncomingMessage`` and a second task. Connecting, declaring
@@ -61,6 +69,7 @@ import logging
 import random
 import time
 from collections import deque
+from collections.abc import Sequence
 from functools import partial
 from typing import Any
 
@@ -82,7 +91,10 @@ log = logging.getLogger("homer.broker")
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Envelope).decode
+_decode_many = msgspec.msgpack.Decoder(list[Envelope]).decode
 _CONTENT_TYPE = "application/msgpack"
+#: Several envelopes for one key, in order.
+_MANY_TYPE = "application/vnd.homer.envelopes+msgpack"
 _TRANSIENT = 1  # delivery mode: the queues do not outlive their node, nor do messages
 
 
@@ -240,18 +252,27 @@ class RabbitMQBroker:
                 waiter.set_exception(BrokerError("the broker stopped"))
 
     async def publish(self, key: str, envelope: Envelope) -> None:
+        await self._publish(key, _encode(envelope), _CONTENT_TYPE)
+
+    async def publish_many(self, key: str, envelopes: Sequence[Envelope]) -> None:
+        if len(envelopes) == 1:
+            await self._publish(key, _encode(envelopes[0]), _CONTENT_TYPE)
+        elif envelopes:
+            await self._publish(key, _encode(list(envelopes)), _MANY_TYPE)
+
+    async def _publish(self, key: str, body: bytes, content_type: str) -> None:
         link = self._link
         if link is None or not link.alive or link.publisher is None:
             if self._worker is None:
                 raise BrokerError("the broker is not started")
             raise BrokerError("RabbitMQ is unreachable; live delivery resumes when it is back")
-        properties = Basic.Properties(content_type=_CONTENT_TYPE, delivery_mode=_TRANSIENT)
+        properties = Basic.Properties(content_type=content_type, delivery_mode=_TRANSIENT)
         try:
             # One deadline for the whole call: aiormq's own timeout wraps each of its
             # steps in a task of its own, which costs more than the publish.
             async with asyncio.timeout(self._publish_timeout):
                 await link.publisher.basic_publish(
-                    _encode(envelope),
+                    body,
                     exchange=self.exchange,
                     routing_key=key,
                     properties=properties,
@@ -473,11 +494,15 @@ class RabbitMQBroker:
             return
         key = message.routing_key or ""
         try:
-            envelope = _decode(message.body)
+            if message.header.properties.content_type == _MANY_TYPE:
+                envelopes = _decode_many(message.body)
+            else:
+                envelopes = [_decode(message.body)]
         except msgspec.DecodeError as exc:
             log.warning("dropped a message for %r that is not an envelope: %s", key, exc)
             return
-        try:
-            deliver(key, envelope)
-        except Exception:
-            log.exception("delivering an event for %r failed", key)
+        for envelope in envelopes:
+            try:
+                deliver(key, envelope)
+            except Exception:
+                log.exception("delivering an event for %r failed", key)

@@ -148,14 +148,19 @@ class Events:
             unsent = self.unsent
             while unsent and not self._down:
                 batch = [unsent.popleft() for _ in range(min(len(unsent), _BATCH))]
+                runs = _runs_by_key(batch)
                 results = await asyncio.gather(
-                    *(self.broker.publish(item.key, item.envelope) for item in batch),
+                    *(
+                        self.broker.publish_many(run[0].key, [item.envelope for item in run])
+                        for run in runs
+                    ),
                     return_exceptions=True,
                 )
                 failed = [
                     (item, result)
-                    for item, result in zip(batch, results, strict=True)
+                    for run, result in zip(runs, results, strict=True)
                     if isinstance(result, BaseException)
+                    for item in run
                 ]
                 if failed:
                     self._went_down([item for item, _ in failed], failed[0][1])
@@ -177,3 +182,15 @@ class Events:
             if not item.local:
                 item.local = True
                 self.local(item.key, item.envelope)
+
+
+def _runs_by_key(batch: list[_Unsent]) -> list[list[_Unsent]]:
+    """``batch`` cut where the key changes: each run is one broker message (a commit
+    batch's events for one room), and the order of the whole is kept."""
+    runs: list[list[_Unsent]] = []
+    for item in batch:
+        if runs and runs[-1][0].key == item.key:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return runs

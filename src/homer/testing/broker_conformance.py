@@ -246,6 +246,22 @@ class BrokerConformance:
             expected = [n for n in range(1_000) if (key == "room.a") == bool(n % 3)]
             assert seqs == expected, f"{key}: out of order or incomplete"
 
+    async def test_several_events_for_a_key_arrive_in_order_and_unchanged(
+        self, broker_factory: BrokerFactory
+    ) -> None:
+        node, got = await self.node(broker_factory)
+        other, _ = await self.publisher(broker_factory, node)
+        await self.bound(node, "room.a", "room.b")
+        await other.publish("room.a", Envelope(op="msg", seq=0))
+        await other.publish_many("room.a", [Envelope(op="msg", seq=n) for n in range(1, 51)])
+        await other.publish_many("room.b", [_rich_envelope()])
+        await other.publish_many("room.a", [])
+        await other.publish("room.a", Envelope(op="msg", seq=51))
+        await got.wait_for(lambda: len(got.events) >= 53)
+        await asyncio.sleep(GRACE)
+        assert [e.seq for k, e in got.events if k == "room.a"] == list(range(52))
+        assert [e for k, e in got.events if k == "room.b"] == [_rich_envelope()]
+
     async def test_settled_returns_at_once_when_nothing_is_pending(
         self, broker_factory: BrokerFactory
     ) -> None:
