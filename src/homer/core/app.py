@@ -598,7 +598,6 @@ class Homer:
         self._sweeps += 1
         recheck = self._sweeps % 5 == 0
         now = self.clock()
-        await self.presence.tick(now)
         if recheck:
             try:
                 await self.identity.tokens.load_revocations()
@@ -618,3 +617,5 @@ class Homer:
                 continue
             if revoked(session.user.id, session.jti, session.issued_at):
                 peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
+        # Last: a failure to announce must not cost the connections their heartbeats.
+        await self.presence.tick(now)
