@@ -29,6 +29,7 @@ SCENARIOS = [
     "history",
     "persistence",
     "setup",
+    "presence",
     "idle",
     "fanout",
     "small_rooms",

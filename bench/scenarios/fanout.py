@@ -41,7 +41,9 @@ out; the baselines store nothing. Homer's full-speed runs send more messages
 than the baselines' (its CPU time must span enough of psutil's 10 ms ticks);
 the figures are per delivery either way. Homer's presence announcements are
 deferred (``limits.presence_delay``) in this scenario: 1000 members coming
-online at once is a million presence frames, not the fan-out measured here.
+online at once is a round of a thousand changes to each of them (the
+``presence`` scenario measures that), not the fan-out measured here, and it
+must not land in a measured run.
 
 On a 2-core machine the client processes need about as much CPU per delivery
 as Homer does (mostly the kernel's receive path), so Homer's full-speed rate
@@ -96,8 +98,8 @@ def run(quick: bool) -> list[Record]:
 
     template = homer_template(quick)
     with Lab() as lab:
-        # Presence: 1000 users coming online in one room is a million announcements
-        # (about 5 s of Homer's CPU, and as much of the clients'): deferred here.
+        # Presence: 1000 users coming online in one room is a thousand changes to each
+        # member (scenario ``presence``), not this scenario's fan-out: deferred here.
         homer = lab.homer(template, env={"HOMER_LIMITS_PRESENCE_DELAY": "3600"})
         servers: dict[str, Server] = {
             HOMER: homer,

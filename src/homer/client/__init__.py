@@ -29,6 +29,11 @@ to the next and resumes there.
 - ``http(s)://host:port`` with ``transport="longpoll"``: a long-poll queue for
   the events, requests as with SSE; resumes by registering with a ``cursor``.
 
+**Presence.** The server sends several members' status changes of one room
+together, as one ``presences`` event; the client hands each of them on as the
+``presence`` event it stands for (``sender``, ``uid``, ``body["status"]``), so
+an application sees one shape whatever the server coalesced.
+
 ``codec="msgpack"`` speaks MessagePack instead of JSON (WebSocket subprotocol
 ``homer.msgpack``, the TCP greeting, or the requests' ``Content-Type`` over
 SSE and long-poll, whose events stay JSON); the events are the same.
@@ -77,6 +82,7 @@ __all__ = [
     "HomerClient",
     "Position",
     "TransportName",
+    "presence_changes",
 ]
 
 log = logging.getLogger("homer.client")
@@ -97,6 +103,24 @@ class Position:
 class _PendingSend:
     params: dict[str, Any]
     future: asyncio.Future[dict[str, Any]] = field(repr=False)
+
+
+def presence_changes(envelope: Envelope) -> list[Envelope]:
+    """The changes a ``presences`` event carries (several members' statuses, coalesced
+    by the server), each as the ``presence`` event it stands for."""
+    body = envelope.body
+    changes = body.get("changes") if isinstance(body, dict) else None
+    return [
+        Envelope(
+            op="presence",
+            room=envelope.room,
+            sender=change.get("name"),
+            uid=change.get("uid"),
+            body={"status": change.get("status")},
+        )
+        for change in changes or ()
+        if isinstance(change, dict)
+    ]
 
 
 class HomerClient:
@@ -466,6 +490,10 @@ class HomerClient:
             self.positions.setdefault(room, Position(body.get("epoch", 1), body.get("last_seq", 0)))
         elif envelope.op == "left" and room is not None:
             self.positions.pop(room, None)
+        elif envelope.op == "presences" and room is not None:
+            for change in presence_changes(envelope):
+                self.events.put_nowait(change)
+            return
         self.events.put_nowait(envelope)
 
     def _fill_gap(self, room: str, position: Position, first: Envelope) -> None:

@@ -103,7 +103,8 @@ class Homer:
     ) -> None:
         self.config = config or HomerConfig()
         self.clock = clock
-        #: Seconds between :meth:`sweep` steps; ``None``: no sweeper (a test sweeps itself).
+        #: Seconds between :meth:`sweep` steps; ``None``: no sweeper (a test sweeps itself,
+        #: which also ends the rounds of presence: they then wait for it).
         self.sweep_period = sweep_period
         self.handlers: dict[str, Handler] = {}
         self.routes: dict[tuple[str, str], HttpRoute] = {}
@@ -262,6 +263,8 @@ class Homer:
             delay=limits.presence_delay,
             batch=self.hub.batched,
             clock=self.clock,
+            # Without a sweeper, a test moves the clock and sweeps: rounds end then.
+            timer=self.sweep_period is not None,
         )
         # A handler guarded by an undeclared permission is a typo: refuse to start.
         self.identity.authorizer.permissions.check(
@@ -590,7 +593,8 @@ class Homer:
         """Ask every connection's lifecycle what is due at the clock's now: heartbeats,
         the handshake timeout, token expiry; every fifth step, reload revocations and
         groups first (changed by another process: the admin CLI, another node) and
-        close the sessions whose token was revoked."""
+        close the sessions whose token was revoked. A round of presence that is due
+        is announced too (without a sweeper, that is the only way it ends)."""
         self._sweeps += 1
         recheck = self._sweeps % 5 == 0
         now = self.clock()
@@ -613,3 +617,5 @@ class Homer:
                 continue
             if revoked(session.user.id, session.jti, session.issued_at):
                 peer.close(CloseCode.UNAUTHENTICATED, "token revoked")
+        # Last: a failure to announce must not cost the connections their heartbeats.
+        await self.presence.tick(now)

@@ -214,7 +214,7 @@ def register(app: Homer) -> None:
     @app.on("join")
     async def join(ctx: Context, params: RoomOnly) -> dict[str, Any]:
         info = await app.rooms.join(ctx.user, params.room)
-        await app.presence.introduce(ctx.user.id, ctx.user.name, params.room)
+        app.presence.introduce(ctx.user.id, ctx.user.name, params.room)
         return info
 
     @app.on("leave")

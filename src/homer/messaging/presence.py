@@ -1,11 +1,15 @@
-"""Presence and typing: ephemeral signals, fanned out and never stored.
+"""Presence: an ephemeral signal, fanned out and never stored.
 
 Presence is per user (online while any session is connected and not away,
 away when every session says so, offline when the last session goes) and
-coalesced: changes
-within ``presence_delay`` seconds collapse into one announcement, so a
-reconnect does not flash "offline" to everyone. It goes to the rooms the
-user is in.
+coalesced in rounds: the first change opens a window of ``presence_delay``
+seconds, and when it ends every change of the window is announced at once,
+each user's latest status only, so a reconnect does not flash "offline" to
+everyone. A round says, per room, what changed among the room's members: one
+event per room and round, whatever the number of changes (a single change in
+the ``presence`` shape, several as one ``presences`` event), rendered once and
+written to every member's connection. So 5,000 users coming online in one room
+within a window cost each member one frame, not 5,000.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from homer.clock import Clock, system_clock
 from homer.messaging.events import Events
 from homer.protocol.envelope import Envelope
 
-__all__ = ["Presence"]
+__all__ = ["Presence", "presence_envelope"]
+
+#: One change in a round: (user id, name, status).
+Change = tuple[str, str, str]
 
 
 def _decrement(counts: dict[str, int], key: str) -> None:
@@ -28,6 +35,24 @@ def _decrement(counts: dict[str, int], key: str) -> None:
         counts[key] = left
     else:
         counts.pop(key, None)
+
+
+def presence_envelope(room: str, changes: list[Change]) -> Envelope:
+    """A room's share of one round: a single change as a ``presence`` event (the
+    member as ``sender``), several as one ``presences`` event listing them all."""
+    if len(changes) == 1:
+        ((user_id, name, status),) = changes
+        return Envelope(op="presence", room=room, sender=name, uid=user_id, body={"status": status})
+    return Envelope(
+        op="presences",
+        room=room,
+        body={
+            "changes": [
+                {"uid": user_id, "name": name, "status": status}
+                for user_id, name, status in changes
+            ]
+        },
+    )
 
 
 class Presence:
@@ -39,21 +64,31 @@ class Presence:
         delay: float = 1.0,
         batch: Callable[[], AbstractContextManager[object]] = contextlib.nullcontext,
         clock: Clock = system_clock,
+        timer: bool = True,
     ) -> None:
         self.events = events
         #: The rooms a user is in now (the union over their live sessions).
         self.rooms_of = rooms_of
         self.delay = delay
-        #: Wraps each round of announcements, so that a member gets all of a round's
-        #: changes in one write (a room of 1,000 coming online is not a million writes).
+        #: Wraps each round's announcements, so that a member in several rooms gets
+        #: the round's events of all of them in one write.
         self.batch = batch
         self.clock = clock
+        #: Whether a round ends by itself (an event-loop timer); without, only
+        #: :meth:`tick` ends it (a test that moves a manual clock).
+        self.timer = timer
         #: Connected sessions per user on this node, and how many of them are away.
         self.sessions: dict[str, int] = {}
         self.away: dict[str, int] = {}
         #: The last status announced per user.
         self.announced: dict[str, str] = {}
+        #: The window's changes: user id -> (name, status, rooms when it changed).
         self._pending: dict[str, tuple[str, str, frozenset[str]]] = {}
+        #: Rooms that learn a member's status in the next round (they just joined):
+        #: room -> user id -> name.
+        self._introduce: dict[str, dict[str, str]] = {}
+        #: When the open window ends (by :attr:`clock`); ``None``: no window open.
+        self._due_at: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -81,6 +116,12 @@ class Presence:
             _decrement(self.away, user_id)
         self._recompute(user_id, name, rooms)
 
+    def introduce(self, user_id: str, name: str, room: str) -> None:
+        """Tell ``room``, which the user just joined, the user's status in the next
+        round (nothing if the user is offline by then)."""
+        self._introduce.setdefault(room, {})[user_id] = name
+        self._open_window()
+
     def _recompute(self, user_id: str, name: str, rooms: Iterable[str]) -> None:
         """A user is online while any session is, away when all of them say so,
         offline when none is left."""
@@ -94,56 +135,81 @@ class Presence:
         pending = self._pending.get(user_id)
         current = pending[1] if pending is not None else self.announced.get(user_id, "offline")
         if status != current:
-            self._change(user_id, name, status, rooms)
+            self._pending[user_id] = (name, status, frozenset(rooms))
+            self._open_window()
 
-    def _change(self, user_id: str, name: str, status: str, rooms: Iterable[str]) -> None:
-        self._pending[user_id] = (name, status, frozenset(rooms))
-        if self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.delay, self._due)
+    def _open_window(self) -> None:
+        if self._due_at is None:
+            self._due_at = self.clock() + self.delay
+            if self.timer:
+                self._timer = asyncio.get_running_loop().call_later(self.delay, self._ring)
 
-    def _due(self) -> None:
-        """One round: every change of the window, each user's latest only."""
+    # -- rounds ---------------------------------------------------------------------------
+
+    def _ring(self) -> None:
+        """The window's timer: announce its round in a task of its own."""
         self._timer = None
-        pending, self._pending = self._pending, {}
-        round_: list[tuple[str, str, str, frozenset[str]]] = []
-        for user_id, (name, status, rooms) in pending.items():
-            if self.announced.get(user_id, "offline") == status:
-                continue  # it changed and changed back within the window: say nothing
-            if status == "offline":
-                self.announced.pop(user_id, None)
-            else:
-                self.announced[user_id] = status
-            rooms = rooms | frozenset(self.rooms_of(user_id))  # joined meanwhile
-            round_.append((user_id, name, status, rooms))
-        if round_:
-            task = asyncio.get_running_loop().create_task(self._announce_round(round_))
+        rooms = self._round()
+        if rooms:
+            task = asyncio.get_running_loop().create_task(self._announce(rooms))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _announce_round(self, round_: list[tuple[str, str, str, frozenset[str]]]) -> None:
+    async def tick(self, now: float) -> None:
+        """End the open window if it is due at ``now`` (by :attr:`clock`), and announce
+        its round before returning."""
+        if self._due_at is not None and now >= self._due_at:
+            await self._announce(self._round())
+
+    def _round(self) -> dict[str, list[Change]]:
+        """Close the window: what each room is told, every change of the window once
+        per room (each user's latest status), in the order the users first changed."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._due_at = None
+        pending, self._pending = self._pending, {}
+        introduce, self._introduce = self._introduce, {}
+        announced = self.announced
+        by_room: dict[str, dict[str, tuple[str, str]]] = {}
+        for user_id, (name, status, rooms) in pending.items():
+            if announced.get(user_id, "offline") == status:
+                continue  # it changed and changed back within the window: say nothing
+            if status == "offline":
+                announced.pop(user_id, None)
+            else:
+                announced[user_id] = status
+            change = (name, status)
+            for room in rooms.union(self.rooms_of(user_id)):  # and those joined meanwhile
+                found = by_room.get(room)
+                if found is None:
+                    by_room[room] = {user_id: change}
+                else:
+                    found[user_id] = change
+        for room, users in introduce.items():
+            for user_id, name in users.items():
+                known = announced.get(user_id)
+                if known is None:
+                    continue  # offline (or not announced yet): nothing to tell
+                found = by_room.setdefault(room, {})
+                if user_id not in found:
+                    found[user_id] = (name, known)
+        return {
+            room: [(user_id, name, status) for user_id, (name, status) in changes.items()]
+            for room, changes in by_room.items()
+        }
+
+    async def _announce(self, rooms: dict[str, list[Change]]) -> None:
+        """One event per room: encoded once, the same bytes to every member."""
+        if not rooms:
+            return
         with self.batch():
-            for user_id, name, status, rooms in round_:
-                await self._announce(user_id, name, status, rooms)
-
-    async def _announce(self, user_id: str, name: str, status: str, rooms: frozenset[str]) -> None:
-        for room in sorted(rooms):
-            await self.events.to_room(
-                room,
-                Envelope(
-                    op="presence", room=room, sender=name, uid=user_id, body={"status": status}
-                ),
-            )
-
-    async def introduce(self, user_id: str, name: str, room: str) -> None:
-        """Tell a room the user just joined what the user's status is."""
-        status = self.announced.get(user_id)
-        if status is not None:
-            await self._announce(user_id, name, status, frozenset((room,)))
+            for room in sorted(rooms):
+                await self.events.to_room(room, presence_envelope(room, rooms[room]))
 
     async def flush(self) -> None:
         """Announce everything pending now (on shutdown)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._due()
+        if self._due_at is not None:
+            await self._announce(self._round())
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -501,6 +501,43 @@ class TransportConformance:
         await alice.close()
         await next_presence(back, "alice", "offline")
 
+    async def test_changes_within_one_window_come_in_one_event(self, kit: TransportKit) -> None:
+        alice = await kit.client("alice")
+        await alice.create("lobby")
+        names = ["carol", "dave", "erin"]
+        for name in names:
+            member = await kit.client(name, over=kit.other)
+            await member.join("lobby")
+            await next_presence(alice, name, "online")
+            await member.close()
+            await next_presence(alice, name, "offline")
+        # Every event as it came off the wire, before the client unpacks it.
+        frames: list[Envelope] = []
+        dispatch = alice._dispatch
+
+        def seen(envelope: Envelope) -> None:
+            frames.append(envelope)
+            dispatch(envelope)
+
+        alice._dispatch = seen  # type: ignore[method-assign]
+        presence = kit.app.presence
+        delay, presence.delay = presence.delay, 3600.0  # one window, ended below
+        try:
+            for name in names:
+                await kit.client(name, over=kit.other)
+            await presence.flush()
+        finally:
+            presence.delay = delay
+        for name in names:
+            await next_presence(alice, name, "online")
+        coalesced = [e for e in frames if e.op in ("presence", "presences")]
+        assert [e.op for e in coalesced] == ["presences"]
+        assert coalesced[0].room == "lobby"
+        changes = coalesced[0].body["changes"]
+        assert sorted((c["name"], c["status"]) for c in changes) == [
+            (name, "online") for name in names
+        ]
+
     async def test_typing_reaches_the_room(self, kit: TransportKit) -> None:
         alice = await kit.client("alice", over=kit.other)
         await alice.create("lobby")
