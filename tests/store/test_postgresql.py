@@ -150,12 +150,12 @@ async def test_nodes_starting_together_migrate_once(postgresql_url: str) -> None
     stores = [PostgreSQLStore(postgresql_url, pool_size=1) for _ in range(4)]
     try:
         await asyncio.gather(*(store.open() for store in stores))
-        assert [await store.schema_version() for store in stores] == [2, 2, 2, 2]
+        assert [await store.schema_version() for store in stores] == [3, 3, 3, 3]
     finally:
         for store in stores:
             await store.close()
     rows = await _query(postgresql_url, "SELECT version, name FROM schema_migrations")
-    assert sorted(tuple(row) for row in rows) == [(1, "identity"), (2, "messaging")]
+    assert sorted(tuple(row) for row in rows) == [(1, "identity"), (2, "messaging"), (3, "unread")]
 
 
 # -- migrations -------------------------------------------------------------------
@@ -165,13 +165,13 @@ async def test_migrations_are_recorded_and_reopening_applies_none(postgresql_url
     for _ in range(2):
         store = PostgreSQLStore(postgresql_url, pool_size=1)
         await store.open()
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == 3
         await store.close()
     rows = await _query(
         postgresql_url, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
     )
-    assert [(row[0], row[1]) for row in rows] == [(1, "identity"), (2, "messaging")]
-    assert rows[0][2] <= rows[1][2]
+    assert [(row[0], row[1]) for row in rows] == [(1, "identity"), (2, "messaging"), (3, "unread")]
+    assert rows[0][2] <= rows[1][2] <= rows[2][2]
 
 
 async def test_a_database_from_a_newer_homer_is_refused(postgresql_url: str) -> None:
