@@ -25,6 +25,8 @@ from homer.testing.store_conformance import (
     new_message,
 )
 
+from . import unread_upgrade
+
 EVENT = AuditEvent(actor="t", action="a", target="x", at=0.0)
 
 
@@ -169,6 +171,39 @@ async def test_an_identity_database_is_upgraded_in_place(tmp_path: Path) -> None
         assert await store.room(room.id) == room
     finally:
         await store.close()
+
+
+async def test_a_database_from_before_unread_counts_is_upgraded(tmp_path: Path) -> None:
+    """Migration 3 works out the kept counts from the history there is."""
+    path = tmp_path / "h.db"
+    migrations = await asyncio.to_thread(load_migrations, "homer.store.sqlite.migrations")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )
+        for migration in migrations[:2]:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations(version, name) VALUES (?, ?)",
+                (migration.version, migration.name),
+            )
+        conn.executemany("INSERT INTO rooms VALUES (?,?,?,?,?,?,?,?,?,?)", unread_upgrade.ROOMS)
+        conn.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?)", unread_upgrade.MESSAGES)
+        conn.executemany("INSERT INTO room_members VALUES (?,?,?,?,?)", unread_upgrade.MEMBERS)
+    conn.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert await store.schema_version() == 3
+        await unread_upgrade.check_upgraded(store)
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert "unread_ranks" not in tables, "the migration's working table is gone"
 
 
 async def test_a_body_that_is_not_json_fails_alone(store: SQLiteStore) -> None:
