@@ -24,7 +24,8 @@ UPDATE rooms SET msgs = COALESCE((SELECT MAX(rank) FROM unread_ranks WHERE room_
 UPDATE room_members SET
     read_msgs = COALESCE((SELECT rank FROM unread_ranks k WHERE k.room_id = room_members.room_id
                            AND k.seq <= room_members.read_seq ORDER BY k.seq DESC LIMIT 1), 0),
-    own_after = (SELECT COUNT(*) FROM messages g WHERE g.room_id = room_members.room_id
+    own_after = (SELECT COUNT(*) FROM messages g INDEXED BY messages_client  -- their own only
+                  WHERE g.room_id = room_members.room_id
                   AND g.sender_id = room_members.user_id AND g.seq > room_members.read_seq
                   AND g.kind = 'msg');
 DROP TABLE unread_ranks;
