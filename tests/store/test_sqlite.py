@@ -193,13 +193,7 @@ async def test_a_database_from_before_unread_counts_is_upgraded(tmp_path: Path) 
         conn.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?)", unread_upgrade.MESSAGES)
         conn.executemany("INSERT INTO room_members VALUES (?,?,?,?,?)", unread_upgrade.MEMBERS)
     conn.close()
-    store = SQLiteStore(path)
-    await store.open()
-    try:
-        assert await store.schema_version() == 3
-        await unread_upgrade.check_upgraded(store)
-    finally:
-        await store.close()
+    await unread_upgrade.check_upgraded(SQLiteStore(path))
     with sqlite3.connect(path) as conn:
         tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     conn.close()

@@ -49,7 +49,17 @@ MEMBERS = [
 
 
 async def check_upgraded(store: Store) -> None:
-    """The migrated store counts what the old one counted, and keeps counting."""
+    """Open ``store`` on the database of these rows: it migrates, counts what the old
+    store counted, and keeps counting."""
+    await store.open()
+    try:
+        assert await store.schema_version() == 3
+        await _counts(store)
+    finally:
+        await store.close()
+
+
+async def _counts(store: Store) -> None:
     kit = UnreadConformance()
     # r-a: msg messages at seqs 1-4, 6-9, 11, 12, sent by bob (1, 3, 7, 9, 11),
     # cy (2, 6), ann (4, 8, 12).
