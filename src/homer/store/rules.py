@@ -12,7 +12,7 @@ all about the messages of kind :data:`UNREAD_KIND` still stored:
 - a member's ``read_msgs``: how many of them lie at or before the read marker;
 - a member's ``own_after``: how many of those past the marker the member sent.
 
-The member's unread count is what is neither (:meth:`ReadMarker.unread`): one row
+The member's unread count is what is neither (:func:`unread`): one row
 per room to read, whatever the history. An append adds to the room's ``msgs`` and
 to its sender's ``own_after`` (the new message is past every marker); a purge sets
 all three to 0; a marker that moves counts one span of history
@@ -198,7 +198,8 @@ class ReadMarker:
         """Forward to ``wanted``, never back and never past ``last_seq``; ``None`` if
         the marker stays. The move says which span to tally: the shorter of the one
         the marker passes and the one left past it, so a marker moved to the end
-        counts nothing and no move counts more than half of what was unread."""
+        counts nothing and no move counts more than half of the history that was
+        past the marker."""
         to = max(self.seq, min(wanted, last_seq))
         if to == self.seq:
             return None
