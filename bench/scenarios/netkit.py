@@ -842,3 +842,61 @@ async def _build_rooms(rooms: dict[str, int], owner_member: bool = True) -> Temp
         await app.stop()
     log("template: done")
     return Template(path, secret, homer_tokens, sio_tokens, 0, 0)
+
+
+# -- a room with a long backlog --------------------------------------------------------
+
+#: The backlog room's id in :func:`backlog_template`.
+BACKLOG_ROOM = "backlog"
+
+_backlog_templates: dict[tuple[int, int, int], Template] = {}
+
+
+def backlog_template(messages: int, rounds: int, size: int) -> Template:
+    """A data dir for the connect scenario where every connecting user has ``messages``
+    unread: ``owner`` wrote them all to room ``backlog``, whose members are the users
+    ``b0..`` (``rounds * size`` of them, token group ``idle``); rooms ``c<r>-<j>``,
+    empty, are there to join as in :func:`homer_template`. The messages go in through
+    the store in large batches (a million take a few tens of seconds). Built once per
+    benchmark run and size."""
+    key = (messages, rounds, size)
+    template = _backlog_templates.get(key)
+    if template is None:
+        template = _backlog_templates[key] = asyncio.run(_build_backlog(messages, rounds, size))
+    return template
+
+
+async def _build_backlog(messages: int, rounds: int, size: int) -> Template:
+    from homer.store.records import MemberRecord, NewMessage, RoomRecord
+
+    path = _template_dir()
+    app = await _template_app(path)
+    try:
+        owner, users = await _owner_and_users(app)
+        readers = await users([f"b{i}" for i in range(max(rounds * size, 50))])
+        now = app.clock()
+        # Members from the start, as a room made with them: no join announcements.
+        await app.store.create_room(
+            RoomRecord(BACKLOG_ROOM, "public", BACKLOG_ROOM, owner.id, now),
+            [MemberRecord(BACKLOG_ROOM, owner.id, "owner", now)]
+            + [MemberRecord(BACKLOG_ROOM, user.id, "member", now) for user in readers],
+        )
+        log(f"template: {messages:,} messages in {BACKLOG_ROOM}")
+        body = {"text": "an old message nobody has read yet"}
+        for start in range(0, messages, 20_000):
+            await app.store.append_messages(
+                [
+                    NewMessage(BACKLOG_ROOM, f"m-{n}", owner.id, f"c-{n}", "msg", now, body)
+                    for n in range(start, min(start + 20_000, messages))
+                ]
+            )
+        for r in range(rounds):
+            for j in range(size):
+                await app.store.create_room(
+                    RoomRecord(f"c{r}-{j}", "public", f"c{r}-{j}", owner.id, now), []
+                )
+        secret, homer_tokens, sio_tokens = _tokens(app, {"owner": [owner], "idle": readers})
+    finally:
+        await app.stop()
+    log("template: done")
+    return Template(path, secret, homer_tokens, sio_tokens, rounds, size)

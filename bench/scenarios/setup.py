@@ -13,6 +13,13 @@ phase, the connections are then closed and the server left to settle.
 
 Homer's join is durable (a membership row and a ``join`` event in the room's
 history, in SQLite); the baseline's is a set insert in memory.
+
+A third server, Homer again, has every connecting user in a room with a backlog of
+1,000,000 messages they have not read (``backlog_template``), so that ``hello``'s
+room list counts them: ``cpu_us_per_connect_1m_unread``, and its ratio to the
+connection with nothing unread (the target: at most 1.2 times). It runs with
+presence held back, as in the fan-out scenarios: hundreds of users coming online in
+one room is a fan-out cost, measured there, not a cost of set-up.
 """
 
 from __future__ import annotations
@@ -20,25 +27,49 @@ from __future__ import annotations
 import statistics
 
 from .common import Record, record
-from .netkit import SIZES, SOURCES, Lab, Server, call_all, homer_template, split
+from .netkit import (
+    SIZES,
+    SOURCES,
+    Lab,
+    Server,
+    Template,
+    backlog_template,
+    call_all,
+    homer_template,
+    split,
+)
 
 SCENARIO = "connect"
 HOMER, SIO = "homer", "python-socketio"
+#: Homer with every connecting user's backlog unread (recorded under ``homer``).
+BACKLOG = "homer-1m-unread"
+BACKLOG_MESSAGES = 1_000_000
 
 
 def run(quick: bool) -> list[Record]:
     size = SIZES[quick]["connect_size"]
     rounds = SIZES[quick]["connect_rounds"]
-    template = homer_template(quick)
-    auth: dict[str, list[float]] = {HOMER: [], SIO: []}
-    join: dict[str, list[float]] = {HOMER: [], SIO: []}
+    templates: dict[str, Template] = {
+        HOMER: homer_template(quick),
+        SIO: homer_template(quick),
+        BACKLOG: backlog_template(BACKLOG_MESSAGES, rounds, size),
+    }
+    systems = list(templates)
+    auth: dict[str, list[float]] = {system: [] for system in systems}
+    join: dict[str, list[float]] = {system: [] for system in systems}
     with Lab() as lab:
-        servers: dict[str, Server] = {HOMER: lab.homer(template), SIO: lab.socketio(template)}
+        servers: dict[str, Server] = {
+            HOMER: lab.homer(templates[HOMER]),
+            SIO: lab.socketio(templates[SIO]),
+            BACKLOG: lab.homer(templates[BACKLOG], env={"HOMER_LIMITS_PRESENCE_DELAY": "3600"}),
+        }
         clients = [lab.client() for _ in range(2)]
-        for r in range(-1, rounds):  # round -1 warms both up and is not counted
-            for system in [HOMER, SIO] if r % 2 == 0 else [SIO, HOMER]:
+        for r in range(-1, rounds):  # round -1 warms them up and is not counted
+            turn = r % len(systems)  # each round in another order
+            for system in systems[turn:] + systems[:turn]:
                 server = servers[system]
-                kind = "homer" if system == HOMER else "sio"
+                kind = "sio" if system == SIO else "homer"
+                template = templates[system]
                 row = max(r, 0)
                 users = range(row * size, (row + 1) * size) if r >= 0 else range(50)
                 tokens = [
@@ -76,12 +107,12 @@ def run(quick: bool) -> list[Record]:
         raise RuntimeError(f"a server died during the connect scenario: {alive}")
 
     records: list[Record] = []
-    totals = {}
+    totals = {
+        system: statistics.median(x + y for x, y in zip(auth[system], join[system], strict=True))
+        for system in systems
+    }
     for system in (HOMER, SIO):
         a, j = statistics.median(auth[system]), statistics.median(join[system])
-        totals[system] = statistics.median(
-            x + y for x, y in zip(auth[system], join[system], strict=True)
-        )
         records += [
             record(SCENARIO, system, "cpu_us_per_connect", round(totals[system]), "us"),
             record(SCENARIO, system, "cpu_us_per_connect_auth", round(a), "us"),
@@ -96,4 +127,14 @@ def run(quick: bool) -> list[Record]:
             "x (target <= 0.15)",
         )
     )
+    records += [
+        record(SCENARIO, HOMER, "cpu_us_per_connect_1m_unread", round(totals[BACKLOG]), "us"),
+        record(
+            SCENARIO,
+            "ratio",
+            "cpu_us_per_connect_1m_unread",
+            round(totals[BACKLOG] / totals[HOMER], 3),
+            "x empty (target <= 1.2)",
+        ),
+    ]
     return records

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import replace
 
 import msgspec
@@ -55,6 +56,30 @@ def test_each_room_counts_on_from_its_own_last_seq_in_batch_order() -> None:
         for o in plan.outcomes
         if isinstance(o, Appended)
     ]
+
+
+def test_messages_of_kind_msg_are_counted_by_room_and_sender() -> None:
+    batch = [
+        new_message("a", "u-ann"),
+        new_message("b", "u-bob"),
+        new_message("a", "u-ann", kind="join", body={}),
+        new_message("a", "u-bob"),
+        new_message("a", "u-ann"),
+        new_message("gone", "u-ann"),
+        new_message("b", "u-bob", kind="topic", body={}),
+    ]
+    resend = _record(new_message("a", "u-bob", client_id="c-1"), 3)
+    batch.append(new_message("a", "u-bob", client_id="c-1"))
+    plan = AppendBatch(batch).plan(
+        {"a": (3, None), "b": (0, None)}, {("a", "u-bob", "c-1"): resend}
+    )
+    assert plan.counted == {"a": 3, "b": 1}
+    assert plan.sent == {("a", "u-ann"): 2, ("b", "u-bob"): 1, ("a", "u-bob"): 1}
+    assert plan.rooms == [("a", 7, 3), ("b", 2, 1)]
+    assert plan.senders == [("a", "u-ann", 2), ("b", "u-bob", 1), ("a", "u-bob", 1)]
+    only_joins = AppendBatch([new_message("a", kind="join", body={})]).plan({"a": (0, None)}, {})
+    assert only_joins.rooms == [("a", 1, 0)]
+    assert only_joins.senders == []
 
 
 def test_an_empty_batch_plans_nothing() -> None:
@@ -211,11 +236,12 @@ def test_room_ids_are_sorted_once_each_and_keys_are_those_of_existing_rooms() ->
 # -- the rules hold for any batch ------------------------------------------------------
 
 _messages = st.builds(
-    lambda room, sender, cid, ts: new_message(room, sender, client_id=cid, ts=ts),
+    lambda room, sender, cid, ts, kind: new_message(room, sender, client_id=cid, ts=ts, kind=kind),
     st.sampled_from(["a", "b", "gone"]),
     st.sampled_from(["u-ann", "u-bob"]),
     st.sampled_from(["c-1", "c-2", "c-3", "c-4"]),
     st.floats(min_value=0.0, max_value=1000.0),
+    st.sampled_from(["msg", "msg", "join"]),
 )
 
 
@@ -255,3 +281,12 @@ def test_any_batch_is_numbered_densely_once_per_key_with_ts_in_order(
         else:
             assert room not in plan.grown
     assert len(plan.rows) == sum(map(len, new.values()))
+    # What the unread counts gain: the new messages of kind msg, by room and by sender.
+    counted = {room: sum(r.kind == "msg" for r in records) for room, records in new.items()}
+    assert plan.counted == {room: n for room, n in counted.items() if n}
+    sent = Counter(
+        (r.room_id, r.sender_id) for records in new.values() for r in records if r.kind == "msg"
+    )
+    assert plan.sent == sent
+    assert plan.rooms == [(room, seq, counted[room]) for room, seq in plan.grown.items()]
+    assert sorted(plan.senders) == sorted((room, sender, n) for (room, sender), n in sent.items())

@@ -16,10 +16,13 @@ import pytest
 from homer.config import HomerConfig
 from homer.errors import Conflict, HomerError, InvalidInput, SchemaTooNew, StoreError
 from homer.store.factory import open_store
+from homer.store.migrations import load_migrations
 from homer.store.postgresql import DEFAULT_POOL_SIZE, PostgreSQLStore
 from homer.store.records import Appended, MessageRecord, NewMessage
 from homer.testing.store_conformance import make_member, make_room, new_message
+from homer.testing.store_conformance_unread import UnreadConformance
 
+from . import unread_upgrade
 from .conftest import with_query
 
 Nodes = Callable[[int], Awaitable[list[PostgreSQLStore]]]
@@ -146,16 +149,46 @@ async def test_one_user_joining_on_three_nodes_keeps_to_max_rooms(nodes: Nodes) 
     assert sorted(new for _, _, new in again) == [False, False, True]
 
 
+async def test_unread_counts_agree_on_every_node(nodes: Nodes) -> None:
+    """Members join, post, move their markers and leave on three nodes at once; then
+    every node gives every member the count of what lies past their marker."""
+    stores = await nodes(3)
+    room = make_room()
+    await stores[0].create_room(room, [make_member(room.id, "u-owner")])
+    users = [f"u-{n}" for n in range(12)]
+
+    async def member(n: int, user_id: str) -> None:
+        node = stores[n % 3]
+        # Posting while the join is under way: one's own messages never count.
+        await asyncio.gather(
+            node.join_room(room.id, user_id, joined_at=1.0, max_rooms=9),
+            *(stores[(n + k) % 3].append_messages([new_message(room.id, user_id)]) for k in (1, 2)),
+        )
+        for k in range(4):
+            await stores[(n + k) % 3].append_messages(
+                [new_message(room.id, user_id), new_message(room.id, "u-owner")]
+            )
+            await stores[(n + k + 1) % 3].set_read(room.id, user_id, 3 * n + 5 * k)
+        if n % 4 == 0:
+            await node.remove_member(room.id, user_id)
+            await node.join_room(room.id, user_id, joined_at=2.0, max_rooms=9)
+
+    await asyncio.gather(*(member(n, user_id) for n, user_id in enumerate(users)))
+    kit = UnreadConformance()
+    for store in stores:
+        await kit._check(store, room.id, "u-owner", *users)
+
+
 async def test_nodes_starting_together_migrate_once(postgresql_url: str) -> None:
     stores = [PostgreSQLStore(postgresql_url, pool_size=1) for _ in range(4)]
     try:
         await asyncio.gather(*(store.open() for store in stores))
-        assert [await store.schema_version() for store in stores] == [2, 2, 2, 2]
+        assert [await store.schema_version() for store in stores] == [3, 3, 3, 3]
     finally:
         for store in stores:
             await store.close()
     rows = await _query(postgresql_url, "SELECT version, name FROM schema_migrations")
-    assert sorted(tuple(row) for row in rows) == [(1, "identity"), (2, "messaging")]
+    assert sorted(tuple(row) for row in rows) == [(1, "identity"), (2, "messaging"), (3, "unread")]
 
 
 # -- migrations -------------------------------------------------------------------
@@ -165,13 +198,46 @@ async def test_migrations_are_recorded_and_reopening_applies_none(postgresql_url
     for _ in range(2):
         store = PostgreSQLStore(postgresql_url, pool_size=1)
         await store.open()
-        assert await store.schema_version() == 2
+        assert await store.schema_version() == 3
         await store.close()
     rows = await _query(
         postgresql_url, "SELECT version, name, applied_at FROM schema_migrations ORDER BY version"
     )
-    assert [(row[0], row[1]) for row in rows] == [(1, "identity"), (2, "messaging")]
-    assert rows[0][2] <= rows[1][2]
+    assert [(row[0], row[1]) for row in rows] == [(1, "identity"), (2, "messaging"), (3, "unread")]
+    assert rows[0][2] <= rows[1][2] <= rows[2][2]
+
+
+async def test_a_database_from_before_unread_counts_is_upgraded(postgresql_url: str) -> None:
+    """Migration 3 works out the kept counts from the history there is."""
+    migrations = await asyncio.to_thread(load_migrations, "homer.store.postgresql.migrations")
+    conn = await asyncpg.connect(postgresql_url)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for migration in migrations[:2]:
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            await conn.executemany(
+                "INSERT INTO rooms VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10)",
+                unread_upgrade.ROOMS,
+            )
+            await conn.executemany(
+                "INSERT INTO messages VALUES ($1, $2, $3, $4, $5, $6, $7, $8::json)",
+                unread_upgrade.MESSAGES,
+            )
+            await conn.executemany(
+                "INSERT INTO room_members VALUES ($1, $2, $3, $4, $5)", unread_upgrade.MEMBERS
+            )
+    finally:
+        await conn.close()
+    await unread_upgrade.check_upgraded(PostgreSQLStore(postgresql_url, pool_size=2))
 
 
 async def test_a_database_from_a_newer_homer_is_refused(postgresql_url: str) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import msgspec
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from homer.errors import Conflict, Forbidden, InvalidInput, NotFound
 from homer.store.records import AuditEvent, Page
 from homer.store.rows import Rows
 from homer.store.rules import (
+    ReadMarker,
+    Tally,
     check_heir,
     check_join,
     check_members,
@@ -17,6 +21,7 @@ from homer.store.rules import (
     page,
     room_taken,
     room_to_join,
+    unread,
     window,
 )
 from homer.testing.store_conformance import make_member, make_room
@@ -120,3 +125,80 @@ def test_audit_rows_and_room_changes_round_trip() -> None:
         ("topic", ""),
         ("meta", b'{"a":1}'),
     ]
+
+
+# -- unread counts ---------------------------------------------------------------------
+
+
+def test_an_unread_count_is_what_is_neither_read_nor_ones_own_up_to_the_cap() -> None:
+    assert unread(10, 3, 2, cap=1000) == 5
+    assert unread(10, 3, 2, cap=4) == 4
+    assert unread(10, 3, 2, cap=0) == 0
+    assert unread(3, 3, 0, cap=1000) == 0
+
+
+def test_a_marker_moves_forward_only_and_not_past_the_end() -> None:
+    marker = ReadMarker(10, 4, 1)
+    assert marker.move(10, last_seq=50, room_msgs=30) is None
+    assert marker.move(3, last_seq=50, room_msgs=30) is None, "never back"
+    to_end = marker.move(99, last_seq=50, room_msgs=30)
+    assert to_end is not None
+    assert (to_end.to, to_end.empty) == (50, True), "past the end: at it, nothing to count"
+    assert to_end.result(Tally()) == ReadMarker(50, 30, 0)
+
+
+def test_a_move_counts_the_shorter_span() -> None:
+    marker = ReadMarker(10, 4, 1)
+    short = marker.move(20, last_seq=50, room_msgs=30)
+    assert short is not None
+    assert (short.after, short.upto, short.passed) == (10, 20, True)
+    assert short.result(Tally(msgs=6, own=1)) == ReadMarker(20, 10, 0)
+    far = marker.move(45, last_seq=50, room_msgs=30)
+    assert far is not None
+    assert (far.after, far.upto, far.passed) == (45, 50, False)
+    assert far.result(Tally(msgs=3, own=2)) == ReadMarker(45, 27, 2)
+
+
+def test_a_new_members_marker() -> None:
+    room = make_room(last_seq=5)
+    assert ReadMarker.first(make_member(room.id, "u-ann", read_seq=9), room) == ReadMarker(5)
+    assert ReadMarker.first(make_member(room.id, "u-ann", read_seq=-1), room) == ReadMarker(0)
+    assert ReadMarker.at_start(3) == ReadMarker(0, 0, 3)
+
+
+_history = st.lists(st.tuples(st.sampled_from(["msg", "msg", "join"]), st.booleans()), max_size=60)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    history=_history,
+    purged=st.integers(0, 60),
+    start=st.integers(-2, 70),
+    moves=st.lists(st.integers(-2, 70), max_size=8),
+)
+def test_kept_counts_match_counting_the_history(
+    history: list[tuple[str, bool]], purged: int, start: int, moves: list[int]
+) -> None:
+    """Whatever the history (the first ``purged`` seqs gone), wherever a member starts
+    and however the marker moves, the kept counts give the count of what lies past it."""
+    last = len(history)
+    stored = {
+        seq: entry for seq, entry in enumerate(history, 1) if seq > min(purged, last)
+    }  # seq -> (kind, own)
+
+    def tally(after: int, upto: int) -> Tally:
+        span = [stored[s] for s in range(after + 1, upto + 1) if s in stored]
+        return Tally(sum(k == "msg" for k, _ in span), sum(k == "msg" and own for k, own in span))
+
+    room_msgs = tally(0, last).msgs
+    marker = ReadMarker.at_start(tally(0, last).own)
+    for wanted in [start, *moves]:
+        move = marker.move(wanted, last_seq=last, room_msgs=room_msgs)
+        expected_seq = max(marker.seq, min(wanted, last))
+        if move is not None:
+            assert move.upto - move.after <= (last - marker.seq) / 2 + 0.5
+            marker = move.result(Tally() if move.empty else tally(move.after, move.upto))
+        assert marker.seq == expected_seq
+        past = tally(marker.seq, last)
+        assert (marker.msgs, marker.own) == (room_msgs - past.msgs, past.own)
+        assert unread(room_msgs, marker.msgs, marker.own, cap=10**6) == past.msgs - past.own

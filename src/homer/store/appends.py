@@ -15,8 +15,10 @@ message, in batch order:
   message before it (within a room time never goes back as ``seq`` grows, whatever
   the writers' clocks, so a client that follows a room by time misses nothing).
 
-The adapter then inserts :attr:`Plan.rows` and moves each room in
-:attr:`Plan.grown` to its new ``last_seq``, in the same transaction.
+The adapter then inserts :attr:`Plan.rows`, moves each room in :attr:`Plan.rooms`
+to its new ``last_seq`` and adds to its count of messages that can be unread, and
+adds each sender's own to their membership (:attr:`Plan.senders`), in the same
+transaction (the counts are those of :mod:`homer.store.rules`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import msgspec
 from homer.errors import HomerError, InvalidInput, NotFound
 from homer.store.records import Appended, MessageRecord, NewMessage
 from homer.store.rows import Rows
+from homer.store.rules import UNREAD_KIND
 
 __all__ = ["AppendBatch", "Key", "Plan", "Tail", "holds_nul"]
 
@@ -54,6 +57,22 @@ class Plan:
     rows: list[tuple[Any, ...]]
     #: The new ``last_seq`` of each room that grew.
     grown: dict[str, int]
+    #: How many messages of :data:`~homer.store.rules.UNREAD_KIND` each room gained.
+    counted: dict[str, int]
+    #: How many of those each (room id, sender id) sent.
+    sent: dict[tuple[str, str], int]
+
+    @property
+    def rooms(self) -> list[tuple[str, int, int]]:
+        """Each room that grew: its id, new ``last_seq`` and how many to add to its
+        count of messages that can be unread."""
+        return [(room_id, seq, self.counted.get(room_id, 0)) for room_id, seq in self.grown.items()]
+
+    @property
+    def senders(self) -> list[tuple[str, str, int]]:
+        """(room id, sender id, how many): what to add to each sender's ``own_after``
+        (a sender who is not a member has no count to keep)."""
+        return [(room_id, sender_id, n) for (room_id, sender_id), n in self.sent.items()]
 
 
 def holds_nul(message: NewMessage) -> bool:
@@ -112,6 +131,8 @@ class AppendBatch:
         outcomes: list[Appended | HomerError] = []
         rows: list[tuple[Any, ...]] = []
         grown: dict[str, int] = {}
+        counted: dict[str, int] = {}
+        sent: dict[tuple[str, str], int] = {}
         seqs = {room_id: seq for room_id, (seq, _) in tails.items()}
         times = {room_id: ts for room_id, (_, ts) in tails.items()}
         fresh: dict[Key, MessageRecord] = {}
@@ -151,4 +172,8 @@ class AppendBatch:
             fresh[key] = record
             rows.append(Rows.message_row(record, body))
             outcomes.append(Appended(record))
-        return Plan(outcomes, rows, grown)
+            if message.kind == UNREAD_KIND:
+                counted[room_id] = counted.get(room_id, 0) + 1
+                by = (room_id, message.sender_id)
+                sent[by] = sent.get(by, 0) + 1
+        return Plan(outcomes, rows, grown, counted, sent)

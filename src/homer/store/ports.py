@@ -152,7 +152,11 @@ class TokenStore(Protocol):
 
 
 class RoomStore(Protocol):
-    """Rooms, their members, bans, invitations and read markers."""
+    """Rooms, their members, bans, invitations and read markers.
+
+    A read marker is never past its room's ``last_seq``: a membership stored with one
+    further on (``create_room``, ``add_member``) gets the room's ``last_seq``.
+    """
 
     async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
         """Add a room with its first members in one transaction; ``Conflict`` if the id
@@ -188,7 +192,7 @@ class RoomStore(Protocol):
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
         """``rooms_of`` and ``unread_counts`` in one read: every room of the user with
-        the membership and the unread count (up to ``cap``), ordered by room id."""
+        the membership and the unread count (at most ``cap``), ordered by room id."""
 
     async def join_room(
         self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
@@ -234,7 +238,12 @@ class RoomStore(Protocol):
         self, user_id: str, *, cap: int = 1000, room_id: str | None = None
     ) -> dict[str, int]:
         """Per room of the user (every one, 0 included; or only ``room_id``): how many
-        ``msg`` messages from others lie past the read marker, counted up to ``cap``."""
+        ``msg`` messages from others lie past the read marker; at most ``cap``.
+
+        The count is exact, and reading it costs the same whatever the history: the
+        adapters keep it beside the marker (:mod:`homer.store.rules`), in the
+        transaction of whatever changes it.
+        """
 
 
 class MessageStore(Protocol):

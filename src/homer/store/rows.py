@@ -21,6 +21,7 @@ from homer.store.records import (
     RoomRecord,
     UserRecord,
 )
+from homer.store.rules import ReadMarker, unread
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -28,8 +29,10 @@ __all__ = [
     "MEMBER_COLUMNS",
     "MEMBER_WIDTH",
     "MESSAGE_COLUMNS",
+    "NEW_MEMBER_COLUMNS",
     "ROOM_COLUMNS",
     "ROOM_WIDTH",
+    "UNREAD_COLUMNS",
     "USER_COLUMNS",
     "Rows",
     "qualified",
@@ -41,6 +44,11 @@ USER_COLUMNS = (
 GROUP_COLUMNS = "id, name, permissions, parent_id, created_at, updated_at, version"
 ROOM_COLUMNS = "id, kind, name, topic, meta, created_by, created_at, epoch, last_seq, dm_key"
 MEMBER_COLUMNS = "room_id, user_id, role, joined_at, read_seq"
+#: A new membership's row: its columns, then the counts kept beside its read marker.
+NEW_MEMBER_COLUMNS = f"{MEMBER_COLUMNS}, read_msgs, own_after"
+#: What a member's unread count is read from (rooms ``r``, members ``m``; see
+#: :mod:`homer.store.rules`).
+UNREAD_COLUMNS = "r.msgs, m.read_msgs, m.own_after"
 MESSAGE_COLUMNS = "room_id, seq, id, sender_id, client_id, kind, ts, body"
 #: Without ``id``, which the database gives each entry, in the order it was written.
 AUDIT_COLUMNS = "actor, action, target, at, detail"
@@ -152,10 +160,17 @@ class Rows:
         values = tuple(row)
         return self.room(values[:ROOM_WIDTH]), self.member(values[ROOM_WIDTH:_LISTED_WIDTH])
 
-    def listed_room(self, row: Sequence[Any]) -> tuple[RoomRecord, MemberRecord, int]:
-        """A room's columns, a membership's, then the member's unread count."""
+    def listed_room(self, row: Sequence[Any], cap: int) -> tuple[RoomRecord, MemberRecord, int]:
+        """A room's columns, a membership's, then :data:`UNREAD_COLUMNS`: the room and
+        the membership with the member's unread count (at most ``cap``)."""
         values = tuple(row)
-        return (*self.room_and_member(values), int(values[_LISTED_WIDTH]))
+        return (*self.room_and_member(values), unread(*values[_LISTED_WIDTH:], cap=cap))
+
+    @staticmethod
+    def unread_count(row: Sequence[Any], cap: int) -> tuple[str, int]:
+        """A room id, then :data:`UNREAD_COLUMNS`: the member's unread count there."""
+        room_id, msgs, read_msgs, own_after = row
+        return room_id, unread(msgs, read_msgs, own_after, cap=cap)
 
     def audit_entry(self, row: Sequence[Any]) -> AuditEntry:
         """``id`` then :data:`AUDIT_COLUMNS`."""
@@ -232,8 +247,18 @@ class Rows:
         return changes
 
     @staticmethod
-    def member_row(member: MemberRecord) -> tuple[Any, ...]:
-        return (member.room_id, member.user_id, member.role, member.joined_at, member.read_seq)
+    def member_row(member: MemberRecord, marker: ReadMarker) -> tuple[Any, ...]:
+        """A new membership in :data:`NEW_MEMBER_COLUMNS` order, its read marker where
+        ``marker`` (worked out by the adapter) put it."""
+        return (
+            member.room_id,
+            member.user_id,
+            member.role,
+            member.joined_at,
+            marker.seq,
+            marker.msgs,
+            marker.own,
+        )
 
     @staticmethod
     def message_row(message: MessageRecord, body: Any) -> tuple[Any, ...]:

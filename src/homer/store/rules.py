@@ -4,18 +4,36 @@ Each adapter reads what a rule needs with its own SQL, under its own locks, and
 hands it to one of these pure functions: the verdict (which error, with which
 message) is then the same whatever the backend. The append rules are in
 :mod:`homer.store.appends`, the row conversions in :mod:`homer.store.rows`.
+
+Unread counts are kept, not counted at each read (decision 0014). Three numbers,
+all about the messages of kind :data:`UNREAD_KIND` still stored:
+
+- the room's ``msgs``: how many it has;
+- a member's ``read_msgs``: how many of them lie at or before the read marker;
+- a member's ``own_after``: how many of those past the marker the member sent.
+
+The member's unread count is what is neither (:func:`unread`): one row
+per room to read, whatever the history. An append adds to the room's ``msgs`` and
+to its sender's ``own_after`` (the new message is past every marker); a purge sets
+all three to 0; a marker that moves counts one span of history
+(:meth:`ReadMarker.move`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Container, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 
 from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotFound
 from homer.store.records import AuditEvent, MemberRecord, Page, RoomRecord
 
 __all__ = [
+    "UNREAD_KIND",
     "Named",
+    "ReadMarker",
+    "ReadMove",
+    "Tally",
     "audit_events",
     "check_heir",
     "check_join",
@@ -27,6 +45,7 @@ __all__ = [
     "page",
     "room_taken",
     "room_to_join",
+    "unread",
     "window",
 ]
 
@@ -131,3 +150,84 @@ def audit_events(audit: AuditEvent | Sequence[AuditEvent]) -> Sequence[AuditEven
     """One change's audit entries: a change made of several (a rename with an update)
     writes them all in its one transaction."""
     return (audit,) if isinstance(audit, AuditEvent) else audit
+
+
+#: The kind of message an unread count counts: what users write, not membership and
+#: room changes.
+UNREAD_KIND = "msg"
+
+
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """The stored :data:`UNREAD_KIND` messages in a span of a room's history: how
+    many, and how many of them one member sent."""
+
+    msgs: int = 0
+    own: int = 0
+
+
+def unread(room_msgs: int, read_msgs: int, own_after: int, *, cap: int) -> int:
+    """A member's unread count from the kept counts: the room's messages that are
+    neither at or before the marker nor the member's own; at most ``cap``."""
+    return max(0, min(room_msgs - read_msgs - own_after, cap))
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMarker:
+    """A member's read marker (``seq``) and the two counts kept beside it: ``msgs``,
+    the room's stored messages of :data:`UNREAD_KIND` at or before it, and ``own``,
+    the member's own past it (the module's ``read_msgs`` and ``own_after``)."""
+
+    seq: int = 0
+    msgs: int = 0
+    own: int = 0
+
+    @classmethod
+    def at_start(cls, own: int) -> ReadMarker:
+        """A new member's marker before it is moved where the membership says: at 0,
+        where nothing is read and every stored message of theirs (``own``) is past it."""
+        return cls(0, 0, own)
+
+    @classmethod
+    def first(cls, member: MemberRecord, room: RoomRecord) -> ReadMarker:
+        """A member's marker in a room being created: no further than its last seq,
+        and with no history, nothing to count."""
+        return cls(max(0, min(member.read_seq, room.last_seq)))
+
+    def move(self, wanted: int, *, last_seq: int, room_msgs: int) -> ReadMove | None:
+        """Forward to ``wanted``, never back and never past ``last_seq``; ``None`` if
+        the marker stays. The move says which span to tally: the shorter of the one
+        the marker passes and the one left past it, so a marker moved to the end
+        counts nothing and no move counts more than half of the history that was
+        past the marker."""
+        to = max(self.seq, min(wanted, last_seq))
+        if to == self.seq:
+            return None
+        if to - self.seq <= last_seq - to:
+            return ReadMove(self, to, room_msgs, after=self.seq, upto=to, passed=True)
+        return ReadMove(self, to, room_msgs, after=to, upto=last_seq, passed=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMove:
+    """A read marker moving forward to ``to``. The adapter tallies the seqs
+    (``after``, ``upto``] (reading nothing when the span is :attr:`empty`) and gets
+    the marker with its new counts from :meth:`result`."""
+
+    marker: ReadMarker
+    to: int
+    room_msgs: int
+    after: int
+    upto: int
+    #: The span is the one the marker passes; else the one left past it.
+    passed: bool
+
+    @property
+    def empty(self) -> bool:
+        return self.upto <= self.after
+
+    def result(self, tally: Tally) -> ReadMarker:
+        if self.passed:
+            return ReadMarker(self.to, self.marker.msgs + tally.msgs, self.marker.own - tally.own)
+        # What is not past the new marker is at or before it.
+        return ReadMarker(self.to, self.room_msgs - tally.msgs, tally.own)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -35,11 +34,6 @@ class RoomConformance(KitBase):
     """What every Store adapter must do with rooms and messages."""
 
     # -- rooms ----------------------------------------------------------------
-
-    async def _room(self, store: Store, *members: str, **overrides: Any) -> RoomRecord:
-        room = make_room(**overrides)
-        await store.create_room(room, [make_member(room.id, user_id) for user_id in members])
-        return room
 
     async def test_room_round_trip(self, store: Store) -> None:
         room = make_room("private", meta={"nested": {"list": [1, 2.5, None, True]}, "ü": "✓"})

@@ -136,3 +136,9 @@ class KitBase:
         group = make_group(name)
         await store.insert_group(group, event("group.create", f"group:{name}"))
         return group
+
+    async def _room(self, store: Store, *members: str, **overrides: Any) -> RoomRecord:
+        """A room made with ``members`` (user ids) in it from the start."""
+        room = make_room(**overrides)
+        await store.create_room(room, [make_member(room.id, user_id) for user_id in members])
+        return room

@@ -24,8 +24,19 @@ from homer.store.postgresql.database import (
     rowcount,
 )
 from homer.store.records import Appended, MemberRecord, MessageRecord, NewMessage, Page, RoomRecord
-from homer.store.rows import MEMBER_COLUMNS, MESSAGE_COLUMNS, ROOM_COLUMNS, qualified
+from homer.store.rows import (
+    MEMBER_COLUMNS,
+    MESSAGE_COLUMNS,
+    NEW_MEMBER_COLUMNS,
+    ROOM_COLUMNS,
+    UNREAD_COLUMNS,
+    qualified,
+)
 from homer.store.rules import (
+    UNREAD_KIND,
+    ReadMarker,
+    ReadMove,
+    Tally,
     check_join,
     check_members,
     no_room,
@@ -43,20 +54,38 @@ __all__ = ["PostgreSQLStore"]
 _JOIN_LOCK = "SELECT pg_advisory_xact_lock($1, hashtext($2))"
 
 
-#: How many ``msg`` messages from others lie past member ``m``'s read marker, up to $1.
-_UNREAD = (
-    "(SELECT COUNT(*) FROM (SELECT 1 FROM messages g WHERE g.room_id = m.room_id"
-    " AND g.seq > m.read_seq AND g.kind = 'msg' AND g.sender_id <> m.user_id LIMIT $1) u)"
-)
 _ROOMS_OF = (
     f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $1 ORDER BY m.room_id"
 )
+#: The same, with what each room's unread count is read from in the last columns.
 _ROOM_LIST = (
-    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}, {_UNREAD}"
-    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $2 ORDER BY m.room_id"
+    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}, {UNREAD_COLUMNS}"
+    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = $1 ORDER BY m.room_id"
 )
-_INSERT_MEMBER = f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES ({marks(5)})"
+_UNREAD = (
+    f"SELECT m.room_id, {UNREAD_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id"
+    " WHERE m.user_id = $1"
+)
+_INSERT_MEMBER = f"INSERT INTO room_members({NEW_MEMBER_COLUMNS}) VALUES ({marks(7)})"
+#: The same for one who may be a member already (the stored membership is kept).
+_ADD_MEMBER = _INSERT_MEMBER + " ON CONFLICT (room_id, user_id) DO NOTHING"
+#: A member's read marker with its counts, and the room's last_seq and count. The
+#: room's row is share-locked: its appends and purges wait for the marker to move, and
+#: it for them, so the span it counts holds still; the member's row is locked against
+#: another move of the same marker.
+_MARKER = (
+    "SELECT m.read_seq, m.read_msgs, m.own_after, r.last_seq, r.msgs"
+    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = $1 AND m.user_id = $2"
+    " FOR SHARE OF r FOR NO KEY UPDATE OF m"
+)
+#: A user's stored messages of a kind in a room (by the index on client ids: their own).
+_OWN = "SELECT count(*) FROM messages WHERE room_id = $1 AND sender_id = $2 AND kind = $3"
+#: A span (seq > $3 AND seq <= $4) of a room's messages of a kind: how many, and a user's.
+_TALLY = (
+    "SELECT count(*), count(*) FILTER (WHERE sender_id = $1) FROM messages"
+    " WHERE room_id = $2 AND seq > $3 AND seq <= $4 AND kind = $5"
+)
 
 #: Locks the batch's rooms, in one order for every writer so that two never deadlock.
 #: NO KEY UPDATE: appends to one room take turns, while members (whose foreign key
@@ -72,13 +101,18 @@ _STORED_MESSAGES = (
     " JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(room_id, sender_id, client_id)"
     " ON s.room_id = k.room_id AND s.sender_id = k.sender_id AND s.client_id = k.client_id"
 )
-#: The batch and the rooms' new last_seq in one statement, one round trip.
+#: The batch, the rooms' new last_seq and counts and the senders' own counts in one
+#: statement, one round trip.
 _APPEND = (
     f"WITH appended AS (INSERT INTO messages({MESSAGE_COLUMNS})"
     " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
-    " $6::text[], $7::float8[], $8::json[]))"
-    " UPDATE rooms SET last_seq = grown.last_seq"
-    " FROM unnest($9::text[], $10::bigint[]) AS grown(id, last_seq) WHERE rooms.id = grown.id"
+    " $6::text[], $7::float8[], $8::json[])),"
+    " own AS (UPDATE room_members SET own_after = own_after + sent.msgs"
+    " FROM unnest($12::text[], $13::text[], $14::bigint[]) AS sent(room_id, user_id, msgs)"
+    " WHERE room_members.room_id = sent.room_id AND room_members.user_id = sent.user_id)"
+    " UPDATE rooms SET last_seq = grown.last_seq, msgs = rooms.msgs + grown.msgs"
+    " FROM unnest($9::text[], $10::bigint[], $11::bigint[]) AS grown(id, last_seq, msgs)"
+    " WHERE rooms.id = grown.id"
 )
 
 
@@ -86,6 +120,31 @@ async def _require_room(conn: Connection, room_id: str) -> None:
     """Fail unless the room exists, and keep it from being deleted until the commit."""
     if await conn.fetchrow("SELECT 1 FROM rooms WHERE id = $1 FOR KEY SHARE", room_id) is None:
         raise no_room(room_id)
+
+
+def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:
+    """Rows as ``width`` columns (arrays for ``unnest``), empty ones for no rows."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+async def _moved(conn: Connection, room_id: str, user_id: str, move: ReadMove) -> ReadMarker:
+    """Where ``move`` puts a member's read marker, with its counts."""
+    if move.empty:
+        return move.result(Tally())
+    row = await conn.fetchrow(_TALLY, user_id, room_id, move.after, move.upto, UNREAD_KIND)
+    assert row is not None
+    return move.result(Tally(row[0], row[1]))
+
+
+async def _new_marker(
+    conn: Connection, member: MemberRecord, *, last_seq: int, room_msgs: int
+) -> ReadMarker:
+    """A new member's read marker where the membership puts it, with its counts (the
+    room's row share-locked: no append or purge changes what is counted)."""
+    own = await conn.fetchval(_OWN, member.room_id, member.user_id, UNREAD_KIND)
+    start = ReadMarker.at_start(own)
+    move = start.move(member.read_seq, last_seq=last_seq, room_msgs=room_msgs)
+    return start if move is None else await _moved(conn, member.room_id, member.user_id, move)
 
 
 class PostgreSQLStore(PostgreSQLAccounts):
@@ -139,7 +198,9 @@ class PostgreSQLStore(PostgreSQLAccounts):
 
     async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
         check_members(room, members)
-        member_rows = [ROWS.member_row(member) for member in members]
+        member_rows = [
+            ROWS.member_row(member, ReadMarker.first(member, room)) for member in members
+        ]
 
         async def run(conn: Connection) -> None:
             taken = await conn.fetchrow(
@@ -214,8 +275,8 @@ class PostgreSQLStore(PostgreSQLAccounts):
     async def room_list(
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
-        rows = await self.db.fetch(_ROOM_LIST, max(cap, 0), user_id)
-        return [ROWS.listed_room(row) for row in rows]
+        rows = await self.db.fetch(_ROOM_LIST, user_id)
+        return [ROWS.listed_room(row, max(cap, 0)) for row in rows]
 
     async def join_room(
         self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
@@ -224,8 +285,10 @@ class PostgreSQLStore(PostgreSQLAccounts):
             # One user's joins take turns on every node: the count of their rooms
             # checked here is still the count when this one commits.
             await conn.execute(_JOIN_LOCK, LOCK_SPACE, user_id)
+            # Shared: appends to the room and purges wait until the membership and its
+            # counts are in, and it for them.
             found = await conn.fetchrow(
-                f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = $1 FOR KEY SHARE", room_id
+                f"SELECT {ROOM_COLUMNS}, msgs FROM rooms WHERE id = $1 FOR SHARE", room_id
             )
             room = room_to_join(room_id, None if found is None else ROWS.room(found))
             existing = await self._member(conn, room_id, user_id)
@@ -242,10 +305,9 @@ class PostgreSQLStore(PostgreSQLAccounts):
             banned, invited, count = flags
             check_join(room, banned=banned, invited=invited, count=count, max_rooms=max_rooms)
             member = MemberRecord(room_id, user_id, "member", joined_at)
-            added = await conn.execute(
-                _INSERT_MEMBER + " ON CONFLICT (room_id, user_id) DO NOTHING",
-                *ROWS.member_row(member),
-            )
+            assert found is not None
+            marker = await _new_marker(conn, member, last_seq=room.last_seq, room_msgs=found[-1])
+            added = await conn.execute(_ADD_MEMBER, *ROWS.member_row(member, marker))
             if rowcount(added) == 0:  # made a member meanwhile, by add_member
                 existing = await self._member(conn, room_id, user_id)
                 assert existing is not None
@@ -261,13 +323,16 @@ class PostgreSQLStore(PostgreSQLAccounts):
         return await self.db.write(run)
 
     async def add_member(self, member: MemberRecord) -> bool:
-        row = ROWS.member_row(member)
-
         async def run(conn: Connection) -> bool:
-            await _require_room(conn, member.room_id)
-            status = await conn.execute(
-                _INSERT_MEMBER + " ON CONFLICT (room_id, user_id) DO NOTHING", *row
+            # Shared, as for a join: the counts beside the marker are of a history that
+            # holds still.
+            room = await conn.fetchrow(
+                "SELECT last_seq, msgs FROM rooms WHERE id = $1 FOR SHARE", member.room_id
             )
+            if room is None:
+                raise no_room(member.room_id)
+            marker = await _new_marker(conn, member, last_seq=room[0], room_msgs=room[1])
+            status = await conn.execute(_ADD_MEMBER, *ROWS.member_row(member, marker))
             return rowcount(status) > 0
 
         return await self.db.write(run)
@@ -314,30 +379,37 @@ class PostgreSQLStore(PostgreSQLAccounts):
         return await self._has_flag("room_invites", room_id, user_id)
 
     async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
-        marker = await self.db.fetchval(
-            "UPDATE room_members SET read_seq = GREATEST(read_seq,"
-            " LEAST($1::bigint, (SELECT last_seq FROM rooms WHERE id = room_members.room_id)))"
-            " WHERE room_id = $2 AND user_id = $3 RETURNING read_seq",
-            seq,
-            room_id,
-            user_id,
-        )
-        if marker is None:
-            raise not_a_member(room_id, user_id)
-        return int(marker)
+        async def run(conn: Connection) -> int:
+            row = await conn.fetchrow(_MARKER, room_id, user_id)
+            if row is None:
+                raise not_a_member(room_id, user_id)
+            marker = ReadMarker(row[0], row[1], row[2])
+            move = marker.move(seq, last_seq=row[3], room_msgs=row[4])
+            if move is None:
+                return marker.seq
+            moved = await _moved(conn, room_id, user_id, move)
+            await conn.execute(
+                "UPDATE room_members SET read_seq = $3, read_msgs = $4, own_after = $5"
+                " WHERE room_id = $1 AND user_id = $2",
+                room_id,
+                user_id,
+                moved.seq,
+                moved.msgs,
+                moved.own,
+            )
+            return moved.seq
+
+        return await self.db.write(run)
 
     async def unread_counts(
         self, user_id: str, *, cap: int = 1000, room_id: str | None = None
     ) -> dict[str, int]:
-        # One bounded range scan of the primary key per room: a backlog costs ``cap`` rows.
-        sql = f"SELECT m.room_id, {_UNREAD} FROM room_members m WHERE m.user_id = $2"
-        params: tuple[object, ...] = (max(cap, 0), user_id)
+        # One row per room, read from the counts kept beside the marker: no history.
+        sql, params = _UNREAD, [user_id]
         if room_id is not None:
-            sql += " AND m.room_id = $3"
-            params += (room_id,)
-        sql += " ORDER BY m.room_id"
-        rows = await self.db.fetch(sql, *params)
-        return {row[0]: int(row[1]) for row in rows}
+            sql, params = sql + " AND m.room_id = $2", [user_id, room_id]
+        rows = await self.db.fetch(sql + " ORDER BY m.room_id", *params)
+        return dict(ROWS.unread_count(row, max(cap, 0)) for row in rows)
 
     # -- messages -------------------------------------------------------------
 
@@ -365,9 +437,9 @@ class PostgreSQLStore(PostgreSQLAccounts):
             if plan.rows:
                 await conn.execute(
                     _APPEND,
-                    *(list(column) for column in zip(*plan.rows, strict=True)),
-                    list(plan.grown),
-                    list(plan.grown.values()),
+                    *_columns(plan.rows, 8),
+                    *_columns(plan.rooms, 3),
+                    *_columns(plan.senders, 3),
                 )
             return plan.outcomes
 
@@ -416,11 +488,15 @@ class PostgreSQLStore(PostgreSQLAccounts):
         async def run(conn: Connection) -> int:
             # The row lock makes the purge wait for appends in flight, and them for it.
             epoch = await conn.fetchval(
-                "UPDATE rooms SET epoch = epoch + 1 WHERE id = $1 RETURNING epoch", room_id
+                "UPDATE rooms SET epoch = epoch + 1, msgs = 0 WHERE id = $1 RETURNING epoch",
+                room_id,
             )
             if epoch is None:
                 raise no_room(room_id)
             await conn.execute("DELETE FROM messages WHERE room_id = $1", room_id)
+            await conn.execute(
+                "UPDATE room_members SET read_msgs = 0, own_after = 0 WHERE room_id = $1", room_id
+            )
             return int(epoch)
 
         return await self.db.write(run)

@@ -10,8 +10,19 @@ from typing import Any, ClassVar
 from homer.errors import HomerError, StoreError
 from homer.store.appends import AppendBatch, Key, Tail
 from homer.store.records import Appended, MemberRecord, MessageRecord, NewMessage, Page, RoomRecord
-from homer.store.rows import MEMBER_COLUMNS, MESSAGE_COLUMNS, ROOM_COLUMNS, qualified
+from homer.store.rows import (
+    MEMBER_COLUMNS,
+    MESSAGE_COLUMNS,
+    NEW_MEMBER_COLUMNS,
+    ROOM_COLUMNS,
+    UNREAD_COLUMNS,
+    qualified,
+)
 from homer.store.rules import (
+    UNREAD_KIND,
+    ReadMarker,
+    ReadMove,
+    Tally,
     check_join,
     check_members,
     no_room,
@@ -31,12 +42,33 @@ _ROOMS_OF = (
     f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY m.room_id"
 )
-#: The same, with each room's unread count (bounded by a cap) in the last column.
+#: The same, with what each room's unread count is read from in the last columns.
 _ROOM_LIST = (
-    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)},"
-    " (SELECT COUNT(*) FROM (SELECT 1 FROM messages g WHERE g.room_id = m.room_id"
-    "  AND g.seq > m.read_seq AND g.kind = 'msg' AND g.sender_id != m.user_id LIMIT ?))"
+    f"SELECT {qualified('r', ROOM_COLUMNS)}, {qualified('m', MEMBER_COLUMNS)}, {UNREAD_COLUMNS}"
     " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.user_id = ? ORDER BY m.room_id"
+)
+_UNREAD = (
+    f"SELECT m.room_id, {UNREAD_COLUMNS} FROM room_members m JOIN rooms r ON r.id = m.room_id"
+    " WHERE m.user_id = ?"
+)
+_INSERT_MEMBER = f"INSERT INTO room_members({NEW_MEMBER_COLUMNS}) VALUES (?,?,?,?,?,?,?)"
+#: The same for one who may be a member already (the stored membership is kept).
+_ADD_MEMBER = _INSERT_MEMBER + " ON CONFLICT(room_id, user_id) DO NOTHING"
+#: A member's read marker with its counts, and the room's last_seq and count.
+_MARKER = (
+    "SELECT m.read_seq, m.read_msgs, m.own_after, r.last_seq, r.msgs"
+    " FROM room_members m JOIN rooms r ON r.id = m.room_id WHERE m.room_id = ? AND m.user_id = ?"
+)
+#: A user's stored messages of a kind in a room: their own, by the index on client ids
+#: (left to itself, the planner would go through the room's whole history).
+_OWN = (
+    "SELECT COUNT(*) FROM messages INDEXED BY messages_client"
+    " WHERE room_id = ? AND sender_id = ? AND kind = ?"
+)
+#: A span (seq > ? AND seq <= ?) of a room's messages of a kind: how many, and a user's.
+_TALLY = (
+    "SELECT COUNT(*), COALESCE(SUM(sender_id = ?), 0) FROM messages"
+    " WHERE room_id = ? AND seq > ? AND seq <= ? AND kind = ?"
 )
 _INSERT_MESSAGE = f"INSERT INTO messages({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
 #: Skips a message stored before (same room, sender and client id) instead of failing.
@@ -54,6 +86,26 @@ _STORED_MESSAGE = (
 def _require_room(conn: sqlite3.Connection, room_id: str) -> None:
     if conn.execute("SELECT 1 FROM rooms WHERE id = ?", (room_id,)).fetchone() is None:
         raise no_room(room_id)
+
+
+def _moved(conn: sqlite3.Connection, room_id: str, user_id: str, move: ReadMove) -> ReadMarker:
+    """Where ``move`` puts a member's read marker, with its counts."""
+    if move.empty:
+        return move.result(Tally())
+    msgs, own = conn.execute(
+        _TALLY, (user_id, room_id, move.after, move.upto, UNREAD_KIND)
+    ).fetchone()
+    return move.result(Tally(msgs, own))
+
+
+def _new_marker(
+    conn: sqlite3.Connection, member: MemberRecord, *, last_seq: int, room_msgs: int
+) -> ReadMarker:
+    """A new member's read marker where the membership puts it, with its counts."""
+    (own,) = conn.execute(_OWN, (member.room_id, member.user_id, UNREAD_KIND)).fetchone()
+    start = ReadMarker.at_start(own)
+    move = start.move(member.read_seq, last_seq=last_seq, room_msgs=room_msgs)
+    return start if move is None else _moved(conn, member.room_id, member.user_id, move)
 
 
 class SQLiteStore(SQLiteAccounts):
@@ -91,7 +143,9 @@ class SQLiteStore(SQLiteAccounts):
 
     async def create_room(self, room: RoomRecord, members: Sequence[MemberRecord]) -> None:
         check_members(room, members)
-        member_rows = [ROWS.member_row(member) for member in members]
+        member_rows = [
+            ROWS.member_row(member, ReadMarker.first(member, room)) for member in members
+        ]
 
         def run(conn: sqlite3.Connection) -> None:
             taken = conn.execute(
@@ -104,9 +158,7 @@ class SQLiteStore(SQLiteAccounts):
                 f"INSERT INTO rooms({ROOM_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?)",
                 ROWS.room_row(room),
             )
-            conn.executemany(
-                f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)", member_rows
-            )
+            conn.executemany(_INSERT_MEMBER, member_rows)
 
         await self.db.write(run)
 
@@ -171,15 +223,15 @@ class SQLiteStore(SQLiteAccounts):
     async def room_list(
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
-        rows = await self.db.fetch_all(_ROOM_LIST, (max(cap, 0), user_id))
-        return [ROWS.listed_room(row) for row in rows]
+        rows = await self.db.fetch_all(_ROOM_LIST, (user_id,))
+        return [ROWS.listed_room(row, max(cap, 0)) for row in rows]
 
     async def join_room(
         self, room_id: str, user_id: str, *, joined_at: float, max_rooms: int
     ) -> tuple[RoomRecord, MemberRecord, bool]:
         def run(conn: sqlite3.Connection) -> tuple[RoomRecord, MemberRecord, bool]:
             found = conn.execute(
-                f"SELECT {ROOM_COLUMNS} FROM rooms WHERE id = ?", (room_id,)
+                f"SELECT {ROOM_COLUMNS}, msgs FROM rooms WHERE id = ?", (room_id,)
             ).fetchone()
             room = room_to_join(room_id, None if found is None else ROWS.room(found))
             existing = conn.execute(
@@ -197,10 +249,8 @@ class SQLiteStore(SQLiteAccounts):
             banned, invited, count = flags
             check_join(room, banned=banned, invited=invited, count=count, max_rooms=max_rooms)
             member = MemberRecord(room_id, user_id, "member", joined_at)
-            conn.execute(
-                f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)",
-                ROWS.member_row(member),
-            )
+            marker = _new_marker(conn, member, last_seq=room.last_seq, room_msgs=found[-1])
+            conn.execute(_INSERT_MEMBER, ROWS.member_row(member, marker))
             if invited:
                 conn.execute(
                     "DELETE FROM room_invites WHERE room_id = ? AND user_id = ?",
@@ -211,18 +261,14 @@ class SQLiteStore(SQLiteAccounts):
         return await self.db.write(run)
 
     async def add_member(self, member: MemberRecord) -> bool:
-        row = ROWS.member_row(member)
-
         def run(conn: sqlite3.Connection) -> bool:
-            _require_room(conn, member.room_id)
-            return (
-                conn.execute(
-                    f"INSERT INTO room_members({MEMBER_COLUMNS}) VALUES (?,?,?,?,?)"
-                    " ON CONFLICT(room_id, user_id) DO NOTHING",
-                    row,
-                ).rowcount
-                > 0
-            )
+            room = conn.execute(
+                "SELECT last_seq, msgs FROM rooms WHERE id = ?", (member.room_id,)
+            ).fetchone()
+            if room is None:
+                raise no_room(member.room_id)
+            marker = _new_marker(conn, member, last_seq=room[0], room_msgs=room[1])
+            return conn.execute(_ADD_MEMBER, ROWS.member_row(member, marker)).rowcount > 0
 
         return await self.db.write(run)
 
@@ -275,35 +321,32 @@ class SQLiteStore(SQLiteAccounts):
 
     async def set_read(self, room_id: str, user_id: str, seq: int) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            rows = conn.execute(
-                "UPDATE room_members SET read_seq = MAX(read_seq,"
-                " MIN(?, (SELECT last_seq FROM rooms WHERE id = room_members.room_id)))"
-                " WHERE room_id = ? AND user_id = ? RETURNING read_seq",
-                (seq, room_id, user_id),
-            ).fetchall()
-            if not rows:
+            row = conn.execute(_MARKER, (room_id, user_id)).fetchone()
+            if row is None:
                 raise not_a_member(room_id, user_id)
-            return int(rows[0][0])
+            marker = ReadMarker(*row[:3])
+            move = marker.move(seq, last_seq=row[3], room_msgs=row[4])
+            if move is None:
+                return marker.seq
+            moved = _moved(conn, room_id, user_id, move)
+            conn.execute(
+                "UPDATE room_members SET read_seq = ?, read_msgs = ?, own_after = ?"
+                " WHERE room_id = ? AND user_id = ?",
+                (moved.seq, moved.msgs, moved.own, room_id, user_id),
+            )
+            return moved.seq
 
         return await self.db.write(run)
 
     async def unread_counts(
         self, user_id: str, *, cap: int = 1000, room_id: str | None = None
     ) -> dict[str, int]:
-        # One bounded range scan of the primary key per room: a backlog costs ``cap`` rows.
-        sql = (
-            "SELECT m.room_id, (SELECT COUNT(*) FROM ("
-            "  SELECT 1 FROM messages g WHERE g.room_id = m.room_id AND g.seq > m.read_seq"
-            "  AND g.kind = 'msg' AND g.sender_id != m.user_id LIMIT ?))"
-            " FROM room_members m WHERE m.user_id = ?"
-        )
-        params: tuple[object, ...] = (max(cap, 0), user_id)
+        # One row per room, read from the counts kept beside the marker: no history.
+        sql, params = _UNREAD, [user_id]
         if room_id is not None:
-            sql += " AND m.room_id = ?"
-            params += (room_id,)
-        sql += " ORDER BY m.room_id"
-        rows = await self.db.fetch_all(sql, params)
-        return dict(rows)
+            sql, params = sql + " AND m.room_id = ?", [user_id, room_id]
+        rows = await self.db.fetch_all(sql + " ORDER BY m.room_id", params)
+        return dict(ROWS.unread_count(row, max(cap, 0)) for row in rows)
 
     # -- messages -------------------------------------------------------------
 
@@ -336,8 +379,13 @@ class SQLiteStore(SQLiteAccounts):
                 conn.executemany(_INSERT_MESSAGE, plan.rows)
             conn.execute("RELEASE append")
             conn.executemany(
-                "UPDATE rooms SET last_seq = ? WHERE id = ?",
-                [(seq, room_id) for room_id, seq in plan.grown.items()],
+                "UPDATE rooms SET last_seq = ?, msgs = msgs + ? WHERE id = ?",
+                [(seq, msgs, room_id) for room_id, seq, msgs in plan.rooms],
+            )
+            conn.executemany(
+                "UPDATE room_members SET own_after = own_after + ?"
+                " WHERE room_id = ? AND user_id = ?",
+                [(count, room_id, sender_id) for room_id, sender_id, count in plan.senders],
             )
             return plan.outcomes
 
@@ -380,11 +428,15 @@ class SQLiteStore(SQLiteAccounts):
     async def purge_history(self, room_id: str) -> int:
         def run(conn: sqlite3.Connection) -> int:
             rows = conn.execute(
-                "UPDATE rooms SET epoch = epoch + 1 WHERE id = ? RETURNING epoch", (room_id,)
+                "UPDATE rooms SET epoch = epoch + 1, msgs = 0 WHERE id = ? RETURNING epoch",
+                (room_id,),
             ).fetchall()
             if not rows:
                 raise no_room(room_id)
             conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
+            conn.execute(
+                "UPDATE room_members SET read_msgs = 0, own_after = 0 WHERE room_id = ?", (room_id,)
+            )
             return int(rows[0][0])
 
         return await self.db.write(run)
