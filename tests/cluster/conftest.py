@@ -17,8 +17,10 @@ from tests.services import AMQP, scratch_database, scratch_exchange
 
 @pytest_asyncio.fixture
 async def store_url() -> AsyncIterator[str]:
+    """A fresh database; each node keeps 4 connections to it, not the default 10, so
+    that the parallel run's cluster tests stay under PostgreSQL's 100 connections."""
     async with scratch_database() as url:
-        yield url
+        yield f"{url}{'&' if '?' in url else '?'}pool_size=4"
 
 
 @pytest_asyncio.fixture

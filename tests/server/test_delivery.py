@@ -284,3 +284,56 @@ async def test_the_client_fills_a_gap_by_resuming_and_keeps_order(tmp_path: Path
         assert [t for _, t in texts] == ["one", "two", "three", "four"]
         assert [s for s, _ in texts] == list(range(first["seq"], first["seq"] + 4))
         assert reader.gaps == 1
+
+
+class _Writes(asyncio.Transport):
+    """A server connection's own transport, with each write it is given recorded."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner = inner
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+        self.inner.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        return int(self.inner.get_write_buffer_size())
+
+    def is_closing(self) -> bool:
+        return bool(self.inner.is_closing())
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def abort(self) -> None:
+        self.inner.abort()
+
+
+async def test_a_senders_echo_and_ack_leave_in_one_write(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        await alice.create("pair")
+        raw = await RawWebSocket.connect(server.running.host, server.running.port)
+        await raw.send_json({"op": "hello", "rid": 1, "token": await server.token("bob")})
+        assert (await raw.reply(1))["op"] == "reply"
+        await raw.send_json({"op": "join", "rid": 2, "room": "pair"})
+        assert (await raw.reply(2))["op"] == "reply"
+        (peer,) = [p for p in server.app.peers if p.session and p.session.user.name == "bob"]
+        spy = _Writes(peer.transport)
+        peer.transport = spy
+        await raw.send_json({"op": "send", "rid": 3, "room": "pair", "cid": "c-1", "text": "hi"})
+        echo = await raw.json()
+        while echo["op"] != "msg":  # presence and the like may come first
+            echo = await raw.json()
+        ack = await raw.json()
+        assert (echo["body"]["text"], echo["sender"]) == ("hi", "bob")
+        assert (ack["op"], ack["rid"], ack["body"]["seq"]) == ("reply", 3, echo["seq"])
+        together = [w for w in spy.writes if b'"rid":3' in w]
+        assert len(together) == 1
+        assert b'"text":"hi"' in together[0], "the echo went out with the ack"
+        assert together[0].index(b'"text":"hi"') < together[0].index(b'"rid":3'), (
+            "the echo and then the ack, in one write"
+        )
+        await raw.close()

@@ -571,6 +571,12 @@ class Homer:
         return rooms
 
     async def _committed(self, appended: list[Any]) -> None:
+        # Each sender's echo waits on its connections for the ack that follows it
+        # (the next turn of the loop): one write for the two.
+        users = self.hub.users
+        for stored in appended:
+            for peer in users.get(stored.message.sender_id, ()):
+                peer.cork()
         if len(appended) == 1:
             await self.messages.publish(appended)
             return

@@ -39,6 +39,10 @@ class Peer(Protocol):
     def send(self, envelope: Envelope) -> None:
         """An event for this connection alone (a reply, an error)."""
 
+    def cork(self) -> None:
+        """Hold what is written until the next :meth:`send` (or a turn or two of the
+        event loop), to write it together: a no-op where that saves nothing."""
+
     def ping(self) -> None:
         """Ask the client for a sign of life."""
 
@@ -56,6 +60,9 @@ class BasePeer:
         self.address = address
         self.session: Session | None = None
         self.lifecycle = Lifecycle(now, timeouts=timeouts)
+
+    def cork(self) -> None:
+        """Nothing to hold: each write is already its own (see :class:`Peer`)."""
 
 
 class Session:

@@ -62,6 +62,7 @@ class TCPPeer(FramedSender, asyncio.Protocol):
     """One raw TCP connection: no task, no buffer while idle, like a WebSocket peer."""
 
     __slots__ = ("framing", "greeting")
+    corks = True
 
     def __init__(self, app: Homer) -> None:
         # Until the first line: JSON lines, the format a person at ``nc`` gets.

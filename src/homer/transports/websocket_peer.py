@@ -113,6 +113,7 @@ class WebSocketSender(FramedSender):
 
 class WebSocketPeer(WebSocketSender, asyncio.Protocol):
     __slots__ = ("parser",)
+    corks = True
 
     def __init__(self, app: Homer, address: str, fmt: WebSocketFormat) -> None:
         super().__init__(app, address, fmt)
