@@ -129,9 +129,11 @@ async def test_an_append_runs_inline_only_when_the_thread_is_idle(tmp_path: Path
     room = make_room()
     await store.create_room(room, [])
     where: list[int] = []
-    store.db._conn.set_trace_callback(  # type: ignore[union-attr]
-        lambda sql: where.append(threading.get_ident()) if sql.startswith("INSERT") else None
-    )
+    for conn in (store.db._conn, store.db._inline_conn):
+        assert conn is not None
+        conn.set_trace_callback(
+            lambda sql: where.append(threading.get_ident()) if sql.startswith("INSERT") else None
+        )
     await store.append_messages([new_message(room.id)])
     assert where == [threading.get_ident()], "nothing else was running: stored right here"
 
@@ -270,13 +272,19 @@ async def test_a_body_that_is_not_json_fails_alone(store: SQLiteStore) -> None:
 
 
 async def _traced(store: SQLiteStore, call: Awaitable[Any]) -> list[str]:
-    """The statements ``call`` runs, with their parameters filled in."""
+    """The statements ``call`` runs, with their parameters filled in (on the database
+    thread's connection or on the event loop's, for an append run inline)."""
     statements: list[str] = []
+    inline = store.db._inline_conn
     await store.db.read(lambda conn: conn.set_trace_callback(statements.append))
+    if inline is not None:
+        inline.set_trace_callback(statements.append)
     try:
         await call
     finally:
         await store.db.read(lambda conn: conn.set_trace_callback(None))
+        if inline is not None:
+            inline.set_trace_callback(None)
     return statements
 
 
@@ -364,3 +372,20 @@ async def test_finished_calls_are_not_kept(store: SQLiteStore) -> None:
     for _ in range(50):
         await store.schema_version()
     assert not store.db._in_thread, "only what is still running is remembered"
+
+
+async def test_a_full_sync_store_never_writes_on_the_loop(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "h.db", synchronous="FULL")
+    await store.open()
+    room = make_room()
+    await store.create_room(room, [])
+    where: list[int] = []
+    assert store.db._conn is not None
+    assert store.db._inline_conn is None, "FULL fsyncs each commit: no inline writes"
+    store.db._conn.set_trace_callback(
+        lambda sql: where.append(threading.get_ident()) if sql.startswith("INSERT") else None
+    )
+    await store.append_messages([new_message(room.id)])
+    await store.close()
+    assert where
+    assert where[0] != threading.get_ident()

@@ -6,9 +6,10 @@ of the connection, run in that thread. A write is a whole function run inside
 commit) into one transaction and one fsync.
 
 One exception, for the path every chat message takes: a write marked
-``inline`` runs on the caller's thread when the database thread is idle, the
-commit does not fsync (``NORMAL``) and no other process holds the write lock.
-Handing it to the thread would cost more than running it (decision 0016).
+``inline`` runs on the caller's thread, on a second connection that never
+waits for a lock, when the database thread is idle, the commit does not fsync
+(``NORMAL``) and no other process holds the write lock. Handing it to the
+thread would cost more than running it (decision 0016).
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ class SQLiteDatabase:
         "_conn",
         "_executor",
         "_in_thread",
+        "_inline_conn",
         "busy_timeout",
         "path",
         "synchronous",
@@ -71,6 +73,9 @@ class SQLiteDatabase:
         self.busy_timeout = busy_timeout
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None
+        #: The event loop's own connection, for inline writes: its busy timeout is 0,
+        #: so a lock another process holds sends the write to the thread at once.
+        self._inline_conn: sqlite3.Connection | None = None
         self._checkpointer: asyncio.Task[None] | None = None
         #: Calls handed to the database thread, oldest first, until seen finished:
         #: while one is not, the connection is the thread's and nothing runs inline.
@@ -85,6 +90,10 @@ class SQLiteDatabase:
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(self._executor, self._connect)
             await self._call(lambda conn: self._migrate(conn, load_migrations(migrations_package)))
+            if self.synchronous == "NORMAL":
+                self._inline_conn = await loop.run_in_executor(
+                    self._executor, lambda: self._open_connection(busy_timeout=0.0)
+                )
         except BaseException:
             await self.close()
             raise
@@ -100,8 +109,11 @@ class SQLiteDatabase:
         if executor is None:
             return
         conn, self._conn = self._conn, None
-        if conn is not None:
-            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        inline, self._inline_conn = self._inline_conn, None
+        loop = asyncio.get_running_loop()
+        for each in (conn, inline):
+            if each is not None:
+                await loop.run_in_executor(executor, each.close)
         executor.shutdown(wait=False)  # nothing is queued any more; the thread ends by itself
 
     async def _checkpoint_forever(self) -> None:
@@ -148,22 +160,23 @@ class SQLiteDatabase:
         (appending messages): run it right here when that cannot wait on the disk
         or on another process, else in the database thread like any other call.
         """
-        if inline and self.synchronous == "NORMAL" and self._thread_idle():
+        if inline and self._inline_conn is not None and self._thread_idle():
             try:
-                return self._guarded(lambda conn: self._inline(conn, fn))
+                return self._guarded(lambda _: self._inline(fn))
             except _WriteLockTaken:
                 pass  # another process is writing: wait for it in the thread
         return await self._call(lambda conn: self._in_transaction(conn, fn))
 
-    def _inline(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """``fn`` in a transaction if the write lock is free right now, without waiting."""
-        conn.execute("PRAGMA busy_timeout=0")
+    def _inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in a transaction on the loop's connection if the write lock is free
+        right now, without waiting."""
+        conn = self._inline_conn
+        if conn is None:
+            raise _WriteLockTaken
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
             raise _WriteLockTaken from exc
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         try:
             result = fn(conn)
         except BaseException:
@@ -220,11 +233,14 @@ class SQLiteDatabase:
         # It holds password hashes: owner-only. SQLite gives the -wal and -shm
         # files the database file's permissions.
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        self._conn = self._open_connection(busy_timeout=self.busy_timeout)
+
+    def _open_connection(self, *, busy_timeout: float) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.path,
-            timeout=self.busy_timeout,
+            timeout=busy_timeout,
             isolation_level=None,  # transactions are explicit
-            check_same_thread=False,  # only ever used from the one database thread
+            check_same_thread=False,  # each is used by one thread at a time
         )
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self.synchronous}")
@@ -234,8 +250,8 @@ class SQLiteDatabase:
         conn.execute("PRAGMA wal_autocheckpoint=20000")
         # Savepoint journals and sorts stay in memory, not in temporary files.
         conn.execute("PRAGMA temp_store=MEMORY")
-        conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
-        self._conn = conn
+        conn.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
+        return conn
 
     def _migrate(self, conn: sqlite3.Connection, migrations: list[Migration]) -> None:
         conn.execute(
