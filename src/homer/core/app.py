@@ -270,7 +270,10 @@ class Homer:
         self.identity.authorizer.permissions.check(
             [h.requires for h in self.handlers.values() if h.requires is not None]
         )
-        await self.broker.start(self.deliver, on_resync=self._broker_back)
+        await self.broker.start(
+            self.deliver if self.broker.instant else self._from_broker,
+            on_resync=self._broker_back,
+        )
         if self.sweep_period is not None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(self.sweep_period))
         self._started = True
@@ -460,6 +463,17 @@ class Homer:
             self._user_event(ident, envelope)
         elif kind == "all":
             self.hub.to_sinks(self.hub.everyone(), envelope)
+
+    def _from_broker(self, key: str, envelope: Envelope) -> None:
+        """An event another node published (or this one, through the broker): what
+        arrives in one turn of the event loop, say a commit batch of another node,
+        reaches each local connection in one write at the end of the turn, as this
+        node's own batches do."""
+        hub = self.hub
+        if hub.batching is None:
+            hub.begin_batch()
+            asyncio.get_running_loop().call_soon(hub.end_batch)
+        self.deliver(key, envelope)
 
     def _user_event(self, user_id: str, envelope: Envelope) -> None:
         sinks = self.hub.users.get(user_id)

@@ -277,6 +277,11 @@ class Hub(Generic[SinkT]):
         if self._batch is None:
             self._batch = {}
 
+    @property
+    def batching(self) -> dict[SinkT, list[Outgoing]] | None:
+        """What the open batch holds per sink, or ``None`` when none is open."""
+        return self._batch
+
     @contextlib.contextmanager
     def batched(self) -> Iterator[None]:
         """``begin_batch`` ... ``end_batch`` as a ``with`` block (nesting is harmless)."""
