@@ -258,7 +258,7 @@ class SQLiteStore(SQLiteAccounts):
                 )
             return room, member, True
 
-        return await self.db.write(run)
+        return await self.db.write(run, inline=True)
 
     async def add_member(self, member: MemberRecord) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
