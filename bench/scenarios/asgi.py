@@ -38,8 +38,8 @@ from __future__ import annotations
 
 import statistics
 
-from .common import Record, record, table
-from .fanrig import FanRig, messages, subscribers
+from .common import Record, record
+from .fanrig import FanRig, messages, subscribers, summary_table
 from .netkit import Lab, Server, log, rooms_template
 
 SCENARIO = "asgi"
@@ -119,27 +119,4 @@ def run(quick: bool) -> list[Record]:
 
 def summary(records: list[Record]) -> str:
     """The scenario's records as one table, a row per system."""
-    mine = [r for r in records if r["scenario"] == SCENARIO]
-    if not mine:
-        return ""
-    value = {(str(r["system"]), str(r["metric"])): r["value"] for r in mine}
-    n = next(str(r["metric"])[5:] for r in mine if str(r["metric"]).startswith("lost_"))
-    columns = [
-        ("deliveries/s", "deliveries_per_s", ","),
-        ("per CPU s", "deliveries_per_cpu_s", ","),
-        ("CPU us/dlv", "cpu_us_per_delivery", ".2f"),
-        ("busy %", "server_busy_pct", ""),
-        ("p50 ms", "p50_ms_at_5k_per_s", ".2f"),
-        ("p99 ms", "p99_ms_at_5k_per_s", ".2f"),
-        ("open us", "cpu_us_per_subscriber_open", ""),
-        ("lost", "lost", ""),
-        ("dups", "duplicates", ""),
-    ]
-    rows = [[f"WebSocket path (N={n})"] + [title for title, _, _ in columns]]
-    for system in [*SYSTEMS, f"ratio:{ASGI}"]:
-        row = [system]
-        for _, metric, spec in columns:
-            found = value.get((system, f"{metric}_{n}"), value.get((system, metric)))
-            row.append("-" if found is None else format(found, spec))
-        rows.append(row)
-    return table(rows)
+    return summary_table(records, SCENARIO, "WebSocket path", [*SYSTEMS, f"ratio:{ASGI}"])

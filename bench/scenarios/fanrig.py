@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
-from .common import Record, record
+from .common import Record, record, table
 from .netkit import SOURCES, Client, Lab, Server, TransportClient, call_all, log, percentile
 
 OFFERED = 5000.0  # deliveries per second, for the latency runs
@@ -298,3 +298,49 @@ class FanRig:
                 ),
             ]
         return records
+
+
+#: The columns of a fan-out table: (title, metric, format); a metric named
+#: ``ratio:<metric>`` is read from the row's ``ratio:<system>`` records.
+COLUMNS = [
+    ("deliveries/s", "deliveries_per_s", ","),
+    ("per CPU s", "deliveries_per_cpu_s", ","),
+    ("CPU us/dlv", "cpu_us_per_delivery", ".2f"),
+    ("busy %", "server_busy_pct", ""),
+    ("p50 ms", "p50_ms_at_5k_per_s", ".2f"),
+    ("p99 ms", "p99_ms_at_5k_per_s", ".2f"),
+    ("open us", "cpu_us_per_subscriber_open", ""),
+    ("lost", "lost", ""),
+    ("dups", "duplicates", ""),
+]
+
+
+def summary_table(
+    records: list[Record],
+    scenario: str,
+    heading: str,
+    systems: Iterable[str],
+    columns: list[tuple[str, str, str]] = COLUMNS,
+    same: str | None = None,
+) -> str:
+    """A scenario's fan-out records as one table, a row per system (``heading``
+    names the first column, with N); ``same``: the system the ratios compare with,
+    shown as 1.00 against itself."""
+    mine = [r for r in records if r["scenario"] == scenario]
+    if not mine:
+        return ""
+    value = {(str(r["system"]), str(r["metric"])): r["value"] for r in mine}
+    n = next(str(r["metric"])[5:] for r in mine if str(r["metric"]).startswith("lost_"))
+    rows = [[f"{heading} (N={n})"] + [title for title, _, _ in columns]]
+    for system in systems:
+        row = [system]
+        for _, metric, spec in columns:
+            who = system
+            if metric.startswith("ratio:"):
+                who, metric = f"ratio:{system}", metric[6:]
+            found = value.get((who, f"{metric}_{n}"), value.get((who, metric)))
+            if found is None and same is not None and who == f"ratio:{same}":
+                found = 1.0
+            row.append("-" if found is None else format(found, spec))
+        rows.append(row)
+    return table(rows)

@@ -59,8 +59,8 @@ at once is not the fan-out measured here.
 
 from __future__ import annotations
 
-from .common import Record, record, table
-from .fanrig import FanRig, messages, subscribers
+from .common import Record, record
+from .fanrig import COLUMNS, FanRig, messages, subscribers, summary_table
 from .netkit import Lab, Server, log, rooms_template
 
 SCENARIO = "transports"
@@ -154,33 +154,5 @@ def run(quick: bool) -> list[Record]:
 
 def summary(records: list[Record]) -> str:
     """The scenario's records as one table, a row per transport."""
-    mine = [r for r in records if r["scenario"] == SCENARIO]
-    if not mine:
-        return ""
-    value = {(str(r["system"]), str(r["metric"])): r["value"] for r in mine}
-    n = next(str(r["metric"])[5:] for r in mine if str(r["metric"]).startswith("lost_"))
-    columns = [
-        ("deliveries/s", "deliveries_per_s", ","),
-        ("per CPU s", "deliveries_per_cpu_s", ","),
-        ("CPU us/dlv", "cpu_us_per_delivery", ".2f"),
-        ("busy %", "server_busy_pct", ""),
-        ("x sio/CPU s", "ratio:deliveries_per_cpu_s", ".2f"),
-        ("p50 ms", "p50_ms_at_5k_per_s", ".2f"),
-        ("p99 ms", "p99_ms_at_5k_per_s", ".2f"),
-        ("open us", "cpu_us_per_subscriber_open", ""),
-        ("lost", "lost", ""),
-        ("dups", "duplicates", ""),
-    ]
-    rows = [[f"transport (N={n})"] + [title for title, _, _ in columns]]
-    for system in SYSTEMS:
-        row = [system]
-        for _, metric, spec in columns:
-            who = system
-            if metric.startswith("ratio:"):
-                who, metric = f"ratio:{system}", metric[6:]
-            found = value.get((who, f"{metric}_{n}"), value.get((who, metric)))
-            if found is None and who == f"ratio:{SIO}":
-                found = 1.0
-            row.append("-" if found is None else format(found, spec))
-        rows.append(row)
-    return table(rows)
+    columns = [*COLUMNS[:4], ("x sio/CPU s", "ratio:deliveries_per_cpu_s", ".2f"), *COLUMNS[4:]]
+    return summary_table(records, SCENARIO, "transport", SYSTEMS, columns, same=SIO)
