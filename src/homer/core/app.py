@@ -470,7 +470,7 @@ class Homer:
         reaches each local connection in one write at the end of the turn, as this
         node's own batches do."""
         hub = self.hub
-        if hub.batching is None:
+        if not hub.batching:
             hub.begin_batch()
             asyncio.get_running_loop().call_soon(hub.end_batch)
         self.deliver(key, envelope)

@@ -278,9 +278,9 @@ class Hub(Generic[SinkT]):
             self._batch = {}
 
     @property
-    def batching(self) -> dict[SinkT, list[Outgoing]] | None:
-        """What the open batch holds per sink, or ``None`` when none is open."""
-        return self._batch
+    def batching(self) -> bool:
+        """Whether a batch is open (:meth:`begin_batch`)."""
+        return self._batch is not None
 
     @contextlib.contextmanager
     def batched(self) -> Iterator[None]:

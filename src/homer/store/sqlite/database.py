@@ -162,17 +162,14 @@ class SQLiteDatabase:
         """
         if inline and self._inline_conn is not None and self._thread_idle():
             try:
-                return self._guarded(lambda _: self._inline(fn))
+                return self._guarded(lambda conn: self._inline(conn, fn), self._inline_conn)
             except _WriteLockTaken:
                 pass  # another process is writing: wait for it in the thread
         return await self._call(lambda conn: self._in_transaction(conn, fn))
 
-    def _inline(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _inline(self, conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
         """``fn`` in a transaction on the loop's connection if the write lock is free
         right now, without waiting."""
-        conn = self._inline_conn
-        if conn is None:
-            raise _WriteLockTaken
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as exc:
@@ -204,8 +201,12 @@ class SQLiteDatabase:
             calls.popleft()
         return not calls
 
-    def _guarded(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        conn = self._conn
+    def _guarded(
+        self, fn: Callable[[sqlite3.Connection], T], conn: sqlite3.Connection | None = None
+    ) -> T:
+        """``fn`` on ``conn`` (the thread's connection by default), SQLite's errors
+        translated."""
+        conn = conn or self._conn
         if conn is None:
             raise StoreError(f"the SQLite store at {self.path} is not open")
         try:
