@@ -11,7 +11,7 @@ import pytest
 
 from homer.clock import ManualClock
 from tests.cluster.test_presence import two_nodes
-from tests.server.test_delivery import _Writes
+from tests.server.rawws import RecordedWrites
 from tests.server.test_presence import hello
 
 pytestmark = pytest.mark.timeout(120)
@@ -30,7 +30,7 @@ async def test_a_batch_from_another_node_is_one_write_per_member(
         assert (await ws.reply(1))["op"] == "reply"
         await asyncio.wait_for(b.app.broker.settled(), 30)
         (peer,) = [p for p in b.app.peers if p.session and p.session.user.name == "reader"]
-        spy = _Writes(peer.transport)
+        spy = RecordedWrites(peer.transport)
         peer.transport = spy
         # Sent at once, stored together: one commit batch on node a.
         acks = await asyncio.gather(*(sender.send("batch", f"m{i}") for i in range(COUNT)))

@@ -150,3 +150,28 @@ class RawWebSocket:
 
 OPEN: list[RawWebSocket] = []
 """Every raw client a test opened; closed after each test by tests/server/conftest.py."""
+
+
+class RecordedWrites(asyncio.Transport):
+    """A server connection's own transport, with each write it is given recorded."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__()
+        self.inner = inner
+        self.writes: list[bytes] = []
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+        self.inner.write(data)
+
+    def get_write_buffer_size(self) -> int:
+        return int(self.inner.get_write_buffer_size())
+
+    def is_closing(self) -> bool:
+        return bool(self.inner.is_closing())
+
+    def close(self) -> None:
+        self.inner.close()
+
+    def abort(self) -> None:
+        self.inner.abort()

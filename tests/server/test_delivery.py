@@ -12,7 +12,7 @@ from homer.client import ClientError, HomerClient
 from homer.config import HomerConfig
 from homer.testing.broker_conformance import wait_until
 from homer.testing.server import TestServer, replace_config, running_homer
-from tests.server.rawws import RawWebSocket
+from tests.server.rawws import RawWebSocket, RecordedWrites
 
 
 def small_queue(config: HomerConfig) -> HomerConfig:
@@ -286,31 +286,6 @@ async def test_the_client_fills_a_gap_by_resuming_and_keeps_order(tmp_path: Path
         assert reader.gaps == 1
 
 
-class _Writes(asyncio.Transport):
-    """A server connection's own transport, with each write it is given recorded."""
-
-    def __init__(self, inner: Any) -> None:
-        super().__init__()
-        self.inner = inner
-        self.writes: list[bytes] = []
-
-    def write(self, data: Any) -> None:
-        self.writes.append(bytes(data))
-        self.inner.write(data)
-
-    def get_write_buffer_size(self) -> int:
-        return int(self.inner.get_write_buffer_size())
-
-    def is_closing(self) -> bool:
-        return bool(self.inner.is_closing())
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def abort(self) -> None:
-        self.inner.abort()
-
-
 async def test_a_senders_echo_and_ack_leave_in_one_write(tmp_path: Path) -> None:
     async with running_homer(tmp_path) as server:
         alice = await server.client("alice")
@@ -321,7 +296,7 @@ async def test_a_senders_echo_and_ack_leave_in_one_write(tmp_path: Path) -> None
         await raw.send_json({"op": "join", "rid": 2, "room": "pair"})
         assert (await raw.reply(2))["op"] == "reply"
         (peer,) = [p for p in server.app.peers if p.session and p.session.user.name == "bob"]
-        spy = _Writes(peer.transport)
+        spy = RecordedWrites(peer.transport)
         peer.transport = spy
         await raw.send_json({"op": "send", "rid": 3, "room": "pair", "cid": "c-1", "text": "hi"})
         echo = await raw.json()
