@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shutil
 from asyncio.subprocess import PIPE
@@ -90,3 +91,41 @@ async def test_the_script_parses(tmp_path: Path) -> None:
     )
     _, errors = await asyncio.wait_for(checking.communicate(), 60)
     assert checking.returncode == 0, errors.decode()
+
+
+#: One event handler of the page's script, from its name to the end of its block.
+HANDLER = r"\n    {name}\(ev\) \{{.*?\n    \}},\n"
+
+PRESENCES_CHECK = """
+const handlers = eval("({" + process.argv[process.argv.length - 1] + "})");
+const members = new Map([["u1", {status: "offline"}], ["u2", {status: "offline"}],
+                         ["u3", {status: "online"}]]);
+const lobby = {members};
+globalThis.S = {rooms: new Map([["lobby", lobby]])};
+globalThis.cur = () => lobby;
+let renders = 0;
+globalThis.renderMembers = () => { renders += 1; };
+handlers.presences({op: "presences", room: "lobby", body: {changes: [
+  {uid: "u1", name: "ann", status: "online"}, {uid: "u2", name: "bob", status: "away"},
+  {uid: "u9", name: "eve", status: "online"}]}});
+console.log(JSON.stringify({statuses: [...members].map(([k, m]) => [k, m.status]), renders}));
+"""
+
+
+async def test_the_page_applies_several_presence_changes_in_one_render(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    _, _, page = await served_page(tmp_path)
+    ((_, code),) = SCRIPT.findall(page)
+    found = re.search(HANDLER.format(name="presences"), code, re.S)
+    assert found, "the page handles presences events"
+    running = await asyncio.create_subprocess_exec(
+        node, "-e", PRESENCES_CHECK, "--", found.group(0).strip(), stdout=PIPE, stderr=PIPE
+    )
+    out, errors = await asyncio.wait_for(running.communicate(), 60)
+    assert running.returncode == 0, errors.decode()
+    assert json.loads(out) == {
+        "statuses": [["u1", "online"], ["u2", "away"], ["u3", "online"]],
+        "renders": 1,
+    }
