@@ -29,4 +29,5 @@ def no_blocking_calls_in_the_event_loop() -> Iterator[None]:
             function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
             if name.startswith("sqlite3."):
                 function.can_block_in("homer/store/sqlite/database.py", "_inline")
+                function.can_block_in("homer/store/sqlite/database.py", "_inline_read")
         yield

@@ -187,6 +187,60 @@ async def test_an_append_waits_off_the_loop_for_another_process_writing(tmp_path
     assert ticks >= 5, "the loop kept running while the append waited"
 
 
+async def test_the_reads_of_a_new_connection_run_inline(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "h.db")
+    await store.open()
+    room = make_room()
+    await store.create_room(room, [])
+    await store.join_room(room.id, "u-reader", joined_at=1.0, max_rooms=10)
+    where: list[int] = []
+    for conn in (store.db._conn, store.db._inline_conn):
+        assert conn is not None
+        conn.set_trace_callback(
+            lambda sql: where.append(threading.get_ident()) if sql.startswith("SELECT") else None
+        )
+    assert [r.id for r, _ in await store.rooms_of("u-reader")] == [room.id]
+    assert [r.id for r, _, _ in await store.room_list("u-reader")] == [room.id]
+    assert await store.user_by_id("u-nobody") is None
+    assert where == [threading.get_ident()] * 3
+    await store.close()
+
+
+async def test_an_inline_read_that_finds_the_file_busy_goes_to_the_thread(
+    tmp_path: Path,
+) -> None:
+    """A reader under WAL is refused only in rare moments (another connection
+    recovering the WAL, or holding the file in ``locking_mode=EXCLUSIVE``): then the
+    read is made in the thread, which may wait, never on the loop; other errors
+    are errors."""
+    store = SQLiteStore(tmp_path / "h.db")
+    await store.open()
+    room = make_room()
+    await store.create_room(room, [])
+    await store.join_room(room.id, "u-reader", joined_at=1.0, max_rooms=10)
+    inline = store.db._inline_conn
+    assert inline is not None
+
+    class Refusing:
+        """The loop's connection, answering as SQLite does while the file is taken."""
+
+        def __init__(self, code: int) -> None:
+            self.code = code
+
+        def execute(self, *args: object) -> sqlite3.Cursor:
+            error = sqlite3.OperationalError("database is locked")
+            error.sqlite_errorcode = self.code
+            raise error
+
+    store.db._inline_conn = Refusing(sqlite3.SQLITE_BUSY_RECOVERY)  # type: ignore[assignment]
+    assert [r.id for r, _, _ in await store.room_list("u-reader")] == [room.id]
+    store.db._inline_conn = Refusing(sqlite3.SQLITE_IOERR)  # type: ignore[assignment]
+    with pytest.raises(StoreError, match="database is locked"):
+        await store.room_list("u-reader")
+    store.db._inline_conn = inline
+    await store.close()
+
+
 async def test_a_failed_write_rolls_back_everything(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "h.db")
     await store.open()

@@ -60,7 +60,9 @@ class SQLiteAccounts:
         await self._insert_named("users", USER_COLUMNS, user.name, ROWS.user_row(user), audit)
 
     async def user_by_id(self, user_id: str) -> UserRecord | None:
-        row = await self.db.fetch_one(f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,))
+        row = await self.db.fetch_one(
+            f"SELECT {USER_COLUMNS} FROM users WHERE id = ?", (user_id,), inline=True
+        )
         return None if row is None else ROWS.user(row)
 
     async def user_by_name(self, name: str) -> UserRecord | None:

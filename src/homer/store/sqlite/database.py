@@ -9,7 +9,9 @@ One exception, for the path every chat message takes: a write marked
 ``inline`` runs on the caller's thread, on a second connection that never
 waits for a lock, when the database thread is idle, the commit does not fsync
 (``NORMAL``) and no other process holds the write lock. Handing it to the
-thread would cost more than running it (decision 0016).
+thread would cost more than running it (decision 0016). The reads a new
+connection makes (its account, its rooms) may run inline too: reads never
+wait for a writer under WAL.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ ROWS = Rows(load_json=_decode, dump_json=_encode, load_names=_decode, dump_names
 
 
 class _WriteLockTaken(Exception):
-    """Another connection holds the write lock (an inline write does not wait)."""
+    """Another connection holds the lock an inline call needs (it does not wait)."""
 
 
 class SQLiteDatabase:
@@ -145,13 +147,31 @@ class SQLiteDatabase:
         """Run ``fn`` in the database thread, outside any explicit transaction."""
         return await self._call(fn)
 
-    async def fetch_one(self, sql: str, params: Sequence[object] = ()) -> Any:
-        """The first row of one query, or ``None``."""
-        return await self._call(lambda conn: conn.execute(sql, params).fetchone())
+    async def fetch_one(
+        self, sql: str, params: Sequence[object] = (), *, inline: bool = False
+    ) -> Any:
+        """The first row of one query, or ``None``; ``inline`` as for :meth:`fetch_all`."""
+        return await self._query(lambda conn: conn.execute(sql, params).fetchone(), inline)
 
-    async def fetch_all(self, sql: str, params: Sequence[object] = ()) -> list[Any]:
-        """Every row of one query."""
-        return await self._call(lambda conn: conn.execute(sql, params).fetchall())
+    async def fetch_all(
+        self, sql: str, params: Sequence[object] = (), *, inline: bool = False
+    ) -> list[Any]:
+        """Every row of one query.
+
+        ``inline``: a few indexed rows that every connection reads as it starts (its
+        account, its rooms): run it here, on the loop's connection, unless that would
+        wait for a lock; else in the database thread.
+        """
+        return await self._query(lambda conn: conn.execute(sql, params).fetchall(), inline)
+
+    async def _query(self, fn: Callable[[sqlite3.Connection], T], inline: bool) -> T:
+        conn = self._inline_conn
+        if inline and conn is not None:
+            try:
+                return self._guarded(lambda c: self._inline_read(c, fn), conn)
+            except _WriteLockTaken:
+                pass  # a checkpoint resetting the WAL: wait for it in the thread
+        return await self._call(fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T], *, inline: bool = False) -> T:
         """Run ``fn`` in one ``BEGIN IMMEDIATE`` transaction; roll back if it raises.
@@ -181,6 +201,17 @@ class SQLiteDatabase:
             raise
         conn.execute("COMMIT")
         return result
+
+    @staticmethod
+    def _inline_read(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """``fn`` in autocommit on the loop's connection; ``SQLITE_BUSY`` (rare for a
+        reader under WAL) is not waited for."""
+        try:
+            return fn(conn)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+                raise _WriteLockTaken from exc
+            raise
 
     async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         executor = self._executor

@@ -217,13 +217,13 @@ class SQLiteStore(SQLiteAccounts):
         return page(rows, limit, ROWS.room, lambda row: row[0])
 
     async def rooms_of(self, user_id: str) -> list[tuple[RoomRecord, MemberRecord]]:
-        rows = await self.db.fetch_all(_ROOMS_OF, (user_id,))
+        rows = await self.db.fetch_all(_ROOMS_OF, (user_id,), inline=True)
         return [ROWS.room_and_member(row) for row in rows]
 
     async def room_list(
         self, user_id: str, *, cap: int = 1000
     ) -> list[tuple[RoomRecord, MemberRecord, int]]:
-        rows = await self.db.fetch_all(_ROOM_LIST, (user_id,))
+        rows = await self.db.fetch_all(_ROOM_LIST, (user_id,), inline=True)
         return [ROWS.listed_room(row, max(cap, 0)) for row in rows]
 
     async def join_room(
