@@ -312,3 +312,32 @@ async def test_a_senders_echo_and_ack_leave_in_one_write(tmp_path: Path) -> None
             "the echo and then the ack, in one write"
         )
         await raw.close()
+
+
+async def test_a_joiners_joined_event_join_event_and_reply_leave_in_one_write(
+    tmp_path: Path,
+) -> None:
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        await alice.create("plaza")
+        raw = await RawWebSocket.connect(server.running.host, server.running.port)
+        await raw.send_json({"op": "hello", "rid": 1, "token": await server.token("bob")})
+        assert (await raw.reply(1))["op"] == "reply"
+        (peer,) = [p for p in server.app.peers if p.session and p.session.user.name == "bob"]
+        spy = RecordedWrites(peer.transport)
+        peer.transport = spy
+        await raw.send_json({"op": "join", "rid": 2, "room": "plaza"})
+        seen: list[tuple[str, str | None]] = []
+        while not seen or seen[-1][0] != "reply":
+            event = await raw.json()
+            seen.append((event["op"], event.get("kind")))
+        assert [op for op, _ in seen[-3:]] == ["joined", "msg", "reply"]
+        assert seen[-2][1] == "join"
+        together = [w for w in spy.writes if b'"rid":2' in w]
+        assert len(together) == 1, "the reply, and what came before it, in one write"
+        write = together[0]
+        joined, join, reply = (
+            write.index(part) for part in (b'"op":"joined"', b'"kind":"join"', b'"rid":2')
+        )
+        assert joined < join < reply
+        await raw.close()

@@ -482,6 +482,8 @@ class Homer:
         room = envelope.room
         if envelope.op == "joined" and room is not None:
             for peer in sinks:
+                # The joiner's reply, and the join event just after, go out with this.
+                peer.cork()
                 session = peer.session
                 if session is not None and room not in session.rooms:
                     session.add_room(room)
