@@ -18,8 +18,9 @@ def no_blocking_calls_in_the_event_loop() -> Iterator[None]:
     """Fail any test in which Homer's code blocks the running event loop.
 
     Test bodies may block (they set the scene); anything called from ``homer``
-    while the loop runs may not, with two exceptions. An SQLite append runs inline
-    on purpose (docs/decisions/0016-inline-appends.md). asyncpg looks for
+    while the loop runs may not, with three exceptions. An SQLite append runs inline
+    on purpose (docs/decisions/0016-inline-appends.md), and so do the local queues'
+    calls in fast mode (docs/decisions/0017-queue-calls-on-the-loop.md). asyncpg looks for
     ``~/.pgpass`` and the TLS files under ``~/.postgresql`` while it opens a
     connection; the pool opens its connections at start-up, and later only to
     replace a broken one.
@@ -30,4 +31,5 @@ def no_blocking_calls_in_the_event_loop() -> Iterator[None]:
             if name.startswith("sqlite3."):
                 function.can_block_in("homer/store/sqlite/database.py", "_inline")
                 function.can_block_in("homer/store/sqlite/database.py", "_inline_read")
+                function.can_block_in("homer/client/queues/aio.py", "_run_inline")
         yield
