@@ -39,6 +39,7 @@ SCENARIOS = [
     "stall",
     "servers",
     "cluster",
+    "local_queue",
 ]
 
 
