@@ -326,6 +326,31 @@ async def test_closing_gives_back_what_was_taken_and_not_acked(
             await queues.ack(held)
 
 
+async def test_closing_waits_for_the_calls_in_the_thread(path: Path) -> None:
+    queues = AsyncQueueFile(path, durable=True)  # every call in the thread
+    await queues.open()
+    await queues.create("q", capacity=10)
+    other = sqlite3.connect(path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the push waits for this lock
+        pushing = asyncio.create_task(queues.push("q", b"under way"))
+        await asyncio.sleep(0)
+        closing = asyncio.create_task(queues.close())
+        await asyncio.sleep(0.05)
+        assert not closing.done()  # the push is not done: it cannot be
+        closing.cancel()  # the caller gives up; the close goes on
+        other.execute("COMMIT")
+    finally:
+        other.close()
+    assert await pushing == 1
+    with pytest.raises(asyncio.CancelledError):
+        await closing
+    await queues.close()  # once the first one has ended: nothing to do
+    assert queues.closed
+    async with AsyncQueueFile(path) as again:
+        assert await again.pop("q") == Item(1, b"under way")
+
+
 def test_the_sync_api_does_the_same(sync_queues: QueueFile, clock: ManualClock) -> None:
     queues = sync_queues
     assert queues.create("q", capacity=2, visibility=10) == QueueInfo(
@@ -396,7 +421,7 @@ def test_the_file_is_for_its_owner_only(path: Path) -> None:
 @pytest.mark.parametrize("durable", [False, True], ids=["fast", "durable"])
 async def test_many_tasks_at_once_lose_nothing_and_deliver_once(path: Path, durable: bool) -> None:
     producers, per_producer, consumers = 4, 60 if durable else 250, 3
-    delivered: list[str] = []
+    delivered: list[Delivery] = []
     async with AsyncQueueFile(path, durable=durable) as queues:
         await queues.create("q", capacity=100_000)
         done = asyncio.Event()
@@ -414,7 +439,7 @@ async def test_many_tasks_at_once_lose_nothing_and_deliver_once(path: Path, dura
                         return
                     await asyncio.sleep(0.001)
                     continue
-                delivered.append(taken.text)
+                delivered.append(taken)
                 await asyncio.sleep(0)
                 await queues.ack(taken)
 
@@ -424,9 +449,14 @@ async def test_many_tasks_at_once_lose_nothing_and_deliver_once(path: Path, dura
         await asyncio.gather(*workers)
         assert await queues.length("q") == 0
     expected = [f"{t}-{i}" for t in range(producers) for i in range(per_producer)]
-    assert sorted(delivered) == sorted(expected)  # each once
-    for tag in range(producers):  # taken in the order each producer pushed
-        mine = [int(text.split("-")[1]) for text in delivered if text.startswith(f"{tag}-")]
+    assert sorted(d.text for d in delivered) == sorted(expected)  # each once
+    assert all(d.attempt == 1 for d in delivered)  # nobody was handed an item twice
+    # Each producer's items are in the queue's order as it pushed them. (The order
+    # in which consumers see their items is not the queue's: a consumer whose call
+    # went to the thread may wake up after one whose next call ran on the loop.)
+    in_order = sorted(delivered, key=lambda d: d.id)
+    for tag in range(producers):
+        mine = [int(d.text.split("-")[1]) for d in in_order if d.text.startswith(f"{tag}-")]
         assert mine == list(range(per_producer))
 
 

@@ -89,6 +89,7 @@ class AsyncQueueFile:
         self._clock = clock
         self._executor: ThreadPoolExecutor | None = None
         self._closing = False
+        self._closing_task: asyncio.Task[None] | None = None
         self._conn: sqlite3.Connection | None = None  # the thread's
         self._inline: sqlite3.Connection | None = None  # the loop's (fast mode only)
         #: Calls handed to the thread, oldest first, until seen finished.
@@ -148,20 +149,27 @@ class AsyncQueueFile:
 
     async def close(self) -> None:
         """Give back the items taken and not acknowledged, and close the file, once
-        the calls under way are done. Closing twice does nothing."""
-        executor = self._executor
-        if executor is None or self._closing:
+        the calls under way are done. Closing twice does nothing; a close that is
+        cancelled still ends."""
+        if self._executor is None:
             return
-        self._closing = True
-        # Calls in the thread end first, and what a cancelled call undoes after them.
-        while not self._thread_idle():
-            with contextlib.suppress(BaseException):
-                await asyncio.wrap_future(self._in_thread[0])
+        if self._closing_task is None:
+            self._closing = True
+            self._closing_task = asyncio.get_running_loop().create_task(self._close())
+        await asyncio.shield(self._closing_task)
+
+    async def _close(self) -> None:
+        executor = self._executor
+        assert executor is not None
         try:
+            # Calls in the thread end first, and what a cancelled call undoes after them.
+            while not self._thread_idle():
+                await asyncio.wait({asyncio.wrap_future(self._in_thread[0])})
             await asyncio.get_running_loop().run_in_executor(executor, self._disconnect)
         finally:
             self._executor = None
             self._closing = False
+            self._closing_task = None
             executor.shutdown(wait=False)  # nothing is queued: the thread ends by itself
 
     def _disconnect(self) -> None:
