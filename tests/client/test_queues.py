@@ -117,6 +117,21 @@ async def test_items_come_out_in_the_order_they_went_in(queues: AsyncQueueFile) 
     assert await queues.length("q") == 0
 
 
+async def test_newest_reads_the_tail_and_leaves_it(queues: AsyncQueueFile) -> None:
+    await queues.create("q", capacity=3, overflow="drop_oldest")
+    assert await queues.newest("q", 2) == []
+    ids = [await queues.push("q", f"m{i}") for i in range(5)]  # m0 and m1 dropped
+    taken = await queues.consume("q")
+    assert taken is not None
+    assert taken.text == "m2"
+    assert [i.text for i in await queues.newest("q", 2)] == ["m3", "m4"]
+    assert [i.id for i in await queues.newest("q", 10)] == ids[2:], "taken ones too, oldest first"
+    assert await queues.newest("q", 0) == []
+    assert await queues.length("q") == 3
+    with pytest.raises(InvalidArgument):
+        await queues.newest("q", -1)
+
+
 async def test_ids_are_never_given_twice_in_a_queue(queues: AsyncQueueFile) -> None:
     await queues.create("q", capacity=10)
     first = await queues.push("q", b"a")
@@ -621,6 +636,7 @@ async def test_an_unknown_queue_is_named_in_the_error(queues: AsyncQueueFile) ->
         queues.pop("nope"),
         queues.consume("nope"),
         queues.peek("nope"),
+        queues.newest("nope", 1),
         queues.length("nope"),
         queues.info("nope"),
         queues.destroy("nope"),
@@ -639,6 +655,7 @@ def test_an_unknown_queue_in_the_sync_api(sync_queues: QueueFile) -> None:
         lambda: sync_queues.pop("nope"),
         lambda: sync_queues.consume("nope"),
         lambda: sync_queues.peek("nope"),
+        lambda: sync_queues.newest("nope", 1),
         lambda: sync_queues.length("nope"),
         lambda: sync_queues.destroy("nope"),
     ):

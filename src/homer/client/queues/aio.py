@@ -37,6 +37,7 @@ from homer.client.queues.values import (
     Receipt,
     as_bytes,
     check_capacity,
+    check_count,
     check_name,
     check_overflow,
     check_receipt,
@@ -372,6 +373,12 @@ class AsyncQueueFile:
         """The item :meth:`pop` would return, left in place."""
         name = check_name(name)
         return await self._call(lambda conn: ops.peek(conn, name, self._clock()))
+
+    async def newest(self, name: str, count: int) -> list[Item]:
+        """The last ``count`` items pushed that are still there (taken ones
+        included), oldest first, left in place: the tail of a history."""
+        name, count = check_name(name), check_count(count)
+        return await self._call(lambda conn: ops.newest(conn, name, count))
 
     async def length(self, name: str) -> int:
         """How many items the queue holds, the taken ones included."""

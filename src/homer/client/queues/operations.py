@@ -195,6 +195,17 @@ def peek(conn: sqlite3.Connection, name: str, now: float) -> Item | None:
     return None
 
 
+def newest(conn: sqlite3.Connection, name: str, count: int) -> list[Item]:
+    rows = conn.execute(
+        f"SELECT id, data FROM items WHERE queue = {_QUEUE_ID} AND id > 0"
+        " ORDER BY id DESC LIMIT :count",
+        {"name": name, "count": count},
+    ).fetchall()
+    if not rows:
+        _queue_id(conn, name)
+    return [Item(row[0], row[1]) for row in reversed(rows)]
+
+
 def length(conn: sqlite3.Connection, name: str) -> int:
     row = conn.execute(
         f"SELECT length FROM items WHERE queue = {_QUEUE_ID} AND id = 0", {"name": name}

@@ -21,6 +21,7 @@ from homer.client.queues.values import (
     Receipt,
     as_bytes,
     check_capacity,
+    check_count,
     check_name,
     check_overflow,
     check_receipt,
@@ -182,6 +183,12 @@ class QueueFile:
         """The item :meth:`pop` would return, left in place."""
         name = check_name(name)
         return self._run(lambda conn: ops.peek(conn, name, self._clock()))
+
+    def newest(self, name: str, count: int) -> list[Item]:
+        """The last ``count`` items pushed that are still there (taken ones
+        included), oldest first, left in place: the tail of a history."""
+        name, count = check_name(name), check_count(count)
+        return self._run(lambda conn: ops.newest(conn, name, count))
 
     def length(self, name: str) -> int:
         """How many items the queue holds, the taken ones included."""

@@ -88,6 +88,12 @@ def check_capacity(capacity: object) -> int:
     return capacity
 
 
+def check_count(count: object) -> int:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise InvalidArgument(f"count is an int, 0 or more, not {count!r}")
+    return count
+
+
 def check_overflow(overflow: object) -> Overflow:
     try:
         return Overflow(overflow)  # type: ignore[arg-type]  # anything: checked here
