@@ -46,11 +46,13 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import os
 import random
 import ssl
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -71,6 +73,9 @@ from homer.client.links import (
     make_link,
     server_address,
 )
+from homer.client.local_state import LocalState, default_state_root, state_directory
+from homer.client.offline import Keeper
+from homer.client.presences import presence_changes
 from homer.errors import HomerError
 from homer.protocol.envelope import Envelope
 
@@ -105,24 +110,6 @@ class _PendingSend:
     future: asyncio.Future[dict[str, Any]] = field(repr=False)
 
 
-def presence_changes(envelope: Envelope) -> list[Envelope]:
-    """The changes a ``presences`` event carries (several members' statuses, coalesced
-    by the server), each as the ``presence`` event it stands for."""
-    body = envelope.body
-    changes = body.get("changes") if isinstance(body, dict) else None
-    return [
-        Envelope(
-            op="presence",
-            room=envelope.room,
-            sender=change.get("name"),
-            uid=change.get("uid"),
-            body={"status": change.get("status")},
-        )
-        for change in changes or ()
-        if isinstance(change, dict)
-    ]
-
-
 class HomerClient:
     """A session with a Homer node over any transport (see the module's docstring).
 
@@ -135,7 +122,11 @@ class HomerClient:
     ``"length"``; by default lines for JSON, length otherwise); ``ssl_context``
     for ``https``, ``wss`` and ``tcps``; ``http_url``, where the HTTP API is
     when the URLs are ``tcp://`` (for :meth:`login`, :meth:`register`,
-    :meth:`http`).
+    :meth:`http`). ``state_dir``: keep unread messages, a history cache and an
+    outbox on disk so that the client works offline (:mod:`homer.client.offline`):
+    a directory, or ``True`` for the user's data directory; the state goes in a
+    directory of its own per server and account (``name``, or ``account`` when
+    the client has only a token).
     """
 
     def __init__(
@@ -153,6 +144,8 @@ class HomerClient:
         transport: TransportName | None = None,
         framing: FramingName | None = None,
         http_url: str | None = None,
+        state_dir: str | os.PathLike[str] | bool | None = None,
+        account: str | None = None,
     ) -> None:
         if codec not in CODECS:
             raise ValueError(f"unknown codec {codec!r}: choose one of {', '.join(CODECS.names)}")
@@ -197,6 +190,14 @@ class HomerClient:
         self.reconnects = 0
         #: How many gaps in sequence numbers were seen and filled from history.
         self.gaps = 0
+        #: What is kept on disk, with ``state_dir`` (else ``None``: all in memory).
+        self.keeper: Keeper | None = None
+        if state_dir is not None and state_dir is not False:
+            who = account or name
+            if not who:
+                raise ValueError("state_dir= keeps state per account: give name= or account=")
+            root = default_state_root() if state_dir is True else Path(state_dir)
+            self.keeper = Keeper(self, LocalState(state_directory(root, self.urls[0], who)))
 
     def _session(self) -> aiohttp.ClientSession:
         # A fresh connection per request: the WebSocket then never rides on a
@@ -217,6 +218,12 @@ class HomerClient:
     @property
     def ws_url(self) -> str:
         return self.base_url + "/ws"
+
+    @property
+    def user_id(self) -> str | None:
+        """The user's id, from the last welcome."""
+        user = self.welcome.get("user")
+        return user.get("id") if isinstance(user, dict) else None
 
     @property
     def transport(self) -> Link | None:
@@ -256,6 +263,7 @@ class HomerClient:
         """Log in if needed, connect, say hello; returns the welcome."""
         if self._http is None:
             self._http = self._session()
+        await self._open_state()
         for attempt in range(len(self.addresses)):  # the first node that answers
             try:
                 if self.token is None:
@@ -269,6 +277,25 @@ class HomerClient:
                 self._next_node()
         self._reader = asyncio.get_running_loop().create_task(self._read_forever())
         return self.welcome
+
+    async def start(self) -> dict[str, Any]:
+        """:meth:`connect`, or with a state directory, start offline when no node
+        answers (the cached history and the outbox work) and keep trying to
+        connect; the welcome, or ``{}`` while offline."""
+        if self.keeper is None:
+            return await self.connect()
+        try:
+            return await self.connect()
+        except (aiohttp.ClientError, OSError, ConnectionLost) as exc:
+            log.debug("starting offline: %s", exc)
+            self.keeper.set_status("offline")
+            self._reader = asyncio.get_running_loop().create_task(self._read_forever())
+            return {}
+
+    async def _open_state(self) -> None:
+        if self.keeper is not None:
+            for room, (epoch, seq) in (await self.keeper.open()).items():
+                self.positions.setdefault(room, Position(epoch, seq))
 
     async def close(self) -> None:
         self._closed = True
@@ -284,6 +311,8 @@ class HomerClient:
         if self._http is not None:
             await self._http.close()
             self._http = None
+        if self.keeper is not None:
+            await self.keeper.close()
 
     async def login(self) -> str:
         if self._credentials is None:
@@ -345,6 +374,9 @@ class HomerClient:
             if position is None or position.epoch != room["epoch"]:
                 self.positions[room["id"]] = Position(room["epoch"], room["last_seq"])
         self._connected.set()
+        if self.keeper is not None:
+            self.keeper.welcomed(welcome)
+            self.keeper.set_status("online")
         # Sends the server never acknowledged go again, with the same client id.
         for cid, pending in list(self._sends.items()):
             try:
@@ -383,10 +415,11 @@ class HomerClient:
         Survives reconnects (the send goes again with the same client id) and rate
         limits (it waits as long as the server says, then tries again).
         """
-        cid = cid or uuid.uuid4().hex
-        params: dict[str, Any] = {"room": room, "cid": cid, "text": text}
-        if data is not None:
-            params["data"] = data
+        params = _send_params(room, text, data, cid)
+        if self.keeper is not None:
+            result: dict[str, Any] = await self.keeper.send(params, wait=True)
+            return result
+        cid = params["cid"]
         try:
             while True:
                 future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -402,6 +435,39 @@ class HomerClient:
                     await asyncio.sleep(float(exc.body.get("retry_after", 0.1)))
         finally:
             self._sends.pop(cid, None)
+
+    async def post(self, room: str, text: str, data: Any = None, *, cid: str | None = None) -> str:
+        """Put a message in the outbox and return its cid at once (it needs a
+        ``state_dir``): sent when the client is online, in order; its echo arrives
+        as a ``msg`` event, a refusal as a ``send_failed`` event."""
+        if self.keeper is None:
+            raise ClientError("invalid", "post keeps messages on disk: give the client a state_dir")
+        return str(await self.keeper.send(_send_params(room, text, data, cid), wait=False))
+
+    async def read_room(self, room: str) -> list[Envelope]:
+        """Mark the room read up to the last message received, moving the server's
+        read marker; with a ``state_dir``, the room's unread messages kept on disk
+        (oldest first), which are then forgotten."""
+        if self.keeper is not None:
+            return await self.keeper.read_room(room)
+        position = self.positions.get(room)
+        if position is not None and position.seq:
+            await self.read(room, position.seq)
+        return []
+
+    async def unread_counts(self) -> dict[str, int]:
+        """Room -> unread messages: kept on disk with a ``state_dir``, else the
+        last welcome's counts."""
+        if self.keeper is not None:
+            return await self.keeper.state.unread_counts()
+        rooms = self.welcome.get("rooms", [])
+        return {r["id"]: r["unread"] for r in rooms if r.get("unread")}
+
+    async def cached(self, room: str, limit: int = 50) -> list[Envelope]:
+        """The room's latest messages kept on disk (``state_dir``), oldest first."""
+        if self.keeper is None:
+            return []
+        return await self.keeper.state.cached(room, limit)
 
     async def create(self, room: str | None = None, kind: str = "public", **extra: Any) -> Any:
         params = {"kind": kind, **extra}
@@ -492,9 +558,16 @@ class HomerClient:
             self.positions.pop(room, None)
         elif envelope.op == "presences" and room is not None:
             for change in presence_changes(envelope):
-                self.events.put_nowait(change)
+                self._hand_on(change)
             return
-        self.events.put_nowait(envelope)
+        self._hand_on(envelope)
+
+    def _hand_on(self, envelope: Envelope) -> None:
+        """To the application, kept on disk first when there is a state directory."""
+        if self.keeper is not None:
+            self.keeper.incoming(envelope)
+        else:
+            self.events.put_nowait(envelope)
 
     def _fill_gap(self, room: str, position: Position, first: Envelope) -> None:
         """The server sends each message once per connection, so a gap is not asked
@@ -514,7 +587,7 @@ class HomerClient:
             for envelope in found:
                 if envelope.seq is not None and envelope.seq == position.seq + 1:
                     position.seq = envelope.seq
-                    self.events.put_nowait(envelope)
+                    self._hand_on(envelope)
             if not answer["more"] or not found:
                 break
         if waiting and position.seq + 1 < (waiting[0].seq or 0):
@@ -557,6 +630,8 @@ class HomerClient:
             self._connected.clear()
             self._filling.clear()  # the reconnect's hello resumes every room
             self._fail_waiting(ConnectionLost("connection lost"))
+            if self.keeper is not None and not self._closed:
+                self.keeper.set_status("reconnecting" if self.reconnect else "offline")
             if self._closed or not self.reconnect:
                 self._fail_sends(ConnectionLost("connection lost"))
                 self.events.put_nowait(Envelope(op="disconnected"))
@@ -587,6 +662,8 @@ class HomerClient:
                 break
 
     def _fail_sends(self, error: HomerError) -> None:
+        if self.keeper is not None:
+            self.keeper.set_status("offline")
         for pending in self._sends.values():
             if not pending.future.done():
                 pending.future.set_exception(error)
@@ -596,3 +673,10 @@ class HomerClient:
             if not future.done():
                 future.set_exception(error)
         self._waiting.clear()
+
+
+def _send_params(room: str, text: str, data: Any, cid: str | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"room": room, "cid": cid or uuid.uuid4().hex, "text": text}
+    if data is not None:
+        params["data"] = data
+    return params

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from homer.client.queues import operations as ops
 from homer.client.queues.errors import QueueClosed, UnknownReceipt
-from homer.client.queues.schema import connect, file_error
+from homer.client.queues.layout import connect, file_error
 from homer.client.queues.values import (
     Delivery,
     Item,

@@ -1,0 +1,300 @@
+"""The SDK with a state directory: offline sends, unread messages and a history
+cache that survive the client process being killed with SIGKILL."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from homer.client import ClientError, HomerClient
+from homer.config import HomerConfig
+from homer.core.app import Homer
+from homer.identity.passwords import Argon2Params
+from homer.node.runner import RunningServer, start_server
+from homer.testing.server import PASSWORD, create_user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Node:
+    """A Homer node on a fixed port and data directory, stopped and started again."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.running: RunningServer | None = None
+
+    async def start(self) -> Homer:
+        app = Homer(HomerConfig(data_dir=str(self.data_dir)), password_params=Argon2Params.cheap())
+        self.running = await start_server(app, host="127.0.0.1", port=self.port)
+        return app
+
+    async def stop(self) -> None:
+        if self.running is not None:
+            await self.running.stop()
+            self.running = None
+
+
+@contextlib.asynccontextmanager
+async def node(tmp_path: Path) -> AsyncIterator[Node]:
+    one = Node(tmp_path / "server")
+    try:
+        yield one
+    finally:
+        await one.stop()
+
+
+class Child:
+    """``tests/client/offline_client.py`` in a process of its own."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+
+    @classmethod
+    async def start(cls, url: str, name: str, state: Path, *args: str) -> Child:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.client.offline_client",
+            url,
+            name,
+            str(state),
+            *args,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        child = cls(proc)
+        await child.line_starting("ready")
+        return child
+
+    async def line_starting(self, prefix: str, timeout: float = 60.0) -> str:  # noqa: ASYNC109
+        assert self.proc.stdout is not None
+        async with asyncio.timeout(timeout):
+            while True:
+                raw = await self.proc.stdout.readline()
+                if not raw:
+                    raise AssertionError(f"the client exited: {self.lines[-5:]}")
+                line = raw.decode().strip()
+                self.lines.append(line)
+                if line.startswith(prefix):
+                    return line
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.proc.pid, signal.SIGKILL)
+
+    async def wait(self) -> int:
+        async with asyncio.timeout(60):
+            return await self.proc.wait()
+
+
+async def room_texts(app: Homer, url: str, room: str) -> list[str]:
+    await create_user(app, "carol")
+    async with HomerClient(url, name="carol", password=PASSWORD) as carol:
+        await carol.join(room)
+        texts: list[str] = []
+        after = 0
+        while True:
+            page = await carol.request("history", room=room, after=after, limit=500)
+            texts += [m["body"]["text"] for m in page["messages"] if m["kind"] == "msg"]
+            if not page["more"]:
+                return texts
+            after = page["messages"][-1]["seq"]
+
+
+async def test_messages_posted_offline_arrive_once_in_order_through_kills(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(1234)
+    state = tmp_path / "alice-state"
+    async with node(tmp_path) as server:
+        app = await server.start()
+        for name in ("alice", "bob"):
+            await create_user(app, name)
+        async with HomerClient(server.url, name="alice", password=PASSWORD) as alice:
+            await alice.create("plans")
+        bob = HomerClient(server.url, name="bob", password=PASSWORD)
+        await server.stop()
+
+        # Offline: alice's client posts, killed at random points, started again.
+        confirmed, total = 0, 40
+        while confirmed < total:
+            child = await Child.start(
+                server.url, "alice", state, "post", "plans", str(confirmed + 1), str(total)
+            )
+            stop_after = rng.randint(1, 12)
+            for _ in range(stop_after):
+                line = await child.line_starting("queued")
+                confirmed = int(line.split()[1])
+                if confirmed == total:
+                    break
+            child.kill()
+            await child.wait()
+
+        # Online again: bob listens; alice drains while killed now and then.
+        app = await server.start()
+        await bob.connect()
+        await bob.join("plans")
+        for _ in range(3):
+            child = await Child.start(server.url, "alice", state, "drain")
+            await asyncio.sleep(rng.uniform(0.0, 0.3))
+            child.kill()
+            await child.wait()
+        child = await Child.start(server.url, "alice", state, "drain")
+        await child.line_starting("drained")
+        await child.wait()
+
+        expected = [f"m{i}" for i in range(1, total + 1)]
+        assert await room_texts(app, server.url, "plans") == expected
+        got: list[str] = []
+        async with asyncio.timeout(30):
+            while len(got) < total:
+                event = await bob.next_event("msg")
+                if event.kind == "msg":
+                    got.append(event.body["text"])
+        assert got == expected, "bob gets each once, in order"
+        await bob.close()
+
+
+async def test_unread_counts_after_kills_equal_the_servers(tmp_path: Path) -> None:
+    rng = random.Random(99)
+    state = tmp_path / "bob-state"
+    async with node(tmp_path) as server:
+        app = await server.start()
+        for name in ("alice", "bob"):
+            await create_user(app, name)
+        async with HomerClient(server.url, name="alice", password=PASSWORD) as alice:
+            for room in ("a", "b"):
+                await alice.create(room)
+            async with HomerClient(server.url, name="bob", password=PASSWORD) as bob:
+                await bob.join("a")
+                await bob.join("b")
+                await bob.send("a", "bob's own: never unread")
+            sent = 0
+            for _ in range(4):  # bob's client killed while messages arrive
+                child = await Child.start(server.url, "bob", state, "listen")
+                for _ in range(rng.randint(3, 10)):
+                    sent += 1
+                    await alice.send("a" if sent % 3 else "b", f"n{sent}")
+                await asyncio.sleep(rng.uniform(0.0, 0.2))
+                child.kill()
+                await child.wait()
+                for _ in range(rng.randint(0, 4)):  # while bob is away
+                    sent += 1
+                    await alice.send("a" if sent % 3 else "b", f"n{sent}")
+
+        child = await Child.start(server.url, "bob", state, "counts")
+        counts = json.loads((await child.line_starting("{"))[0:])
+        await child.wait()
+        assert counts["local"] == counts["server"]
+        assert sum(counts["server"].values()) == sent
+
+        # Read on another device: the next start drops what was read there.
+        async with HomerClient(server.url, name="bob", password=PASSWORD) as elsewhere:
+            await elsewhere.read_room("a")
+        child = await Child.start(server.url, "bob", state, "counts")
+        counts = json.loads(await child.line_starting("{"))
+        await child.wait()
+        assert counts["local"] == counts["server"]
+        assert "a" not in counts["local"]
+
+        # Reading here takes them and moves the server's marker.
+        async with HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state) as bob:
+            await bob.start()
+            keeper = bob.keeper
+            assert keeper is not None
+            await keeper.settled()
+            unread = await bob.read_room("b")
+            assert [m.body["text"] for m in unread] == [
+                f"n{i}" for i in range(1, sent + 1) if i % 3 == 0
+            ]
+            await keeper.drained()
+            assert await bob.unread_counts() == {}
+            rooms = (await bob.request("rooms"))["rooms"]
+            assert {r["id"]: r["unread"] for r in rooms} == {"a": 0, "b": 0}
+
+
+async def test_a_client_starts_offline_with_its_cached_history(tmp_path: Path) -> None:
+    state = tmp_path / "bob-state"
+    async with node(tmp_path) as server:
+        app = await server.start()
+        for name in ("alice", "bob"):
+            await create_user(app, name)
+        async with HomerClient(server.url, name="alice", password=PASSWORD) as alice:
+            await alice.create("news")
+            bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+            await bob.start()
+            await bob.join("news")
+            for i in range(5):
+                await alice.send("news", f"item {i}")
+            # Each message is kept before it is handed on.
+            while (await bob.next_event("msg")).body.get("text") != "item 4":
+                pass
+            await bob.close()
+        await server.stop()
+
+        bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+        assert await bob.start() == {}
+        keeper = bob.keeper
+        assert keeper is not None
+        assert keeper.status == "offline"
+        cached = await bob.cached("news", limit=3)
+        assert [m.body.get("text") for m in cached] == ["item 2", "item 3", "item 4"]
+        assert await bob.unread_counts() == {"news": 5}
+        cid = await bob.post("news", "written offline")
+        assert keeper.queued == 1
+        await bob.close()
+
+        app = await server.start()
+        bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+        await bob.start()
+        echo = await bob.next_event("msg", timeout=30)
+        assert (echo.cid, echo.body["text"]) == (cid, "written offline")
+        await bob.close()
+
+
+async def test_a_refused_outbox_item_is_reported_and_dropped(tmp_path: Path) -> None:
+    state = tmp_path / "bob-state"
+    async with node(tmp_path) as server:
+        app = await server.start()
+        await create_user(app, "bob")
+        bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+        await bob.start()
+        await bob.post("nowhere", "lost in the void")
+        failed = await bob.next_event("send_failed", timeout=30)
+        assert failed.room == "nowhere"
+        assert failed.body["code"] in ("not_found", "forbidden")
+        with pytest.raises(ClientError):
+            await bob.send("nowhere", "again")
+        assert bob.keeper is not None
+        assert bob.keeper.queued == 0
+        await bob.close()
+
+
+def test_a_state_directory_needs_an_account() -> None:
+    with pytest.raises(ValueError, match="per account"):
+        HomerClient("http://127.0.0.1:1", token="t", state_dir="somewhere")
+
+
+async def test_post_needs_a_state_directory() -> None:
+    client = HomerClient("http://127.0.0.1:1", token="t")
+    with pytest.raises(ClientError, match="state_dir"):
+        await client.post("room", "text")
