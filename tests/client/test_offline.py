@@ -13,6 +13,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,10 +42,16 @@ class Node:
         self.url = f"http://127.0.0.1:{self.port}"
         self.running: RunningServer | None = None
 
-    async def start(self) -> Homer:
+    async def start(self, *users: str) -> Homer:
+        """Start the node (again), with these users (made if they are new)."""
         app = Homer(HomerConfig(data_dir=str(self.data_dir)), password_params=Argon2Params.cheap())
         self.running = await start_server(app, host="127.0.0.1", port=self.port)
+        for name in users:
+            await create_user(app, name)
         return app
+
+    def client(self, name: str, **options: Any) -> HomerClient:
+        return HomerClient(self.url, name=name, password=PASSWORD, **options)
 
     async def stop(self) -> None:
         if self.running is not None:
@@ -126,12 +133,10 @@ async def test_messages_posted_offline_arrive_once_in_order_through_kills(
     rng = random.Random(1234)
     state = tmp_path / "alice-state"
     async with node(tmp_path) as server:
-        app = await server.start()
-        for name in ("alice", "bob"):
-            await create_user(app, name)
-        async with HomerClient(server.url, name="alice", password=PASSWORD) as alice:
+        app = await server.start("alice", "bob")
+        async with server.client("alice") as alice:
             await alice.create("plans")
-        bob = HomerClient(server.url, name="bob", password=PASSWORD)
+        bob = server.client("bob")
         await server.stop()
 
         # Offline: alice's client posts, killed at random points, started again.
@@ -178,13 +183,11 @@ async def test_unread_counts_after_kills_equal_the_servers(tmp_path: Path) -> No
     rng = random.Random(99)
     state = tmp_path / "bob-state"
     async with node(tmp_path) as server:
-        app = await server.start()
-        for name in ("alice", "bob"):
-            await create_user(app, name)
-        async with HomerClient(server.url, name="alice", password=PASSWORD) as alice:
+        await server.start("alice", "bob")
+        async with server.client("alice") as alice:
             for room in ("a", "b"):
                 await alice.create(room)
-            async with HomerClient(server.url, name="bob", password=PASSWORD) as bob:
+            async with server.client("bob") as bob:
                 await bob.join("a")
                 await bob.join("b")
                 await bob.send("a", "bob's own: never unread")
@@ -208,7 +211,7 @@ async def test_unread_counts_after_kills_equal_the_servers(tmp_path: Path) -> No
         assert sum(counts["server"].values()) == sent
 
         # Read on another device: the next start drops what was read there.
-        async with HomerClient(server.url, name="bob", password=PASSWORD) as elsewhere:
+        async with server.client("bob") as elsewhere:
             await elsewhere.read_room("a")
         child = await Child.start(server.url, "bob", state, "counts")
         counts = json.loads(await child.line_starting("{"))
@@ -217,7 +220,7 @@ async def test_unread_counts_after_kills_equal_the_servers(tmp_path: Path) -> No
         assert "a" not in counts["local"]
 
         # Reading here takes them and moves the server's marker.
-        async with HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state) as bob:
+        async with server.client("bob", state_dir=state) as bob:
             await bob.start()
             keeper = bob.keeper
             assert keeper is not None
@@ -235,12 +238,10 @@ async def test_unread_counts_after_kills_equal_the_servers(tmp_path: Path) -> No
 async def test_a_client_starts_offline_with_its_cached_history(tmp_path: Path) -> None:
     state = tmp_path / "bob-state"
     async with node(tmp_path) as server:
-        app = await server.start()
-        for name in ("alice", "bob"):
-            await create_user(app, name)
-        async with HomerClient(server.url, name="alice", password=PASSWORD) as alice:
+        await server.start("alice", "bob")
+        async with server.client("alice") as alice:
             await alice.create("news")
-            bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+            bob = server.client("bob", state_dir=state)
             await bob.start()
             await bob.join("news")
             for i in range(5):
@@ -251,7 +252,7 @@ async def test_a_client_starts_offline_with_its_cached_history(tmp_path: Path) -
             await bob.close()
         await server.stop()
 
-        bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+        bob = server.client("bob", state_dir=state)
         assert await bob.start() == {}
         keeper = bob.keeper
         assert keeper is not None
@@ -263,8 +264,8 @@ async def test_a_client_starts_offline_with_its_cached_history(tmp_path: Path) -
         assert keeper.queued == 1
         await bob.close()
 
-        app = await server.start()
-        bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+        await server.start()
+        bob = server.client("bob", state_dir=state)
         await bob.start()
         echo = await bob.next_event("msg", timeout=30)
         assert (echo.cid, echo.body["text"]) == (cid, "written offline")
@@ -274,9 +275,8 @@ async def test_a_client_starts_offline_with_its_cached_history(tmp_path: Path) -
 async def test_a_refused_outbox_item_is_reported_and_dropped(tmp_path: Path) -> None:
     state = tmp_path / "bob-state"
     async with node(tmp_path) as server:
-        app = await server.start()
-        await create_user(app, "bob")
-        bob = HomerClient(server.url, name="bob", password=PASSWORD, state_dir=state)
+        await server.start("bob")
+        bob = server.client("bob", state_dir=state)
         await bob.start()
         await bob.post("nowhere", "lost in the void")
         failed = await bob.next_event("send_failed", timeout=30)
