@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 
 from homer import __version__
+from homer.cli.chat import chat
 from homer.cli.identity import audit, group, permissions, token, user
 from homer.cli.migrate import migrate
 from homer.cli.serve import serve
@@ -36,6 +37,7 @@ cli.add_command(group)
 cli.add_command(token)
 cli.add_command(audit)
 cli.add_command(permissions)
+cli.add_command(chat)
 
 
 def main() -> None:

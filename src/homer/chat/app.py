@@ -1,0 +1,655 @@
+"""``homer chat``: the Textual application.
+
+:class:`ChatApp` logs in (or shows the login form), then keeps one
+:class:`~homer.client.HomerClient` session: the rooms on the left, the room's
+messages in the middle, the input at the bottom, the connection's state on the
+status line. It speaks to the server only through the client SDK.
+
+The status line shows :class:`~homer.chat.widgets.ConnectionState`; the app sets
+it from the SDK's connection (``connecting``, ``online``, ``reconnecting``,
+``offline``) through :meth:`ChatApp.set_connection`, the one place a local
+outbox will report ``offline`` with its number of queued messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime, tzinfo
+from typing import Any, ClassVar
+
+import aiohttp
+import msgspec
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from homer.chat import commands
+from homer.chat.credentials import SavedLogin, TokenStore
+from homer.chat.emoticons import Emoticons
+from homer.chat.formatting import ACTION, day_label, day_of, message_text
+from homer.chat.rooms import Room, Rooms
+from homer.chat.screens import LoginForm, LoginRequested, LoginScreen, RoomSwitcher
+from homer.chat.widgets import ChatInput, ConnectionState, MessageView, RoomList, StatusLine
+from homer.client import ClientError, ConnectionLost, HomerClient
+from homer.errors import HomerError
+from homer.protocol.envelope import Envelope
+
+__all__ = ["ChatApp"]
+
+log = logging.getLogger("homer.chat")
+
+#: Messages asked for at a time: when a room opens, and for each step back.
+PAGE = 50
+#: Seconds between two ``typing`` signals while the user types.
+TYPING_INTERVAL = 3.0
+#: What refresh waits for: this share of the token's remaining life.
+REFRESH_AT = 0.8
+
+KEYS_HELP = (
+    "Keys: Enter send · Alt+Enter new line · Up/Down input history · Tab complete :emoticon: · "
+    "Ctrl+N/Ctrl+P next/previous room · Alt+1..9 room by number · Ctrl+K find a room · "
+    "PageUp older messages · Ctrl+Q quit"
+)
+
+
+class ChatApp(App[None]):
+    """The terminal chat client.
+
+    ``url`` is the server; ``name`` and ``password`` log in (``register=True``
+    makes the account first); ``token`` connects with a token; with none of
+    them the saved login for ``url`` is tried, then the login form is shown.
+    ``tokens`` keeps logins for the next start (``None``: nothing is saved).
+    ``emoticons`` adds shortcodes to the built-in table; ``tz`` is the zone of
+    the timestamps (the local one by default); ``client_options`` go to
+    :class:`~homer.client.HomerClient`.
+    """
+
+    TITLE = "Homer chat"
+    CSS = """
+    #main { height: 1fr; }
+    #rooms { width: 26; border-right: solid $primary; padding: 0 1; height: 100%; }
+    #centre { width: 1fr; }
+    #messages { height: 1fr; padding: 0 1; }
+    #messages > .day { color: $text-muted; text-align: center; }
+    #messages > .new { color: $error; text-align: center; }
+    #messages > .notice { color: $text-muted; }
+    #messages > .error { color: $error; }
+    #typing { height: 1; padding: 0 1; color: $text-muted; }
+    #completions { height: auto; max-height: 1; padding: 0 1; color: $accent; }
+    #input { height: auto; max-height: 6; border-top: solid $primary; }
+    #status { height: 1; background: $boost; padding: 0 1; }
+    #login { width: 60; height: auto; border: round $primary; padding: 1 2; }
+    LoginScreen { align: center middle; }
+    #login-buttons { height: auto; margin-top: 1; }
+    #login-buttons Button { margin-right: 2; }
+    #login-error { color: $error; margin-top: 1; }
+    RoomSwitcher { align: center middle; }
+    #switcher { width: 50; height: 16; border: round $accent; background: $surface; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+n", "next_room", "Next room", priority=True),
+        Binding("ctrl+p", "previous_room", "Previous room", priority=True),
+        Binding("ctrl+k", "switch_room", "Find a room", priority=True),
+        Binding("pageup", "older", "Older messages", show=False, priority=True),
+        Binding("pagedown", "newer", "Newer messages", show=False, priority=True),
+        *(
+            Binding(f"alt+{n}", f"go_to({n})", f"Room {n}", show=False, priority=True)
+            for n in range(1, 10)
+        ),
+    ]
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        name: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        register: bool = False,
+        tokens: TokenStore | None = None,
+        emoticons: Mapping[str, str] | None = None,
+        tz: tzinfo | None = None,
+        clock: Callable[[], float] = time.time,
+        client_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self.start_name = name
+        self.start_password = password
+        self.start_token = token
+        self.start_register = register
+        self.tokens = tokens
+        self.emoticons = Emoticons(emoticons or {})
+        self.tz = tz
+        self.clock = clock
+        self.client_options = dict(client_options or {})
+        self.client: HomerClient | None = None
+        self.me = ""
+        self.rooms = Rooms()
+        self.current: str | None = None
+        self.presence: dict[str, str] = {}
+        self.connection = ConnectionState()
+        self.expires_at: float | None = None
+        #: Server time minus this machine's (typing signals carry server times).
+        self.skew = 0.0
+        self.last_typing = 0.0
+        self.loading_older = False
+        #: Set once a session is up and its first room is on screen (for tests).
+        self.ready = asyncio.Event()
+
+    # -- layout ---------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="main"):
+            yield RoomList(id="rooms")
+            with Vertical(id="centre"):
+                yield MessageView(emoticons=self.emoticons, tz=self.tz, id="messages")
+                yield Static("", id="typing")
+                yield Static("", id="completions")
+                yield ChatInput(emoticons=self.emoticons, id="input")
+        yield StatusLine(id="status")
+
+    @property
+    def view(self) -> MessageView:
+        return self.query_one("#messages", MessageView)
+
+    @property
+    def input(self) -> ChatInput:
+        return self.query_one("#input", ChatInput)
+
+    def on_mount(self) -> None:
+        self.refresh_status()
+        self.set_interval(0.5, self.watch_connection)
+        self.set_interval(1.0, self.refresh_typing)
+        self.start()
+
+    # -- logging in -----------------------------------------------------------------
+
+    @work(exclusive=True, group="session")
+    async def start(self) -> None:
+        url = self.url
+        if self.start_token and url:
+            await self.connect(HomerClient(url, token=self.start_token, **self.client_options))
+            return
+        if self.start_name and self.start_password and url:
+            form = LoginForm(url, self.start_name, self.start_password, self.start_register)
+            await self.log_in(form)
+            return
+        if url and self.tokens is not None:
+            saved = await asyncio.to_thread(self.tokens.load, url, self.start_name)
+            if saved is not None and saved.usable(self.clock()):
+                client = HomerClient(url, token=saved.token, **self.client_options)
+                error = await self.connect(client, show_errors=False)
+                if error is None:
+                    return
+                self.show_login(url=url, name=saved.name, error=f"Log in again ({error}).")
+                return
+        self.show_login(url=url or "", name=self.start_name or "")
+
+    def show_login(self, *, url: str, name: str = "", error: str = "") -> None:
+        screen = self.screen
+        if isinstance(screen, LoginScreen):
+            screen.show_error(error)
+            return
+        self.push_screen(LoginScreen(url=url, name=name, error=error))
+
+    @on(LoginRequested)
+    def login_requested(self, event: LoginRequested) -> None:
+        self.log_in_worker(event.form)
+
+    @work(exclusive=True, group="session")
+    async def log_in_worker(self, form: LoginForm) -> None:
+        await self.log_in(form)
+
+    async def log_in(self, form: LoginForm) -> None:
+        client = HomerClient(
+            form.url, name=form.name, password=form.password, **self.client_options
+        )
+        if form.register:
+            try:
+                await client.register(form.name, form.password)
+            except ClientError as exc:
+                await client.close()
+                self.show_login(url=form.url, name=form.name, error=exc.message)
+                return
+            except (aiohttp.ClientError, OSError, ValueError) as exc:
+                await client.close()
+                self.show_login(url=form.url, name=form.name, error=unreachable(form.url, exc))
+                return
+        error = await self.connect(client)
+        if error is not None:
+            self.show_login(url=form.url, name=form.name, error=error)
+
+    async def connect(self, client: HomerClient, *, show_errors: bool = True) -> str | None:
+        """Connect ``client`` and make it the session; the reason it failed, or ``None``."""
+        self.set_connection(ConnectionState("connecting"))
+        try:
+            welcome = await client.connect()
+        except ClientError as exc:
+            await client.close()
+            self.set_connection(ConnectionState("offline"))
+            return exc.message or exc.wire_code
+        except (aiohttp.ClientError, OSError, ConnectionLost, ValueError) as exc:
+            await client.close()
+            self.set_connection(ConnectionState("offline"))
+            return unreachable(client.base_url, exc)
+        self.client = client
+        self.url = client.base_url
+        self.me = str(welcome["user"]["name"])
+        self.expires_at = welcome.get("expires_at")
+        self.skew = float(welcome.get("server_time", self.clock())) - self.clock()
+        if isinstance(self.screen, LoginScreen):
+            self.pop_screen()
+        self.set_connection(ConnectionState("online"))
+        for info in welcome.get("rooms", []):
+            self.rooms.add(info)
+        await self.save_login()
+        self.pump_events()
+        self.keep_token_fresh()
+        ordered = self.rooms.ordered(self.me)
+        await self.open_room(ordered[0].id if ordered else None)
+        if not ordered:
+            await self.view.add_notice(KEYS_HELP)
+        self.ready.set()
+        return None
+
+    async def save_login(self) -> None:
+        client = self.client
+        if self.tokens is None or client is None or client.token is None:
+            return
+        login = SavedLogin(client.base_url, self.me, client.token, self.expires_at)
+        try:
+            await asyncio.to_thread(self.tokens.save, login)
+        except OSError as exc:
+            await self.view.add_notice(f"could not keep the login: {exc}", classes="error")
+
+    @work(group="refresh", exclusive=True)
+    async def keep_token_fresh(self) -> None:
+        """Refresh the token at :data:`REFRESH_AT` of its remaining life, and keep it."""
+        while self.client is not None and self.expires_at is not None:
+            wait = max(1.0, (self.expires_at - self.clock()) * REFRESH_AT)
+            await asyncio.sleep(wait)
+            try:
+                answer = await self.client.request("refresh")
+            except HomerError as exc:
+                log.info("token refresh failed: %s", exc)
+                await asyncio.sleep(min(30.0, wait))
+                continue
+            self.expires_at = answer.get("expires_at")
+            await self.save_login()
+
+    # -- the connection -------------------------------------------------------------
+
+    def set_connection(self, connection: ConnectionState) -> None:
+        """What the status line says of the connection (see the module's docstring)."""
+        self.connection = connection
+        self.refresh_status()
+
+    def watch_connection(self) -> None:
+        client = self.client
+        if client is None or self.connection.state == "offline":
+            return
+        state = "online" if client.transport is not None else "reconnecting"
+        if state != self.connection.state:
+            self.set_connection(ConnectionState(state))
+
+    def refresh_status(self) -> None:
+        room = self.rooms.get(self.current) if self.current else None
+        self.query_one("#status", StatusLine).show(
+            self.connection,
+            who=f"{self.me} @ {self.url}" if self.me else "",
+            room=room.label(self.me) if room else "",
+            topic=room.topic if room else "",
+        )
+
+    def refresh_rooms(self) -> None:
+        self.query_one("#rooms", RoomList).show(
+            self.rooms.ordered(self.me), current=self.current, me=self.me, presence=self.presence
+        )
+
+    def refresh_typing(self) -> None:
+        room = self.rooms.get(self.current) if self.current else None
+        names = room.typists(self.clock() + self.skew, self.me) if room else []
+        if not names:
+            text = ""
+        elif len(names) == 1:
+            text = f"{names[0]} is typing…"
+        else:
+            text = f"{', '.join(names[:-1])} and {names[-1]} are typing…"
+        self.query_one("#typing", Static).update(Text(text))
+
+    # -- events ---------------------------------------------------------------------
+
+    @work(group="events", exclusive=True)
+    async def pump_events(self) -> None:
+        client = self.client
+        assert client is not None
+        async for event in client:
+            try:
+                await self.handle(event)
+            except HomerError as exc:
+                await self.view.add_notice(f"{event.op}: {exc.message}", classes="error")
+
+    async def handle(self, event: Envelope) -> None:
+        op, room_id = event.op, event.room
+        room = self.rooms.get(room_id) if room_id else None
+        if op == "msg" and room is not None:
+            await self.live_message(room, event)
+        elif op == "joined" and room_id:
+            self.rooms.add(event.body or {"id": room_id})
+            self.refresh_rooms()
+        elif op == "left" and room_id:
+            self.rooms.remove(room_id)
+            if room_id == self.current:
+                ordered = self.rooms.ordered(self.me)
+                await self.open_room(ordered[0].id if ordered else None)
+            self.refresh_rooms()
+        elif op == "unread" and room is not None:
+            body = event.body or {}
+            room.read = max(room.read, int(body.get("read", 0)))
+            room.unread = int(body.get("unread", 0))
+            self.refresh_rooms()
+        elif op == "presence" and event.sender:
+            status = str((event.body or {}).get("status", ""))
+            self.presence[event.sender.lower()] = status
+            self.refresh_rooms()
+        elif op == "typing" and room is not None and event.sender:
+            room.typing[event.sender] = float((event.body or {}).get("until", 0))
+            self.refresh_typing()
+        elif op == "invited" and room_id:
+            await self.view.add_notice(
+                f"{event.sender} invited you to #{room_id}: /join {room_id} to go in"
+            )
+        elif op == "broadcast":
+            text = str((event.body or {}).get("text", ""))
+            await self.view.add_notice(f"[broadcast] {event.sender}: {text}")
+        elif op == "purged" and room is not None:
+            room.messages, room.loaded, room.more_before = [], False, False
+            if room.id == self.current:
+                await self.open_room(room.id)
+        elif op == "reconnected":
+            self.set_connection(ConnectionState("online"))
+            await self.reload_rooms()
+        elif op == "disconnected":
+            self.set_connection(ConnectionState("offline"))
+            reason = str((event.body or {}).get("message", "the connection is closed"))
+            await self.view.add_notice(f"offline: {reason}", classes="error")
+
+    async def live_message(self, room: Room, message: Envelope) -> None:
+        if message.sender:
+            room.typing.pop(message.sender, None)
+        previous = room.messages[-1] if room.messages else None
+        if not room.add_live(message):
+            return
+        mine = (message.sender or "").lower() == self.me.lower()
+        if room.id != self.current:
+            if message.kind == "msg" and not mine:
+                room.unread += 1
+                self.refresh_rooms()
+            return
+        if (
+            message.ts is not None
+            and previous is not None
+            and previous.ts is not None
+            and day_of(previous.ts, self.tz) != day_of(message.ts, self.tz)
+        ):
+            await self.view.add_notice(f"── {day_label(message.ts, self.tz)} ──", classes="day")
+        await self.view.add_line(message_text(message, emoticons=self.emoticons, tz=self.tz))
+        self.refresh_typing()
+        await self.mark_read(room)
+
+    async def reload_rooms(self) -> None:
+        """After a reconnect: the rooms as the server has them now."""
+        client = self.client
+        if client is None:
+            return
+        answer = await client.request("rooms")
+        for info in answer.get("rooms", []):
+            room = self.rooms.add(info)
+            if room.id == self.current:
+                room.unread = 0
+        self.refresh_rooms()
+
+    # -- rooms ----------------------------------------------------------------------
+
+    async def open_room(self, room_id: str | None) -> None:
+        self.current = room_id
+        room = self.rooms.get(room_id) if room_id else None
+        if room is not None and self.client is not None:
+            room.marker = room.read
+            if not room.loaded:
+                room.loaded, room.messages = True, []
+                try:
+                    answer = await self.client.request("history", room=room.id, limit=PAGE)
+                except HomerError:
+                    room.loaded = False
+                    raise
+                room.add_older(envelopes(answer), more=bool(answer.get("more")))
+        await self.view.show(room)
+        self.refresh_rooms()
+        self.refresh_status()
+        self.refresh_typing()
+        if room is not None:
+            await self.mark_read(room)
+
+    async def mark_read(self, room: Room) -> None:
+        client = self.client
+        if client is None or room.last_seq <= room.read:
+            room.unread = 0
+            return
+        room.read, room.unread = room.last_seq, 0
+        self.refresh_rooms()
+        with contextlib.suppress(ConnectionLost):  # the next open marks it again
+            await client.read(room.id, room.last_seq)
+
+    @on(MessageView.NeedOlder)
+    async def need_older(self) -> None:
+        await self.load_older()
+
+    async def load_older(self) -> None:
+        room = self.rooms.get(self.current) if self.current else None
+        if room is None or self.client is None or not room.more_before or self.loading_older:
+            return
+        self.loading_older = True
+        try:
+            first = room.messages[0].seq if room.messages else room.last_seq + 1
+            answer = await self.client.request("history", room=room.id, before=first, limit=PAGE)
+            room.add_older(envelopes(answer), more=bool(answer.get("more")))
+            await self.view.show(room, keep="offset")
+        finally:
+            self.loading_older = False
+
+    def action_older(self) -> None:
+        view = self.view
+        if view.scroll_y <= 0:
+            self.run_worker(self.load_older(), group="older", exclusive=True)
+        view.scroll_page_up(animate=False)
+
+    def action_newer(self) -> None:
+        self.view.scroll_page_down(animate=False)
+
+    async def action_next_room(self) -> None:
+        await self.step_room(+1)
+
+    async def action_previous_room(self) -> None:
+        await self.step_room(-1)
+
+    async def step_room(self, step: int) -> None:
+        room = self.rooms.neighbour(self.current, step, self.me)
+        if room is not None:
+            await self.guarded(self.open_room(room.id))
+
+    async def action_go_to(self, number: int) -> None:
+        ordered = self.rooms.ordered(self.me)
+        if 1 <= number <= len(ordered):
+            await self.guarded(self.open_room(ordered[number - 1].id))
+
+    def action_switch_room(self) -> None:
+        if self.client is None or isinstance(self.screen, RoomSwitcher | LoginScreen):
+            return
+        labels = {room.id: room.label(self.me) for room in self.rooms.ordered(self.me)}
+
+        async def chosen(room_id: str | None) -> None:
+            if room_id is not None:
+                await self.guarded(self.open_room(room_id))
+            self.input.focus()
+
+        self.push_screen(RoomSwitcher(labels), chosen)
+
+    # -- input ----------------------------------------------------------------------
+
+    @on(ChatInput.Changed, "#input")
+    def typed(self) -> None:
+        text = self.input.text
+        names = self.input.emoticons.completions(self.input.before_cursor())
+        hint = "  ".join(f":{n}: {self.emoticons.table[n]}" for n in names[:8])
+        self.query_one("#completions", Static).update(Text(hint))
+        now = self.clock()
+        if (
+            text.strip()
+            and not text.startswith("/")
+            and self.current is not None
+            and self.client is not None
+            and now - self.last_typing >= TYPING_INTERVAL
+        ):
+            self.last_typing = now
+            self.signal_typing(self.current)
+
+    @work(group="typing")
+    async def signal_typing(self, room: str) -> None:
+        if self.client is None:
+            return
+        try:
+            await self.client.request("typing", room=room)
+        except HomerError as exc:  # a hint only: nothing to tell the user
+            log.debug("typing signal refused: %s", exc)
+
+    @on(ChatInput.Submitted)
+    def submitted(self, event: ChatInput.Submitted) -> None:
+        self.last_typing = 0.0
+        if not event.text.strip():
+            return
+        self.run_worker(self.guarded(self.perform(event.text)), group="input")
+
+    async def guarded(self, job: Any) -> None:
+        """Run ``job``; what goes wrong is said in the message view, never a crash."""
+        try:
+            await job
+        except commands.CommandError as exc:
+            await self.view.add_notice(str(exc), classes="error")
+        except ClientError as exc:
+            await self.view.add_notice(f"refused: {exc.message or exc.wire_code}", classes="error")
+        except (ConnectionLost, aiohttp.ClientError, OSError) as exc:
+            await self.view.add_notice(f"not sent, no connection: {exc}", classes="error")
+
+    async def perform(self, text: str) -> None:
+        command = commands.parse(text, now=self.clock(), tz=self.tz or local_zone())
+        client = self.client
+        if isinstance(command, commands.Quit):
+            self.exit()
+            return
+        if isinstance(command, commands.Help):
+            await self.show_help()
+            return
+        if client is None:
+            raise commands.CommandError("not connected yet")
+        match command:
+            case commands.Join(room):
+                info = await client.join(room)
+                self.rooms.add(info)
+                await self.open_room(info["id"])
+            case commands.Create(room, kind):
+                info = await client.create(room, kind)
+                self.rooms.add(info)
+                await self.open_room(info["id"])
+            case commands.Dm(user):
+                info = await client.dm(user)
+                self.rooms.add(info)
+                await self.open_room(info["id"])
+            case _:
+                await self.in_room(client, command, self.here())
+
+    def here(self) -> Room:
+        room = self.rooms.get(self.current) if self.current else None
+        if room is None:
+            raise commands.CommandError("not in a room: /join ROOM or /create ROOM first")
+        return room
+
+    async def in_room(self, client: HomerClient, command: commands.Input, room: Room) -> None:
+        match command:
+            case commands.Say(text):
+                await client.send(room.id, text)
+            case commands.Me(action):
+                await client.send(room.id, action, data=ACTION)
+            case commands.Leave():
+                await client.leave(room.id)
+                self.rooms.remove(room.id)
+                ordered = self.rooms.ordered(self.me)
+                await self.open_room(ordered[0].id if ordered else None)
+                await self.view.add_notice(f"You left {room.label(self.me)}.")
+            case commands.Invite(user):
+                await client.request("invite", room=room.id, user=user)
+                await self.view.add_notice(f"Invited {user} to {room.label(self.me)}.")
+            case commands.Who():
+                answer = await client.request("members", room=room.id, limit=500)
+                members = ", ".join(
+                    f"{m['name']} ({m['status']}{', owner' if m['role'] == 'owner' else ''})"
+                    for m in answer["members"]
+                )
+                await self.view.add_notice(f"In {room.label(self.me)}: {members}")
+            case commands.Topic(text):
+                info = await client.request("topic", room=room.id, topic=text)
+                room.update(info)
+                self.refresh_status()
+            case commands.History(since, until):
+                await self.show_window(client, room, since, until)
+
+    async def show_window(
+        self, client: HomerClient, room: Room, since: float, until: float | None
+    ) -> None:
+        query: dict[str, Any] = {"since": since, "limit": 500}
+        if until is not None:
+            query["until"] = until
+        answer = await client.request("history", room=room.id, **query)
+        found = envelopes(answer)
+        zone = self.tz or local_zone()
+        end = "now" if until is None else f"{datetime.fromtimestamp(until, zone):%Y-%m-%d %H:%M}"
+        start = f"{datetime.fromtimestamp(since, zone):%Y-%m-%d %H:%M}"
+        await self.view.add_notice(
+            f"── {room.label(self.me)} from {start} to {end}: {len(found)} messages"
+            f"{' (the first 500)' if answer.get('more') else ''} ──",
+            classes="day",
+        )
+        for message in found:
+            await self.view.add_line(message_text(message, emoticons=self.emoticons, tz=self.tz))
+        await self.view.add_notice("── end of the window ──", classes="day")
+
+    async def show_help(self) -> None:
+        await self.view.add_notice("Commands:")
+        for usage, what in commands.HELP.values():
+            await self.view.add_notice(f"  {usage}: {what}")
+        await self.view.add_notice(KEYS_HELP)
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.close()
+
+
+def envelopes(answer: Mapping[str, Any]) -> list[Envelope]:
+    return [msgspec.convert(m, Envelope) for m in answer.get("messages", [])]
+
+
+def unreachable(url: str, exc: BaseException) -> str:
+    return f"cannot reach {url}: {exc or type(exc).__name__}"
+
+
+def local_zone() -> tzinfo | None:
+    return datetime.now().astimezone().tzinfo
