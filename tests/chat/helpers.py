@@ -21,7 +21,9 @@ PATIENCE = 30.0
 SIZE = (100, 30)
 
 
-def make_app(server: TestServer, name: str, tmp_path: Path, **options: Any) -> ChatApp:
+async def make_app(server: TestServer, name: str, tmp_path: Path, **options: Any) -> ChatApp:
+    """A chat app that logs ``name`` in (the account made if needed)."""
+    await server.user(name)
     options.setdefault("tokens", TokenStore(tmp_path / f"tokens-{name}"))
     options.setdefault("tz", UTC)
     return ChatApp(server.url, name=name, password=PASSWORD, **options)

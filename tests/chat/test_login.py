@@ -19,7 +19,7 @@ from tests.chat.helpers import SIZE, make_app, status, until
 async def test_logs_in_with_options_and_keeps_the_token(server: TestServer, tmp_path: Path) -> None:
     await server.user("alice")
     tokens = TokenStore(tmp_path / "tokens")
-    app = make_app(server, "alice", tmp_path, tokens=tokens)
+    app = await make_app(server, "alice", tmp_path, tokens=tokens)
     async with app.run_test(size=SIZE) as pilot:
         await until(app.ready.is_set, pilot, "logged in")
         assert "online" in status(app)

@@ -19,7 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import aiohttp
 import msgspec
@@ -28,6 +28,8 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import Static
 
 from homer.chat import commands
@@ -44,6 +46,8 @@ from homer.protocol.envelope import Envelope
 __all__ = ["ChatApp"]
 
 log = logging.getLogger("homer.chat")
+
+W = TypeVar("W", bound=Widget)
 
 #: Messages asked for at a time: when a room opens, and for each step back.
 PAGE = 50
@@ -157,13 +161,18 @@ class ChatApp(App[None]):
                 yield ChatInput(emoticons=self.emoticons, id="input")
         yield StatusLine(id="status")
 
+    def part(self, selector: str, kind: type[W]) -> W:
+        """A widget of the chat screen, whatever screen is on top (the login form,
+        the room switcher)."""
+        return self.screen_stack[0].query_one(selector, kind)
+
     @property
     def view(self) -> MessageView:
-        return self.query_one("#messages", MessageView)
+        return self.part("#messages", MessageView)
 
     @property
     def input(self) -> ChatInput:
-        return self.query_one("#input", ChatInput)
+        return self.part("#input", ChatInput)
 
     def on_mount(self) -> None:
         self.refresh_status()
@@ -258,6 +267,7 @@ class ChatApp(App[None]):
         await self.open_room(ordered[0].id if ordered else None)
         if not ordered:
             await self.view.add_notice(KEYS_HELP)
+        self.input.focus()
         self.ready.set()
         return None
 
@@ -303,7 +313,7 @@ class ChatApp(App[None]):
 
     def refresh_status(self) -> None:
         room = self.rooms.get(self.current) if self.current else None
-        self.query_one("#status", StatusLine).show(
+        self.part("#status", StatusLine).show(
             self.connection,
             who=f"{self.me} @ {self.url}" if self.me else "",
             room=room.label(self.me) if room else "",
@@ -311,7 +321,7 @@ class ChatApp(App[None]):
         )
 
     def refresh_rooms(self) -> None:
-        self.query_one("#rooms", RoomList).show(
+        self.part("#rooms", RoomList).show(
             self.rooms.ordered(self.me), current=self.current, me=self.me, presence=self.presence
         )
 
@@ -324,7 +334,7 @@ class ChatApp(App[None]):
             text = f"{names[0]} is typing…"
         else:
             text = f"{', '.join(names[:-1])} and {names[-1]} are typing…"
-        self.query_one("#typing", Static).update(Text(text))
+        self.part("#typing", Static).update(Text(text))
 
     # -- events ---------------------------------------------------------------------
 
@@ -337,6 +347,8 @@ class ChatApp(App[None]):
                 await self.handle(event)
             except HomerError as exc:
                 await self.view.add_notice(f"{event.op}: {exc.message}", classes="error")
+            except NoMatches:
+                return  # the chat screen's widgets are gone: the app is closing
 
     async def handle(self, event: Envelope) -> None:
         op, room_id = event.op, event.room
@@ -511,7 +523,7 @@ class ChatApp(App[None]):
         text = self.input.text
         names = self.input.emoticons.completions(self.input.before_cursor())
         hint = "  ".join(f":{n}: {self.emoticons.table[n]}" for n in names[:8])
-        self.query_one("#completions", Static).update(Text(hint))
+        self.part("#completions", Static).update(Text(hint))
         now = self.clock()
         if (
             text.strip()
