@@ -445,7 +445,7 @@ class ChatApp(App[None]):
                     room.loaded = False
                     raise
                 room.add_older(envelopes(answer), more=bool(answer.get("more")))
-        await self.view.show(room)
+        await self.view.show(room, me=self.me)
         self.refresh_rooms()
         self.refresh_status()
         self.refresh_typing()
@@ -475,7 +475,7 @@ class ChatApp(App[None]):
             first = room.messages[0].seq if room.messages else room.last_seq + 1
             answer = await self.client.request("history", room=room.id, before=first, limit=PAGE)
             room.add_older(envelopes(answer), more=bool(answer.get("more")))
-            await self.view.show(room, keep="offset")
+            await self.view.show(room, me=self.me, keep="offset")
         finally:
             self.loading_older = False
 

@@ -111,7 +111,11 @@ class MessageView(VerticalScroll):
         self.tz = tz
         self.can_focus = True
 
-    def lines(self, room: Room | None, *, cached: bool = False) -> list[Static]:
+    def lines(self, room: Room | None, *, me: str = "", cached: bool = False) -> list[Static]:
+        """What the view shows of ``room``: its messages with day separators and,
+        before the first message from someone other than ``me`` past the read
+        marker, a "new messages" line. ``cached``: said to come from the local
+        copy of the history, while offline."""
         if room is None:
             return [Static(Text("Not in any room: /join ROOM or /create ROOM"), classes="notice")]
         items: list[Static] = []
@@ -132,18 +136,19 @@ class MessageView(VerticalScroll):
                 and room.marker is not None
                 and (message.seq or 0) > room.marker
                 and message.kind == "msg"
+                and (message.sender or "").lower() != me.lower()
             ):
                 marked = True
                 items.append(Static(Text("── new messages ──"), classes="new"))
             items.append(Static(message_text(message, emoticons=self.emoticons, tz=self.tz)))
         return items
 
-    async def show(self, room: Room | None, *, keep: str = "bottom") -> None:
+    async def show(self, room: Room | None, *, me: str = "", keep: str = "bottom") -> None:
         """Show ``room``'s messages; ``keep="top-offset"`` holds the lines on screen
         where they were (after older ones were put above them)."""
         from_bottom = self.max_scroll_y - self.scroll_y
         await self.remove_children()
-        await self.mount_all(self.lines(room))
+        await self.mount_all(self.lines(room, me=me))
         if keep == "bottom":
             self.call_after_refresh(self.scroll_end, animate=False)
         else:
