@@ -25,8 +25,9 @@ __all__ = ["main"]
 def cli() -> None:
     """Homer: an instant-messaging framework and server.
 
-    Every command takes --data-dir DIR (default ./homer-data) and --config FILE
-    (a TOML file); settings also come from HOMER_* environment variables.
+    Every command but chat takes --data-dir DIR (default ./homer-data) and
+    --config FILE (a TOML file); settings also come from HOMER_* environment
+    variables.
     """
 
 
