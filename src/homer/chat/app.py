@@ -432,6 +432,11 @@ class ChatApp(App[None]):
 
     # -- rooms ----------------------------------------------------------------------
 
+    async def go(self, room_id: str) -> None:
+        """Show ``room_id``, unless it is on screen already (its new-messages line stays)."""
+        if room_id != self.current:
+            await self.guarded(self.open_room(room_id))
+
     async def open_room(self, room_id: str | None) -> None:
         self.current = room_id
         room = self.rooms.get(room_id) if room_id else None
@@ -497,12 +502,12 @@ class ChatApp(App[None]):
     async def step_room(self, step: int) -> None:
         room = self.rooms.neighbour(self.current, step, self.me)
         if room is not None:
-            await self.guarded(self.open_room(room.id))
+            await self.go(room.id)
 
     async def action_go_to(self, number: int) -> None:
         ordered = self.rooms.ordered(self.me)
         if 1 <= number <= len(ordered):
-            await self.guarded(self.open_room(ordered[number - 1].id))
+            await self.go(ordered[number - 1].id)
 
     def action_switch_room(self) -> None:
         if self.client is None or isinstance(self.screen, RoomSwitcher | LoginScreen):
@@ -511,7 +516,7 @@ class ChatApp(App[None]):
 
         async def chosen(room_id: str | None) -> None:
             if room_id is not None:
-                await self.guarded(self.open_room(room_id))
+                await self.go(room_id)
             self.input.focus()
 
         self.push_screen(RoomSwitcher(labels), chosen)
