@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import stat
+import time
 from pathlib import Path
 
 from textual.widgets import Button, Input, Static
 
 from homer.chat import ChatApp
-from homer.chat.credentials import TokenStore
+from homer.chat.credentials import SavedLogin, TokenStore
 from homer.chat.screens import LoginScreen
-from homer.testing.server import PASSWORD, TestServer
+from homer.config import HomerConfig
+from homer.testing.server import PASSWORD, TestServer, replace_config, running_homer
 from tests.chat.helpers import SIZE, make_app, status, until
 
 
@@ -82,3 +84,47 @@ async def test_the_form_registers(server: TestServer, tmp_path: Path) -> None:
         screen.query_one("#register-button", Button).press()
         await until(app.ready.is_set, pilot, "registered and logged in")
         assert app.me == "dave"
+
+
+async def test_the_token_is_refreshed_before_it_expires(tmp_path: Path) -> None:
+    def short_tokens(config: HomerConfig) -> HomerConfig:
+        return replace_config(config, tokens={"ttl": 4.0})
+
+    async with running_homer(tmp_path / "server", configure=short_tokens) as server:
+        tokens = TokenStore(tmp_path / "tokens")
+        app = await make_app(server, "alice", tmp_path, tokens=tokens)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(app.ready.is_set, pilot, "logged in")
+            first = await asyncio.to_thread(tokens.load, server.url, "alice")
+            assert first is not None
+            assert first.expires_at is not None
+
+            async def kept() -> SavedLogin | None:
+                return await asyncio.to_thread(tokens.load, server.url, "alice")
+
+            latest = first
+            while latest.token == first.token:
+                await pilot.pause(0.2)
+                latest = await kept() or first
+            assert latest.expires_at is not None
+            assert latest.expires_at > first.expires_at
+            # Past the first token's end, the session goes on.
+            while time.time() < first.expires_at + 1.5:
+                await pilot.pause(0.2)
+            assert "online" in status(app)
+            assert app.client is not None
+            assert app.client.reconnects == 0
+
+
+async def test_a_kept_token_that_no_longer_works_brings_the_form_back(
+    server: TestServer, tmp_path: Path
+) -> None:
+    await server.user("alice")
+    tokens = TokenStore(tmp_path / "tokens")
+    await asyncio.to_thread(tokens.save, SavedLogin(server.url, "alice", "garbled", None))
+    app = ChatApp(server.url, tokens=tokens)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(lambda: login_form_shown(app), pilot, "the login form")
+        error = app.screen.query_one("#login-error", Static)
+        await until(lambda: "Log in again" in str(error.render()), pilot, "why")
+        assert app.screen.query_one("#name", Input).value == "alice"

@@ -425,9 +425,10 @@ class ChatApp(App[None]):
             return
         answer = await client.request("rooms")
         for info in answer.get("rooms", []):
-            room = self.rooms.add(info)
-            if room.id == self.current:
-                room.unread = 0
+            if info.get("id") in self.rooms:
+                # The missed messages come again as events and are counted then.
+                info = {k: v for k, v in info.items() if k not in ("unread", "read")}
+            self.rooms.add(info)
         self.refresh_rooms()
 
     # -- rooms ----------------------------------------------------------------------

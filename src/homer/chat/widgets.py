@@ -143,12 +143,14 @@ class MessageView(VerticalScroll):
             items.append(Static(message_text(message, emoticons=self.emoticons, tz=self.tz)))
         return items
 
-    async def show(self, room: Room | None, *, me: str = "", keep: str = "bottom") -> None:
-        """Show ``room``'s messages; ``keep="top-offset"`` holds the lines on screen
-        where they were (after older ones were put above them)."""
+    async def show(
+        self, room: Room | None, *, me: str = "", keep: str = "bottom", cached: bool = False
+    ) -> None:
+        """Show ``room``'s messages (see :meth:`lines`); ``keep="offset"`` holds the
+        lines on screen where they were (after older ones were put above them)."""
         from_bottom = self.max_scroll_y - self.scroll_y
         await self.remove_children()
-        await self.mount_all(self.lines(room, me=me))
+        await self.mount_all(self.lines(room, me=me, cached=cached))
         if keep == "bottom":
             self.call_after_refresh(self.scroll_end, animate=False)
         else:
