@@ -87,16 +87,18 @@ async def test_multiline_input_and_input_history(server: TestServer, tmp_path: P
         await b.press("enter")
         await until(lambda: bob.current == "lobby", b)
         await type_text(b, "first")
-        await b.press("alt+enter")
+        await b.press("ctrl+j")
         await type_text(b, "second")
-        assert bob.input.text == "first\nsecond"
+        await b.press("alt+enter")
+        await type_text(b, "third")
+        assert bob.input.text == "first\nsecond\nthird"
         await b.press("enter")
-        await until(lambda: shown(bob, "bob: first\nsecond"), b, "the two-line message")
+        await until(lambda: shown(bob, "bob: first\nsecond\nthird"), b, "the three-line message")
         await type_text(b, "draft")
         await b.press("up")
-        assert bob.input.text == "first\nsecond"
-        await b.press("up")  # within the recalled message, to its first line
-        assert bob.input.text == "first\nsecond"
+        assert bob.input.text == "first\nsecond\nthird"
+        await b.press("up", "up")  # within the recalled message, to its first line
+        assert bob.input.text == "first\nsecond\nthird"
         await b.press("up")  # from the first line: the one before
         assert bob.input.text == "/join lobby"
         await b.press("down", "down", "down")

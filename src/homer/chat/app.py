@@ -57,8 +57,9 @@ TYPING_INTERVAL = 3.0
 REFRESH_AT = 0.8
 
 KEYS_HELP = (
-    "Keys: Enter send · Alt+Enter new line · Up/Down input history · Tab complete :emoticon: · "
-    "Ctrl+N/Ctrl+P next/previous room · Alt+1..9 room by number · Ctrl+K find a room · "
+    "Keys: Enter send · Ctrl+J (or Alt+Enter) new line · Up/Down input history · "
+    "Tab complete :emoticon: · Ctrl+N/Ctrl+P next/previous room · Alt+1..9 room by number · "
+    "Ctrl+K find a room · "
     "PageUp older messages · Ctrl+Q quit"
 )
 
@@ -407,11 +408,10 @@ class ChatApp(App[None]):
                 room.unread += 1
                 self.refresh_rooms()
             return
-        if (
-            message.ts is not None
-            and previous is not None
-            and previous.ts is not None
-            and day_of(previous.ts, self.tz) != day_of(message.ts, self.tz)
+        if message.ts is not None and (
+            previous is None
+            or previous.ts is None
+            or day_of(previous.ts, self.tz) != day_of(message.ts, self.tz)
         ):
             await self.view.add_notice(f"── {day_label(message.ts, self.tz)} ──", classes="day")
         await self.view.add_line(message_text(message, emoticons=self.emoticons, tz=self.tz))

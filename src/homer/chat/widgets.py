@@ -20,16 +20,17 @@ __all__ = ["ChatInput", "ConnectionState", "MessageView", "RoomList", "StatusLin
 
 
 class ChatInput(TextArea):
-    """The input line: Enter sends, Alt+Enter (or Shift+Enter, Ctrl+J) starts a new
-    line, Up and Down walk through what was sent before (from the first or last
-    line), Tab completes an emoticon shortcode."""
+    """The input line: Enter sends, Ctrl+J starts a new line (so do Alt+Enter and
+    Shift+Enter, in terminals that report them apart from Enter), Up and Down walk
+    through what was sent before (from the first or last line), Tab completes an
+    emoticon shortcode."""
 
     class Submitted(Message):
         def __init__(self, text: str) -> None:
             super().__init__()
             self.text = text
 
-    NEWLINE_KEYS = frozenset({"alt+enter", "shift+enter", "ctrl+j", "escape+enter"})
+    NEWLINE_KEYS = frozenset({"ctrl+j", "alt+enter", "shift+enter"})
 
     def __init__(self, *, emoticons: Emoticons, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, compact=True)
