@@ -53,6 +53,8 @@ W = TypeVar("W", bound=Widget)
 PAGE = 50
 #: Seconds between two ``typing`` signals while the user types.
 TYPING_INTERVAL = 3.0
+#: The DMs whose other person's status is asked for at the start.
+MAX_DM_STATUSES = 50
 #: What refresh waits for: this share of the token's remaining life.
 REFRESH_AT = 0.8
 
@@ -264,6 +266,7 @@ class ChatApp(App[None]):
         await self.save_login()
         self.pump_events()
         self.keep_token_fresh()
+        self.load_presence()
         ordered = self.rooms.ordered(self.me)
         await self.open_room(ordered[0].id if ordered else None)
         if not ordered:
@@ -296,6 +299,22 @@ class ChatApp(App[None]):
                 continue
             self.expires_at = answer.get("expires_at")
             await self.save_login()
+
+    @work(group="presence", exclusive=True)
+    async def load_presence(self) -> None:
+        """The status of the people in the DMs now (presence events tell only changes)."""
+        client = self.client
+        for room in [r for r in self.rooms.ordered(self.me) if r.is_dm][:MAX_DM_STATUSES]:
+            if client is None:
+                return
+            try:
+                answer = await client.request("members", room=room.id)
+            except HomerError as exc:
+                log.debug("no members for %s: %s", room.id, exc)
+                continue
+            for member in answer.get("members", []):
+                self.presence.setdefault(str(member["name"]).lower(), str(member["status"]))
+        self.refresh_rooms()
 
     # -- the connection -------------------------------------------------------------
 
@@ -434,8 +453,9 @@ class ChatApp(App[None]):
     # -- rooms ----------------------------------------------------------------------
 
     async def go(self, room_id: str) -> None:
-        """Show ``room_id``, unless it is on screen already (its new-messages line stays)."""
-        if room_id != self.current:
+        """Show ``room_id``, unless it is on screen already (its new-messages line stays)
+        or another screen (the login form, the switcher) is on top."""
+        if room_id != self.current and self.screen is self.screen_stack[0]:
             await self.guarded(self.open_room(room_id))
 
     async def open_room(self, room_id: str | None) -> None:

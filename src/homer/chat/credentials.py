@@ -60,7 +60,8 @@ class TokenStore:
         }
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            os.fchmod(file.fileno(), 0o600)
+            if hasattr(os, "fchmod"):  # an existing file keeps its mode: make it 0600
+                os.fchmod(file.fileno(), 0o600)
             json.dump(data, file)
         os.replace(temporary, path)
         return path
