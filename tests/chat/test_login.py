@@ -128,3 +128,10 @@ async def test_a_kept_token_that_no_longer_works_brings_the_form_back(
         error = app.screen.query_one("#login-error", Static)
         await until(lambda: "Log in again" in str(error.render()), pilot, "why")
         assert app.screen.query_one("#name", Input).value == "alice"
+
+
+async def test_a_token_given_at_the_start(server: TestServer, tmp_path: Path) -> None:
+    app = ChatApp(server.url, token=await server.token("erin"), tokens=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(app.ready.is_set, pilot, "connected with the token")
+        assert app.me == "erin"

@@ -199,7 +199,7 @@ class ChatApp(App[None]):
             saved = await asyncio.to_thread(self.tokens.load, url, self.start_name)
             if saved is not None and saved.usable(self.clock()):
                 client = HomerClient(url, token=saved.token, **self.client_options)
-                error = await self.connect(client, show_errors=False)
+                error = await self.connect(client)
                 if error is None:
                     return
                 self.show_login(url=url, name=saved.name, error=f"Log in again ({error}).")
@@ -240,7 +240,7 @@ class ChatApp(App[None]):
         if error is not None:
             self.show_login(url=form.url, name=form.name, error=error)
 
-    async def connect(self, client: HomerClient, *, show_errors: bool = True) -> str | None:
+    async def connect(self, client: HomerClient) -> str | None:
         """Connect ``client`` and make it the session; the reason it failed, or ``None``."""
         self.set_connection(ConnectionState("connecting"))
         try:
