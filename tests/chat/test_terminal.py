@@ -88,6 +88,11 @@ def terminals() -> Iterator[Terminals]:
 async def test_two_people_chat_in_real_terminals(tmp_path: Path, terminals: Terminals) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    # alice has emoticons of her own; bob has the built-in ones only.
+    (tmp_path / "config-alice").mkdir()
+    (tmp_path / "config-alice" / "emoticons.toml").write_text(
+        '[emoticons]\ncoffee = "c[_]"\n', encoding="utf-8"
+    )
     async with homer_process(tmp_path / "server", port):
         for name in ("alice", "bob"):
             env = {
@@ -110,8 +115,9 @@ async def test_two_people_chat_in_real_terminals(tmp_path: Path, terminals: Term
 
         terminals.type("alice", "hello bob :wave:")
         await terminals.until_shown("bob", "alice: hello bob (^_^)/")
-        terminals.type("bob", "hi [bold]alice[/]")
-        await terminals.until_shown("alice", "bob: hi [bold]alice[/]")
+        terminals.type("bob", "hi [bold]alice[/] :coffee:?")
+        await terminals.until_shown("alice", "bob: hi [bold]alice[/] c[_]?")
+        await terminals.until_shown("bob", "bob: hi [bold]alice[/] :coffee:?")
 
         terminals.type("bob", "/quit")
         await terminals.until(lambda: not terminals.running("bob"), "bob", "did not quit")
