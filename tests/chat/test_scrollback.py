@@ -42,6 +42,24 @@ async def test_scrolling_up_loads_older_history(server: TestServer, tmp_path: Pa
         assert sum(line.startswith("── ") and "──" in line[3:] for line in lines(app)) == 1
 
 
+async def test_reaching_the_top_by_scrolling_loads_older_history(
+    server: TestServer, tmp_path: Path
+) -> None:
+    alice_sdk = await server.client("alice")
+    await alice_sdk.create("lobby")
+    for n in range(60):
+        await alice_sdk.send("lobby", f"message {n:03}")
+    app = await make_app(server, "alice", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(app.ready.is_set, pilot, "in")
+        room = app.rooms["lobby"]
+        await until(lambda: app.view.scroll_y > 0, pilot, "at the bottom")
+        assert len(room.messages) == 50
+        app.view.scroll_home(animate=False)  # as the mouse wheel or the scrollbar leave it
+        await until(lambda: len(room.messages) == 60, pilot, "the older ten")
+        assert not room.more_before
+
+
 async def test_emoticons_are_shown_and_completed(server: TestServer, tmp_path: Path) -> None:
     alice_sdk = await server.client("alice")
     await alice_sdk.create("lobby")
