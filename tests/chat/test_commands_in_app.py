@@ -143,3 +143,22 @@ async def test_typing_and_presence_are_shown(server: TestServer, tmp_path: Path)
         await bob_sdk.close()
         await until(lambda: "○ @bob" in room_list(app), pilot, "bob offline")
         assert dm["id"] in app.rooms
+
+
+async def test_being_removed_from_a_room_is_told(server: TestServer, tmp_path: Path) -> None:
+    owner = await server.client("carol")
+    await owner.create("lobby")
+    await owner.create("attic")
+    app = await make_app(server, "alice", tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(app.ready.is_set, pilot, "in")
+        await command(pilot, "/join attic")
+        await until(lambda: app.current == "attic", pilot)
+        await command(pilot, "/join lobby")
+        await until(lambda: app.current == "lobby", pilot)
+        await owner.request("kick", room="lobby", user="alice")
+        await until(lambda: shown(app, "You were removed from #lobby."), pilot, "told")
+        assert "lobby" not in app.rooms
+        assert app.current == "attic"
+        await owner.send("attic", "still here?")
+        await until(lambda: shown(app, "carol: still here?"), pilot)

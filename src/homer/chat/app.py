@@ -369,6 +369,10 @@ class ChatApp(App[None]):
                 await self.view.add_notice(f"{event.op}: {exc.message}", classes="error")
             except NoMatches:
                 return  # the chat screen's widgets are gone: the app is closing
+            except (KeyError, TypeError, ValueError) as exc:
+                # A malformed event from the server costs that event, not the session.
+                log.warning("could not handle %r: %r", event, exc)
+                await self.view.add_notice(f"a {event.op} event was unreadable", classes="error")
 
     async def handle(self, event: Envelope) -> None:
         op, room_id = event.op, event.room
@@ -379,11 +383,16 @@ class ChatApp(App[None]):
             self.rooms.add(event.body or {"id": room_id})
             self.refresh_rooms()
         elif op == "left" and room_id:
+            label = room.label(self.me) if room is not None else f"#{room_id}"
             self.rooms.remove(room_id)
             if room_id == self.current:
                 ordered = self.rooms.ordered(self.me)
                 await self.open_room(ordered[0].id if ordered else None)
             self.refresh_rooms()
+            reason = (event.body or {}).get("reason")
+            if reason in ("kick", "ban"):
+                verb = "removed from" if reason == "kick" else "banned from"
+                await self.view.add_notice(f"You were {verb} {label}.", classes="error")
         elif op == "unread" and room is not None:
             body = event.body or {}
             room.read = max(room.read, int(body.get("read", 0)))
@@ -435,7 +444,7 @@ class ChatApp(App[None]):
             await self.view.add_notice(f"── {day_label(message.ts, self.tz)} ──", classes="day")
         await self.view.add_line(message_text(message, emoticons=self.emoticons, tz=self.tz))
         self.refresh_typing()
-        await self.mark_read(room)
+        self.read_later(room)
 
     async def reload_rooms(self) -> None:
         """After a reconnect: the rooms as the server has them now."""
@@ -477,6 +486,17 @@ class ChatApp(App[None]):
         self.refresh_typing()
         if room is not None:
             await self.mark_read(room)
+
+    def read_later(self, room: Room) -> None:
+        """Move the read marker without holding up the next event: a burst of
+        messages makes one ``read`` at a time, the last one covering the rest."""
+        self.run_worker(self.read_quietly(room), group=f"read:{room.id}", exclusive=True)
+
+    async def read_quietly(self, room: Room) -> None:
+        try:
+            await self.mark_read(room)
+        except ClientError as exc:  # the room was left meanwhile: no marker to move
+            log.debug("read marker of %s not moved: %s", room.id, exc)
 
     async def mark_read(self, room: Room) -> None:
         client = self.client
