@@ -100,6 +100,7 @@ async def test_two_people_chat_in_real_terminals(tmp_path: Path, terminals: Term
                 "HOMER_CHAT_NAME": name,
                 "HOMER_CHAT_PASSWORD": f"{name}-password",
                 "HOMER_CHAT_CONFIG_DIR": str(tmp_path / f"config-{name}"),
+                "HOMER_CHAT_STATE_DIR": str(tmp_path / f"state-{name}"),
                 "PYTHONPATH": os.pathsep.join(sys.path),
                 "TERM": "xterm-256color",
             }

@@ -19,6 +19,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
@@ -126,6 +127,7 @@ class ChatApp(App[None]):
         tz: tzinfo | None = None,
         clock: Callable[[], float] = time.time,
         client_options: Mapping[str, Any] | None = None,
+        state_dir: Path | bool | None = None,
     ) -> None:
         super().__init__()
         self.url = url
@@ -138,6 +140,13 @@ class ChatApp(App[None]):
         self.tz = tz
         self.clock = clock
         self.client_options = dict(client_options or {})
+        #: Where the client keeps unread messages, history and its outbox (``True``:
+        #: the user's data directory; ``None``: nothing kept, no offline mode).
+        self.state_dir = state_dir
+        #: Started offline: the session's start is finished once a connection is up.
+        self.started_offline = False
+        #: The account the session's client is for (its name), when known.
+        self.account: str | None = None
         self.client: HomerClient | None = None
         self.me = ""
         self.rooms = Rooms()
@@ -185,11 +194,21 @@ class ChatApp(App[None]):
 
     # -- logging in -----------------------------------------------------------------
 
+    def new_client(self, url: str, *, account: str | None, **login: Any) -> HomerClient:
+        """A client for ``url`` with these credentials (``token``, or ``name`` and
+        ``password``), keeping its state per account when there is a state dir."""
+        options = dict(self.client_options)
+        self.account = account
+        if self.state_dir is not None and account:
+            options.update(state_dir=self.state_dir, account=account)
+        return HomerClient(url, **login, **options)
+
     @work(exclusive=True, group="session")
     async def start(self) -> None:
         url = self.url
         if self.start_token and url:
-            await self.connect(HomerClient(url, token=self.start_token, **self.client_options))
+            client = self.new_client(url, account=self.start_name, token=self.start_token)
+            await self.connect(client)
             return
         if self.start_name and self.start_password and url:
             form = LoginForm(url, self.start_name, self.start_password, self.start_register)
@@ -198,7 +217,7 @@ class ChatApp(App[None]):
         if url and self.tokens is not None:
             saved = await asyncio.to_thread(self.tokens.load, url, self.start_name)
             if saved is not None and saved.usable(self.clock()):
-                client = HomerClient(url, token=saved.token, **self.client_options)
+                client = self.new_client(url, account=saved.name, token=saved.token)
                 error = await self.connect(client)
                 if error is None:
                     return
@@ -222,8 +241,8 @@ class ChatApp(App[None]):
         await self.log_in(form)
 
     async def log_in(self, form: LoginForm) -> None:
-        client = HomerClient(
-            form.url, name=form.name, password=form.password, **self.client_options
+        client = self.new_client(
+            form.url, account=form.name, name=form.name, password=form.password
         )
         if form.register:
             try:
@@ -244,7 +263,7 @@ class ChatApp(App[None]):
         """Connect ``client`` and make it the session; the reason it failed, or ``None``."""
         self.set_connection(ConnectionState("connecting"))
         try:
-            welcome = await client.connect()
+            welcome = await client.start()
         except ClientError as exc:
             await client.close()
             self.set_connection(ConnectionState("offline"))
@@ -253,6 +272,8 @@ class ChatApp(App[None]):
             await client.close()
             self.set_connection(ConnectionState("offline"))
             return unreachable(client.base_url, exc)
+        if not welcome:  # no node answers: what is kept here, and the outbox
+            return await self.start_offline(client)
         self.client = client
         self.url = client.base_url
         self.me = str(welcome["user"]["name"])
@@ -274,6 +295,47 @@ class ChatApp(App[None]):
         self.input.focus()
         self.ready.set()
         return None
+
+    async def start_offline(self, client: HomerClient) -> str | None:
+        """Open the session from what the client keeps on disk (rooms, their latest
+        messages, unread counts); ``reconnected`` finishes the start later."""
+        keeper = client.keeper
+        rooms = list(client.positions)
+        if keeper is None or not rooms:  # nothing kept from before: nothing to show
+            await client.close()
+            self.set_connection(ConnectionState("offline"))
+            return unreachable(client.base_url, ConnectionLost("no answer"))
+        self.client, self.url, self.started_offline = client, client.base_url, True
+        self.me = self.account or ""
+        unread = await client.unread_counts()
+        for room in rooms:
+            self.rooms.add({"id": room, "unread": unread.get(room, 0)})
+        if isinstance(self.screen, LoginScreen):
+            self.pop_screen()
+        self.set_connection(ConnectionState("offline", queued=keeper.queued))
+        self.pump_events()
+        ordered = self.rooms.ordered(self.me)
+        await self.open_room(ordered[0].id if ordered else None)
+        self.input.focus()
+        self.ready.set()
+        return None
+
+    async def finish_start(self) -> None:
+        """Online at last after starting offline: who we are, and what the start
+        would have done."""
+        client = self.client
+        if client is None or not self.started_offline or not client.welcome:
+            return
+        self.started_offline = False
+        welcome = client.welcome
+        self.me = str(welcome["user"]["name"])
+        self.expires_at = welcome.get("expires_at")
+        for room in self.rooms.ordered(self.me):
+            room.loaded = False  # the server's history, not the copy kept here
+        await self.save_login()
+        self.keep_token_fresh()
+        self.load_presence()
+        await self.open_room(self.current)
 
     async def save_login(self) -> None:
         client = self.client
@@ -325,8 +387,8 @@ class ChatApp(App[None]):
 
     def watch_connection(self) -> None:
         client = self.client
-        if client is None or self.connection.state == "offline":
-            return
+        if client is None or client.keeper is not None or self.connection.state == "offline":
+            return  # a client that keeps state says so itself (status events)
         state = "online" if client.transport is not None else "reconnecting"
         if state != self.connection.state:
             self.set_connection(ConnectionState(state))
@@ -416,9 +478,13 @@ class ChatApp(App[None]):
             room.messages, room.loaded, room.more_before = [], False, False
             if room.id == self.current:
                 await self.open_room(room.id)
+        elif op == "status":
+            body = event.body or {}
+            self.set_connection(ConnectionState(str(body["status"]), int(body["queued"])))
         elif op == "reconnected":
-            self.set_connection(ConnectionState("online"))
+            self.set_connection(ConnectionState("online", self.connection.queued))
             await self.reload_rooms()
+            await self.finish_start()
         elif op == "disconnected":
             self.set_connection(ConnectionState("offline"))
             reason = str((event.body or {}).get("message", "the connection is closed"))
@@ -472,6 +538,14 @@ class ChatApp(App[None]):
         room = self.rooms.get(room_id) if room_id else None
         if room is not None and self.client is not None:
             room.marker = room.read
+            if self.client.transport is None and self.client.keeper is not None:
+                # Offline: the copy kept here, fetched from the server once back.
+                room.loaded, room.messages = False, []
+                room.add_older(await self.client.cached(room.id, PAGE), more=False)
+                await self.view.show(room, me=self.me, cached=True)
+                self.refresh_rooms()
+                self.refresh_status()
+                return
             if not room.loaded:
                 room.loaded, room.messages = True, []
                 try:
@@ -505,6 +579,9 @@ class ChatApp(App[None]):
             return
         room.read, room.unread = room.last_seq, 0
         self.refresh_rooms()
+        if client.keeper is not None:  # through the outbox, online or not
+            await client.read_room(room.id)
+            return
         with contextlib.suppress(ConnectionLost):  # the next open marks it again
             await client.read(room.id, room.last_seq)
 
@@ -635,6 +712,14 @@ class ChatApp(App[None]):
             case _:
                 await self.in_room(client, command, self.here())
 
+    async def say(self, client: HomerClient, room: Room, text: str, data: Any = None) -> None:
+        """Send; with kept state, into the outbox (it goes when online, its echo
+        shows it) so that nothing waits and nothing is lost offline."""
+        if client.keeper is not None:
+            await client.post(room.id, text, data)
+        else:
+            await client.send(room.id, text, data)
+
     def here(self) -> Room:
         room = self.rooms.get(self.current) if self.current else None
         if room is None:
@@ -644,9 +729,9 @@ class ChatApp(App[None]):
     async def in_room(self, client: HomerClient, command: commands.Input, room: Room) -> None:
         match command:
             case commands.Say(text):
-                await client.send(room.id, text)
+                await self.say(client, room, text)
             case commands.Me(action):
-                await client.send(room.id, action, data=ACTION)
+                await self.say(client, room, action, data=ACTION)
             case commands.Leave():
                 await client.leave(room.id)
                 self.rooms.remove(room.id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 __all__ = ["chat"]
@@ -22,6 +24,13 @@ __all__ = ["chat"]
     "--register", is_flag=True, help="Make the account first, with --name and --password."
 )
 @click.option("--no-save", is_flag=True, help="Do not keep the login for the next start.")
+@click.option(
+    "--state-dir",
+    envvar="HOMER_CHAT_STATE_DIR",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep unread messages, history and unsent messages here"
+    " [default: the user's data directory] (or HOMER_CHAT_STATE_DIR).",
+)
 def chat(
     url: str,
     name: str | None,
@@ -29,6 +38,7 @@ def chat(
     token: str | None,
     register: bool,
     no_save: bool,
+    state_dir: Path | None,
 ) -> None:
     """Chat in the terminal with the Homer server at URL [default: http://127.0.0.1:8080].
 
@@ -43,6 +53,14 @@ def chat(
     if register and not (name and password):
         raise click.UsageError("--register needs --name and --password")
     try:
-        run(url, name=name, password=password, token=token, register=register, save=not no_save)
+        run(
+            url,
+            name=name,
+            password=password,
+            token=token,
+            register=register,
+            save=not no_save,
+            state_dir=state_dir,
+        )
     except EmoticonError as exc:
         raise click.ClickException(str(exc)) from exc

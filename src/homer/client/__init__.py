@@ -621,6 +621,7 @@ class HomerClient:
         backoff = 0.1
         while not self._closed:
             link = self._link
+            lost = link is not None
             if link is not None:
                 await link.run()
                 self._connected.clear()
@@ -631,7 +632,8 @@ class HomerClient:
             self._filling.clear()  # the reconnect's hello resumes every room
             self._fail_waiting(ConnectionLost("connection lost"))
             if self.keeper is not None and not self._closed:
-                self.keeper.set_status("reconnecting" if self.reconnect else "offline")
+                # Reconnecting just after a drop; offline once an attempt has failed.
+                self.keeper.set_status("reconnecting" if lost and self.reconnect else "offline")
             if self._closed or not self.reconnect:
                 self._fail_sends(ConnectionLost("connection lost"))
                 self.events.put_nowait(Envelope(op="disconnected"))
@@ -642,6 +644,8 @@ class HomerClient:
                     await self._open()
                 except (aiohttp.ClientError, OSError, ConnectionLost) as exc:
                     log.debug("reconnect to %s failed: %s", self.base_url, exc)
+                    if self.keeper is not None:
+                        self.keeper.set_status("offline")
                     self._next_node()
                     backoff = min(self.max_backoff, backoff * 2)
                     continue

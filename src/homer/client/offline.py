@@ -14,7 +14,8 @@ state directory (``state_dir=``).
   ...) is reported and dropped. After a crash what was left goes again with
   its client id; the server answers a repeat with the original ack.
 - **Status**: ``online``, ``reconnecting`` or ``offline``, with the number of
-  operations queued, as ``status`` events and :attr:`Keeper.status`.
+  operations queued, as :attr:`Keeper.status` and :attr:`Keeper.queued`, and as
+  a ``status`` event whenever either changes.
 """
 
 from __future__ import annotations
@@ -207,6 +208,7 @@ class Keeper:
         self.queued += 1
         self._empty.clear()
         self._wake.set()
+        self._announce()
         return future
 
     async def _pump(self) -> None:
@@ -246,4 +248,4 @@ class Keeper:
                 future.set_result(result)
         if not self.queued:
             self._empty.set()
-            self._announce()
+        self._announce()
