@@ -1,5 +1,6 @@
 """Two ``homer chat`` processes in real terminals (tmux), chatting through a
-live ``homer serve`` on 127.0.0.1: what a person at each keyboard would see.
+live ``homer serve`` on 127.0.0.1, which stops for a while and comes back:
+what a person at each keyboard would see.
 
 The tmux server has a socket of its own (``tmux -L``), and only it is killed at
 the end. Every wait is for something on screen, with a generous timeout.
@@ -119,6 +120,23 @@ async def test_two_people_chat_in_real_terminals(tmp_path: Path, terminals: Term
         terminals.type("bob", "hi [bold]alice[/] :coffee:?")
         await terminals.until_shown("alice", "bob: hi [bold]alice[/] c[_]?")
         await terminals.until_shown("bob", "bob: hi [bold]alice[/] :coffee:?")
+
+    # The server goes away; alice writes anyway, into her outbox.
+    await terminals.until_shown("alice", "● offline")
+    await terminals.until_shown("bob", "● offline")
+    for i in range(3):
+        terminals.type("alice", f"written offline {i}")
+    await terminals.until_shown("alice", "offline, 3 queued")
+
+    async with homer_process(tmp_path / "server", port):
+        await terminals.until_shown("alice", "● online")
+        await terminals.until_shown("bob", "alice: written offline 2")
+        await terminals.until(
+            lambda: "queued" not in terminals.screen("alice"), "alice", "still queued"
+        )
+        screen = terminals.screen("bob")
+        assert [screen.count(f"alice: written offline {i}") for i in range(3)] == [1, 1, 1]
+        assert screen.index("offline 0") < screen.index("offline 1") < screen.index("offline 2")
 
         terminals.type("bob", "/quit")
         await terminals.until(lambda: not terminals.running("bob"), "bob", "did not quit")
