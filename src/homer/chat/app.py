@@ -18,12 +18,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import aiohttp
-import msgspec
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -34,9 +33,10 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from homer.chat import commands
+from homer.chat.acting import carry_out
 from homer.chat.credentials import SavedLogin, TokenStore
 from homer.chat.emoticons import Emoticons
-from homer.chat.formatting import ACTION, day_label, day_of, message_text
+from homer.chat.formatting import KEYS_HELP, day_label, day_of, envelopes, message_text
 from homer.chat.rooms import Room, Rooms
 from homer.chat.screens import LoginForm, LoginRequested, LoginScreen, RoomSwitcher
 from homer.chat.widgets import ChatInput, ConnectionState, MessageView, RoomList, StatusLine
@@ -58,13 +58,6 @@ TYPING_INTERVAL = 3.0
 MAX_DM_STATUSES = 50
 #: What refresh waits for: this share of the token's remaining life.
 REFRESH_AT = 0.8
-
-KEYS_HELP = (
-    "Keys: Enter send · Ctrl+J (or Alt+Enter) new line · Up/Down input history · "
-    "Tab complete :emoticon: · Ctrl+N/Ctrl+P next/previous room · Alt+1..9 room by number · "
-    "Ctrl+K find a room · "
-    "PageUp older messages · Ctrl+Q quit"
-)
 
 
 class ChatApp(App[None]):
@@ -686,113 +679,12 @@ class ChatApp(App[None]):
             await self.view.add_notice(f"not sent, no connection: {exc}", classes="error")
 
     async def perform(self, text: str) -> None:
-        command = commands.parse(text, now=self.clock(), tz=self.tz or local_zone())
-        client = self.client
-        if isinstance(command, commands.Quit):
-            self.exit()
-            return
-        if isinstance(command, commands.Help):
-            await self.show_help()
-            return
-        if client is None:
-            raise commands.CommandError("not connected yet")
-        match command:
-            case commands.Join(room):
-                info = await client.join(room)
-                self.rooms.add(info)
-                await self.open_room(info["id"])
-            case commands.Create(room, kind):
-                info = await client.create(room, kind)
-                self.rooms.add(info)
-                await self.open_room(info["id"])
-            case commands.Dm(user):
-                info = await client.dm(user)
-                self.rooms.add(info)
-                await self.open_room(info["id"])
-            case _:
-                await self.in_room(client, command, self.here())
-
-    async def say(self, client: HomerClient, room: Room, text: str, data: Any = None) -> None:
-        """Send; with kept state, into the outbox (it goes when online, its echo
-        shows it) so that nothing waits and nothing is lost offline."""
-        if client.keeper is not None:
-            await client.post(room.id, text, data)
-        else:
-            await client.send(room.id, text, data)
-
-    def here(self) -> Room:
-        room = self.rooms.get(self.current) if self.current else None
-        if room is None:
-            raise commands.CommandError("not in a room: /join ROOM or /create ROOM first")
-        return room
-
-    async def in_room(self, client: HomerClient, command: commands.Input, room: Room) -> None:
-        match command:
-            case commands.Say(text):
-                await self.say(client, room, text)
-            case commands.Me(action):
-                await self.say(client, room, action, data=ACTION)
-            case commands.Leave():
-                await client.leave(room.id)
-                self.rooms.remove(room.id)
-                ordered = self.rooms.ordered(self.me)
-                await self.open_room(ordered[0].id if ordered else None)
-                await self.view.add_notice(f"You left {room.label(self.me)}.")
-            case commands.Invite(user):
-                await client.request("invite", room=room.id, user=user)
-                await self.view.add_notice(f"Invited {user} to {room.label(self.me)}.")
-            case commands.Who():
-                answer = await client.request("members", room=room.id, limit=500)
-                members = ", ".join(
-                    f"{m['name']} ({m['status']}{', owner' if m['role'] == 'owner' else ''})"
-                    for m in answer["members"]
-                )
-                await self.view.add_notice(f"In {room.label(self.me)}: {members}")
-            case commands.Topic(text):
-                info = await client.request("topic", room=room.id, topic=text)
-                room.update(info)
-                self.refresh_status()
-            case commands.History(since, until):
-                await self.show_window(client, room, since, until)
-
-    async def show_window(
-        self, client: HomerClient, room: Room, since: float, until: float | None
-    ) -> None:
-        query: dict[str, Any] = {"since": since, "limit": 500}
-        if until is not None:
-            query["until"] = until
-        answer = await client.request("history", room=room.id, **query)
-        found = envelopes(answer)
-        zone = self.tz or local_zone()
-        end = "now" if until is None else f"{datetime.fromtimestamp(until, zone):%Y-%m-%d %H:%M}"
-        start = f"{datetime.fromtimestamp(since, zone):%Y-%m-%d %H:%M}"
-        await self.view.add_notice(
-            f"── {room.label(self.me)} from {start} to {end}: {len(found)} messages"
-            f"{' (the first 500)' if answer.get('more') else ''} ──",
-            classes="day",
-        )
-        for message in found:
-            await self.view.add_line(message_text(message, emoticons=self.emoticons, tz=self.tz))
-        await self.view.add_notice("── end of the window ──", classes="day")
-
-    async def show_help(self) -> None:
-        await self.view.add_notice("Commands:")
-        for usage, what in commands.HELP.values():
-            await self.view.add_notice(f"  {usage}: {what}")
-        await self.view.add_notice(KEYS_HELP)
+        await carry_out(self, text)
 
     async def on_unmount(self) -> None:
         if self.client is not None:
             await self.client.close()
 
 
-def envelopes(answer: Mapping[str, Any]) -> list[Envelope]:
-    return [msgspec.convert(m, Envelope) for m in answer.get("messages", [])]
-
-
 def unreachable(url: str, exc: BaseException) -> str:
     return f"cannot reach {url}: {exc or type(exc).__name__}"
-
-
-def local_zone() -> tzinfo | None:
-    return datetime.now().astimezone().tzinfo

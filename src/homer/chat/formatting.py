@@ -4,14 +4,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, tzinfo
+from typing import Any
 
+import msgspec
 from rich.text import Text
 
 from homer.chat.emoticons import Emoticons
 from homer.protocol.envelope import Envelope
 
-__all__ = ["day_label", "message_text", "time_label"]
+__all__ = ["KEYS_HELP", "day_label", "envelopes", "local_zone", "message_text", "time_label"]
 
 #: ``data`` of a message written with ``/me``: shown as ``* name action``.
 ACTION = {"me": True}
@@ -61,3 +64,19 @@ def message_text(message: Envelope, *, emoticons: Emoticons, tz: tzinfo | None) 
     }
     line.append(notices.get(kind, f"{sender}: ({kind})"), style="dim")
     return line
+
+
+KEYS_HELP = (
+    "Keys: Enter send · Ctrl+J (or Alt+Enter) new line · Up/Down input history · "
+    "Tab complete :emoticon: · Ctrl+N/Ctrl+P next/previous room · Alt+1..9 room by number · "
+    "Ctrl+K find a room · "
+    "PageUp older messages · Ctrl+Q quit"
+)
+
+
+def envelopes(answer: Mapping[str, Any]) -> list[Envelope]:
+    return [msgspec.convert(m, Envelope) for m in answer.get("messages", [])]
+
+
+def local_zone() -> tzinfo | None:
+    return datetime.now().astimezone().tzinfo
