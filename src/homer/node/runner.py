@@ -145,6 +145,13 @@ async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
     # so its pauses (the p99 of a busy node) shrink by that much.
     gc.collect()
     gc.freeze()
+    # Messages in flight (a burst: thousands of futures, records and envelopes at
+    # once) outlived the default young generation (700 allocations) and reached
+    # the oldest, whose collections then paused the loop for 20-35 ms, several
+    # times a burst. With these thresholds they die young: on 500 rooms of two
+    # at full speed, CPU per message 59.7 -> 52.7 us, time in the collector per
+    # 30,000 messages 272 -> 138 ms, the longest pause 27 -> 13 ms.
+    gc.set_threshold(3000, 20, 100)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
