@@ -6,7 +6,8 @@ for people and logs. Codes never change meaning once released.
     HomerError                      (code varies; never raised itself)
     ├── InvalidInput                invalid       the caller sent something malformed
     │   ├── ValidationFailed        invalid       named fields failed their validators
-    │   └── BadParams               invalid       parameters that do not fit the operation
+    │   ├── BadParams               invalid       parameters that do not fit the operation
+    │   └── BadRange                invalid       a byte range outside a stored file
     ├── NotFound                    not_found     no such user, group, token, ...
     │   └── UnknownOp               unknown_op    no handler for this operation
     ├── Conflict                    conflict      a name is taken, a rule forbids it now
@@ -17,9 +18,11 @@ for people and logs. Codes never change meaning once released.
     │       └── TokenRevoked        token_revoked revoked one by one or with all of a user's
     ├── RateLimited                 rate_limited  try again after ``retry_after`` seconds
     ├── TooLarge                    too_large     a frame or message over the configured limit
+    │   └── BlobTooLarge            too_large     a stored file over its size limit
     ├── StoreError                  unavailable   the store failed; the operation did not happen
     │   └── SchemaTooNew            unavailable   the database was written by a newer Homer
     ├── BrokerError                 unavailable   the broker is unreachable; live delivery waits
+    ├── BlobError                   unavailable   file storage failed; nothing was stored or removed
     └── InternalError               internal      a failure of Homer's own, logged where it happened
 
 An expired token is not an error: ``TokenManager.check`` returns ``None`` so
@@ -33,6 +36,9 @@ from enum import StrEnum
 
 __all__ = [
     "BadParams",
+    "BadRange",
+    "BlobError",
+    "BlobTooLarge",
     "BrokerError",
     "Conflict",
     "ErrorCode",
@@ -100,6 +106,15 @@ class BadParams(InvalidInput):
     """The parameters do not fit the operation's ``msgspec.Struct``."""
 
 
+class BadRange(InvalidInput):
+    """A byte range that selects nothing of a stored file (HTTP answers 416)."""
+
+    def __init__(self, message: str, size: int) -> None:
+        super().__init__(message)
+        #: The file's size, for the ``Content-Range: bytes */size`` of the answer.
+        self.size = size
+
+
 class NotFound(HomerError):
     code = ErrorCode.NOT_FOUND
 
@@ -155,6 +170,20 @@ class RateLimited(HomerError):
 
 class TooLarge(HomerError):
     code = ErrorCode.TOO_LARGE
+
+
+class BlobTooLarge(TooLarge):
+    """A file grew past the ``limit`` its writer set; nothing of it was kept."""
+
+    def __init__(self, message: str, limit: int) -> None:
+        super().__init__(message)
+        self.limit = limit
+
+
+class BlobError(HomerError):
+    """File storage failed (a disk, an S3 service); the operation did not happen."""
+
+    code = ErrorCode.UNAVAILABLE
 
 
 class BrokerError(HomerError):
