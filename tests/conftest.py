@@ -23,11 +23,13 @@ def no_blocking_calls_in_the_event_loop() -> Iterator[None]:
     calls in fast mode (docs/decisions/0017-queue-calls-on-the-loop.md). asyncpg looks for
     ``~/.pgpass`` and the TLS files under ``~/.postgresql`` while it opens a
     connection; the pool opens its connections at start-up, and later only to
-    replace a broken one.
+    replace a broken one. The S3 client reads its service model and the AWS
+    configuration files once, when the S3 blob adapter opens at start-up.
     """
     with blockbuster_ctx("homer") as blockbuster:
         for name, function in blockbuster.functions.items():
             function.can_block_in("asyncpg/connect_utils.py", "_parse_connect_dsn_and_args")
+            function.can_block_in("homer/blob/s3.py", "open")
             if name.startswith("sqlite3."):
                 function.can_block_in("homer/store/sqlite/database.py", "_inline")
                 function.can_block_in("homer/store/sqlite/database.py", "_inline_read")
