@@ -222,6 +222,9 @@ class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     broker: str = "inprocess"
     #: The topic exchange the nodes of one deployment share on RabbitMQ.
     broker_exchange: str = "homer"
+    #: Where shared files' bytes go: ``file`` (``files/`` in the data dir),
+    #: ``file:///path/to/dir`` or ``s3://bucket/prefix?endpoint=...&region=...``.
+    blob: str = "file"
     identity: IdentityConfig = IdentityConfig()
     tokens: TokenConfig = TokenConfig()
     sessions: SessionConfig = SessionConfig()

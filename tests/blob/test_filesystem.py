@@ -137,3 +137,12 @@ async def test_a_key_never_reaches_outside_the_root(blob: FileBlob, tmp_path: Pa
     (tmp_path / "outside").write_bytes(b"\x00\x00\x00\x02{}")
     with pytest.raises(NotFound):
         await blob.stat("../outside")
+
+
+async def test_opening_creates_nothing_until_the_first_file(tmp_path: Path) -> None:
+    adapter = FileBlob(tmp_path / "data" / "files")
+    await adapter.open()
+    assert not (tmp_path / "data").exists()
+    await adapter.put(stream(b"x"), content_type="a/b", limit=1)
+    assert (tmp_path / "data" / "files" / "tmp").is_dir()
+    await adapter.close()

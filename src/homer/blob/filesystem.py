@@ -77,15 +77,15 @@ class FileBlob:
     # -- lifecycle -----------------------------------------------------------------
 
     async def open(self) -> None:
+        """Clean up after a crash; the directories are made by the first write."""
         await _off_loop(self._prepare)
 
     async def close(self) -> None:
         """Nothing stays open between calls."""
 
     def _prepare(self) -> None:
-        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.root.chmod(0o700)
-        self._tmp.mkdir(mode=0o700, exist_ok=True)
+        """Remove what a crash left in ``tmp/``; create nothing (the directories
+        appear with the first file)."""
         cutoff = time.time() - STALE_AFTER
         for leftover in self._tmp.glob("*.part"):
             with contextlib.suppress(FileNotFoundError):
@@ -144,6 +144,8 @@ class FileBlob:
     # -- in a worker thread ----------------------------------------------------------
 
     def _create(self, temp: Path, header: bytes) -> BinaryIO:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._tmp.mkdir(mode=0o700, exist_ok=True)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         file = os.fdopen(fd, "wb")
         try:

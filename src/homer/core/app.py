@@ -28,6 +28,8 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from homer.blob.factory import open_blob
+from homer.blob.ports import Blob
 from homer.broker.factory import open_broker
 from homer.broker.ports import Broker
 from homer.clock import Clock, system_clock
@@ -95,6 +97,7 @@ class Homer:
         *,
         store: Store | None = None,
         broker: Broker | None = None,
+        blob: Blob | None = None,
         schema: UserSchema | None = None,
         permissions: Iterable[str] | Mapping[str, str] = (),
         password_params: Argon2Params | None = None,
@@ -117,6 +120,9 @@ class Homer:
         self._permissions = permissions
         self._password_params = password_params
         self.broker: Broker = broker or open_broker(self.config)
+        #: Where shared files' bytes go; opened and closed with the node (no operation
+        #: uses it yet).
+        self.blob: Blob = blob or open_blob(self.config)
         self.metrics = Metrics()
         # Read at each scrape: what the connection is, on a node that only listens too.
         self.metrics.broker_connected.set_function(lambda: float(self.broker.connected))
@@ -270,6 +276,11 @@ class Homer:
         self.identity.authorizer.permissions.check(
             [h.requires for h in self.handlers.values() if h.requires is not None]
         )
+        try:
+            await self.blob.open()
+        except BaseException:
+            await self.identity.close()
+            raise
         await self.broker.start(
             self.deliver if self.broker.instant else self._from_broker,
             on_resync=self._broker_back,
@@ -296,6 +307,7 @@ class Homer:
         await self.presence.flush()
         await self.events.close(within=self.config.server.shutdown_grace)
         await self.broker.stop()
+        await self.blob.close()
         await self.identity.close()
 
     def spawn(self, coro: Awaitable[Any]) -> None:
