@@ -160,7 +160,7 @@ class S3Blob:
             self._client = await stack.enter_async_context(
                 session.create_client(
                     "s3",
-                    region_name=where.region or "us-east-1",
+                    region_name=where.region,  # None: the AWS configuration's, else us-east-1
                     endpoint_url=where.endpoint,
                     aws_access_key_id=where.access_key,
                     aws_secret_access_key=where.secret_key,
