@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
+import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from homer.blob import filesystem
 from homer.blob.filesystem import STALE_AFTER, FileBlob
 from homer.blob.ports import Blob, new_key
 from homer.errors import BlobError, NotFound
@@ -146,3 +148,28 @@ async def test_opening_creates_nothing_until_the_first_file(tmp_path: Path) -> N
     await adapter.put(stream(b"x"), content_type="a/b", limit=1)
     assert (tmp_path / "data" / "files" / "tmp").is_dir()
     await adapter.close()
+
+
+async def test_a_write_cancelled_while_its_thread_publishes_leaves_nothing(
+    blob: FileBlob, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelling cannot stop a thread: the clean-up waits for it, then removes
+    even a blob it had already renamed into place (its key is never returned)."""
+    publishing = threading.Event()
+    release = threading.Event()
+    sync_directory = filesystem._fsync_directory
+
+    def slow_sync(path: Path) -> None:
+        publishing.set()
+        release.wait(timeout=30)
+        sync_directory(path)
+
+    monkeypatch.setattr(filesystem, "_fsync_directory", slow_sync)
+    task = asyncio.create_task(blob.put(stream(b"x" * 1000), content_type="a/b", limit=10**6))
+    await asyncio.to_thread(publishing.wait, 30)
+    task.cancel()
+    await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert files_under(blob.root) == set()

@@ -187,3 +187,22 @@ def test_a_secret_in_a_bad_url_is_not_repeated() -> None:
     with pytest.raises(InvalidInput) as caught:
         parse_s3_url("http://key:topsecret@bucket")
     assert "topsecret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("last_request", ["put_object", "complete_multipart_upload"])
+async def test_a_last_request_whose_answer_is_lost_leaves_nothing(
+    blob: S3Blob, s3_client: Any, bucket: str, monkeypatch: pytest.MonkeyPatch, last_request: str
+) -> None:
+    """The request succeeded but its answer never came (a timeout): the object
+    exists, its key is never returned, so the adapter deletes it."""
+    real = getattr(blob._client, last_request)
+
+    async def answer_lost(**request: Any) -> None:
+        await real(**request)
+        raise TimeoutError("the answer was lost")
+
+    monkeypatch.setattr(blob._client, last_request, answer_lost)
+    size = MIN_PART_SIZE + 1 if last_request == "complete_multipart_upload" else 1000
+    with pytest.raises(BlobError, match="answer was lost"):
+        await blob.put(in_pieces(os.urandom(size)), content_type="a/b", limit=size)
+    assert await everything_in(s3_client, bucket) == set()

@@ -104,10 +104,14 @@ class FileBlob:
         created = self._clock()
         temp = self._tmp / f"{key}.part"
         header = _encode(_Header(content_type=content_type, created=created))
-        file = await _off_loop(self._create, temp, _PREFIX.pack(len(header)) + header)
+        target = self.path_of(key)
         size = 0
         pending = bytearray()
+        file: BinaryIO | None = None
         try:
+            file = await _off_loop(
+                self._create, temp, _PREFIX.pack(len(header)) + header, undo=_close
+            )
             async for chunk in chunks:
                 size += len(chunk)
                 if size > limit:
@@ -116,11 +120,14 @@ class FileBlob:
                 if len(pending) >= CHUNK_SIZE:
                     await _off_loop(file.write, bytes(pending))
                     pending.clear()
-            await _off_loop(self._publish, file, bytes(pending), temp, self.path_of(key))
+            await _off_loop(self._publish, file, bytes(pending), temp, target)
         except BaseException:
-            # Shielded: a second cancellation cannot stop the clean-up half-way (it
-            # goes on in its thread).
-            await asyncio.shield(asyncio.to_thread(_discard, file, temp))
+            # Every thread of this write is over (see _off_loop). The target too: a
+            # blob renamed into place whose directory could not be synced is not
+            # returned, so nobody would ever delete it. Shielded: a second
+            # cancellation cannot stop the clean-up half-way.
+            with contextlib.suppress(OSError):  # the first failure is the one to report
+                await asyncio.shield(asyncio.to_thread(_discard, file, temp, target))
             raise
         return BlobInfo(key=key, size=size, content_type=content_type, created=created)
 
@@ -128,7 +135,9 @@ class FileBlob:
     async def read(
         self, key: str, *, start: int = 0, end: int | None = None
     ) -> AsyncIterator[AsyncIterator[bytes]]:
-        file, offset, stop = await _off_loop(self._open_range, key, start, end)
+        file, offset, stop = await _off_loop(
+            self._open_range, key, start, end, undo=lambda opened: opened[0].close()
+        )
         try:
             yield _chunks(file, stop - offset)
         finally:
@@ -216,17 +225,37 @@ async def _chunks(file: BinaryIO, remaining: int) -> AsyncIterator[bytes]:
         yield chunk
 
 
-async def _off_loop(function: Callable[..., _T], *args: object) -> _T:
-    """``function(*args)`` in a worker thread; a failing disk is a :class:`BlobError`."""
+async def _off_loop(
+    function: Callable[..., _T], *args: object, undo: Callable[[_T], object] | None = None
+) -> _T:
+    """``function(*args)`` in a worker thread; a failing disk is a :class:`BlobError`.
+
+    A cancelled caller still waits for the thread to finish (a thread cannot be
+    stopped), so that what it was doing is over before the caller cleans up; what
+    it returned then goes to ``undo`` (a file to close) before the cancellation
+    goes on."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
     try:
-        return await asyncio.to_thread(function, *args)
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            result = await work
+            if undo is not None:
+                undo(result)
+        raise
     except OSError as exc:
         raise BlobError(f"file storage failed: {exc}") from exc
 
 
-def _discard(file: BinaryIO, temp: Path) -> None:
+def _close(file: BinaryIO) -> None:
     file.close()
-    _unlink(temp)
+
+
+def _discard(file: BinaryIO | None, *paths: Path) -> None:
+    if file is not None:
+        file.close()
+    for path in paths:
+        _unlink(path)
 
 
 def _unlink(path: Path) -> None:

@@ -20,10 +20,13 @@ Configured by one URL::
 
 A blob becomes visible only when its ``PutObject`` or
 ``CompleteMultipartUpload`` succeeds, which S3 makes atomic; a write that fails,
-goes over its limit or is cancelled aborts its multipart upload. (A process
-killed mid-upload cannot abort it: give the bucket a lifecycle rule that aborts
-incomplete multipart uploads after a day.) The content type is the object's
-``Content-Type``; the creation time travels in ``x-amz-meta-created``.
+goes over its limit or is cancelled aborts its multipart upload, and deletes the
+object if it fails while the last request is in flight (that request may have
+succeeded). (A process killed mid-upload cannot abort it, nor can a
+cancellation that lands while S3 creates the upload: give the bucket a
+lifecycle rule that aborts incomplete multipart uploads after a day.) The
+content type is the object's ``Content-Type``; the creation time travels in
+``x-amz-meta-created``.
 """
 
 from __future__ import annotations
@@ -201,6 +204,7 @@ class S3Blob:
         size = 0
         pending = bytearray()
         upload: _Multipart | None = None
+        finishing = False
         try:
             async for chunk in chunks:
                 size += len(chunk)
@@ -213,17 +217,22 @@ class S3Blob:
                         upload = await _Multipart.start(client, head)
                     await upload.send(bytes(pending[:part_size]))
                     del pending[:part_size]
+            if upload is not None and pending:
+                await upload.send(bytes(pending))
+            finishing = True
             if upload is None:
                 with _s3_errors("store a file"):
                     await client.put_object(Body=bytes(pending), **head)
             else:
-                if pending:
-                    await upload.send(bytes(pending))
                 await upload.complete()
         except BaseException:
+            # Shielded: a second cancellation must not leave anything behind.
             if upload is not None:
-                # Shielded: a second cancellation must not leave the upload behind.
                 await asyncio.shield(upload.abort())
+            if finishing:
+                # The last request may have succeeded before its answer was lost (a
+                # cancellation, a timeout): the key is never returned, so remove it.
+                await asyncio.shield(self._forget(name))
             raise
         return BlobInfo(key=key, size=size, content_type=content_type, created=created)
 
@@ -262,6 +271,11 @@ class S3Blob:
             content_type=str(answer.get("ContentType", "application/octet-stream")),
             created=float(created) if created else answer["LastModified"].timestamp(),
         )
+
+    async def _forget(self, name: str) -> None:
+        """Best effort: remove an object that may exist."""
+        with contextlib.suppress(ClientError, BotoCoreError, aiohttp.ClientError, OSError):
+            await self._client.delete_object(Bucket=self.location.bucket, Key=name)
 
     async def delete(self, key: str) -> None:
         if not is_key(key):
