@@ -29,8 +29,8 @@ it); the blob keeps only its bytes. Five calls, all async:
 
 What every adapter guarantees (:mod:`homer.testing.blob_conformance` checks it):
 
-- **Atomic**: a blob appears whole or not at all. A reader, ``stat`` or a
-  listing never sees a half-written blob; a key is returned only once its bytes
+- **Atomic**: a blob appears whole or not at all. Neither a reader nor ``stat``
+  ever sees a half-written blob; a key is returned only once its bytes
   are durable as the adapter is configured.
 - **Nothing left behind**: a write that fails, is refused over its limit, or is
   cancelled leaves no blob and no partial object (the filesystem adapter's temp
@@ -40,7 +40,8 @@ What every adapter guarantees (:mod:`homer.testing.blob_conformance` checks it):
   that could not have been made by the adapter is simply not found.
 - **Immutable**: a key's bytes never change; a new version is a new key.
 - Failures of the medium (a full disk, an unreachable S3 service) raise
-  :class:`homer.errors.BlobError`; no foreign exception crosses the port.
+  :class:`homer.errors.BlobError`: no exception of the medium's own crosses
+  the port.
 """
 
 from __future__ import annotations
