@@ -162,7 +162,8 @@ async def test_connections_resuming_where_nobody_else_follows_the_room(
                         position = connection.seqs[-1]
                 last = await sender.stop()
                 async with raw(http, nodes.nodes[2].url, token, position) as connection:
-                    await connection.wait_for(last)
+                    if position < last:  # the chain may have seen the last one already
+                        await connection.wait_for(last)
                 streams.append((position, connection.seqs))
         finally:
             await ann.close()
@@ -173,7 +174,8 @@ async def test_connections_resuming_where_nobody_else_follows_the_room(
             except AssertionError as exc:
                 broken.append(str(exc))
         assert not broken, f"{len(broken)} of {len(streams)} connections: {broken[:3]}"
-        assert streams[-1][1][-1] == last
+        start, seqs = streams[-1]
+        assert (seqs[-1] if seqs else start) == last, "the chain ends at the last message"
 
 
 async def test_resume_requests_on_live_connections(
