@@ -130,6 +130,8 @@ class Keeper:
                 await self._keep(item)
             except (HomerError, OSError) as exc:  # the disk: say so, hand the event on
                 log.warning("could not keep %s locally: %s", item, exc)
+            except Exception:  # a bug here must not stop the events
+                log.exception("could not keep %s locally", item)
             finally:
                 self._incoming.task_done()
             if isinstance(item, Envelope):
