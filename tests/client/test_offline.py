@@ -252,3 +252,26 @@ async def test_post_needs_a_state_directory() -> None:
     client = HomerClient("http://127.0.0.1:1", token="t")
     with pytest.raises(ClientError, match="state_dir"):
         await client.post("room", "text")
+
+
+async def test_a_failure_to_keep_an_event_still_hands_it_on(tmp_path: Path) -> None:
+    async with node(tmp_path) as server:
+        await server.start("alice", "bob")
+        async with server.client("alice") as alice:
+            await alice.create("talk")
+            bob = server.client("bob", state_dir=tmp_path / "bob-state")
+            await bob.start()
+            await bob.join("talk")
+            keeper = bob.keeper
+            assert keeper is not None
+
+            async def broken(*args: object, **kwargs: object) -> None:
+                raise RuntimeError("a bug in keeping")
+
+            keeper.state.record = broken  # type: ignore[method-assign]
+            await alice.send("talk", "still here")
+            event = await bob.next_event("msg", timeout=30)
+            while event.kind != "msg":
+                event = await bob.next_event("msg", timeout=30)
+            assert event.body["text"] == "still here"
+            await bob.close()
