@@ -345,8 +345,15 @@ def _explain(
 
 
 def with_backends(
-    config: HomerConfig, *, store: str | None = None, broker: str | None = None
+    config: HomerConfig,
+    *,
+    store: str | None = None,
+    broker: str | None = None,
+    blob: str | None = None,
 ) -> HomerConfig:
-    """``config`` with the store and broker URLs given on the command line, if any."""
-    flags = {k: v for k, v in (("store", store), ("broker", broker)) if v is not None}
+    """``config`` with the store, broker and file storage URLs given on the command
+    line, if any."""
+    flags = {
+        k: v for k, v in (("store", store), ("broker", broker), ("blob", blob)) if v is not None
+    }
     return msgspec.structs.replace(config, **flags) if flags else config

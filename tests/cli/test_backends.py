@@ -1,4 +1,4 @@
-"""``homer migrate`` and the ``--store`` / ``--broker`` flags, as real processes."""
+"""``homer migrate`` and the ``--store`` / ``--broker`` / ``--blob`` flags, as real processes."""
 
 from __future__ import annotations
 
@@ -45,6 +45,10 @@ def test_unknown_store_and_broker_are_refused_with_a_reason(tmp_path: Path) -> N
     assert "unknown store 'mongodb://x'" in refused.stderr
     refused = homer("serve", "--port", "0", "--broker", "kafka://x", expect=1)
     assert "unknown broker 'kafka://x'" in refused.stderr
+    refused = homer("serve", "--port", "0", "--blob", "ftp://user:secret@x", expect=1)
+    assert "unknown file storage 'ftp'" in refused.stderr
+    assert "secret" not in refused.stderr
+    assert refused.stderr.strip().startswith("homer: error:")
 
 
 def test_unreachable_services_stop_serve_with_one_line(tmp_path: Path) -> None:
@@ -54,3 +58,7 @@ def test_unreachable_services_stop_serve_with_one_line(tmp_path: Path) -> None:
     assert refused.stderr.strip().startswith("homer: error:")
     refused = homer("migrate", "--store", "postgresql://postgres@127.0.0.1:1/x", expect=1)
     assert refused.stderr.strip().startswith("homer: error:")
+    refused = homer(
+        "serve", "--port", "0", "--blob", "s3://files?endpoint=http://127.0.0.1:1", expect=1
+    )
+    assert refused.stderr.strip().startswith("homer: error:"), "the flag reached the S3 adapter"

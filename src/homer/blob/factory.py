@@ -57,7 +57,9 @@ def blob_from_url(url: str, *, data_dir: Path) -> Blob:
         with optional_dependency("file storage on S3", extra="s3"):
             from homer.blob.s3 import S3Blob
         return S3Blob.from_url(url)
+    # Only the scheme is repeated: the rest of a URL may hold a secret.
+    scheme = url.partition(":")[0][:20]
     raise InvalidInput(
-        "unknown file storage: use 'file', 'file:///path/to/directory'"
+        f"unknown file storage {scheme!r}: use 'file', 'file:///path/to/directory'"
         " or 's3://bucket/prefix?endpoint=...'"
     )

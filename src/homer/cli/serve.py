@@ -47,6 +47,13 @@ _SQLITE_ENDINGS = ("", "-wal", "-shm", "-journal")
     metavar="URL",
     help="inprocess (default, one node) or amqp://user:pass@host:port/vhost (RabbitMQ).",
 )
+@click.option(
+    "--blob",
+    default=None,
+    metavar="URL",
+    help="Where shared files go: file (default, in the data directory), file:///dir"
+    " or s3://bucket[/prefix]?endpoint=URL.",
+)
 @common_options
 def serve(
     config: HomerConfig,
@@ -55,6 +62,7 @@ def serve(
     tcp_port: int | None,
     store: str | None,
     broker: str | None,
+    blob: str | None,
 ) -> None:
     """Run a Homer server: WebSocket at /ws, HTTP API, web client at /.
 
@@ -63,8 +71,9 @@ def serve(
     /api/events, long-poll queues at /api/queues); --tcp-port adds raw TCP.
     TLS comes from server.tls_cert and server.tls_key in the configuration.
 
-    One node runs on SQLite and an in-process broker. Several nodes share a
-    PostgreSQL store (--store) and a RabbitMQ broker (--broker).
+    One node runs on SQLite and an in-process broker, with files in its data
+    directory. Several nodes share a PostgreSQL store (--store), a RabbitMQ
+    broker (--broker) and an S3 bucket for files (--blob).
 
     Stops cleanly on SIGINT or SIGTERM: in-flight writes finish, sessions are
     told to reconnect and resume, and the process exits 0.
@@ -73,7 +82,7 @@ def serve(
         k: v for k, v in (("host", host), ("port", port), ("tcp_port", tcp_port)) if v is not None
     }
     config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **flags))
-    config = with_backends(config, store=store, broker=broker)
+    config = with_backends(config, store=store, broker=broker, blob=blob)
     configure_logging(config.server.log_format, config.server.log_level)
     runner = asyncio.run
     if config.server.uvloop:
