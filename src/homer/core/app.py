@@ -272,19 +272,25 @@ class Homer:
             # Without a sweeper, a test moves the clock and sweeps: rounds end then.
             timer=self.sweep_period is not None,
         )
-        # A handler guarded by an undeclared permission is a typo: refuse to start.
-        self.identity.authorizer.permissions.check(
-            [h.requires for h in self.handlers.values() if h.requires is not None]
-        )
+        # What opened is closed again if a later step fails: a node that could not
+        # start holds no store connection, file or broker channel.
         try:
+            # A handler guarded by an undeclared permission is a typo: refuse to start.
+            self.identity.authorizer.permissions.check(
+                [h.requires for h in self.handlers.values() if h.requires is not None]
+            )
             await self.blob.open()
+            try:
+                await self.broker.start(
+                    self.deliver if self.broker.instant else self._from_broker,
+                    on_resync=self._broker_back,
+                )
+            except BaseException:
+                await self.blob.close()
+                raise
         except BaseException:
             await self.identity.close()
             raise
-        await self.broker.start(
-            self.deliver if self.broker.instant else self._from_broker,
-            on_resync=self._broker_back,
-        )
         if self.sweep_period is not None:
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep(self.sweep_period))
         self._started = True
