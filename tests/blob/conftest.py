@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,13 @@ from typing import Any
 import pytest
 from aiobotocore.session import get_session
 
+from tests.server.test_process import free_port
+
 #: Seconds the server has to answer after it was started.
 PATIENCE = 60.0
 #: moto takes any credentials; these keep the machine's own out of the tests.
 CREDENTIALS = {"aws_access_key_id": "homer-test", "aws_secret_access_key": "homer-test-secret"}
 REGION = "us-east-1"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _answers(url: str) -> bool:
@@ -46,7 +41,7 @@ def _answers(url: str) -> bool:
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """The URL of a moto server of this test process's own."""
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,14 +13,9 @@ from homer.core.app import Homer
 from homer.identity.passwords import Argon2Params
 from homer.node.runner import RunningServer, start_server
 from homer.testing.server import PASSWORD, create_user
+from tests.server.test_process import free_port
 
 __all__ = ["Node", "node"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Node:
