@@ -34,13 +34,14 @@ import msgspec
 from homer.blob.ports import (
     CHUNK_SIZE,
     BlobInfo,
+    blocks,
     check_content_type,
     is_key,
     new_key,
     resolve_range,
 )
 from homer.clock import Clock, system_clock
-from homer.errors import BlobError, BlobTooLarge, NotFound
+from homer.errors import BlobError, NotFound
 
 __all__ = ["FileBlob"]
 
@@ -106,21 +107,17 @@ class FileBlob:
         header = _encode(_Header(content_type=content_type, created=created))
         target = self.path_of(key)
         size = 0
-        pending = bytearray()
         file: BinaryIO | None = None
         try:
             file = await _off_loop(
                 self._create, temp, _PREFIX.pack(len(header)) + header, undo=_close
             )
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise BlobTooLarge(f"a file over the limit of {limit} bytes", limit)
-                pending += chunk
-                if len(pending) >= CHUNK_SIZE:
-                    await _off_loop(file.write, bytes(pending))
-                    pending.clear()
-            await _off_loop(self._publish, file, bytes(pending), temp, target)
+            async for block, last in blocks(chunks, size=CHUNK_SIZE, limit=limit):
+                size += len(block)
+                if last:
+                    await _off_loop(self._publish, file, block, temp, target)
+                else:
+                    await _off_loop(file.write, block)
         except BaseException:
             # Every thread of this write is over (see _off_loop). The target too: a
             # blob renamed into place whose directory could not be synced is not

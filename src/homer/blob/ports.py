@@ -53,12 +53,13 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from homer.errors import BadRange, InvalidInput
+from homer.errors import BadRange, BlobTooLarge, InvalidInput
 
 __all__ = [
     "CHUNK_SIZE",
     "Blob",
     "BlobInfo",
+    "blocks",
     "check_content_type",
     "is_key",
     "new_key",
@@ -123,6 +124,27 @@ def new_key() -> str:
 def is_key(key: str) -> bool:
     """Whether ``key`` could have been made by an adapter (else it is not found)."""
     return _KEY.fullmatch(key) is not None
+
+
+async def blocks(
+    chunks: AsyncIterable[bytes], *, size: int, limit: int
+) -> AsyncIterator[tuple[bytes, bool]]:
+    """A stream to store as ``(block, last)``: blocks of exactly ``size`` bytes,
+    then the last with the rest (from none to ``size`` bytes). A block is handed
+    on only once more bytes follow it, so a stream of exactly one block is one
+    block marked last. Raises :class:`BlobTooLarge` as soon as more than
+    ``limit`` bytes have arrived: every adapter refuses at the same point."""
+    received = 0
+    pending = bytearray()
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > limit:
+            raise BlobTooLarge(f"a file over the limit of {limit} bytes", limit)
+        pending += chunk
+        while len(pending) > size:
+            yield bytes(pending[:size]), False
+            del pending[:size]
+    yield bytes(pending), True
 
 
 def check_content_type(content_type: str) -> None:

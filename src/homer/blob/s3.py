@@ -46,13 +46,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from homer.blob.ports import (
     CHUNK_SIZE,
     BlobInfo,
+    blocks,
     check_content_type,
     is_key,
     new_key,
     resolve_range,
 )
 from homer.clock import Clock, system_clock
-from homer.errors import BlobError, BlobTooLarge, InvalidInput, NotFound
+from homer.errors import BlobError, InvalidInput, NotFound
 
 __all__ = ["MIN_PART_SIZE", "S3Blob", "S3Location", "parse_s3_url"]
 
@@ -202,29 +203,25 @@ class S3Blob:
             "Metadata": {"created": repr(created)},
         }
         size = 0
-        pending = bytearray()
         upload: _Multipart | None = None
         finishing = False
         try:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise BlobTooLarge(f"a file over the limit of {limit} bytes", limit)
-                pending += chunk
-                # Strictly more than a part: a stream of exactly one part is one put.
-                while len(pending) > part_size:
+            # A stream of exactly one part is one put; anything longer is multipart.
+            async for block, last in blocks(chunks, size=part_size, limit=limit):
+                size += len(block)
+                if not last:
                     if upload is None:
                         upload = await _Multipart.start(client, head)
-                    await upload.send(bytes(pending[:part_size]))
-                    del pending[:part_size]
-            if upload is not None and pending:
-                await upload.send(bytes(pending))
-            finishing = True
-            if upload is None:
-                with _s3_errors("store a file"):
-                    await client.put_object(Body=bytes(pending), **head)
-            else:
-                await upload.complete()
+                    await upload.send(block)
+                    continue
+                if upload is not None and block:
+                    await upload.send(block)
+                finishing = True
+                if upload is None:
+                    with _s3_errors("store a file"):
+                        await client.put_object(Body=block, **head)
+                else:
+                    await upload.complete()
         except BaseException:
             # Shielded: a second cancellation must not leave anything behind.
             if upload is not None:
