@@ -635,8 +635,7 @@ class HomerClient:
                 # Reconnecting just after a drop; offline once an attempt has failed.
                 self.keeper.set_status("reconnecting" if lost and self.reconnect else "offline")
             if self._closed or not self.reconnect:
-                self._fail_sends(ConnectionLost("connection lost"))
-                self.events.put_nowait(Envelope(op="disconnected"))
+                self._give_up(ConnectionLost("connection lost"))
                 return
             while not self._closed:
                 await asyncio.sleep(backoff * (0.5 + random.random()))
@@ -652,8 +651,7 @@ class HomerClient:
                 except ClientError as exc:
                     if exc.wire_code in ("unauthenticated", "invalid_token", "token_revoked"):
                         if self._credentials is None:
-                            self._fail_sends(exc)
-                            self.events.put_nowait(Envelope(op="disconnected", body=exc.body))
+                            self._give_up(exc, exc.body)
                             return
                         self.token = None
                         with contextlib.suppress(HomerError, aiohttp.ClientError, OSError):
@@ -665,9 +663,15 @@ class HomerClient:
                 self.events.put_nowait(Envelope(op="reconnected"))
                 break
 
-    def _fail_sends(self, error: HomerError) -> None:
+    def _give_up(self, error: HomerError, body: Any = None) -> None:
+        """No more reconnecting: the sends waiting fail, the state says offline, and
+        the application hears ``disconnected``."""
+        self._fail_sends(error)
         if self.keeper is not None:
             self.keeper.set_status("offline")
+        self.events.put_nowait(Envelope(op="disconnected", body=body))
+
+    def _fail_sends(self, error: HomerError) -> None:
         for pending in self._sends.values():
             if not pending.future.done():
                 pending.future.set_exception(error)

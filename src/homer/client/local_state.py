@@ -101,6 +101,8 @@ class LocalState:
         self.queues = AsyncQueueFile(directory / "state.db")
         #: Queues known to exist (each room's are made on its first message).
         self._made: set[str] = set()
+        #: Room -> the seq of the newest unread message kept (read from the file once).
+        self._unread_tail: dict[str, int] = {}
         self._lock: IO[bytes] | None = None
 
     async def open(self) -> None:
@@ -134,11 +136,17 @@ class LocalState:
         when ``unread``. Unread first: a crash between the two leaves the history
         behind, so the message comes again and is not added twice (by seq)."""
         data = msgspec.json.encode(Stored(epoch, envelope))
+        seq = envelope.seq or 0
         if unread:
             name = await self._room_queue(UNREAD, room, self.unread_size)
-            newest = await self.queues.newest(name, 1)
-            if not newest or (_stored(newest[-1].data).envelope.seq or 0) < (envelope.seq or 0):
+            tail = self._unread_tail.get(room)
+            if tail is None:  # the first since the file was opened: read it once
+                newest = await self.queues.newest(name, 1)
+                tail = (_stored(newest[-1].data).envelope.seq or 0) if newest else 0
+            if tail < seq:
                 await self.queues.push(name, data)
+                tail = seq
+            self._unread_tail[room] = tail
         await self.queues.push(await self._room_queue(HISTORY, room, self.history_size), data)
 
     async def unread(self, room: str) -> int:
@@ -180,6 +188,7 @@ class LocalState:
 
     async def forget(self, room: str) -> None:
         """The room is gone (left) or its history was purged: drop what is kept."""
+        self._unread_tail.pop(room, None)
         for name in (UNREAD + room, HISTORY + room):
             self._made.discard(name)
             with contextlib.suppress(QueueNotFound):

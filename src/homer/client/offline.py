@@ -52,7 +52,6 @@ class Keeper:
         self.state = state
         #: ``online``, ``reconnecting`` or ``offline``.
         self.status = "offline"
-        self.queued = 0
         self._incoming: asyncio.Queue[Envelope | tuple[str, dict[str, Any]]] = asyncio.Queue()
         self._outbox: deque[Queued] = deque()
         self._waiters: dict[int, asyncio.Future[Any]] = {}
@@ -63,6 +62,11 @@ class Keeper:
         #: Set while nothing waits in the outbox.
         self._empty = asyncio.Event()
 
+    @property
+    def queued(self) -> int:
+        """Operations in the outbox, not answered yet."""
+        return len(self._outbox)
+
     async def open(self) -> dict[str, tuple[int, int]]:
         """Open the state and take the outbox left from before; the rooms' positions
         (``(epoch, seq)``) kept from before."""
@@ -72,7 +76,6 @@ class Keeper:
         self._opened = True
         positions = await self.state.positions()
         self._outbox.extend(await self.state.pending())
-        self.queued = len(self._outbox)
         if not self.queued:
             self._empty.set()
         loop = asyncio.get_running_loop()
@@ -207,7 +210,6 @@ class Keeper:
         future.add_done_callback(lambda f: f.cancelled() or f.exception())  # seen by nobody: fine
         self._waiters[outgoing.id] = future
         self._outbox.append(outgoing)
-        self.queued += 1
         self._empty.clear()
         self._wake.set()
         self._announce()
@@ -241,7 +243,6 @@ class Keeper:
     async def _settle(self, outgoing: Queued, result: Any) -> None:
         await self.state.done(outgoing)
         self._outbox.popleft()
-        self.queued -= 1
         future = self._waiters.pop(outgoing.id, None)
         if future is not None and not future.done():
             if isinstance(result, BaseException):
