@@ -60,3 +60,9 @@ async def type_text(pilot: Pilot[Any], text: str) -> None:
     """Type ``text`` key by key into the focused widget."""
     keys = [{" ": "space"}.get(c, c) for c in text]
     await pilot.press(*keys)
+
+
+async def enter(pilot: Pilot[Any], text: str) -> None:
+    """Type ``text`` into the focused widget and press Enter (send it, or run it)."""
+    await type_text(pilot, text)
+    await pilot.press("enter")

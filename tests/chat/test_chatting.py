@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from homer.testing.server import TestServer
-from tests.chat.helpers import SIZE, lines, make_app, room_list, shown, type_text, until
+from tests.chat.helpers import SIZE, enter, lines, make_app, room_list, shown, type_text, until
 
 
 async def test_two_users_talk(server: TestServer, tmp_path: Path) -> None:
@@ -19,20 +19,17 @@ async def test_two_users_talk(server: TestServer, tmp_path: Path) -> None:
     async with alice.run_test(size=SIZE) as a, bob.run_test(size=SIZE) as b:
         await until(alice.ready.is_set, a, "alice in")
         await until(bob.ready.is_set, b, "bob in")
-        await type_text(b, "/join lobby")
-        await b.press("enter")
+        await enter(b, "/join lobby")
         await until(
             lambda: bob.current == "lobby", b, f"bob in the lobby {lines(bob)} {bob.input.text!r}"
         )
 
-        await type_text(a, "hello bob")
-        await a.press("enter")
+        await enter(a, "hello bob")
         await until(lambda: shown(bob, "alice: hello bob"), b, "bob sees alice")
         assert shown(alice, "alice: hello bob")
         assert alice.input.text == ""
 
-        await type_text(b, "/me waves")
-        await b.press("enter")
+        await enter(b, "/me waves")
         await until(lambda: shown(alice, "* bob waves"), a, "alice sees bob's action")
 
 
@@ -42,8 +39,7 @@ async def test_user_text_is_never_markup(server: TestServer, tmp_path: Path) -> 
     bob = await make_app(server, "bob", tmp_path)
     async with bob.run_test(size=SIZE) as b:
         await until(bob.ready.is_set, b, "bob in")
-        await type_text(b, "/join lobby")
-        await b.press("enter")
+        await enter(b, "/join lobby")
         await until(
             lambda: bob.current == "lobby", b, f"bob in the lobby {lines(bob)} {bob.input.text!r}"
         )
@@ -59,8 +55,7 @@ async def test_the_input_keeps_its_text_and_cursor_while_messages_arrive(
     bob = await make_app(server, "bob", tmp_path)
     async with bob.run_test(size=SIZE) as b:
         await until(bob.ready.is_set, b, "bob in")
-        await type_text(b, "/join lobby")
-        await b.press("enter")
+        await enter(b, "/join lobby")
         await until(
             lambda: bob.current == "lobby", b, f"bob in the lobby {lines(bob)} {bob.input.text!r}"
         )
@@ -83,8 +78,7 @@ async def test_multiline_input_and_input_history(server: TestServer, tmp_path: P
     bob = await make_app(server, "bob", tmp_path)
     async with bob.run_test(size=SIZE) as b:
         await until(bob.ready.is_set, b, "bob in")
-        await type_text(b, "/join lobby")
-        await b.press("enter")
+        await enter(b, "/join lobby")
         await until(lambda: bob.current == "lobby", b)
         await type_text(b, "first")
         await b.press("ctrl+j")

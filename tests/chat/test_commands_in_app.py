@@ -5,19 +5,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from textual.pilot import Pilot
 from textual.widgets import Static
 
 from homer.chat import ChatApp
 from homer.testing.server import TestServer
-from tests.chat.helpers import SIZE, lines, make_app, room_list, shown, status, type_text, until
-
-
-async def command(pilot: Pilot[Any], text: str) -> None:
-    await type_text(pilot, text)
-    await pilot.press("enter")
+from tests.chat.helpers import (
+    SIZE,
+    enter,
+    lines,
+    make_app,
+    room_list,
+    shown,
+    status,
+    type_text,
+    until,
+)
 
 
 async def test_room_commands(server: TestServer, tmp_path: Path) -> None:
@@ -27,42 +30,42 @@ async def test_room_commands(server: TestServer, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await until(app.ready.is_set, pilot, "in")
 
-        await command(pilot, "/create plans private")
+        await enter(pilot, "/create plans private")
         await until(lambda: app.current == "plans", pilot, "created and opened")
         assert app.rooms["plans"].kind == "private"
 
-        await command(pilot, "/topic the secret plans")
+        await enter(pilot, "/topic the secret plans")
         await until(lambda: "the secret plans" in status(app), pilot, "the topic")
 
-        await command(pilot, "/invite bob")
+        await enter(pilot, "/invite bob")
         await until(lambda: shown(app, "Invited bob to #plans."), pilot)
         await bob_sdk.join("plans")
         await until(lambda: shown(app, "→ bob joined"), pilot)
 
-        await command(pilot, "/who")
+        await enter(pilot, "/who")
         await until(lambda: shown(app, "In #plans: "), pilot)
         who = next(line for line in lines(app) if line.startswith("In #plans: "))
         assert "alice (online, owner)" in who
         assert "bob (" in who
 
-        await command(pilot, "/dm bob")
+        await enter(pilot, "/dm bob")
         await until(lambda: app.current is not None and app.current.startswith("dm-"), pilot)
         assert "@bob" in room_list(app)
-        await command(pilot, "psst")
+        await enter(pilot, "psst")
         event = await bob_sdk.next_event("msg", timeout=30)
         while event.body.get("text") != "psst":
             event = await bob_sdk.next_event("msg", timeout=30)
 
-        await command(pilot, "/join plans")
+        await enter(pilot, "/join plans")
         await until(lambda: app.current == "plans", pilot)
-        await command(pilot, "/leave")
+        await enter(pilot, "/leave")
         await until(lambda: "plans" not in app.rooms, pilot, "left")
         await until(lambda: shown(app, "You left #plans."), pilot)
         assert "#plans" not in room_list(app)
 
-        await command(pilot, "/help")
+        await enter(pilot, "/help")
         await until(lambda: shown(app, "/history SINCE [UNTIL]"), pilot)
-        await command(pilot, "/quit")
+        await enter(pilot, "/quit")
         await until(lambda: app.return_code is not None or not app.is_running, pilot)
 
 
@@ -72,23 +75,23 @@ async def test_errors_are_told_in_the_view(server: TestServer, tmp_path: Path) -
     app = await make_app(server, "alice", tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(app.ready.is_set, pilot, "in")
-        await command(pilot, "/leave")
+        await enter(pilot, "/leave")
         await until(lambda: shown(app, "not in a room: /join ROOM or /create ROOM first"), pilot)
-        await command(pilot, "/frobnicate now")
+        await enter(pilot, "/frobnicate now")
         await until(lambda: shown(app, "unknown command /frobnicate: /help lists them"), pilot)
-        await command(pilot, "/create")
+        await enter(pilot, "/create")
         await until(lambda: shown(app, "usage: /create ROOM [private|announce]"), pilot)
-        await command(pilot, "/join nowhere")
+        await enter(pilot, "/join nowhere")
         await until(lambda: shown(app, "refused: no room 'nowhere'"), pilot)
-        await command(pilot, "/create Bad")
+        await enter(pilot, "/create Bad")
         await until(lambda: shown(app, "refused: a room id is 1-64 of a-z"), pilot)
-        await command(pilot, "/join lobby")
+        await enter(pilot, "/join lobby")
         await until(lambda: app.current == "lobby", pilot)
-        await command(pilot, "/topic mine now")
+        await enter(pilot, "/topic mine now")
         await until(lambda: shown(app, "refused: alice lacks permission 'room.moderate'"), pilot)
-        await command(pilot, "/dm nobody")
+        await enter(pilot, "/dm nobody")
         await until(lambda: shown(app, "refused: no user named 'nobody'"), pilot)
-        await command(pilot, "/history soon")
+        await enter(pilot, "/history soon")
         await until(lambda: shown(app, "'soon' is not a time"), pilot)
         assert app.is_running
         assert app.current == "lobby"
@@ -102,11 +105,11 @@ async def test_history_of_a_time_window(server: TestServer, tmp_path: Path) -> N
     app = await make_app(server, "alice", tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(app.ready.is_set, pilot, "in")
-        await command(pilot, "/history 1h")
+        await enter(pilot, "/history 1h")
         await until(lambda: shown(app, "── end of the window ──"), pilot)
         header = next(line for line in lines(app) if line.startswith("── #lobby from "))
         assert header.endswith("to now: 3 messages ──")
-        await command(pilot, "/history 2020-01-01 2020-01-02")
+        await enter(pilot, "/history 2020-01-01 2020-01-02")
         await until(lambda: shown(app, "to 2020-01-02 00:00: 0 messages ──"), pilot)
         assert datetime.now(UTC).year > 2020
 
@@ -152,9 +155,9 @@ async def test_being_removed_from_a_room_is_told(server: TestServer, tmp_path: P
     app = await make_app(server, "alice", tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await until(app.ready.is_set, pilot, "in")
-        await command(pilot, "/join attic")
+        await enter(pilot, "/join attic")
         await until(lambda: app.current == "attic", pilot)
-        await command(pilot, "/join lobby")
+        await enter(pilot, "/join lobby")
         await until(lambda: app.current == "lobby", pilot)
         await owner.request("kick", room="lobby", user="alice")
         await until(lambda: shown(app, "You were removed from #lobby."), pilot, "told")

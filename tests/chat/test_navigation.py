@@ -7,7 +7,7 @@ from pathlib import Path
 
 from homer.chat.screens import RoomSwitcher
 from homer.testing.server import TestServer
-from tests.chat.helpers import SIZE, make_app, room_list, status, type_text, until
+from tests.chat.helpers import SIZE, enter, make_app, room_list, status, until
 
 
 async def test_keys_move_between_rooms_and_dms(server: TestServer, tmp_path: Path) -> None:
@@ -36,15 +36,13 @@ async def test_keys_move_between_rooms_and_dms(server: TestServer, tmp_path: Pat
 
         await pilot.press("ctrl+k")
         await until(lambda: isinstance(app.screen, RoomSwitcher), pilot, "the switcher")
-        await type_text(pilot, "gnrl")
-        await pilot.press("enter")
+        await enter(pilot, "gnrl")
         await until(lambda: app.current == "general", pilot, "switched by fuzzy name")
         assert not isinstance(app.screen, RoomSwitcher)
 
         await pilot.press("ctrl+k")
         await until(lambda: isinstance(app.screen, RoomSwitcher), pilot)
-        await type_text(pilot, "@b")
-        await pilot.press("enter")
+        await enter(pilot, "@b")
         await until(lambda: app.current is not None and app.current.startswith("dm-"), pilot)
 
         await pilot.press("ctrl+k")

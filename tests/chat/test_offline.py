@@ -9,7 +9,7 @@ from pathlib import Path
 from homer.chat import ChatApp
 from homer.chat.credentials import TokenStore
 from homer.testing.server import PASSWORD
-from tests.chat.helpers import SIZE, shown, status, type_text, until
+from tests.chat.helpers import SIZE, enter, shown, status, until
 from tests.client.restartable import node
 
 
@@ -49,8 +49,7 @@ async def test_offline_it_shows_what_it_kept_and_sends_what_was_written_later(
             await until(app.ready.is_set, pilot, "in, offline")
             await until(lambda: "offline" in status(app), pilot, "offline")
             await until(lambda: shown(app, "see you"), pilot, "the copy kept here")
-            await type_text(pilot, "written on the train")
-            await pilot.press("enter")
+            await enter(pilot, "written on the train")
             await until(lambda: "offline, 1 queued" in status(app), pilot, "queued")
 
             await server.start()
