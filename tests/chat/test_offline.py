@@ -51,6 +51,8 @@ async def test_offline_it_shows_what_it_kept_and_sends_what_was_written_later(
             await until(lambda: shown(app, "see you"), pilot, "the copy kept here")
             await enter(pilot, "written on the train")
             await until(lambda: "offline, 1 queued" in status(app), pilot, "queued")
+            await enter(pilot, "/who")
+            await until(lambda: shown(app, "/who needs the server, and it is offline now"), pilot)
 
             await server.start()
             alice = server.client("alice")

@@ -29,6 +29,10 @@ async def carry_out(app: ChatApp, text: str) -> None:
         return
     if client is None:
         raise commands.CommandError("not connected yet")
+    offline = client.keeper is not None and client.transport is None
+    if offline and not isinstance(command, commands.Say | commands.Me):
+        # Messages go into the outbox; a question for the server would wait unseen.
+        raise commands.CommandError(f"{text.split()[0]} needs the server, and it is offline now")
     match command:
         case commands.Join(room):
             info = await client.join(room)
