@@ -12,7 +12,7 @@ from homer.config import HomerConfig
 from homer.core.app import Homer
 from homer.identity.passwords import Argon2Params
 from homer.node.runner import RunningServer, start_server
-from homer.testing.server import PASSWORD, create_user
+from homer.testing.server import PASSWORD, create_user, replace_config
 from tests.server.test_process import free_port
 
 __all__ = ["Node", "node"]
@@ -21,15 +21,20 @@ __all__ = ["Node", "node"]
 class Node:
     """A Homer node on a fixed port and data directory, stopped and started again."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, **limits: Any) -> None:
         self.data_dir = data_dir
+        #: Settings of the ``limits`` section (a rate limit, say).
+        self.limits = limits
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.running: RunningServer | None = None
 
     async def start(self, *users: str) -> Homer:
         """Start the node (again), with these users (made if they are new)."""
-        app = Homer(HomerConfig(data_dir=str(self.data_dir)), password_params=Argon2Params.cheap())
+        config = HomerConfig(data_dir=str(self.data_dir))
+        if self.limits:
+            config = replace_config(config, limits=self.limits)
+        app = Homer(config, password_params=Argon2Params.cheap())
         self.running = await start_server(app, host="127.0.0.1", port=self.port)
         for name in users:
             await create_user(app, name)
@@ -45,8 +50,8 @@ class Node:
 
 
 @contextlib.asynccontextmanager
-async def node(tmp_path: Path) -> AsyncIterator[Node]:
-    one = Node(tmp_path / "server")
+async def node(tmp_path: Path, **limits: Any) -> AsyncIterator[Node]:
+    one = Node(tmp_path / "server", **limits)
     try:
         yield one
     finally:

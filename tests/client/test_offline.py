@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from homer.client import ClientError, HomerClient
+from homer.client.local_state import StateInUse
 from homer.core.app import Homer
 from homer.testing.server import PASSWORD, create_user
 from tests.client.restartable import node
@@ -275,3 +276,41 @@ async def test_a_failure_to_keep_an_event_still_hands_it_on(tmp_path: Path) -> N
                 event = await bob.next_event("msg", timeout=30)
             assert event.body["text"] == "still here"
             await bob.close()
+
+
+async def test_the_outbox_waits_out_a_rate_limit(tmp_path: Path) -> None:
+    async with node(tmp_path, rate=5.0, burst=3) as server:
+        app = await server.start("alice")
+        alice = server.client("alice", state_dir=tmp_path / "alice-state")
+        await alice.start()
+        await alice.create("slow")
+        for i in range(12):
+            await alice.post("slow", f"r{i}")
+        keeper = alice.keeper
+        assert keeper is not None
+        failed = []
+        async with asyncio.timeout(60):
+            await keeper.drained()
+        while not alice.events.empty():
+            event = alice.events.get_nowait()
+            if event.op == "send_failed":
+                failed.append(event)
+        assert failed == [], "refused for a while, never dropped"
+        await alice.close()
+        assert await room_texts(app, server.url, "slow") == [f"r{i}" for i in range(12)]
+
+
+async def test_one_client_process_holds_a_state_directory(tmp_path: Path) -> None:
+    state = tmp_path / "bob-state"
+    async with node(tmp_path) as server:
+        await server.start("bob")
+        first = server.client("bob", state_dir=state)
+        await first.start()
+        second = server.client("bob", state_dir=state)
+        with pytest.raises(StateInUse, match="another client process"):
+            await second.start()
+        await second.close()
+        await first.close()
+        again = server.client("bob", state_dir=state)  # free once the first closed
+        await again.start()
+        await again.close()
