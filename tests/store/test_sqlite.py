@@ -41,7 +41,7 @@ async def test_migrations_are_recorded_and_reopening_applies_none(tmp_path: Path
     with sqlite3.connect(path) as conn:
         rows = conn.execute("SELECT version, name FROM schema_migrations").fetchall()
         mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-    assert rows == [(1, "identity"), (2, "messaging"), (3, "unread")]
+    assert rows == [(m.version, m.name) for m in known]
     assert mode == "wal"
 
 
@@ -280,7 +280,7 @@ async def test_an_identity_database_is_upgraded_in_place(tmp_path: Path) -> None
     store = SQLiteStore(path)
     await store.open()
     try:
-        assert await store.schema_version() == 3
+        assert await store.schema_version() == unread_upgrade.NEWEST
         found = await store.group_by_id(group.id)
         assert found is not None
         assert found.name == group.name
