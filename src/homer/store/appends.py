@@ -11,14 +11,21 @@ message, in batch order:
 - one with the (room, sender, client id) of a stored message, or of one before it in
   the batch: that message again, ``duplicate=True`` (exactly once in history);
 - one whose body is not JSON: ``InvalidInput``;
+- a change (:data:`CHANGE_KINDS`) whose target is missing, not a ``msg``, or in a
+  state the change does not apply to (see :mod:`homer.store.changes`), and a
+  ``msg`` whose ``reply_to`` or ``thread`` names no fitting message: that error;
 - any other: its room's next sequence number, and a ``ts`` no older than the room's
   message before it (within a room time never goes back as ``seq`` grows, whatever
   the writers' clocks, so a client that follows a room by time misses nothing).
 
-The adapter then inserts :attr:`Plan.rows`, moves each room in :attr:`Plan.rooms`
-to its new ``last_seq`` and adds to its count of messages that can be unread, and
-adds each sender's own to their membership (:attr:`Plan.senders`), in the same
-transaction (the counts are those of :mod:`homer.store.rules`).
+The adapter reads beforehand the stored messages the batch changes or refers to
+(:meth:`AppendBatch.spots`), and then inserts :attr:`Plan.rows` (with
+:attr:`Plan.extras`), writes the changed messages' new state (:attr:`Plan.updates`)
+and what follows from it (edits, mentions, search), moves each room in
+:attr:`Plan.rooms` to its new ``last_seq`` and adds to its count of messages that
+can be unread, and adds each sender's own to their membership
+(:attr:`Plan.senders`), all in the same transaction (the counts are those of
+:mod:`homer.store.rules`; decision 0019).
 """
 
 from __future__ import annotations
@@ -30,11 +37,12 @@ from typing import Any
 import msgspec
 
 from homer.errors import HomerError, InvalidInput, NotFound
+from homer.store.changes import CHANGE_KINDS, Change, Spot
 from homer.store.records import Appended, MessageRecord, NewMessage
 from homer.store.rows import Rows
 from homer.store.rules import UNREAD_KIND
 
-__all__ = ["AppendBatch", "Key", "Plan", "Tail", "holds_nul"]
+__all__ = ["AppendBatch", "Key", "Plan", "Spot", "Tail", "holds_nul"]
 
 #: What makes a message a resend: (room id, sender id, client id).
 Key = tuple[str, str, str]
@@ -61,6 +69,28 @@ class Plan:
     counted: dict[str, int]
     #: How many of those each (room id, sender id) sent.
     sent: dict[tuple[str, str], int]
+    #: Beside each row: (thread root or ``None``, searchable text or ``None``).
+    extras: list[tuple[int | None, str | None]]
+    #: Stored messages changed by the batch, in their state after the whole batch,
+    #: with that body encoded.
+    updates: list[tuple[MessageRecord, bytes]]
+    #: Edit events to record: (room id, target seq, event seq, encoded previous
+    #: content or ``None`` when earlier versions are not kept).
+    edits: list[tuple[str, int, int, bytes | None]]
+    #: Messages redacted: their edit events lose their copies of the content.
+    redacted: list[Spot]
+    #: (room id, user id or ``*``, seq, sender id) of every mention to record, after
+    #: the stored mentions of the :attr:`updates` are dropped.
+    mentions: list[tuple[str, str, int, str]]
+
+    @property
+    def searchable(self) -> list[tuple[str, int, str, float, str]]:
+        """(room id, seq, sender id, ts, text) of each new row with searchable text."""
+        return [
+            (row[0], row[1], row[3], row[6], extra[1])
+            for row, extra in zip(self.rows, self.extras, strict=True)
+            if extra[1] is not None
+        ]
 
     @property
     def rooms(self) -> list[tuple[str, int, int]]:
@@ -124,10 +154,31 @@ class AppendBatch:
                 keys[(message.room_id, message.sender_id, message.client_id)] = None
         return list(keys)
 
-    def plan(self, tails: Mapping[str, Tail], stored: Mapping[Key, MessageRecord]) -> Plan:
+    def spots(self, rooms: Container[str]) -> list[Spot]:
+        """The stored messages the batch may change or refer to (in ``rooms``, the
+        rooms that exist), each once, for the adapter to read."""
+        spots: dict[Spot, None] = {}
+        for message, refused in zip(self.messages, self._refused, strict=True):
+            if refused or message.room_id not in rooms:
+                continue
+            body = message.body
+            names = ("target",) if message.kind in CHANGE_KINDS else ("reply_to", "thread")
+            for name in names:
+                seq = body.get(name) if isinstance(body, dict) else None
+                if type(seq) is int and seq > 0:
+                    spots[(message.room_id, seq)] = None
+        return list(spots)
+
+    def plan(
+        self,
+        tails: Mapping[str, Tail],
+        stored: Mapping[Key, MessageRecord],
+        targets: Mapping[Spot, MessageRecord] | None = None,
+    ) -> Plan:
         """Number the batch. ``tails`` has every room of it that exists; ``stored`` the
         stored messages it repeats (all of them, or none when the adapter has not
-        looked: then only repeats within the batch are found)."""
+        looked: then only repeats within the batch are found); ``targets`` the stored
+        messages of :meth:`spots` that exist."""
         outcomes: list[Appended | HomerError] = []
         rows: list[tuple[Any, ...]] = []
         grown: dict[str, int] = {}
@@ -136,6 +187,8 @@ class AppendBatch:
         seqs = {room_id: seq for room_id, (seq, _) in tails.items()}
         times = {room_id: ts for room_id, (_, ts) in tails.items()}
         fresh: dict[Key, MessageRecord] = {}
+        change = Change(targets or {})
+        records: list[MessageRecord] = []
         for message, body, refused in zip(self.messages, self._bodies, self._refused, strict=True):
             if refused:
                 outcomes.append(InvalidInput(_NUL))
@@ -155,13 +208,11 @@ class AppendBatch:
             if body is None:
                 outcomes.append(InvalidInput(f"the body of message {message.id} is not JSON"))
                 continue
-            seqs[room_id] = grown[room_id] = seq = seq + 1
             not_before = times[room_id]
             ts = message.ts if not_before is None or message.ts >= not_before else not_before
-            times[room_id] = ts
             record = MessageRecord(
                 room_id,
-                seq,
+                seq + 1,
                 message.id,
                 message.sender_id,
                 message.client_id,
@@ -169,11 +220,31 @@ class AppendBatch:
                 ts,
                 message.body,
             )
+            try:
+                record, body = change.apply(record, body, len(rows))
+            except HomerError as exc:
+                outcomes.append(exc)
+                continue
+            seqs[room_id] = grown[room_id] = seq = seq + 1
+            times[room_id] = ts
             fresh[key] = record
             rows.append(Rows.message_row(record, body))
+            records.append(record)
             outcomes.append(Appended(record))
             if message.kind == UNREAD_KIND:
                 counted[room_id] = counted.get(room_id, 0) + 1
                 by = (room_id, message.sender_id)
                 sent[by] = sent.get(by, 0) + 1
-        return Plan(outcomes, rows, grown, counted, sent)
+        done = change.finish(rows, records)
+        return Plan(
+            outcomes,
+            done.rows,
+            grown,
+            counted,
+            sent,
+            done.extras,
+            done.updates,
+            done.edits,
+            done.redacted,
+            done.mentions,
+        )

@@ -32,8 +32,10 @@ from homer.store.records import (
     Page,
     Revocations,
     RoomRecord,
+    SearchHit,
     UserRecord,
 )
+from homer.store.search import Query
 
 __all__ = [
     "AccountStore",
@@ -286,6 +288,39 @@ class MessageStore(Protocol):
     async def purge_history(self, room_id: str) -> int:
         """Delete a room's history and move to a new epoch (returned). Sequence numbers
         keep counting up from where they were."""
+
+    async def message_at(self, room_id: str, seq: int) -> MessageRecord | None:
+        """One message by its place, as it is now."""
+
+    async def thread(
+        self, room_id: str, root: int, *, after: int = 0, limit: int = 100
+    ) -> list[MessageRecord]:
+        """The replies in the thread rooted at ``root`` with ``seq > after``, oldest
+        first (the root itself is not among them)."""
+
+    async def edits_of(self, room_id: str, seq: int) -> list[tuple[int, JSONMap | None]]:
+        """Each edit of a message: the edit event's ``seq`` and the content it replaced
+        (``None`` when earlier versions are not kept, or the message was redacted),
+        oldest first."""
+
+    async def mention_counts(self, user_id: str, *, room_id: str | None = None) -> dict[str, int]:
+        """Per room of the user where it is not 0 (or only ``room_id``): how many
+        messages from others past the read marker mention the user, ``@room``
+        included."""
+
+    async def search(
+        self,
+        user_id: str,
+        query: Query,
+        *,
+        room_id: str | None = None,
+        sender_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 20,
+    ) -> list[SearchHit]:
+        """Messages whose current text has every word of ``query``, in the rooms
+        ``user_id`` is a member of now, best match first (ties: newest first)."""
 
 
 class Store(

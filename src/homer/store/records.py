@@ -169,3 +169,12 @@ class Appended:
 
     message: MessageRecord
     duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """A message a search found, as it is now, with where its text matched."""
+
+    message: MessageRecord
+    #: ``[start, end)`` character offsets of the matches in ``message.body["text"]``.
+    highlights: list[tuple[int, int]]

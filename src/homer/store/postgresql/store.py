@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from homer.errors import HomerError
-from homer.store.appends import AppendBatch, Key, Tail
+from homer.store.appends import AppendBatch, Key, Plan, Spot, Tail
+from homer.store.changes import search_text
 from homer.store.postgresql.accounts import PostgreSQLAccounts
 from homer.store.postgresql.database import (
     LOCK_SPACE,
@@ -23,7 +24,16 @@ from homer.store.postgresql.database import (
     marks,
     rowcount,
 )
-from homer.store.records import Appended, MemberRecord, MessageRecord, NewMessage, Page, RoomRecord
+from homer.store.records import (
+    Appended,
+    JSONMap,
+    MemberRecord,
+    MessageRecord,
+    NewMessage,
+    Page,
+    RoomRecord,
+    SearchHit,
+)
 from homer.store.rows import (
     MEMBER_COLUMNS,
     MESSAGE_COLUMNS,
@@ -46,6 +56,7 @@ from homer.store.rules import (
     room_to_join,
     window,
 )
+from homer.store.search import CLOSE, OPEN, Query, highlights
 
 __all__ = ["PostgreSQLStore"]
 
@@ -104,9 +115,9 @@ _STORED_MESSAGES = (
 #: The batch, the rooms' new last_seq and counts and the senders' own counts in one
 #: statement, one round trip.
 _APPEND = (
-    f"WITH appended AS (INSERT INTO messages({MESSAGE_COLUMNS})"
+    f"WITH appended AS (INSERT INTO messages({MESSAGE_COLUMNS}, thread, search)"
     " SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[],"
-    " $6::text[], $7::float8[], $8::json[])),"
+    " $6::text[], $7::float8[], $8::json[], $15::bigint[], $16::text[])),"
     " own AS (UPDATE room_members SET own_after = own_after + sent.msgs"
     " FROM unnest($12::text[], $13::text[], $14::bigint[]) AS sent(room_id, user_id, msgs)"
     " WHERE room_members.room_id = sent.room_id AND room_members.user_id = sent.user_id)"
@@ -114,6 +125,82 @@ _APPEND = (
     " FROM unnest($9::text[], $10::bigint[], $11::bigint[]) AS grown(id, last_seq, msgs)"
     " WHERE rooms.id = grown.id"
 )
+
+_MESSAGES_AT = (
+    f"SELECT {qualified('s', MESSAGE_COLUMNS)} FROM messages s"
+    " JOIN unnest($1::text[], $2::bigint[]) AS k(room_id, seq)"
+    " ON s.room_id = k.room_id AND s.seq = k.seq"
+)
+#: Mentions of a user past their read markers, per room (add a GROUP BY).
+_MENTIONS = (
+    "SELECT r.room_id, COUNT(*) FROM room_members r JOIN mentions m"
+    " ON m.room_id = r.room_id AND m.user_id IN (r.user_id, '*') AND m.seq > r.read_seq"
+    " AND m.sender_id <> r.user_id WHERE r.user_id = $1"
+)
+#: Matches in the rooms of a user, best first; only the page's texts are marked.
+_SEARCH = (
+    f"SELECT {qualified('f', MESSAGE_COLUMNS)}, ts_headline('simple', f.search, f.q, {{headline}})"
+    f" FROM (SELECT {qualified('m', MESSAGE_COLUMNS)}, m.search, q,"
+    " ts_rank_cd(to_tsvector('simple', m.search), q) AS rank"
+    " FROM messages m JOIN room_members r ON r.room_id = m.room_id AND r.user_id = $1,"
+    " to_tsquery('simple', $2) AS q"
+    " WHERE m.search IS NOT NULL AND to_tsvector('simple', m.search) @@ q{where}"
+    " ORDER BY rank DESC, m.ts DESC LIMIT {limit}) AS f ORDER BY f.rank DESC, f.ts DESC"
+)
+_HEADLINE = f'StartSel="{OPEN}", StopSel="{CLOSE}", HighlightAll=true'
+_SPOTS = "unnest($1::text[], $2::bigint[]) AS k(room_id, seq)"
+
+
+def _hit(message: MessageRecord, marked: str) -> SearchHit:
+    text = message.body.get("text")
+    return SearchHit(message, highlights(text, marked) if isinstance(text, str) else [])
+
+
+async def _write_changes(conn: Connection, plan: Plan) -> None:
+    """Everything of ``plan`` besides the new rows and the counts (decision 0019)."""
+    if plan.updates:
+        await conn.execute(
+            "UPDATE messages SET body = k.body, search = k.search"
+            " FROM unnest($1::text[], $2::bigint[], $3::json[], $4::text[])"
+            " AS k(room_id, seq, body, search)"
+            " WHERE messages.room_id = k.room_id AND messages.seq = k.seq",
+            [m.room_id for m, _ in plan.updates],
+            [m.seq for m, _ in plan.updates],
+            [body for _, body in plan.updates],
+            [search_text(m) for m, _ in plan.updates],
+        )
+        await conn.execute(
+            f"DELETE FROM mentions USING {_SPOTS}"
+            " WHERE mentions.room_id = k.room_id AND mentions.seq = k.seq",
+            [m.room_id for m, _ in plan.updates],
+            [m.seq for m, _ in plan.updates],
+        )
+    if plan.edits:
+        await conn.execute(
+            "INSERT INTO message_edits(room_id, target, seq, previous)"
+            " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::json[])",
+            *_columns(plan.edits, 4),
+        )
+    if plan.redacted:
+        spots = _columns(plan.redacted, 2)
+        await conn.execute(
+            "UPDATE messages SET body = json_build_object('target', e.target, 'redacted', true)"
+            f" FROM message_edits e JOIN {_SPOTS} ON e.room_id = k.room_id AND e.target = k.seq"
+            " WHERE messages.room_id = e.room_id AND messages.seq = e.seq",
+            *spots,
+        )
+        await conn.execute(
+            f"UPDATE message_edits e SET previous = NULL FROM {_SPOTS}"
+            " WHERE e.room_id = k.room_id AND e.target = k.seq",
+            *spots,
+        )
+    if plan.mentions:
+        await conn.execute(
+            "INSERT INTO mentions(room_id, user_id, seq, sender_id)"
+            " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[])"
+            " ON CONFLICT DO NOTHING",
+            *_columns(plan.mentions, 4),
+        )
 
 
 async def _require_room(conn: Connection, room_id: str) -> None:
@@ -433,14 +520,22 @@ class PostgreSQLStore(PostgreSQLAccounts):
                 for row in found:
                     record = ROWS.message(row)
                     stored[(record.room_id, record.sender_id, record.client_id)] = record
-            plan = checked.plan(tails, stored)
+            targets: dict[Spot, MessageRecord] = {}
+            spots = checked.spots(tails)
+            if spots:
+                for row in await conn.fetch(_MESSAGES_AT, *_columns(spots, 2)):
+                    record = ROWS.message(row)
+                    targets[(record.room_id, record.seq)] = record
+            plan = checked.plan(tails, stored, targets)
             if plan.rows:
                 await conn.execute(
                     _APPEND,
                     *_columns(plan.rows, 8),
                     *_columns(plan.rooms, 3),
                     *_columns(plan.senders, 3),
+                    *_columns(plan.extras, 2),
                 )
+                await _write_changes(conn, plan)
             return plan.outcomes
 
         return await self.db.write(run)
@@ -484,6 +579,72 @@ class PostgreSQLStore(PostgreSQLAccounts):
         )
         return [ROWS.message(row) for row in (reversed(rows) if newest else rows)]
 
+    async def message_at(self, room_id: str, seq: int) -> MessageRecord | None:
+        row = await self.db.fetchrow(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND seq = $2",
+            room_id,
+            seq,
+        )
+        return None if row is None else ROWS.message(row)
+
+    async def thread(
+        self, room_id: str, root: int, *, after: int = 0, limit: int = 100
+    ) -> list[MessageRecord]:
+        rows = await self.db.fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = $1 AND thread = $2"
+            " AND seq > $3 ORDER BY seq LIMIT $4",
+            room_id,
+            root,
+            after,
+            max(limit, 0),
+        )
+        return [ROWS.message(row) for row in rows]
+
+    async def edits_of(self, room_id: str, seq: int) -> list[tuple[int, JSONMap | None]]:
+        rows = await self.db.fetch(
+            "SELECT seq, previous FROM message_edits WHERE room_id = $1 AND target = $2"
+            " ORDER BY seq",
+            room_id,
+            seq,
+        )
+        return [(row[0], row[1]) for row in rows]
+
+    async def mention_counts(self, user_id: str, *, room_id: str | None = None) -> dict[str, int]:
+        sql, params = _MENTIONS, [user_id]
+        if room_id is not None:
+            sql, params = sql + " AND r.room_id = $2", [user_id, room_id]
+        rows = await self.db.fetch(sql + " GROUP BY r.room_id", *params)
+        return {row[0]: row[1] for row in rows}
+
+    async def search(
+        self,
+        user_id: str,
+        query: Query,
+        *,
+        room_id: str | None = None,
+        sender_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 20,
+    ) -> list[SearchHit]:
+        where: list[str] = []
+        params: list[Any] = [user_id, query.tsquery()]
+        for column, op, value in (
+            ("m.room_id", "=", room_id),
+            ("m.sender_id", "=", sender_id),
+            ("m.ts", ">=", since),
+            ("m.ts", "<", until),
+        ):
+            if value is not None:
+                params.append(value)
+                where.append(f" AND {column} {op} ${len(params)}")
+        params.append(max(limit, 0))
+        sql = _SEARCH.format(
+            where="".join(where), limit=f"${len(params)}", headline=f"${len(params) + 1}"
+        )
+        rows = await self.db.fetch(sql, *params, _HEADLINE)
+        return [_hit(ROWS.message(row[:-1]), row[-1]) for row in rows]
+
     async def purge_history(self, room_id: str) -> int:
         async def run(conn: Connection) -> int:
             # The row lock makes the purge wait for appends in flight, and them for it.
@@ -493,7 +654,8 @@ class PostgreSQLStore(PostgreSQLAccounts):
             )
             if epoch is None:
                 raise no_room(room_id)
-            await conn.execute("DELETE FROM messages WHERE room_id = $1", room_id)
+            for table in ("messages", "mentions", "message_edits"):
+                await conn.execute(f"DELETE FROM {table} WHERE room_id = $1", room_id)
             await conn.execute(
                 "UPDATE room_members SET read_msgs = 0, own_after = 0 WHERE room_id = $1", room_id
             )

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from homer.errors import HomerError, StoreError
-from homer.store.appends import AppendBatch, Key, Tail
-from homer.store.records import Appended, MemberRecord, MessageRecord, NewMessage, Page, RoomRecord
+from homer.errors import HomerError, InvalidInput, StoreError
+from homer.store.appends import AppendBatch, Key, Plan, Spot, Tail
+from homer.store.changes import search_text
+from homer.store.records import (
+    Appended,
+    JSONMap,
+    MemberRecord,
+    MessageRecord,
+    NewMessage,
+    Page,
+    RoomRecord,
+    SearchHit,
+)
 from homer.store.rows import (
     MEMBER_COLUMNS,
     MESSAGE_COLUMNS,
@@ -32,6 +43,7 @@ from homer.store.rules import (
     room_to_join,
     window,
 )
+from homer.store.search import CLOSE, OPEN, Query, highlights
 from homer.store.sqlite.accounts import SQLiteAccounts
 from homer.store.sqlite.database import ROWS, SQLiteDatabase, Synchronous
 
@@ -70,7 +82,7 @@ _TALLY = (
     "SELECT COUNT(*), COALESCE(SUM(sender_id = ?), 0) FROM messages"
     " WHERE room_id = ? AND seq > ? AND seq <= ? AND kind = ?"
 )
-_INSERT_MESSAGE = f"INSERT INTO messages({MESSAGE_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)"
+_INSERT_MESSAGE = f"INSERT INTO messages({MESSAGE_COLUMNS}, thread) VALUES (?,?,?,?,?,?,?,?,?)"
 #: Skips a message stored before (same room, sender and client id) instead of failing.
 _INSERT_NEW_MESSAGE = _INSERT_MESSAGE + " ON CONFLICT(room_id, sender_id, client_id) DO NOTHING"
 #: Each room's last_seq and the ts of its last message (what the next must not precede).
@@ -81,6 +93,77 @@ _TAILS = (
 _STORED_MESSAGE = (
     f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND sender_id = ? AND client_id = ?"
 )
+#: Mentions of a user past their read markers, per room (add a GROUP BY).
+_MENTIONS = (
+    "SELECT r.room_id, COUNT(*) FROM room_members r JOIN mentions m"
+    " ON m.room_id = r.room_id AND m.user_id IN (r.user_id, '*') AND m.seq > r.read_seq"
+    " AND m.sender_id != r.user_id WHERE r.user_id = ?"
+)
+#: Matches in the rooms of a user, each message as it is now with its text marked.
+_SEARCH = (
+    f"SELECT {qualified('m', MESSAGE_COLUMNS)}, highlight(search_text, 0, ?, ?)"
+    " FROM search_text JOIN search_docs d ON d.id = search_text.rowid"
+    " JOIN room_members r ON r.room_id = d.room_id AND r.user_id = ?"
+    " JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq"
+    " WHERE search_text MATCH ?"
+)
+_MESSAGE_AT = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq = ?"
+#: What an edit event keeps once the message it edited is redacted.
+_REDACTED_EDIT = "json_object('target', ?, 'redacted', json('true'))"
+
+
+def _hit(message: MessageRecord, marked: str) -> SearchHit:
+    text = message.body.get("text")
+    return SearchHit(message, highlights(text, marked) if isinstance(text, str) else [])
+
+
+def _with_threads(plan: Plan) -> list[tuple[Any, ...]]:
+    """The plan's rows with their ``thread`` column."""
+    return [(*row, extra[0]) for row, extra in zip(plan.rows, plan.extras, strict=True)]
+
+
+def _write_changes(conn: sqlite3.Connection, plan: Plan) -> None:
+    """Everything of ``plan`` besides the new rows and the counts (decision 0019)."""
+    if plan.updates:
+        spots = [(m.room_id, m.seq) for m, _ in plan.updates]
+        conn.executemany(
+            "UPDATE messages SET body = ? WHERE room_id = ? AND seq = ?",
+            [(body, m.room_id, m.seq) for m, body in plan.updates],
+        )
+        conn.executemany("DELETE FROM search_docs WHERE room_id = ? AND seq = ?", spots)
+        conn.executemany("DELETE FROM mentions WHERE room_id = ? AND seq = ?", spots)
+        conn.executemany(
+            "INSERT INTO search_docs(room_id, seq, sender_id, ts, text) VALUES (?,?,?,?,?)",
+            [
+                (m.room_id, m.seq, m.sender_id, m.ts, text)
+                for m, _ in plan.updates
+                if (text := search_text(m)) is not None
+            ],
+        )
+    if plan.edits:
+        conn.executemany("INSERT INTO message_edits VALUES (?, ?, ?, ?)", plan.edits)
+    for room_id, target in plan.redacted:
+        conn.execute(
+            f"UPDATE messages SET body = {_REDACTED_EDIT} WHERE room_id = ? AND seq IN"
+            " (SELECT seq FROM message_edits WHERE room_id = ? AND target = ?)",
+            (target, room_id, room_id, target),
+        )
+        conn.execute(
+            "UPDATE message_edits SET previous = NULL WHERE room_id = ? AND target = ?",
+            (room_id, target),
+        )
+    searchable = plan.searchable
+    if searchable:
+        conn.executemany(
+            "INSERT INTO search_docs(room_id, seq, sender_id, ts, text) VALUES (?,?,?,?,?)",
+            searchable,
+        )
+    if plan.mentions:
+        conn.executemany(
+            "INSERT INTO mentions(room_id, user_id, seq, sender_id) VALUES (?,?,?,?)"
+            " ON CONFLICT DO NOTHING",
+            plan.mentions,
+        )
 
 
 def _require_room(conn: sqlite3.Connection, room_id: str) -> None:
@@ -361,13 +444,20 @@ class SQLiteStore(SQLiteAccounts):
         def run(conn: sqlite3.Connection) -> list[Appended | HomerError]:
             found = conn.execute(tails_sql, room_ids).fetchall()
             tails: dict[str, Tail] = {room: (seq, ts) for room, seq, ts in found}
+            targets: dict[Spot, MessageRecord] = {}
+            for spot in checked.spots(tails):
+                row = conn.execute(_MESSAGE_AT, spot).fetchone()
+                if row is not None:
+                    targets[spot] = ROWS.message(row)
             # Resends of stored messages are rare: number the batch without looking each
             # message up, insert it all at once and see whether every row went in.
-            plan = checked.plan(tails, {})
+            plan = checked.plan(tails, {}, targets)
             if not plan.rows:
                 return plan.outcomes
             conn.execute("SAVEPOINT append")
-            if conn.executemany(_INSERT_NEW_MESSAGE, plan.rows).rowcount != len(plan.rows):
+            if conn.executemany(_INSERT_NEW_MESSAGE, _with_threads(plan)).rowcount != len(
+                plan.rows
+            ):
                 # One was stored before: undo, look each up, and number the batch again.
                 conn.execute("ROLLBACK TO append")
                 stored: dict[Key, MessageRecord] = {}
@@ -375,9 +465,10 @@ class SQLiteStore(SQLiteAccounts):
                     row = conn.execute(_STORED_MESSAGE, key).fetchone()
                     if row is not None:
                         stored[key] = ROWS.message(row)
-                plan = checked.plan(tails, stored)
-                conn.executemany(_INSERT_MESSAGE, plan.rows)
+                plan = checked.plan(tails, stored, targets)
+                conn.executemany(_INSERT_MESSAGE, _with_threads(plan))
             conn.execute("RELEASE append")
+            _write_changes(conn, plan)
             conn.executemany(
                 "UPDATE rooms SET last_seq = ?, msgs = msgs + ? WHERE id = ?",
                 [(seq, msgs, room_id) for room_id, seq, msgs in plan.rooms],
@@ -433,13 +524,72 @@ class SQLiteStore(SQLiteAccounts):
             ).fetchall()
             if not rows:
                 raise no_room(room_id)
-            conn.execute("DELETE FROM messages WHERE room_id = ?", (room_id,))
+            for table in ("messages", "search_docs", "mentions", "message_edits"):
+                conn.execute(f"DELETE FROM {table} WHERE room_id = ?", (room_id,))
             conn.execute(
                 "UPDATE room_members SET read_msgs = 0, own_after = 0 WHERE room_id = ?", (room_id,)
             )
             return int(rows[0][0])
 
         return await self.db.write(run)
+
+    async def message_at(self, room_id: str, seq: int) -> MessageRecord | None:
+        row = await self.db.fetch_one(_MESSAGE_AT, (room_id, seq))
+        return None if row is None else ROWS.message(row)
+
+    async def thread(
+        self, room_id: str, root: int, *, after: int = 0, limit: int = 100
+    ) -> list[MessageRecord]:
+        rows = await self.db.fetch_all(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND thread = ?"
+            " AND seq > ? ORDER BY seq LIMIT ?",
+            (room_id, root, after, max(limit, 0)),
+        )
+        return [ROWS.message(row) for row in rows]
+
+    async def edits_of(self, room_id: str, seq: int) -> list[tuple[int, JSONMap | None]]:
+        rows = await self.db.fetch_all(
+            "SELECT seq, previous FROM message_edits WHERE room_id = ? AND target = ? ORDER BY seq",
+            (room_id, seq),
+        )
+        return [(row[0], None if row[1] is None else json.loads(row[1])) for row in rows]
+
+    async def mention_counts(self, user_id: str, *, room_id: str | None = None) -> dict[str, int]:
+        sql, params = _MENTIONS, [user_id]
+        if room_id is not None:
+            sql, params = sql + " AND r.room_id = ?", [user_id, room_id]
+        rows = await self.db.fetch_all(sql + " GROUP BY r.room_id", params)
+        return {row[0]: row[1] for row in rows}
+
+    async def search(
+        self,
+        user_id: str,
+        query: Query,
+        *,
+        room_id: str | None = None,
+        sender_id: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 20,
+    ) -> list[SearchHit]:
+        sql = [_SEARCH]
+        params: list[Any] = [OPEN, CLOSE, user_id, query.fts5()]
+        for column, op, value in (
+            ("d.room_id", "=", room_id),
+            ("d.sender_id", "=", sender_id),
+            ("d.ts", ">=", since),
+            ("d.ts", "<", until),
+        ):
+            if value is not None:
+                sql.append(f" AND {column} {op} ?")
+                params.append(value)
+        sql.append(" ORDER BY rank, d.ts DESC LIMIT ?")
+        params.append(max(limit, 0))
+        try:
+            rows = await self.db.fetch_all("".join(sql), params)
+        except StoreError as exc:  # FTS5 refuses what the parser let through
+            raise InvalidInput(f"the search query cannot be run: {exc}") from None
+        return [_hit(ROWS.message(row[:-1]), row[-1]) for row in rows]
 
     # -- helpers --------------------------------------------------------------
 

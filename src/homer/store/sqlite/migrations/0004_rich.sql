@@ -1,5 +1,19 @@
--- Rich messaging (decision 0019): mentions counted past read markers, and full-text
--- search over the text of msg messages, both kept in the append's transaction.
+-- Rich messaging (decision 0019): threads, edits, mentions counted past read markers
+-- and full-text search, each kept in the append's transaction.
+
+-- The root of the thread a msg message belongs to (NULL: none), for history by thread.
+ALTER TABLE messages ADD COLUMN thread INTEGER;
+CREATE INDEX messages_thread ON messages(room_id, thread, seq) WHERE thread IS NOT NULL;
+
+-- Every edit event, by the message it edited: what a redaction must empty, and, where
+-- configured, the content the edit replaced (moderators read it with history_of).
+CREATE TABLE message_edits (
+    room_id  TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
+    target   INTEGER NOT NULL,            -- the message edited
+    seq      INTEGER NOT NULL,            -- the edit event
+    previous TEXT,                        -- JSON {text, data?} it replaced, or NULL
+    PRIMARY KEY (room_id, target, seq)
+) WITHOUT ROWID;
 
 -- One row per user a msg message mentions, or '*' for @room and @all.
 CREATE TABLE mentions (
@@ -10,26 +24,28 @@ CREATE TABLE mentions (
     PRIMARY KEY (room_id, user_id, seq)
 ) WITHOUT ROWID;
 
--- FTS5 rows are found by rowid: search_docs gives each indexed message one, and
--- holds what a search filters on besides the words.
+-- The searchable text of each msg message, with what a search filters on besides the
+-- words; FTS5 indexes it as external content (found by rowid), kept by triggers.
 CREATE TABLE search_docs (
     id        INTEGER PRIMARY KEY,
     room_id   TEXT NOT NULL REFERENCES rooms(id) ON DELETE CASCADE,
     seq       INTEGER NOT NULL,
     sender_id TEXT NOT NULL,
     ts        REAL NOT NULL,
+    text      TEXT NOT NULL,
     UNIQUE (room_id, seq)
 );
-CREATE INDEX search_docs_sender ON search_docs(sender_id);
-CREATE VIRTUAL TABLE search_text USING fts5(text, tokenize = 'unicode61 remove_diacritics 2');
--- A doc leaving (a redaction, a purge, a deleted room) takes its words along.
+CREATE VIRTUAL TABLE search_text USING fts5(
+    text, content = 'search_docs', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER search_docs_added AFTER INSERT ON search_docs BEGIN
+    INSERT INTO search_text(rowid, text) VALUES (new.id, new.text);
+END;
 CREATE TRIGGER search_docs_gone AFTER DELETE ON search_docs BEGIN
-    DELETE FROM search_text WHERE rowid = old.id;
+    INSERT INTO search_text(search_text, rowid, text) VALUES ('delete', old.id, old.text);
 END;
 
-INSERT INTO search_docs(room_id, seq, sender_id, ts)
-SELECT room_id, seq, sender_id, ts FROM messages
+INSERT INTO search_docs(room_id, seq, sender_id, ts, text)
+SELECT room_id, seq, sender_id, ts, json_extract(body, '$.text') FROM messages
  WHERE kind = 'msg' AND COALESCE(json_extract(body, '$.text'), '') != '';
-INSERT INTO search_text(rowid, text)
-SELECT d.id, json_extract(m.body, '$.text')
-  FROM search_docs d JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq;
