@@ -64,7 +64,7 @@ class PasswordConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 def _default_groups() -> dict[str, GroupSpec]:
     return {
-        "users": GroupSpec(permissions=["room.create", "room.post"]),
+        "users": GroupSpec(permissions=["room.create", "room.mention_all", "room.post"]),
         "admins": GroupSpec(
             permissions=[
                 "admin.audit",
@@ -187,6 +187,16 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
+class MessagesConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Rich messaging (docs/protocol.md, "Changing messages")."""
+
+    #: Keep the content an edit replaces, for moderators (``history_of``); off, an
+    #: edit leaves nothing of what it replaced.
+    keep_edits: bool = True
+    #: The most results one search returns.
+    search_limit: int = 50
+
+
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     host: str = "127.0.0.1"
     port: Port = 8080
@@ -225,6 +235,7 @@ class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Where shared files' bytes go: ``file`` (``files/`` in the data dir),
     #: ``file:///path/to/dir`` or ``s3://bucket/prefix?endpoint=...&region=...``.
     blob: str = "file"
+    messages: MessagesConfig = MessagesConfig()
     identity: IdentityConfig = IdentityConfig()
     tokens: TokenConfig = TokenConfig()
     sessions: SessionConfig = SessionConfig()

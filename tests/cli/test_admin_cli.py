@@ -73,7 +73,7 @@ def test_user_lifecycle(homer: Homer) -> None:
     assert shown["name"] == "alice"
     assert shown["group"] == "users"
     assert shown["attributes"] == {"email": "Alice@example.org", "display_name": "Al"}
-    assert shown["permissions"] == ["room.create", "room.post"]
+    assert shown["permissions"] == ["room.create", "room.mention_all", "room.post"]
     assert "password" not in json.dumps(shown)
 
     homer("user", "set", "alice", "display_name=Alice L.", "email=null")
@@ -168,13 +168,13 @@ def test_groups_and_permissions(homer: Homer) -> None:
     assert "1 member(s) moved" in deleted.stdout
     shown = json.loads(homer("user", "show", "frank").stdout)
     assert shown["group"] == "users"
-    assert shown["permissions"] == ["admin.audit", "room.create", "room.post"]
+    assert shown["permissions"] == ["admin.audit", "room.create", "room.mention_all", "room.post"]
     homer("user", "revoke", "frank", "room.post")
     assert "room.post" not in json.loads(homer("user", "show", "frank").stdout)["permissions"]
     homer("user", "reset", "frank")
     shown = json.loads(homer("user", "show", "frank").stdout)
     assert (shown["grants"], shown["denies"]) == ([], [])
-    assert shown["permissions"] == ["room.create", "room.post"]
+    assert shown["permissions"] == ["room.create", "room.mention_all", "room.post"]
     listed = homer("permissions").stdout
     assert "admin.users" in listed
 

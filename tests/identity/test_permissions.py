@@ -171,7 +171,7 @@ async def test_a_per_user_grant_follows_the_group_it_started_from(homer_identity
 async def test_groups_create_rename_inherit_delete(homer_identity: Identity) -> None:
     groups = homer_identity.groups
     staff = await groups.create(SYSTEM, "staff", ["room.moderate"], parent="users")
-    assert staff.effective == {"room.moderate", "room.post", "room.create"}
+    assert staff.effective == {"room.moderate", "room.post", "room.create", "room.mention_all"}
     await groups.create(SYSTEM, "interns", ["broadcast.send"], parent="staff")
     with pytest.raises(Conflict):
         await groups.create(SYSTEM, "STAFF")
@@ -228,7 +228,7 @@ async def test_deleting_the_default_groups_parent_leaves_no_cycle(homer_identity
     await groups.delete(SYSTEM, "top")
     users = await groups.get("users")
     assert users.parent is None
-    assert users.effective == {"room.create", "room.post"}
+    assert users.effective == {"room.create", "room.mention_all", "room.post"}
     stored = await homer_identity.store.group_by_name("users")
     assert stored is not None
     assert stored.parent_id is None

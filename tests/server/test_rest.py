@@ -187,8 +187,12 @@ async def test_rooms_over_rest_are_the_rooms_of_the_websocket(api: Api) -> None:
     lobby = next(r for r in (await bob_ws.request("rooms"))["rooms"] if r["id"] == "lobby")
     assert lobby["unread"] == 2
     marked = await api.ok("PUT", "/api/rooms/lobby/read", bob, {"seq": page["last_seq"]})
-    assert marked == {"room": "lobby", "read": page["last_seq"], "unread": 0}
-    assert (await bob_ws.next_event("unread")).body == {"read": page["last_seq"], "unread": 0}
+    assert marked == {"room": "lobby", "read": page["last_seq"], "unread": 0, "mentions": 0}
+    assert (await bob_ws.next_event("unread")).body == {
+        "read": page["last_seq"],
+        "unread": 0,
+        "mentions": 0,
+    }
     lobby = next(r for r in (await bob_ws.request("rooms"))["rooms"] if r["id"] == "lobby")
     assert (lobby["unread"], lobby["read"]) == (0, page["last_seq"])
     mine = await api.ok("GET", "/api/rooms", bob)
@@ -563,7 +567,14 @@ async def test_admin_routes_need_the_admin_permissions(api: Api) -> None:
     await server.user("target")
     root = await server.token("root", group="admins")
     await api.ok("POST", "/api/groups", root, {"name": "g"})
-    values = {"name": "target", "user": "target", "permission": "room.post", "room": "lobby"}
+    values = {
+        "name": "target",
+        "user": "target",
+        "permission": "room.post",
+        "room": "lobby",
+        "seq": "1",
+        "key": "x",
+    }
     bodies: dict[str, Any] = {
         "POST /api/users": {"name": "x", "password": "password"},
         "PATCH /api/users/{name}": {"name": "y"},

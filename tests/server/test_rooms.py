@@ -119,10 +119,15 @@ async def test_read_markers_and_unread_counts_follow_the_user(tmp_path: Path) ->
         lobby = next(r for r in mine["rooms"] if r["id"] == "lobby")
         assert lobby["unread"] == 3
         marker = await phone.read("lobby", lobby["last_seq"] - 1)
-        assert marker == {"room": "lobby", "read": lobby["last_seq"] - 1, "unread": 1}
+        assert marker == {
+            "room": "lobby",
+            "read": lobby["last_seq"] - 1,
+            "unread": 1,
+            "mentions": 0,
+        }
         pushed = await laptop.next_event("unread")
         assert pushed.room == "lobby"
-        assert pushed.body == {"read": lobby["last_seq"] - 1, "unread": 1}
+        assert pushed.body == {"read": lobby["last_seq"] - 1, "unread": 1, "mentions": 0}
         await phone.read("lobby", 0)  # never moves back
         assert (await laptop.request("rooms"))["rooms"][0]["read"] == lobby["last_seq"] - 1
 

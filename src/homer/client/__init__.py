@@ -408,14 +408,28 @@ class HomerClient:
         await link.send(op, rid, params)
 
     async def send(
-        self, room: str, text: str, data: Any = None, *, cid: str | None = None
+        self,
+        room: str,
+        text: str,
+        data: Any = None,
+        *,
+        cid: str | None = None,
+        reply_to: int | None = None,
+        thread: int | None = None,
+        files: Sequence[str] = (),
     ) -> dict[str, Any]:
-        """Send a message; returns the ack once it is durable.
+        """Send a message; returns the ack once it is durable. ``reply_to`` and
+        ``thread`` are seqs of the room, ``files`` ids of uploaded files.
 
         Survives reconnects (the send goes again with the same client id) and rate
         limits (it waits as long as the server says, then tries again).
         """
         params = _send_params(room, text, data, cid)
+        for name, value in (("reply_to", reply_to), ("thread", thread)):
+            if value is not None:
+                params[name] = value
+        if files:
+            params["files"] = list(files)
         if self.keeper is not None:
             result: dict[str, Any] = await self.keeper.send(params, wait=True)
             return result
@@ -492,6 +506,43 @@ class HomerClient:
 
     async def read(self, room: str, seq: int) -> Any:
         return await self.request("read", room=room, seq=seq)
+
+    # -- changing messages, threads, search (docs/protocol.md) --------------------------
+
+    async def edit(
+        self, room: str, seq: int, text: str, data: Any = None, *, cid: str | None = None
+    ) -> Any:
+        """Replace a message's content; a ``cid`` makes a resend harmless."""
+        return await self.request(
+            "edit", room=room, seq=seq, text=text, **_given(data=data, cid=cid)
+        )
+
+    async def redact(
+        self, room: str, seq: int, reason: str | None = None, *, cid: str | None = None
+    ) -> Any:
+        return await self.request("redact", room=room, seq=seq, **_given(reason=reason, cid=cid))
+
+    async def react(self, room: str, seq: int, key: str) -> Any:
+        return await self.request("react", room=room, seq=seq, key=key)
+
+    async def unreact(self, room: str, seq: int, key: str) -> Any:
+        return await self.request("unreact", room=room, seq=seq, key=key)
+
+    async def thread(self, room: str, root: int, **query: Any) -> dict[str, Any]:
+        """A thread's root and replies: ``root`` and ``messages`` as envelopes."""
+        result: dict[str, Any] = await self.request("history", room=room, thread=root, **query)
+        result["root"] = msgspec.convert(result["root"], Envelope)
+        result["messages"] = [msgspec.convert(m, Envelope) for m in result["messages"]]
+        return result
+
+    async def search(self, query: str, **filters: Any) -> list[dict[str, Any]]:
+        """Matches in one's rooms, best first: ``message`` (an envelope) and
+        ``highlights`` (``[start, end)`` offsets in its text)."""
+        result = await self.request("search", query=query, **filters)
+        return [
+            {"message": msgspec.convert(r["message"], Envelope), "highlights": r["highlights"]}
+            for r in result["results"]
+        ]
 
     async def _tracked(self, info: dict[str, Any]) -> dict[str, Any]:
         self.positions.setdefault(info["id"], Position(info["epoch"], info["last_seq"]))
@@ -681,6 +732,11 @@ class HomerClient:
             if not future.done():
                 future.set_exception(error)
         self._waiting.clear()
+
+
+def _given(**params: Any) -> dict[str, Any]:
+    """The parameters that are not ``None``."""
+    return {name: value for name, value in params.items() if value is not None}
 
 
 def _send_params(room: str, text: str, data: Any, cid: str | None) -> dict[str, Any]:

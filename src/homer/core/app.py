@@ -34,7 +34,7 @@ from homer.broker.factory import open_broker
 from homer.broker.ports import Broker
 from homer.clock import Clock, system_clock
 from homer.config import HomerConfig
-from homer.core import ops
+from homer.core import ops, rich_ops
 from homer.core.limits import KeyedBuckets
 from homer.core.metrics import Metrics
 from homer.core.pipeline import (
@@ -54,6 +54,7 @@ from homer.errors import (
 from homer.identity.passwords import Argon2Params
 from homer.identity.schema import UserSchema
 from homer.identity.service import Identity
+from homer.messaging.changes import ChangeService
 from homer.messaging.events import Events
 from homer.messaging.hub import Hub
 from homer.messaging.messages import AfterSend, BeforeSend, MessageService
@@ -152,6 +153,7 @@ class Homer:
         )
         self.pipeline = Pipeline(self)
         ops.register(self)
+        rich_ops.register(self)
 
     # -- extending ----------------------------------------------------------------
 
@@ -261,6 +263,7 @@ class Homer:
             limits=limits,
             clock=self.clock,
         )
+        self.changes = ChangeService(self.messages, self.config.messages, clock=self.clock)
         self.messages.before_send = self._before_send
         self.messages.after_send = self._after_send
         self.presence = Presence(
@@ -547,7 +550,9 @@ class Homer:
         """Room events read from the store because the broker did not bring them: into
         the hub like live ones (in order, duplicates dropped), one write per member."""
         self.metrics.gaps_filled.inc(len(records))
-        envelopes = await self.messages.render(records)
+        # One encoding for every member: nobody's own reactions are marked (the change
+        # events that follow carry absolute counts, which clients apply by target).
+        envelopes = await self.messages.render(records, "")
         with self.hub.batched():
             for envelope in envelopes:
                 self.hub.to_room(room, envelope)

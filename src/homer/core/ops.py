@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
@@ -106,10 +106,15 @@ class Send(msgspec.Struct, forbid_unknown_fields=True):
     cid: str
     text: str = ""
     data: Any = None
+    reply_to: Int64 | None = None
+    thread: Int64 | None = None
+    files: list[str] = []
 
 
 class History(msgspec.Struct, forbid_unknown_fields=True):
     room: str
+    #: The seq of a thread's root: its replies (``after`` them), with the root.
+    thread: Int64 | None = None
     after: Int64 | None = None
     before: Int64 | None = None
     since: float | None = None
@@ -283,10 +288,19 @@ def register(app: Homer) -> None:
             params.text,
             params.data,
             member=params.room in session.rooms or None,
+            reply_to=params.reply_to,
+            thread=params.thread,
+            files=params.files,
         )
 
     @app.on("history")
     async def history(ctx: Context, params: History) -> dict[str, Any]:
+        if params.thread is not None:
+            if params.before is not None or params.since is not None or params.until is not None:
+                raise InvalidInput("a thread's history pages forward: use after")
+            return await app.changes.thread(
+                ctx.user, params.room, params.thread, after=params.after or 0, limit=params.limit
+            )
         return await app.messages.history(
             ctx.user,
             params.room,
@@ -452,9 +466,14 @@ async def send_message(
     data: Any,
     *,
     member: bool | None = None,
+    reply_to: int | None = None,
+    thread: int | None = None,
+    files: Sequence[str] = (),
 ) -> dict[str, Any]:
     """The one send path, whatever the transport: checks, hooks, idempotency, metrics."""
-    ack = await app.messages.send(user, room, cid, text, data, member=member)
+    ack = await app.messages.send(
+        user, room, cid, text, data, member=member, reply_to=reply_to, thread=thread, files=files
+    )
     if not ack["duplicate"]:
         app.metrics.messages_in.inc()
     return ack

@@ -48,7 +48,9 @@ BUILTIN_PERMISSIONS: Mapping[str, str] = {
     "room.create": "create rooms",
     "room.post": "post in rooms one belongs to",
     "room.announce": "post in announce-only rooms",
-    "room.moderate": "kick and ban members, change any room's topic",
+    "room.moderate": "kick and ban members, change any room's topic, edit and redact"
+    " others' messages",
+    "room.mention_all": "mention everyone in a room with @room or @all",
     "broadcast.send": "send a message to every connected user",
     "admin.users": "create, change and delete users",
     "admin.groups": "create, change and delete groups; grant permissions",

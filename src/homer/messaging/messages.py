@@ -9,9 +9,9 @@ skip.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -22,14 +22,16 @@ from homer.identity.accounts import User
 from homer.identity.permissions import Authorizer
 from homer.messaging.events import Events, message_envelope
 from homer.messaging.ids import message_id
+from homer.messaging.mentions import Mentions, Resolved
 from homer.messaging.names import Names
+from homer.messaging.rendering import render_for
 from homer.messaging.rooms import RoomService
 from homer.messaging.writer import MessageWriter
 from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
 from homer.store.records import Appended, MessageRecord, NewMessage
 
-__all__ = ["Draft", "MessageService", "Resumed"]
+__all__ = ["Attachments", "Draft", "MessageService", "Resumed", "check_cid"]
 
 
 @dataclass(slots=True)
@@ -42,6 +44,16 @@ class Draft:
     data: Any
 
 
+class Attachments(Protocol):
+    """Where the files a message lists are checked and recorded (the file service)."""
+
+    async def attach(
+        self, user: User, file_ids: Sequence[str], room_id: str
+    ) -> list[dict[str, Any]]: ...
+
+    async def forget(self, file_ids: Sequence[str]) -> None: ...
+
+
 BeforeSend = Callable[[Draft], Awaitable[None]]
 AfterSend = Callable[[User, MessageRecord], Awaitable[None]]
 
@@ -52,6 +64,11 @@ class Resumed:
 
     answer: dict[str, Any]
     backlog: list[Envelope]
+
+
+def check_cid(cid: object) -> None:
+    if not isinstance(cid, str) or not 1 <= len(cid) <= 64:
+        raise InvalidInput("cid must be a string of 1-64 characters")
 
 
 class MessageService:
@@ -77,6 +94,9 @@ class MessageService:
         self.clock = clock
         self.before_send: list[BeforeSend] = []
         self.after_send: list[AfterSend] = []
+        self.mentions = Mentions(store, authorizer)
+        #: The file service, once the node has one (files in messages need it).
+        self.files: Attachments | None = None
 
     # -- sending ------------------------------------------------------------------
 
@@ -89,14 +109,21 @@ class MessageService:
         data: Any = None,
         *,
         member: bool | None = None,
+        reply_to: int | None = None,
+        thread: int | None = None,
+        files: Sequence[str] = (),
     ) -> dict[str, Any]:
         """Store a message and return its ack. ``member=True`` means the caller
-        already knows the user is in the room (a session's subscription list)."""
-        if not isinstance(cid, str) or not 1 <= len(cid) <= 64:
-            raise InvalidInput("cid must be a string of 1-64 characters")
+        already knows the user is in the room (a session's subscription list).
+        ``reply_to`` and ``thread`` are seqs of the same room; ``files`` ids of
+        uploaded files."""
+        check_cid(cid)
         self.check_body(text, data)
-        if not text and data is None:
-            raise InvalidInput("a message needs text or data")
+        if not text and data is None and not files:
+            raise InvalidInput("a message needs text, data or files")
+        for name, seq in (("reply_to", reply_to), ("thread", thread)):
+            if seq is not None and (type(seq) is not int or seq < 1):
+                raise InvalidInput(f"{name} must be the seq of a message of the room")
         if not member and await self.store.member(room_id, user.id) is None:
             await self.rooms.get(room_id)  # NotFound first, if there is no such room
             raise Forbidden(f"you are not a member of {room_id!r}")
@@ -115,6 +142,17 @@ class MessageService:
         body: dict[str, Any] = {"text": text}
         if data is not None:
             body["data"] = data
+        if reply_to is not None:
+            body["reply_to"] = reply_to
+        if thread is not None:
+            body["thread"] = thread
+        mentioned = await self.mentions.resolve(user, room_id, text) if "@" in text else None
+        if mentioned is not None:
+            mentioned.into(body)
+        if files:
+            if self.files is None:
+                raise InvalidInput("this server keeps no files")
+            body["files"] = await self.files.attach(user, files, room_id)
         appended = await self.writer.append(
             NewMessage(
                 room_id=room_id,
@@ -128,6 +166,8 @@ class MessageService:
         )
         message = appended.message
         if not appended.duplicate:
+            if mentioned is not None:
+                await self.announce_mentions(user, message, mentioned)
             for after in self.after_send:
                 await after(user, message)
         return {
@@ -138,6 +178,42 @@ class MessageService:
             "ts": message.ts,
             "duplicate": appended.duplicate,
         }
+
+    async def announce_mentions(
+        self,
+        user: User,
+        message: MessageRecord,
+        mentioned: Resolved,
+        *,
+        before: Resolved | None = None,
+    ) -> None:
+        """A ``mention`` event to each user ``message`` mentions (only those ``before``
+        did not, for an edit), and one to the room for ``@room``."""
+        body = {"seq": message.seq, "kind": message.kind}
+        if mentioned.everyone and not (before is not None and before.everyone):
+            await self.events.to_room(
+                message.room_id,
+                Envelope(
+                    op="mention",
+                    room=message.room_id,
+                    sender=user.name,
+                    uid=user.id,
+                    body={**body, "all": True},
+                ),
+            )
+        earlier = set(before.users) if before is not None else set()
+        for uid in mentioned.users:
+            if uid not in earlier:
+                await self.events.to_user(
+                    uid,
+                    Envelope(
+                        op="mention",
+                        room=message.room_id,
+                        sender=user.name,
+                        uid=user.id,
+                        body={**body, "all": False},
+                    ),
+                )
 
     def check_body(self, text: object, data: object) -> None:
         """Text and structured data within the configured limits (sends, broadcasts)."""
@@ -212,12 +288,16 @@ class MessageService:
             "room": room.id,
             "epoch": room.epoch,
             "last_seq": room.last_seq,
-            "messages": await self.render(fetched),
+            "messages": await self.render(fetched, user.id),
             "more": more,
         }
 
-    async def render(self, messages: list[MessageRecord]) -> list[Envelope]:
-        return [message_envelope(m, await self.names.name(m.sender_id)) for m in messages]
+    async def render(self, messages: list[MessageRecord], reader: str) -> list[Envelope]:
+        """Messages as ``reader`` sees them (their own reactions marked)."""
+        return [
+            message_envelope(render_for(m, reader), await self.names.name(m.sender_id))
+            for m in messages
+        ]
 
     async def resume(self, user: User, room_id: str, epoch: int, seq: int) -> Resumed:
         """What ``user`` missed in ``room_id`` since ``seq`` of ``epoch``."""
@@ -261,7 +341,7 @@ class MessageService:
         backlog = await self.store.messages_after(room.id, seq, limit=self.limits.resume_limit)
         return Resumed(
             {**base, "recovered": True, "from": seq + 1, "count": len(backlog)},
-            await self.render(backlog),
+            await self.render(backlog, user.id),
         )
 
     async def purge(self, user: User, room_id: str) -> dict[str, Any]:
@@ -282,6 +362,7 @@ class MessageService:
         await self.rooms.visible(user, room_id)
         marker = await self.store.set_read(room_id, user.id, seq)
         unread = (await self.store.unread_counts(user.id, room_id=room_id)).get(room_id, 0)
-        body = {"read": marker, "unread": unread}
+        mentions = (await self.store.mention_counts(user.id, room_id=room_id)).get(room_id, 0)
+        body = {"read": marker, "unread": unread, "mentions": mentions}
         await self.events.to_user(user.id, Envelope(op="unread", room=room_id, body=body))
         return {"room": room_id, **body}

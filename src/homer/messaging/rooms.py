@@ -46,7 +46,10 @@ _MAX_META = 4096
 
 
 def room_info(
-    room: RoomRecord, member: MemberRecord | None = None, unread: int | None = None
+    room: RoomRecord,
+    member: MemberRecord | None = None,
+    unread: int | None = None,
+    mentions: int = 0,
 ) -> dict[str, Any]:
     """What clients see of a room (and of their membership in it)."""
     info: dict[str, Any] = {
@@ -63,6 +66,7 @@ def room_info(
         info["read"] = member.read_seq
     if unread is not None:
         info["unread"] = unread
+        info["mentions"] = mentions
     return info
 
 
@@ -120,14 +124,19 @@ class RoomService:
                 raise Forbidden(f"you are not a member of {room_id!r}")
             return room_info(room)
         unread = await self.store.unread_counts(user.id, room_id=room.id)
-        return room_info(room, member, unread.get(room.id, 0))
+        mentions = await self.store.mention_counts(user.id, room_id=room.id)
+        return room_info(room, member, unread.get(room.id, 0), mentions.get(room.id, 0))
 
     async def mine(self, user: User) -> list[dict[str, Any]]:
-        """Every room of the user, with read markers and unread counts."""
+        """Every room of the user, with read markers, unread and mention counts."""
         listed = await self.store.room_list(user.id)
+        mentions = await self.store.mention_counts(user.id) if listed else {}
         for room, _, _ in listed:
             self.kinds[room.id] = room.kind
-        return [room_info(room, member, unread) for room, member, unread in listed]
+        return [
+            room_info(room, member, unread, mentions.get(room.id, 0))
+            for room, member, unread in listed
+        ]
 
     async def directory(self, *, after: str | None, limit: int) -> Page[dict[str, Any]]:
         page = await self.store.list_rooms(

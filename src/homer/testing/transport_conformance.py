@@ -476,13 +476,155 @@ class TransportConformance:
         elsewhere = await kit.client("bob", over=kit.other)  # bob's other device
         acks = [await alice.send("lobby", f"m{i}") for i in range(3)]
         marked = await bob.read("lobby", acks[1]["seq"])
-        assert marked == {"room": "lobby", "read": acks[1]["seq"], "unread": 1}
+        assert marked == {"room": "lobby", "read": acks[1]["seq"], "unread": 1, "mentions": 0}
         for device in (bob, elsewhere):
             event = await next_matching(device, lambda e: e.op == "unread")
             assert event.room == "lobby"
-            assert event.body == {"read": acks[1]["seq"], "unread": 1}
+            assert event.body == {"read": acks[1]["seq"], "unread": 1, "mentions": 0}
         rooms = (await elsewhere.request("rooms"))["rooms"]
         assert [(r["id"], r["read"], r["unread"]) for r in rooms] == [("lobby", acks[1]["seq"], 1)]
+
+    # -- Rich messaging: changes, threads, mentions, search ------------------------------
+
+    async def test_edits_reactions_and_redactions_reach_every_member(
+        self, kit: TransportKit
+    ) -> None:
+        alice = await kit.client("alice", over=kit.other)
+        bob = await kit.client("bob")
+        await bob.create("lobby")
+        await alice.join("lobby")
+        sent = await bob.send("lobby", "helo wrld")
+        assert (await next_message(alice, "lobby")).seq == sent["seq"]
+
+        def change(kind: str) -> Callable[[Envelope], bool]:
+            return lambda e: e.op == "msg" and e.kind == kind and e.room == "lobby"
+
+        edited = await bob.edit("lobby", sent["seq"], "hello world")
+        assert edited["target"] == sent["seq"]
+        assert edited["edits"] == 1
+        for member in (alice, bob):
+            event = await next_matching(member, change("edit"))
+            assert event.seq == edited["seq"]
+            assert event.sender == "bob"
+            assert event.body == {"target": sent["seq"], "text": "hello world", "edits": 1}
+        reacted = await alice.react("lobby", sent["seq"], "👍")
+        assert reacted["count"] == 1
+        event = await next_matching(bob, change("react"))
+        assert (event.uid, event.body) == (
+            alice.user_id,
+            {"target": sent["seq"], "key": "👍", "count": 1},
+        )
+        (shown,) = [m for m in await bob.history("lobby") if m.seq == sent["seq"]]
+        assert shown.body["text"] == "hello world"
+        assert shown.body["edits"] == 1
+        assert shown.body["reactions"] == [
+            {"key": "👍", "count": 1, "me": False, "users": [alice.user_id]}
+        ]
+        (mine,) = [m for m in await alice.history("lobby") if m.seq == sent["seq"]]
+        assert mine.body["reactions"][0]["me"] is True
+        # Nobody changes another's message without being a moderator.
+        with pytest.raises(ClientError) as refused:
+            await alice.edit("lobby", sent["seq"], "mine now")
+        assert refused.value.wire_code == "forbidden"
+        with pytest.raises(ClientError) as twice:
+            await alice.react("lobby", sent["seq"], "👍")
+        assert twice.value.wire_code == "conflict"
+        # Its sender redacts it; the message keeps its place, emptied.
+        redacted = await bob.redact("lobby", sent["seq"], "off topic")
+        event = await next_matching(alice, change("redact"))
+        assert event.seq == redacted["seq"]
+        assert event.body == {"target": sent["seq"], "reason": "off topic"}
+        (gone,) = [m for m in await bob.history("lobby") if m.seq == sent["seq"]]
+        assert gone.kind == "msg"
+        assert gone.body["text"] == ""
+        assert gone.body["redacted"]["by"] == bob.user_id
+        assert "reactions" not in gone.body
+        assert "hello" not in repr(await bob.history("lobby"))
+        with pytest.raises(ClientError) as again:
+            await bob.edit("lobby", sent["seq"], "back")
+        assert again.value.wire_code == "invalid"
+
+    async def test_a_client_away_receives_the_changes_it_missed_in_order(
+        self, kit: TransportKit
+    ) -> None:
+        alice = await kit.client("alice", over=kit.other)
+        bob = await kit.client("bob")
+        await alice.create("lobby")
+        await bob.join("lobby")
+        first = await alice.send("lobby", "first draft")
+        second = await alice.send("lobby", "to be removed")
+        for ack in (first, second):
+            assert (await next_message(bob, "lobby")).seq == ack["seq"]
+        cut = bob.transport
+        assert cut is not None
+        cut.abort()
+        await until(lambda: bob.transport is not cut)
+        changes = [
+            await alice.edit("lobby", first["seq"], "final text"),
+            await alice.react("lobby", first["seq"], ":tada:"),
+            await alice.redact("lobby", second["seq"]),
+        ]
+        marker = await alice.send("lobby", "after")
+        events: list[Envelope] = []
+        while not events or events[-1].cid != marker["cid"]:
+            events.append(await next_matching(bob, lambda e: e.op == "msg" and e.room == "lobby"))
+        assert [(e.kind, e.seq) for e in events] == [
+            ("edit", changes[0]["seq"]),
+            ("react", changes[1]["seq"]),
+            ("redact", changes[2]["seq"]),
+            ("msg", marker["seq"]),
+        ]
+        assert events[0].body["text"] == "final text"
+        assert all(e.body.get("target") for e in events[:3])
+        history = {m.seq: m for m in await bob.history("lobby")}
+        assert history[first["seq"]].body["text"] == "final text"
+        assert history[first["seq"]].body["reactions"][0]["key"] == ":tada:"
+        assert history[second["seq"]].body["redacted"]["reason"] is None
+
+    async def test_threads_replies_and_mentions(self, kit: TransportKit) -> None:
+        alice = await kit.client("alice", over=kit.other)
+        bob = await kit.client("bob")
+        await alice.create("lobby")
+        await bob.join("lobby")
+        root = await alice.send("lobby", "shall we ship?")
+        reply = await bob.send(
+            "lobby", "yes @alice, today", thread=root["seq"], reply_to=root["seq"]
+        )
+        event = await next_matching(alice, lambda e: e.op == "mention")
+        assert (event.room, event.sender, event.body["seq"]) == ("lobby", "bob", reply["seq"])
+        echoed = await next_matching(bob, lambda e: e.op == "msg" and e.seq == reply["seq"])
+        assert echoed.body["mentions"] == [alice.user_id]
+        assert echoed.body["thread"] == echoed.body["reply_to"] == root["seq"]
+        rooms = {r["id"]: r for r in (await alice.request("rooms"))["rooms"]}
+        assert rooms["lobby"]["mentions"] == 1
+        thread = await bob.thread("lobby", root["seq"])
+        assert thread["root"].body["thread_summary"]["replies"] == 1
+        assert thread["root"].body["thread_summary"]["participants"] == [bob.user_id]
+        assert [m.seq for m in thread["messages"]] == [reply["seq"]]
+        marked = await alice.read("lobby", reply["seq"])
+        assert marked["mentions"] == 0
+        with pytest.raises(ClientError) as elsewhere:
+            await bob.send("lobby", "x", reply_to=10**6)
+        assert elsewhere.value.wire_code == "not_found"
+
+    async def test_search_finds_only_what_the_user_may_read(self, kit: TransportKit) -> None:
+        alice = await kit.client("alice", over=kit.other)
+        bob = await kit.client("bob")
+        await alice.create("secret", kind="private")
+        await alice.send("secret", "the launch code is swordfish")
+        await alice.create("lobby")
+        await bob.join("lobby")
+        said = await bob.send("lobby", "Swordfish is a film")
+        (hit,) = await bob.search("SWORDFISH")
+        assert hit["message"].seq == said["seq"]
+        assert hit["highlights"] == [[0, 9]]
+        found = await alice.search("swordfish")
+        assert sorted(r["message"].room for r in found) == ["lobby", "secret"]
+        with pytest.raises(ClientError) as strange:
+            await bob.search("swordfish", room="secret")
+        assert strange.value.wire_code == "forbidden"
+        await bob.leave("lobby")
+        assert await bob.search("swordfish") == []
 
     async def test_members_see_each_other_come_go_and_step_away(self, kit: TransportKit) -> None:
         alice = await kit.client("alice")

@@ -88,6 +88,7 @@ _TAGS = {
     "auth": "Accounts and tokens",
     "account": "The caller's own account",
     "rooms": "Rooms, members, history and read markers",
+    "messages": "Editing, redacting and reacting to messages; threads and search",
     "users": "Administration of users (admin permissions)",
     "groups": "Administration of groups and permissions (admin permissions)",
     "ops": "Any operation over HTTP",

@@ -18,6 +18,7 @@ and describe it in the OpenAPI document (:mod:`homer.transports.openapi`).
 from __future__ import annotations
 
 from homer.transports.rest_groups import GROUP_ROUTES
+from homer.transports.rest_messages import MESSAGE_ROUTES
 from homer.transports.rest_rooms import ROOM_ROUTES
 from homer.transports.rest_users import USER_ROUTES
 from homer.transports.routes import Route
@@ -25,4 +26,4 @@ from homer.transports.routes import Route
 __all__ = ["REST_ROUTES"]
 
 #: Every REST route.
-REST_ROUTES: tuple[Route, ...] = (*USER_ROUTES, *ROOM_ROUTES, *GROUP_ROUTES)
+REST_ROUTES: tuple[Route, ...] = (*USER_ROUTES, *ROOM_ROUTES, *MESSAGE_ROUTES, *GROUP_ROUTES)

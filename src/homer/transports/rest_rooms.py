@@ -136,9 +136,7 @@ async def post_message(call: RouteCall) -> Any:
     """The `send` operation: 201 once the message is stored; a resend with the same
     ``cid`` gets the first ack (``duplicate: true``)."""
     message: PostedMessage = call.body
-    return await call.op(
-        "send", room=call.path("room"), cid=message.cid, text=message.text, data=message.data
-    )
+    return await call.op("send", room=call.path("room"), **msgspec.structs.asdict(message))
 
 
 def _history_bounds(app: Homer) -> dict[str, dict[str, Any]]:

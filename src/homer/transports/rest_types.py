@@ -46,6 +46,9 @@ class RoomInfo(msgspec.Struct, forbid_unknown_fields=True):
     role: Literal["owner", "member"] | UnsetType = UNSET
     read: Annotated[int, about("The caller's read marker.")] | UnsetType = UNSET
     unread: int | UnsetType = UNSET
+    mentions: (
+        Annotated[int, about("Messages past the read marker that mention the caller.")] | UnsetType
+    ) = UNSET
 
 
 class RoomList(msgspec.Struct, forbid_unknown_fields=True):
@@ -110,6 +113,7 @@ class ReadMarker(msgspec.Struct, forbid_unknown_fields=True):
     room: str
     read: int
     unread: int
+    mentions: Annotated[int, about("Of those, the messages that mention the caller.")]
 
 
 class Ack(msgspec.Struct, forbid_unknown_fields=True):
@@ -295,6 +299,11 @@ class PostedMessage(msgspec.Struct, forbid_unknown_fields=True):
     cid: str
     text: str = ""
     data: Any = None
+    reply_to: Annotated[Seq, about("The message this one answers.")] | UnsetType = UNSET
+    thread: Annotated[Seq, about("The root of the thread this one is a reply in.")] | UnsetType = (
+        UNSET
+    )
+    files: Annotated[list[str], about("Ids of uploaded files to share with it.")] = []
 
 
 class RoomChanges(msgspec.Struct, forbid_unknown_fields=True):
@@ -370,3 +379,93 @@ class GroupChanges(msgspec.Struct, forbid_unknown_fields=True):
     parent: str | UnsetType | None = UNSET
     permissions: list[str] | UnsetType = UNSET
     name: str | UnsetType = UNSET
+
+
+# -- rich messaging ---------------------------------------------------------------
+
+
+class ChangeAck(msgspec.Struct, forbid_unknown_fields=True):
+    """A stored change (an ``edit``, ``redact``, ``react`` or ``unreact`` event):
+    its own ``seq`` in the room, and the message it changed (``target``)."""
+
+    room: str
+    seq: int
+    id: str
+    cid: str
+    ts: float
+    target: int
+    duplicate: bool
+    edits: Annotated[int, about("An edit: the message's edit count now.")] | UnsetType = UNSET
+    key: Annotated[str, about("A reaction: its key.")] | UnsetType = UNSET
+    count: Annotated[int, about("A reaction: the key's count now.")] | UnsetType = UNSET
+
+
+class EditedMessage(msgspec.Struct, forbid_unknown_fields=True):
+    """The new content; ``cid``, when given, makes a resend harmless."""
+
+    text: str = ""
+    data: Any = None
+    cid: str | UnsetType = UNSET
+
+
+class RedactQuery(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Annotated[str, about("Why, shown to the room.")] | UnsetType = UNSET
+    cid: Annotated[str, about("Makes a resend harmless.")] | UnsetType = UNSET
+
+
+class ThreadQuery(msgspec.Struct, forbid_unknown_fields=True):
+    after: Annotated[Seq, about("Replies after this sequence number.")] | UnsetType = UNSET
+    limit: Annotated[int, Meta(ge=1), about("At most this many (`limits.history_limit`).")] = 50
+
+
+class ThreadPage(msgspec.Struct, forbid_unknown_fields=True):
+    """A thread: its root as it is now and a page of replies, oldest first."""
+
+    room: str
+    epoch: int
+    thread: int
+    root: Envelope
+    messages: list[Envelope]
+    more: bool
+
+
+class Version(msgspec.Struct, forbid_unknown_fields=True):
+    """The content one edit replaced."""
+
+    edit: Annotated[int, about("The edit event's sequence number.")]
+    text: str
+    ts: Annotated[float, about("When that content was written.")]
+    data: Any = None
+
+
+class Versions(msgspec.Struct, forbid_unknown_fields=True):
+    """A message as it is now and what each edit replaced (when ``kept``)."""
+
+    room: str
+    seq: int
+    message: Envelope
+    versions: list[Version]
+    kept: bool
+
+
+class SearchQuery(msgspec.Struct, forbid_unknown_fields=True):
+    q: Annotated[str, about("Words that must all appear; `word*` matches a prefix.")]
+    room: Annotated[str, about("Only this room.")] | UnsetType = UNSET
+    sender: Annotated[str, about("Only messages from this user (a name).")] | UnsetType = UNSET
+    since: Annotated[Time, about("Only messages at or after this time.")] | UnsetType = UNSET
+    until: Annotated[Time, about("Only messages before this time.")] | UnsetType = UNSET
+    limit: Annotated[int, Meta(ge=1), about("At most this many (`messages.search_limit`).")] = 20
+
+
+class SearchResult(msgspec.Struct, forbid_unknown_fields=True):
+    message: Envelope
+    highlights: Annotated[
+        list[list[int]], about("`[start, end)` character offsets of the matches in its text.")
+    ]
+
+
+class SearchResults(msgspec.Struct, forbid_unknown_fields=True):
+    """Matches in the caller's rooms, best first."""
+
+    query: str
+    results: list[SearchResult]

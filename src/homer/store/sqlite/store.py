@@ -558,7 +558,8 @@ class SQLiteStore(SQLiteAccounts):
         sql, params = _MENTIONS, [user_id]
         if room_id is not None:
             sql, params = sql + " AND r.room_id = ?", [user_id, room_id]
-        rows = await self.db.fetch_all(sql + " GROUP BY r.room_id", params)
+        # Read with the room list when a connection says hello: on the loop, as it is.
+        rows = await self.db.fetch_all(sql + " GROUP BY r.room_id", params, inline=True)
         return {row[0]: row[1] for row in rows}
 
     async def search(
