@@ -33,10 +33,12 @@ from homer.messaging.rendering import render_for
 from homer.store.records import MemberRecord, MessageRecord, NewMessage
 from homer.store.search import Query
 
-__all__ = ["MAX_KEY", "MAX_REASON", "ChangeService", "check_key"]
+__all__ = ["MAX_EMOJI", "MAX_KEY", "MAX_REASON", "ChangeService", "check_key"]
 
-#: Characters of a reaction key: one emoji sequence or a ``:shortcode:``.
+#: Characters of a reaction key: a ``:shortcode:``, or one emoji sequence (the
+#: longest, a family or a subdivision flag, take 7-11 code points).
 MAX_KEY = 64
+MAX_EMOJI = 16
 #: Characters of a redaction's reason.
 MAX_REASON = 500
 
@@ -52,6 +54,8 @@ def check_key(key: object) -> str:
         raise InvalidInput(f"key is longer than {MAX_KEY} characters")
     if _SHORTCODE.fullmatch(key):
         return key
+    if len(key) > MAX_EMOJI:
+        raise InvalidInput(f"an emoji key is at most {MAX_EMOJI} characters")
     keycap = "\u20e3" in key  # 1️⃣, #️⃣: an ASCII digit, #, or * before it
     for char in key:
         category = unicodedata.category(char)
