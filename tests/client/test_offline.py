@@ -314,3 +314,48 @@ async def test_one_client_process_holds_a_state_directory(tmp_path: Path) -> Non
         again = server.client("bob", state_dir=state)  # free once the first closed
         await again.start()
         await again.close()
+
+
+async def test_the_cached_history_shows_messages_as_they_are_now(tmp_path: Path) -> None:
+    """Edits, reactions, redactions and replies received are applied to what the
+    client keeps, offline too, and to the unread messages it hands over."""
+    state = tmp_path / "bob-state"
+    async with node(tmp_path) as server:
+        await server.start("alice", "bob")
+        async with server.client("alice") as alice:
+            await alice.create("news")
+            bob = server.client("bob", state_dir=state)
+            await bob.start()
+            await bob.join("news")
+            first = await alice.send("news", "draft")
+            second = await alice.send("news", "oops")
+            await alice.edit("news", first["seq"], "final")
+            await alice.react("news", first["seq"], "👍")
+            await bob.react("news", first["seq"], "👍")
+            await alice.unreact("news", first["seq"], "👍")
+            await alice.redact("news", second["seq"], "wrong room")
+            last = await alice.send("news", "reply", thread=first["seq"])
+            while (await bob.next_event("msg")).seq != last["seq"]:
+                pass
+            await bob.close()
+        await server.stop()
+
+        bob = server.client("bob", state_dir=state)
+        await bob.start()
+        keeper = bob.keeper
+        assert keeper is not None
+        cached = {m.seq: m for m in await bob.cached("news")}
+        shown = cached[first["seq"]].body
+        assert shown["text"] == "final"
+        assert shown["edits"] == 1
+        assert shown["reactions"] == [
+            {"key": "👍", "count": 1, "me": True, "users": [keeper.state.user_id]}
+        ]
+        assert shown["thread_summary"]["replies"] == 1
+        assert cached[second["seq"]].body["redacted"]["reason"] == "wrong room"
+        assert cached[second["seq"]].body["text"] == ""
+        assert {m.kind for m in cached.values()} <= {"msg", "join"}, "changes are applied"
+        unread = {m.seq: m for m in await bob.read_room("news")}
+        assert unread[first["seq"]].body["text"] == "final"
+        assert "oops" not in repr(unread)
+        await bob.close()

@@ -221,7 +221,7 @@ class HomerClient:
 
     @property
     def user_id(self) -> str | None:
-        """The user's id, from the last welcome."""
+        """The user's id, from the last welcome (``None`` before one)."""
         user = self.welcome.get("user")
         return user.get("id") if isinstance(user, dict) else None
 
@@ -481,7 +481,8 @@ class HomerClient:
         """The room's latest messages kept on disk (``state_dir``), oldest first."""
         if self.keeper is None:
             return []
-        return await self.keeper.state.cached(room, limit)
+        state = self.keeper.state
+        return await state.cached(room, limit, me=self.user_id or state.user_id)
 
     async def create(self, room: str | None = None, kind: str = "public", **extra: Any) -> Any:
         params = {"kind": kind, **extra}

@@ -37,6 +37,7 @@ from typing import IO, Any
 import msgspec
 import platformdirs
 
+from homer.client.changes import CHANGE_KINDS, apply_changes
 from homer.client.queues import AsyncQueueFile, Item, Overflow, QueueNotFound
 from homer.errors import Conflict
 from homer.protocol.envelope import Envelope
@@ -46,6 +47,7 @@ __all__ = ["LocalState", "Queued", "StateInUse", "default_state_root", "state_di
 UNREAD = "unread/"
 HISTORY = "history/"
 OUTBOX = "outbox"
+USER_ID = "user-id"
 
 
 def default_state_root() -> Path:
@@ -104,11 +106,20 @@ class LocalState:
         #: Room -> the seq of the newest unread message kept (read from the file once).
         self._unread_tail: dict[str, int] = {}
         self._lock: IO[bytes] | None = None
+        #: The account's user id, from the last welcome (kept for offline starts).
+        self.user_id: str | None = None
 
     async def open(self) -> None:
         self._lock = await asyncio.to_thread(_hold, self.directory)
         await self.queues.open()
         await self.queues.create(OUTBOX, capacity=self.outbox_size, overflow=Overflow.REFUSE)
+        self.user_id = await asyncio.to_thread(_read_text, self.directory / USER_ID)
+
+    async def remember_user(self, user_id: str) -> None:
+        """Keep the account's user id (a welcome's), for what is shown offline."""
+        if user_id != self.user_id:
+            await asyncio.to_thread((self.directory / USER_ID).write_text, user_id, "utf-8")
+            self.user_id = user_id
 
     async def close(self) -> None:
         await self.queues.close()
@@ -167,7 +178,16 @@ class LocalState:
             return taken
         while (item := await self.queues.pop(name)) is not None:
             taken.append(_stored(item.data).envelope)
-        return taken
+        # As they are now: with the changes received since, kept in the room's history.
+        changes = [
+            stored.envelope
+            for item in await self.queues.newest(HISTORY + room, self.history_size)
+            if (stored := _stored(item.data)).envelope.kind in CHANGE_KINDS
+        ]
+        if not changes:
+            return taken
+        merged = sorted([*taken, *changes], key=lambda e: e.seq or 0)
+        return [e for e in apply_changes(merged, None) if e.kind not in CHANGE_KINDS]
 
     async def drop_read(self, room: str, read: int) -> None:
         """Forget the unread messages at or below the read marker ``read``."""
@@ -179,12 +199,16 @@ class LocalState:
                 return
             await self.queues.pop(name)
 
-    async def cached(self, room: str, limit: int = 50) -> list[Envelope]:
-        """The room's latest ``limit`` messages kept here, oldest first."""
+    async def cached(self, room: str, limit: int = 50, *, me: str | None = None) -> list[Envelope]:
+        """The room's latest ``limit`` messages kept here, oldest first, as they are
+        now: the edits, redactions and reactions kept with them applied (``me``: whose
+        reactions are marked as one's own)."""
         name = HISTORY + room
         if not await self._length(name):
             return []
-        return [_stored(item.data).envelope for item in await self.queues.newest(name, limit)]
+        # Changes are kept among the messages: read past them to fill the page.
+        newest = await self.queues.newest(name, limit * 4)
+        return apply_changes([_stored(item.data).envelope for item in newest], me)[-limit:]
 
     async def forget(self, room: str) -> None:
         """The room is gone (left) or its history was purged: drop what is kept."""
@@ -229,6 +253,13 @@ class LocalState:
             return await self.queues.length(name)
         except QueueNotFound:
             return 0
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text("utf-8").strip() or None
+    except FileNotFoundError:
+        return None
 
 
 def _hold(directory: Path) -> IO[bytes]:

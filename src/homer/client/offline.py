@@ -164,6 +164,8 @@ class Keeper:
     async def _reconcile(self, welcome: dict[str, Any]) -> None:
         client = self.client
         me = welcome.get("user", {}).get("id")
+        if isinstance(me, str):
+            await self.state.remember_user(me)
         known = await self.state.positions()
         for info in welcome.get("rooms", []):
             room, read, unread = info["id"], int(info.get("read", 0)), int(info.get("unread", 0))
