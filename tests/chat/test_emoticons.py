@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from homer.chat.emoticons import KAOMOJI, EmoticonError, Emoticons, load_emoticons_file
+from homer.chat.formatting import message_text
+from homer.protocol.envelope import Envelope
 
 
 def test_the_table_has_the_documented_kaomoji() -> None:
@@ -58,3 +60,22 @@ def test_a_malformed_file_is_refused(tmp_path: Path, text: str) -> None:
     path.write_text(text, encoding="utf-8")
     with pytest.raises(EmoticonError):
         load_emoticons_file(path)
+
+
+def test_changes_to_messages_read_as_a_transcript() -> None:
+    """Edits, redactions and reactions show as lines of their own, and a message
+    shows as it is now: edited, or deleted."""
+    shortcodes = Emoticons()
+
+    def shown(kind: str, **body: object) -> str:
+        event = Envelope(op="msg", room="r", seq=2, sender="bob", ts=0.0, kind=kind, body=body)
+        return message_text(event, emoticons=shortcodes, tz=None).plain.split(" ", 1)[1]
+
+    smile = shortcodes.expand(":smile:")
+    assert smile != ":smile:"
+    assert shown("edit", target=1, text="fixed :smile:") == f"bob edited a message: fixed {smile}"
+    assert shown("redact", target=1) == "bob deleted a message"
+    assert shown("react", target=1, key=":tada:") == f"bob reacted {shortcodes.expand(':tada:')}"
+    assert shown("unreact", target=1, key="👍") == "bob took back 👍"
+    assert shown("msg", text="hello", edits=2) == "bob: hello (edited)"
+    assert shown("msg", text="", redacted={"by": "u"}) == "bob: (message deleted)"

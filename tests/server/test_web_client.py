@@ -129,3 +129,46 @@ async def test_the_page_applies_several_presence_changes_in_one_render(tmp_path:
         "statuses": [["u1", "online"], ["u2", "away"], ["u3", "online"]],
         "renders": 1,
     }
+
+
+CHANGES_CHECK = """
+const applyChange = eval("(" + process.argv[process.argv.length - 1] + ")");
+globalThis.S = {me: {id: "u-me"}};
+const shown = {seq: 2, body: {text: "helo"}, el: {remove() { shown.removed += 1; }}, removed: 0};
+const r = {items: new Map([[2, shown]])};
+const ev = (kind, uid, body, ts) => ({op: "msg", kind, uid, ts, body: {target: 2, ...body}});
+applyChange(r, ev("edit", "u-bob", {text: "hello", edits: 1}, 3));
+applyChange(r, ev("react", "u-me", {key: "👍", count: 1}, 4));
+applyChange(r, ev("react", "u-bob", {key: "👍", count: 2}, 5));
+applyChange(r, ev("unreact", "u-bob", {key: "👍", count: 1}, 6));
+const edited = {...r.items.get(2).body};
+applyChange(r, ev("redact", "u-bob", {reason: "oops"}, 7));
+applyChange(r, ev("edit", "u-bob", {text: "back", edits: 2}, 8));  // too late: redacted
+applyChange({items: new Map()}, ev("edit", "u-bob", {text: "x"}, 9));  // not shown: nothing
+console.log(JSON.stringify({edited, now: r.items.get(2).body, removed: shown.removed}));
+"""
+
+
+async def test_the_page_applies_edits_reactions_and_redactions(tmp_path: Path) -> None:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    _, _, page = await served_page(tmp_path)
+    ((_, code),) = SCRIPT.findall(page)
+    found = re.search(r"\n  function applyChange\(r, ev\) \{.*?\n  \}\n", code, re.S)
+    assert found, "the page applies change events"
+    source = found.group(0).strip()
+    running = await asyncio.create_subprocess_exec(
+        node, "-e", CHANGES_CHECK, "--", source, stdout=PIPE, stderr=PIPE
+    )
+    out, errors = await asyncio.wait_for(running.communicate(), 60)
+    assert running.returncode == 0, errors.decode()
+    assert json.loads(out) == {
+        "edited": {
+            "text": "hello",
+            "edits": 1,
+            "reactions": [{"key": "👍", "count": 1, "me": True}],
+        },
+        "now": {"text": "", "edits": 1, "redacted": {"by": "u-bob", "reason": "oops", "at": 7}},
+        "removed": 1,
+    }

@@ -43,8 +43,13 @@ def message_text(message: Envelope, *, emoticons: Emoticons, tz: tzinfo | None) 
     sender = message.sender or "(deleted user)"
     body = message.body if isinstance(message.body, dict) else {}
     kind = message.kind or "msg"
+    if kind == "msg" and "redacted" in body:
+        line.append(f"{sender}: (message deleted)", style="dim")
+        return line
     if kind == "msg":
         text = emoticons.expand(str(body.get("text", "")))
+        if body.get("edits"):
+            text += " (edited)"
         if body.get("data") == ACTION:
             line.append(f"* {sender} ", style="italic magenta")
             line.append(text, style="italic")
@@ -61,6 +66,11 @@ def message_text(message: Envelope, *, emoticons: Emoticons, tz: tzinfo | None) 
         "ban": f"{sender} banned {target}",
         "invite": f"{sender} invited {target}",
         "topic": f"{sender} set the topic: {body.get('topic', '')}",
+        # Changes to earlier messages: a transcript shows them as they come.
+        "edit": f"{sender} edited a message: {emoticons.expand(str(body.get('text', '')))}",
+        "redact": f"{sender} deleted a message",
+        "react": f"{sender} reacted {emoticons.expand(str(body.get('key', '')))}",
+        "unreact": f"{sender} took back {emoticons.expand(str(body.get('key', '')))}",
     }
     line.append(notices.get(kind, f"{sender}: ({kind})"), style="dim")
     return line
