@@ -12,8 +12,9 @@ from homer.store.migrations import load_migrations
 from tests.cli.test_admin_cli import Homer
 from tests.services import scratch_database
 
-#: The newest schema version this Homer ships.
+#: The newest migration this Homer ships (the same number on every adapter).
 NEWEST = len(load_migrations("homer.store.sqlite.migrations"))
+assert len(load_migrations("homer.store.postgresql.migrations")) == NEWEST
 
 
 @pytest_asyncio.fixture
