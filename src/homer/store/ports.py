@@ -24,6 +24,7 @@ from homer.store.records import (
     Appended,
     AuditEntry,
     AuditEvent,
+    FileRecord,
     GroupRecord,
     JSONMap,
     MemberRecord,
@@ -40,6 +41,7 @@ from homer.store.search import Query
 __all__ = [
     "AccountStore",
     "AuditLog",
+    "FileStore",
     "GroupStore",
     "MessageStore",
     "RoomStore",
@@ -323,6 +325,34 @@ class MessageStore(Protocol):
         ``user_id`` is a member of now, best match first (ties: newest first)."""
 
 
+class FileStore(Protocol):
+    """Shared files: what each is, and the rooms it was posted in (its bytes are in
+    the Blob port). A file may be read by its uploader, and by the current members of
+    every room it was posted in; deleting a room or a file forgets where it was posted.
+    """
+
+    async def insert_file(self, file: FileRecord) -> None:
+        """Add a file; ``Conflict`` if the id is taken."""
+
+    async def file(self, file_id: str) -> FileRecord | None: ...
+
+    async def files(self, file_ids: Sequence[str]) -> list[FileRecord]:
+        """The files of those ids that exist, in no particular order."""
+
+    async def attach_files(self, room_id: str, file_ids: Sequence[str]) -> None:
+        """Record the files as posted in the room (again is no error), all or none;
+        ``NotFound`` if the room or one of the files does not exist."""
+
+    async def readable_file(self, file_id: str, user_id: str) -> FileRecord | None:
+        """The file if ``user_id`` may read it (its uploader, or a current member of a
+        room it was posted in), in one read; ``None`` if not, or if there is no such
+        file: the two look the same to a stranger."""
+
+    async def delete_files(self, file_ids: Sequence[str]) -> list[FileRecord]:
+        """Remove the files (and where they were posted); return those there were, so
+        that their blobs can be deleted. Unknown ids are no error."""
+
+
 class Store(
     AccountStore,
     GroupStore,
@@ -331,6 +361,7 @@ class Store(
     TokenStore,
     RoomStore,
     MessageStore,
+    FileStore,
     Protocol,
 ):
     """Everything a Homer node keeps durably."""

@@ -15,6 +15,7 @@ __all__ = [
     "Appended",
     "AuditEntry",
     "AuditEvent",
+    "FileRecord",
     "GroupRecord",
     "MemberRecord",
     "MessageRecord",
@@ -178,3 +179,35 @@ class SearchHit:
     message: MessageRecord
     #: ``[start, end)`` character offsets of the matches in ``message.body["text"]``.
     highlights: list[tuple[int, int]]
+
+
+# -- files ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileRecord:
+    """What a shared file is; its bytes are in the Blob port under ``blob_key``."""
+
+    id: str
+    #: Who uploaded it: the one user who may read it before it is posted in a room.
+    uploader_id: str
+    #: The name it was uploaded with (shown, never used as a path).
+    name: str
+    content_type: str
+    #: In bytes.
+    size: int
+    blob_key: str
+    created_at: float
+    #: In pixels, for images.
+    width: int | None = None
+    height: int | None = None
+    #: A smaller picture of an image, in the Blob port too, with its content type.
+    thumbnail_key: str | None = None
+    thumbnail_type: str | None = None
+
+    @property
+    def blob_keys(self) -> tuple[str, ...]:
+        """Every blob the file holds: its bytes, and its thumbnail if it has one."""
+        if self.thumbnail_key is None:
+            return (self.blob_key,)
+        return (self.blob_key, self.thumbnail_key)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from homer.testing.store_conformance_accounts import AccountConformance
 from homer.testing.store_conformance_changes import ChangeConformance
+from homer.testing.store_conformance_files import FileConformance
 from homer.testing.store_conformance_rooms import RoomConformance
 from homer.testing.store_conformance_unread import UnreadConformance
 from homer.testing.store_kit import make_group, make_member, make_room, make_user, new_message
@@ -33,5 +34,7 @@ __all__ = [
 ]
 
 
-class StoreConformance(AccountConformance, RoomConformance, UnreadConformance, ChangeConformance):
+class StoreConformance(
+    AccountConformance, RoomConformance, UnreadConformance, ChangeConformance, FileConformance
+):
     """What every Store adapter must do. Needs a ``store`` fixture (opened, empty)."""

@@ -24,6 +24,7 @@ from homer.store.postgresql.database import (
     marks,
     rowcount,
 )
+from homer.store.postgresql.files import PostgreSQLFiles
 from homer.store.records import (
     Appended,
     JSONMap,
@@ -234,9 +235,10 @@ async def _new_marker(
     return start if move is None else await _moved(conn, member.room_id, member.user_id, move)
 
 
-class PostgreSQLStore(PostgreSQLAccounts):
+class PostgreSQLStore(PostgreSQLAccounts, PostgreSQLFiles):
     """Implements :class:`homer.store.ports.Store` on one PostgreSQL database: rooms
-    and messages here, the rest in :class:`PostgreSQLAccounts`.
+    and messages here, shared files in :class:`PostgreSQLFiles`, the rest in
+    :class:`PostgreSQLAccounts`.
 
     ``url`` is a libpq URL (``postgresql://user@host:5432/db``); ``?pool_size=N``
     in it sets how many connections the node keeps, unless ``pool_size`` is given.

@@ -46,6 +46,7 @@ from homer.store.rules import (
 from homer.store.search import CLOSE, OPEN, Query, highlights
 from homer.store.sqlite.accounts import SQLiteAccounts
 from homer.store.sqlite.database import ROWS, SQLiteDatabase, Synchronous
+from homer.store.sqlite.files import SQLiteFiles
 
 __all__ = ["SQLiteStore"]
 
@@ -191,9 +192,10 @@ def _new_marker(
     return start if move is None else _moved(conn, member.room_id, member.user_id, move)
 
 
-class SQLiteStore(SQLiteAccounts):
+class SQLiteStore(SQLiteAccounts, SQLiteFiles):
     """Implements :class:`homer.store.ports.Store` on one SQLite database file: rooms
-    and messages here, the rest in :class:`SQLiteAccounts`."""
+    and messages here, shared files in :class:`SQLiteFiles`, the rest in
+    :class:`SQLiteAccounts`."""
 
     #: The package holding this adapter's numbered migrations.
     MIGRATIONS: ClassVar[str] = "homer.store.sqlite.migrations"
