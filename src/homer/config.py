@@ -21,6 +21,7 @@ from homer.errors import InvalidInput
 
 __all__ = [
     "AttributeSpec",
+    "FilesConfig",
     "GroupSpec",
     "HomerConfig",
     "IdentityConfig",
@@ -220,6 +221,35 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     uvloop: bool = True
 
 
+def _default_file_types() -> list[str]:
+    return [
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "text/plain",
+        "application/zip",
+        "audio/*",
+        "video/*",
+        "application/octet-stream",
+    ]
+
+
+class FilesConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Files shared in messages: what is accepted, and how images are handled."""
+
+    #: Largest file, in bytes (25 MiB); past it the upload is refused as it streams.
+    max_size: Annotated[int, msgspec.Meta(ge=1)] = 25 * 1024 * 1024
+    #: The content types accepted, exactly or as ``type/*`` (``*/*``: anything).
+    types: list[str] = msgspec.field(default_factory=_default_file_types)
+    #: The longest edge of an image's thumbnail, in pixels; 0: no thumbnails.
+    thumbnail: Annotated[int, msgspec.Meta(ge=0)] = 320
+    #: Most pixels (width times height) an image may have: a larger one is refused
+    #: before it is decoded (a small file can claim enormous dimensions).
+    max_pixels: Annotated[int, msgspec.Meta(ge=1)] = 50_000_000
+
+
 class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "./homer-data"
     #: ``sqlite`` (a file in the data dir), ``sqlite:///path/to/file.db`` or
@@ -241,6 +271,7 @@ class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sessions: SessionConfig = SessionConfig()
     server: ServerConfig = ServerConfig()
     limits: LimitsConfig = LimitsConfig()
+    files: FilesConfig = FilesConfig()
 
     @property
     def data_path(self) -> Path:

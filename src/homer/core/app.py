@@ -34,7 +34,7 @@ from homer.broker.factory import open_broker
 from homer.broker.ports import Broker
 from homer.clock import Clock, system_clock
 from homer.config import HomerConfig
-from homer.core import ops, rich_ops
+from homer.core import file_ops, ops, rich_ops
 from homer.core.limits import KeyedBuckets
 from homer.core.metrics import Metrics
 from homer.core.pipeline import (
@@ -56,6 +56,7 @@ from homer.identity.schema import UserSchema
 from homer.identity.service import Identity
 from homer.messaging.changes import ChangeService
 from homer.messaging.events import Events
+from homer.messaging.files import FileService
 from homer.messaging.hub import Hub
 from homer.messaging.messages import AfterSend, BeforeSend, MessageService
 from homer.messaging.names import Names
@@ -121,8 +122,7 @@ class Homer:
         self._permissions = permissions
         self._password_params = password_params
         self.broker: Broker = broker or open_broker(self.config)
-        #: Where shared files' bytes go; opened and closed with the node (no operation
-        #: uses it yet).
+        #: Where shared files' bytes go; opened and closed with the node.
         self.blob: Blob = blob or open_blob(self.config)
         self.metrics = Metrics()
         # Read at each scrape: what the connection is, on a node that only listens too.
@@ -154,6 +154,7 @@ class Homer:
         self.pipeline = Pipeline(self)
         ops.register(self)
         rich_ops.register(self)
+        file_ops.register(self)
 
     # -- extending ----------------------------------------------------------------
 
@@ -265,6 +266,9 @@ class Homer:
         )
         self.changes = ChangeService(self.messages, self.config.messages, clock=self.clock)
         self.messages.before_send = self._before_send
+        self.files = FileService(
+            store, self.blob, self.identity.authorizer, self.config.files, clock=self.clock
+        )
         self.messages.after_send = self._after_send
         self.presence = Presence(
             self.events,
