@@ -102,6 +102,8 @@ _STATUS = {
     200: "OK",
     201: "Created",
     204: "No Content",
+    206: "Partial Content: the byte range asked for",
+    304: "Not Modified: the copy named in If-None-Match is current",
     400: "invalid: malformed or unacceptable input",
     401: "unauthenticated, invalid_token or token_revoked: no valid token",
     403: "forbidden: not allowed (a permission, a membership)",
@@ -110,6 +112,7 @@ _STATUS = {
     409: "conflict: the current state forbids it (a name taken, a limit reached)",
     413: "too_large: a body, text or data over the configured limit",
     415: "the Content-Type names no codec the server speaks",
+    416: "Range Not Satisfiable: the range selects no byte of the file",
     429: "rate_limited: wait `retry_after` seconds",
     503: "unavailable: the store did not answer; nothing was done",
 }
@@ -261,6 +264,8 @@ class _Builder:
                 "required": endpoint.needs_body,
                 "content": self.body(endpoint.body),
             }
+        if endpoint.upload is not None:
+            described["requestBody"] = {"required": True, "content": self.content(endpoint.upload)}
         answer = {} if endpoint.answer is None else {_JSON: endpoint.answer}
         refusals = {400, 401, 413, 429, 503, *endpoint.errors}
         if endpoint.ops:
@@ -269,6 +274,10 @@ class _Builder:
             refusals.add(403)
         described["responses"] = {
             str(endpoint.status): self.answer(endpoint.status, answer),
+            **{
+                str(status): self.answer(status, media)
+                for status, media in endpoint.answers.items()
+            },
             **self.errors(tuple(refusals)),
         }
         if endpoint.permission:

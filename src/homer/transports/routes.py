@@ -104,11 +104,14 @@ class Route:
     answer: Any = None
     #: A REST route's status when it succeeds.
     status: int = 200
-    #: Another route's answers: status -> media type -> the body's type (a dict: a
-    #: JSON Schema as it is).
+    #: Another route's answers, or a REST route's besides ``answer``: status -> media
+    #: type -> the body's type (a dict: a JSON Schema as it is).
     answers: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     query: type[msgspec.Struct] | None = None
     body: type[msgspec.Struct] | None = None
+    #: A REST route that reads its request body itself, as a stream (an upload): the
+    #: media types it takes -> the body's schema. The pipeline leaves the body unread.
+    upload: Mapping[str, Any] | None = None
     #: Whether a body must be sent; ``None``: when one of its fields is required.
     body_required: bool | None = None
     #: Statuses of refusals (with an error body in JSON) besides those every REST
@@ -174,8 +177,11 @@ class _RestTarget:
     async def invoke(self, ctx: Context, asked: _Asked) -> Any:
         handler = self.route.handler
         assert handler is not None
-        # The body is read only once the caller is known and allowed.
-        body = _decode(await read_body(asked.request), self.route.body)
+        # The body is read only once the caller is known and allowed (an upload's by
+        # the handler, as it streams).
+        body = None
+        if self.route.upload is None:
+            body = _decode(await read_body(asked.request), self.route.body)
         return await handler(RouteCall(ctx, asked.request, asked.query, body))
 
 
@@ -203,6 +209,8 @@ def _rest(route: Route) -> Serve:
         answer = await app.pipeline.run(call)
         if answer is None:
             return web.Response(status=204)
+        if isinstance(answer, web.StreamResponse):  # a download, written by the handler
+            return answer
         return json_response(answer, route.status)
 
     serve.__name__ = serve.__qualname__ = route.name

@@ -17,6 +17,7 @@ from homer.core.app import Homer
 from homer.errors import HomerError, NotFound
 from homer.transports.account_routes import AUTH_ROUTES
 from homer.transports.aiohttp_ws import websocket_handler
+from homer.transports.file_routes import FILE_ROUTES
 from homer.transports.http import APP_KEY, errors_middleware, json_response
 from homer.transports.http_ops import post_op as run_op_over_http
 from homer.transports.longpoll import Queues
@@ -220,7 +221,13 @@ SERVER_ROUTES: tuple[Route, ...] = (
 
 #: Every route of the HTTP port but the application's own: what is served, and
 #: what ``/api/openapi.json`` describes.
-HTTP_ROUTES: tuple[Route, ...] = (*AUTH_ROUTES, *SERVER_ROUTES, *QUEUE_ROUTES, *REST_ROUTES)
+HTTP_ROUTES: tuple[Route, ...] = (
+    *AUTH_ROUTES,
+    *SERVER_ROUTES,
+    *QUEUE_ROUTES,
+    *REST_ROUTES,
+    *FILE_ROUTES,
+)
 
 
 def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
