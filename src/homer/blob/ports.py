@@ -135,16 +135,27 @@ async def blocks(
     block marked last. Raises :class:`BlobTooLarge` as soon as more than
     ``limit`` bytes have arrived: every adapter refuses at the same point."""
     received = 0
-    pending = bytearray()
+    # The chunks are joined once a block's worth is held: each byte is copied about
+    # twice on its way, whatever the size of the blocks (a growing buffer cut from
+    # the front copies the rest of it at every cut).
+    pending: list[bytes] = []
+    held = 0
     async for chunk in chunks:
         received += len(chunk)
         if received > limit:
             raise BlobTooLarge(f"a file over the limit of {limit} bytes", limit)
-        pending += chunk
-        while len(pending) > size:
-            yield bytes(pending[:size]), False
-            del pending[:size]
-    yield bytes(pending), True
+        pending.append(chunk)
+        held += len(chunk)
+        if held <= size:
+            continue
+        joined = b"".join(pending)
+        start = 0
+        while held - start > size:
+            yield joined[start : start + size], False
+            start += size
+        rest = joined[start:]
+        pending, held = [rest], len(rest)
+    yield b"".join(pending), True
 
 
 def check_content_type(content_type: str) -> None:
