@@ -40,6 +40,7 @@ SCENARIOS = [
     "servers",
     "cluster",
     "local_queue",
+    "files",
 ]
 
 
