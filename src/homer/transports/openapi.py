@@ -89,6 +89,7 @@ _TAGS = {
     "account": "The caller's own account",
     "rooms": "Rooms, members, history and read markers",
     "messages": "Editing, redacting and reacting to messages; threads and search",
+    "files": "Files shared in messages: upload and download",
     "users": "Administration of users (admin permissions)",
     "groups": "Administration of groups and permissions (admin permissions)",
     "ops": "Any operation over HTTP",
