@@ -346,6 +346,65 @@ async def test_a_chunked_body_over_the_limit_is_refused_as_it_streams(files: Fil
     assert stored_blobs(files.server.app.config.data_path) == []
 
 
+async def test_an_upload_whose_body_stalls_is_cut_off(tmp_path: Path) -> None:
+    def quick(config: HomerConfig) -> HomerConfig:
+        return replace_config(small_files(config), limits={"handshake_timeout": 0.5})
+
+    async with running_homer(tmp_path, configure=quick) as server:
+        token = await server.token("alice")
+        host, port = server.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        try:
+            writer.write(
+                (
+                    "POST /api/files?name=slow.bin HTTP/1.1\r\n"
+                    f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+                    "Content-Type: application/octet-stream\r\n"
+                    "Content-Length: 1000\r\n\r\n"
+                ).encode()
+                + b"x" * 10
+            )
+            started = asyncio.get_running_loop().time()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        finally:
+            writer.close()
+        assert head.startswith(b"HTTP/1.1 408"), head[:60]
+        assert asyncio.get_running_loop().time() - started < 2
+        assert stored_blobs(server.app.config.data_path) == []
+
+
+async def test_an_upload_without_a_file_is_refused(files: Files) -> None:
+    token = await files.server.token("alice")
+    async with files.http.post(
+        files.url("/api/files"), headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        answer = await response.json()
+    assert (response.status, answer["code"]) == (400, "invalid")
+    form = aiohttp.FormData(default_to_multipart=True)
+    form.add_field("comment", "no file here")
+    status, answer = await files.upload(token, form)
+    assert (status, answer["code"]) == (400, "invalid")
+    assert "no file part" in answer["message"]
+    # A field before the file part is skipped.
+    form = aiohttp.FormData()
+    form.add_field("comment", "a note")
+    form.add_field("file", b"data", filename="notes.txt", content_type="text/plain")
+    status, info = await files.upload(token, form)
+    assert (status, info["name"], info["size"]) == (201, "notes.txt", 4)
+
+
+async def test_a_head_request_gets_the_headers_without_the_bytes(files: Files) -> None:
+    token = await files.server.token("alice")
+    _, info = await files.upload(token, b"0123456789", headers={"Content-Type": "text/plain"})
+    async with files.http.head(
+        files.url(f"/api/files/{info['id']}"), headers={"Authorization": f"Bearer {token}"}
+    ) as response:
+        assert response.status == 200
+        assert response.headers["Content-Length"] == "10"
+        assert response.headers["Accept-Ranges"] == "bytes"
+        assert await response.read() == b""
+
+
 async def test_an_image_whose_bytes_are_another_type_is_refused(files: Files) -> None:
     token = await files.server.token("alice")
     for declared, body in (
