@@ -266,10 +266,10 @@ class Homer:
         )
         self.changes = ChangeService(self.messages, self.config.messages, clock=self.clock)
         self.messages.before_send = self._before_send
+        self.messages.after_send = self._after_send
         self.files = FileService(
             store, self.blob, self.identity.authorizer, self.config.files, clock=self.clock
         )
-        self.messages.after_send = self._after_send
         self.presence = Presence(
             self.events,
             self._rooms_of,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -150,13 +150,12 @@ async def _body_chunks(stream: StreamReader, idle: float) -> AsyncIterator[bytes
         yield chunk
 
 
-async def _within(idle: float, read: Any) -> bytes:
+async def _within(idle: float, read: Awaitable[bytes]) -> bytes:
     """One read of the body, which must come within ``idle`` seconds (a body sent a
     byte a minute would hold a handler and a socket forever)."""
     try:
         async with asyncio.timeout(idle):
-            chunk: bytes = await read
-            return chunk
+            return await read
     except TimeoutError:
         raise web.HTTPRequestTimeout(
             text=f"the request body stalled for {idle:g} s", headers={"Connection": "close"}
