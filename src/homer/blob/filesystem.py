@@ -34,11 +34,11 @@ import msgspec
 from homer.blob.ports import (
     CHUNK_SIZE,
     BlobInfo,
-    blocks,
     check_content_type,
     is_key,
     new_key,
     resolve_range,
+    within_limit,
 )
 from homer.clock import Clock, system_clock
 from homer.errors import BlobError, NotFound
@@ -116,12 +116,19 @@ class FileBlob:
             file = await _off_loop(
                 self._create, temp, _PREFIX.pack(len(header)) + header, undo=_close
             )
-            async for block, last in blocks(chunks, size=IO_BLOCK, limit=limit):
-                size += len(block)
-                if last:
-                    await _off_loop(self._publish, file, block, temp, target)
-                else:
-                    await _off_loop(file.write, block)
+            # Chunks are written as they came, a list of them at a time: block
+            # boundaries do not matter in a file, so nothing is joined or cut.
+            pending: list[bytes] = []
+            held = 0
+            async for chunk in within_limit(chunks, limit):
+                pending.append(chunk)
+                held += len(chunk)
+                if held >= IO_BLOCK:
+                    await _off_loop(file.writelines, pending)
+                    size += held
+                    pending, held = [], 0
+            size += held
+            await _off_loop(self._publish, file, pending, temp, target)
         except BaseException:
             # Every thread of this write is over (see _off_loop). The target too: a
             # blob renamed into place whose directory could not be synced is not
@@ -165,8 +172,8 @@ class FileBlob:
             raise
         return file
 
-    def _publish(self, file: BinaryIO, tail: bytes, temp: Path, target: Path) -> None:
-        file.write(tail)
+    def _publish(self, file: BinaryIO, tail: list[bytes], temp: Path, target: Path) -> None:
+        file.writelines(tail)
         file.flush()
         if self.fsync:
             os.fsync(file.fileno())

@@ -64,6 +64,7 @@ __all__ = [
     "is_key",
     "new_key",
     "resolve_range",
+    "within_limit",
 ]
 
 #: How many bytes a reader yields at most in one chunk.
@@ -126,24 +127,31 @@ def is_key(key: str) -> bool:
     return _KEY.fullmatch(key) is not None
 
 
+async def within_limit(chunks: AsyncIterable[bytes], limit: int) -> AsyncIterator[bytes]:
+    """``chunks`` as they come, until more than ``limit`` bytes have arrived: then
+    :class:`BlobTooLarge`, before the chunk that passed the limit is handed on. Every
+    adapter refuses at the same point."""
+    received = 0
+    async for chunk in chunks:
+        received += len(chunk)
+        if received > limit:
+            raise BlobTooLarge(f"a file over the limit of {limit} bytes", limit)
+        yield chunk
+
+
 async def blocks(
     chunks: AsyncIterable[bytes], *, size: int, limit: int
 ) -> AsyncIterator[tuple[bytes, bool]]:
     """A stream to store as ``(block, last)``: blocks of exactly ``size`` bytes,
     then the last with the rest (from none to ``size`` bytes). A block is handed
     on only once more bytes follow it, so a stream of exactly one block is one
-    block marked last. Raises :class:`BlobTooLarge` as soon as more than
-    ``limit`` bytes have arrived: every adapter refuses at the same point."""
-    received = 0
+    block marked last. Raises :class:`BlobTooLarge` as :func:`within_limit` does."""
     # The chunks are joined once a block's worth is held: each byte is copied about
     # twice on its way, whatever the size of the blocks (a growing buffer cut from
     # the front copies the rest of it at every cut).
     pending: list[bytes] = []
     held = 0
-    async for chunk in chunks:
-        received += len(chunk)
-        if received > limit:
-            raise BlobTooLarge(f"a file over the limit of {limit} bytes", limit)
+    async for chunk in within_limit(chunks, limit):
         pending.append(chunk)
         held += len(chunk)
         if held <= size:

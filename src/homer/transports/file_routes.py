@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
@@ -38,6 +38,8 @@ from homer.transports.routes import Route, RouteCall
 __all__ = ["FILE_ROUTES", "FileInfo", "UploadQuery", "content_disposition"]
 
 log = logging.getLogger("homer.http")
+
+T = TypeVar("T")
 
 #: What a multipart body may hold besides the file's bytes (boundaries, the part's
 #: headers, small fields before it): a ``Content-Length`` larger than the size limit
@@ -143,14 +145,17 @@ async def _part_chunks(part: BodyPartReader, idle: float) -> AsyncIterator[bytes
 
 
 async def _body_chunks(stream: StreamReader, idle: float) -> AsyncIterator[bytes]:
+    """The body as aiohttp received it, one buffer at a time (``readany`` would join
+    what is buffered: a copy of every byte, for nothing)."""
     while True:
-        chunk = await _within(idle, stream.readany())
-        if not chunk:
+        chunk, end_of_http_chunk = await _within(idle, stream.readchunk())
+        if chunk:
+            yield chunk
+        elif not end_of_http_chunk:
             return
-        yield chunk
 
 
-async def _within(idle: float, read: Awaitable[bytes]) -> bytes:
+async def _within(idle: float, read: Awaitable[T]) -> T:
     """One read of the body, which must come within ``idle`` seconds (a body sent a
     byte a minute would hold a handler and a socket forever)."""
     try:
