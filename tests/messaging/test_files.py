@@ -110,3 +110,15 @@ def test_an_image_over_the_pixel_cap_is_too_large() -> None:
     with pytest.raises(TooLarge, match="200x100 pixels is over the limit of 19999"):
         inspect_image(data, "image/png", max_pixels=19_999, edge=64)
     assert inspect_image(data, "image/png", max_pixels=20_000, edge=64).width == 200
+
+
+def test_a_thumbnail_is_turned_upright_by_its_exif_orientation() -> None:
+    out = io.BytesIO()
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: the camera was turned; show it rotated 90 degrees
+    Image.new("RGB", (640, 320), "white").save(out, "JPEG", exif=exif)
+    facts = inspect_image(out.getvalue(), "image/jpeg", max_pixels=10**6, edge=64)
+    assert (facts.width, facts.height) == (640, 320)  # as stored
+    assert facts.thumbnail is not None
+    with Image.open(io.BytesIO(facts.thumbnail)) as small:
+        assert small.size == (32, 64)  # as shown

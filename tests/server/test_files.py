@@ -543,3 +543,11 @@ async def test_the_file_op_over_a_websocket(files: Files) -> None:
     with pytest.raises(ClientError) as refused:
         await bob.request("file", id=info["id"])
     assert refused.value.wire_code == "not_found"
+    # And over plain HTTP, as any operation.
+    async with files.http.post(
+        files.url("/api/ops/file"),
+        json={"id": info["id"]},
+        headers={"Authorization": f"Bearer {token}"},
+    ) as response:
+        assert response.status == 200
+        assert (await response.json())["body"] == info
