@@ -393,6 +393,47 @@ async def test_an_upload_without_a_file_is_refused(files: Files) -> None:
     assert (status, info["name"], info["size"]) == (201, "notes.txt", 4)
 
 
+async def test_a_malformed_or_cut_multipart_body_is_refused(files: Files) -> None:
+    token = await files.server.token("alice")
+    part = b"--xx\r\nContent-Disposition: form-data; name=f; filename=a.txt\r\n\r\nabc"
+    for content_type, body in (
+        ("multipart/form-data", b"no boundary named"),
+        ("multipart/form-data; boundary=xx", b"no boundary in the body"),
+        ("multipart/form-data; boundary=xx", part),  # cut before its closing boundary
+    ):
+        status, answer = await files.upload(token, body, headers={"Content-Type": content_type})
+        assert (status, answer["code"]) == (400, "invalid"), body
+    status, info = await files.upload(
+        token,
+        part + b"\r\n--xx--\r\n",
+        headers={"Content-Type": "multipart/form-data; boundary=xx"},
+    )
+    assert (status, info["name"], info["size"]) == (201, "a.txt", 3)
+
+
+async def test_a_client_leaving_mid_upload_leaves_nothing(files: Files) -> None:
+    token = await files.server.token("alice")
+    host, port = files.server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        (
+            "POST /api/files?name=cut.bin HTTP/1.1\r\n"
+            f"Host: {host}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/octet-stream\r\nContent-Length: 200000\r\n\r\n"
+        ).encode()
+        + b"x" * 100_000
+    )
+    await writer.drain()
+    await asyncio.sleep(0.2)
+    writer.close()
+    for _ in range(50):
+        await asyncio.sleep(0.02)
+        if not stored_blobs(files.server.app.config.data_path):
+            break
+    assert stored_blobs(files.server.app.config.data_path) == []
+    assert await reader.read() == b""  # no answer: nobody to give it to
+
+
 async def test_a_head_request_gets_the_headers_without_the_bytes(files: Files) -> None:
     token = await files.server.token("alice")
     _, info = await files.upload(token, b"0123456789", headers={"Content-Type": "text/plain"})

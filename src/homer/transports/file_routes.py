@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
-from aiohttp import BodyPartReader, MultipartReader, StreamReader, hdrs, web
+from aiohttp import BodyPartReader, StreamReader, hdrs, web
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from msgspec import UNSET, Meta, UnsetType
 
@@ -95,7 +95,7 @@ async def upload_file(call: RouteCall) -> Any:
     if _media(request.headers.get(hdrs.CONTENT_TYPE)) == "multipart/form-data":
         # The file is at least the body less what else a multipart body holds.
         app.files.check_size(None if length is None else length - MULTIPART_SLACK)
-        part = await _file_part(await request.multipart())
+        part = await _file_part(request)
         name = part.filename or _given(query.name) or "file"
         content_type = part.headers.get(hdrs.CONTENT_TYPE) or "application/octet-stream"
         chunks = _part_chunks(part, idle)
@@ -123,10 +123,17 @@ def _disposition_name(request: web.Request) -> str | None:
     return content_disposition_filename(params, "filename")
 
 
-async def _file_part(reader: MultipartReader) -> BodyPartReader:
+async def _file_part(request: web.Request) -> BodyPartReader:
     """The first part with a filename (form fields before it are skipped)."""
+    try:
+        reader = await request.multipart()
+    except ValueError as exc:  # no boundary
+        raise InvalidInput(f"a malformed multipart body: {exc}") from None
     while True:
-        part = await reader.next()
+        try:
+            part = await reader.next()
+        except ValueError as exc:
+            raise InvalidInput(f"a malformed multipart body: {exc}") from None
         if part is None:
             raise InvalidInput("the multipart body holds no file part (one with a filename)")
         if not isinstance(part, BodyPartReader):
@@ -137,11 +144,19 @@ async def _file_part(reader: MultipartReader) -> BodyPartReader:
 
 
 async def _part_chunks(part: BodyPartReader, idle: float) -> AsyncIterator[bytes]:
+    """The file part's bytes; :class:`InvalidInput` (and nothing kept) when the body
+    ends before the part's closing boundary: the file would be cut short."""
     while True:
-        chunk = await _within(idle, part.read_chunk(CHUNK_SIZE))
-        if not chunk:
+        try:
+            chunk = await _within(idle, part.read_chunk(CHUNK_SIZE))
+        except ValueError as exc:
+            raise InvalidInput(f"a malformed multipart body: {exc}") from None
+        if chunk:
+            yield chunk
+        elif part.at_eof():
             return
-        yield chunk
+        else:
+            raise InvalidInput("the multipart body ended before the end of its file part")
 
 
 async def _body_chunks(stream: StreamReader, idle: float) -> AsyncIterator[bytes]:
