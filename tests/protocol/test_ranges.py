@@ -4,6 +4,8 @@ a range that selects nothing unsatisfiable."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from homer.protocol.ranges import (
     ByteRange,
@@ -32,6 +34,7 @@ from homer.protocol.ranges import (
         ("bytes=-", None),
         ("bytes=a-b", None),
         ("bytes=1-2-3", None),
+        ("bytes=\u0661-\u0662", None),  # digits of another script are not digits here
         ("", None),
     ],
 )
@@ -58,3 +61,22 @@ def test_content_ranges() -> None:
     assert content_range(ByteRange(0, 10), 100) == "bytes 0-9/100"
     assert unsatisfied_range(100) == "bytes */100"
     assert ByteRange(3, 10).length == 7
+
+
+@given(
+    header=st.one_of(
+        st.text(max_size=40),
+        st.from_regex(r"bytes=\d{0,4}-\d{0,4}", fullmatch=True),
+        st.from_regex(r"bytes=-\d{1,4}", fullmatch=True),
+    ),
+    size=st.integers(min_value=0, max_value=5000),
+)
+def test_any_header_gives_a_range_inside_the_file_the_whole_or_unsatisfiable(
+    header: str, size: int
+) -> None:
+    try:
+        selected = parse_range(header, size)
+    except Unsatisfiable:
+        return
+    if selected is not None:
+        assert 0 <= selected.start < selected.end <= size

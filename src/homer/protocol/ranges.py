@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 __all__ = ["ByteRange", "Unsatisfiable", "content_range", "parse_range", "unsatisfied_range"]
 
-_RANGE = re.compile(r"bytes=(?:(\d+)-(\d*)|-(\d+))")
+_RANGE = re.compile(r"bytes=(?:([0-9]+)-([0-9]*)|-([0-9]+))")
 
 
 class Unsatisfiable(Exception):
