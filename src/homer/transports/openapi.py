@@ -127,6 +127,7 @@ _PATH_PARAMETERS: dict[str, tuple[str, dict[str, Any], str | None]] = {
         "alice",
     ),
     "queue": ("A long-poll queue id.", {"type": "string", "minLength": 1}, None),
+    "file": ("A file id, as the upload answered it.", {"type": "string", "minLength": 1}, None),
     "op": ("An operation's name.", {"type": "string", "minLength": 1}, "ping"),
 }
 #: Example values of request fields, by name (the room, user and group of the examples).
