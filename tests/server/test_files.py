@@ -592,3 +592,34 @@ async def test_the_file_op_over_a_websocket(files: Files) -> None:
     ) as response:
         assert response.status == 200
         assert (await response.json())["body"] == info
+
+
+async def test_a_message_shares_files_and_its_redaction_deletes_them(files: Files) -> None:
+    """``send`` with ``files`` posts them in the room: the message lists their
+    descriptions and the room's members may read them; redacting the message
+    deletes them, bytes and thumbnail."""
+    server, app = files.server, files.server.app
+    tokens = {name: await server.token(name) for name in ("alice", "bob", "eve")}
+    alice, bob = await server.client("alice"), await server.client("bob")
+    await alice.create("lobby")
+    await bob.join("lobby")
+    status, picture = await files.multipart(
+        tokens["alice"], png(40, 30), name="p.png", content_type="image/png"
+    )
+    assert status == 201
+    path = f"/api/files/{picture['id']}"
+    with pytest.raises(ClientError) as foreign:  # not bob's to share
+        await bob.send("lobby", "look", files=[picture["id"]])
+    assert foreign.value.wire_code == "not_found"
+    sent = await alice.send("lobby", "look", files=[picture["id"]])
+    (shown,) = [m for m in await bob.history("lobby") if m.seq == sent["seq"]]
+    assert shown.body["files"] == [picture]
+    assert (await files.get(tokens["bob"], path))[0] == 200
+    assert (await files.get(tokens["eve"], path))[0] == 404
+    only_files = await alice.send("lobby", "", files=[picture["id"]])  # a file alone will do
+    assert only_files["seq"] == sent["seq"] + 1
+    await alice.redact("lobby", sent["seq"])
+    assert (await files.get(tokens["alice"], path))[0] == 404
+    assert stored_blobs(app.config.data_path) == []
+    (gone,) = [m for m in await bob.history("lobby") if m.seq == sent["seq"]]
+    assert "files" not in gone.body

@@ -270,6 +270,7 @@ class Homer:
         self.files = FileService(
             store, self.blob, self.identity.authorizer, self.config.files, clock=self.clock
         )
+        self.messages.files = self.files  # files in messages; a redaction forgets them
         self.presence = Presence(
             self.events,
             self._rooms_of,
