@@ -41,6 +41,8 @@ SCENARIOS = [
     "cluster",
     "local_queue",
     "files",
+    "search",
+    "reactions",
 ]
 
 

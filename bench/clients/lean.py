@@ -606,10 +606,16 @@ class Worker:
         size: int = 100,
         conn: int = 0,
         max_seconds: float = 120.0,
+        react: bool = False,
     ) -> dict[str, Any]:
         """From connection ``conn``: ``count`` sends to ``room``, at most ``window``
-        unacknowledged; ``rate`` (messages/s) paces them, else as fast as acks allow."""
+        unacknowledged; ``rate`` (messages/s) paces them, else as fast as acks allow.
+        With ``react`` (Homer only): one message, then ``count`` reactions to it,
+        ``react`` and ``unreact`` in turn (``count`` + 1 deliveries to each member)."""
         publisher = self.conns[conn]
+        target = None
+        if react:
+            target = (await self._send_one(publisher, room, size))["seq"]
         semaphore = asyncio.Semaphore(window)
         errors: list[str] = []
         loop = asyncio.get_running_loop()
@@ -635,7 +641,12 @@ class Worker:
             await semaphore.acquire()
             outstanding += 1
             sent += 1
-            self._send_one(publisher, room, size).add_done_callback(acked)
+            if target is None:
+                self._send_one(publisher, room, size).add_done_callback(acked)
+            else:
+                op = "react" if i % 2 == 0 else "unreact"
+                request = homer_request(op, room=room, seq=target, key=":bench:")
+                publisher.request(request).add_done_callback(acked)
         if outstanding:
             await asyncio.wait_for(done, max_seconds)
         return {

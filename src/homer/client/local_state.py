@@ -37,7 +37,7 @@ from typing import IO, Any
 import msgspec
 import platformdirs
 
-from homer.client.changes import CHANGE_KINDS, apply_changes
+from homer.client.message_state import CHANGE_KINDS, apply_changes
 from homer.client.queues import AsyncQueueFile, Item, Overflow, QueueNotFound
 from homer.errors import Conflict
 from homer.protocol.envelope import Envelope

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from homer.client.changes import apply_changes
+from homer.client.message_state import apply_changes
 from homer.protocol.envelope import Envelope
 
 
