@@ -133,14 +133,6 @@ def _write_changes(conn: sqlite3.Connection, plan: Plan) -> None:
         )
         conn.executemany("DELETE FROM search_docs WHERE room_id = ? AND seq = ?", spots)
         conn.executemany("DELETE FROM mentions WHERE room_id = ? AND seq = ?", spots)
-        conn.executemany(
-            "INSERT INTO search_docs(room_id, seq, sender_id, ts, text) VALUES (?,?,?,?,?)",
-            [
-                (m.room_id, m.seq, m.sender_id, m.ts, text)
-                for m, _ in plan.updates
-                if (text := search_text(m)) is not None
-            ],
-        )
     if plan.edits:
         conn.executemany("INSERT INTO message_edits VALUES (?, ?, ?, ?)", plan.edits)
     for room_id, target in plan.redacted:
@@ -153,11 +145,21 @@ def _write_changes(conn: sqlite3.Connection, plan: Plan) -> None:
             "UPDATE message_edits SET previous = NULL WHERE room_id = ? AND target = ?",
             (room_id, target),
         )
-    searchable = plan.searchable
+    searchable = plan.searchable + [
+        (m.room_id, m.seq, m.sender_id, m.ts, text)
+        for m, _ in plan.updates
+        if (text := search_text(m)) is not None
+    ]
     if searchable:
+        # New rows get ids past the largest; FTS5 indexes them in one statement.
+        (last,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM search_docs").fetchone()
         conn.executemany(
             "INSERT INTO search_docs(room_id, seq, sender_id, ts, text) VALUES (?,?,?,?,?)",
             searchable,
+        )
+        conn.execute(
+            "INSERT INTO search_text(rowid, text) SELECT id, text FROM search_docs WHERE id > ?",
+            (last,),
         )
     if plan.mentions:
         conn.executemany(
