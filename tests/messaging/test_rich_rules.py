@@ -8,7 +8,7 @@ import pytest
 from homer.errors import InvalidInput
 from homer.messaging.changes import check_key
 from homer.messaging.mentions import mentioned_names
-from homer.store.search import CLOSE, OPEN, Query, fold, highlights
+from homer.store.search import Query, fold
 
 
 @pytest.mark.parametrize(
@@ -84,8 +84,8 @@ def test_folding_drops_accents_and_case() -> None:
 
 
 def test_highlights_are_offsets_in_the_original_text() -> None:
-    text = "ﬁne Café"
-    marked = f"{OPEN}fine{CLOSE} {OPEN}cafe{CLOSE}"  # marks in fold(text)
-    assert fold(text) == "fine cafe"
-    assert [text[a:b] for a, b in highlights(text, marked)] == ["ﬁne", "Café"]
-    assert highlights("abc", "abc") == []
+    text = "ﬁne Café, deployed: CAFES"
+    spans = Query.parse("fine cafe deploy*").highlights(text)
+    assert [text[a:b] for a, b in spans] == ["ﬁne", "Café", "deployed"]
+    assert Query.parse("cafe").highlights("abc") == []
+    assert Query.parse("x").highlights("x-ray X") == [(0, 1), (6, 7)]

@@ -57,7 +57,7 @@ from homer.store.rules import (
     room_to_join,
     window,
 )
-from homer.store.search import CLOSE, OPEN, Query, highlights
+from homer.store.search import WINDOW, Query
 
 __all__ = ["PostgreSQLStore"]
 
@@ -138,23 +138,23 @@ _MENTIONS = (
     " ON m.room_id = r.room_id AND m.user_id IN (r.user_id, '*') AND m.seq > r.read_seq"
     " AND m.sender_id <> r.user_id WHERE r.user_id = $1"
 )
-#: Matches in the rooms of a user, best first; only the page's texts are marked.
+#: Matches in the rooms of a user: the newest ``WINDOW``, ranked, each message as
+#: it is now.
 _SEARCH = (
-    f"SELECT {qualified('f', MESSAGE_COLUMNS)}, ts_headline('simple', f.search, f.q, {{headline}})"
-    f" FROM (SELECT {qualified('m', MESSAGE_COLUMNS)}, m.search, q,"
-    " ts_rank_cd(to_tsvector('simple', m.search), q) AS rank"
+    f"SELECT {qualified('f', MESSAGE_COLUMNS)} FROM ("
+    f"SELECT {qualified('m', MESSAGE_COLUMNS)},"
+    " ts_rank_cd(to_tsvector('simple', m.search), q) AS score"
     " FROM messages m JOIN room_members r ON r.room_id = m.room_id AND r.user_id = $1,"
     " to_tsquery('simple', $2) AS q"
     " WHERE m.search IS NOT NULL AND to_tsvector('simple', m.search) @@ q{where}"
-    " ORDER BY rank DESC, m.ts DESC LIMIT {limit}) AS f ORDER BY f.rank DESC, f.ts DESC"
+    " ORDER BY m.ts DESC LIMIT {window}) AS f ORDER BY f.score DESC, f.ts DESC LIMIT {limit}"
 )
-_HEADLINE = f'StartSel="{OPEN}", StopSel="{CLOSE}", HighlightAll=true'
 _SPOTS = "unnest($1::text[], $2::bigint[]) AS k(room_id, seq)"
 
 
-def _hit(message: MessageRecord, marked: str) -> SearchHit:
+def _hit(message: MessageRecord, query: Query) -> SearchHit:
     text = message.body.get("text")
-    return SearchHit(message, highlights(text, marked) if isinstance(text, str) else [])
+    return SearchHit(message, query.highlights(text) if isinstance(text, str) else [])
 
 
 async def _write_changes(conn: Connection, plan: Plan) -> None:
@@ -640,12 +640,12 @@ class PostgreSQLStore(PostgreSQLAccounts, PostgreSQLFiles):
             if value is not None:
                 params.append(value)
                 where.append(f" AND {column} {op} ${len(params)}")
-        params.append(max(limit, 0))
+        params += [WINDOW, max(limit, 0)]
         sql = _SEARCH.format(
-            where="".join(where), limit=f"${len(params)}", headline=f"${len(params) + 1}"
+            where="".join(where), window=f"${len(params) - 1}", limit=f"${len(params)}"
         )
-        rows = await self.db.fetch(sql, *params, _HEADLINE)
-        return [_hit(ROWS.message(row[:-1]), row[-1]) for row in rows]
+        rows = await self.db.fetch(sql, *params)
+        return [_hit(ROWS.message(row), query) for row in rows]
 
     async def purge_history(self, room_id: str) -> int:
         async def run(conn: Connection) -> int:

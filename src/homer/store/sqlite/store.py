@@ -43,7 +43,7 @@ from homer.store.rules import (
     room_to_join,
     window,
 )
-from homer.store.search import CLOSE, OPEN, Query, highlights
+from homer.store.search import WINDOW, Query
 from homer.store.sqlite.accounts import SQLiteAccounts
 from homer.store.sqlite.database import ROWS, SQLiteDatabase, Synchronous
 from homer.store.sqlite.files import SQLiteFiles
@@ -100,22 +100,26 @@ _MENTIONS = (
     " ON m.room_id = r.room_id AND m.user_id IN (r.user_id, '*') AND m.seq > r.read_seq"
     " AND m.sender_id != r.user_id WHERE r.user_id = ?"
 )
-#: Matches in the rooms of a user, each message as it is now with its text marked.
+#: Matches in the rooms of a user: the newest ``WINDOW`` (FTS5 walks its rowids
+#: backwards and stops there), ranked by BM25, each message as it is now.
 _SEARCH = (
-    f"SELECT {qualified('m', MESSAGE_COLUMNS)}, highlight(search_text, 0, ?, ?)"
-    " FROM search_text JOIN search_docs d ON d.id = search_text.rowid"
+    f"SELECT {qualified('m', MESSAGE_COLUMNS)} FROM ("
+    "SELECT search_text.rowid AS id, rank AS score FROM search_text"
+    " JOIN search_docs d ON d.id = search_text.rowid"
     " JOIN room_members r ON r.room_id = d.room_id AND r.user_id = ?"
+    " WHERE search_text MATCH ?{where} ORDER BY search_text.rowid DESC LIMIT ?) AS f"
+    " JOIN search_docs d ON d.id = f.id"
     " JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq"
-    " WHERE search_text MATCH ?"
+    " ORDER BY f.score, d.ts DESC LIMIT ?"
 )
 _MESSAGE_AT = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq = ?"
 #: What an edit event keeps once the message it edited is redacted.
 _REDACTED_EDIT = "json_object('target', ?, 'redacted', json('true'))"
 
 
-def _hit(message: MessageRecord, marked: str) -> SearchHit:
+def _hit(message: MessageRecord, query: Query) -> SearchHit:
     text = message.body.get("text")
-    return SearchHit(message, highlights(text, marked) if isinstance(text, str) else [])
+    return SearchHit(message, query.highlights(text) if isinstance(text, str) else [])
 
 
 def _with_threads(plan: Plan) -> list[tuple[Any, ...]]:
@@ -577,8 +581,8 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
         until: float | None = None,
         limit: int = 20,
     ) -> list[SearchHit]:
-        sql = [_SEARCH]
-        params: list[Any] = [OPEN, CLOSE, user_id, query.fts5()]
+        where: list[str] = []
+        params: list[Any] = [user_id, query.fts5()]
         for column, op, value in (
             ("d.room_id", "=", room_id),
             ("d.sender_id", "=", sender_id),
@@ -586,15 +590,14 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
             ("d.ts", "<", until),
         ):
             if value is not None:
-                sql.append(f" AND {column} {op} ?")
+                where.append(f" AND {column} {op} ?")
                 params.append(value)
-        sql.append(" ORDER BY rank, d.ts DESC LIMIT ?")
-        params.append(max(limit, 0))
+        params += [WINDOW, max(limit, 0)]
         try:
-            rows = await self.db.fetch_all("".join(sql), params)
+            rows = await self.db.fetch_all(_SEARCH.format(where="".join(where)), params)
         except StoreError as exc:  # FTS5 refuses what the parser let through
             raise InvalidInput(f"the search query cannot be run: {exc}") from None
-        return [_hit(ROWS.message(row[:-1]), row[-1]) for row in rows]
+        return [_hit(ROWS.message(row), query) for row in rows]
 
     # -- helpers --------------------------------------------------------------
 
