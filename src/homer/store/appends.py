@@ -37,7 +37,7 @@ from typing import Any
 import msgspec
 
 from homer.errors import HomerError, InvalidInput, NotFound
-from homer.store.changes import CHANGE_KINDS, Change, Spot
+from homer.store.changes import CHANGE_KINDS, Change, Spot, links, unlinked
 from homer.store.records import Appended, MessageRecord, NewMessage
 from homer.store.rows import Rows
 from homer.store.rules import UNREAD_KIND
@@ -129,19 +129,22 @@ def _encoded(body: Any) -> bytes | None:
 class AppendBatch:
     """Messages to append in one transaction, with what can be checked before it."""
 
-    __slots__ = ("_bodies", "_refused", "messages", "room_ids")
+    __slots__ = ("_bodies", "_linked", "_refused", "messages", "room_ids")
 
     def __init__(self, messages: Sequence[NewMessage]) -> None:
         self.messages = messages
         self._bodies: list[bytes | None] = []
         self._refused: list[bool] = []
         rooms: set[str] = set()
+        #: Whether a message changes or refers to another (most batches: none).
+        self._linked = False
         for message in messages:
             self._bodies.append(_encoded(message.body))
             refused = holds_nul(message)
             self._refused.append(refused)
             if not refused:
                 rooms.add(message.room_id)
+                self._linked = self._linked or links(message)
         #: The rooms the batch may grow, sorted: the order writers lock them in.
         self.room_ids = sorted(rooms)
 
@@ -158,6 +161,8 @@ class AppendBatch:
         """The stored messages the batch may change or refer to (in ``rooms``, the
         rooms that exist), each once, for the adapter to read."""
         spots: dict[Spot, None] = {}
+        if not self._linked:
+            return []
         for message, refused in zip(self.messages, self._refused, strict=True):
             if refused or message.room_id not in rooms:
                 continue
@@ -187,7 +192,7 @@ class AppendBatch:
         seqs = {room_id: seq for room_id, (seq, _) in tails.items()}
         times = {room_id: ts for room_id, (_, ts) in tails.items()}
         fresh: dict[Key, MessageRecord] = {}
-        change = Change(targets or {})
+        change = Change(targets or {}) if self._linked else None
         records: list[MessageRecord] = []
         for message, body, refused in zip(self.messages, self._bodies, self._refused, strict=True):
             if refused:
@@ -220,11 +225,12 @@ class AppendBatch:
                 ts,
                 message.body,
             )
-            try:
-                record, body = change.apply(record, body, len(rows))
-            except HomerError as exc:
-                outcomes.append(exc)
-                continue
+            if change is not None:
+                try:
+                    record, body = change.apply(record, body, len(rows))
+                except HomerError as exc:
+                    outcomes.append(exc)
+                    continue
             seqs[room_id] = grown[room_id] = seq = seq + 1
             times[room_id] = ts
             fresh[key] = record
@@ -235,7 +241,7 @@ class AppendBatch:
                 counted[room_id] = counted.get(room_id, 0) + 1
                 by = (room_id, message.sender_id)
                 sent[by] = sent.get(by, 0) + 1
-        done = change.finish(rows, records)
+        done = change.finish(rows, records) if change is not None else unlinked(rows, records)
         return Plan(
             outcomes,
             done.rows,

@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 
 from homer.errors import Conflict, InvalidInput, NotFound
-from homer.store.records import MessageRecord
+from homer.store.records import MessageRecord, NewMessage
 from homer.store.rows import Rows
 from homer.store.search import fold
 
@@ -46,9 +46,11 @@ __all__ = [
     "Change",
     "Finished",
     "Spot",
+    "links",
     "mentioned",
     "search_text",
     "thread_of",
+    "unlinked",
 ]
 
 #: The kinds of event that change a message of their room.
@@ -64,6 +66,27 @@ _MSG = "msg"
 _encode = msgspec.json.encode
 #: What a redaction keeps of a message's body.
 _KEPT_BY_REDACTION = ("reply_to", "thread", "thread_summary")
+
+
+def links(message: NewMessage) -> bool:
+    """Whether ``message`` changes or refers to another message of its room."""
+    if message.kind in CHANGE_KINDS:
+        return True
+    body = message.body
+    return isinstance(body, dict) and ("reply_to" in body or "thread" in body)
+
+
+def unlinked(rows: list[tuple[Any, ...]], records: list[MessageRecord]) -> Finished:
+    """What a batch that changes and refers to nothing leaves to write: its rows, each
+    one's search text and mentions (the common case, without :class:`Change`)."""
+    extras: list[tuple[int | None, str | None]] = [(None, search_text(r)) for r in records]
+    mentions = [
+        (r.room_id, uid, r.seq, r.sender_id)
+        for r in records
+        if "mentions" in r.body or "mention_all" in r.body
+        for uid in mentioned(r)
+    ]
+    return Finished(rows, extras, [], [], [], mentions)
 
 
 def search_text(message: MessageRecord) -> str | None:

@@ -112,6 +112,8 @@ _SEARCH = (
     " JOIN messages m ON m.room_id = d.room_id AND m.seq = d.seq"
     " ORDER BY f.score, d.ts DESC LIMIT ?"
 )
+#: Search rows indexed together (decision 0019, migration 4).
+INDEX_EVERY = 256
 _MESSAGE_AT = f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE room_id = ? AND seq = ?"
 #: What an edit event keeps once the message it edited is redacted.
 _REDACTED_EDIT = "json_object('target', ?, 'redacted', json('true'))"
@@ -127,8 +129,21 @@ def _with_threads(plan: Plan) -> list[tuple[Any, ...]]:
     return [(*row, extra[0]) for row, extra in zip(plan.rows, plan.extras, strict=True)]
 
 
-def _write_changes(conn: sqlite3.Connection, plan: Plan) -> None:
-    """Everything of ``plan`` besides the new rows and the counts (decision 0019)."""
+def _index_search(conn: sqlite3.Connection) -> None:
+    """Index the search rows written since the last time (see migration 4)."""
+    (indexed,) = conn.execute("SELECT indexed FROM search_state").fetchone()
+    (last,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM search_docs").fetchone()
+    if last > indexed:
+        conn.execute(
+            "INSERT INTO search_text(rowid, text) SELECT id, text FROM search_docs WHERE id > ?",
+            (indexed,),
+        )
+        conn.execute("UPDATE search_state SET indexed = ?", (last,))
+
+
+def _write_changes(conn: sqlite3.Connection, plan: Plan) -> int:
+    """Everything of ``plan`` besides the new rows and the counts (decision 0019);
+    how many search rows it wrote."""
     if plan.updates:
         spots = [(m.room_id, m.seq) for m, _ in plan.updates]
         conn.executemany(
@@ -155,15 +170,9 @@ def _write_changes(conn: sqlite3.Connection, plan: Plan) -> None:
         if (text := search_text(m)) is not None
     ]
     if searchable:
-        # New rows get ids past the largest; FTS5 indexes them in one statement.
-        (last,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM search_docs").fetchone()
         conn.executemany(
             "INSERT INTO search_docs(room_id, seq, sender_id, ts, text) VALUES (?,?,?,?,?)",
             searchable,
-        )
-        conn.execute(
-            "INSERT INTO search_text(rowid, text) SELECT id, text FROM search_docs WHERE id > ?",
-            (last,),
         )
     if plan.mentions:
         conn.executemany(
@@ -171,6 +180,7 @@ def _write_changes(conn: sqlite3.Connection, plan: Plan) -> None:
             " ON CONFLICT DO NOTHING",
             plan.mentions,
         )
+    return len(searchable)
 
 
 def _require_room(conn: sqlite3.Connection, room_id: str) -> None:
@@ -210,6 +220,9 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
         self, path: Path, *, synchronous: Synchronous = "NORMAL", busy_timeout: float = 10.0
     ) -> None:
         self.db = SQLiteDatabase(path, synchronous=synchronous, busy_timeout=busy_timeout)
+        #: Search rows written and not indexed yet, as far as this process knows
+        #: (only the writer touches it; another process's are found by the next index).
+        self._unindexed = 0
 
     @property
     def path(self) -> Path:
@@ -220,6 +233,7 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
             await self.db.open(self.MIGRATIONS)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the SQLite store at {self.db.path}: {exc}") from exc
+        await self.db.write(_index_search)  # what a process that stopped left unindexed
 
     async def close(self) -> None:
         await self.db.close()
@@ -476,7 +490,10 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
                 plan = checked.plan(tails, stored, targets)
                 conn.executemany(_INSERT_MESSAGE, _with_threads(plan))
             conn.execute("RELEASE append")
-            _write_changes(conn, plan)
+            self._unindexed += _write_changes(conn, plan)
+            if self._unindexed >= INDEX_EVERY:
+                _index_search(conn)
+                self._unindexed = 0
             conn.executemany(
                 "UPDATE rooms SET last_seq = ?, msgs = msgs + ? WHERE id = ?",
                 [(seq, msgs, room_id) for room_id, seq, msgs in plan.rooms],
@@ -593,6 +610,7 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
                 where.append(f" AND {column} {op} ?")
                 params.append(value)
         params += [WINDOW, max(limit, 0)]
+        await self.db.write(self._index_now)  # a search finds everything stored before it
         try:
             rows = await self.db.fetch_all(_SEARCH.format(where="".join(where)), params)
         except StoreError as exc:  # FTS5 refuses what the parser let through
@@ -600,6 +618,10 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
         return [_hit(ROWS.message(row), query) for row in rows]
 
     # -- helpers --------------------------------------------------------------
+
+    def _index_now(self, conn: sqlite3.Connection) -> None:
+        _index_search(conn)
+        self._unindexed = 0
 
     async def _set_flag(self, table: str, room_id: str, user_id: str, on: bool) -> None:
         """Add or remove a (room, user) row of ``room_bans`` or ``room_invites``."""
