@@ -15,6 +15,7 @@ import pytest
 from homer.errors import Conflict, InvalidInput, SchemaTooNew, StoreError
 from homer.store.migrations import load_migrations
 from homer.store.records import Appended, AuditEvent
+from homer.store.search import Query
 from homer.store.sqlite import SQLiteStore
 from homer.store.sqlite.database import _statements
 from homer.testing.store_conformance import (
@@ -446,3 +447,34 @@ async def test_a_full_sync_store_never_writes_on_the_loop(tmp_path: Path) -> Non
     await store.close()
     assert where
     assert where[0] != threading.get_ident()
+
+
+async def test_search_rows_are_indexed_in_batches_before_a_search_and_at_open(
+    tmp_path: Path,
+) -> None:
+    """An append writes the searchable row; FTS5 indexes rows a few hundred at a
+    time, before every search and when the store opens (after a crash too)."""
+    path = tmp_path / "h.db"
+    store = SQLiteStore(path)
+    await store.open()
+    room = make_room()
+    await store.create_room(room, [make_member(room.id, "u-ann")])
+    await store.append_messages([new_message(room.id, text=f"word{n} common") for n in range(5)])
+
+    def state() -> tuple[int, int]:
+        with sqlite3.connect(path) as conn:
+            (indexed,) = conn.execute("SELECT indexed FROM search_state").fetchone()
+            (last,) = conn.execute("SELECT MAX(id) FROM search_docs").fetchone()
+        return indexed, last
+
+    indexed, last = await asyncio.to_thread(state)
+    assert indexed < last, "five rows wait for a batch"
+    await store.close()  # as a crash would leave them
+    store = SQLiteStore(path)
+    await store.open()
+    assert await asyncio.to_thread(state) == (last, last), "indexed at open"
+    await store.append_messages([new_message(room.id, text="fresh words")])
+    (hit,) = await store.search("u-ann", Query.parse("fresh"))
+    assert hit.message.body["text"] == "fresh words", "indexed before the search"
+    assert len(await store.search("u-ann", Query.parse("common"))) == 5
+    await store.close()
