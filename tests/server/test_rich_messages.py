@@ -4,11 +4,15 @@ is refused with nothing stored."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
+from homer.config import HomerConfig
+from homer.testing.server import replace_config, running_homer
 from tests.server.test_rest import Api, api
 
 __all__ = ["api"]
@@ -194,3 +198,22 @@ async def test_bad_input_is_refused_with_nothing_stored(api: Api) -> None:
     await api.ok("DELETE", message, bob)
     assert await api.refused("PATCH", message, bob, {"text": "x"}) == (400, "invalid")
     assert await api.refused("DELETE", message, bob) == (400, "invalid")
+
+
+async def test_without_keep_edits_an_edit_leaves_nothing_of_what_it_replaced(
+    tmp_path: Path,
+) -> None:
+    def forgetful(config: HomerConfig) -> HomerConfig:
+        return replace_config(config, messages={"keep_edits": False})
+
+    async with running_homer(tmp_path, configure=forgetful) as server:
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        sent = await alice.send("lobby", "my secret")
+        await alice.edit("lobby", sent["seq"], "nothing to see")
+        versions = await alice.request("history_of", room="lobby", seq=sent["seq"])
+        assert (versions["versions"], versions["kept"]) == ([], False)
+        assert "secret" not in repr(await alice.history("lobby"))
+        with sqlite3.connect(server.app.config.data_path / "homer.db") as conn:
+            assert conn.execute("SELECT previous FROM message_edits").fetchall() == [(None,)]
+        await alice.close()
