@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from homer.protocol.bodies import redacted, with_reply
 from homer.protocol.envelope import Envelope
 
 __all__ = ["CHANGE_KINDS", "apply_change", "apply_changes"]
@@ -23,7 +24,6 @@ __all__ = ["CHANGE_KINDS", "apply_change", "apply_changes"]
 CHANGE_KINDS = frozenset({"edit", "redact", "react", "unreact"})
 #: Users a reaction lists (as history does).
 _SHOWN = 10
-_KEPT_BY_REDACTION = ("reply_to", "thread", "thread_summary")
 
 
 def apply_changes(events: Iterable[Envelope], me: str | None) -> list[Envelope]:
@@ -65,10 +65,7 @@ def apply_change(message: Envelope, change: Envelope, me: str | None) -> Envelop
                 body[name] = what[name]
         body.update(text=what.get("text", ""), edited_at=change.ts, edits=what.get("edits", 1))
     elif kind == "redact":
-        body = {k: body[k] for k in _KEPT_BY_REDACTION if k in body}
-        body.update(
-            text="", redacted={"by": change.uid, "reason": what.get("reason"), "at": change.ts}
-        )
+        body = redacted(body, change.uid, what.get("reason"), change.ts)
     elif kind in ("react", "unreact"):
         body["reactions"] = _reacted(body.get("reactions") or [], change, me)
         if not body["reactions"]:
@@ -94,19 +91,6 @@ def _reacted(reactions: list[dict[str, Any]], change: Envelope, me: str | None) 
 
 
 def _with_reply(root: Envelope, reply: Envelope) -> Envelope:
-    body = dict(root.body) if isinstance(root.body, dict) else {}
-    summary = dict(body.get("thread_summary") or {})
-    if summary.get("last_seq", 0) >= (reply.seq or 0):
-        return root  # counted already
-    people = list(summary.get("participants") or [])
-    if reply.uid not in people and len(people) < 20:
-        people.append(reply.uid)
-    summary.update(
-        replies=int(summary.get("replies", 0)) + 1,
-        last_seq=reply.seq,
-        last_ts=reply.ts,
-        last_uid=reply.uid,
-        participants=people,
-    )
-    body["thread_summary"] = summary
-    return msgspec.structs.replace(root, body=body)
+    body = root.body if isinstance(root.body, dict) else {}
+    summed = with_reply(body, reply.seq or 0, reply.ts, reply.uid)
+    return root if summed is None else msgspec.structs.replace(root, body=summed)

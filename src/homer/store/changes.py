@@ -22,8 +22,8 @@ A change event's body names its target (``target``: a ``seq`` of the same room):
 
 A ``msg`` may name ``reply_to`` (any ``msg`` of the room) and ``thread`` (a ``msg``
 of the room not itself in a thread); a reply in a thread adds to its root's
-``thread_summary`` (``replies``, ``last_seq``, ``last_ts``, ``last_uid`` and up to
-:data:`MAX_PARTICIPANTS` ``participants``).
+``thread_summary`` (``replies``, ``last_seq``, ``last_ts``, ``last_uid`` and the
+first ``participants``: :func:`homer.protocol.bodies.with_reply`).
 """
 
 from __future__ import annotations
@@ -35,13 +35,13 @@ from typing import Any
 import msgspec
 
 from homer.errors import Conflict, InvalidInput, NotFound
+from homer.protocol.bodies import redacted, with_reply
 from homer.store.records import MessageRecord, NewMessage
 from homer.store.rows import Rows
 from homer.store.search import fold
 
 __all__ = [
     "CHANGE_KINDS",
-    "MAX_PARTICIPANTS",
     "MAX_REACTION_KEYS",
     "Change",
     "Finished",
@@ -59,13 +59,9 @@ CHANGE_KINDS = frozenset({"edit", "redact", "react", "unreact"})
 Spot = tuple[str, int]
 #: Distinct reaction keys one message may carry.
 MAX_REACTION_KEYS = 50
-#: Participants a thread summary lists (the first to reply).
-MAX_PARTICIPANTS = 20
 
 _MSG = "msg"
 _encode = msgspec.json.encode
-#: What a redaction keeps of a message's body.
-_KEPT_BY_REDACTION = ("reply_to", "thread", "thread_summary")
 
 
 def links(message: NewMessage) -> bool:
@@ -199,33 +195,20 @@ class Change:
             raise InvalidInput(
                 f"{root.seq} is a reply in thread {thread_of(root)}: reply to that root"
             )
-        summary = dict(root.body.get("thread_summary") or {})
-        people = list(summary.get("participants") or [])
-        if reply.sender_id not in people and len(people) < MAX_PARTICIPANTS:
-            people.append(reply.sender_id)
-        summary.update(
-            replies=int(summary.get("replies", 0)) + 1,
-            last_seq=reply.seq,
-            last_ts=reply.ts,
-            last_uid=reply.sender_id,
-            participants=people,
-        )
-        self._set(root, {**root.body, "thread_summary": summary})
+        summed = with_reply(root.body, reply.seq, reply.ts, reply.sender_id)
+        if summed is not None:
+            self._set(root, summed)
 
     def _change(self, event: MessageRecord) -> MessageRecord:
         body = event.body
         target = self._target(event.room_id, body.get("target"), "target")
-        redacted = "redacted" in target.body
         kind = event.kind
-        if redacted:
+        if "redacted" in target.body:
             raise InvalidInput(f"message {target.seq} was redacted")
         if kind == "edit":
             return self._edit(event, target)
         if kind == "redact":
-            new = {k: target.body[k] for k in _KEPT_BY_REDACTION if k in target.body}
-            reason = body.get("reason")
-            new.update(text="", redacted={"by": event.sender_id, "reason": reason, "at": event.ts})
-            self._set(target, new)
+            self._set(target, redacted(target.body, event.sender_id, body.get("reason"), event.ts))
             self._redacted.append((target.room_id, target.seq))
             return event
         key = body.get("key")

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from homer.errors import InvalidInput
 
-__all__ = ["MAX_TERMS", "WINDOW", "Query", "fold"]
+__all__ = ["MAX_TERMS", "WINDOW", "Query", "filters", "fold"]
 
 #: Words one query may hold.
 MAX_TERMS = 16
@@ -79,6 +79,20 @@ class Query:
             return spans
         origins = _origins(text)
         return [(origins[a], origins[b - 1] + 1) for a, b in spans]
+
+
+def filters(
+    room_id: str | None, sender_id: str | None, since: float | None, until: float | None
+) -> list[tuple[str, str, object]]:
+    """What a search asks besides the words, as (column, operator, value): the
+    message's room, sender and ``ts``, each only when given."""
+    given: list[tuple[str, str, object]] = [
+        ("room_id", "=", room_id),
+        ("sender_id", "=", sender_id),
+        ("ts", ">=", since),
+        ("ts", "<", until),
+    ]
+    return [(column, op, value) for column, op, value in given if value is not None]
 
 
 def fold(text: str) -> str:

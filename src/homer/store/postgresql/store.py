@@ -57,7 +57,7 @@ from homer.store.rules import (
     room_to_join,
     window,
 )
-from homer.store.search import WINDOW, Query
+from homer.store.search import WINDOW, Query, filters
 
 __all__ = ["PostgreSQLStore"]
 
@@ -631,15 +631,9 @@ class PostgreSQLStore(PostgreSQLAccounts, PostgreSQLFiles):
     ) -> list[SearchHit]:
         where: list[str] = []
         params: list[Any] = [user_id, query.tsquery()]
-        for column, op, value in (
-            ("m.room_id", "=", room_id),
-            ("m.sender_id", "=", sender_id),
-            ("m.ts", ">=", since),
-            ("m.ts", "<", until),
-        ):
-            if value is not None:
-                params.append(value)
-                where.append(f" AND {column} {op} ${len(params)}")
+        for column, op, value in filters(room_id, sender_id, since, until):
+            params.append(value)
+            where.append(f" AND m.{column} {op} ${len(params)}")
         params += [WINDOW, max(limit, 0)]
         sql = _SEARCH.format(
             where="".join(where), window=f"${len(params) - 1}", limit=f"${len(params)}"

@@ -43,7 +43,7 @@ from homer.store.rules import (
     room_to_join,
     window,
 )
-from homer.store.search import WINDOW, Query
+from homer.store.search import WINDOW, Query, filters
 from homer.store.sqlite.accounts import SQLiteAccounts
 from homer.store.sqlite.database import ROWS, SQLiteDatabase, Synchronous
 from homer.store.sqlite.files import SQLiteFiles
@@ -600,15 +600,9 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
     ) -> list[SearchHit]:
         where: list[str] = []
         params: list[Any] = [user_id, query.fts5()]
-        for column, op, value in (
-            ("d.room_id", "=", room_id),
-            ("d.sender_id", "=", sender_id),
-            ("d.ts", ">=", since),
-            ("d.ts", "<", until),
-        ):
-            if value is not None:
-                where.append(f" AND {column} {op} ?")
-                params.append(value)
+        for column, op, value in filters(room_id, sender_id, since, until):
+            where.append(f" AND d.{column} {op} ?")
+            params.append(value)
         params += [WINDOW, max(limit, 0)]
         await self.db.write(self._index_now)  # a search finds everything stored before it
         try:
