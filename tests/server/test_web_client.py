@@ -1,4 +1,6 @@
-"""The web client: one self-contained page served at ``/``."""
+"""The web client: a page at ``/`` and its module, styles and icon under
+``/static/``, with no inline script or style and the headers of a page that holds a
+token."""
 
 from __future__ import annotations
 
@@ -27,6 +29,18 @@ async def served_page(tmp_path: Path) -> tuple[int, str, str]:
         return response.status, response.content_type, await response.text()
 
 
+async def served_script(tmp_path: Path) -> str:
+    """The page's module, as served."""
+    async with (
+        running_homer(tmp_path) as server,
+        aiohttp.ClientSession() as http,
+        http.get(server.url + "/static/app.js") as response,
+    ):
+        assert response.status == 200
+        assert response.content_type == "text/javascript"
+        return await response.text()
+
+
 async def test_the_page_is_served_with_its_app(tmp_path: Path) -> None:
     status, content_type, page = await served_page(tmp_path)
     assert status == 200
@@ -49,8 +63,11 @@ async def test_the_page_is_served_with_its_app(tmp_path: Path) -> None:
         assert marker in page, marker
     scripts = SCRIPT.findall(page)
     assert len(scripts) == 1
-    attributes, code = scripts[0]
-    assert "src" not in attributes
+    attributes, inline = scripts[0]
+    assert 'type="module"' in attributes
+    assert 'src="static/app.js"' in attributes  # relative: the page may be mounted under a path
+    assert not inline.strip(), "no inline script"
+    code = await served_script(tmp_path)
     for needle in (
         '"api/login"',  # relative: the page may be mounted under a path
         '"api/register"',
@@ -68,23 +85,53 @@ async def test_the_page_is_served_with_its_app(tmp_path: Path) -> None:
 
 
 async def test_the_page_loads_nothing_from_elsewhere(tmp_path: Path) -> None:
-    _, _, page = await served_page(tmp_path)
-    assert not re.search(r"https?://", page, re.I), "the page names an external URL"
+    async with running_homer(tmp_path) as server, aiohttp.ClientSession() as http:
+        async with http.get(server.url + "/") as response:
+            page, headers = await response.text(), response.headers
+        texts = {"page": page}
+        for name in ("app.js", "app.css", "icon.svg"):
+            async with http.get(f"{server.url}/static/{name}") as response:
+                assert response.status == 200, name
+                assert response.headers["X-Content-Type-Options"] == "nosniff"
+                texts[name] = await response.text()
+                etag = response.headers["ETag"]
+            async with http.get(
+                f"{server.url}/static/{name}", headers={"If-None-Match": etag}
+            ) as response:
+                assert response.status == 304, name
+        for missing in ("index.html", "nope.js", "..%2Fapp.py"):
+            async with http.get(f"{server.url}/static/{missing}") as response:
+                assert response.status == 404, missing
+    for name, text in texts.items():
+        assert not re.search(r"https?://(?!www\.w3\.org/2000/svg)", text, re.I), name
+        assert "@import" not in text, name
     assert not re.search(r"""\b(?:src|href|action)\s*=\s*["']?\s*//""", page, re.I)
-    # Whatever the page references is inline (the favicon is an empty data: URL).
+    # Whatever the page references is one of its own files, named relatively.
     for found in re.finditer(r"""\b(?:src|href|action)\s*=\s*["']?([^"'\s>]*)""", page, re.I):
-        assert found.group(1).startswith("data:"), found.group(0)
-    assert "@import" not in page
-    assert not re.search(r"url\(", page, re.I)
+        assert found.group(1).startswith("static/"), found.group(0)
+    # Nothing inline: the policy below would refuse it.
+    assert "<style" not in page.lower()
+    assert not re.search(r"\sstyle\s*=", page, re.I)
+    assert not re.search(r"\son[a-z]+\s*=", page, re.I)
+    policy = {
+        part.split()[0]: part.split()[1:] for part in headers["Content-Security-Policy"].split("; ")
+    }
+    assert policy["default-src"] == ["'self'"]
+    assert policy["script-src"] == ["'self'"]
+    assert policy["style-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    assert policy["object-src"] == ["'none'"]
+    assert headers["X-Frame-Options"] == "DENY"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Referrer-Policy"] == "no-referrer"
 
 
 async def test_the_script_parses(tmp_path: Path) -> None:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    _, _, page = await served_page(tmp_path)
-    ((_, code),) = SCRIPT.findall(page)
-    script = tmp_path / "client.js"
+    code = await served_script(tmp_path)
+    script = tmp_path / "client.mjs"
     script.write_text(code, encoding="utf-8")
     checking = await asyncio.create_subprocess_exec(
         node, "--check", str(script), stdout=PIPE, stderr=PIPE
@@ -116,8 +163,7 @@ async def test_the_page_applies_several_presence_changes_in_one_render(tmp_path:
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    _, _, page = await served_page(tmp_path)
-    ((_, code),) = SCRIPT.findall(page)
+    code = await served_script(tmp_path)
     found = re.search(HANDLER.format(name="presences"), code, re.S)
     assert found, "the page handles presences events"
     running = await asyncio.create_subprocess_exec(
@@ -153,8 +199,7 @@ async def test_the_page_applies_edits_reactions_and_redactions(tmp_path: Path) -
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed")
-    _, _, page = await served_page(tmp_path)
-    ((_, code),) = SCRIPT.findall(page)
+    code = await served_script(tmp_path)
     found = re.search(r"\n  function applyChange\(r, ev\) \{.*?\n  \}\n", code, re.S)
     assert found, "the page applies change events"
     source = found.group(0).strip()

@@ -265,7 +265,7 @@ class HomerASGI:
 
     async def start(self) -> None:
         config = self.app.config.server
-        page = await asyncio.to_thread(load_web_client) if config.web_client else b""
+        page = await asyncio.to_thread(load_web_client) if config.web_client else None
         await self.app.start()
         runner = web.AppRunner(
             build_http_app(self.app, page), handle_signals=False, access_log=None

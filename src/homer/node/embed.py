@@ -33,7 +33,7 @@ __all__ = ["http_app"]
 async def http_app(app: Homer) -> web.Application:
     """Homer's HTTP side as an aiohttp application, started and stopped with the
     application it is mounted in (``host.add_subapp(prefix, ...)``)."""
-    page = await asyncio.to_thread(load_web_client) if app.config.server.web_client else b""
+    page = await asyncio.to_thread(load_web_client) if app.config.server.web_client else None
     http = build_http_app(app, page)
 
     async def lifetime(_: web.Application) -> AsyncIterator[None]:

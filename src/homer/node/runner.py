@@ -76,7 +76,7 @@ async def start_server(
     tcp_port = tcp_port if tcp_port is not None else config.tcp_port
     handshake = app.config.limits.handshake_timeout
     try:
-        page = await asyncio.to_thread(load_web_client) if config.web_client else b""
+        page = await asyncio.to_thread(load_web_client) if config.web_client else None
         runner = web.AppRunner(
             build_http_app(app, page),
             handle_signals=False,

@@ -6,7 +6,6 @@ the application's own routes). The composition root mounts it.
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Annotated, Literal
 
 import msgspec
@@ -26,6 +25,7 @@ from homer.transports.queue_routes import QUEUE_ROUTES, QUEUES_KEY
 from homer.transports.rest import REST_ROUTES
 from homer.transports.routes import Route, add_routes
 from homer.transports.sse_stream import stream_events
+from homer.transports.web_client import PAGE, WebClient, load_web_client, serve_file
 
 __all__ = ["HTTP_ROUTES", "build_http_app", "load_web_client"]
 
@@ -92,16 +92,21 @@ async def metrics(request: web.Request) -> web.Response:
     )
 
 
-PAGE_KEY: web.AppKey[bytes] = web.AppKey("page", bytes)
+PAGE_KEY: web.AppKey[WebClient] = web.AppKey("page", WebClient)
 
 
 async def web_client(request: web.Request) -> web.Response:
-    return web.Response(body=request.app[PAGE_KEY], content_type="text/html", charset="utf-8")
+    return serve_file(request, request.app[PAGE_KEY], PAGE)
 
 
-def load_web_client() -> bytes:
-    """The web client's page (read once at start-up, off the event loop)."""
-    return resources.files("homer.web").joinpath("index.html").read_bytes()
+async def web_client_file(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name == PAGE:  # the page only at /
+        raise NotFound(f"no such file: {name}")
+    try:
+        return serve_file(request, request.app[PAGE_KEY], name)
+    except web.HTTPNotFound:
+        raise NotFound(f"no such file: {name}") from None
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -170,10 +175,27 @@ SERVER_ROUTES: tuple[Route, ...] = (
         path="/",
         serve=web_client,
         summary="The web client",
-        description="One self-contained HTML page (unless `server.web_client` is false).",
+        description="The web client's page (unless `server.web_client` is false); its "
+        "script and styles are files under `/static/`, and its Content-Security-Policy "
+        "allows nothing inline.",
         tag="server",
         auth="none",
-        answers={200: {"text/html": _TEXT}},
+        answers={200: {"text/html": _TEXT}, 304: {}},
+        when=lambda app: app.config.server.web_client,
+    ),
+    Route(
+        method="GET",
+        path="/static/{name}",
+        serve=web_client_file,
+        summary="The web client's files",
+        description="Its module, styles and icon, revalidated by `ETag`.",
+        tag="server",
+        auth="none",
+        answers={
+            200: {"text/javascript": _TEXT, "text/css": _TEXT, "image/svg+xml": _TEXT},
+            304: {},
+        },
+        errors=(404,),
         when=lambda app: app.config.server.web_client,
     ),
     Route(
@@ -230,12 +252,12 @@ HTTP_ROUTES: tuple[Route, ...] = (
 )
 
 
-def build_http_app(app: Homer, page: bytes = b"") -> web.Application:
+def build_http_app(app: Homer, page: WebClient | None = None) -> web.Application:
     http = web.Application(
         middlewares=[errors_middleware], client_max_size=max(app.config.limits.max_frame, 1024)
     )
     http[APP_KEY] = app
-    http[PAGE_KEY] = page
+    http[PAGE_KEY] = page if page is not None else WebClient.none()
     http[QUEUES_KEY] = Queues()
     http[OPENAPI_CACHE_KEY] = Cached()
     add_routes(http, HTTP_ROUTES)

@@ -1,0 +1,750 @@
+// The Homer web client: one ES module, served by `homer serve` as it is (no build
+// step). It speaks the protocol of docs/protocol.md like every other client.
+"use strict";
+(() => {
+  // ---- helpers --------------------------------------------------------------------
+  const $ = (id) => document.getElementById(id);
+  const AUTH_CODES = new Set(["unauthenticated", "invalid_token", "token_revoked"]);
+  const MEMBERSHIP = new Set(["join", "leave", "kick", "ban"]);
+  // Changes to a message: applied to the message they name (docs/protocol.md).
+  const CHANGES = new Set(["edit", "redact", "react", "unreact"]);
+  const PAGE = 50;
+
+  /** Build an element; strings among the children become text nodes (never HTML). */
+  function h(tag, props, ...kids) {
+    const el = document.createElement(tag);
+    for (const [key, value] of Object.entries(props || {})) {
+      if (value == null || value === false) continue;
+      if (key === "class") el.className = value;
+      else if (key.startsWith("on")) el.addEventListener(key.slice(2), value);
+      else el.setAttribute(key, value === true ? "" : value);
+    }
+    for (const kid of kids.flat()) if (kid != null && kid !== false) el.append(kid);
+    return el;
+  }
+  const failure = (message, code, body) => Object.assign(new Error(message), { code, body });
+  const randomId = () => Array.from(crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0")).join("");
+  const serverNow = () => Date.now() / 1000 + S.skew;
+  function fmtTime(ts) {
+    const when = new Date(ts * 1000), time = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+    if (when.toDateString() === new Date().toDateString()) return time;
+    return when.toLocaleDateString([], { month: "short", day: "numeric" }) + " " + time;
+  }
+
+  // ---- state ------------------------------------------------------------------------
+  const S = {
+    token: sessionStorage.getItem("homer.token"), me: null, rooms: new Map(), current: null,
+    ws: null, ready: false, attempt: 0, retryTimer: 0, pingTimer: 0, refreshTimer: 0,
+    nextRid: 1, waiting: new Map(), outbox: new Map(), skew: 0, lastTyping: 0,
+    directory: [], dirNext: null, typingTimer: 0, membersTimer: 0,
+  };
+  const cur = () => S.rooms.get(S.current) || null;
+
+  // ---- signing in -------------------------------------------------------------------
+  async function api(path, body) {
+    let res;
+    try {
+      res = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body) });
+    } catch { throw new Error("Cannot reach the server."); }
+    const data = await res.json().catch(() => ({}));
+    if (!res.ok) throw failure(data.message || `The server answered ${res.status}.`, data.code, data);
+    return data;
+  }
+
+  async function signIn(register) {
+    const name = $("login-name").value.trim(), password = $("login-password").value;
+    if (!name || !password) return void ($("login-error").textContent = "Enter a name and a password.");
+    $("login-error").textContent = "";
+    for (const id of ["signin-button", "register-button"]) $(id).disabled = true;
+    try {
+      if (register) await api("api/register", { name, password });
+      const data = await api("api/login", { name, password });
+      S.token = data.token;
+      sessionStorage.setItem("homer.token", data.token);
+      $("login-password").value = "";
+      startApp();
+    } catch (err) {
+      $("login-error").textContent = err.message;
+    } finally {
+      for (const id of ["signin-button", "register-button"]) $(id).disabled = false;
+    }
+  }
+
+  function showLogin(message) {
+    $("app-view").hidden = true;
+    $("login-view").hidden = false;
+    $("login-error").textContent = message || "";
+    $("login-name").focus();
+  }
+
+  function startApp() {
+    $("login-view").hidden = true;
+    $("app-view").hidden = false;
+    renderAll();
+    connect();
+  }
+
+  function signOut(message) {
+    const ws = S.ws;
+    S.ws = null;
+    if (ws) { ws.onclose = null; ws.close(1000, "signed out"); }
+    stopTimers();
+    failWaiting();
+    sessionStorage.removeItem("homer.token");
+    sessionStorage.removeItem("homer.room");
+    Object.assign(S, { token: null, me: null, rooms: new Map(), current: null, ready: false,
+      outbox: new Map(), directory: [], dirNext: null, attempt: 0 });
+    $("messages").replaceChildren();
+    showLogin(message);
+  }
+
+  // ---- the connection ----------------------------------------------------------------
+  function connect() {
+    clearTimeout(S.retryTimer);
+    setConn("connecting");
+    // Relative to the page: Homer may be mounted under a path of another site.
+    const page = location.href.split(/[?#]/)[0];
+    const ws = new WebSocket(page.slice(0, page.lastIndexOf("/") + 1).replace(/^http/, "ws") + "ws");
+    ws.binaryType = "arraybuffer";
+    S.ws = ws;
+    S.ready = false;
+    ws.onopen = () => hello();
+    ws.onmessage = (e) => { if (ws === S.ws) onFrame(e.data); };
+    ws.onclose = () => { if (ws === S.ws) lost(); };
+  }
+
+  function hello() {
+    const params = { token: S.token, client: "homer-web/1" };
+    if (S.rooms.size) {
+      params.resume = {};
+      for (const r of S.rooms.values()) params.resume[r.id] = { epoch: r.epoch, seq: r.seq };
+    }
+    request("hello", params, true).then(welcome, (err) => {
+      if (AUTH_CODES.has(err.code)) signOut(`Please sign in again (${err.message}).`);
+      else if (err.code !== "offline") drop(err.message);
+    });
+  }
+
+  function welcome(w) {
+    S.ready = true;
+    S.attempt = 0;
+    S.me = w.user;
+    S.skew = w.server_time - Date.now() / 1000;
+    const ids = new Set();
+    for (const info of w.rooms) { ids.add(info.id); upsertRoom(info); }
+    for (const id of [...S.rooms.keys()]) if (!ids.has(id)) removeRoom(id);
+    setConn("online");
+    scheduleRefresh(w.expires_at);
+    S.pingTimer = setInterval(heartbeat, 25000);
+    for (const [cid, item] of S.outbox) transmit(cid, item);  // same cid: the server dedups
+    loadDirectory(false);
+    if (!S.current && S.rooms.has(sessionStorage.getItem("homer.room"))) openRoom(sessionStorage.getItem("homer.room"));
+    else if (cur()) { if (!cur().loaded) loadLatest(cur()); loadMembers(cur()); }
+    renderAll();
+    maybeRead();
+  }
+
+  function request(op, params = {}, early = false) {
+    return new Promise((resolve, reject) => {
+      const ws = S.ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN || (!S.ready && !early)) {
+        return reject(failure("Not connected: try again in a moment.", "offline"));
+      }
+      const rid = S.nextRid++;
+      S.waiting.set(rid, { resolve, reject });
+      ws.send(JSON.stringify({ ...params, op, rid }));
+    });
+  }
+
+  function onFrame(data) {
+    let ev;
+    try { ev = JSON.parse(typeof data === "string" ? data : new TextDecoder().decode(data)); } catch { return; }
+    if (ev.op === "reply" || ev.op === "error") {
+      if (typeof ev.rid === "string" && ev.rid.startsWith("s:")) return sendAnswered(ev.rid.slice(2), ev);
+      const waiter = S.waiting.get(ev.rid);
+      if (!waiter) return void (ev.op === "error" && toast(ev.body?.message || "Error"));
+      S.waiting.delete(ev.rid);
+      if (ev.op === "reply") waiter.resolve(ev.body);
+      else waiter.reject(failure(ev.body?.message || "error", ev.body?.code, ev.body));
+      return;
+    }
+    const handler = EVENTS[ev.op];
+    if (handler) handler(ev);
+  }
+
+  function failWaiting() {
+    for (const waiter of S.waiting.values()) waiter.reject(failure("The connection dropped.", "offline"));
+    S.waiting.clear();
+  }
+  function stopTimers() {
+    for (const t of ["retryTimer", "refreshTimer", "typingTimer", "membersTimer"]) clearTimeout(S[t]);
+    clearInterval(S.pingTimer);
+  }
+
+  /** The socket closed (not by signing out): back off, then reconnect and resume. */
+  function lost(note) {
+    S.ws = null;
+    S.ready = false;
+    stopTimers();
+    failWaiting();
+    if (!S.token) return;
+    const delay = Math.min(15000, 500 * 2 ** S.attempt++) * (0.6 + Math.random() * 0.4);
+    setConn("reconnecting", `${note ? note + " " : ""}Reconnecting in ${Math.ceil(delay / 1000)}s…`);
+    S.retryTimer = setTimeout(connect, delay);
+    for (const r of S.rooms.values()) r.typing.clear();
+    renderTyping();
+  }
+  function drop(note) {
+    const ws = S.ws;
+    if (!ws) return;
+    ws.onclose = ws.onmessage = ws.onopen = null;
+    try { ws.close(); } catch { /* already closed */ }
+    lost(note);
+  }
+
+  function heartbeat() {
+    const ws = S.ws;
+    let answered = false;
+    request("ping").then(() => { answered = true; }, () => {});
+    setTimeout(() => { if (!answered && ws === S.ws) drop("No answer from the server."); }, 10000);
+  }
+
+  function scheduleRefresh(expiresAt) {
+    clearTimeout(S.refreshTimer);
+    if (!expiresAt) return;
+    const left = expiresAt - serverNow();
+    const delay = Math.max(5, Math.min(left * 0.8, left - 60));
+    S.refreshTimer = setTimeout(() => {
+      request("refresh").then((res) => {
+        S.token = res.token;
+        sessionStorage.setItem("homer.token", res.token);
+        scheduleRefresh(res.expires_at);
+      }, (err) => {
+        if (err.code !== "offline") S.refreshTimer = setTimeout(() => scheduleRefresh(expiresAt), 30000);
+      });
+    }, delay * 1000);
+  }
+
+  function setConn(state, text) {
+    $("conn").dataset.state = state;
+    $("conn-text").textContent = text ||
+      { connecting: "Connecting…", online: "Connected", offline: "Offline" }[state] || state;
+  }
+
+  // ---- rooms ------------------------------------------------------------------------
+  function upsertRoom(info) {
+    let r = S.rooms.get(info.id);
+    if (!r) {
+      r = { id: info.id, epoch: info.epoch ?? 1, seq: info.last_seq ?? 0, items: new Map(),
+        pending: [], members: new Map(), typing: new Map(), loaded: false, more: false,
+        loading: false, unread: 0, read: 0, readSent: 0 };
+      S.rooms.set(info.id, r);
+    } else if (info.epoch != null && info.epoch !== r.epoch) {
+      resetRoom(r, info.epoch, info.last_seq);
+    }
+    for (const key of ["kind", "name", "topic", "meta", "role", "read", "unread"]) {
+      if (info[key] !== undefined) r[key] = info[key];
+    }
+    return r;
+  }
+
+  /** Forget a room's copy of history (the server could not resume it) and reload it. */
+  function resetRoom(r, epoch, lastSeq) {
+    r.items.clear();
+    r.loaded = r.more = false;
+    r.epoch = epoch ?? r.epoch;
+    r.seq = lastSeq ?? 0;
+    r.readSent = 0;
+    if (r === cur()) { $("messages").replaceChildren(); loadLatest(r); }
+  }
+
+  function removeRoom(id) {
+    for (const [cid, item] of S.outbox) if (item.room === id) S.outbox.delete(cid);
+    S.rooms.delete(id);
+    if (S.current === id) { S.current = null; sessionStorage.removeItem("homer.room"); }
+    renderAll();
+  }
+
+  function roomLabel(r) {
+    if (r.kind !== "dm") return "#" + (r.name || r.id);
+    const users = (r.meta && r.meta.users) || [];
+    return "@" + (users.find((n) => n !== S.me?.name) || r.name);
+  }
+
+  function openRoom(id) {
+    const r = S.rooms.get(id);
+    if (!r) return;
+    S.current = id;
+    S.lastTyping = 0;
+    sessionStorage.setItem("homer.room", id);
+    toggle("show-nav", "nav-toggle", false);
+    toggle("show-members", "members-toggle", false);
+    $("messages").replaceChildren();
+    renderAll("bottom");
+    if (!r.loaded) loadLatest(r); else maybeRead();
+    loadMembers(r);
+    if (matchMedia("(pointer: fine)").matches) $("composer").focus();
+  }
+
+  async function joinRoom(id, create) {
+    let info;
+    try {
+      info = await request("join", { room: id });
+    } catch (err) {
+      if (!(create && err.code === "not_found")) throw err;
+      info = await request("create", { room: id });
+    }
+    upsertRoom(info);
+    openRoom(info.id);
+    loadDirectory(false);
+    return info;
+  }
+
+  function merge(r, messages) {
+    for (const m of messages) {
+      addItem(r, m);
+      if (m.seq > r.seq) r.seq = m.seq;
+    }
+  }
+
+  function addItem(r, ev) {
+    if (CHANGES.has(ev.kind)) return applyChange(r, ev);
+    const i = r.pending.findIndex((p) => p.cid === ev.cid);
+    if (i >= 0 && ev.uid === S.me?.id) { r.pending.splice(i, 1); S.outbox.delete(ev.cid); }
+    r.items.set(ev.seq, { ...ev, state: "sent" });
+  }
+
+  /** A change event applied to the message it names, when that message is shown. */
+  function applyChange(r, ev) {
+    const it = r.items.get(ev.body?.target);
+    if (!it || !it.body || it.body.redacted) return;
+    const body = { ...it.body };
+    if (ev.kind === "edit" && !ev.body.redacted) {
+      body.text = ev.body.text ?? "";
+      body.edits = ev.body.edits;
+    } else if (ev.kind === "redact") {
+      for (const k of ["text", "data", "files", "mentions", "reactions"]) delete body[k];
+      body.text = "";
+      body.redacted = { by: ev.uid, reason: ev.body.reason ?? null, at: ev.ts };
+    } else if (ev.kind === "react" || ev.kind === "unreact") {
+      const rest = (body.reactions || []).filter((x) => x.key !== ev.body.key);
+      const old = (body.reactions || []).find((x) => x.key === ev.body.key) || { me: false };
+      const me = ev.uid === S.me?.id ? ev.kind === "react" : old.me;
+      body.reactions = ev.body.count ? [...rest, { key: ev.body.key, count: ev.body.count, me }] : rest;
+    }
+    it.body = body;
+    it.el?.remove();
+    it.el = null;
+  }
+
+  async function loadLatest(r) {
+    if (r.loading) return;
+    r.loading = true;
+    try {
+      const res = await request("history", { room: r.id, limit: PAGE });
+      if (res.epoch !== r.epoch) { r.items.clear(); r.epoch = res.epoch; r.seq = 0; }
+      merge(r, res.messages);
+      r.loaded = true;
+      r.more = res.more;
+    } catch (err) {
+      if (r === cur() && err.code !== "offline") toast(err.message);
+    } finally {
+      r.loading = false;
+    }
+    if (r === cur()) { renderMessages("bottom"); maybeRead(); }
+  }
+
+  async function loadOlder() {
+    const r = cur();
+    if (!r || !r.more || r.loading || !r.items.size) return;
+    r.loading = true;
+    try {
+      const res = await request("history", { room: r.id, before: Math.min(...r.items.keys()), limit: PAGE });
+      merge(r, res.messages);
+      r.more = res.more;
+    } catch (err) {
+      toast(err.message);
+    } finally {
+      r.loading = false;
+    }
+    if (r === cur()) renderMessages("prepend");
+  }
+
+  async function loadMembers(r) {
+    const members = new Map();
+    let after = null;
+    try {
+      for (let page = 0; page < 5; page++) {
+        const res = await request("members", after ? { room: r.id, after, limit: 200 } : { room: r.id, limit: 200 });
+        for (const m of res.members) members.set(m.uid, m);
+        if (!res.next) break;
+        after = res.next;
+      }
+    } catch { return; }
+    r.members = members;
+    if (r === cur()) renderMembers();
+  }
+
+  async function loadDirectory(more) {
+    try {
+      const res = await request("directory", more && S.dirNext ? { after: S.dirNext, limit: PAGE } : { limit: PAGE });
+      S.directory = more ? S.directory.concat(res.rooms) : res.rooms;
+      S.dirNext = res.next;
+      $("dir-status").textContent = S.directory.length ? "" : "No public rooms yet.";
+    } catch (err) {
+      $("dir-status").textContent = err.message;
+    }
+    renderDirectory();
+  }
+
+  /** Mark the shown room read when its newest message is on screen. */
+  function maybeRead() {
+    const r = cur();
+    if (!r || !r.loaded || !S.ready || document.visibilityState !== "visible" || !atBottom()) return;
+    if (r.seq <= Math.max(r.read || 0, r.readSent) && !r.unread) return;
+    r.readSent = r.seq;
+    r.unread = 0;
+    renderRooms();
+    request("read", { room: r.id, seq: r.seq }).catch(() => { r.readSent = 0; });
+  }
+
+  // ---- live events --------------------------------------------------------------------
+  const EVENTS = {
+    msg(ev) {
+      const r = S.rooms.get(ev.room);
+      if (!r || ev.seq <= r.seq) return;  // unknown room, or seen already (resume overlap)
+      const reading = r === cur() && r.loaded && document.visibilityState === "visible" && atBottom();
+      r.seq = ev.seq;
+      addItem(r, ev);
+      if (ev.kind === "msg") {
+        r.typing.delete(ev.uid);
+        if (ev.uid !== S.me?.id && !reading) r.unread = (r.unread || 0) + 1;
+      } else if (ev.kind === "topic") {
+        r.topic = ev.body?.topic ?? r.topic;
+      }
+      if (r === cur()) {
+        if (MEMBERSHIP.has(ev.kind)) {
+          clearTimeout(S.membersTimer);
+          S.membersTimer = setTimeout(() => loadMembers(r), 300);
+        }
+        renderHeader();
+        renderMessages();
+        renderTyping();
+        maybeRead();
+      }
+      renderRooms();
+    },
+    joined(ev) { upsertRoom(ev.body); renderRooms(); renderDirectory(); },
+    left(ev) {
+      const r = S.rooms.get(ev.room);
+      if (!r) return;
+      const why = { kick: "You were removed from", ban: "You were banned from" }[ev.body?.reason];
+      if (why) toast(`${why} ${roomLabel(r)}.`);
+      removeRoom(ev.room);
+      renderDirectory();
+    },
+    invited(ev) {
+      toast(`${ev.sender} invited you to #${ev.body?.name || ev.room}.`,
+        { label: "Join", run: () => joinRoom(ev.room, false).catch((err) => toast(err.message)) });
+    },
+    unread(ev) {
+      const r = S.rooms.get(ev.room);
+      if (!r) return;
+      r.unread = ev.body.unread;
+      r.read = ev.body.read;
+      renderRooms();
+    },
+    presence(ev) {
+      const r = S.rooms.get(ev.room), m = r && r.members.get(ev.uid);
+      if (m) m.status = ev.body.status;
+      if (m && r === cur()) renderMembers();
+    },
+    presences(ev) {  // several members' changes at once: one render for all of them
+      const r = S.rooms.get(ev.room);
+      if (!r) return;
+      let changed = false;
+      for (const c of ev.body?.changes || []) {
+        const m = r.members.get(c.uid);
+        if (m) { m.status = c.status; changed = true; }
+      }
+      if (changed && r === cur()) renderMembers();
+    },
+    typing(ev) {
+      const r = S.rooms.get(ev.room);
+      if (!r || ev.uid === S.me?.id) return;
+      r.typing.set(ev.uid, { name: ev.sender, until: (ev.body.until - S.skew) * 1000 });
+      if (r === cur()) renderTyping();
+    },
+    broadcast(ev) { toast(`Announcement from ${ev.sender}: ${ev.body?.text ?? ""}`); },
+    resumed(ev) {
+      const r = S.rooms.get(ev.room), body = ev.body || {};
+      if (!r || body.recovered) return;
+      if (body.reason === "not_found" || body.reason === "forbidden") return removeRoom(ev.room);
+      resetRoom(r, body.epoch, body.last_seq);
+      renderRooms();
+    },
+  };
+
+  // ---- sending ---------------------------------------------------------------------
+  function sendMessage() {
+    const r = cur(), box = $("composer"), text = box.value;
+    if (!r || !text.trim()) return;
+    box.value = "";
+    autosize();
+    const cid = randomId();
+    const item = { cid, room: r.id, kind: "msg", sender: S.me?.name, uid: S.me?.id,
+      ts: serverNow(), body: { text }, state: "pending" };
+    r.pending.push(item);
+    S.outbox.set(cid, item);
+    transmit(cid, item);
+    renderMessages("bottom");
+  }
+
+  function transmit(cid, item) {
+    if (S.ready && S.ws) S.ws.send(JSON.stringify({ op: "send", rid: "s:" + cid, room: item.room, cid, text: item.body.text }));
+  }
+
+  function sendAnswered(cid, ev) {
+    const item = S.outbox.get(cid), r = item && S.rooms.get(item.room);
+    if (!item) return;
+    if (ev.op === "reply") {
+      S.outbox.delete(cid);
+      if (r) {
+        r.pending = r.pending.filter((p) => p !== item);
+        if (!r.items.has(ev.body.seq)) {
+          r.items.set(ev.body.seq, { ...item, seq: ev.body.seq, id: ev.body.id, ts: ev.body.ts, state: "sent", el: null });
+        }
+      }
+    } else if (ev.body?.code === "rate_limited") {
+      setTimeout(() => { if (S.outbox.get(cid) === item) transmit(cid, item); }, (ev.body.retry_after || 1) * 1000);
+      return;
+    } else {
+      S.outbox.delete(cid);
+      Object.assign(item, { state: "failed", error: ev.body?.message || "error", el: null });
+    }
+    if (r && r === cur()) renderMessages();
+  }
+
+  function retry(item) {
+    Object.assign(item, { state: "pending", error: null, el: null });
+    S.outbox.set(item.cid, item);
+    transmit(item.cid, item);
+    renderMessages();
+  }
+  function discard(item) {
+    const r = S.rooms.get(item.room);
+    if (r) r.pending = r.pending.filter((p) => p !== item);
+    renderMessages();
+  }
+
+  function typingSignal() {
+    const r = cur(), now = Date.now();
+    if (!r || !S.ready || !$("composer").value || now - S.lastTyping < 2500) return;
+    S.lastTyping = now;
+    request("typing", { room: r.id }).catch(() => {});
+  }
+
+  // ---- rendering -----------------------------------------------------------------------
+  function renderAll(mode) {
+    renderRooms();
+    renderDirectory();
+    renderHeader();
+    renderMessages(mode);
+    renderTyping();
+    renderMembers();
+  }
+
+  function renderRooms() {
+    const focused = document.activeElement?.dataset?.room;
+    const rooms = [...S.rooms.values()].sort((a, b) => roomLabel(a).localeCompare(roomLabel(b)));
+    $("room-list").replaceChildren(...(rooms.length ? rooms.map((r) => h("li", {},
+      h("button", { type: "button", class: "room", "data-room": r.id,
+        "aria-current": r.id === S.current ? "page" : null, onclick: () => openRoom(r.id) },
+      h("span", { class: "name" }, roomLabel(r)),
+      r.unread ? h("span", { class: "badge" }, String(r.unread), h("span", { class: "sr-only" }, " unread")) : null)))
+      : [h("li", { class: "hint" }, "No rooms yet: join one below.")]));
+    if (focused) document.querySelector(`#room-list [data-room="${CSS.escape(focused)}"]`)?.focus();
+    const total = rooms.reduce((n, r) => n + (r.unread || 0), 0);
+    document.title = (total ? `(${total}) ` : "") + (cur() ? roomLabel(cur()) + " · " : "") + "Homer";
+    $("me").textContent = S.me ? S.me.name : "";
+  }
+
+  function renderDirectory() {
+    $("directory").replaceChildren(...S.directory.map((d) => h("li", {},
+      h("button", { type: "button", class: "room", onclick: () => joinRoom(d.id, false).catch((err) => toast(err.message)) },
+        h("span", { class: "name" }, "#" + d.name), h("span", { class: "hint" }, S.rooms.has(d.id) ? "joined" : "join")),
+      d.topic ? h("p", { class: "hint" }, d.topic) : null)));
+    $("dir-more").hidden = !S.dirNext;
+  }
+
+  function renderHeader() {
+    const r = cur();
+    $("room-title").textContent = r ? roomLabel(r) : "No room open";
+    $("room-topic").textContent = r ? (r.topic || (r.kind === "dm" ? "Direct conversation" : "No topic")) : "";
+    $("leave-button").hidden = !r || r.kind === "dm";
+    $("composer").disabled = $("send-button").disabled = !r;
+    $("composer").placeholder = r ? `Message ${roomLabel(r)}` : "Write a message";
+    $("members-toggle").hidden = !r;
+    $("empty").hidden = !!r && (r.items.size > 0 || r.pending.length > 0 || !r.loaded);
+    $("empty").textContent = r ? "No messages yet: say hello." : "Open a room on the left, or join one.";
+  }
+
+  const atBottom = () => {
+    const sc = $("scroller");
+    return sc.scrollHeight - sc.scrollTop - sc.clientHeight < 40;
+  };
+
+  function systemText(it) {
+    const who = it.sender || "someone", whom = it.body?.user || "someone";
+    switch (it.kind) {
+      case "join": return `${who} joined`;
+      case "leave": return `${who} left`;
+      case "kick": return `${whom} was removed by ${who}`;
+      case "ban": return `${whom} was banned by ${who}`;
+      case "invite": return `${who} invited ${whom}`;
+      case "topic": return `${who} set the topic: ${it.body?.topic || "(none)"}`;
+      default: return `${who}: ${it.kind}`;
+    }
+  }
+
+  function itemEl(it) {
+    const when = new Date(it.ts * 1000);
+    const time = h("time", { datetime: when.toISOString(), title: when.toLocaleString() }, fmtTime(it.ts));
+    if (it.kind !== "msg") return h("li", { class: "sys" }, systemText(it), " · ", time);
+    const state = it.state === "pending" ? h("span", { class: "state" }, "Sending…")
+      : it.state === "failed" ? h("span", { class: "state" }, `Not sent: ${it.error} `,
+        h("button", { type: "button", class: "link", onclick: () => retry(it) }, "Retry"),
+        h("button", { type: "button", class: "link", onclick: () => discard(it) }, "Discard"))
+        : null;
+    const mine = it.uid === S.me?.id ? " mine" : "";
+    const b = it.body || {};
+    const text = b.redacted ? "Message deleted" : (b.text ?? "");
+    const edited = b.edits && !b.redacted ? h("span", { class: "state" }, " (edited)") : null;
+    const reactions = (b.reactions || []).length
+      ? h("div", { class: "state" }, b.reactions.map((x) => `${x.key} ${x.count}`).join("  ")) : null;
+    return h("li", { class: `msg${mine} ${it.state}` },
+      h("div", { class: "meta" }, h("span", { class: "who" }, it.sender || "someone"), time),
+      h("div", { class: "text" }, text), edited, reactions, state);
+  }
+
+  /** Bring the list in line with the room's items, moving only what changed. */
+  function renderMessages(mode) {
+    const r = cur(), sc = $("scroller"), list = $("messages");
+    renderHeader();
+    $("older").hidden = !r || !r.more;
+    if (!r) return list.replaceChildren();
+    const stick = mode === "bottom" || (mode !== "prepend" && atBottom());
+    const fromBottom = sc.scrollHeight - sc.scrollTop;
+    const items = [...r.items.values()].sort((a, b) => a.seq - b.seq).concat(r.pending);
+    let prev = null;
+    items.forEach((it, i) => {
+      const el = it.el || (it.el = itemEl(it));
+      el.classList.toggle("cont", !!prev && prev.kind === "msg" && it.kind === "msg" &&
+        prev.uid === it.uid && it.ts - prev.ts < 300);
+      if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null);
+      prev = it;
+    });
+    while (list.children.length > items.length) list.lastElementChild.remove();
+    if (stick) sc.scrollTop = sc.scrollHeight;
+    else if (mode === "prepend") sc.scrollTop = sc.scrollHeight - fromBottom;
+    if (r.more && r.loaded && sc.scrollHeight <= sc.clientHeight) loadOlder();
+  }
+
+  function renderTyping() {
+    const r = cur(), now = Date.now(), names = [];
+    if (r) for (const [uid, t] of r.typing) { if (t.until > now) names.push(t.name); else r.typing.delete(uid); }
+    $("typing").textContent = names.length === 0 ? "" : names.length === 1 ? `${names[0]} is typing…`
+      : names.length === 2 ? `${names[0]} and ${names[1]} are typing…` : "Several people are typing…";
+    clearTimeout(S.typingTimer);
+    if (names.length) S.typingTimer = setTimeout(renderTyping, 1000);
+  }
+
+  function renderMembers() {
+    const r = cur(), rank = { online: 0, away: 1 };
+    const members = r ? [...r.members.values()] : [];
+    for (const m of members) if (m.uid === S.me?.id && S.ready && m.status !== "away") m.status = "online";
+    members.sort((a, b) => (rank[a.status] ?? 2) - (rank[b.status] ?? 2) || String(a.name).localeCompare(String(b.name)));
+    $("member-list").replaceChildren(...members.map((m) => h("li", {},
+      h("span", { class: `dot ${m.status || "offline"}`, title: m.status || "offline", "aria-hidden": "true" }),
+      h("span", { class: "sr-only" }, `${m.status || "offline"}: `), m.name || "(deleted user)",
+      m.role === "owner" ? h("span", { class: "role" }, "owner") : null)));
+    $("members-title").textContent = r ? `Members (${members.length})` : "Members";
+    $("members-toggle").textContent = `Members (${members.length})`;
+  }
+
+  function toast(text, action) {
+    const el = h("div", { class: "toast" }, h("span", {}, text),
+      action ? h("button", { type: "button", onclick: () => { el.remove(); action.run(); } }, action.label) : null,
+      h("button", { type: "button", "aria-label": "Dismiss", onclick: () => el.remove() }, "×"));
+    $("toasts").append(el);
+    setTimeout(() => el.remove(), action ? 20000 : 7000);
+  }
+
+  function toggle(cls, buttonId, force) {
+    const on = document.body.classList.toggle(cls, force);
+    $(buttonId).setAttribute("aria-expanded", String(on));
+  }
+
+  function autosize() {
+    const box = $("composer");
+    box.style.height = "auto";
+    box.style.height = Math.min(box.scrollHeight + 2, 160) + "px";
+  }
+
+  // ---- wiring ---------------------------------------------------------------------------
+  $("login-form").addEventListener("submit", (e) => { e.preventDefault(); signIn(false); });
+  $("register-button").addEventListener("click", () => signIn(true));
+  $("signout-button").addEventListener("click", () => signOut(""));
+  $("send-form").addEventListener("submit", (e) => { e.preventDefault(); sendMessage(); });
+  $("composer").addEventListener("keydown", (e) => {
+    if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendMessage(); }
+  });
+  $("composer").addEventListener("input", () => { autosize(); typingSignal(); });
+  $("scroller").addEventListener("scroll", () => {
+    if ($("scroller").scrollTop < 60) loadOlder();
+    if (atBottom()) maybeRead();
+  });
+  $("older").addEventListener("click", loadOlder);
+  $("join-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const id = $("join-input").value.trim().toLowerCase();
+    if (!id) return;
+    $("join-status").textContent = "…";
+    joinRoom(id, true).then(() => { $("join-input").value = ""; $("join-status").textContent = ""; },
+      (err) => { $("join-status").textContent = err.message; });
+  });
+  $("dm-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const name = $("dm-input").value.trim();
+    if (!name) return;
+    $("dm-status").textContent = "…";
+    request("dm", { user: name }).then((info) => {
+      upsertRoom(info);
+      openRoom(info.id);
+      $("dm-input").value = "";
+      $("dm-status").textContent = "";
+    }, (err) => { $("dm-status").textContent = err.message; });
+  });
+  $("dir-refresh").addEventListener("click", () => loadDirectory(false));
+  $("dir-more").addEventListener("click", () => loadDirectory(true));
+  $("leave-button").addEventListener("click", () => {
+    const r = cur();
+    if (r) request("leave", { room: r.id }).then(() => removeRoom(r.id), (err) => toast(err.message));
+  });
+  $("nav-toggle").addEventListener("click", () => toggle("show-nav", "nav-toggle"));
+  $("members-toggle").addEventListener("click", () => toggle("show-members", "members-toggle"));
+  document.addEventListener("click", (e) => {  // a tap outside an open panel closes it
+    if (!e.target.closest("#sidebar, #nav-toggle")) toggle("show-nav", "nav-toggle", false);
+    if (!e.target.closest("#members, #members-toggle")) toggle("show-members", "members-toggle", false);
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape") { toggle("show-nav", "nav-toggle", false); toggle("show-members", "members-toggle", false); }
+  });
+  document.addEventListener("visibilitychange", maybeRead);
+  window.addEventListener("focus", maybeRead);
+  window.addEventListener("online", () => { if (S.token && !S.ws) connect(); });
+
+  if (S.token) startApp(); else showLogin("");
+})();
