@@ -89,7 +89,7 @@ async def test_the_page_loads_nothing_from_elsewhere(tmp_path: Path) -> None:
         async with http.get(server.url + "/") as response:
             page, headers = await response.text(), response.headers
         texts = {"page": page}
-        for name in ("app.js", "app.css", "icon.svg"):
+        for name in ("app.js", "markdown.js", "emoticons.js", "app.css", "icon.svg"):
             async with http.get(f"{server.url}/static/{name}") as response:
                 assert response.status == 200, name
                 assert response.headers["X-Content-Type-Options"] == "nosniff"

@@ -1,6 +1,8 @@
 // The Homer web client: one ES module, served by `homer serve` as it is (no build
 // step). It speaks the protocol of docs/protocol.md like every other client.
-"use strict";
+import { EMOTICONS } from "./emoticons.js";
+import { render } from "./markdown.js";
+
 (() => {
   // ---- helpers --------------------------------------------------------------------
   const $ = (id) => document.getElementById(id);
@@ -620,7 +622,7 @@
         : null;
     const mine = it.uid === S.me?.id ? " mine" : "";
     const b = it.body || {};
-    const text = b.redacted ? "Message deleted" : (b.text ?? "");
+    const text = b.redacted ? "Message deleted" : render(h, b.text ?? "", EMOTICONS);
     const edited = b.edits && !b.redacted ? h("span", { class: "state" }, " (edited)") : null;
     const reactions = (b.reactions || []).length
       ? h("div", { class: "state" }, b.reactions.map((x) => `${x.key} ${x.count}`).join("  ")) : null;
