@@ -197,6 +197,7 @@ import { render } from "./markdown.js";
     S.retryTimer = setTimeout(connect, delay);
     for (const r of S.rooms.values()) r.typing.clear();
     renderTyping();
+    renderMembers();  // statuses are unknown until the page is back
   }
   function drop(note) {
     const ws = S.ws;
@@ -241,12 +242,12 @@ import { render } from "./markdown.js";
     if (!r) {
       r = { id: info.id, epoch: info.epoch ?? 1, seq: info.last_seq ?? 0, items: new Map(),
         pending: [], members: new Map(), typing: new Map(), loaded: false, more: false,
-        loading: false, unread: 0, read: 0, readSent: 0 };
+        loading: false, unread: 0, mentions: 0, read: 0, readSent: 0 };
       S.rooms.set(info.id, r);
     } else if (info.epoch != null && info.epoch !== r.epoch) {
       resetRoom(r, info.epoch, info.last_seq);
     }
-    for (const key of ["kind", "name", "topic", "meta", "role", "read", "unread"]) {
+    for (const key of ["kind", "name", "topic", "meta", "role", "read", "unread", "mentions"]) {
       if (info[key] !== undefined) r[key] = info[key];
     }
     return r;
@@ -313,6 +314,15 @@ import { render } from "./markdown.js";
 
   function addItem(r, ev) {
     if (CHANGES.has(ev.kind)) return applyChange(r, ev);
+    const root = ev.kind === "msg" && ev.body?.thread ? r.items.get(ev.body.thread) : null;
+    if (root && root.body && !r.items.has(ev.seq)) {  // a new reply: its root's count grows
+      const summary = root.body.thread_summary || {};
+      if ((summary.last_seq || 0) < ev.seq) {
+        root.body = { ...root.body, thread_summary: { ...summary, replies: (summary.replies || 0) + 1, last_seq: ev.seq } };
+        root.el?.remove();
+        root.el = null;
+      }
+    }
     const i = r.pending.findIndex((p) => p.cid === ev.cid);
     if (i >= 0 && ev.uid === S.me?.id) { r.pending.splice(i, 1); S.outbox.delete(ev.cid); }
     r.items.set(ev.seq, { ...ev, state: "sent" });
@@ -408,6 +418,7 @@ import { render } from "./markdown.js";
     if (r.seq <= Math.max(r.read || 0, r.readSent) && !r.unread) return;
     r.readSent = r.seq;
     r.unread = 0;
+    r.mentions = 0;
     renderRooms();
     request("read", { room: r.id, seq: r.seq }).catch(() => { r.readSent = 0; });
   }
@@ -455,7 +466,15 @@ import { render } from "./markdown.js";
       const r = S.rooms.get(ev.room);
       if (!r) return;
       r.unread = ev.body.unread;
+      r.mentions = ev.body.mentions ?? 0;
       r.read = ev.body.read;
+      renderRooms();
+    },
+    mention(ev) {
+      const r = S.rooms.get(ev.room);
+      if (!r || ev.uid === S.me?.id) return;  // one's own @room
+      const reading = r === cur() && document.visibilityState === "visible" && atBottom();
+      if (!reading) r.mentions = (r.mentions || 0) + 1;
       renderRooms();
     },
     presence(ev) {
@@ -496,8 +515,12 @@ import { render } from "./markdown.js";
     box.value = "";
     autosize();
     const cid = randomId();
+    const body = { text };
+    if (S.reply) { body.reply_to = S.reply.seq; body.thread = S.reply.thread; }
+    S.reply = null;
+    renderReply();
     const item = { cid, room: r.id, kind: "msg", sender: S.me?.name, uid: S.me?.id,
-      ts: serverNow(), body: { text }, state: "pending" };
+      ts: serverNow(), body, state: "pending" };
     r.pending.push(item);
     S.outbox.set(cid, item);
     transmit(cid, item);
@@ -505,7 +528,10 @@ import { render } from "./markdown.js";
   }
 
   function transmit(cid, item) {
-    if (S.ready && S.ws) S.ws.send(JSON.stringify({ op: "send", rid: "s:" + cid, room: item.room, cid, text: item.body.text }));
+    const { text, reply_to, thread } = item.body;
+    const frame = { op: "send", rid: "s:" + cid, room: item.room, cid, text };
+    if (reply_to) Object.assign(frame, { reply_to, thread });
+    if (S.ready && S.ws) S.ws.send(JSON.stringify(frame));
   }
 
   function sendAnswered(cid, ev) {
@@ -565,11 +591,15 @@ import { render } from "./markdown.js";
       h("button", { type: "button", class: "room", "data-room": r.id,
         "aria-current": r.id === S.current ? "page" : null, onclick: () => openRoom(r.id) },
       h("span", { class: "name" }, roomLabel(r)),
+      r.mentions ? h("span", { class: "badge mention" }, `@${r.mentions}`,
+        h("span", { class: "sr-only" }, r.mentions === 1 ? " mention" : " mentions")) : null,
       r.unread ? h("span", { class: "badge" }, String(r.unread), h("span", { class: "sr-only" }, " unread")) : null)))
       : [h("li", { class: "hint" }, "No rooms yet: join one below.")]));
     if (focused) document.querySelector(`#room-list [data-room="${CSS.escape(focused)}"]`)?.focus();
     const total = rooms.reduce((n, r) => n + (r.unread || 0), 0);
-    document.title = (total ? `(${total}) ` : "") + (cur() ? roomLabel(cur()) + " · " : "") + "Homer";
+    const mentioned = rooms.reduce((n, r) => n + (r.mentions || 0), 0);
+    document.title = (mentioned ? `@${mentioned} ` : "") + (total ? `(${total}) ` : "") +
+      (cur() ? roomLabel(cur()) + " · " : "") + "Homer";
     $("me").textContent = S.me ? S.me.name : "";
   }
 
@@ -624,11 +654,80 @@ import { render } from "./markdown.js";
     const b = it.body || {};
     const text = b.redacted ? "Message deleted" : render(h, b.text ?? "", EMOTICONS);
     const edited = b.edits && !b.redacted ? h("span", { class: "state" }, " (edited)") : null;
-    const reactions = (b.reactions || []).length
-      ? h("div", { class: "state" }, b.reactions.map((x) => `${x.key} ${x.count}`).join("  ")) : null;
+    const thread = b.thread ? h("span", { class: "state" }, " · in a thread") : null;
+    const replies = b.thread_summary?.replies
+      ? h("div", { class: "state" }, b.thread_summary.replies === 1 ? "1 reply" : `${b.thread_summary.replies} replies`)
+      : null;
+    const r = S.rooms.get(it.room) || cur();
     return h("li", { class: `msg${mine} ${it.state}` },
-      h("div", { class: "meta" }, h("span", { class: "who" }, it.sender || "someone"), time),
-      h("div", { class: "text" }, text), edited, reactions, state);
+      h("div", { class: "meta" }, h("span", { class: "who" }, it.sender || "someone"), time, thread),
+      h("div", { class: "text" }, text), edited, reactionsEl(r, it), replies, actionsEl(r, it), state);
+  }
+
+  // ---- changing messages -------------------------------------------------------------
+  function actionsEl(r, it) {
+    if (it.state !== "sent" || !it.seq || it.body?.redacted) return null;
+    const mine = it.uid === S.me?.id;
+    const act = (label, text, fn) =>
+      h("button", { type: "button", class: "act", "aria-label": label, title: label, onclick: fn }, text);
+    return h("div", { class: "actions", role: "toolbar", "aria-label": "Message actions" },
+      act("React with thumbs up", "👍", () => toggleReaction(r, it, "👍")),
+      act("Reply in a thread", "↩", () => startReply(it)),
+      mine ? act("Edit message", "✎", () => startEdit(r, it)) : null,
+      mine ? act("Delete message", "🗑", () => redactItem(r, it)) : null);
+  }
+
+  function reactionsEl(r, it) {
+    const list = it.body?.reactions || [];
+    if (!list.length || it.body?.redacted) return null;
+    return h("div", { class: "reactions" }, ...list.map((x) => h("button", {
+      type: "button", class: x.me ? "reaction me" : "reaction", "aria-pressed": x.me ? "true" : "false",
+      "aria-label": `${x.key} ${x.count}${x.me ? ", including you" : ""}`,
+      onclick: () => toggleReaction(r, it, x.key) }, `${x.key} ${x.count}`)));
+  }
+
+  function toggleReaction(r, it, key) {
+    const mine = (it.body?.reactions || []).find((x) => x.key === key)?.me;
+    request(mine ? "unreact" : "react", { room: r.id, seq: it.seq, key }).catch((err) => toast(err.message));
+  }
+
+  function redactItem(r, it) {
+    if (!window.confirm("Delete this message for everyone?")) return;
+    request("redact", { room: r.id, seq: it.seq }).catch((err) => toast(err.message));
+  }
+
+  function startEdit(r, it) {
+    const box = h("textarea", { class: "edit-box", "aria-label": "Edit message", rows: "2" });
+    box.value = it.body?.text ?? "";
+    const done = () => { it.el?.remove(); it.el = null; renderMessages(); $("composer").focus(); };
+    const save = () => {
+      const text = box.value;
+      if (text.trim() && text !== it.body?.text) {
+        request("edit", { room: r.id, seq: it.seq, text }).catch((err) => toast(err.message));
+      }
+      done();
+    };
+    box.addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); save(); }
+      else if (e.key === "Escape") { e.preventDefault(); done(); }
+    });
+    it.el?.querySelector(".text")?.replaceChildren(box,
+      h("span", { class: "state" }, "Enter saves · Escape cancels"));
+    box.focus();
+  }
+
+  function startReply(it) {
+    S.reply = { seq: it.seq, thread: it.body?.thread ?? it.seq, who: it.sender || "someone" };
+    renderReply();
+    $("composer").focus();
+  }
+
+  function renderReply() {
+    const el = $("reply-banner");
+    el.hidden = !S.reply;
+    el.replaceChildren(...(S.reply ? [`Replying to ${S.reply.who} in a thread · `,
+      h("button", { type: "button", class: "link", onclick: () => { S.reply = null; renderReply(); } }, "Cancel")]
+      : []));
   }
 
   /** Bring the list in line with the room's items, moving only what changed. */
@@ -668,9 +767,11 @@ import { render } from "./markdown.js";
     const members = r ? [...r.members.values()] : [];
     for (const m of members) if (m.uid === S.me?.id && S.ready && m.status !== "away") m.status = "online";
     members.sort((a, b) => (rank[a.status] ?? 2) - (rank[b.status] ?? 2) || String(a.name).localeCompare(String(b.name)));
+    // While the page is disconnected nobody's status is known: stale dots would lie.
+    const shown = (m) => (S.ready ? m.status || "offline" : "unknown");
     $("member-list").replaceChildren(...members.map((m) => h("li", {},
-      h("span", { class: `dot ${m.status || "offline"}`, title: m.status || "offline", "aria-hidden": "true" }),
-      h("span", { class: "sr-only" }, `${m.status || "offline"}: `), m.name || "(deleted user)",
+      h("span", { class: `dot ${shown(m)}`, title: shown(m), "aria-hidden": "true" }),
+      h("span", { class: "sr-only" }, `${shown(m)}: `), m.name || "(deleted user)",
       m.role === "owner" ? h("span", { class: "role" }, "owner") : null)));
     $("members-title").textContent = r ? `Members (${members.length})` : "Members";
     $("members-toggle").textContent = `Members (${members.length})`;
