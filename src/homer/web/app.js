@@ -36,6 +36,7 @@ import { render } from "./markdown.js";
 
   // ---- state ------------------------------------------------------------------------
   const S = {
+    attachments: [],
     token: sessionStorage.getItem("homer.token"), me: null, rooms: new Map(), current: null,
     ws: null, ready: false, attempt: 0, retryTimer: 0, pingTimer: 0, refreshTimer: 0,
     nextRid: 1, waiting: new Map(), outbox: new Map(), skew: 0, lastTyping: 0,
@@ -511,12 +512,16 @@ import { render } from "./markdown.js";
   // ---- sending ---------------------------------------------------------------------
   function sendMessage() {
     const r = cur(), box = $("composer"), text = box.value;
-    if (!r || !text.trim()) return;
+    const ready = S.attachments.filter((a) => a.file);
+    if (S.attachments.some((a) => !a.file && !a.error)) return toast("Wait for the files to finish uploading.");
+    if (!r || (!text.trim() && !ready.length)) return;
     box.value = "";
     autosize();
     const cid = randomId();
     const body = { text };
     if (S.reply) { body.reply_to = S.reply.seq; body.thread = S.reply.thread; }
+    if (ready.length) body.files = ready.map((a) => a.file);
+    clearAttachments();
     S.reply = null;
     renderReply();
     const item = { cid, room: r.id, kind: "msg", sender: S.me?.name, uid: S.me?.id,
@@ -528,9 +533,10 @@ import { render } from "./markdown.js";
   }
 
   function transmit(cid, item) {
-    const { text, reply_to, thread } = item.body;
+    const { text, reply_to, thread, files } = item.body;
     const frame = { op: "send", rid: "s:" + cid, room: item.room, cid, text };
     if (reply_to) Object.assign(frame, { reply_to, thread });
+    if (files?.length) frame.files = files.map((f) => f.id);
     if (S.ready && S.ws) S.ws.send(JSON.stringify(frame));
   }
 
@@ -661,7 +667,118 @@ import { render } from "./markdown.js";
     const r = S.rooms.get(it.room) || cur();
     return h("li", { class: `msg${mine} ${it.state}` },
       h("div", { class: "meta" }, h("span", { class: "who" }, it.sender || "someone"), time, thread),
-      h("div", { class: "text" }, text), edited, reactionsEl(r, it), replies, actionsEl(r, it), state);
+      h("div", { class: "text" }, text), edited, filesEl(it), reactionsEl(r, it), replies,
+      actionsEl(r, it), state);
+  }
+
+  // ---- files ---------------------------------------------------------------------------
+  /** A file of the server, fetched with the token (an <img> or a link cannot send it). */
+  async function fileUrl(path) {
+    const res = await fetch(path, { headers: { Authorization: `Bearer ${S.token}` } });
+    if (!res.ok) throw failure(`The file could not be read (${res.status}).`, "unavailable");
+    return URL.createObjectURL(await res.blob());
+  }
+
+  function fileEl(f) {
+    const size = f.size < 1024 ? `${f.size} B` : f.size < 1048576 ? `${Math.round(f.size / 1024)} KB`
+      : `${(f.size / 1048576).toFixed(1)} MB`;
+    const open = async (thumbnail) => fileUrl(`api/files/${encodeURIComponent(f.id)}${thumbnail ? "/thumbnail" : ""}`);
+    const link = h("button", { type: "button", class: "link file", onclick: async () => {
+      try {
+        const url = await open(false);
+        const a = h("a", { href: url, download: f.name });
+        document.body.append(a);
+        a.click();
+        a.remove();
+        setTimeout(() => URL.revokeObjectURL(url), 60000);
+      } catch (err) { toast(err.message); }
+    } }, `${f.name} (${size})`);
+    if (!f.thumbnail) return h("li", {}, link);
+    const img = h("img", { alt: f.name, class: "thumb", width: f.width, height: f.height });
+    open(true).then((url) => { img.src = url; }, () => { img.alt = `${f.name} (not available)`; });
+    return h("li", {}, img, link);
+  }
+
+  function filesEl(it) {
+    const files = it.body?.files || [];
+    if (!files.length || it.body?.redacted) return null;
+    return h("ul", { class: "files", "aria-label": "Files" }, ...files.map(fileEl));
+  }
+
+  async function upload(file) {
+    const entry = { name: file.name, preview: null, file: null, error: null };
+    if (file.type.startsWith("image/")) entry.preview = URL.createObjectURL(file);
+    S.attachments.push(entry);
+    renderAttachments();
+    try {
+      const form = new FormData();
+      form.append("file", file, file.name);
+      const res = await fetch("api/files", { method: "POST", body: form,
+        headers: { Authorization: `Bearer ${S.token}` } });
+      const data = await res.json().catch(() => ({}));
+      if (!res.ok) throw failure(data.message || `The upload failed (${res.status}).`, data.code);
+      entry.file = data;
+    } catch (err) {
+      entry.error = err.message;
+      toast(`${file.name}: ${err.message}`);
+    }
+    renderAttachments();
+  }
+
+  function clearAttachments() {
+    for (const a of S.attachments) if (a.preview) URL.revokeObjectURL(a.preview);
+    S.attachments = [];
+    renderAttachments();
+  }
+
+  function renderAttachments() {
+    const list = $("attachments");
+    list.hidden = !S.attachments.length;
+    list.replaceChildren(...S.attachments.map((a, i) => h("li", {},
+      a.preview ? h("img", { src: a.preview, alt: "", class: "thumb small" }) : null,
+      h("span", {}, a.name), " ",
+      h("span", { class: "state" }, a.error ? `failed: ${a.error}` : a.file ? "ready" : "uploading…"),
+      h("button", { type: "button", class: "link", "aria-label": `Remove ${a.name}`, onclick: () => {
+        if (a.preview) URL.revokeObjectURL(a.preview);
+        S.attachments.splice(i, 1);
+        renderAttachments();
+      } }, "✕"))));
+  }
+
+  // ---- search ----------------------------------------------------------------------------
+  /** ``text`` with the ``[start, end)`` spans marked (as elements, never markup). */
+  function highlighted(text, spans) {
+    const chars = Array.from(text), out = [];
+    let at = 0;
+    for (const [start, end] of spans) {
+      if (start > at) out.push(chars.slice(at, start).join(""));
+      out.push(h("mark", {}, chars.slice(start, end).join("")));
+      at = end;
+    }
+    if (at < chars.length) out.push(chars.slice(at).join(""));
+    return out;
+  }
+
+  async function search(query) {
+    const pane = $("search-results");
+    pane.hidden = false;
+    $("search-status").textContent = "Searching…";
+    $("search-list").replaceChildren();
+    try {
+      const res = await request("search", { query, limit: 30 });
+      $("search-status").textContent = res.results.length
+        ? `${res.results.length} result${res.results.length === 1 ? "" : "s"}` : "Nothing found.";
+      $("search-list").replaceChildren(...res.results.map(({ message: m, highlights }) => {
+        const room = S.rooms.get(m.room);
+        return h("li", {}, h("button", { type: "button", class: "result", onclick: () => {
+          pane.hidden = true;
+          openRoom(m.room);
+        } }, h("span", { class: "meta" }, `${room ? roomLabel(room) : m.room} · ${m.sender || "someone"} · ${fmtTime(m.ts)}`),
+        h("span", { class: "text" }, ...highlighted(m.body?.text ?? "", highlights))));
+      }));
+    } catch (err) {
+      $("search-status").textContent = err.message;
+    }
   }
 
   // ---- changing messages -------------------------------------------------------------
@@ -801,6 +918,26 @@ import { render } from "./markdown.js";
   $("register-button").addEventListener("click", () => signIn(true));
   $("signout-button").addEventListener("click", () => signOut(""));
   $("send-form").addEventListener("submit", (e) => { e.preventDefault(); sendMessage(); });
+  $("file-input").addEventListener("change", (e) => {
+    for (const file of e.target.files) upload(file);
+    e.target.value = "";
+  });
+  $("composer").addEventListener("paste", (e) => {
+    const files = [...(e.clipboardData?.files || [])];
+    if (files.length) { e.preventDefault(); files.forEach(upload); }
+  });
+  $("scroller").addEventListener("dragover", (e) => { if (cur()) e.preventDefault(); });
+  $("scroller").addEventListener("drop", (e) => {
+    if (!cur()) return;
+    e.preventDefault();
+    [...(e.dataTransfer?.files || [])].forEach(upload);
+  });
+  $("search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const query = $("search-input").value.trim();
+    if (query) search(query);
+  });
+  $("search-close").addEventListener("click", () => { $("search-results").hidden = true; $("search-input").focus(); });
   $("composer").addEventListener("keydown", (e) => {
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendMessage(); }
   });
