@@ -282,6 +282,9 @@ import { render } from "./markdown.js";
     if (!r) return;
     S.current = id;
     S.lastTyping = 0;
+    // "New messages" goes above the first message from others past the marker as it
+    // was when the room was opened; it stays there while the room is open.
+    r.divider = r.unread ? r.read : null;
     sessionStorage.setItem("homer.room", id);
     toggle("show-nav", "nav-toggle", false);
     toggle("show-members", "members-toggle", false);
@@ -856,15 +859,34 @@ import { render } from "./markdown.js";
     const stick = mode === "bottom" || (mode !== "prepend" && atBottom());
     const fromBottom = sc.scrollHeight - sc.scrollTop;
     const items = [...r.items.values()].sort((a, b) => a.seq - b.seq).concat(r.pending);
-    let prev = null;
-    items.forEach((it, i) => {
+    const rows = [];
+    let prev = null, day = null, divided = r.divider == null;
+    r.days = r.days || new Map();
+    for (const it of items) {
+      const when = new Date(it.ts * 1000), key = when.toDateString();
+      if (key !== day) {
+        if (!r.days.has(key)) {
+          r.days.set(key, h("li", { class: "day", role: "separator" },
+            h("time", { datetime: when.toISOString().slice(0, 10) }, when.toLocaleDateString(undefined,
+              { weekday: "long", year: "numeric", month: "long", day: "numeric" }))));
+        }
+        rows.push(r.days.get(key));
+        day = key;
+        prev = null;
+      }
+      if (!divided && it.seq > r.divider && it.kind === "msg" && it.uid !== S.me?.id) {
+        rows.push(r.dividerEl || (r.dividerEl = h("li", { class: "new-divider", role: "separator" }, "New messages")));
+        divided = true;
+        prev = null;
+      }
       const el = it.el || (it.el = itemEl(it));
       el.classList.toggle("cont", !!prev && prev.kind === "msg" && it.kind === "msg" &&
         prev.uid === it.uid && it.ts - prev.ts < 300);
-      if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null);
+      rows.push(el);
       prev = it;
-    });
-    while (list.children.length > items.length) list.lastElementChild.remove();
+    }
+    rows.forEach((el, i) => { if (list.children[i] !== el) list.insertBefore(el, list.children[i] || null); });
+    while (list.children.length > rows.length) list.lastElementChild.remove();
     if (stick) sc.scrollTop = sc.scrollHeight;
     else if (mode === "prepend") sc.scrollTop = sc.scrollHeight - fromBottom;
     if (r.more && r.loaded && sc.scrollHeight <= sc.clientHeight) loadOlder();
@@ -945,6 +967,12 @@ import { render } from "./markdown.js";
   $("scroller").addEventListener("scroll", () => {
     if ($("scroller").scrollTop < 60) loadOlder();
     if (atBottom()) maybeRead();
+    $("jump").hidden = atBottom();
+  });
+  $("jump").addEventListener("click", () => {
+    $("scroller").scrollTop = $("scroller").scrollHeight;
+    $("jump").hidden = true;
+    $("composer").focus();
   });
   $("older").addEventListener("click", loadOlder);
   $("join-form").addEventListener("submit", (e) => {
