@@ -134,6 +134,7 @@ import { render } from "./markdown.js";
     S.ready = true;
     S.attempt = 0;
     S.me = w.user;
+    S.permissions = w.permissions || [];
     S.skew = w.server_time - Date.now() / 1000;
     const ids = new Set();
     for (const info of w.rooms) { ids.add(info.id); upsertRoom(info); }
@@ -301,7 +302,7 @@ import { render } from "./markdown.js";
       info = await request("join", { room: id });
     } catch (err) {
       if (!(create && err.code === "not_found")) throw err;
-      info = await request("create", { room: id });
+      info = await request("create", { room: id, kind: $("join-kind").value });
     }
     upsertRoom(info);
     openRoom(info.id);
@@ -613,7 +614,9 @@ import { render } from "./markdown.js";
   }
 
   function renderDirectory() {
-    $("directory").replaceChildren(...S.directory.map((d) => h("li", {},
+    const filter = $("dir-filter").value.trim().toLowerCase();
+    const shown = S.directory.filter((d) => !filter || `${d.name} ${d.id} ${d.topic || ""}`.toLowerCase().includes(filter));
+    $("directory").replaceChildren(...shown.map((d) => h("li", {},
       h("button", { type: "button", class: "room", onclick: () => joinRoom(d.id, false).catch((err) => toast(err.message)) },
         h("span", { class: "name" }, "#" + d.name), h("span", { class: "hint" }, S.rooms.has(d.id) ? "joined" : "join")),
       d.topic ? h("p", { class: "hint" }, d.topic) : null)));
@@ -625,6 +628,8 @@ import { render } from "./markdown.js";
     $("room-title").textContent = r ? roomLabel(r) : "No room open";
     $("room-topic").textContent = r ? (r.topic || (r.kind === "dm" ? "Direct conversation" : "No topic")) : "";
     $("leave-button").hidden = !r || r.kind === "dm";
+    $("topic-button").hidden = !r || r.kind === "dm" || !moderates(r);
+    $("invite-form").hidden = !r || r.kind === "dm";
     $("composer").disabled = $("send-button").disabled = !r;
     $("composer").placeholder = r ? `Message ${roomLabel(r)}` : "Write a message";
     $("members-toggle").hidden = !r;
@@ -901,6 +906,21 @@ import { render } from "./markdown.js";
     if (names.length) S.typingTimer = setTimeout(renderTyping, 1000);
   }
 
+  /** Whether the user may moderate ``r``: its owner, or ``room.moderate``. */
+  function moderates(r) {
+    return r?.role === "owner" || (S.permissions || []).includes("room.moderate");
+  }
+
+  function memberActions(r, m) {
+    if (!moderates(r) || m.uid === S.me?.id || r.kind === "dm") return null;
+    const act = (op, label) => h("button", { type: "button", class: "link", "aria-label": `${label} ${m.name}`,
+      onclick: () => {
+        if (!window.confirm(`${label} ${m.name}?`)) return;
+        request(op, { room: r.id, user: m.name }).then(() => loadMembers(r), (err) => toast(err.message));
+      } }, label);
+    return h("span", { class: "member-actions" }, act("kick", "Remove"), " ", act("ban", "Ban"));
+  }
+
   function renderMembers() {
     const r = cur(), rank = { online: 0, away: 1 };
     const members = r ? [...r.members.values()] : [];
@@ -911,7 +931,7 @@ import { render } from "./markdown.js";
     $("member-list").replaceChildren(...members.map((m) => h("li", {},
       h("span", { class: `dot ${shown(m)}`, title: shown(m), "aria-hidden": "true" }),
       h("span", { class: "sr-only" }, `${shown(m)}: `), m.name || "(deleted user)",
-      m.role === "owner" ? h("span", { class: "role" }, "owner") : null)));
+      m.role === "owner" ? h("span", { class: "role" }, "owner") : null, memberActions(r, m))));
     $("members-title").textContent = r ? `Members (${members.length})` : "Members";
     $("members-toggle").textContent = `Members (${members.length})`;
   }
@@ -982,6 +1002,24 @@ import { render } from "./markdown.js";
     $("join-status").textContent = "…";
     joinRoom(id, true).then(() => { $("join-input").value = ""; $("join-status").textContent = ""; },
       (err) => { $("join-status").textContent = err.message; });
+  });
+  $("dir-filter").addEventListener("input", renderDirectory);
+  $("topic-button").addEventListener("click", () => {
+    const r = cur();
+    if (!r) return;
+    const topic = window.prompt(`The topic of ${roomLabel(r)}`, r.topic || "");
+    if (topic === null) return;
+    request("topic", { room: r.id, topic }).then((info) => { upsertRoom(info); renderHeader(); },
+      (err) => toast(err.message));
+  });
+  $("invite-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const r = cur(), name = $("invite-input").value.trim();
+    if (!r || !name) return;
+    request("invite", { room: r.id, user: name }).then(() => {
+      $("invite-input").value = "";
+      $("invite-status").textContent = `${name} is invited.`;
+    }, (err) => { $("invite-status").textContent = err.message; });
   });
   $("dm-form").addEventListener("submit", (e) => {
     e.preventDefault();
