@@ -36,7 +36,7 @@ import { render } from "./markdown.js";
 
   // ---- state ------------------------------------------------------------------------
   const S = {
-    attachments: [],
+    attachments: [], mentioning: null, mentionAt: 0,
     token: sessionStorage.getItem("homer.token"), me: null, rooms: new Map(), current: null,
     ws: null, ready: false, attempt: 0, retryTimer: 0, pingTimer: 0, refreshTimer: 0,
     nextRid: 1, waiting: new Map(), outbox: new Map(), skew: 0, lastTyping: 0,
@@ -135,6 +135,7 @@ import { render } from "./markdown.js";
     S.attempt = 0;
     S.me = w.user;
     S.permissions = w.permissions || [];
+    renderNotify();
     S.skew = w.server_time - Date.now() / 1000;
     const ids = new Set();
     for (const info of w.rooms) { ids.add(info.id); upsertRoom(info); }
@@ -436,6 +437,7 @@ import { render } from "./markdown.js";
       const reading = r === cur() && r.loaded && document.visibilityState === "visible" && atBottom();
       r.seq = ev.seq;
       addItem(r, ev);
+      if (ev.kind === "msg" && r.kind === "dm") notify(r, ev, "wrote in");
       if (ev.kind === "msg") {
         r.typing.delete(ev.uid);
         if (ev.uid !== S.me?.id && !reading) r.unread = (r.unread || 0) + 1;
@@ -480,6 +482,8 @@ import { render } from "./markdown.js";
       if (!r || ev.uid === S.me?.id) return;  // one's own @room
       const reading = r === cur() && document.visibilityState === "visible" && atBottom();
       if (!reading) r.mentions = (r.mentions || 0) + 1;
+      const said = r.items.get(ev.body?.seq);
+      notify(r, said ? { ...said, uid: ev.uid } : ev, "mentioned you in");
       renderRooms();
     },
     presence(ev) {
@@ -606,8 +610,9 @@ import { render } from "./markdown.js";
       r.unread ? h("span", { class: "badge" }, String(r.unread), h("span", { class: "sr-only" }, " unread")) : null)))
       : [h("li", { class: "hint" }, "No rooms yet: join one below.")]));
     if (focused) document.querySelector(`#room-list [data-room="${CSS.escape(focused)}"]`)?.focus();
-    const total = rooms.reduce((n, r) => n + (r.unread || 0), 0);
-    const mentioned = rooms.reduce((n, r) => n + (r.mentions || 0), 0);
+    const quiet = muted();
+    const total = rooms.reduce((n, r) => n + (quiet.has(r.id) ? 0 : r.unread || 0), 0);
+    const mentioned = rooms.reduce((n, r) => n + (quiet.has(r.id) ? 0 : r.mentions || 0), 0);
     document.title = (mentioned ? `@${mentioned} ` : "") + (total ? `(${total}) ` : "") +
       (cur() ? roomLabel(cur()) + " · " : "") + "Homer";
     $("me").textContent = S.me ? S.me.name : "";
@@ -630,6 +635,10 @@ import { render } from "./markdown.js";
     $("leave-button").hidden = !r || r.kind === "dm";
     $("topic-button").hidden = !r || r.kind === "dm" || !moderates(r);
     $("invite-form").hidden = !r || r.kind === "dm";
+    $("mute-button").hidden = !r;
+    const isMuted = !!r && muted().has(r.id);
+    $("mute-button").setAttribute("aria-pressed", isMuted ? "true" : "false");
+    $("mute-button").textContent = isMuted ? "Unmute" : "Mute";
     $("composer").disabled = $("send-button").disabled = !r;
     $("composer").placeholder = r ? `Message ${roomLabel(r)}` : "Write a message";
     $("members-toggle").hidden = !r;
@@ -673,7 +682,7 @@ import { render } from "./markdown.js";
       ? h("div", { class: "state" }, b.thread_summary.replies === 1 ? "1 reply" : `${b.thread_summary.replies} replies`)
       : null;
     const r = S.rooms.get(it.room) || cur();
-    return h("li", { class: `msg${mine} ${it.state}` },
+    return h("li", { class: `msg${mine} ${it.state}`, tabindex: "-1" },
       h("div", { class: "meta" }, h("span", { class: "who" }, it.sender || "someone"), time, thread),
       h("div", { class: "text" }, text), edited, filesEl(it), reactionsEl(r, it), replies,
       actionsEl(r, it), state);
@@ -787,6 +796,73 @@ import { render } from "./markdown.js";
     } catch (err) {
       $("search-status").textContent = err.message;
     }
+  }
+
+  // ---- notifications and muted rooms -------------------------------------------------
+  // Muting is this browser's preference (kept in localStorage): a muted room shows
+  // no badge in the title and raises no notification; its unread count stays.
+  const muted = () => new Set(JSON.parse(localStorage.getItem("homer.muted") || "[]"));
+
+  function setMuted(id, on) {
+    const rooms = muted();
+    if (on) rooms.add(id); else rooms.delete(id);
+    localStorage.setItem("homer.muted", JSON.stringify([...rooms]));
+    renderHeader();
+    renderRooms();
+  }
+
+  /** A desktop notification for a mention or a direct message, when the user is
+   * not looking at it and has allowed them. */
+  function notify(r, ev, why) {
+    if (typeof Notification === "undefined" || Notification.permission !== "granted") return;
+    if (muted().has(r.id) || ev.uid === S.me?.id) return;
+    if (r === cur() && document.visibilityState === "visible") return;
+    const text = ev.body?.text ?? "";
+    const note = new Notification(`${ev.sender || "someone"} ${why} ${roomLabel(r)}`,
+      { body: text.slice(0, 140), tag: `${r.id}:${ev.seq ?? ev.body?.seq}` });
+    note.onclick = () => { window.focus(); openRoom(r.id); note.close(); };
+  }
+
+  function renderNotify() {
+    const button = $("notify-button");
+    button.hidden = typeof Notification === "undefined" || Notification.permission !== "default";
+  }
+
+  // ---- mention completion -----------------------------------------------------------
+  /** The @name being typed before the caret, and the members it may be. */
+  function mentionCandidates() {
+    const box = $("composer"), r = cur();
+    if (!r) return null;
+    const before = box.value.slice(0, box.selectionStart);
+    const m = /(^|\s)@([\w.-]*)$/.exec(before);
+    if (!m) return null;
+    const typed = m[2].toLowerCase();
+    const names = [...r.members.values()].map((x) => x.name).filter((n) => n && n !== S.me?.name);
+    if (r.kind !== "dm") names.push("room");
+    const found = names.filter((n) => n.toLowerCase().startsWith(typed)).slice(0, 8);
+    return found.length ? { start: before.length - m[2].length, found } : null;
+  }
+
+  function renderMentions() {
+    const list = $("mention-list"), got = mentionCandidates();
+    S.mentioning = got;
+    list.hidden = !got;
+    if (!got) { $("composer").removeAttribute("aria-activedescendant"); return; }
+    S.mentionAt = Math.min(S.mentionAt || 0, got.found.length - 1);
+    list.replaceChildren(...got.found.map((name, i) => h("li", { id: `mention-${i}`, role: "option",
+      "aria-selected": i === S.mentionAt ? "true" : "false", onmousedown: (e) => { e.preventDefault(); completeMention(name); } },
+      "@" + name)));
+    $("composer").setAttribute("aria-activedescendant", `mention-${S.mentionAt}`);
+  }
+
+  function completeMention(name) {
+    const box = $("composer"), got = S.mentioning;
+    if (!got) return;
+    const end = box.selectionStart;
+    box.value = box.value.slice(0, got.start) + name + " " + box.value.slice(end);
+    box.selectionStart = box.selectionEnd = got.start + name.length + 1;
+    S.mentionAt = 0;
+    renderMentions();
   }
 
   // ---- changing messages -------------------------------------------------------------
@@ -981,9 +1057,54 @@ import { render } from "./markdown.js";
   });
   $("search-close").addEventListener("click", () => { $("search-results").hidden = true; $("search-input").focus(); });
   $("composer").addEventListener("keydown", (e) => {
+    const got = S.mentioning;
+    if (got && ["ArrowDown", "ArrowUp", "Tab", "Enter", "Escape"].includes(e.key) && !e.isComposing) {
+      e.preventDefault();
+      if (e.key === "ArrowDown") S.mentionAt = (S.mentionAt + 1) % got.found.length;
+      else if (e.key === "ArrowUp") S.mentionAt = (S.mentionAt + got.found.length - 1) % got.found.length;
+      else if (e.key === "Escape") { S.mentioning = null; $("mention-list").hidden = true; return; }
+      else return completeMention(got.found[S.mentionAt]);
+      return renderMentions();
+    }
     if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendMessage(); }
+    else if (e.key === "ArrowUp" && !$("composer").value) {  // up into the messages
+      const last = [...$("messages").querySelectorAll("li.msg")].pop();
+      if (last) { e.preventDefault(); last.focus(); }
+    }
   });
-  $("composer").addEventListener("input", () => { autosize(); typingSignal(); });
+  $("composer").addEventListener("input", () => { autosize(); typingSignal(); renderMentions(); });
+  // Arrow keys move between messages (each focusable, its actions reachable with Tab);
+  // Escape goes back to the composer.
+  $("messages").addEventListener("keydown", (e) => {
+    const item = e.target.closest?.("li.msg");
+    if (!item || e.target !== item) return;
+    const all = [...$("messages").querySelectorAll("li.msg")], at = all.indexOf(item);
+    if (e.key === "ArrowUp" && at > 0) { e.preventDefault(); all[at - 1].focus(); }
+    else if (e.key === "ArrowDown") {
+      e.preventDefault();
+      if (at < all.length - 1) all[at + 1].focus(); else $("composer").focus();
+    } else if (e.key === "Escape") { e.preventDefault(); $("composer").focus(); }
+  });
+  // Arrow keys move between rooms in the list; Alt+Arrow switches room from anywhere.
+  $("room-list").addEventListener("keydown", (e) => {
+    if (e.key !== "ArrowUp" && e.key !== "ArrowDown") return;
+    const all = [...$("room-list").querySelectorAll("button.room")], at = all.indexOf(document.activeElement);
+    if (at < 0) return;
+    e.preventDefault();
+    all[Math.max(0, Math.min(all.length - 1, at + (e.key === "ArrowDown" ? 1 : -1)))].focus();
+  });
+  document.addEventListener("keydown", (e) => {
+    if (!e.altKey || (e.key !== "ArrowUp" && e.key !== "ArrowDown")) return;
+    const ids = [...$("room-list").querySelectorAll("button.room")].map((b) => b.dataset.room);
+    if (!ids.length) return;
+    e.preventDefault();
+    const at = ids.indexOf(S.current);
+    openRoom(ids[(at + (e.key === "ArrowDown" ? 1 : ids.length - 1)) % ids.length]);
+  });
+  $("mute-button").addEventListener("click", () => { const r = cur(); if (r) setMuted(r.id, !muted().has(r.id)); });
+  $("notify-button").addEventListener("click", () => {
+    Notification.requestPermission().then(renderNotify, renderNotify);
+  });
   $("scroller").addEventListener("scroll", () => {
     if ($("scroller").scrollTop < 60) loadOlder();
     if (atBottom()) maybeRead();
