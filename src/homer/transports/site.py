@@ -16,6 +16,7 @@ from homer.core.app import Homer
 from homer.errors import HomerError, NotFound
 from homer.transports.account_routes import AUTH_ROUTES
 from homer.transports.aiohttp_ws import websocket_handler
+from homer.transports.browser_session import SESSION_ROUTES
 from homer.transports.file_routes import FILE_ROUTES
 from homer.transports.http import APP_KEY, errors_middleware, json_response
 from homer.transports.http_ops import post_op as run_op_over_http
@@ -245,6 +246,7 @@ SERVER_ROUTES: tuple[Route, ...] = (
 #: what ``/api/openapi.json`` describes.
 HTTP_ROUTES: tuple[Route, ...] = (
     *AUTH_ROUTES,
+    *SESSION_ROUTES,
     *SERVER_ROUTES,
     *QUEUE_ROUTES,
     *REST_ROUTES,

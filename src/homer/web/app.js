@@ -68,11 +68,44 @@ import { render } from "./markdown.js";
       sessionStorage.setItem("homer.token", data.token);
       $("login-password").value = "";
       startApp();
+      openSession(data.token);
     } catch (err) {
       $("login-error").textContent = err.message;
     } finally {
       for (const id of ["signin-button", "register-button"]) $(id).disabled = false;
     }
+  }
+
+  // ---- the browser session --------------------------------------------------------
+  // One sign-in per browser profile (docs/protocol.md, "Browser sessions"): an
+  // HttpOnly cookie, which no script reads, buys each tab its access token.
+  const SESSION = { "X-Homer-Session": "1" };
+  const tabs = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel("homer");
+
+  function openSession(token) {
+    fetch("api/session", { method: "POST", headers: { ...SESSION, Authorization: `Bearer ${token}` } })
+      .catch(() => {});  // without it this tab works; a new tab asks again
+  }
+
+  /** A token from the browser session, or the sign-in form. */
+  async function resumeSession(message) {
+    try {
+      const res = await fetch("api/session/token", { method: "POST", headers: SESSION });
+      if (res.ok) {
+        const data = await res.json();
+        S.token = data.token;
+        sessionStorage.setItem("homer.token", data.token);
+        return startApp();
+      }
+    } catch { /* offline: sign in when back */ }
+    showLogin(message);
+  }
+
+  /** Sign out of every tab: the session ends (its tokens are revoked) and the others hear it. */
+  async function signOutEverywhere() {
+    try { await fetch("api/session", { method: "DELETE", headers: SESSION }); } catch { /* offline */ }
+    tabs?.postMessage("signed-out");
+    signOut("");
   }
 
   function showLogin(message) {
@@ -125,7 +158,14 @@ import { render } from "./markdown.js";
       for (const r of S.rooms.values()) params.resume[r.id] = { epoch: r.epoch, seq: r.seq };
     }
     request("hello", params, true).then(welcome, (err) => {
-      if (AUTH_CODES.has(err.code)) signOut(`Please sign in again (${err.message}).`);
+      if (AUTH_CODES.has(err.code)) {  // this token is done: the session may give another
+        const note = `Please sign in again (${err.message}).`;
+        signOut(note);
+        if (Date.now() - (S.resumedAt || 0) > 10000) {  // once: a refused session is not retried
+          S.resumedAt = Date.now();
+          resumeSession(note);
+        }
+      }
       else if (err.code !== "offline") drop(err.message);
     });
   }
@@ -1034,7 +1074,8 @@ import { render } from "./markdown.js";
   // ---- wiring ---------------------------------------------------------------------------
   $("login-form").addEventListener("submit", (e) => { e.preventDefault(); signIn(false); });
   $("register-button").addEventListener("click", () => signIn(true));
-  $("signout-button").addEventListener("click", () => signOut(""));
+  $("signout-button").addEventListener("click", signOutEverywhere);
+  if (tabs) tabs.onmessage = (e) => { if (e.data === "signed-out" && S.token) signOut(""); };
   $("send-form").addEventListener("submit", (e) => { e.preventDefault(); sendMessage(); });
   $("file-input").addEventListener("change", (e) => {
     for (const file of e.target.files) upload(file);
@@ -1173,5 +1214,5 @@ import { render } from "./markdown.js";
   window.addEventListener("focus", maybeRead);
   window.addEventListener("online", () => { if (S.token && !S.ws) connect(); });
 
-  if (S.token) startApp(); else showLogin("");
+  if (S.token) startApp(); else resumeSession("");
 })();
