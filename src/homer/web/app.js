@@ -36,7 +36,7 @@ import { render } from "./markdown.js";
 
   // ---- state ------------------------------------------------------------------------
   const S = {
-    attachments: [], mentioning: null, mentionAt: 0,
+    attachments: [], mentioning: null, mentionAt: 0, transport: "ws", wsRefused: 0, cursor: null,
     token: sessionStorage.getItem("homer.token"), me: null, rooms: new Map(), current: null,
     ws: null, ready: false, attempt: 0, retryTimer: 0, pingTimer: 0, refreshTimer: 0,
     nextRid: 1, waiting: new Map(), outbox: new Map(), skew: 0, lastTyping: 0,
@@ -131,24 +131,102 @@ import { render } from "./markdown.js";
     sessionStorage.removeItem("homer.token");
     sessionStorage.removeItem("homer.room");
     Object.assign(S, { token: null, me: null, rooms: new Map(), current: null, ready: false,
-      outbox: new Map(), directory: [], dirNext: null, attempt: 0 });
+      outbox: new Map(), directory: [], dirNext: null, attempt: 0, cursor: null });
     $("messages").replaceChildren();
     showLogin(message);
   }
 
   // ---- the connection ----------------------------------------------------------------
+  /**
+   * The fallback when WebSockets are blocked (a proxy refusing the upgrade): events
+   * from Server-Sent Events (GET api/events), requests through POST api/ops/{op}
+   * naming the stream's session. It looks like a WebSocket to the rest of the page:
+   * `send(frame)`, `readyState`, `close()`, `onopen`/`onmessage`/`onclose`.
+   */
+  class SseLink {
+    constructor(token, cursor) {
+      this.readyState = WebSocket.CONNECTING;
+      this.token = token;
+      this.session = null;
+      this.helloRid = null;
+      this.ready = null;
+      let url = `api/events?token=${encodeURIComponent(token)}`;
+      if (cursor) url += `&last_event_id=${encodeURIComponent(cursor)}`;
+      const es = new EventSource(url);
+      this.es = es;
+      for (const name of SSE_EVENTS) {
+        es.addEventListener(name, (e) => {
+          if (e.lastEventId) S.cursor = e.lastEventId;
+          this.event(name, e.data);
+        });
+      }
+      es.onerror = () => this.close();  // the page reconnects and resumes by itself
+      queueMicrotask(() => { this.readyState = WebSocket.OPEN; this.onopen?.(); });
+    }
+    event(name, data) {
+      let ev;
+      try { ev = JSON.parse(data); } catch { return; }
+      if (name === "ready") {
+        this.session = ev.body?.session;
+        this.ready = ev.body;
+        return this.answerHello();
+      }
+      if (name === "close") return this.close();
+      this.onmessage?.({ data });
+    }
+    answerHello() {
+      if (this.ready && this.helloRid !== null) {
+        const rid = this.helloRid;
+        this.helloRid = null;
+        this.onmessage?.({ data: JSON.stringify({ op: "reply", rid, body: this.ready }) });
+      }
+    }
+    send(text) {
+      const { op, rid, ...params } = JSON.parse(text);
+      if (op === "hello") { this.helloRid = rid; return this.answerHello(); }
+      const headers = { "Content-Type": "application/json", Authorization: `Bearer ${this.token}` };
+      if (this.session) headers["Homer-Session"] = this.session;
+      fetch(`api/ops/${encodeURIComponent(op)}`, { method: "POST", headers, body: JSON.stringify(params) })
+        .then((res) => res.json())
+        .then((envelope) => this.onmessage?.({ data: JSON.stringify({ ...envelope, rid }) }))
+        .catch(() => this.onmessage?.({ data: JSON.stringify({ op: "error", rid,
+          body: { code: "offline", message: "The server did not answer." } }) }));
+    }
+    close() {
+      if (this.readyState === WebSocket.CLOSED) return;
+      this.readyState = WebSocket.CLOSED;
+      this.es.close();
+      this.onclose?.();
+    }
+  }
+  const SSE_EVENTS = ["ready", "msg", "joined", "left", "invited", "unread", "mention", "presence",
+    "presences", "typing", "broadcast", "resumed", "purged", "close"];
+
   function connect() {
     clearTimeout(S.retryTimer);
     setConn("connecting");
+    S.ready = false;
+    if (S.transport === "sse") {
+      const link = new SseLink(S.token, S.cursor);
+      S.ws = link;
+      link.onopen = () => hello();
+      link.onmessage = (e) => { if (link === S.ws) onFrame(e.data); };
+      link.onclose = () => { if (link === S.ws) lost(); };
+      return;
+    }
     // Relative to the page: Homer may be mounted under a path of another site.
     const page = location.href.split(/[?#]/)[0];
     const ws = new WebSocket(page.slice(0, page.lastIndexOf("/") + 1).replace(/^http/, "ws") + "ws");
     ws.binaryType = "arraybuffer";
     S.ws = ws;
-    S.ready = false;
-    ws.onopen = () => hello();
+    let opened = false;
+    ws.onopen = () => { opened = true; S.wsRefused = 0; hello(); };
     ws.onmessage = (e) => { if (ws === S.ws) onFrame(e.data); };
-    ws.onclose = () => { if (ws === S.ws) lost(); };
+    ws.onclose = () => {
+      // Refused twice before it opened (a proxy that blocks WebSockets): use SSE.
+      if (!opened && ++S.wsRefused >= 2) { S.transport = "sse"; S.attempt = 0; }
+      if (ws === S.ws) lost();
+    };
   }
 
   function hello() {
@@ -585,7 +663,7 @@ import { render } from "./markdown.js";
     const frame = { op: "send", rid: "s:" + cid, room: item.room, cid, text };
     if (reply_to) Object.assign(frame, { reply_to, thread });
     if (files?.length) frame.files = files.map((f) => f.id);
-    if (S.ready && S.ws) S.ws.send(JSON.stringify(frame));
+    if (S.ready && S.ws && S.ws.readyState === WebSocket.OPEN) S.ws.send(JSON.stringify(frame));
   }
 
   function sendAnswered(cid, ev) {
