@@ -82,15 +82,22 @@ import { render } from "./markdown.js";
   const SESSION = { "X-Homer-Session": "1" };
   const tabs = typeof BroadcastChannel === "undefined" ? null : new BroadcastChannel("homer");
 
+  // Whether this browser opened a session (not a secret: the cookie is the session),
+  // so that a first visit does not ask for a token it cannot have.
+  const HAS_SESSION = "homer.session";
+
   function openSession(token) {
     fetch("api/session", { method: "POST", headers: { ...SESSION, Authorization: `Bearer ${token}` } })
+      .then((res) => { if (res.ok) localStorage.setItem(HAS_SESSION, "1"); })
       .catch(() => {});  // without it this tab works; a new tab asks again
   }
 
   /** A token from the browser session, or the sign-in form. */
   async function resumeSession(message) {
+    if (!localStorage.getItem(HAS_SESSION)) return showLogin(message);
     try {
       const res = await fetch("api/session/token", { method: "POST", headers: SESSION });
+      if (res.status === 401) localStorage.removeItem(HAS_SESSION);
       if (res.ok) {
         const data = await res.json();
         S.token = data.token;
@@ -103,6 +110,7 @@ import { render } from "./markdown.js";
 
   /** Sign out of every tab: the session ends (its tokens are revoked) and the others hear it. */
   async function signOutEverywhere() {
+    localStorage.removeItem(HAS_SESSION);
     try { await fetch("api/session", { method: "DELETE", headers: SESSION }); } catch { /* offline */ }
     tabs?.postMessage("signed-out");
     signOut("");
@@ -555,6 +563,7 @@ import { render } from "./markdown.js";
       const reading = r === cur() && r.loaded && document.visibilityState === "visible" && atBottom();
       r.seq = ev.seq;
       addItem(r, ev);
+      if (S.thread && S.thread.room === r.id && ev.body?.thread === S.thread.root) openThread(r.id, S.thread.root);
       if (ev.kind === "msg" && r.kind === "dm") notify(r, ev, "wrote in");
       if (ev.kind === "msg") {
         r.typing.delete(ev.uid);
@@ -797,7 +806,8 @@ import { render } from "./markdown.js";
     const edited = b.edits && !b.redacted ? h("span", { class: "state" }, " (edited)") : null;
     const thread = b.thread ? h("span", { class: "state" }, " · in a thread") : null;
     const replies = b.thread_summary?.replies
-      ? h("div", { class: "state" }, b.thread_summary.replies === 1 ? "1 reply" : `${b.thread_summary.replies} replies`)
+      ? h("button", { type: "button", class: "link state", onclick: () => openThread(it.room, it.seq) },
+        b.thread_summary.replies === 1 ? "1 reply" : `${b.thread_summary.replies} replies`)
       : null;
     const r = S.rooms.get(it.room) || cur();
     return h("li", { class: `msg${mine} ${it.state}`, tabindex: "-1" },
@@ -878,6 +888,24 @@ import { render } from "./markdown.js";
         S.attachments.splice(i, 1);
         renderAttachments();
       } }, "✕"))));
+  }
+
+  // ---- threads ---------------------------------------------------------------------------
+  async function openThread(room, root) {
+    const pane = $("thread-view");
+    pane.hidden = false;
+    S.thread = { room, root };
+    $("thread-list").replaceChildren(h("li", { class: "hint" }, "Loading…"));
+    try {
+      const res = await request("history", { room, thread: root, limit: 100 });
+      const line = (m) => h("li", { class: "thread-item" },
+        h("span", { class: "meta" }, `${m.sender || "someone"} · ${fmtTime(m.ts)}`),
+        h("div", { class: "text" }, m.body?.redacted ? "Message deleted" : render(h, m.body?.text ?? "", EMOTICONS)));
+      $("thread-title").textContent = `Thread: ${res.messages.length} ${res.messages.length === 1 ? "reply" : "replies"}`;
+      $("thread-list").replaceChildren(line(res.root), ...res.messages.map(line));
+    } catch (err) {
+      $("thread-list").replaceChildren(h("li", { class: "hint" }, err.message));
+    }
   }
 
   // ---- search ----------------------------------------------------------------------------
@@ -1173,6 +1201,14 @@ import { render } from "./markdown.js";
     e.preventDefault();
     const query = $("search-input").value.trim();
     if (query) search(query);
+  });
+  $("thread-close").addEventListener("click", () => { $("thread-view").hidden = true; S.thread = null; $("composer").focus(); });
+  $("thread-reply").addEventListener("click", () => {
+    const t = S.thread, r = t && S.rooms.get(t.room);
+    if (!r) return;
+    S.reply = { seq: t.root, thread: t.root, who: r.items.get(t.root)?.sender || "the thread" };
+    renderReply();
+    $("composer").focus();
   });
   $("search-close").addEventListener("click", () => { $("search-results").hidden = true; $("search-input").focus(); });
   $("composer").addEventListener("keydown", (e) => {
