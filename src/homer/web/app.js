@@ -758,7 +758,10 @@ import { render } from "./markdown.js";
   function renderHeader() {
     const r = cur();
     $("room-title").textContent = r ? roomLabel(r) : "No room open";
-    $("room-topic").textContent = r ? (r.topic || (r.kind === "dm" ? "Direct conversation" : "No topic")) : "";
+    const editing = $("room-topic").querySelector("input");
+    if (!editing || editing.dataset.room !== r?.id) {  // not while its topic is being edited
+      $("room-topic").textContent = r ? (r.topic || (r.kind === "dm" ? "Direct conversation" : "No topic")) : "";
+    }
     $("leave-button").hidden = !r || r.kind === "dm";
     $("topic-button").hidden = !r || r.kind === "dm" || !moderates(r);
     $("invite-form").hidden = !r || r.kind === "dm";
@@ -1017,11 +1020,12 @@ import { render } from "./markdown.js";
     const mine = it.uid === S.me?.id;
     const act = (label, text, fn) =>
       h("button", { type: "button", class: "act", "aria-label": label, title: label, onclick: fn }, text);
-    return h("div", { class: "actions", role: "toolbar", "aria-label": "Message actions" },
+    const bar = h("div", { class: "actions", role: "toolbar", "aria-label": "Message actions" },
       act("React with thumbs up", "👍", () => toggleReaction(r, it, "👍")),
       act("Reply in a thread", "↩", () => startReply(it)),
       mine ? act("Edit message", "✎", () => startEdit(r, it)) : null,
-      mine ? act("Delete message", "🗑", () => redactItem(r, it)) : null);
+      mine ? act("Delete message", "🗑", () => redactItem(r, it, bar)) : null);
+    return bar;
   }
 
   function reactionsEl(r, it) {
@@ -1038,9 +1042,19 @@ import { render } from "./markdown.js";
     request(mine ? "unreact" : "react", { room: r.id, seq: it.seq, key }).catch((err) => toast(err.message));
   }
 
-  function redactItem(r, it) {
-    if (!window.confirm("Delete this message for everyone?")) return;
-    request("redact", { room: r.id, seq: it.seq }).catch((err) => toast(err.message));
+  /** Ask in place (no window dialog): ``question``, and buttons to go on or not. */
+  function confirmIn(holder, question, yes, onYes) {
+    const before = [...holder.childNodes];
+    const back = () => { holder.replaceChildren(...before); before[0]?.focus?.(); };
+    const go = h("button", { type: "button", class: "act danger", onclick: () => { back(); onYes(); } }, yes);
+    holder.replaceChildren(h("span", { class: "state", role: "alert" }, question), " ", go, " ",
+      h("button", { type: "button", class: "act", onclick: back }, "Cancel"));
+    go.focus();
+  }
+
+  function redactItem(r, it, holder) {
+    confirmIn(holder, "Delete this message for everyone?", "Delete", () =>
+      request("redact", { room: r.id, seq: it.seq }).catch((err) => toast(err.message)));
   }
 
   function startEdit(r, it) {
@@ -1135,12 +1149,13 @@ import { render } from "./markdown.js";
 
   function memberActions(r, m) {
     if (!moderates(r) || m.uid === S.me?.id || r.kind === "dm") return null;
+    const holder = h("span", { class: "member-actions" });
     const act = (op, label) => h("button", { type: "button", class: "link", "aria-label": `${label} ${m.name}`,
-      onclick: () => {
-        if (!window.confirm(`${label} ${m.name}?`)) return;
-        request(op, { room: r.id, user: m.name }).then(() => loadMembers(r), (err) => toast(err.message));
-      } }, label);
-    return h("span", { class: "member-actions" }, act("kick", "Remove"), " ", act("ban", "Ban"));
+      onclick: () => confirmIn(holder, `${label} ${m.name}?`, label, () =>
+        request(op, { room: r.id, user: m.name }).then(() => loadMembers(r), (err) => toast(err.message))) },
+      label);
+    holder.append(act("kick", "Remove"), " ", act("ban", "Ban"));
+    return holder;
   }
 
   function renderMembers() {
@@ -1283,10 +1298,20 @@ import { render } from "./markdown.js";
   $("topic-button").addEventListener("click", () => {
     const r = cur();
     if (!r) return;
-    const topic = window.prompt(`The topic of ${roomLabel(r)}`, r.topic || "");
-    if (topic === null) return;
-    request("topic", { room: r.id, topic }).then((info) => { upsertRoom(info); renderHeader(); },
-      (err) => toast(err.message));
+    const box = h("input", { type: "text", class: "topic-box", "aria-label": `The topic of ${roomLabel(r)}`,
+      maxlength: "500" });
+    box.value = r.topic || "";
+    box.dataset.room = r.id;
+    const done = () => { box.remove(); renderHeader(); $("topic-button").focus(); };
+    box.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") { e.preventDefault(); done(); }
+      if (e.key !== "Enter") return;
+      e.preventDefault();
+      request("topic", { room: r.id, topic: box.value }).then((info) => { upsertRoom(info); done(); },
+        (err) => toast(err.message));
+    });
+    $("room-topic").replaceChildren(box, h("span", { class: "state" }, " Enter saves · Escape cancels"));
+    box.focus();
   });
   $("invite-form").addEventListener("submit", (e) => {
     e.preventDefault();
