@@ -1,0 +1,104 @@
+"""Whatever a message says, the page shows it as text: no markup, no script, no link."""
+
+from __future__ import annotations
+
+from playwright.async_api import Page, expect
+
+from homer.testing.server import TestServer
+from tests.browser.helpers import (
+    SESSION_LOOP,
+    People,
+    Person,
+    Shots,
+    expect_delivered,
+    join_room,
+    message,
+    send,
+    shown_texts,
+    sign_in,
+)
+
+pytestmark = SESSION_LOOP
+
+#: Each would run script or make an element, were a message ever read as markup or
+#: Markdown. Those that can mark ``window.__fired`` do, beside the usual alert(1).
+PAYLOADS = [
+    "<img src=x onerror=alert(1)>",
+    "<img src=x onerror=window.__fired.push('img')>",
+    "<script>alert(1)</script>",
+    "<script>window.__fired.push('script')</script>",
+    "<svg onload=window.__fired.push('svg')></svg>",
+    "<iframe src=\"javascript:window.parent.__fired.push('iframe')\"></iframe>",
+    "[x](javascript:alert(1))",
+    "javascript:alert(1)",
+    '[a](https://example.com "x\\" onmouseover=\\"alert(1))',
+    '[b](https://example.com "x" onmouseover="window.__fired.push(\'title\')")',
+    "<a href=\"javascript:window.__fired.push('link')\">click me</a>",
+    "<b onmouseover=window.__fired.push('hover')>hover me</b>",
+    "&lt;b&gt;entities stay as typed&lt;/b&gt;",
+]
+
+#: What a message's text could have been turned into.
+MADE_FROM_TEXT = "img, script, svg, iframe, a, b, object, embed, [onerror], [onload], [onmouseover]"
+
+
+async def nothing_fired(person: Person, page: Page) -> None:
+    assert person.dialogs == [], f"{person.name}'s page opened dialogs: {person.dialogs}"
+    assert await page.evaluate("window.__fired") == [], f"{person.name}'s page ran a payload"
+    assert person.errors == []
+
+
+async def shown_as_typed(page: Page) -> None:
+    """Each payload is one message whose text is exactly what was typed, with no
+    element under it, and nothing on the page was made from any of them."""
+    for payload in PAYLOADS:
+        shown = message(page, payload)
+        await expect(shown).to_have_count(1)
+        text = shown.locator(".text")
+        assert await text.evaluate("el => el.childElementCount") == 0, payload
+        assert await text.evaluate("el => el.textContent") == payload
+    assert await page.locator("#messages").locator(MADE_FROM_TEXT).count() == 0
+    assert await page.evaluate("document.images.length + document.links.length") == 0
+    assert await page.evaluate("document.scripts.length") == 1  # the page's own
+
+
+async def poke(page: Page) -> None:
+    """What a reader does to a message: hover over it and click it."""
+    for payload in PAYLOADS:
+        text = message(page, payload).locator(".text")
+        await text.hover()
+        await text.click()
+    await page.wait_for_timeout(200)  # what was going to run has run
+
+
+async def test_messages_are_text_never_markup(
+    server: TestServer, people: People, shots: Shots
+) -> None:
+    alice, bob = await people("alice"), await people("bob")
+    await sign_in(alice, server)
+    await sign_in(bob, server)
+    await join_room(alice.page, "lobby")
+    await join_room(bob.page, "lobby")
+
+    for payload in PAYLOADS:
+        await send(alice.page, payload)
+    # As they arrive live (bob) and as the sender's page shows them (alice).
+    await expect_delivered(bob.page, PAYLOADS[-1], sender="alice")
+    await expect_delivered(alice.page, PAYLOADS[-1], sender="alice")
+    for person in (alice, bob):
+        assert await shown_texts(person.page) == PAYLOADS
+        await shown_as_typed(person.page)
+        await poke(person.page)
+        await nothing_fired(person, person.page)
+    await shots(bob.page, "live", full_page=True)
+
+    # As history, in a new tab that signs in afresh (no resume: everything is loaded).
+    tab = await bob.new_page()
+    await sign_in(bob, server, page=tab)
+    await tab.locator("#room-list button", has_text="#lobby").click()
+    await expect(message(tab, PAYLOADS[-1])).to_have_count(1)
+    assert await shown_texts(tab) == PAYLOADS
+    await shown_as_typed(tab)
+    await poke(tab)
+    await nothing_fired(bob, tab)
+    await shots(tab, "history", full_page=True)
