@@ -110,16 +110,18 @@ async def running_homer(
     *,
     configure: Callable[[HomerConfig], HomerConfig] | None = None,
     app: Homer | None = None,
+    port: int = 0,
     **app_options: Any,
 ) -> AsyncIterator[TestServer]:
-    """Run a Homer node on 127.0.0.1 with a free port until the block ends."""
+    """Run a Homer node on 127.0.0.1 until the block ends: on a free port, or on
+    ``port`` (to start a server again where a client left the last one)."""
     if app is None:
         config = HomerConfig(data_dir=str(data_dir))
         if configure is not None:
             config = configure(config)
         app_options.setdefault("password_params", Argon2Params.cheap())
         app = Homer(config, **app_options)
-    running = await start_server(app, host="127.0.0.1", port=0)
+    running = await start_server(app, host="127.0.0.1", port=port)
     server = TestServer(running)
     try:
         yield server
