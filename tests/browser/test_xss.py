@@ -102,3 +102,42 @@ async def test_messages_are_text_never_markup(
     await poke(tab)
     await nothing_fired(bob, tab)
     await shots(tab, "history", full_page=True)
+
+
+async def test_room_names_and_topics_are_text_never_markup(
+    server: TestServer, people: People, shots: Shots
+) -> None:
+    """What another member chose as a room's name or topic shows as they wrote it, in
+    the directory, the room list, the header and the topic's line in the room."""
+    name = "<img src=x onerror=window.__fired.push('name')>"
+    topic = "<script>window.__fired.push('topic')</script><b onmouseover=alert(1)>t</b>"
+    changed = "<svg onload=alert(1)></svg>[x](javascript:alert(1))"
+    alice = await people("alice")
+    await sign_in(alice, server)
+    carol = await server.client("carol")
+    await carol.create("den", name=name, topic=topic)
+    page = alice.page
+
+    await page.locator("#dir-refresh").click()
+    listed = page.locator("#directory li").filter(has_text=name)
+    await expect(listed.locator(".name")).to_have_text("#" + name)
+    await expect(listed.locator("p.hint")).to_have_text(topic)
+    await listed.locator("button").click()
+    await expect(page.locator("#room-title")).to_have_text("#" + name)
+    await expect(page.locator("#room-topic")).to_have_text(topic)
+    await expect(page.locator("#room-list button .name")).to_have_text(["#" + name])
+    await carol.request("topic", room="den", topic=changed)
+    await expect(page.locator("#room-topic")).to_have_text(changed)
+    await expect(page.locator("#messages li.sys").last).to_contain_text(
+        f"carol set the topic: {changed}"
+    )
+    await shots(page, "room", full_page=True)
+
+    for shown in (page.locator("#room-title"), page.locator("#room-topic"), listed):
+        await shown.hover()
+    await page.wait_for_timeout(200)
+    for place in ("#room-title", "#room-topic", "#room-list", "#directory", "#messages"):
+        made = page.locator(place).locator(MADE_FROM_TEXT)
+        assert await made.count() == 0, place
+    assert await page.title() == f"#{name} · Homer"  # a title is text whatever it holds
+    await nothing_fired(alice, page)
