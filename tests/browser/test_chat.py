@@ -39,8 +39,13 @@ async def test_two_people_chat_in_a_room(server: TestServer, people: People, sho
         await expect(person.page.locator("#member-list")).to_contain_text("alice")
         await expect(person.page.locator("#member-list")).to_contain_text("bob")
 
-    await send(alice.page, "hello bob")
+    # bob sees alice typing, until her message arrives.
+    await alice.page.locator("#composer").press_sequentially("hello bob")
+    await expect(bob.page.locator("#typing")).to_have_text("alice is typing…")
+    await shots(bob.page, "alice-typing")
+    await alice.page.locator("#composer").press("Enter")
     await expect_delivered(bob.page, "hello bob", sender="alice")
+    await expect(bob.page.locator("#typing")).to_have_text("")
     await expect_delivered(alice.page, "hello bob", sender="alice")
     await send(bob.page, "hi alice, 🌻 & <friends>")
     await expect_delivered(alice.page, "hi alice, 🌻 & <friends>", sender="bob")
@@ -55,6 +60,17 @@ async def test_two_people_chat_in_a_room(server: TestServer, people: People, sho
     # alice's own message is marked as hers, bob's is not.
     mine = alice.page.locator("#messages li.msg.mine .text")
     await expect(mine).to_have_text(["hello bob"])
+
+    # Each sees the other online (said in words for screen readers, beside the
+    # dot); when bob signs out, alice sees him go.
+    members = alice.page.locator("#member-list li")
+    await expect(members.filter(has_text="bob")).to_have_text("online: bob")
+    await expect(bob.page.locator("#member-list li").filter(has_text="alice")).to_have_text(
+        "online: aliceowner"
+    )
+    await bob.page.locator("#signout-button").click()
+    await expect(members.filter(has_text="bob")).to_have_text("offline: bob")
+    await shots(alice.page, "bob-gone")
     assert alice.errors == bob.errors == []
 
 
