@@ -119,8 +119,8 @@ async def send(page: Page, text: str) -> None:
 
 
 def message(page: Page, text: str) -> Locator:
-    """The shown messages whose text is exactly ``text``."""
-    exactly = re.compile("^" + re.escape(text) + "$")
+    """The shown messages whose text is ``text``, leading and trailing spaces aside."""
+    exactly = re.compile(r"^\s*" + re.escape(text.strip()) + r"\s*$")
     return page.locator("#messages li.msg").filter(
         has=page.locator(".text").filter(has_text=exactly)
     )
@@ -131,7 +131,11 @@ async def expect_delivered(page: Page, text: str, *, sender: str) -> None:
     shown = message(page, text)
     await expect(shown).to_have_count(1)
     await expect(shown.locator(".who")).to_have_text(sender)
-    await expect(shown.locator(".state")).to_have_count(0)
+    await expect(shown.locator(".state").filter(has_text=NOT_SENT)).to_have_count(0)
+
+
+#: What a message's state line says until the server has it.
+NOT_SENT = re.compile(r"Sending…|Not sent")
 
 
 async def shown_texts(page: Page) -> list[str]:
