@@ -79,11 +79,12 @@ async def sign_in(
     *,
     page: Page | None = None,
     password: str = PASSWORD,
+    url: str | None = None,
 ) -> None:
     """Open the page and sign in through its own form (the account is made first)."""
     await create_user(server.app, person.name, password=password)
     page = page or person.page
-    await page.goto(server.url + "/")
+    await page.goto((url or server.url) + "/")
     await fill_login(page, person.name, password)
     await page.locator("#signin-button").click()
     await expect_online(page)

@@ -60,15 +60,6 @@ async def test_the_sign_in_form(
 
 
 @SCHEMES
-@pytest.mark.xfail(
-    strict=True,
-    raises=Violations,
-    reason="listitem (serious): each message is an <li> of <ol id=messages role=log>, and "
-    "with that role the <ol> is no list to assistive technology; the log role belongs on "
-    "a container of the list instead (the page also has minor and moderate findings: "
-    "aria-allowed-role on #messages, page-has-heading-one, and landmark-one-main on the "
-    "sign-in view)",
-)
 async def test_a_room_with_messages(
     server: TestServer, people: People, shots: Shots, scheme: Literal["light", "dark"]
 ) -> None:

@@ -8,6 +8,8 @@ import re
 
 from PIL import Image
 from playwright.async_api import expect
+
+from homer.testing.server import TestServer
 from tests.browser.helpers import (
     SESSION_LOOP,
     People,
@@ -19,8 +21,6 @@ from tests.browser.helpers import (
     send,
     sign_in,
 )
-
-from homer.testing.server import TestServer
 
 pytestmark = SESSION_LOOP
 

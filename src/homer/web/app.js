@@ -36,7 +36,7 @@ import { render } from "./markdown.js";
 
   // ---- state ------------------------------------------------------------------------
   const S = {
-    attachments: [], mentioning: null, mentionAt: 0, transport: "ws", wsRefused: 0, cursor: null,
+    attachments: [], mentioning: null, mentionAt: 0, transport: "ws", wsRefused: 0,
     token: sessionStorage.getItem("homer.token"), me: null, rooms: new Map(), current: null,
     ws: null, ready: false, attempt: 0, retryTimer: 0, pingTimer: 0, refreshTimer: 0,
     nextRid: 1, waiting: new Map(), outbox: new Map(), skew: 0, lastTyping: 0,
@@ -139,7 +139,7 @@ import { render } from "./markdown.js";
     sessionStorage.removeItem("homer.token");
     sessionStorage.removeItem("homer.room");
     Object.assign(S, { token: null, me: null, rooms: new Map(), current: null, ready: false,
-      outbox: new Map(), directory: [], dirNext: null, attempt: 0, cursor: null });
+      outbox: new Map(), directory: [], dirNext: null, attempt: 0 });
     $("messages").replaceChildren();
     showLogin(message);
   }
@@ -162,12 +162,7 @@ import { render } from "./markdown.js";
       if (cursor) url += `&last_event_id=${encodeURIComponent(cursor)}`;
       const es = new EventSource(url);
       this.es = es;
-      for (const name of SSE_EVENTS) {
-        es.addEventListener(name, (e) => {
-          if (e.lastEventId) S.cursor = e.lastEventId;
-          this.event(name, e.data);
-        });
-      }
+      for (const name of SSE_EVENTS) es.addEventListener(name, (e) => this.event(name, e.data));
       es.onerror = () => this.close();  // the page reconnects and resumes by itself
       queueMicrotask(() => { this.readyState = WebSocket.OPEN; this.onopen?.(); });
     }
@@ -215,7 +210,9 @@ import { render } from "./markdown.js";
     setConn("connecting");
     S.ready = false;
     if (S.transport === "sse") {
-      const link = new SseLink(S.token, S.cursor);
+      // Resume every room from what the page holds: "room~epoch~seq", comma-separated.
+      const cursor = [...S.rooms.values()].map((r) => `${r.id}~${r.epoch}~${r.seq}`).join(",");
+      const link = new SseLink(S.token, cursor);
       S.ws = link;
       link.onopen = () => hello();
       link.onmessage = (e) => { if (link === S.ws) onFrame(e.data); };
@@ -231,8 +228,13 @@ import { render } from "./markdown.js";
     ws.onopen = () => { opened = true; S.wsRefused = 0; hello(); };
     ws.onmessage = (e) => { if (ws === S.ws) onFrame(e.data); };
     ws.onclose = () => {
-      // Refused twice before it opened (a proxy that blocks WebSockets): use SSE.
-      if (!opened && ++S.wsRefused >= 2) { S.transport = "sse"; S.attempt = 0; }
+      // Refused twice before it opened while the server answers HTTP (a proxy that
+      // blocks WebSockets, not a server that is down): use SSE from then on.
+      if (!opened) {
+        fetch("healthz", { cache: "no-store" }).then((res) => {
+          if (res.ok && ++S.wsRefused >= 2) { S.transport = "sse"; S.attempt = 0; }
+        }, () => {});
+      }
       if (ws === S.ws) lost();
     };
   }
@@ -807,7 +809,7 @@ import { render } from "./markdown.js";
     const b = it.body || {};
     const text = b.redacted ? "Message deleted" : render(h, b.text ?? "", EMOTICONS);
     const edited = b.edits && !b.redacted ? h("span", { class: "state" }, " (edited)") : null;
-    const thread = b.thread ? h("span", { class: "state" }, " · in a thread") : null;
+    const thread = b.thread ? h("span", { class: "thread-mark" }, " · in a thread") : null;
     const replies = b.thread_summary?.replies
       ? h("button", { type: "button", class: "link state", onclick: () => openThread(it.room, it.seq) },
         b.thread_summary.replies === 1 ? "1 reply" : `${b.thread_summary.replies} replies`)
@@ -1107,7 +1109,7 @@ import { render } from "./markdown.js";
       const when = new Date(it.ts * 1000), key = when.toDateString();
       if (key !== day) {
         if (!r.days.has(key)) {
-          r.days.set(key, h("li", { class: "day", role: "separator" },
+          r.days.set(key, h("li", { class: "day" },
             h("time", { datetime: when.toISOString().slice(0, 10) }, when.toLocaleDateString(undefined,
               { weekday: "long", year: "numeric", month: "long", day: "numeric" }))));
         }
@@ -1116,7 +1118,7 @@ import { render } from "./markdown.js";
         prev = null;
       }
       if (!divided && it.seq > r.divider && it.kind === "msg" && it.uid !== S.me?.id) {
-        rows.push(r.dividerEl || (r.dividerEl = h("li", { class: "new-divider", role: "separator" }, "New messages")));
+        rows.push(r.dividerEl || (r.dividerEl = h("li", { class: "new-divider" }, "New messages")));
         divided = true;
         prev = null;
       }
