@@ -85,6 +85,10 @@ async def test_the_page_rides_out_a_server_restart(
         await expect(person.page.locator("#conn-text")).to_have_text(
             re.compile(r"^Reconnecting in \d+s…$")
         )
+        # Nobody's presence is known while the page is away: no stale green dot.
+        await expect(person.page.locator("#member-list .dot:not(.unknown)")).to_have_count(0)
+        await expect(person.page.locator("#member-list .dot.unknown").first).to_be_attached()
+        await expect(person.page.locator("#member-list")).to_contain_text(f"unknown: {person.name}")
     # What alice sends now waits in the page, shown as on its way.
     await send(alice.page, "typed while the server was down")
     pending = message(alice.page, "typed while the server was down")

@@ -1249,7 +1249,9 @@ import { render } from "./markdown.js";
   // Escape goes back to the composer.
   $("messages").addEventListener("keydown", (e) => {
     const item = e.target.closest?.("li.msg");
-    if (!item || e.target !== item) return;
+    if (!item) return;
+    if (e.key === "Escape" && !e.target.closest(".edit-box")) { e.preventDefault(); $("composer").focus(); return; }
+    if (e.target !== item) return;
     const all = [...$("messages").querySelectorAll("li.msg")], at = all.indexOf(item);
     if (e.key === "ArrowUp" && at > 0) { e.preventDefault(); all[at - 1].focus(); }
     else if (e.key === "ArrowDown") {
@@ -1270,8 +1272,9 @@ import { render } from "./markdown.js";
     const ids = [...$("room-list").querySelectorAll("button.room")].map((b) => b.dataset.room);
     if (!ids.length) return;
     e.preventDefault();
-    const at = ids.indexOf(S.current);
+    const at = ids.indexOf(S.current), writing = document.activeElement === $("composer");
     openRoom(ids[(at + (e.key === "ArrowDown" ? 1 : ids.length - 1)) % ids.length]);
+    if (writing) $("composer").focus();  // focus stays in the input
   });
   $("mute-button").addEventListener("click", () => { const r = cur(); if (r) setMuted(r.id, !muted().has(r.id)); });
   $("notify-button").addEventListener("click", () => {
