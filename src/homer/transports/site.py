@@ -254,6 +254,14 @@ HTTP_ROUTES: tuple[Route, ...] = (
 )
 
 
+async def _safe_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer: no content sniffing; API answers (tokens, messages) are kept by no
+    cache unless their route says otherwise (files: ``private``)."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
 def build_http_app(app: Homer, page: WebClient | None = None) -> web.Application:
     http = web.Application(
         middlewares=[errors_middleware], client_max_size=max(app.config.limits.max_frame, 1024)
@@ -262,6 +270,7 @@ def build_http_app(app: Homer, page: WebClient | None = None) -> web.Application
     http[PAGE_KEY] = page if page is not None else WebClient.none()
     http[QUEUES_KEY] = Queues()
     http[OPENAPI_CACHE_KEY] = Cached()
+    http.on_response_prepare.append(_safe_headers)
     add_routes(http, HTTP_ROUTES)
     http.router.add_route("*", "/{tail:.*}", custom)
     return http

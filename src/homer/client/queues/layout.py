@@ -70,7 +70,7 @@ def connect(path: Path, *, durable: bool, timeout: float, inline: bool) -> sqlit
     if not path.exists():
         # The queues hold someone's messages: owner-only, as SQLite's -wal and
         # -shm files will be too (they take the database file's permissions).
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     conn = sqlite3.connect(
         path,

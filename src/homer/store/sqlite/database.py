@@ -261,7 +261,7 @@ class SQLiteDatabase:
         return result
 
     def _connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # its files are 0600
         # It holds password hashes: owner-only. SQLite gives the -wal and -shm
         # files the database file's permissions.
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))

@@ -1,0 +1,44 @@
+"""Safe defaults found by a security review: the data directory is the owner's
+alone, and no answer may be sniffed, nor an API answer cached."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import aiohttp
+
+from homer.config import HomerConfig
+from homer.core.app import Homer
+from homer.identity.passwords import Argon2Params
+from homer.testing.server import running_homer
+
+
+async def test_a_new_data_directory_is_the_owners_alone(tmp_path: Path) -> None:
+    data = tmp_path / "deep" / "data"
+    app = Homer(HomerConfig(data_dir=str(data)), password_params=Argon2Params.cheap())
+    await app.start()
+    try:
+        mode = stat.S_IMODE(data.stat().st_mode)
+        assert mode == 0o700, oct(mode)
+        for path in data.rglob("*"):
+            assert not stat.S_IMODE(path.stat().st_mode) & 0o077, path
+    finally:
+        await app.stop()
+
+
+async def test_answers_are_not_sniffed_and_api_answers_not_cached(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server, aiohttp.ClientSession() as http:
+        token = await server.token("alice")
+        bearer = {"Authorization": f"Bearer {token}"}
+        for method, path, headers in (
+            ("GET", "/api/me", bearer),
+            ("GET", "/api/rooms/nowhere", bearer),  # an error
+            ("POST", "/api/login", {}),  # a refused body
+            ("GET", "/api/openapi.json", {}),
+        ):
+            async with http.request(method, server.url + path, headers=headers) as answer:
+                assert answer.headers["X-Content-Type-Options"] == "nosniff", path
+                assert answer.headers["Cache-Control"] == "no-store", path
+        async with http.get(server.url + "/healthz") as health:
+            assert health.headers["X-Content-Type-Options"] == "nosniff"
