@@ -16,6 +16,7 @@ for people and logs. Codes never change meaning once released.
     ├── Unauthenticated             unauthenticated
     │   └── InvalidToken            invalid_token forged, garbled, wrong key, wrong purpose
     │       └── TokenRevoked        token_revoked revoked one by one or with all of a user's
+    ├── MethodNotAllowed            method_not_allowed  the path takes other methods (``allowed``)
     ├── RateLimited                 rate_limited  try again after ``retry_after`` seconds
     ├── TooLarge                    too_large     a frame or message over the configured limit
     │   └── BlobTooLarge            too_large     a stored file over its size limit
@@ -47,6 +48,7 @@ __all__ = [
     "InternalError",
     "InvalidInput",
     "InvalidToken",
+    "MethodNotAllowed",
     "NotAuthorized",
     "NotFound",
     "RateLimited",
@@ -75,6 +77,7 @@ class ErrorCode(StrEnum):
     UNKNOWN_OP = "unknown_op"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
 
 
 class HomerError(Exception):
@@ -123,6 +126,16 @@ class UnknownOp(NotFound):
     """No handler is registered for the operation a request names."""
 
     code = ErrorCode.UNKNOWN_OP
+
+
+class MethodNotAllowed(HomerError):
+    """An HTTP path that exists, asked with a method it does not take."""
+
+    code = ErrorCode.METHOD_NOT_ALLOWED
+
+    def __init__(self, method: str, path: str, allowed: list[str]) -> None:
+        super().__init__(f"{path} takes {', '.join(allowed)}, not {method}")
+        self.allowed = allowed
 
 
 class Conflict(HomerError):

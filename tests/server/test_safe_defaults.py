@@ -42,3 +42,22 @@ async def test_answers_are_not_sniffed_and_api_answers_not_cached(tmp_path: Path
                 assert answer.headers["Cache-Control"] == "no-store", path
         async with http.get(server.url + "/healthz") as health:
             assert health.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_method_a_path_does_not_take_is_405_with_allow(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server, aiohttp.ClientSession() as http:
+        token = await server.token("alice")
+        bearer = {"Authorization": f"Bearer {token}"}
+        for method, path, allowed in (
+            ("DELETE", "/api/me", "GET, HEAD, PATCH"),
+            ("PUT", "/api/rooms/lobby/messages", "DELETE, GET, HEAD, POST"),
+            ("POST", "/healthz", "GET, HEAD"),
+            ("GET", "/api/login", "POST"),
+        ):
+            async with http.request(method, server.url + path, headers=bearer) as answer:
+                assert answer.status == 405, (method, path)
+                assert answer.headers["Allow"] == allowed, (method, path)
+                body = await answer.json()
+                assert body["code"] == "method_not_allowed"
+        async with http.get(server.url + "/api/nothing-here", headers=bearer) as missing:
+            assert missing.status == 404  # no such path at all

@@ -20,6 +20,7 @@ from homer.errors import (
     ErrorCode,
     HomerError,
     InvalidInput,
+    MethodNotAllowed,
     RateLimited,
     Unauthenticated,
 )
@@ -49,6 +50,7 @@ STATUS: dict[str, int] = {
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.UNKNOWN_OP: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
@@ -74,6 +76,8 @@ def error_response(exc: HomerError) -> web.Response:
     headers: dict[str, str] = {}
     if isinstance(exc, RateLimited):
         headers["Retry-After"] = str(max(1, round(exc.retry_after)))
+    if isinstance(exc, MethodNotAllowed):
+        headers["Allow"] = ", ".join(exc.allowed)
     return json_response(body, STATUS.get(exc.code, 500), headers)
 
 

@@ -6,6 +6,7 @@ the application's own routes). The composition root mounts it.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -13,7 +14,7 @@ from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
 from homer.core.app import Homer
-from homer.errors import HomerError, NotFound
+from homer.errors import HomerError, MethodNotAllowed, NotFound
 from homer.transports.account_routes import AUTH_ROUTES
 from homer.transports.aiohttp_ws import websocket_handler
 from homer.transports.browser_session import SESSION_ROUTES
@@ -94,6 +95,13 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 PAGE_KEY: web.AppKey[WebClient] = web.AppKey("page", WebClient)
+#: (method, path pattern) of each route served: which methods a path takes.
+PATTERNS_KEY: web.AppKey[list[tuple[str, re.Pattern[str]]]] = web.AppKey("patterns", list)
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    """``/api/rooms/{room}`` as a pattern of the paths it serves."""
+    return re.compile(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(path)))
 
 
 async def web_client(request: web.Request) -> web.Response:
@@ -131,6 +139,14 @@ async def custom(request: web.Request) -> web.StreamResponse:
     path = "/" + request.match_info["tail"]  # the path under a mount point, if any
     route = app.routes.get((request.method, path))
     if route is None:
+        allowed = {method for method, known in app.routes if known == path}
+        allowed |= {
+            method for method, pattern in request.app[PATTERNS_KEY] if pattern.fullmatch(path)
+        }
+        if allowed:
+            if "GET" in allowed:
+                allowed.add("HEAD")
+            raise MethodNotAllowed(request.method, path, sorted(allowed))
         raise NotFound(f"no route for {request.method} {path}")
     response: web.StreamResponse = await route.func(request)
     return response
@@ -272,5 +288,10 @@ def build_http_app(app: Homer, page: WebClient | None = None) -> web.Application
     http[OPENAPI_CACHE_KEY] = Cached()
     http.on_response_prepare.append(_safe_headers)
     add_routes(http, HTTP_ROUTES)
+    http[PATTERNS_KEY] = [
+        (route.method, _pattern(route.path))
+        for route in HTTP_ROUTES
+        if route.when is None or route.when(app)
+    ]
     http.router.add_route("*", "/{tail:.*}", custom)
     return http
