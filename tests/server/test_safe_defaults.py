@@ -3,6 +3,7 @@ alone, and no answer may be sniffed, nor an API answer cached."""
 
 from __future__ import annotations
 
+import asyncio
 import stat
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from homer.config import HomerConfig
 from homer.core.app import Homer
 from homer.identity.passwords import Argon2Params
 from homer.testing.server import running_homer
+from tests.server.test_process import free_port, homer_process
 
 
 async def test_a_new_data_directory_is_the_owners_alone(tmp_path: Path) -> None:
@@ -61,3 +63,23 @@ async def test_a_method_a_path_does_not_take_is_405_with_allow(tmp_path: Path) -
                 assert body["code"] == "method_not_allowed"
         async with http.get(server.url + "/api/nothing-here", headers=bearer) as missing:
             assert missing.status == 404  # no such path at all
+
+
+async def test_no_log_line_carries_a_header_value(tmp_path: Path) -> None:
+    """An oversized Authorization header makes aiohttp log an error quoting the
+    bytes it choked on: the node logs the error without them."""
+    port = free_port()
+    secret = "S3CRET" * 3000
+    async with homer_process(tmp_path / "data", port) as process:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        head = f"GET /api/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n\r\n"
+        writer.write(head.encode())
+        await writer.drain()
+        assert (await reader.read(12)).startswith(b"HTTP/1.")
+        writer.close()
+        await asyncio.sleep(0.5)  # the node writes its log line
+        process.terminate()
+        assert process.stderr is not None
+        logged = (await asyncio.wait_for(process.stderr.read(), 30)).decode()
+    assert "S3CRET" not in logged
+    assert "its text is not logged" in logged

@@ -10,7 +10,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["configure_logging"]
+__all__ = ["RequestValues", "configure_logging"]
 
 #: Context fields a log call may pass in ``extra``.
 FIELDS = ("conn", "user", "room", "rid", "op", "path", "address")
@@ -52,6 +52,22 @@ class PlainFormatter(logging.Formatter):
         return line
 
 
+class RequestValues(logging.Filter):
+    """aiohttp's own records of a request it could not parse quote the offending
+    bytes (96 characters of an oversized ``Authorization`` header, say): keep the
+    record, drop the quote. Its class and the client's address are what an operator
+    needs; what the client sent stays with the client."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(error).__name__} (its text is not logged)"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 def configure_logging(fmt: str = "plain", level: str = "info") -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter() if fmt == "json" else PlainFormatter())
@@ -66,3 +82,12 @@ def configure_logging(fmt: str = "plain", level: str = "info") -> None:
         library.handlers[:] = [handler]
         library.setLevel(logging.DEBUG if level == "debug" else logging.CRITICAL)
         library.propagate = False
+    # aiohttp's lines about requests it could not handle, in Homer's format, without
+    # what the request carried.
+    server = logging.getLogger("aiohttp")
+    server.handlers[:] = [handler]
+    server.setLevel(level.upper())
+    server.propagate = False
+    server.filters[:] = [RequestValues()]
+    for child in ("aiohttp.server", "aiohttp.web", "aiohttp.access", "aiohttp.internal"):
+        logging.getLogger(child).filters[:] = [RequestValues()]
