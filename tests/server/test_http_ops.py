@@ -105,7 +105,7 @@ async def test_refusals_carry_a_code_and_an_http_status(tmp_path: Path) -> None:
             (token, "history", None, b"{not json", 400, "invalid"),
             (token, "history", None, b"[1, 2]", 400, "invalid"),
             (token, "typing", {"room": "secret"}, None, 400, "invalid"),
-            (carol, "history", {"room": "secret"}, None, 403, "forbidden"),
+            (carol, "history", {"room": "secret"}, None, 404, "not_found"),  # hidden
             (token, "broadcast", {"text": "all"}, None, 403, "forbidden"),
         ]
         for who, name, body, raw, status, code in cases:

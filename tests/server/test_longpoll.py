@@ -275,7 +275,7 @@ async def test_refused_queues_and_a_second_poll(tmp_path: Path) -> None:
         cases: list[tuple[dict[str, str], dict[str, Any], int]] = [
             ({"Authorization": "Bearer garbage"}, {}, 401),
             ({}, {}, 401),
-            (carol.headers, {"rooms": ["secret"]}, 403),
+            (carol.headers, {"rooms": ["secret"]}, 404),  # hidden
             (carol.headers, {"rooms": ["nowhere"]}, 404),
             (carol.headers, {"rooms": []}, 400),
             (carol.headers, {"cursor": "x~y"}, 400),

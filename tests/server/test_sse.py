@@ -211,7 +211,7 @@ async def test_refused_streams(tmp_path: Path, kept_alive: bool) -> None:
                 ({"Authorization": "Bearer garbage"}, "", 401),
                 ({}, "", 401),
                 ({}, "?token=garbage", 401),
-                ({"Authorization": f"Bearer {carol}"}, "?rooms=secret", 403),
+                ({"Authorization": f"Bearer {carol}"}, "?rooms=secret", 404),  # hidden
                 ({"Authorization": f"Bearer {carol}"}, "?rooms=nowhere", 404),
                 ({"Authorization": f"Bearer {carol}"}, "?last_event_id=x~y", 400),
                 ({"Authorization": f"Bearer {carol}"}, "?rooms=", 400),

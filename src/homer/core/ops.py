@@ -22,6 +22,7 @@ from homer.errors import (
     Unauthenticated,
 )
 from homer.identity.accounts import User
+from homer.messaging.rooms import not_yours
 from homer.protocol.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -439,7 +440,10 @@ async def open_session(
         if strangers:
             app.release(peer)
             peer.session = None
-            await app.rooms.get(strangers[0])  # NotFound first, if there is no such room
+            for stranger in strangers:  # NotFound first: no such room, or a hidden one
+                room = await app.rooms.get(stranger)
+                if room.kind in ("private", "dm"):
+                    raise not_yours(room, stranger)
             raise Forbidden(f"you are not in {', '.join(map(repr, strangers))}")
     for room in memberships:
         if rooms is None or room.id in rooms:

@@ -17,7 +17,7 @@ import msgspec
 
 from homer.clock import Clock, system_clock
 from homer.config import LimitsConfig
-from homer.errors import Forbidden, InvalidInput, NotAuthorized, TooLarge
+from homer.errors import InvalidInput, NotAuthorized, TooLarge
 from homer.identity.accounts import User
 from homer.identity.permissions import Authorizer
 from homer.messaging.events import Events, message_envelope
@@ -25,7 +25,7 @@ from homer.messaging.ids import message_id
 from homer.messaging.mentions import Mentions, Resolved
 from homer.messaging.names import Names
 from homer.messaging.rendering import render_for
-from homer.messaging.rooms import RoomService
+from homer.messaging.rooms import RoomService, not_yours
 from homer.messaging.writer import MessageWriter
 from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
@@ -125,8 +125,7 @@ class MessageService:
             if seq is not None and (type(seq) is not int or seq < 1):
                 raise InvalidInput(f"{name} must be the seq of a message of the room")
         if not member and await self.store.member(room_id, user.id) is None:
-            await self.rooms.get(room_id)  # NotFound first, if there is no such room
-            raise Forbidden(f"you are not a member of {room_id!r}")
+            raise not_yours(await self.rooms.get(room_id), room_id)
         if not self.authorizer.can(user, "room.post"):
             raise NotAuthorized("room.post", user.name)
         if await self.rooms.kind(room_id) == "announce" and not self.authorizer.can(

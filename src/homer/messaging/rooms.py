@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 
 from homer.clock import Clock, system_clock
-from homer.errors import Conflict, Forbidden, InvalidInput, NotAuthorized, NotFound
+from homer.errors import Conflict, Forbidden, HomerError, InvalidInput, NotAuthorized, NotFound
 from homer.identity.accounts import User
 from homer.identity.permissions import Authorizer
 from homer.messaging.events import Events
@@ -37,12 +37,21 @@ from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
 from homer.store.records import Appended, MemberRecord, NewMessage, Page, RoomRecord
 
-__all__ = ["ROOM_ID", "ROOM_KINDS", "RoomService", "room_info"]
+__all__ = ["ROOM_ID", "ROOM_KINDS", "RoomService", "not_yours", "room_info"]
 
 ROOM_KINDS = ("public", "private", "announce")
 #: What a room id may be: it appears in topics, routing keys and URLs.
 ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 _MAX_META = 4096
+
+
+def not_yours(room: RoomRecord, room_id: str) -> HomerError:
+    """Why one who is not in ``room`` may not use it: ``forbidden`` for a room anyone
+    may see, and for a private room or a DM exactly what a room that does not exist
+    answers, so that its existence cannot be probed."""
+    if room.kind in ("private", "dm"):
+        return NotFound(f"no room {room_id!r}")
+    return Forbidden(f"you are not a member of {room_id!r}")
 
 
 def room_info(
@@ -106,11 +115,13 @@ class RoomService:
         return found if found is not None else (await self.get(room_id)).kind
 
     async def visible(self, user: User, room_id: str) -> tuple[RoomRecord, MemberRecord]:
-        """The room and the user's membership, or ``forbidden`` if they are not in it."""
+        """The room and the user's membership; if they are not in it, ``forbidden``
+        for a public or announce room, and for a private room or a DM the answer to
+        no room at all (:func:`not_yours`)."""
         room = await self.get(room_id)
         member = await self.store.member(room_id, user.id)
         if member is None:
-            raise Forbidden(f"you are not a member of {room_id!r}")
+            raise not_yours(room, room_id)
         return room, member
 
     async def describe(self, user: User, room_id: str) -> dict[str, Any]:
@@ -121,7 +132,7 @@ class RoomService:
         member = await self.store.member(room.id, user.id)
         if member is None:
             if room.kind not in ("public", "announce"):
-                raise Forbidden(f"you are not a member of {room_id!r}")
+                raise not_yours(room, room_id)
             return room_info(room)
         unread = await self.store.unread_counts(user.id, room_id=room.id)
         mentions = await self.store.mention_counts(user.id, room_id=room.id)

@@ -118,12 +118,12 @@ def check_join(
 ) -> None:
     """The joining rules for one who is not a member yet; ``count`` is how many rooms
     they are in already."""
-    if room.kind == "dm":
-        raise Forbidden("a direct conversation has exactly its two users")
-    if banned:
+    if banned:  # they were in it: that it exists is no secret to them
         raise Forbidden(f"you are banned from {room.id!r}")
-    if room.kind == "private" and not invited:
-        raise Forbidden(f"{room.id!r} is private: it takes an invitation")
+    if room.kind == "dm" or (room.kind == "private" and not invited):
+        # The same answer as for no room at all: a private room's or a DM's existence
+        # is not told to whoever may not join it.
+        room_to_join(room.id, None)
     if count >= max_rooms:
         raise Conflict(f"a user may be in at most {max_rooms} rooms")
 

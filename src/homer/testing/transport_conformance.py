@@ -273,15 +273,20 @@ class TransportConformance:
         alice = await kit.client("alice")
         await alice.create("secret", kind="private")
         carol = await kit.client("carol")
+        # A private room answers a stranger as a room that does not exist would.
         for call in (
             carol.join("secret"),
             carol.history("secret"),
             carol.send("secret", "let me in"),
-            carol.request("broadcast", text="hear me, everyone"),
         ):
-            with pytest.raises(ClientError) as refused:
+            with pytest.raises(ClientError) as hidden:
                 await call
-            assert refused.value.wire_code == "forbidden", refused.value.message
+            with pytest.raises(ClientError) as absent:
+                await carol.history("no-such-room")
+            assert hidden.value.wire_code == absent.value.wire_code == "not_found"
+        with pytest.raises(ClientError) as refused:
+            await carol.request("broadcast", text="hear me, everyone")
+        assert refused.value.wire_code == "forbidden", refused.value.message
         # An invitation opens the private room; an administrator may broadcast.
         await alice.request("invite", room="secret", user="carol")
         await carol.join("secret")
@@ -622,7 +627,7 @@ class TransportConformance:
         assert sorted(r["message"].room for r in found) == ["lobby", "secret"]
         with pytest.raises(ClientError) as strange:
             await bob.search("swordfish", room="secret")
-        assert strange.value.wire_code == "forbidden"
+        assert strange.value.wire_code == "not_found"  # a private room is not told of
         await bob.leave("lobby")
         assert await bob.search("swordfish") == []
 
