@@ -187,7 +187,7 @@ class LocalState:
         if not changes:
             return taken
         merged = sorted([*taken, *changes], key=lambda e: e.seq or 0)
-        return [e for e in apply_changes(merged, None) if e.kind not in CHANGE_KINDS]
+        return apply_changes(merged, None)  # the changes applied, and left out
 
     async def drop_read(self, room: str, read: int) -> None:
         """Forget the unread messages at or below the read marker ``read``."""

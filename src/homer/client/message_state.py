@@ -16,14 +16,10 @@ from typing import Any
 
 import msgspec
 
-from homer.protocol.bodies import redacted, with_reply
+from homer.protocol.bodies import CHANGE_KINDS, SHOWN_REACTORS, redacted, with_reply
 from homer.protocol.envelope import Envelope
 
 __all__ = ["CHANGE_KINDS", "apply_change", "apply_changes"]
-
-CHANGE_KINDS = frozenset({"edit", "redact", "react", "unreact"})
-#: Users a reaction lists (as history does).
-_SHOWN = 10
 
 
 def apply_changes(events: Iterable[Envelope], me: str | None) -> list[Envelope]:
@@ -80,7 +76,7 @@ def _reacted(reactions: list[dict[str, Any]], change: Envelope, me: str | None) 
     users = [u for u in entry.get("users", []) if u != uid]
     if change.kind == "react":
         users.append(uid)
-    entry.update(count=count, users=users[:_SHOWN])
+    entry.update(count=count, users=users[:SHOWN_REACTORS])
     if uid == me:
         entry["me"] = change.kind == "react"
     if not count:

@@ -2,8 +2,9 @@
 
 The store keeps, per reaction key, the ids of the users who reacted (decision
 0019). A reader is shown each key with its count, whether they are among them
-(``me``) and the first :data:`SHOWN_REACTORS` of them, so a popular message in a
-large room does not carry every id to every reader.
+(``me``) and the first of them
+(:data:`~homer.protocol.bodies.SHOWN_REACTORS`), so a popular message in a large
+room does not carry every id to every reader.
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from homer.protocol.bodies import SHOWN_REACTORS
 from homer.store.records import MessageRecord
 
-__all__ = ["SHOWN_REACTORS", "reactions_for", "render_for"]
-
-SHOWN_REACTORS = 10
+__all__ = ["reactions_for", "render_for"]
 
 
 def reactions_for(reactions: dict[str, list[str]], reader: str) -> list[dict[str, Any]]:

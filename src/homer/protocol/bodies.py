@@ -11,7 +11,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["KEPT_BY_REDACTION", "MAX_PARTICIPANTS", "redacted", "with_reply"]
+__all__ = [
+    "CHANGE_KINDS",
+    "KEPT_BY_REDACTION",
+    "MAX_PARTICIPANTS",
+    "SHOWN_REACTORS",
+    "redacted",
+    "with_reply",
+]
+
+#: The kinds of event that change a message of their room (``body.target``).
+CHANGE_KINDS = frozenset({"edit", "redact", "react", "unreact"})
+#: The users a reaction lists to a reader (the first to react): a popular message in
+#: a large room does not carry every id to every reader.
+SHOWN_REACTORS = 10
 
 #: Participants a thread summary lists (the first to reply).
 MAX_PARTICIPANTS = 20

@@ -35,7 +35,7 @@ from typing import Any
 import msgspec
 
 from homer.errors import Conflict, InvalidInput, NotFound
-from homer.protocol.bodies import redacted, with_reply
+from homer.protocol.bodies import CHANGE_KINDS, redacted, with_reply
 from homer.store.records import MessageRecord, NewMessage
 from homer.store.rows import Rows
 from homer.store.search import fold
@@ -53,8 +53,6 @@ __all__ = [
     "unlinked",
 ]
 
-#: The kinds of event that change a message of their room.
-CHANGE_KINDS = frozenset({"edit", "redact", "react", "unreact"})
 #: A message's place: (room id, seq).
 Spot = tuple[str, int]
 #: Distinct reaction keys one message may carry.
