@@ -188,31 +188,20 @@ class MessageService:
     ) -> None:
         """A ``mention`` event to each user ``message`` mentions (only those ``before``
         did not, for an edit), and one to the room for ``@room``."""
-        body = {"seq": message.seq, "kind": message.kind}
-        if mentioned.everyone and not (before is not None and before.everyone):
-            await self.events.to_room(
-                message.room_id,
-                Envelope(
-                    op="mention",
-                    room=message.room_id,
-                    sender=user.name,
-                    uid=user.id,
-                    body={**body, "all": True},
-                ),
+
+        def mention(everyone: bool) -> Envelope:
+            body = {"seq": message.seq, "kind": message.kind, "all": everyone}
+            return Envelope(
+                op="mention", room=message.room_id, sender=user.name, uid=user.id, body=body
             )
+
+        if mentioned.everyone and not (before is not None and before.everyone):
+            await self.events.to_room(message.room_id, mention(True))
         earlier = set(before.users) if before is not None else set()
+        told = mention(False)  # one envelope for every user told
         for uid in mentioned.users:
             if uid not in earlier:
-                await self.events.to_user(
-                    uid,
-                    Envelope(
-                        op="mention",
-                        room=message.room_id,
-                        sender=user.name,
-                        uid=user.id,
-                        body={**body, "all": False},
-                    ),
-                )
+                await self.events.to_user(uid, told)
 
     def check_body(self, text: object, data: object) -> None:
         """Text and structured data within the configured limits (sends, broadcasts)."""

@@ -209,7 +209,6 @@ async def _serve(call: RouteCall, download: Download) -> web.StreamResponse:
         hdrs.ETAG: etag,
         hdrs.ACCEPT_RANGES: "bytes",
         hdrs.CACHE_CONTROL: "private",
-        "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; sandbox",
     }
     if _etags(request.headers.get(hdrs.IF_NONE_MATCH)) & {etag, "*"}:

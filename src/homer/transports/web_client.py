@@ -34,10 +34,10 @@ PAGE_POLICY = "; ".join(
         "frame-ancestors 'none'",
     ]
 )
-#: Every answer of the web client's routes carries these.
+#: Every answer of the web client's routes carries these (and, as every answer of
+#: the HTTP port, ``nosniff``).
 PAGE_HEADERS = {
     "Content-Security-Policy": PAGE_POLICY,
-    "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
     "Cross-Origin-Opener-Policy": "same-origin",
