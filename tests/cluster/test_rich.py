@@ -63,6 +63,12 @@ async def test_changes_cross_nodes_in_order(tmp_path: Path, store_url: str, exch
                 ("react", root["seq"] + 2),
                 ("msg", reply["seq"]),
             ]
+            # A mention made on one node reaches the user on the other.
+            said = await ann.send("town", "@bob, over to you")
+            async with asyncio.timeout(30):
+                while (event := await bob.events.get()).op != "mention":
+                    pass
+            assert (event.room, event.sender, event.body["seq"]) == ("town", "ann", said["seq"])
             # Reactions from both nodes at once: one per user and key, counted exactly.
             keys = ["👍", "🎉", "❤️", "👀", "🙌"]
             await asyncio.gather(
