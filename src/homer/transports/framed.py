@@ -267,10 +267,32 @@ class FramedSender(BasePeer):
         return transport
 
     def send(self: Framed, envelope: Envelope) -> None:
-        self._write(self.fmt.render(envelope))
-        transport = self.transport
+        """A reply or a message for this connection alone: it counts against
+        ``limits.send_queue`` as a delivery does, so a client that asks and never
+        reads is closed as too slow rather than have its answers pile up."""
+        transport = self._writable()
+        if transport is None:
+            return
+        transport.write(self.fmt.render(envelope))
         if type(transport) is Corked:
             transport.flush()
+
+    def pause_writing(self) -> None:
+        """The client is not reading what it was sent: stop reading what it asks
+        (TCP's own back-pressure) until it catches up, so the answers to requests
+        it has not sent yet cannot pile up here."""
+        transport = self.transport
+        if type(transport) is Corked:
+            transport = transport.inner
+        if transport is not None and not transport.is_closing():
+            transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        transport = self.transport
+        if type(transport) is Corked:
+            transport = transport.inner
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def cork(self: Framed) -> None:
         """Hold what is written to this connection until its next reply (or two turns
