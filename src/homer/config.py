@@ -207,9 +207,18 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: and its private key; relative paths are under the data dir. Both or neither.
     tls_cert: str | None = None
     tls_key: str | None = None
-    #: Origins allowed to open a WebSocket. Empty: requests without an Origin
-    #: (non-browser clients) and same-origin pages only. ``*``: any origin.
+    #: Origins of web pages, besides the pages this server serves, allowed to open a
+    #: WebSocket, make requests that change something, and read answers (CORS).
+    #: Empty: requests without an Origin (non-browser clients) and same-origin
+    #: pages only. ``*``: any origin.
     origins: list[str] = []
+    #: Host names this server answers to, besides IP addresses, ``localhost``, the
+    #: ``host`` setting and ``public_url``'s host: a request naming another host in
+    #: ``Host`` is refused (DNS rebinding). ``*``: any name.
+    hosts: list[str] = []
+    #: The URL users reach this server at, e.g. ``https://chat.example.com`` behind
+    #: a proxy: its host is answered to, and its origin is this server's own.
+    public_url: str | None = None
     #: ``plain`` or ``json`` log lines.
     log_format: Literal["plain", "json"] = "plain"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

@@ -102,6 +102,7 @@ async def test_the_host_keeps_its_routes_and_homer_answers_under_its_mount(
     [
         ("/chat/ws", {"Sec-WebSocket-Protocol": "homer.cbor"}, 400),
         ("/chat/ws", {"Origin": "https://elsewhere.example"}, 403),
+        ("/chat/ws", {"Host": "evil.example", "Origin": "http://evil.example"}, 400),
         ("/chat/elsewhere", {}, 404),
     ],
 )

@@ -26,8 +26,8 @@ async def test_the_third_connection_from_one_address_is_turned_away(tmp_path: Pa
         # A third connection to the HTTP port is refused before its request is read,
         # whatever it asks for: an upgrade, a stream, a login.
         for request in (
-            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n",
-            b"GET /api/events HTTP/1.1\r\nHost: x\r\n",
+            b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n",
+            b"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n",
         ):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request)  # not even a whole head

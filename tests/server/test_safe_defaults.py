@@ -72,7 +72,7 @@ async def test_no_log_line_carries_a_header_value(tmp_path: Path) -> None:
     secret = "S3CRET" * 3000
     async with homer_process(tmp_path / "data", port) as process:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        head = f"GET /api/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {secret}\r\n\r\n"
+        head = f"GET /api/me HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {secret}\r\n\r\n"
         writer.write(head.encode())
         await writer.drain()
         assert (await reader.read(12)).startswith(b"HTTP/1.")

@@ -246,7 +246,8 @@ async def test_a_slow_stream_is_closed_while_others_keep_receiving(tmp_path: Pat
         reader, writer = await asyncio.open_connection(sock=sock)
         token = await server.token("stalled")
         writer.write(
-            f"GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+            f"GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n".encode()
         )
         assert (await reader.readline()).startswith(b"HTTP/1.1 200")
         await reader.readuntil(b"event: ready")

@@ -110,7 +110,7 @@ async def test_plain_text_on_a_tls_port_gets_nowhere(
     server, _ = tls_server
     reader, writer = await asyncio.open_connection("127.0.0.1", server.running.port)
     try:
-        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         async with asyncio.timeout(5):
             answer = await reader.read()
         assert b"200" not in answer

@@ -46,8 +46,9 @@ from homer.protocol.codecs import Codec
 from homer.protocol.envelope import Envelope
 from homer.protocol.lifecycle import State
 from homer.protocol.websocket import HandshakeError
+from homer.transports.browsers import BrowserPolicy
 from homer.transports.framed import FramedSender
-from homer.transports.front import WEBSOCKET_PATH, origin_allowed
+from homer.transports.front import WEBSOCKET_PATH
 from homer.transports.site import build_http_app, load_web_client
 from homer.transports.websocket_peer import negotiate
 
@@ -335,9 +336,10 @@ class HomerASGI:
                 raise HandshakeError(503, "Homer is not started: run it in the host's lifespan")
             if _route_path(scope) != WEBSOCKET_PATH:
                 raise HandshakeError(404, f"no WebSocket here: open {WEBSOCKET_PATH}")
-            if not origin_allowed(
-                headers.get("origin"), headers.get("host"), app.config.server.origins
-            ):
+            policy = BrowserPolicy.of(app.config.server)
+            if not policy.host_allowed(headers.get("host")):
+                raise HandshakeError(400, "this server does not answer to that Host")
+            if not policy.origin_allowed(headers.get("origin"), headers.get("host")):
                 raise HandshakeError(403, "origin not allowed")
             chosen, framed = negotiate(app.codecs, headers.get("sec-websocket-protocol"))
         except HandshakeError as exc:

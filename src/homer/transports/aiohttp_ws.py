@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from aiohttp import WSMsgType, web
 
 from homer.protocol.websocket import HandshakeError, pong_frame
-from homer.transports.front import origin_allowed
+from homer.transports.browsers import BrowserPolicy
 from homer.transports.websocket_peer import WebSocketSender, negotiate
 
 if TYPE_CHECKING:
@@ -33,9 +33,8 @@ class AiohttpPeer(WebSocketSender):
 
 
 async def websocket_handler(request: web.Request, app: Homer) -> web.StreamResponse:
-    if not origin_allowed(
-        request.headers.get("Origin"), request.headers.get("Host"), app.config.server.origins
-    ):
+    policy = BrowserPolicy.of(app.config.server)
+    if not policy.origin_allowed(request.headers.get("Origin"), request.headers.get("Host")):
         raise web.HTTPForbidden(text="origin not allowed")
     asked = request.headers.getall(_SUBPROTOCOL, None)
     try:

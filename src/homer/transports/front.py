@@ -17,25 +17,19 @@ from typing import TYPE_CHECKING, cast
 from urllib.parse import parse_qsl, urlsplit
 
 from homer.protocol.websocket import HandshakeError, check_upgrade, handshake_response
+from homer.transports.browsers import BrowserPolicy
 from homer.transports.sse_stream import serve_stream
 from homer.transports.websocket_peer import WebSocketPeer, negotiate
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
 
-__all__ = ["FrontProtocol", "client_address", "origin_allowed"]
+__all__ = ["FrontProtocol", "client_address"]
 
 
 MAX_HEAD = 16_384
 WEBSOCKET_PATH = "/ws"
 EVENTS_PATH = "/api/events"
-
-
-def origin_allowed(origin: str | None, host: str | None, allowed: list[str]) -> bool:
-    """No Origin (not a browser), a listed one, ``*``, or the page's own host."""
-    if origin is None or "*" in allowed or origin in allowed:
-        return True
-    return host is not None and urlsplit(origin).netloc == host
 
 
 class FrontProtocol(asyncio.Protocol):
@@ -88,12 +82,17 @@ class FrontProtocol(asyncio.Protocol):
             self._refuse(HandshakeError(400, "malformed request head"))
             return
         url = urlsplit(target)
-        if url.path == WEBSOCKET_PATH and "upgrade" in headers:
+        fast = (url.path == WEBSOCKET_PATH and "upgrade" in headers) or (
+            url.path == EVENTS_PATH and method == "GET"
+        )
+        if not fast:
+            self._hand_to_http(buffer)  # which checks the Host itself
+        elif not BrowserPolicy.of(self.app.config.server).host_allowed(headers.get("host")):
+            self._refuse(HandshakeError(400, "this server does not answer to that Host"))
+        elif url.path == WEBSOCKET_PATH:
             self._upgrade(method, headers, rest)
-        elif url.path == EVENTS_PATH and method == "GET":
-            self._stream(url.query, headers)
         else:
-            self._hand_to_http(buffer)
+            self._stream(url.query, headers)
 
     def _stream(self, query: str, headers: dict[str, str]) -> None:
         """Server-Sent Events, served here rather than by aiohttp: an idle stream
@@ -109,9 +108,8 @@ class FrontProtocol(asyncio.Protocol):
         assert transport is not None
         try:
             key = check_upgrade(method, headers)
-            if not origin_allowed(
-                headers.get("origin"), headers.get("host"), self.app.config.server.origins
-            ):
+            policy = BrowserPolicy.of(self.app.config.server)
+            if not policy.origin_allowed(headers.get("origin"), headers.get("host")):
                 raise HandshakeError(403, "origin not allowed")
             chosen, fmt = negotiate(self.app.codecs, headers.get("sec-websocket-protocol"))
         except HandshakeError as exc:

@@ -7,17 +7,18 @@ the application's own routes). The composition root mounts it.
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
 from homer.core.app import Homer
-from homer.errors import HomerError, MethodNotAllowed, NotFound
+from homer.errors import Forbidden, HomerError, InvalidInput, MethodNotAllowed, NotFound
 from homer.transports.account_routes import AUTH_ROUTES
 from homer.transports.aiohttp_ws import websocket_handler
 from homer.transports.browser_session import SESSION_ROUTES
+from homer.transports.browsers import SAFE_METHODS, BrowserPolicy
 from homer.transports.file_routes import FILE_ROUTES
 from homer.transports.http import APP_KEY, errors_middleware, json_response
 from homer.transports.http_ops import post_op as run_op_over_http
@@ -270,19 +271,53 @@ HTTP_ROUTES: tuple[Route, ...] = (
 )
 
 
+POLICY_KEY: web.AppKey[BrowserPolicy] = web.AppKey("browsers", BrowserPolicy)
+
+
+@web.middleware
+async def _browser_guard(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A name this server does not have in ``Host`` (DNS rebinding) is refused; so is
+    a request that changes something from a page of an origin not allowed
+    (cross-site request forgery); a configured origin's preflight is granted
+    (:mod:`homer.transports.browsers`)."""
+    policy = request.app[POLICY_KEY]
+    host = request.headers.get("Host")
+    if not policy.host_allowed(host):
+        raise InvalidInput("this server does not answer to that Host (see server.hosts)")
+    origin = request.headers.get("Origin")
+    changes = request.method not in SAFE_METHODS
+    if origin is not None and changes and not policy.origin_allowed(origin, host):
+        raise Forbidden(f"requests from pages of {origin[:100]} are refused")
+    preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers
+    if origin is not None and preflight:
+        granted = policy.preflight(origin)
+        if granted is None:
+            raise Forbidden(f"pages of {origin[:100]} may not use this server")
+        return web.Response(status=204, headers=granted)
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 async def _safe_headers(request: web.Request, response: web.StreamResponse) -> None:
     """Every answer: no content sniffing; API answers (tokens, messages) are kept by no
-    cache unless their route says otherwise (files: ``private``)."""
+    cache unless their route says otherwise (files: ``private``); a configured
+    origin may read it (CORS)."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    allowed = request.app[POLICY_KEY].cors_origin(request.headers.get("Origin"))
+    if allowed is not None:
+        response.headers["Access-Control-Allow-Origin"] = allowed
+        response.headers.add("Vary", "Origin")
 
 
 def build_http_app(app: Homer, page: WebClient | None = None) -> web.Application:
     http = web.Application(
-        middlewares=[errors_middleware], client_max_size=max(app.config.limits.max_frame, 1024)
+        middlewares=[errors_middleware, _browser_guard],
+        client_max_size=max(app.config.limits.max_frame, 1024),
     )
     http[APP_KEY] = app
+    http[POLICY_KEY] = BrowserPolicy.of(app.config.server)
     http[PAGE_KEY] = page if page is not None else WebClient.none()
     http[QUEUES_KEY] = Queues()
     http[OPENAPI_CACHE_KEY] = Cached()
