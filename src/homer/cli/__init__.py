@@ -11,6 +11,7 @@ import click
 
 from homer import __version__
 from homer.cli.chat import chat
+from homer.cli.data import backup, copy, restore
 from homer.cli.identity import audit, group, permissions, token, user
 from homer.cli.migrate import migrate
 from homer.cli.serve import serve
@@ -39,6 +40,9 @@ cli.add_command(token)
 cli.add_command(audit)
 cli.add_command(permissions)
 cli.add_command(chat)
+cli.add_command(backup)
+cli.add_command(restore)
+cli.add_command(copy)
 
 
 def main() -> None:
