@@ -92,6 +92,8 @@ def _key_files(config: HomerConfig) -> dict[str, Path]:
 
 async def take_backup(config: HomerConfig, path: Path, *, report: Reporter | None = None) -> Backup:
     """A backup of ``config``'s deployment into the new directory ``path``."""
+    if sqlite_path(config) is None and not is_postgresql(config.store):
+        raise unknown_store(config.store)
     started = time.monotonic()
     created = await asyncio.to_thread(_make_target, path)
     try:
