@@ -1,0 +1,182 @@
+"""``homer copy`` from SQLite to PostgreSQL as real processes: a million
+messages, killed half-way and resumed, then compared and served."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sqlite3
+import sys
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from tests.cli.data_kit import history, homer_command, homer_env, resumed, serving
+from tests.server.test_process import free_port, make_user
+from tests.services import scratch_database
+
+ROOMS = 100
+PER_ROOM = 10_000
+
+
+def fill(database: Path, user_id: str) -> None:
+    """``ROOMS`` rooms of ``PER_ROOM`` messages each, written straight into the
+    (migrated) SQLite file: sending a million messages through a server would
+    take minutes. The rows are what the server writes for a text message: its
+    row, its search row, the room's last seq and message count, a member."""
+    with contextlib.closing(sqlite3.connect(database, isolation_level=None)) as conn:
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        for number in range(ROOMS):
+            room = f"room-{number:03d}"
+            conn.execute(
+                "INSERT INTO rooms(id, kind, name, topic, meta, created_by, created_at, epoch,"
+                " last_seq, dm_key, msgs) VALUES (?, 'public', ?, '', ?, ?, 1.7e9, 1, ?, NULL, ?)",
+                (room, room, b"{}", user_id, PER_ROOM, PER_ROOM),
+            )
+            conn.execute(
+                "INSERT INTO room_members VALUES (?, ?, 'owner', 1.7e9, 0, 0, 0)", (room, user_id)
+            )
+            rows = [
+                (
+                    room,
+                    seq,
+                    f"{room}-{seq:05d}",
+                    user_id,
+                    f"c{seq}",
+                    1.7e9 + seq / 1000,
+                    f'{{"text":"message {seq} of {room}"}}'.encode(),
+                )
+                for seq in range(1, PER_ROOM + 1)
+            ]
+            conn.executemany(
+                "INSERT INTO messages(room_id, seq, id, sender_id, client_id, kind, ts, body)"
+                " VALUES (?, ?, ?, ?, ?, 'msg', ?, ?)",
+                rows,
+            )
+            conn.executemany(
+                "INSERT INTO search_docs(room_id, seq, sender_id, ts, text) VALUES (?, ?, ?, ?, ?)",
+                [(r[0], r[1], user_id, r[5], f"message {r[1]} of {room}") for r in rows],
+            )
+        conn.execute("COMMIT")
+
+
+async def copied_so_far(url: str) -> int:
+    conn = await asyncpg.connect(url)
+    try:
+        exists = await conn.fetchval("SELECT to_regclass('copy_progress') IS NOT NULL")
+        if not exists:
+            return 0
+        value = await conn.fetchval("SELECT value FROM copy_progress WHERE name = 'messages'")
+        return 0 if value is None else int(json.loads(value)["copied"])
+    finally:
+        await conn.close()
+
+
+async def what_a_server_answers(data: Path, *store: str, token: str) -> list[object]:
+    port = free_port()
+    async with serving(data, port, *store):
+        return [
+            await history(port, token, "room-007", after=0, limit=100),
+            await history(port, token, "room-007", after=PER_ROOM - 100, limit=100),
+            await history(port, token, "room-099", after=5000, limit=50),
+            await resumed(port, token, "room-042", 1, PER_ROOM - 40),
+        ]
+
+
+@pytest.mark.serial
+@pytest.mark.timeout(240)
+async def test_a_million_messages_copy_resumes_after_a_kill_and_match(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    token = make_user(data, "dan")
+    with contextlib.closing(sqlite3.connect(data / "homer.db")) as conn:
+        (user_id,) = conn.execute("SELECT id FROM users").fetchone()
+    await asyncio.to_thread(fill, data / "homer.db", user_id)
+
+    async with scratch_database() as target:
+        copy = ("copy", "--from", "sqlite", "--to", target, "--data-dir", str(data))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *("-m", "homer", *copy),
+            env=homer_env(),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        async with asyncio.timeout(120):
+            while await copied_so_far(target) < ROOMS * PER_ROOM // 2:
+                assert process.returncode is None, "the copy ended before it was stopped"
+                await asyncio.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        await process.wait()
+        halfway = await copied_so_far(target)
+        assert ROOMS * PER_ROOM // 2 <= halfway < ROOMS * PER_ROOM
+
+        code, out, err = await homer_command(*copy)
+        assert code == 0, err
+        assert out.splitlines()[-1] == "the copy matches its source"
+        assert f"rooms checked: {ROOMS}, sums equal: {ROOMS}, differing: 0" in out
+        assert "messages" in out
+        assert [line.split() for line in out.splitlines() if line.startswith("messages ")] == [
+            ["messages", str(ROOMS * PER_ROOM), str(ROOMS * PER_ROOM)]
+        ]
+        assert "groups: 2 rows, copied before" in err, "the rerun went on, it did not start over"
+        assert "messages: " in err
+
+        original = await what_a_server_answers(data, token=token)
+        copied = await what_a_server_answers(data, "--store", target, token=token)
+        assert copied == original
+        assert len(original[0]) == 100  # type: ignore[arg-type]
+
+        conn = await asyncpg.connect(target)
+        try:
+            (highest,) = await conn.fetchrow("SELECT max(id) FROM audit")
+            fresh = await conn.fetchval(
+                "INSERT INTO audit(at, actor, action, target, detail)"
+                " VALUES (0, 'system', 'test', 'x', '{}') RETURNING id"
+            )
+        finally:
+            await conn.close()
+        assert fresh > highest, "the identity counter is past the copied ids"
+
+
+async def test_copy_refuses_a_target_holding_another_deployments_data(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    make_user(first, "eve")
+    make_user(second, "fay")
+    async with scratch_database() as target:
+        code, _, err = await homer_command(
+            "copy", "--from", "sqlite", "--to", target, "--data-dir", str(first)
+        )
+        assert code == 0, err
+        code, out, err = await homer_command(
+            "copy", "--from", "sqlite", "--to", target, "--data-dir", str(first)
+        )
+        assert code == 0, "the same source again: checked again, nothing copied twice"
+        assert "the copy matches its source" in out
+
+        code, _, err = await homer_command(
+            "copy", "--from", "sqlite", "--to", target, "--data-dir", str(second)
+        )
+        assert code == 1
+        assert err == (
+            "homer: error: the target store holds a copy of another deployment:"
+            " copy into an empty one\n"
+        )
+    async with scratch_database() as used:
+        code, _, err = await homer_command("migrate", "--store", used)
+        conn = await asyncpg.connect(used)
+        try:
+            await conn.execute("INSERT INTO revoked_tokens(jti, expires_at) VALUES ('j', NULL)")
+        finally:
+            await conn.close()
+        code, _, err = await homer_command(
+            "copy", "--from", "sqlite", "--to", used, "--data-dir", str(first)
+        )
+        assert code == 1
+        assert err == (
+            "homer: error: the target store holds data already: copy into an empty one"
+            " (or go on with a copy from this same source)\n"
+        )
