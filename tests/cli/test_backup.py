@@ -158,6 +158,11 @@ async def test_a_postgresql_store_backs_up_and_restores_into_either_store(tmp_pa
             )
             assert code == 0, err
             assert out.startswith("backed up the postgresql store"), out
+            assert sorted(p.name for p in saved.iterdir()) == [
+                "homer.db",
+                "manifest.json",
+                "token-secret.key",
+            ], "one self-contained database file"
             original = await history(port, token, "pg", after=0, limit=100)
 
         into_sqlite = tmp_path / "into-sqlite"

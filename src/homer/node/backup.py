@@ -168,6 +168,7 @@ async def _export_postgresql(url: str, database: Path, report: Reporter | None) 
         try:
             await copy_tables(source, target, report=report)
             await target.forget_progress()
+            await target.seal()
         finally:
             await target.close()
     finally:

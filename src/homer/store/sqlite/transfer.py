@@ -228,6 +228,15 @@ class SQLiteTables:
 
         await self._use(drop)
 
+    async def seal(self) -> None:
+        """Leave one self-contained file: the log moved in, no ``-wal`` beside it."""
+
+        def seal(conn: sqlite3.Connection) -> None:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            conn.execute("PRAGMA journal_mode=DELETE").fetchall()
+
+        await self._use(seal)
+
     async def finish(self) -> None:
         """SQLite moves an AUTOINCREMENT counter past every id written: nothing to do."""
 
