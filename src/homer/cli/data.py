@@ -129,6 +129,10 @@ def _show(source: Tally, target: Tally, *, left: str, right: str) -> list[str]:
     return problems
 
 
+def _say(line: str) -> None:
+    click.echo(line, err=True)
+
+
 def _count(value: int | None) -> str:
     return "-" if value is None else str(value)
 
@@ -207,7 +211,7 @@ def copy(config: HomerConfig, source: str, target: str, batch: int) -> None:
     """
     tallies = _run(
         lambda report: copy_store(
-            source, target, data_dir=config.data_path, batch=batch, report=report
+            source, target, data_dir=config.data_path, batch=batch, report=report, say=_say
         )
     )
     problems = _show(*tallies, left="source", right="target")

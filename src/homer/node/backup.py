@@ -295,7 +295,7 @@ async def _import_postgresql(url: str, database: Path, report: Reporter | None) 
     try:
         await target.open()
         try:
-            if not await target.is_empty() or await target.progress() is not None:
+            if await target.progress() is None and not await target.is_empty():
                 raise Conflict(
                     f"the PostgreSQL store at {target.where} holds data: restore into an empty one"
                 )

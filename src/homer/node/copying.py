@@ -8,6 +8,7 @@ compare and show.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from homer.errors import InvalidInput
@@ -25,6 +26,7 @@ async def copy_store(
     data_dir: Path,
     batch: int = DEFAULT_BATCH,
     report: Reporter | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> tuple[Tally, Tally]:
     """Copy ``source_url``'s store into ``target_url``'s (empty, or a copy of it
     under way); the tallies of both afterwards."""
@@ -37,6 +39,8 @@ async def copy_store(
         await target.open()
         try:
             await copy_tables(source, target, batch=batch, report=report)
+            if say is not None:
+                say("counting and summing both sides...")
             return await source.tally(), await target.tally()
         finally:
             await target.close()
