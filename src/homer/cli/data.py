@@ -99,9 +99,11 @@ class _PlainReport:
         click.echo(f"{table.name}: {copied}/{total} rows, {rate:,.0f} rows/s{left}", err=True)
 
 
-def _run(work: Callable[[Reporter], Coroutine[Any, Any, T]]) -> T:
+def _run(
+    work: Callable[[Reporter], Coroutine[Any, Any, T]], *, interrupted: str = "interrupted"
+) -> T:
     """Run ``work`` with the progress view that suits standard error; a refusal
-    exits 1 with its reason, Ctrl-C exits 130."""
+    exits 1 with its reason, Ctrl-C exits 130 saying ``interrupted``."""
     try:
         if sys.stderr.isatty():
             view = _RichReport()
@@ -111,7 +113,7 @@ def _run(work: Callable[[Reporter], Coroutine[Any, Any, T]]) -> T:
     except HomerError as exc:
         fail(exc.message)
     except KeyboardInterrupt:
-        fail("interrupted", EXIT_INTERRUPTED)
+        fail(interrupted, EXIT_INTERRUPTED)
 
 
 def _show(source: Tally, target: Tally, *, left: str, right: str) -> list[str]:
@@ -150,7 +152,10 @@ def backup(config: HomerConfig, path: Path, store: str | None) -> None:
     counts, a sum per room and the sha256 of every file, which restore checks.
     """
     config = with_backends(config, store=store)
-    done = _run(lambda report: take_backup(config, path, report=report))
+    done = _run(
+        lambda report: take_backup(config, path, report=report),
+        interrupted="interrupted: the unfinished backup was removed",
+    )
     manifest = done.manifest
     size = sum(f.size for f in manifest.files)
     click.echo(
@@ -173,7 +178,11 @@ def restore(config: HomerConfig, path: Path, store: str | None) -> None:
     restored store's row counts and per-room sums are compared with the manifest.
     """
     config = with_backends(config, store=store)
-    manifest, tally = _run(lambda report: restore_backup(config, path, report=report))
+    manifest, tally = _run(
+        lambda report: restore_backup(config, path, report=report),
+        interrupted="interrupted: empty the target again before restoring into it"
+        " (a PostgreSQL one may stay: the same command goes on)",
+    )
     click.echo(
         f"restored the backup of {manifest.store} at {path}:"
         f" {tally.counts.get('messages', 0)} messages in"
@@ -212,7 +221,8 @@ def copy(config: HomerConfig, source: str, target: str, batch: int) -> None:
     tallies = _run(
         lambda report: copy_store(
             source, target, data_dir=config.data_path, batch=batch, report=report, say=_say
-        )
+        ),
+        interrupted="interrupted: run the same command again to go on where it stopped",
     )
     problems = _show(*tallies, left="source", right="target")
     if problems:
