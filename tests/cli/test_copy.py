@@ -9,11 +9,13 @@ import json
 import signal
 import sqlite3
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
+from homer.blob.filesystem import FileBlob
 from tests.cli.data_kit import history, homer_command, homer_env, resumed, serving
 from tests.server.test_process import free_port, make_user
 from tests.services import scratch_database
@@ -180,3 +182,72 @@ async def test_copy_refuses_a_target_holding_another_deployments_data(tmp_path: 
             "homer: error: the target store holds data already: copy into an empty one"
             " (or go on with a copy from this same source)\n"
         )
+
+
+async def stored_blob(root: Path, data: bytes, content_type: str) -> str:
+    blob = FileBlob(root)
+    await blob.open()
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield data
+
+    info = await blob.put(chunks(), content_type=content_type, limit=len(data))
+    return info.key
+
+
+async def blob_bytes(root: Path, key: str) -> tuple[bytes, str]:
+    blob = FileBlob(root)
+    async with blob.read(key) as chunks:
+        data = b"".join([chunk async for chunk in chunks])
+    return data, (await blob.stat(key)).content_type
+
+
+async def test_copy_moves_the_files_bytes_into_another_storage(tmp_path: Path) -> None:
+    data, moved = tmp_path / "data", tmp_path / "moved"
+    make_user(data, "gus")
+    picture = await stored_blob(data / "files", b"\x89PNG not really" * 100, "image/png")
+    thumbnail = await stored_blob(data / "files", b"small", "image/webp")
+    with contextlib.closing(sqlite3.connect(data / "homer.db")) as conn:
+        (user_id,) = conn.execute("SELECT id FROM users").fetchone()
+        conn.executemany(
+            "INSERT INTO files VALUES (?, ?, ?, ?, ?, ?, 1.7e9, ?, ?, ?, ?)",
+            [
+                (
+                    "f1",
+                    user_id,
+                    "a.png",
+                    "image/png",
+                    1500,
+                    picture,
+                    10,
+                    10,
+                    thumbnail,
+                    "image/webp",
+                ),
+                ("f2", user_id, "gone.txt", "text/plain", 3, "0" * 32, None, None, None, None),
+            ],
+        )
+        conn.commit()
+    async with scratch_database() as target:
+        copy = ("copy", "--from", "sqlite", "--to", target, "--data-dir", str(data))
+        code, out, err = await homer_command(*copy, "--blob-to", f"file://{moved}")
+        assert code == 0, err
+        assert "the copy matches its source" in out
+        assert "1 files' bytes were missing from the source storage" in err
+        conn = await asyncpg.connect(target)
+        try:
+            rows = {
+                r[0]: (r[1], r[2])
+                for r in await conn.fetch("SELECT id, blob_key, thumbnail_key FROM files")
+            }
+        finally:
+            await conn.close()
+        new_picture, new_thumbnail = rows["f1"]
+        assert new_picture != picture
+        assert await blob_bytes(moved, new_picture) == (b"\x89PNG not really" * 100, "image/png")
+        assert await blob_bytes(moved, new_thumbnail) == (b"small", "image/webp")
+        assert rows["f2"] == ("0" * 32, None), "a file without its bytes keeps its key"
+
+        code, _, err = await homer_command(*copy, "--blob-to", f"file://{moved}")
+        assert code == 0, err
+        assert len([p for p in moved.rglob("*") if p.is_file()]) == 2, "nothing copied twice"

@@ -200,6 +200,18 @@ def restore(config: HomerConfig, path: Path, store: str | None) -> None:
     help="An empty store, or one a copy from the same source stopped in.",
 )
 @click.option(
+    "--blob-to",
+    default=None,
+    metavar="URL",
+    help="Also copy the files' bytes into this file storage (file:///dir or s3://...).",
+)
+@click.option(
+    "--blob-from",
+    default=None,
+    metavar="URL",
+    help="Where the files' bytes are now [default: the configured blob setting].",
+)
+@click.option(
     "--batch",
     type=click.IntRange(1),
     default=DEFAULT_BATCH,
@@ -207,7 +219,14 @@ def restore(config: HomerConfig, path: Path, store: str | None) -> None:
     help="Rows per batch and per transaction.",
 )
 @common_options
-def copy(config: HomerConfig, source: str, target: str, batch: int) -> None:
+def copy(
+    config: HomerConfig,
+    source: str,
+    target: str,
+    batch: int,
+    blob_from: str | None,
+    blob_to: str | None,
+) -> None:
     """Copy everything from one store into another: accounts, groups, tokens'
     revocations, rooms, members, history, read markers, files' records.
 
@@ -216,11 +235,22 @@ def copy(config: HomerConfig, source: str, target: str, batch: int) -> None:
     The copy goes table by table in batches and keeps its progress in the
     target: stopped anywhere, the same command goes on where it stopped. At
     the end it compares the row counts and per-room sums of both sides, and
-    exits 1 if they differ. The shared files' bytes stay where they are.
+    exits 1 if they differ. The shared files' bytes stay where they are,
+    unless --blob-to names another file storage to copy them into (the
+    target's files then point at their new keys there).
     """
+    if blob_from is not None and blob_to is None:
+        raise click.UsageError("--blob-from goes with --blob-to")
+    blobs = (blob_from or config.blob, blob_to) if blob_to is not None else None
     tallies = _run(
         lambda report: copy_store(
-            source, target, data_dir=config.data_path, batch=batch, report=report, say=_say
+            source,
+            target,
+            data_dir=config.data_path,
+            batch=batch,
+            report=report,
+            say=_say,
+            blobs=blobs,
         ),
         interrupted="interrupted: run the same command again to go on where it stopped",
     )

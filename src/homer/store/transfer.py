@@ -24,6 +24,7 @@ from homer.errors import Conflict
 from homer.store.export import TABLES, Table, Tally
 
 __all__ = [
+    "BLOBS",
     "DEFAULT_BATCH",
     "PROGRESS_TABLE",
     "Progress",
@@ -38,6 +39,9 @@ __all__ = [
 #: Rows per batch (and per target transaction).
 DEFAULT_BATCH = 5000
 PROGRESS_TABLE = "copy_progress"
+#: The progress entry of the files' bytes, copied after the tables (see
+#: :func:`homer.node.copying.copy_blobs`).
+BLOBS = "files' bytes"
 
 Row = Sequence[Any]
 
@@ -81,6 +85,18 @@ class TableTarget(Protocol):
 
     async def finish(self) -> None:
         """After the last table: identity counters past the copied ids."""
+        ...
+
+    async def file_keys(self, after: str | None, limit: int) -> list[Row]:
+        """Up to ``limit`` files past the id ``after``, by id: (id, blob_key,
+        thumbnail_key)."""
+        ...
+
+    async def rekey_file(
+        self, file_id: str, blob_key: str, thumbnail_key: str | None, progress: Progress
+    ) -> None:
+        """Point a file at its blobs' new keys, and record ``progress`` under
+        :data:`BLOBS`, in one transaction."""
         ...
 
     async def tally(self) -> Tally: ...

@@ -23,7 +23,7 @@ from homer.store.export import TABLES, Column, RoomSums, Table, Tally, fingerpri
 from homer.store.migrations import load_migrations
 from homer.store.postgresql.database import split_url
 from homer.store.postgresql.store import PostgreSQLStore
-from homer.store.transfer import PROGRESS_TABLE, Progress
+from homer.store.transfer import BLOBS, PROGRESS_TABLE, Progress
 
 __all__ = ["PostgreSQLTables"]
 
@@ -191,6 +191,37 @@ class PostgreSQLTables:
                 f"INSERT INTO {PROGRESS_TABLE} VALUES ($1, $2)"
                 " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
                 table.name,
+                state,
+            )
+
+    async def file_keys(self, after: str | None, limit: int) -> list[Any]:
+        if after is None:
+            rows = await self.conn.fetch(
+                "SELECT id, blob_key, thumbnail_key FROM files ORDER BY id LIMIT $1", limit
+            )
+        else:
+            rows = await self.conn.fetch(
+                "SELECT id, blob_key, thumbnail_key FROM files WHERE id > $1 ORDER BY id LIMIT $2",
+                after,
+                limit,
+            )
+        return [tuple(row) for row in rows]
+
+    async def rekey_file(
+        self, file_id: str, blob_key: str, thumbnail_key: str | None, progress: Progress
+    ) -> None:
+        state = msgspec.json.encode(progress).decode()
+        async with self.conn.transaction():
+            await self.conn.execute(
+                "UPDATE files SET blob_key = $1, thumbnail_key = $2 WHERE id = $3",
+                blob_key,
+                thumbnail_key,
+                file_id,
+            )
+            await self.conn.execute(
+                f"INSERT INTO {PROGRESS_TABLE} VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                BLOBS,
                 state,
             )
 

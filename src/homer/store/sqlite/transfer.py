@@ -26,7 +26,7 @@ from homer.errors import InvalidInput, StoreError
 from homer.store.export import TABLES, Table, Tally, fingerprint, room_sums
 from homer.store.migrations import load_migrations
 from homer.store.sqlite.store import SQLiteStore
-from homer.store.transfer import PROGRESS_TABLE, Progress
+from homer.store.transfer import BLOBS, PROGRESS_TABLE, Progress
 
 __all__ = ["SQLiteTables", "online_backup", "schema_version"]
 
@@ -227,6 +227,37 @@ class SQLiteTables:
             conn.execute(f"DROP TABLE IF EXISTS {PROGRESS_TABLE}")
 
         await self._use(drop)
+
+    async def file_keys(self, after: str | None, limit: int) -> list[Any]:
+        sql = "SELECT id, blob_key, thumbnail_key FROM files"
+        params: list[Any] = [] if after is None else [after]
+        if after is not None:
+            sql += " WHERE id > ?"
+        sql += " ORDER BY id LIMIT ?"
+        params.append(limit)
+        return await self._use(lambda c: c.execute(sql, params).fetchall())
+
+    async def rekey_file(
+        self, file_id: str, blob_key: str, thumbnail_key: str | None, progress: Progress
+    ) -> None:
+        state = msgspec.json.encode(progress).decode()
+
+        def write(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "UPDATE files SET blob_key = ?, thumbnail_key = ? WHERE id = ?",
+                    (blob_key, thumbnail_key, file_id),
+                )
+                conn.execute(
+                    f"INSERT OR REPLACE INTO {PROGRESS_TABLE} VALUES (?, ?)", (BLOBS, state)
+                )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+        await self._use(write)
 
     async def seal(self) -> None:
         """Leave one self-contained file: the log moved in, no ``-wal`` beside it."""
