@@ -11,6 +11,7 @@ blob the target storage holds for nothing; the rerun goes on with that file.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,7 +69,8 @@ async def copy_store(
                     say(f"{missing} files' bytes were missing from the source storage")
             if say is not None:
                 say("counting and summing both sides...")
-            return await source.tally(), await target.tally()
+            left, right = await asyncio.gather(source.tally(), target.tally())
+            return left, right
         finally:
             await target.close()
     finally:

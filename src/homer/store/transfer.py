@@ -15,6 +15,8 @@ before a row is written.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
@@ -154,21 +156,47 @@ async def copy_tables(
         total = await source.count(table)
         if report is not None:
             report(table, state.copied, total)
-        while not state.done:
-            if table.parent is not None:
-                rows: list[Row] = parents_first(table, await source.read(table, None, 0))
-                state = Progress(copied=len(rows), done=True)
-            else:
-                rows = await source.read(table, state.last, batch)
-                if rows:
-                    last = [rows[-1][table.names.index(k)] for k in table.key]
-                    state = Progress(copied=state.copied + len(rows), last=last)
-                else:
-                    state = Progress(copied=state.copied, last=state.last, done=True)
+        if state.done:
+            continue
+        if table.parent is not None:
+            rows = parents_first(table, await source.read(table, None, 0))
+            await target.write(table, rows, Progress(copied=len(rows), done=True))
+            if report is not None:
+                report(table, len(rows), total)
+            continue
+        await _copy_batches(source, target, table, state, batch, total, report)
+    await target.finish()
+
+
+async def _copy_batches(
+    source: TableSource,
+    target: TableTarget,
+    table: Table,
+    state: Progress,
+    batch: int,
+    total: int,
+    report: Reporter | None,
+) -> None:
+    """One table in batches; the next batch is read while the last one is written."""
+    key = [table.names.index(k) for k in table.key]
+    reading = asyncio.ensure_future(source.read(table, state.last, batch))
+    try:
+        while True:
+            rows = await reading
+            if not rows:
+                await target.write(table, rows, Progress(state.copied, state.last, done=True))
+                return
+            last = [rows[-1][k] for k in key]
+            reading = asyncio.ensure_future(source.read(table, last, batch))
+            state = Progress(copied=state.copied + len(rows), last=last)
             await target.write(table, rows, state)
             if report is not None:
                 report(table, state.copied, total)
-    await target.finish()
+    finally:
+        if not reading.done():
+            reading.cancel()
+            with contextlib.suppress(BaseException):
+                await reading
 
 
 def parents_first(table: Table, rows: Sequence[Row]) -> list[Row]:

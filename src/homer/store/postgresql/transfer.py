@@ -180,7 +180,8 @@ class PostgreSQLTables:
             await self.conn.execute(f"INSERT INTO {PROGRESS_TABLE} VALUES ('', $1)", fingerprint)
 
     async def write(self, table: Table, rows: Sequence[Any], progress: Progress) -> None:
-        records = [_to_target(table.columns, row) for row in rows]
+        converting = any(c.kind == "names" for c in table.columns)
+        records = [_to_target(table.columns, row) for row in rows] if converting else rows
         state = msgspec.json.encode(progress).decode()
         async with self.conn.transaction():
             if records:
