@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import sqlite3
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
+from homer.blob.filesystem import FileBlob
 from homer.client import HomerClient
 from tests.cli.data_kit import history, homer_command, resumed, rooms_of, serving
 from tests.server.test_process import free_port, make_user
@@ -206,3 +208,31 @@ async def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
         code, _, err = await homer_command(*args, "--data-dir", str(data))
         assert (code, err) == (1, line + "\n"), args
     assert not missing.exists()
+
+
+async def test_a_backup_carries_the_stored_files_and_the_token_key(tmp_path: Path) -> None:
+    data, saved, restored = tmp_path / "data", tmp_path / "backup", tmp_path / "restored"
+    token = make_user(data, "hal")
+    blob = FileBlob(data / "files")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"the bytes of a shared file"
+
+    key = (await blob.put(chunks(), content_type="text/plain", limit=100)).key
+    code, _, err = await homer_command("backup", str(saved), "--data-dir", str(data))
+    assert code == 0, err
+    stored = blob.path_of(key).relative_to(data)
+    assert (saved / stored).read_bytes() == blob.path_of(key).read_bytes()
+    stray = saved / "files" / "zz" / "not-in-the-manifest"
+    stray.parent.mkdir(parents=True)
+    stray.write_bytes(b"x")
+
+    code, _, err = await homer_command("restore", str(saved), "--data-dir", str(restored))
+    assert code == 0, err
+    assert listing(restored) == {
+        "homer.db": (saved / "homer.db").read_bytes(),
+        "token-secret.key": (data / "token-secret.key").read_bytes(),
+        str(stored): blob.path_of(key).read_bytes(),
+    }
+    code, _, err = await homer_command("token", "check", token, "--data-dir", str(restored))
+    assert code == 0, "a token issued before the backup is valid after the restore"

@@ -227,6 +227,8 @@ def read_manifest(path: Path) -> Manifest:
             f"the backup at {path} has format {manifest.format}; this Homer reads {MANIFEST_FORMAT}"
         )
     for entry in manifest.files:
+        if entry.path.startswith("/") or ".." in entry.path.split("/"):
+            raise InvalidInput(f"the backup at {path} is damaged: it lists {entry.path!r}")
         file = path / entry.path
         if not file.is_file():
             raise InvalidInput(f"the backup at {path} is damaged: {entry.path} is missing")
@@ -246,6 +248,12 @@ async def restore(
     directory; the manifest and the restored store's tally (equal to it)."""
     manifest = await asyncio.to_thread(read_manifest, path)
     await asyncio.to_thread(_check_empty_files, config)
+    blobs = sum(1 for entry in manifest.files if entry.path.startswith(f"{FILES}/"))
+    if blobs and _blob_root(config) is None:
+        raise InvalidInput(
+            f"the backup holds {blobs} stored files but the file storage is not a directory:"
+            " restore with blob = 'file', then move them with homer copy --blob-to"
+        )
     database = sqlite_path(config)
     if database is None and not is_postgresql(config.store):
         raise unknown_store(config.store)
@@ -261,7 +269,7 @@ async def restore(
             await restored.close()
     else:
         tally = await _import_postgresql(config.store, path / STORE_FILE, report)
-    await asyncio.to_thread(_place_files, config, path)
+    await asyncio.to_thread(_place_files, config, path, manifest)
     problems = compare(manifest.tally, tally)
     if problems:
         raise InvalidInput("the restored store differs from the backup: " + "; ".join(problems))
@@ -308,21 +316,19 @@ async def _import_postgresql(url: str, database: Path, report: Reporter | None) 
         await source.close()
 
 
-def _place_files(config: HomerConfig, path: Path) -> None:
+def _place_files(config: HomerConfig, path: Path, manifest: Manifest) -> None:
+    """The key files and blobs the manifest lists (checked already), in place."""
+    listed = {entry.path for entry in manifest.files}
     for name, location in _key_files(config).items():
-        if (path / name).is_file():
-            location.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.copyfile(path / name, location)
-            os.chmod(location, 0o600)
-    files = path / FILES
+        if name in listed:
+            _place(path / name, location)
     root = _blob_root(config)
-    if root is None or not files.is_dir():
-        return
-    for source in sorted(files.rglob("*")):
-        target = root / source.relative_to(files)
-        if source.is_dir():
-            target.mkdir(mode=0o700, parents=True, exist_ok=True)
-        else:
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            shutil.copyfile(source, target)
-            os.chmod(target, 0o600)
+    for entry in sorted(listed):
+        if entry.startswith(f"{FILES}/") and root is not None:
+            _place(path / entry, root / entry.removeprefix(f"{FILES}/"))
+
+
+def _place(source: Path, target: Path) -> None:
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    os.chmod(target, 0o600)
