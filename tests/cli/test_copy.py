@@ -157,6 +157,23 @@ async def test_copy_refuses_a_target_holding_another_deployments_data(tmp_path: 
         assert code == 0, "the same source again: checked again, nothing copied twice"
         assert "the copy matches its source" in out
 
+        conn = await asyncpg.connect(target)
+        try:
+            await conn.execute("DELETE FROM users")
+        finally:
+            await conn.close()
+        code, out, err = await homer_command(
+            "copy", "--from", "sqlite", "--to", target, "--data-dir", str(first)
+        )
+        assert code == 1, "a target that no longer matches its source"
+        assert [line.split() for line in out.splitlines() if line.startswith("users ")] == [
+            ["users", "1", "0", "DIFFERS"]
+        ]
+        assert err.splitlines()[-2:] == [
+            "homer: differs: users: 1 rows in the source, 0 in the target",
+            "homer: error: the copy differs from its source",
+        ]
+
         code, _, err = await homer_command(
             "copy", "--from", "sqlite", "--to", target, "--data-dir", str(second)
         )
