@@ -109,6 +109,9 @@ class GroupStore(Protocol):
 
 
 class AuditLog(Protocol):
+    async def record_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Write events that change nothing else (a failed login, a refused sign-up)."""
+
     async def audit_entries(
         self,
         *,

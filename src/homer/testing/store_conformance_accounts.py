@@ -65,6 +65,15 @@ class AccountConformance(KitBase):
             e.id for e in before.items
         ], "a refused change must not leave an audit entry"
 
+    async def test_events_recorded_alone_read_back_newest_first(self, store: Store) -> None:
+        await store.record_audit(
+            [event("login.failed", "user:eve", actor="203.0.113.9"), event("login.throttled")]
+        )
+        page = await store.audit_entries(limit=2)
+        assert [e.action for e in page.items] == ["login.throttled", "login.failed"]
+        assert page.items[1].actor == "203.0.113.9"
+        assert page.items[1].detail == {"k": [1, "ü"]}
+
     async def test_concurrent_inserts_of_one_name_let_exactly_one_win(self, store: Store) -> None:
         group = await self._group(store)
         results = await asyncio.gather(

@@ -172,6 +172,12 @@ class PostgreSQLAccounts:
 
     # -- audit ----------------------------------------------------------------
 
+    async def record_audit(self, events: Sequence[AuditEvent]) -> None:
+        async def run(conn: Connection) -> None:
+            await _audit(conn, events)
+
+        await self.db.write(run)
+
     async def audit_entries(
         self,
         *,

@@ -166,6 +166,12 @@ class SQLiteAccounts:
 
     # -- audit ----------------------------------------------------------------
 
+    async def record_audit(self, events: Sequence[AuditEvent]) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            _audit(conn, events)
+
+        await self.db.write(run)
+
     async def audit_entries(
         self,
         *,
