@@ -61,6 +61,9 @@ class PasswordConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     parallelism: int = 4
     #: Threads that hash; each hash holds ``memory_cost_kib`` while it runs.
     workers: int = 2
+    #: Hashes one client address may have queued or running at once; past it the
+    #: request is refused at once (``rate_limited``). Addresses are served in turn.
+    per_client: int = 4
 
 
 def _default_groups() -> dict[str, GroupSpec]:
@@ -179,9 +182,18 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     reorder_wait: float = 0.2
     #: Seconds over which presence changes of one user are coalesced.
     presence_delay: float = 1.0
-    #: Login attempts per minute per account and per client address.
+    #: Password attempts a minute for one account from one client address (strict),
+    #: and from one client address over every account (loose).
     logins_per_account: int = 10
     logins_per_address: int = 60
+    #: Password attempts a minute for one account over every address. Once spent it
+    #: refuses only addresses that never logged into the account (the owner's known
+    #: devices still get in): guessing from many addresses is slowed, and nobody can
+    #: lock an account out by its name.
+    logins_per_account_total: int = 100
+    #: Sign-ups a minute from one client address, and the burst allowed above it.
+    registrations_per_address: float = 3.0
+    registration_burst: int = 5
 
 
 #: A TCP port; 0 picks a free one.

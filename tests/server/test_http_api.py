@@ -50,10 +50,12 @@ async def test_login_is_rate_limited_before_hashing(tmp_path: Path) -> None:
         verified = 0
         original = passwords.verify
 
-        async def counting(stored: str | None, password: str) -> tuple[bool, bool]:
+        async def counting(
+            stored: str | None, password: str, *, client: str = ""
+        ) -> tuple[bool, bool]:
             nonlocal verified
             verified += 1
-            return await original(stored, password)
+            return await original(stored, password, client=client)
 
         passwords.verify = counting  # type: ignore[method-assign]
         codes = []

@@ -35,7 +35,7 @@ from homer.broker.ports import Broker
 from homer.clock import Clock, system_clock
 from homer.config import HomerConfig
 from homer.core import file_ops, ops, rich_ops
-from homer.core.limits import KeyedBuckets
+from homer.core.limits import KeyedBuckets, LoginLimits
 from homer.core.metrics import Metrics
 from homer.core.pipeline import (
     Call,
@@ -145,11 +145,15 @@ class Homer:
         self._started = False
         limits = self.config.limits
         self.user_buckets = KeyedBuckets(limits.user_rate, limits.user_burst)
-        self.login_by_account = KeyedBuckets(
-            limits.logins_per_account / 60.0, limits.logins_per_account
+        #: Password attempts (docs/decisions/0022-login-throttling.md).
+        self.logins = LoginLimits(
+            per_pair=limits.logins_per_account,
+            per_address=limits.logins_per_address,
+            per_account=limits.logins_per_account_total,
         )
-        self.login_by_address = KeyedBuckets(
-            limits.logins_per_address / 60.0, limits.logins_per_address
+        #: Sign-ups per client address.
+        self.registrations = KeyedBuckets(
+            limits.registrations_per_address / 60.0, limits.registration_burst
         )
         self.pipeline = Pipeline(self)
         ops.register(self)
@@ -237,6 +241,7 @@ class Homer:
             password_params=self._password_params,
             clock=self.clock,
         )
+        self.identity.events.listen(self.metrics.security_event)
         store = self.identity.store
         self.store = store
         self.events = Events(self.broker, self.deliver, failed=self._publish_failed)

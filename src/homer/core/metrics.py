@@ -16,6 +16,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from homer.identity.security import KINDS
+
 __all__ = ["Metrics"]
 
 
@@ -133,6 +135,19 @@ class Metrics:
             "Room events read from the store because the broker had not brought them",
             registry=r,
         )
+
+        self.security_events = Counter(
+            "homer_security_events_total",
+            "Security events by kind: failed and throttled logins, refused sign-ups,"
+            " refused password work, password changes, token revocations",
+            ["kind"],
+            registry=r,
+        )
+        for kind in KINDS:  # every kind shows, at 0 until it happens
+            self.security_events.labels(kind=kind)
+
+    def security_event(self, kind: str) -> None:
+        self.security_events.labels(kind=kind).inc()
 
     @staticmethod
     def timer() -> float:

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from homer.clock import Clock, system_clock
-from homer.errors import Conflict, NotFound, Unauthenticated, ValidationFailed
+from homer.errors import Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
 from homer.identity.passwords import Passwords
 from homer.identity.permissions import Authorizer, Principal, actor_for, requires
 from homer.identity.schema import UserSchema, validate_name
+from homer.identity.security import SecurityEvents
 from homer.store.ports import Store
 from homer.store.records import AuditEvent, JSONMap, Page, UserRecord
 
@@ -81,9 +82,12 @@ class AccountService:
         *,
         default_group_id: str,
         tokens: TokenManager | None = None,
+        events: SecurityEvents | None = None,
         clock: Clock = system_clock,
     ) -> None:
         self.store = store
+        #: Where failed logins, refused sign-ups and password changes are told.
+        self.events = events or SecurityEvents(store, clock=clock)
         self.schema = schema
         self.passwords = passwords
         self.authorizer = authorizer
@@ -99,10 +103,30 @@ class AccountService:
     # -- creating -------------------------------------------------------------
 
     async def register(
-        self, name: str, password: str, attributes: Mapping[str, Any] | None = None
+        self,
+        name: str,
+        password: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        client: str = "",
     ) -> User:
-        """Self-service sign-up into the default group."""
-        return await self._create(None, name, password, attributes or {}, None)
+        """Self-service sign-up into the default group; ``client`` (the client's
+        address) takes its turn in the hashing pool and is named in the audit log
+        if the sign-up is refused."""
+        try:
+            return await self._create(None, name, password, attributes or {}, None, client)
+        except (ValidationFailed, Conflict) as exc:
+            reason = sorted(exc.fields) if isinstance(exc, ValidationFailed) else "name taken"
+            await self.events.record(
+                "registration.refused",
+                actor=client or "-",
+                target=f"user:{name if isinstance(name, str) else '?'}"[:100],
+                detail={"reason": reason},
+            )
+            raise
+        except RateLimited:
+            await self.events.record("hashing.refused", actor=client or "-", target="sign-up")
+            raise
 
     @requires("admin.users")
     async def create(
@@ -123,6 +147,7 @@ class AccountService:
         password: str,
         attributes: Mapping[str, Any],
         group: str | None,
+        client: str = "",
     ) -> User:
         # Validate everything (and report every failing field) before the costly hash.
         errors: dict[str, str] = {}
@@ -147,7 +172,7 @@ class AccountService:
         record = UserRecord(
             id=str(uuid.uuid4()),
             name=name,
-            password_hash=await self.passwords.hash(password),
+            password_hash=await self.passwords.hash(password, client=client),
             group_id=group_id,
             attributes=values,
             created_at=now,
@@ -166,20 +191,36 @@ class AccountService:
 
     # -- proving who one is ---------------------------------------------------
 
-    async def authenticate(self, name: str, password: str) -> User:
+    async def authenticate(self, name: str, password: str, *, client: str = "") -> User:
         """The user, or :class:`Unauthenticated` with one answer for every failure.
 
         An unknown name costs a full hash too, so timing tells nothing. A hash made
-        with older parameters is replaced after a successful check.
+        with older parameters is replaced after a successful check. ``client`` (the
+        client's address) takes its turn in the hashing pool and is named in the
+        audit log when the check fails.
         """
         record = await self.store.user_by_name(name) if isinstance(name, str) else None
-        ok, needs_rehash = await self.passwords.verify(
-            record.password_hash if record else None, password if isinstance(password, str) else ""
-        )
+        try:
+            ok, needs_rehash = await self.passwords.verify(
+                record.password_hash if record else None,
+                password if isinstance(password, str) else "",
+                client=client,
+            )
+        except RateLimited:
+            await self.events.record("hashing.refused", actor=client or "-", target="login")
+            raise
         if record is None or not ok:
+            await self.events.record(
+                "login.failed",
+                actor=client or "-",
+                target=f"user:{name if isinstance(name, str) else '?'}"[:100],
+                detail={"user_id": record.id} if record else {"unknown": True},
+            )
             raise Unauthenticated("wrong name or password")
         if needs_rehash:
-            updated = self._next(record, password_hash=await self.passwords.hash(password))
+            updated = self._next(
+                record, password_hash=await self.passwords.hash(password, client=client)
+            )
             try:
                 await self._replace(updated, self._event(record.name, "user.rehash", record, {}))
                 record = updated
@@ -276,17 +317,30 @@ class AccountService:
         record = await self._record(name)
         await self._store_password(actor, record, password)
 
-    async def change_password(self, actor: Principal, old: str, new: str) -> None:
+    async def change_password(
+        self, actor: Principal, old: str, new: str, *, client: str = ""
+    ) -> None:
         """A user changes their own password, proving the old one first."""
         record = await self._own(actor)
-        ok, _ = await self.passwords.verify(record.password_hash, old)
+        ok, _ = await self.passwords.verify(record.password_hash, old, client=client)
         if not ok:
+            await self.events.record(
+                "login.failed",
+                actor=client or actor.name,
+                target=f"user:{record.name}",
+                detail={"user_id": record.id, "while": "password change"},
+            )
             raise Unauthenticated("wrong password")
-        await self._store_password(actor, record, new)
+        await self._store_password(actor, record, new, client)
 
-    async def _store_password(self, actor: Principal, record: UserRecord, password: str) -> None:
-        updated = self._next(record, password_hash=await self.passwords.hash(password))
+    async def _store_password(
+        self, actor: Principal, record: UserRecord, password: str, client: str = ""
+    ) -> None:
+        updated = self._next(
+            record, password_hash=await self.passwords.hash(password, client=client)
+        )
         await self._replace(updated, self._event(actor.name, "user.passwd", record, {}))
+        self.events.count("user.passwd")
         if self.tokens is not None:
             await self.tokens.revoke_user(record.id, actor=actor.name)
 

@@ -4,22 +4,30 @@ Hashing costs tens to hundreds of milliseconds of CPU by design, so it runs
 in a small bounded thread pool (argon2 releases the GIL). A login for an
 unknown name verifies against a dummy hash made with the same parameters,
 so it costs the same time and cannot tell names apart.
+
+The pool serves clients (client addresses) in fair shares: each client has a
+queue of its own, a free worker takes the next job of the next client in
+turn, and a client with ``per_client`` jobs queued or running is refused at
+once (``RateLimited``) rather than queued. A flood of sign-ups from one
+address then delays another address's login by at most one hash.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TypeVar
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from homer.errors import ValidationFailed
+from homer.errors import RateLimited, ValidationFailed
 
-__all__ = ["Argon2Params", "Passwords"]
+__all__ = ["Argon2Params", "FairPool", "Passwords"]
 
 R = TypeVar("R")
 
@@ -43,10 +51,92 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 1024  # argon2 accepts more, but a megabyte "password" is an attack
 
 
+@dataclass(eq=False, slots=True)
+class _Job:
+    client: str
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+class FairPool:
+    """Runs blocking jobs on ``workers`` threads of ``executor``, one client's queue
+    after another's (round robin), at most ``per_client`` jobs queued or running
+    per client. Lives on one event loop."""
+
+    def __init__(self, executor: Executor, *, workers: int, per_client: int) -> None:
+        if workers < 1 or per_client < 1:
+            raise ValueError("workers and per_client must be at least 1")
+        self.executor = executor
+        self.workers = workers
+        self.per_client = per_client
+        #: Clients with queued jobs, in turn order: the next job comes from the first.
+        self._queues: dict[str, deque[_Job]] = {}
+        #: Jobs queued or running, per client.
+        self._load: dict[str, int] = {}
+        self._running = 0
+        #: Called with the client of each job as a worker starts it (order of service).
+        self.on_start: Callable[[str], None] | None = None
+
+    def statistics(self) -> dict[str, int]:
+        return {
+            "running": self._running,
+            "queued": sum(len(q) for q in self._queues.values()),
+            "clients": len(self._load),
+        }
+
+    async def run(self, client: str, fn: Callable[..., R], *args: Any) -> R:
+        """``fn(*args)`` in the pool, in ``client``'s turn; ``RateLimited`` at once if
+        ``client`` already has ``per_client`` jobs queued or running."""
+        load = self._load.get(client, 0)
+        if load >= self.per_client:
+            raise RateLimited("too many password checks from this address at once", 1.0)
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        self._load[client] = load + 1
+        self._queues.setdefault(client, deque()).append(_Job(client, fn, args, future))
+        self._start_next()
+        try:
+            return await future
+        finally:
+            left = self._load[client] - 1
+            if left:
+                self._load[client] = left
+            else:
+                del self._load[client]
+
+    def _start_next(self) -> None:
+        while self._running < self.workers and self._queues:
+            client = next(iter(self._queues))
+            queue = self._queues.pop(client)
+            job = queue.popleft()
+            if queue:
+                self._queues[client] = queue  # to the back of the line
+            if job.future.done():  # its caller went away while it waited
+                continue
+            self._running += 1
+            if self.on_start is not None:
+                self.on_start(client)
+            done = asyncio.get_running_loop().run_in_executor(self.executor, job.fn, *job.args)
+            done.add_done_callback(functools.partial(self._finished, job))
+
+    def _finished(self, job: _Job, result: asyncio.Future[Any]) -> None:
+        self._running -= 1
+        if not job.future.done():
+            if result.cancelled():
+                job.future.cancel()
+            elif (error := result.exception()) is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(result.result())
+        self._start_next()
+
+
 class Passwords:
     """Hash and verify passwords; tells when a stored hash needs the current parameters."""
 
-    def __init__(self, params: Argon2Params | None = None, *, workers: int = 2) -> None:
+    def __init__(
+        self, params: Argon2Params | None = None, *, workers: int = 2, per_client: int = 4
+    ) -> None:
         self.params = params or Argon2Params()
         self._hasher = PasswordHasher(
             time_cost=self.params.time_cost,
@@ -55,6 +145,7 @@ class Passwords:
             type=Type.ID,
         )
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="homer-argon2")
+        self.pool = FairPool(self._executor, workers=workers, per_client=per_client)
         # Made on first use, in the hashing pool: it costs a full hash.
         self._dummy_hash: str | None = None
 
@@ -72,14 +163,17 @@ class Passwords:
             )
         return password
 
-    async def hash(self, password: str) -> str:
+    async def hash(self, password: str, *, client: str = "") -> str:
+        """The hash of ``password``, computed in ``client``'s turn (a client address)."""
         self.check_policy(password)
-        return await self._run(self._hasher.hash, password)
+        return await self.pool.run(client, self._hasher.hash, password)
 
-    async def verify(self, stored_hash: str | None, password: str) -> tuple[bool, bool]:
+    async def verify(
+        self, stored_hash: str | None, password: str, *, client: str = ""
+    ) -> tuple[bool, bool]:
         """Return ``(matches, needs_rehash)``. ``stored_hash=None`` (no such user)
         costs the same and never matches."""
-        return await self._run(self._verify, stored_hash, password)
+        return await self.pool.run(client, self._verify, stored_hash, password)
 
     def _verify(self, stored_hash: str | None, password: str) -> tuple[bool, bool]:
         if stored_hash is None and self._dummy_hash is None:
@@ -93,6 +187,3 @@ class Passwords:
         if stored_hash is None:
             return False, False
         return True, self._hasher.check_needs_rehash(stored_hash)
-
-    async def _run(self, fn: Callable[..., R], *args: object) -> R:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

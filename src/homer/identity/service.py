@@ -43,6 +43,7 @@ from homer.identity.schema import (
     of_type,
     pattern,
 )
+from homer.identity.security import SecurityEvents
 from homer.identity.sessions import ServerSessions
 from homer.identity.tokens import (
     EncryptedTokens,
@@ -68,6 +69,8 @@ class Identity:
     groups: GroupService
     sessions: ServerSessions
     audit: AuditTrail
+    #: Security events, counted by kind and written to the audit log.
+    events: SecurityEvents
     #: Whether :meth:`close` closes the store (it does when ``open`` made it).
     owns_store: bool = True
 
@@ -93,6 +96,7 @@ class Identity:
         store = store or open_store(config)
         await store.open()
         passwords: Passwords | None = None
+        events = SecurityEvents(store, clock=clock)
         try:
             authorizer = Authorizer(permission_set)
             groups = GroupService(
@@ -117,6 +121,7 @@ class Identity:
                 guest=tokens_config.guest,
                 clock=clock,
                 store=store,
+                events=events,
             )
             await tokens.load_revocations()
             params = password_params or Argon2Params(
@@ -124,7 +129,11 @@ class Identity:
                 memory_cost_kib=identity_config.passwords.memory_cost_kib,
                 parallelism=identity_config.passwords.parallelism,
             )
-            passwords = Passwords(params, workers=identity_config.passwords.workers)
+            passwords = Passwords(
+                params,
+                workers=identity_config.passwords.workers,
+                per_client=identity_config.passwords.per_client,
+            )
             accounts = AccountService(
                 store,
                 schema or schema_from_config(identity_config.attributes),
@@ -132,6 +141,7 @@ class Identity:
                 authorizer,
                 default_group_id=default.id,
                 tokens=tokens,
+                events=events,
                 clock=clock,
             )
             sessions = ServerSessions(store, ttl=config.sessions.ttl or None, clock=clock)
@@ -150,6 +160,7 @@ class Identity:
             groups=groups,
             sessions=sessions,
             audit=AuditTrail(store, principals=accounts.principal),
+            events=events,
             owns_store=owned_store,
         )
 
@@ -175,9 +186,10 @@ class Identity:
     def can(self, user: User, permission: str) -> bool:
         return self.authorizer.can(user, permission)
 
-    async def login(self, name: str, password: str) -> tuple[User, str]:
-        """Check a name and password; return the user and a fresh token."""
-        user = await self.accounts.authenticate(name, password)
+    async def login(self, name: str, password: str, *, client: str = "") -> tuple[User, str]:
+        """Check a name and password; return the user and a fresh token. ``client``
+        is the client's address: its turn in the hashing pool, its name in the audit log."""
+        user = await self.accounts.authenticate(name, password, client=client)
         return user, self.tokens.issue(user.token_info())
 
     async def refresh(self, token: str) -> tuple[User, str]:

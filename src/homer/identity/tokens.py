@@ -37,6 +37,7 @@ from jwt.api_jws import PyJWS
 
 from homer.clock import Clock, system_clock
 from homer.errors import InvalidInput, InvalidToken, TokenRevoked, Unauthenticated
+from homer.identity.security import SecurityEvents
 from homer.store.ports import TokenStore
 from homer.store.records import AuditEvent, Revocations
 
@@ -447,6 +448,7 @@ class TokenManager:
         clock: Clock = system_clock,
         guest: bool = False,
         store: TokenStore | None = None,
+        events: SecurityEvents | None = None,
     ) -> None:
         fields = tuple(fields)
         for name in fields:
@@ -463,6 +465,8 @@ class TokenManager:
         self.guest = guest
         self._clock = clock
         self._store = store
+        #: Told of every revocation (the audit entry is written with it).
+        self.events = events or SecurityEvents(None)
         self._revoked: dict[str, float | None] = {}
         self._cutoffs: dict[str, float] = {}
         self._prune_at = 1024
@@ -632,6 +636,7 @@ class TokenManager:
             await self._store.revoke_token(jti, exp, event)
         self._revoked[jti] = exp
         self._prune()
+        self.events.count("token.revoke")
 
     async def revoke_user(self, user_id: str, *, actor: str = "system") -> None:
         """Revoke every token of ``user_id`` issued up to now."""
@@ -642,6 +647,7 @@ class TokenManager:
             event = AuditEvent(actor=actor, action="token.revoke_all", target=user_id, at=cutoff)
             await self._store.revoke_user_tokens(user_id, cutoff, event)
         self._cutoffs[user_id] = max(cutoff, self._cutoffs.get(user_id, cutoff))
+        self.events.count("token.revoke_all")
 
     async def load_revocations(self) -> None:
         """Merge the store's revocations into memory (at start-up, or periodically

@@ -1,10 +1,12 @@
 """The account routes: register, log in, refresh a token.
 
-Login is rate limited per account and per address *before* any password is
-hashed (a hash costs real CPU); hashing runs in a bounded pool off the event
-loop; an unknown name costs the same time and gets the same answer as a
-wrong password. Each body is parsed with the type its route declares, the
-one the OpenAPI document shows.
+Login is rate limited per account and address, per address and per account
+(docs/decisions/0022-login-throttling.md), and sign-up per address, *before*
+any password is hashed (a hash costs real CPU); hashing runs in a bounded
+pool off the event loop, each client address in its turn; an unknown name
+costs the same time and gets the same answer as a wrong password. Each body
+is parsed with the type its route declares, the one the OpenAPI document
+shows.
 """
 
 from __future__ import annotations
@@ -73,10 +75,17 @@ async def register(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     if not app.config.identity.open_registration:
         raise Forbidden("registration is closed")
+    address = request.remote or "unknown"
+    wait = app.registrations.take(address, app.clock())
+    if wait:
+        await app.identity.events.record("registration.throttled", actor=address, target="sign-up")
+        raise RateLimited("too many sign-ups from this address: wait and try again", wait)
     data = await json_body(request)
     form: Registration = as_body(data, request[ROUTE_KEY].body or Registration)
     attributes = {key: value for key, value in data.items() if key not in ("name", "password")}
-    user = await app.identity.accounts.register(form.name, form.password, attributes)
+    user = await app.identity.accounts.register(
+        form.name, form.password, attributes, client=address
+    )
     return json_response(
         {"user": {"id": user.id, "name": user.name, "attributes": user.attributes}}, 201
     )
@@ -86,15 +95,16 @@ async def login(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     credentials: Credentials = await route_body(request)
     name, password = credentials.name, credentials.password
-    now = app.clock()
     address = request.remote or "unknown"
-    wait = max(
-        app.login_by_account.take(name_key(name), now),
-        app.login_by_address.take(address, now),
-    )
+    account = name_key(name)
+    wait, limit = app.logins.take(account, address, app.clock())
     if wait:
+        await app.identity.events.record(
+            "login.throttled", actor=address, target=f"user:{name}"[:100], detail={"limit": limit}
+        )
         raise RateLimited("too many login attempts: wait and try again", wait)
-    user, token = await app.identity.login(name, password)
+    user, token = await app.identity.login(name, password, client=address)
+    app.logins.succeeded(account, address)
     claims = app.identity.tokens.check(token) or {}
     return json_response(
         {
@@ -127,12 +137,12 @@ AUTH_ROUTES: tuple[Route, ...] = (
         summary="Sign up",
         description="Self-service sign-up into the default group, while "
         "`identity.open_registration` is true (403 otherwise). Every invalid field is "
-        "reported at once, in `fields`.",
+        "reported at once, in `fields`. Sign-ups are limited per client address.",
         tag="auth",
         auth="none",
         answers={201: {"application/json": Registered}},
         body=Registration,
-        errors=(400, 403, 409, 413),
+        errors=(400, 403, 409, 413, 429),
     ),
     Route(
         method="POST",
@@ -140,7 +150,8 @@ AUTH_ROUTES: tuple[Route, ...] = (
         serve=login,
         summary="Log in",
         description="A token for a name and password. A wrong password and an unknown name "
-        "get the same answer. Attempts are limited per account and per client address.",
+        "get the same answer. Attempts are limited per account and client address, per "
+        "address, and per account from addresses that never logged into it.",
         tag="auth",
         auth="none",
         answers={200: {"application/json": LoggedIn}},

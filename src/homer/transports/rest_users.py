@@ -89,13 +89,14 @@ async def update_me(call: RouteCall) -> UserView:
 async def change_my_password(call: RouteCall) -> None:
     """Change the caller's password, proving the current one. Every token of the
     caller is revoked, this one included: log in again. Attempts count against
-    the login limit of the account (``limits.logins_per_account``)."""
+    the login limits (``limits.logins_per_account`` for the account and address)."""
     app = call.app
-    wait = app.login_by_account.take(name_key(call.user.name), app.clock())
+    address = call.request.remote or "unknown"
+    wait, _ = app.logins.take(name_key(call.user.name), address, app.clock())
     if wait:
         raise RateLimited("too many password attempts: wait and try again", wait)
     change: PasswordChange = call.body
-    await app.identity.accounts.change_password(call.actor, change.old, change.new)
+    await app.identity.accounts.change_password(call.actor, change.old, change.new, client=address)
 
 
 # -- users ------------------------------------------------------------------------
