@@ -43,6 +43,7 @@ SCENARIOS = [
     "files",
     "search",
     "reactions",
+    "login_flood",
 ]
 
 

@@ -65,3 +65,23 @@ async def test_a_client_past_its_share_is_refused_at_once_while_others_are_serve
     finally:
         gate.set()
         passwords.close()
+
+
+async def test_one_client_never_holds_every_worker() -> None:
+    executor = ThreadPoolExecutor(max_workers=2)
+    pool = FairPool(executor, workers=2, per_client=10)
+    served: list[str] = []
+    pool.on_start = served.append
+    gate = threading.Event()
+    try:
+        flood = [asyncio.create_task(pool.run("flood", gate.wait, 5.0)) for _ in range(3)]
+        await asyncio.sleep(0)
+        assert pool.statistics() == {"running": 1, "queued": 2, "clients": 1}
+        # The second worker is free for anyone else: alice starts at once.
+        assert await pool.run("alice", lambda: "alice's hash") == "alice's hash"
+        assert served == ["flood", "alice"]
+        gate.set()
+        await asyncio.gather(*flood)
+    finally:
+        gate.set()
+        executor.shutdown()

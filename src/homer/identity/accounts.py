@@ -219,7 +219,8 @@ class AccountService:
             raise Unauthenticated("wrong name or password")
         if needs_rehash:
             updated = self._next(
-                record, password_hash=await self.passwords.hash(password, client=client)
+                record,
+                password_hash=await self.passwords.hash(password, client=client, background=False),
             )
             try:
                 await self._replace(updated, self._event(record.name, "user.rehash", record, {}))

@@ -7,15 +7,23 @@ so it costs the same time and cannot tell names apart.
 
 The pool serves clients (client addresses) in fair shares: each client has a
 queue of its own, a free worker takes the next job of the next client in
-turn, and a client with ``per_client`` jobs queued or running is refused at
-once (``RateLimited``) rather than queued. A flood of sign-ups from one
-address then delays another address's login by at most one hash.
+turn, one client never holds every worker, and a client with ``per_client``
+jobs queued or running is refused at once (``RateLimited``) rather than
+queued. New hashes (sign-ups, password changes) run on threads of lower
+operating-system priority (nice +10, where the system allows it) than
+checks of a login, which a user waits on. A flood of sign-ups from one
+address then costs another address's login little (bench/scenarios/
+login_flood.py, docs/decisions/0022-login-throttling.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import os
+import sys
+import threading
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -57,17 +65,30 @@ class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any] = field(repr=False)
+    background: bool = False
 
 
 class FairPool:
     """Runs blocking jobs on ``workers`` threads of ``executor``, one client's queue
     after another's (round robin), at most ``per_client`` jobs queued or running
-    per client. Lives on one event loop."""
+    per client. One client never holds every worker (at most ``workers - 1``, at
+    least one): another client's job starts at once instead of waiting for one to
+    end. Lives on one event loop."""
 
-    def __init__(self, executor: Executor, *, workers: int, per_client: int) -> None:
+    def __init__(
+        self,
+        executor: Executor,
+        *,
+        workers: int,
+        per_client: int,
+        background: Executor | None = None,
+    ) -> None:
         if workers < 1 or per_client < 1:
             raise ValueError("workers and per_client must be at least 1")
         self.executor = executor
+        #: Where jobs run with ``background=True`` (threads of lower priority);
+        #: ``workers`` counts the jobs of both.
+        self.background = background or executor
         self.workers = workers
         self.per_client = per_client
         #: Clients with queued jobs, in turn order: the next job comes from the first.
@@ -75,6 +96,9 @@ class FairPool:
         #: Jobs queued or running, per client.
         self._load: dict[str, int] = {}
         self._running = 0
+        #: Jobs running, per client, and the most one client may have running.
+        self._busy: dict[str, int] = {}
+        self.max_running = max(1, workers - 1)
         #: Called with the client of each job as a worker starts it (order of service).
         self.on_start: Callable[[str], None] | None = None
 
@@ -85,7 +109,9 @@ class FairPool:
             "clients": len(self._load),
         }
 
-    async def run(self, client: str, fn: Callable[..., R], *args: Any) -> R:
+    async def run(
+        self, client: str, fn: Callable[..., R], *args: Any, background: bool = False
+    ) -> R:
         """``fn(*args)`` in the pool, in ``client``'s turn; ``RateLimited`` at once if
         ``client`` already has ``per_client`` jobs queued or running."""
         load = self._load.get(client, 0)
@@ -93,7 +119,8 @@ class FairPool:
             raise RateLimited("too many password checks from this address at once", 1.0)
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._load[client] = load + 1
-        self._queues.setdefault(client, deque()).append(_Job(client, fn, args, future))
+        job = _Job(client, fn, args, future, background)
+        self._queues.setdefault(client, deque()).append(job)
         self._start_next()
         try:
             return await future
@@ -105,8 +132,12 @@ class FairPool:
                 del self._load[client]
 
     def _start_next(self) -> None:
-        while self._running < self.workers and self._queues:
-            client = next(iter(self._queues))
+        while self._running < self.workers:
+            client = next(
+                (c for c in self._queues if self._busy.get(c, 0) < self.max_running), None
+            )
+            if client is None:
+                return
             queue = self._queues.pop(client)
             job = queue.popleft()
             if queue:
@@ -114,13 +145,20 @@ class FairPool:
             if job.future.done():  # its caller went away while it waited
                 continue
             self._running += 1
+            self._busy[client] = self._busy.get(client, 0) + 1
             if self.on_start is not None:
                 self.on_start(client)
-            done = asyncio.get_running_loop().run_in_executor(self.executor, job.fn, *job.args)
+            executor = self.background if job.background else self.executor
+            done = asyncio.get_running_loop().run_in_executor(executor, job.fn, *job.args)
             done.add_done_callback(functools.partial(self._finished, job))
 
     def _finished(self, job: _Job, result: asyncio.Future[Any]) -> None:
         self._running -= 1
+        busy = self._busy[job.client] - 1
+        if busy:
+            self._busy[job.client] = busy
+        else:
+            del self._busy[job.client]
         if not job.future.done():
             if result.cancelled():
                 job.future.cancel()
@@ -145,12 +183,18 @@ class Passwords:
             type=Type.ID,
         )
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="homer-argon2")
-        self.pool = FairPool(self._executor, workers=workers, per_client=per_client)
+        self._background = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="homer-argon2-new", initializer=_lower_priority
+        )
+        self.pool = FairPool(
+            self._executor, workers=workers, per_client=per_client, background=self._background
+        )
         # Made on first use, in the hashing pool: it costs a full hash.
         self._dummy_hash: str | None = None
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+        self._background.shutdown(wait=False, cancel_futures=True)
 
     @staticmethod
     def check_policy(password: object) -> str:
@@ -163,10 +207,11 @@ class Passwords:
             )
         return password
 
-    async def hash(self, password: str, *, client: str = "") -> str:
-        """The hash of ``password``, computed in ``client``'s turn (a client address)."""
+    async def hash(self, password: str, *, client: str = "", background: bool = True) -> str:
+        """The hash of ``password``, computed in ``client``'s turn (a client address),
+        at lower priority unless ``background=False`` (a user waits on it)."""
         self.check_policy(password)
-        return await self.pool.run(client, self._hasher.hash, password)
+        return await self.pool.run(client, self._hasher.hash, password, background=background)
 
     async def verify(
         self, stored_hash: str | None, password: str, *, client: str = ""
@@ -187,3 +232,11 @@ class Passwords:
         if stored_hash is None:
             return False, False
         return True, self._hasher.check_needs_rehash(stored_hash)
+
+
+def _lower_priority() -> None:
+    """Run this thread, and the threads argon2 starts from it for its lanes (they
+    inherit it), at nice +10 where the system allows it (Linux: per thread)."""
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
