@@ -103,6 +103,13 @@ class IdentityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     #: Whether ``POST /api/register`` is open to anyone.
     open_registration: bool = True
     passwords: PasswordConfig = PasswordConfig()
+    #: New passwords: at least this many characters (and at most 1024), no control
+    #: characters, not only spaces.
+    password_min_length: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 8
+    #: The least zxcvbn strength estimate (0-4) a new password must reach; 0: none.
+    password_min_score: Annotated[int, msgspec.Meta(ge=0, le=4)] = 2
+    #: Refuse the 30,000 most common passwords, whatever the case.
+    password_refuse_common: bool = True
 
 
 class TokenConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

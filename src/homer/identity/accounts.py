@@ -156,7 +156,7 @@ class AccountService:
         except ValidationFailed as exc:
             errors.update(exc.fields)
         try:
-            Passwords.check_policy(password)
+            self.passwords.policy.check_form(password)
         except ValidationFailed as exc:
             errors.update(exc.fields)
         try:
@@ -172,7 +172,9 @@ class AccountService:
         record = UserRecord(
             id=str(uuid.uuid4()),
             name=name,
-            password_hash=await self.passwords.hash(password, client=client),
+            password_hash=await self.passwords.hash_new(
+                password, client=client, user_inputs=_words(name, values)
+            ),
             group_id=group_id,
             attributes=values,
             created_at=now,
@@ -218,15 +220,19 @@ class AccountService:
             )
             raise Unauthenticated("wrong name or password")
         if needs_rehash:
-            updated = self._next(
-                record,
-                password_hash=await self.passwords.hash(password, client=client, background=False),
-            )
             try:
+                updated = self._next(
+                    record,
+                    password_hash=await self.passwords.hash(
+                        password, client=client, background=False
+                    ),
+                )
                 await self._replace(updated, self._event(record.name, "user.rehash", record, {}))
                 record = updated
             except Conflict:
                 pass  # changed meanwhile; the next login rehashes
+            except ValidationFailed:
+                pass  # set before the current policy: kept as it is until changed
         return User.from_record(record)
 
     async def confirm(self, name: str, attribute: str, value: Any) -> bool:
@@ -337,9 +343,10 @@ class AccountService:
     async def _store_password(
         self, actor: Principal, record: UserRecord, password: str, client: str = ""
     ) -> None:
-        updated = self._next(
-            record, password_hash=await self.passwords.hash(password, client=client)
+        hashed = await self.passwords.hash_new(
+            password, client=client, user_inputs=_words(record.name, record.attributes)
         )
+        updated = self._next(record, password_hash=hashed)
         await self._replace(updated, self._event(actor.name, "user.passwd", record, {}))
         self.events.count("user.passwd")
         if self.tokens is not None:
@@ -480,6 +487,11 @@ class AccountService:
             at=self.clock(),
             detail={"user_id": record.id, **detail},
         )
+
+
+def _words(name: str, attributes: Mapping[str, Any]) -> list[str]:
+    """What a password should not be built from: the name and text attributes."""
+    return [name, *(v for v in attributes.values() if isinstance(v, str))]
 
 
 #: What a value its validator refuses compares as: no stored value encodes to it.

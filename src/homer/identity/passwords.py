@@ -25,7 +25,7 @@ import os
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -34,8 +34,9 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from homer.errors import RateLimited, ValidationFailed
+from homer.identity.password_policy import MAX_PASSWORD, MIN_PASSWORD, PasswordPolicy
 
-__all__ = ["Argon2Params", "FairPool", "Passwords"]
+__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "Argon2Params", "FairPool", "Passwords"]
 
 R = TypeVar("R")
 
@@ -53,10 +54,6 @@ class Argon2Params:
     def cheap(cls) -> Argon2Params:
         """Fast, insecure parameters for tests and demos only."""
         return cls(time_cost=1, memory_cost_kib=256, parallelism=1)
-
-
-MIN_PASSWORD = 8
-MAX_PASSWORD = 1024  # argon2 accepts more, but a megabyte "password" is an attack
 
 
 @dataclass(eq=False, slots=True)
@@ -173,9 +170,16 @@ class Passwords:
     """Hash and verify passwords; tells when a stored hash needs the current parameters."""
 
     def __init__(
-        self, params: Argon2Params | None = None, *, workers: int = 2, per_client: int = 4
+        self,
+        params: Argon2Params | None = None,
+        *,
+        workers: int = 2,
+        per_client: int = 4,
+        policy: PasswordPolicy | None = None,
     ) -> None:
         self.params = params or Argon2Params()
+        #: What a new password must be (:meth:`hash_new`).
+        self.policy = policy or PasswordPolicy()
         self._hasher = PasswordHasher(
             time_cost=self.params.time_cost,
             memory_cost=self.params.memory_cost_kib,
@@ -198,19 +202,36 @@ class Passwords:
 
     @staticmethod
     def check_policy(password: object) -> str:
-        """The minimal policy Homer enforces; applications add theirs in front."""
-        if not isinstance(password, str):
-            raise ValidationFailed({"password": "must be a string"})
-        if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-            raise ValidationFailed(
-                {"password": f"must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"}
-            )
-        return password
+        """The form every password must have (8 to 1024 characters, no control
+        characters, not only spaces); :meth:`hash_new` applies the whole policy."""
+        return PasswordPolicy().check_form(password)
+
+    async def hash_new(
+        self, password: str, *, client: str = "", user_inputs: Sequence[str] = ()
+    ) -> str:
+        """The hash of a password about to be set, once it passes :attr:`policy`
+        (``ValidationFailed`` on ``password`` saying why, otherwise). The strength
+        estimate runs in the hashing pool in ``client``'s turn, with the hash;
+        ``user_inputs`` (the name, attributes) count as easy to guess."""
+        self.policy.check_form(password)
+        weakness, hashed = await self.pool.run(
+            client, self._judge_and_hash, password, tuple(user_inputs), background=True
+        )
+        if weakness is not None:
+            raise ValidationFailed({"password": weakness})
+        return hashed
+
+    def _judge_and_hash(self, password: str, user_inputs: Sequence[str]) -> tuple[str | None, str]:
+        weakness = self.policy.weakness(password, user_inputs)
+        if weakness is not None:
+            return weakness, ""
+        return None, self._hasher.hash(password)
 
     async def hash(self, password: str, *, client: str = "", background: bool = True) -> str:
         """The hash of ``password``, computed in ``client``'s turn (a client address),
-        at lower priority unless ``background=False`` (a user waits on it)."""
-        self.check_policy(password)
+        at lower priority unless ``background=False`` (a user waits on it). Only the
+        form is checked: :meth:`hash_new` for a password about to be set."""
+        self.policy.check_form(password)
         return await self.pool.run(client, self._hasher.hash, password, background=background)
 
     async def verify(

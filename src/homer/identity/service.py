@@ -21,6 +21,7 @@ from homer.errors import InvalidInput, NotFound, Unauthenticated
 from homer.identity.accounts import AccountService, User
 from homer.identity.audit import AuditTrail
 from homer.identity.groups import GroupService
+from homer.identity.password_policy import PasswordPolicy
 from homer.identity.passwords import Argon2Params, Passwords
 from homer.identity.permissions import (
     Actor,
@@ -133,6 +134,11 @@ class Identity:
                 params,
                 workers=identity_config.passwords.workers,
                 per_client=identity_config.passwords.per_client,
+                policy=PasswordPolicy(
+                    min_length=identity_config.password_min_length,
+                    min_score=identity_config.password_min_score,
+                    refuse_common=identity_config.password_refuse_common,
+                ),
             )
             accounts = AccountService(
                 store,
