@@ -110,6 +110,10 @@ class IdentityConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     password_min_score: Annotated[int, msgspec.Meta(ge=0, le=4)] = 2
     #: Refuse the 30,000 most common passwords, whatever the case.
     password_refuse_common: bool = True
+    #: Which mixes of scripts a new user name may have (Unicode TS #39): ``single``
+    #: (one script), ``highly_restrictive`` (one, or Latin with Han and Japanese kana,
+    #: Bopomofo or Hangul) or ``any``. Look-alike names are refused whatever this says.
+    name_scripts: Literal["single", "highly_restrictive", "any"] = "highly_restrictive"
 
 
 class TokenConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

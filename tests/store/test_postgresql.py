@@ -22,7 +22,7 @@ from homer.store.records import Appended, MessageRecord, NewMessage
 from homer.testing.store_conformance import make_member, make_room, new_message
 from homer.testing.store_conformance_unread import UnreadConformance
 
-from . import unread_upgrade
+from . import skeleton_upgrade, unread_upgrade
 from .conftest import with_query
 
 Nodes = Callable[[int], Awaitable[list[PostgreSQLStore]]]
@@ -242,6 +242,45 @@ async def test_a_database_from_before_unread_counts_is_upgraded(postgresql_url: 
     finally:
         await conn.close()
     await unread_upgrade.check_upgraded(PostgreSQLStore(postgresql_url, pool_size=2))
+
+
+async def test_names_from_before_skeletons_get_theirs_when_the_store_opens(
+    postgresql_url: str,
+) -> None:
+    """Migration 6 adds the column; the store fills it in at open, oldest first."""
+    migrations = await asyncio.to_thread(load_migrations, "homer.store.postgresql.migrations")
+    conn = await asyncpg.connect(postgresql_url)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+                " applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            for migration in migrations[:5]:
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)",
+                    migration.version,
+                    migration.name,
+                )
+            group = skeleton_upgrade.GROUP
+            await conn.execute(
+                "INSERT INTO groups VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                *group[:3],
+                [],  # permissions: text[] here
+                *group[4:],
+            )
+            await conn.executemany(
+                "INSERT INTO users VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9, $10, $11)",
+                [(*row[:6], [], [], *row[8:]) for row in skeleton_upgrade.USERS],
+            )
+    finally:
+        await conn.close()
+    await skeleton_upgrade.check_upgraded(PostgreSQLStore(postgresql_url, pool_size=2))
+    rows = await _query(postgresql_url, "SELECT id, name_skeleton FROM users")
+    stored = {row[0]: row[1] for row in rows}
+    assert stored["u-alice"] == "alice"
+    assert stored["u-cyrillic"] == "alice#u-cyrillic"
 
 
 async def test_a_database_from_a_newer_homer_is_refused(postgresql_url: str) -> None:

@@ -26,7 +26,7 @@ from homer.testing.store_conformance import (
     new_message,
 )
 
-from . import unread_upgrade
+from . import skeleton_upgrade, unread_upgrade
 
 EVENT = AuditEvent(actor="t", action="a", target="x", at=0.0)
 
@@ -478,3 +478,34 @@ async def test_search_rows_are_indexed_in_batches_before_a_search_and_at_open(
     assert hit.message.body["text"] == "fresh words", "indexed before the search"
     assert len(await store.search("u-ann", Query.parse("common"))) == 5
     await store.close()
+
+
+async def test_names_from_before_skeletons_get_theirs_when_the_store_opens(
+    tmp_path: Path,
+) -> None:
+    """Migration 6 adds the column; the store fills it in at open, oldest first."""
+    path = tmp_path / "h.db"
+    migrations = await asyncio.to_thread(load_migrations, "homer.store.sqlite.migrations")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )
+        for migration in migrations[:5]:
+            for statement in _statements(migration.sql):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations(version, name) VALUES (?, ?)",
+                (migration.version, migration.name),
+            )
+        conn.execute("INSERT INTO groups VALUES (?,?,?,?,?,?,?,?)", skeleton_upgrade.GROUP)
+        conn.executemany("INSERT INTO users VALUES (?,?,?,?,?,?,?,?,?,?,?)", skeleton_upgrade.USERS)
+    conn.close()
+    await skeleton_upgrade.check_upgraded(SQLiteStore(path))
+    with sqlite3.connect(path) as conn:
+        stored = dict(conn.execute("SELECT id, name_skeleton FROM users").fetchall())
+        group = conn.execute("SELECT name_skeleton FROM groups").fetchone()[0]
+    conn.close()
+    assert stored["u-alice"] == "alice"
+    assert stored["u-cyrillic"] == "alice#u-cyrillic"
+    assert group == "users"

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from homer.clock import Clock, system_clock
+from homer.confusables import restriction, script_names
 from homer.errors import Conflict, NotFound, RateLimited, Unauthenticated, ValidationFailed
 from homer.identity.passwords import Passwords
 from homer.identity.permissions import Authorizer, Principal, actor_for, requires
@@ -83,9 +84,14 @@ class AccountService:
         default_group_id: str,
         tokens: TokenManager | None = None,
         events: SecurityEvents | None = None,
+        name_scripts: str = "highly_restrictive",
         clock: Clock = system_clock,
     ) -> None:
+        if name_scripts not in ("single", "highly_restrictive", "any"):
+            raise ValueError(f"name_scripts: unknown setting {name_scripts!r}")
         self.store = store
+        #: Which mixes of scripts a new name may have (``identity.name_scripts``).
+        self.name_scripts = name_scripts
         #: Where failed logins, refused sign-ups and password changes are told.
         self.events = events or SecurityEvents(store, clock=clock)
         self.schema = schema
@@ -152,7 +158,7 @@ class AccountService:
         # Validate everything (and report every failing field) before the costly hash.
         errors: dict[str, str] = {}
         try:
-            name = validate_name(name)
+            name = self._valid_name(name, "name")
         except ValidationFailed as exc:
             errors.update(exc.fields)
         try:
@@ -354,7 +360,7 @@ class AccountService:
 
     @requires("admin.users")
     async def rename(self, actor: Principal, name: str, new_name: str) -> User:
-        new_name = validate_name(new_name, "new_name")
+        new_name = self._valid_name(new_name, "new_name")
         record = await self._record(name)
         updated = self._next(record, name=new_name)
         await self._replace(
@@ -389,7 +395,7 @@ class AccountService:
                 self._event(actor.name, "user.group", record, {"group_id": changes["group_id"]})
             )
         if new_name is not None:
-            changes["name"] = validate_name(new_name, "name")
+            changes["name"] = self._valid_name(new_name, "name")
             events.append(
                 self._event(actor.name, "user.rename", record, {"new_name": changes["name"]})
             )
@@ -455,6 +461,20 @@ class AccountService:
             await self.tokens.revoke_user(record.id, actor=actor.name)
 
     # -- helpers --------------------------------------------------------------
+
+    def _valid_name(self, name: object, what: str) -> str:
+        """A name as :func:`validate_name` wants it, in the scripts ``name_scripts``
+        allows. (Look-alikes of existing names are refused by the store.)"""
+        name = validate_name(name, what)
+        level = restriction(name)
+        allowed = {"any": ("single", "highly_restrictive", "mixed")}.get(
+            self.name_scripts,
+            ("single",) if self.name_scripts == "single" else ("single", "highly_restrictive"),
+        )
+        if level not in allowed:
+            scripts = ", ".join(script_names(name))
+            raise ValidationFailed({what: f"mixes scripts ({scripts}): use one script"})
+        return name
 
     async def _record(self, name: str) -> UserRecord:
         record = await self.store.user_by_name(name) if isinstance(name, str) else None

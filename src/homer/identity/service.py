@@ -148,6 +148,7 @@ class Identity:
                 default_group_id=default.id,
                 tokens=tokens,
                 events=events,
+                name_scripts=identity_config.name_scripts,
                 clock=clock,
             )
             sessions = ServerSessions(store, ttl=config.sessions.ttl or None, clock=clock)

@@ -7,7 +7,9 @@ conformance suite in :mod:`homer.testing.store_conformance`.
 Rules every adapter keeps:
 
 - a mutation and its audit event are written in one transaction, or neither is;
-- names are unique by :func:`~homer.store.records.name_key` (case-insensitive);
+- names are unique by :func:`~homer.store.records.name_key` (case-insensitive),
+  and by :func:`~homer.confusables.skeleton` (names that look alike), both kept
+  by unique indexes: a second look-alike is a ``Conflict`` even from another writer;
 - a uniqueness or version clash raises :class:`~homer.errors.Conflict`;
 - any other failure of the backend raises :class:`~homer.errors.StoreError`
   (``raise StoreError(...) from exc``) and leaves the data as it was;

@@ -39,12 +39,14 @@ __all__ = [
     "check_join",
     "check_members",
     "check_name_free",
+    "check_skeleton_free",
     "missed_update",
     "no_room",
     "not_a_member",
     "page",
     "room_taken",
     "room_to_join",
+    "unique_skeleton",
     "unread",
     "window",
 ]
@@ -62,6 +64,22 @@ def check_name_free(table: Named, name: str, *, holder: str | None, own_id: str)
     Conflict that names the clash, before the unique index fails without saying."""
     if holder is not None and holder != own_id:
         raise Conflict(f"a {_KIND[table]} named {name!r} already exists")
+
+
+def check_skeleton_free(table: Named, name: str, *, holder: str | None, own_id: str) -> None:
+    """``holder`` is the id of the row whose name looks like ``name`` (the same
+    :func:`~homer.confusables.skeleton`), if any."""
+    if holder is not None and holder != own_id:
+        raise Conflict(
+            f"{name!r} looks like the name of an existing {_KIND[table]}: choose another name"
+        )
+
+
+def unique_skeleton(skeleton: str, row_id: str, *, taken: bool) -> str:
+    """The skeleton stored for a row written before skeletons were: its own, or, if
+    an older row ``taken`` it already, one made unique with the row's id (the two
+    names were both taken before look-alikes were refused; both stay)."""
+    return f"{skeleton}#{row_id}" if taken else skeleton
 
 
 def missed_update(table: Named, row_id: str, version: int | None) -> HomerError:

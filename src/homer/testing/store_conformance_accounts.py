@@ -83,6 +83,44 @@ class AccountConformance(KitBase):
         assert sum(r is None for r in results) == 1
         assert all(isinstance(r, Conflict) for r in results if r is not None)
 
+    async def test_names_that_look_alike_cannot_both_be_taken(self, store: Store) -> None:
+        group = await self._group(store)
+        await store.insert_user(make_user("alice", group.id), event())
+        # Cyrillic а, Greek α, Latin alpha, dotless ı, a combining acute, dotted İ.
+        for name in ("\u0430lice", "\u03b1lice", "\u0251lice", "al\u0131ce", "alice\u0301"):
+            with pytest.raises(Conflict, match="looks like"):
+                await store.insert_user(make_user(name, group.id), event())
+        with pytest.raises(Conflict, match="looks like"):
+            await store.insert_user(make_user("AL\u0130CE", group.id), event())
+        bob = make_user("bob", group.id)
+        await store.insert_user(bob, event())
+        renamed = UserRecord(**{**fields_of(bob), "name": "\u0430lice", "version": 2})
+        with pytest.raises(Conflict, match="looks like"):
+            await store.replace_user(renamed, event("user.rename"))
+        # A rename to a look-alike of one's own name is no clash; a change of anything
+        # else leaves the name alone.
+        own = UserRecord(**{**fields_of(bob), "name": "b\u043eb", "version": 2})
+        await store.replace_user(own, event("user.rename"))
+        later = UserRecord(**{**fields_of(own), "attributes": {"x": 1}, "version": 3})
+        await store.replace_user(later, event("user.update"))
+        assert await store.user_by_id(bob.id) == later
+        # The group names are guarded alike.
+        with pytest.raises(Conflict, match="looks like"):
+            await store.insert_group(make_group(group.name.upper().replace("S", "\u0405")), event())
+
+    async def test_concurrent_inserts_of_look_alikes_let_exactly_one_win(
+        self, store: Store
+    ) -> None:
+        group = await self._group(store)
+        # m as r+n, the digit one, Cyrillic а and о, the Roman numeral ⅿ.
+        names = ["mallory", "rnallory", "MALLORY", "ma1lory", "m\u0430llory", "\u217fallory"]
+        results = await asyncio.gather(
+            *(store.insert_user(make_user(name, group.id), event()) for name in names),
+            return_exceptions=True,
+        )
+        assert sum(r is None for r in results) == 1, results
+        assert all(isinstance(r, Conflict) for r in results if r is not None)
+
     async def test_replace_follows_versions(self, store: Store) -> None:
         group = await self._group(store)
         user = make_user("carol", group.id)

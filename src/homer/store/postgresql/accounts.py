@@ -9,6 +9,7 @@ from typing import Any
 
 import msgspec
 
+from homer.confusables import skeleton
 from homer.store.postgresql.database import (
     ROWS,
     Connection,
@@ -33,12 +34,14 @@ from homer.store.rules import (
     audit_events,
     check_heir,
     check_name_free,
+    check_skeleton_free,
     missed_update,
     page,
+    unique_skeleton,
     window,
 )
 
-__all__ = ["PostgreSQLAccounts"]
+__all__ = ["PostgreSQLAccounts", "fill_skeletons"]
 
 _INSERT_AUDIT = f"INSERT INTO audit({AUDIT_COLUMNS}) VALUES ({marks(5)})"
 
@@ -52,6 +55,31 @@ async def _audit(conn: Connection, events: AuditEvent | Sequence[AuditEvent]) ->
 async def _check_name_free(conn: Connection, table: Named, name: str, own_id: str) -> None:
     holder = await conn.fetchval(f"SELECT id FROM {table} WHERE name_key = $1", name_key(name))
     check_name_free(table, name, holder=holder, own_id=own_id)
+    holder = await conn.fetchval(f"SELECT id FROM {table} WHERE name_skeleton = $1", skeleton(name))
+    check_skeleton_free(table, name, holder=holder, own_id=own_id)
+
+
+async def fill_skeletons(conn: Connection) -> int:
+    """Give the rows written before skeletons were theirs, oldest first; return how
+    many. A row whose skeleton an older row holds keeps a unique one of its own.
+    Several nodes may open at once: the tables are locked while it fills them."""
+    filled = 0
+    for table in ("groups", "users"):
+        if await conn.fetchval(f"SELECT 1 FROM {table} WHERE name_skeleton IS NULL LIMIT 1"):
+            await conn.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+        rows = await conn.fetch(
+            f"SELECT id, name FROM {table} WHERE name_skeleton IS NULL ORDER BY created_at, id"
+        )
+        for row_id, name in rows:
+            own = skeleton(name)
+            taken = await conn.fetchval(f"SELECT 1 FROM {table} WHERE name_skeleton = $1", own)
+            await conn.execute(
+                f"UPDATE {table} SET name_skeleton = $1 WHERE id = $2",
+                unique_skeleton(own, row_id, taken=taken is not None),
+                row_id,
+            )
+            filled += 1
+    return filled
 
 
 class PostgreSQLAccounts:
@@ -296,11 +324,14 @@ class PostgreSQLAccounts:
         event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
         """Insert a user or a group (``row``: its ``columns``), keyed by its name."""
-        sql = f"INSERT INTO {table}(name_key, {columns}) VALUES ({marks(len(row) + 1)})"
+        sql = (
+            f"INSERT INTO {table}(name_key, name_skeleton, {columns})"
+            f" VALUES ({marks(len(row) + 2)})"
+        )
 
         async def run(conn: Connection) -> None:
             await _check_name_free(conn, table, name, row[0])
-            await conn.execute(sql, name_key(name), *row)
+            await conn.execute(sql, name_key(name), skeleton(name), *row)
             await _audit(conn, event)
 
         await self.db.write(run)
@@ -313,17 +344,27 @@ class PostgreSQLAccounts:
         row: tuple[Any, ...],
         event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
-        """Store a user or a group over the version before its own (the last column)."""
+        """Store a user or a group over the version before its own (the last column).
+        Its skeleton changes (and is checked) only when its name does."""
         names = ["name_key", *columns.split(", ")[1:]]
         changed = ", ".join(f"{column}=${n}" for n, column in enumerate(names, 1))
         sql = (
             f"UPDATE {table} SET {changed} WHERE id=${len(names) + 1} AND version=${len(names) + 2}"
         )
         row_id, version = row[0], row[-1]
+        key = name_key(name)
 
         async def run(conn: Connection) -> None:
-            await _check_name_free(conn, table, name, row_id)
-            status = await conn.execute(sql, name_key(name), *row[1:], row_id, version - 1)
+            current = await conn.fetchval(f"SELECT name_key FROM {table} WHERE id = $1", row_id)
+            if current is not None and current != key:  # a rename: its skeleton changes
+                await _check_name_free(conn, table, name, row_id)
+                await conn.execute(
+                    f"UPDATE {table} SET name_skeleton = $1 WHERE id = $2 AND version = $3",
+                    skeleton(name),
+                    row_id,
+                    version - 1,
+                )
+            status = await conn.execute(sql, key, *row[1:], row_id, version - 1)
             if rowcount(status) == 0:
                 found = await conn.fetchval(f"SELECT version FROM {table} WHERE id = $1", row_id)
                 raise missed_update(table, row_id, found)

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 from homer.errors import HomerError
 from homer.store.appends import AppendBatch, Key, Plan, Spot, Tail
 from homer.store.changes import search_text
-from homer.store.postgresql.accounts import PostgreSQLAccounts
+from homer.store.postgresql.accounts import PostgreSQLAccounts, fill_skeletons
 from homer.store.postgresql.database import (
     LOCK_SPACE,
     ROWS,
@@ -273,6 +273,7 @@ class PostgreSQLStore(PostgreSQLAccounts, PostgreSQLFiles):
 
     async def open(self) -> None:
         await self.db.open(self.MIGRATIONS)
+        await self.db.write(fill_skeletons)  # rows from before migration 6
 
     async def close(self) -> None:
         await self.db.close()

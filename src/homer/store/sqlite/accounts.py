@@ -10,6 +10,7 @@ from typing import Any
 
 import msgspec
 
+from homer.confusables import skeleton
 from homer.store.records import (
     AuditEntry,
     AuditEvent,
@@ -26,13 +27,15 @@ from homer.store.rules import (
     audit_events,
     check_heir,
     check_name_free,
+    check_skeleton_free,
     missed_update,
     page,
+    unique_skeleton,
     window,
 )
 from homer.store.sqlite.database import ROWS, SQLiteDatabase
 
-__all__ = ["SQLiteAccounts"]
+__all__ = ["SQLiteAccounts", "fill_skeletons"]
 
 _INSERT_AUDIT = f"INSERT INTO audit({AUDIT_COLUMNS}) VALUES (?, ?, ?, ?, ?)"
 
@@ -46,6 +49,31 @@ def _audit(conn: sqlite3.Connection, events: AuditEvent | Sequence[AuditEvent]) 
 def _check_name_free(conn: sqlite3.Connection, table: Named, name: str, own_id: str) -> None:
     row = conn.execute(f"SELECT id FROM {table} WHERE name_key = ?", (name_key(name),)).fetchone()
     check_name_free(table, name, holder=None if row is None else row[0], own_id=own_id)
+    row = conn.execute(
+        f"SELECT id FROM {table} WHERE name_skeleton = ?", (skeleton(name),)
+    ).fetchone()
+    check_skeleton_free(table, name, holder=None if row is None else row[0], own_id=own_id)
+
+
+def fill_skeletons(conn: sqlite3.Connection) -> int:
+    """Give the rows written before skeletons were theirs, oldest first; return how
+    many. A row whose skeleton an older row holds keeps a unique one of its own."""
+    filled = 0
+    for table in ("groups", "users"):
+        rows = conn.execute(
+            f"SELECT id, name FROM {table} WHERE name_skeleton IS NULL ORDER BY created_at, id"
+        ).fetchall()
+        for row_id, name in rows:
+            own = skeleton(name)
+            taken = conn.execute(
+                f"SELECT 1 FROM {table} WHERE name_skeleton = ?", (own,)
+            ).fetchone()
+            conn.execute(
+                f"UPDATE {table} SET name_skeleton = ? WHERE id = ?",
+                (unique_skeleton(own, row_id, taken=taken is not None), row_id),
+            )
+            filled += 1
+    return filled
 
 
 class SQLiteAccounts:
@@ -300,11 +328,12 @@ class SQLiteAccounts:
         event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
         """Insert a user or a group (``row``: its ``columns``), keyed by its name."""
-        sql = f"INSERT INTO {table}(name_key, {columns}) VALUES ({', '.join('?' * (len(row) + 1))})"
+        marks = ", ".join("?" * (len(row) + 2))
+        sql = f"INSERT INTO {table}(name_key, name_skeleton, {columns}) VALUES ({marks})"
 
         def run(conn: sqlite3.Connection) -> None:
             _check_name_free(conn, table, name, row[0])
-            conn.execute(sql, (name_key(name), *row))
+            conn.execute(sql, (name_key(name), skeleton(name), *row))
             _audit(conn, event)
 
         await self.db.write(run)
@@ -317,14 +346,23 @@ class SQLiteAccounts:
         row: tuple[Any, ...],
         event: AuditEvent | Sequence[AuditEvent],
     ) -> None:
-        """Store a user or a group over the version before its own (the last column)."""
+        """Store a user or a group over the version before its own (the last column).
+        Its skeleton changes (and is checked) only when its name does."""
         changed = ", ".join(f"{column}=?" for column in ["name_key", *columns.split(", ")[1:]])
         sql = f"UPDATE {table} SET {changed} WHERE id=? AND version=?"
         row_id, version = row[0], row[-1]
+        key = name_key(name)
 
         def run(conn: sqlite3.Connection) -> None:
-            _check_name_free(conn, table, name, row_id)
-            if conn.execute(sql, (name_key(name), *row[1:], row_id, version - 1)).rowcount == 0:
+            stored = conn.execute(f"SELECT name_key FROM {table} WHERE id = ?", (row_id,))
+            current = stored.fetchone()
+            if current is not None and current[0] != key:  # a rename
+                _check_name_free(conn, table, name, row_id)
+                conn.execute(
+                    f"UPDATE {table} SET name_skeleton = ? WHERE id = ? AND version = ?",
+                    (skeleton(name), row_id, version - 1),
+                )
+            if conn.execute(sql, (key, *row[1:], row_id, version - 1)).rowcount == 0:
                 found = conn.execute(
                     f"SELECT version FROM {table} WHERE id = ?", (row_id,)
                 ).fetchone()

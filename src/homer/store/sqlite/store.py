@@ -44,7 +44,7 @@ from homer.store.rules import (
     window,
 )
 from homer.store.search import WINDOW, Query, filters
-from homer.store.sqlite.accounts import SQLiteAccounts
+from homer.store.sqlite.accounts import SQLiteAccounts, fill_skeletons
 from homer.store.sqlite.database import ROWS, SQLiteDatabase, Synchronous
 from homer.store.sqlite.files import SQLiteFiles
 
@@ -234,6 +234,7 @@ class SQLiteStore(SQLiteAccounts, SQLiteFiles):
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"cannot open the SQLite store at {self.db.path}: {exc}") from exc
         await self.db.write(_index_search)  # what a process that stopped left unindexed
+        await self.db.write(fill_skeletons)  # rows from before migration 6
 
     async def close(self) -> None:
         await self.db.close()
