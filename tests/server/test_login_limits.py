@@ -3,6 +3,8 @@ source addresses (127.0.0.1 and 127.0.0.2) talking to a server on 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -10,7 +12,7 @@ from typing import Any
 
 import aiohttp
 
-from homer.config import HomerConfig
+from homer.config import HomerConfig, PasswordConfig
 from homer.testing.server import PASSWORD, TestServer, replace_config, running_homer
 
 
@@ -82,3 +84,48 @@ async def test_sign_ups_are_limited_per_address(tmp_path: Path) -> None:
         assert statuses == [201] * 5 + [429] * 2
         body = {"name": "dora", "password": "correct horse battery staple"}
         assert (await post(other, server, "/api/register", body))[0] == 201
+
+
+def one_hash_per_address(config: HomerConfig) -> HomerConfig:
+    return replace_config(config, identity={"passwords": PasswordConfig(per_client=1)})
+
+
+async def test_a_flooding_address_gets_429_while_another_address_logs_in(
+    tmp_path: Path,
+) -> None:
+    async with running_homer(tmp_path, configure=one_hash_per_address) as server:
+        await server.user("alice")
+        passwords = server.app.identity.passwords
+        gate = threading.Event()
+        judge = passwords._judge_and_hash
+
+        def held(password: str, user_inputs: Any) -> Any:
+            gate.wait(10.0)
+            return judge(password, user_inputs)
+
+        passwords._judge_and_hash = held  # type: ignore[method-assign]
+        started = asyncio.Event()
+        passwords.pool.on_start = lambda client: started.set()
+        strong = "correct horse battery staple"
+        try:
+            async with client_from("127.0.0.2") as flood, client_from("127.0.0.1") as alice:
+                first = asyncio.create_task(
+                    post(flood, server, "/api/register", {"name": "bot1", "password": strong})
+                )
+                await asyncio.wait_for(started.wait(), 10.0)
+                status, body = await post(
+                    flood, server, "/api/register", {"name": "bot2", "password": strong}
+                )
+                assert (status, body["code"]) == (429, "rate_limited"), "refused, not queued"
+                # The flood holds a worker; alice's login takes the other one at once.
+                status, body = await post(
+                    alice, server, "/api/login", {"name": "alice", "password": PASSWORD}
+                )
+                assert status == 200, body
+                assert not first.done()
+                gate.set()
+                assert (await first)[0] == 201
+        finally:
+            gate.set()
+        metrics = server.app.metrics.render().decode()
+        assert 'homer_security_events_total{kind="hashing.refused"} 1.0' in metrics
