@@ -87,7 +87,7 @@ TABLES: tuple[Table, ...] = (
         "groups",
         ("id",),
         _columns(
-            "id name name_key permissions parent_id created_at updated_at version",
+            "id name name_key name_skeleton permissions parent_id created_at updated_at version",
             lists="permissions",
         ),
         parent="parent_id",
@@ -96,8 +96,8 @@ TABLES: tuple[Table, ...] = (
         "users",
         ("id",),
         _columns(
-            "id name name_key password_hash group_id attributes grants denies"
-            " created_at updated_at version",
+            "id name name_key name_skeleton password_hash group_id attributes grants"
+            " denies created_at updated_at version",
             json="attributes",
             lists="grants denies",
         ),
