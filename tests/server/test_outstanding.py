@@ -9,25 +9,33 @@ import contextlib
 from pathlib import Path
 from typing import cast
 
-from homer.testing.server import replace_config, running_homer
+from homer.testing.server import TestServer, replace_config, running_homer
 from tests.server.rawws import RawWebSocket, client_frame
 
 PAGE = 200  # messages of a history page
 TEXT = "x" * 7_000  # about 1.4 MB a page
 
 
+async def hoarder_of_a_big_room(server: TestServer) -> RawWebSocket:
+    """A member of a room of 200 long messages that has stopped reading."""
+    writer = await server.client("writer")
+    await writer.create("big")
+    for _ in range(PAGE // 20):
+        await asyncio.gather(*(writer.send("big", TEXT) for _ in range(20)))
+    hoarder = await RawWebSocket.connect(
+        server.running.host, server.running.port, receive_buffer=4096
+    )
+    await hoarder.send_json({"op": "hello", "rid": 0, "token": await server.token("reader")})
+    await hoarder.reply(0)
+    await hoarder.send_json({"op": "join", "rid": 0, "room": "big"})
+    await hoarder.reply(0)
+    hoarder.writer.transport.pause_reading()
+    return hoarder
+
+
 async def test_a_client_that_asks_and_never_reads_stops_being_served(tmp_path: Path) -> None:
     async with running_homer(tmp_path) as server:
-        writer = await server.client("writer")
-        await writer.create("big")
-        for _ in range(PAGE // 20):
-            await asyncio.gather(*(writer.send("big", TEXT) for _ in range(20)))
-        hoarder = await RawWebSocket.connect(
-            server.running.host, server.running.port, receive_buffer=4096
-        )
-        await hoarder.send_json({"op": "hello", "rid": 0, "token": await server.token("writer")})
-        await hoarder.reply(0)
-        hoarder.writer.transport.pause_reading()
+        hoarder = await hoarder_of_a_big_room(server)
         before = server.app.metrics.requests.value
         ask = b"".join(
             client_frame(b'{"op":"history","rid":%d,"room":"big","limit":%d}' % (rid, PAGE))
@@ -54,18 +62,7 @@ async def test_replies_count_against_the_send_queue(tmp_path: Path) -> None:
     async with running_homer(
         tmp_path, configure=lambda c: replace_config(c, limits={"send_queue": 1_000_000})
     ) as server:
-        writer = await server.client("writer")
-        await writer.create("big")
-        for _ in range(PAGE // 20):
-            await asyncio.gather(*(writer.send("big", TEXT) for _ in range(20)))
-        hoarder = await RawWebSocket.connect(
-            server.running.host, server.running.port, receive_buffer=4096
-        )
-        await hoarder.send_json({"op": "hello", "rid": 0, "token": await server.token("reader")})
-        await hoarder.reply(0)
-        await hoarder.send_json({"op": "join", "rid": 0, "room": "big"})
-        await hoarder.reply(0)
-        hoarder.writer.transport.pause_reading()
+        hoarder = await hoarder_of_a_big_room(server)
         slow = server.app.metrics.slow_consumers._value.get()
         # Forty pages (56 MB) in one write: all read at once, before the server can
         # pause; the kernel's socket buffers take a few megabytes of them at most.
