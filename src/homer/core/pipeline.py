@@ -41,6 +41,7 @@ from homer.errors import (
 )
 from homer.identity.accounts import User
 from homer.identity.permissions import Actor
+from homer.protocol.convert import convert
 from homer.protocol.envelope import Envelope, RequestId
 from homer.protocol.headers import SESSION_HEADER
 
@@ -136,7 +137,7 @@ class Handler:
                 raise BadParams(f"{self.op} takes no parameters (got {names})")
             return None
         try:
-            return msgspec.convert(params or {}, self.params)
+            return convert(params or {}, self.params)
         except msgspec.ValidationError as exc:
             raise BadParams(str(exc)) from None
 
