@@ -58,7 +58,7 @@ class LoggedIn(msgspec.Struct, forbid_unknown_fields=True):
     user: UserRef
 
 
-class TokenBody(msgspec.Struct):
+class TokenBody(msgspec.Struct, forbid_unknown_fields=True):
     """The token to refresh, when it is not in the ``Authorization`` header (which wins)."""
 
     token: str | UnsetType = UNSET
@@ -117,10 +117,11 @@ async def login(request: web.Request) -> web.Response:
 
 async def refresh(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
+    # A body is read and checked even when the header holds the token (which wins).
+    sent: TokenBody | None = await route_body(request) if request.body_exists else None
     token = bearer_token(request.headers.get("Authorization", ""))
-    if token is None and request.can_read_body:
-        sent: TokenBody | None = await route_body(request)
-        token = sent.token if sent is not None and sent.token is not UNSET else None
+    if token is None and sent is not None and sent.token is not UNSET:
+        token = sent.token
     if token is None:
         raise Unauthenticated("send the token as 'Authorization: Bearer ...' or {\"token\": ...}")
     _, fresh = await app.identity.refresh(token)
