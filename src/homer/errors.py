@@ -17,6 +17,7 @@ for people and logs. Codes never change meaning once released.
     │   └── InvalidToken            invalid_token forged, garbled, wrong key, wrong purpose
     │       └── TokenRevoked        token_revoked revoked one by one or with all of a user's
     ├── MethodNotAllowed            method_not_allowed  the path takes other methods (``allowed``)
+    ├── UnsupportedMediaType        unsupported_media_type  a body in a type the route never reads
     ├── RateLimited                 rate_limited  try again after ``retry_after`` seconds
     ├── TooLarge                    too_large     a frame or message over the configured limit
     │   └── BlobTooLarge            too_large     a stored file over its size limit
@@ -58,6 +59,7 @@ __all__ = [
     "TooLarge",
     "Unauthenticated",
     "UnknownOp",
+    "UnsupportedMediaType",
     "ValidationFailed",
 ]
 
@@ -78,6 +80,7 @@ class ErrorCode(StrEnum):
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
     METHOD_NOT_ALLOWED = "method_not_allowed"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
 
 
 class HomerError(Exception):
@@ -136,6 +139,13 @@ class MethodNotAllowed(HomerError):
     def __init__(self, method: str, path: str, allowed: list[str]) -> None:
         super().__init__(f"{path} takes {', '.join(allowed)}, not {method}")
         self.allowed = allowed
+
+
+class UnsupportedMediaType(HomerError):
+    """A request body whose ``Content-Type`` the route does not read (a JSON route sent
+    a form, say): nothing of it was read."""
+
+    code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
 
 
 class Conflict(HomerError):

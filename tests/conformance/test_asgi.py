@@ -97,6 +97,29 @@ async def test_the_host_keeps_its_routes_and_homer_answers_under_its_mount(
         await alice.close()
 
 
+async def test_a_length_past_the_limit_is_refused_before_any_body(tmp_path: Path) -> None:
+    homer = make_homer(tmp_path)
+    async with serving(host_app(homer)) as base:
+        host, port = base.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            f"POST /chat/api/login HTTP/1.1\r\nHost: {host}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 1000000000000\r\n\r\n".encode()
+        )
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        finally:
+            writer.close()
+        assert head.startswith(b"HTTP/1.1 413"), head[:80]
+        assert b"application/json" in head
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(base + "/chat/api/login", data={"name": "a", "password": "b"}) as answer,
+        ):
+            assert answer.status == 415
+            assert (await answer.json())["code"] == "unsupported_media_type"
+
+
 @pytest.mark.parametrize(
     ("path", "headers", "status"),
     [

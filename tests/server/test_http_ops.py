@@ -25,6 +25,8 @@ async def op(
     if token is not None:
         sent["Authorization"] = f"Bearer {token}"
     data = raw if raw is not None else msgspec.json.encode(body) if body is not None else b""
+    if data and "Content-Type" not in sent:
+        sent["Content-Type"] = "application/json"
     async with (
         aiohttp.ClientSession() as http,
         http.post(f"{server.url}/api/ops/{name}", data=data, headers=sent) as response,
@@ -87,7 +89,44 @@ async def test_codecs_are_negotiated_by_content_type_and_accept(tmp_path: Path) 
         status, answer, _ = await op(
             server, token, "ping", raw=b"<a/>", headers={"Content-Type": "text/xml"}
         )
-        assert status == 415
+        assert (status, answer["body"]["code"]) == (415, "unsupported_media_type")
+
+
+async def test_a_body_in_no_codec_is_refused_unread(tmp_path: Path) -> None:
+    """A form or plain text (what a page elsewhere can post without asking) is never
+    taken for parameters; neither is a body of no type."""
+    async with running_homer(tmp_path) as server:
+        token = await server.token("alice")
+        await op(server, token, "create", {"room": "lobby"})
+        sent = msgspec.json.encode({"room": "lobby", "cid": "f", "text": "forged"})
+        for media in (
+            "application/x-www-form-urlencoded",
+            "text/plain",
+            "multipart/form-data; boundary=x",
+            "application/octet-stream",
+        ):
+            status, answer, kind = await op(
+                server, token, "send", raw=sent, headers={"Content-Type": media}
+            )
+            assert (status, answer["body"]["code"]) == (415, "unsupported_media_type"), media
+            assert kind.startswith("application/json")
+        async with (
+            aiohttp.ClientSession(skip_auto_headers=["Content-Type"]) as http,
+            http.post(
+                f"{server.url}/api/ops/send",
+                data=sent,
+                headers={"Authorization": f"Bearer {token}"},
+                skip_auto_headers=["Content-Type"],
+            ) as response,
+        ):
+            assert response.status == 415
+        status, history, _ = await op(server, token, "history", {"room": "lobby"})
+        assert [m for m in history["body"]["messages"] if m["op"] == "msg"] == []
+        # No body needs no type.
+        status, _, _ = await op(
+            server, token, "ping", headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert status == 200
 
 
 async def test_refusals_carry_a_code_and_an_http_status(tmp_path: Path) -> None:

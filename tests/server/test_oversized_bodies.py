@@ -91,7 +91,7 @@ async def test_a_body_that_dribbles_in_is_cut_off_after_the_handshake_timeout(
             reader, writer = await asyncio.open_connection(host, int(port))
             writer.write(
                 f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
-                f"Content-Length: 1000\r\n\r\n".encode()
+                f"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n".encode()
             )
             started = asyncio.get_running_loop().time()
 
@@ -108,3 +108,64 @@ async def test_a_body_that_dribbles_in_is_cut_off_after_the_handshake_timeout(
                 writer.close()
             assert head.startswith(b"HTTP/1.1 408"), (path, head[:60])
             assert asyncio.get_running_loop().time() - started < 2, path
+
+
+#: A length no route takes, announced with no body behind it.
+HUGE = 1_000_000_000_000
+
+
+async def announced(
+    server: TestServer, path: str, token: str, *, expect: bool, media: str = "application/json"
+) -> bytes:
+    """What the server sends, within 3 s, to a request head announcing ``HUGE`` bytes
+    and no byte of the body."""
+    host, port = server.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    expecting = "Expect: 100-continue\r\n" if expect else ""
+    writer.write(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: {media}\r\n{expecting}Content-Length: {HUGE}\r\n\r\n".encode()
+    )
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("expect", [False, True], ids=["plain", "expect-100-continue"])
+async def test_a_length_past_the_limit_is_refused_before_any_body(
+    tmp_path: Path, expect: bool
+) -> None:
+    async with running_homer(tmp_path) as server:
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        token = await server.token("alice")
+        for path in [*PATHS, "/api/token/refresh", "/api/session", "/no/such/route"]:
+            head = await announced(server, path, token, expect=expect)
+            assert head.startswith(b"HTTP/1.1 413"), (path, head[:80])
+            assert b"application/json" in head, (path, head)
+            assert b"100 Continue" not in head, path
+        # An upload has a limit of its own (files.max_size), refused the same way.
+        head = await announced(server, "/api/files", token, expect=expect, media="image/png")
+        assert head.startswith(b"HTTP/1.1 413"), head[:80]
+
+
+async def test_a_length_within_the_limit_gets_100_continue(tmp_path: Path) -> None:
+    async with running_homer(tmp_path) as server:
+        token = await server.token("alice")
+        host, port = server.url.removeprefix("http://").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        body = b'{"name": "alice", "password": "wrong password"}'
+        writer.write(
+            f"POST /api/login HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nExpect: 100-continue\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n".encode()
+        )
+        try:
+            interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+            assert interim.startswith(b"HTTP/1.1 100 Continue")
+            writer.write(body)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 3)
+        finally:
+            writer.close()
+        assert head.startswith(b"HTTP/1.1 401"), head[:80]

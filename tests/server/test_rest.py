@@ -67,6 +67,8 @@ class Api:
     ) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         data = raw if raw is not None else msgspec.json.encode(body) if body is not None else None
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         async with self.http.request(
             method, f"{self.server.url}{path}", data=data, headers=headers, params=query
         ) as response:

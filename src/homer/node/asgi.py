@@ -37,6 +37,7 @@ from typing import Any
 from urllib.parse import quote
 
 import h11
+import msgspec
 from aiohttp import web
 
 from homer.core.app import Homer
@@ -313,6 +314,11 @@ class HomerASGI:
             await _plain(send, 503, b"Homer is not started: run it in the host's lifespan")
             return
         limit = max(self.app.config.limits.max_frame, 1024)
+        declared = _header_map(scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:  # refused unread, as aiohttp does
+            message = f"a body of {int(declared)} bytes is over the limit of {limit}"
+            await _answer_json(send, 413, {"code": "too_large", "message": message})
+            return
         body = await _request_body(receive, limit + 1)  # one more: aiohttp answers 413
         channel = ASGIChannel(peername=scope.get("client"))
         protocol = server()
@@ -530,6 +536,12 @@ def _header_map(scope: Scope) -> dict[str, str]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         found[name] = f"{found[name]}, {value}" if name in found else value
     return found
+
+
+async def _answer_json(send: Send, status: int, answer: dict[str, str]) -> None:
+    headers = [(b"content-type", b"application/json"), (b"connection", b"close")]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": msgspec.json.encode(answer)})
 
 
 async def _plain(send: Send, status: int, text: bytes) -> None:

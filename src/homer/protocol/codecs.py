@@ -140,7 +140,7 @@ class MessagePackCodec:
 
 
 #: Content-Types that name no format: the body is read as JSON.
-_UNNAMED = frozenset({"", "application/octet-stream", "application/x-www-form-urlencoded"})
+_UNNAMED = frozenset({""})
 
 
 def media_type(codec: Codec) -> str:
@@ -266,9 +266,8 @@ class CodecRegistry:
         return cast(F, found)
 
     def for_content_type(self, header: str | None) -> Codec | None:
-        """The codec a request body's ``Content-Type`` names; JSON when it names no
-        format (none at all, ``application/octet-stream``, or curl's default
-        ``application/x-www-form-urlencoded``)."""
+        """The codec a ``Content-Type`` names (JSON for an empty one); ``None`` for any
+        other type, a form's or ``application/octet-stream`` included."""
         wanted = (header or "").partition(";")[0].strip().lower()
         if wanted in _UNNAMED:
             return self._codecs.get(JSONCodec.name)

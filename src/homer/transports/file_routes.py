@@ -275,6 +275,7 @@ FILE_ROUTES: tuple[Route, ...] = (
         answer=FileInfo,
         status=201,
         query=UploadQuery,
+        max_body=lambda app: app.config.files.max_size + MULTIPART_SLACK,
         upload={
             "multipart/form-data": {
                 "type": "object",

@@ -11,7 +11,7 @@ import logging
 from typing import Any
 
 import msgspec
-from aiohttp import web
+from aiohttp import HttpVersion11, web
 
 from homer.core.app import Homer
 from homer.core.ops import authenticate
@@ -23,20 +23,26 @@ from homer.errors import (
     MethodNotAllowed,
     RateLimited,
     Unauthenticated,
+    UnsupportedMediaType,
 )
 from homer.identity.accounts import User
 
 __all__ = [
     "APP_KEY",
+    "BODY_LIMITS_KEY",
+    "JSON",
     "STATUS",
     "bearer_token",
     "bearer_user",
+    "body_limit_middleware",
     "error_response",
     "errors_middleware",
+    "expect_within_limit",
     "internal_error",
     "json_body",
     "json_response",
     "read_body",
+    "require_json",
 ]
 
 log = logging.getLogger("homer.http")
@@ -53,6 +59,7 @@ STATUS: dict[str, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.CONFLICT: 409,
     ErrorCode.TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
@@ -86,6 +93,72 @@ def internal_error() -> web.Response:
     return json_response({"code": "internal", "message": "internal error"}, 500)
 
 
+#: The media type of every JSON request body.
+JSON = "application/json"
+
+
+def require_json(request: web.Request) -> None:
+    """Refuse a body that is not ``application/json`` (a form, plain text, none named):
+    what a page of another origin could post without asking. No body: nothing to refuse."""
+    if not request.body_exists:
+        return
+    media = (request.headers.get("Content-Type") or "").partition(";")[0].strip().lower()
+    if media != JSON:
+        named = repr(media) if media else "none"
+        raise UnsupportedMediaType(f"the body must be {JSON} (Content-Type: {named})")
+
+
+#: The largest body each route takes, by its handler (the others: ``limits.max_frame``).
+BODY_LIMITS_KEY: web.AppKey[dict[Any, int]] = web.AppKey("body_limits", dict)
+
+
+def _body_limit(request: web.Request) -> int:
+    limits = request.app.get(BODY_LIMITS_KEY, {})
+    default = max(request.app[APP_KEY].config.limits.max_frame, 1024)
+    return limits.get(request.match_info.handler, default)
+
+
+def _over_limit(request: web.Request) -> web.Response | None:
+    """413 for a ``Content-Length`` past the route's limit, before a byte is read;
+    the connection is closed after it (the body is never read)."""
+    length = request.content_length
+    limit = _body_limit(request)
+    if length is None or length <= limit:
+        return None
+    response = json_response(
+        {"code": "too_large", "message": f"a body of {length} bytes is over the limit of {limit}"},
+        413,
+    )
+    response.force_close()
+    return response
+
+
+async def expect_within_limit(request: web.Request) -> web.StreamResponse | None:
+    """``Expect: 100-continue``: 413 instead of ``100 Continue`` for a body past the
+    route's limit; aiohttp's own answer otherwise."""
+    refused = _over_limit(request)
+    if refused is not None:
+        return refused
+    if request.version != HttpVersion11:
+        return None
+    expect = request.headers.get("Expect", "")
+    if expect.lower() != "100-continue":
+        raise web.HTTPExpectationFailed(text=f"unknown Expect: {expect}")
+    await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+    request.writer.output_size = 0  # what follows is the answer itself
+    return None
+
+
+@web.middleware
+async def body_limit_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A declared body past the route's limit is refused at once, unread."""
+    refused = _over_limit(request)
+    if refused is not None:
+        return refused
+    response: web.StreamResponse = await handler(request)
+    return response
+
+
 async def read_body(request: web.Request) -> bytes:
     """The request's whole body, which must arrive within ``limits.handshake_timeout``
     (a body sent a byte at a time would hold a handler and a socket forever)."""
@@ -101,6 +174,7 @@ async def read_body(request: web.Request) -> bytes:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
+    require_json(request)
     try:
         data = msgspec.json.decode(await read_body(request))
     except msgspec.DecodeError as exc:

@@ -1,7 +1,7 @@
 """``POST /api/ops/{op}``: any operation over plain HTTP, built-in or the application's.
 
 The body holds the op's parameters in the codec its ``Content-Type`` names
-(JSON when it names none); the answer is the reply or error envelope a
+(a body in any other type, a form say, is 415); the answer is the reply or error envelope a
 WebSocket client would get, in the codec the ``Accept`` header prefers, with
 an HTTP status that matches the error code. The token goes in
 ``Authorization: Bearer``.
@@ -29,7 +29,14 @@ from homer.core.pipeline import (
     error_details,
 )
 from homer.core.session import BasePeer
-from homer.errors import HomerError, InternalError, InvalidInput, RateLimited, UnknownOp
+from homer.errors import (
+    HomerError,
+    InternalError,
+    InvalidInput,
+    RateLimited,
+    UnknownOp,
+    UnsupportedMediaType,
+)
 from homer.messaging.hub import Outgoing
 from homer.protocol.codecs import Codec, DecodeError, media_type
 from homer.protocol.envelope import Envelope, error_envelope, reply_envelope
@@ -87,20 +94,29 @@ def op_call(app: Homer, request: web.Request, op: str, params: Any) -> Call:
     return Call(handler, Context(app, peer, None), params, request_bearer(request))
 
 
-def negotiate(app: Homer, request: web.Request) -> tuple[Codec, Codec]:
-    """The codecs of the request body and of the answer, or 415 / 406."""
+def negotiate(app: Homer, request: web.Request) -> Codec:
+    """The codec of the answer, or 406."""
     accept = request.headers.get("Accept")
     answer = app.codecs.for_accept(accept)
     if answer is None:
         offered = ", ".join(media_type(codec) for codec in app.codecs)
         raise web.HTTPNotAcceptable(text=f"Accept {accept!r} names none of: {offered}")
-    body = app.codecs.for_content_type(request.headers.get("Content-Type"))
-    if body is None:
-        offered = ", ".join(media_type(codec) for codec in app.codecs)
-        raise web.HTTPUnsupportedMediaType(
-            text=f"Content-Type {request.headers.get('Content-Type')!r} is none of: {offered}"
-        )
-    return body, answer
+    return answer
+
+
+def body_codec(app: Homer, request: web.Request) -> Codec | None:
+    """The codec of the request body (``None``: there is none), or
+    :class:`UnsupportedMediaType` when its ``Content-Type`` names none: a form or
+    plain text is never read as parameters."""
+    if not request.body_exists:
+        return None
+    header = request.headers.get("Content-Type")
+    codec = app.codecs.for_content_type(header) if header else None
+    if codec is None:
+        offered = ", ".join(media_type(known) for known in app.codecs)
+        named = repr(header) if header else "none"
+        raise UnsupportedMediaType(f"Content-Type {named} is none of: {offered}")
+    return codec
 
 
 def encoded(codec: Codec, envelope: Envelope, status: int) -> web.Response:
@@ -112,11 +128,12 @@ def encoded(codec: Codec, envelope: Envelope, status: int) -> web.Response:
 async def post_op(request: web.Request, app: Homer) -> web.Response:
     """``POST /api/ops/{op}``."""
     app.metrics.requests.inc()
-    body_codec, answer = negotiate(app, request)
+    answer = negotiate(app, request)
     try:
-        raw = await read_body(request)
+        codec = body_codec(app, request)
+        raw = await read_body(request) if codec is not None else b""
         try:
-            params = body_codec.decode(raw) if raw.strip() else {}
+            params = codec.decode(raw) if codec is not None and raw.strip() else {}
         except DecodeError as exc:
             raise InvalidInput(str(exc)) from None
         if not isinstance(params, dict):

@@ -32,8 +32,16 @@ from homer.core.pipeline import Call, Context
 from homer.errors import InvalidInput, UnknownOp
 from homer.identity.accounts import User
 from homer.identity.permissions import Actor
+from homer.protocol.convert import convert
 from homer.store.records import name_key
-from homer.transports.http import APP_KEY, json_response, read_body
+from homer.transports.http import (
+    APP_KEY,
+    BODY_LIMITS_KEY,
+    expect_within_limit,
+    json_response,
+    read_body,
+    require_json,
+)
 from homer.transports.http_ops import RequestPeer, request_bearer
 
 if TYPE_CHECKING:
@@ -125,6 +133,8 @@ class Route:
     ops: tuple[str, ...] = ()
     #: Bounds that come from the configuration: query parameter -> schema keywords.
     bounds: Callable[[Homer], dict[str, dict[str, Any]]] | None = None
+    #: The largest body the route takes, in bytes (``None``: ``limits.max_frame``).
+    max_body: Callable[[Homer], int] | None = None
     #: Whether ``app`` serves the route at all (``None``: always).
     when: Callable[[Homer], bool] | None = None
 
@@ -181,6 +191,7 @@ class _RestTarget:
         # the handler, as it streams).
         body = None
         if self.route.upload is None:
+            require_json(asked.request)
             body = _decode(await read_body(asked.request), self.route.body)
         return await handler(RouteCall(ctx, asked.request, asked.query, body))
 
@@ -238,6 +249,7 @@ async def route_body(request: web.Request) -> Any:
     for no body where the route needs none."""
     route = request[ROUTE_KEY]
     assert route.body is not None
+    require_json(request)
     raw = await read_body(request) if request.can_read_body else b""
     if not raw.strip() and not route.needs_body:
         return None
@@ -253,13 +265,19 @@ def add_routes(http: web.Application, routes: tuple[Route, ...]) -> None:
     them at :data:`ROUTES_KEY` (for the OpenAPI document)."""
     app = http[APP_KEY]
     served = tuple(route for route in routes if route.when is None or route.when(app))
+    limits: dict[Any, int] = {}
     for route in served:
         serve = _rest(route) if route.handler is not None else _plain(route)
+        if route.max_body is not None:
+            limits[serve] = route.max_body(app)
         if route.method == "GET":  # HEAD too, as aiohttp's add_get does (health checks)
-            http.router.add_get(route.path, serve)
+            http.router.add_get(route.path, serve, expect_handler=expect_within_limit)
         else:
-            http.router.add_route(route.method, route.path, serve)
+            http.router.add_route(
+                route.method, route.path, serve, expect_handler=expect_within_limit
+            )
     http[ROUTES_KEY] = served
+    http[BODY_LIMITS_KEY] = limits
 
 
 def _query(request: web.Request, kind: type[msgspec.Struct] | None) -> Any:
@@ -291,8 +309,9 @@ def _decode(raw: bytes, kind: type[msgspec.Struct] | None, *, must_be_object: bo
         return as_body(data, kind)
     try:
         return msgspec.json.decode(raw if raw.strip() else b"{}", type=kind)
-    except msgspec.ValidationError as exc:
-        raise InvalidInput(str(exc)) from None
+    except msgspec.ValidationError:
+        # Maybe a whole number written as 5.0: read again as data, then converted.
+        return as_body(msgspec.json.decode(raw), kind)
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"the body is not JSON: {exc}") from None
 
@@ -300,6 +319,6 @@ def _decode(raw: bytes, kind: type[msgspec.Struct] | None, *, must_be_object: bo
 def as_body(data: Mapping[str, Any], kind: type[msgspec.Struct]) -> Any:
     """A JSON object already decoded, as ``kind``; :class:`InvalidInput` when it does not fit."""
     try:
-        return msgspec.convert(data, kind)
+        return convert(data, kind)
     except msgspec.ValidationError as exc:
         raise InvalidInput(str(exc)) from None

@@ -20,7 +20,13 @@ from homer.transports.aiohttp_ws import websocket_handler
 from homer.transports.browser_session import SESSION_ROUTES
 from homer.transports.browsers import SAFE_METHODS, BrowserPolicy
 from homer.transports.file_routes import FILE_ROUTES
-from homer.transports.http import APP_KEY, errors_middleware, json_response
+from homer.transports.http import (
+    APP_KEY,
+    body_limit_middleware,
+    errors_middleware,
+    expect_within_limit,
+    json_response,
+)
 from homer.transports.http_ops import post_op as run_op_over_http
 from homer.transports.longpoll import Queues
 from homer.transports.openapi import DOCUMENT_PATH, OPENAPI_CACHE_KEY, Cached, openapi_document
@@ -313,7 +319,7 @@ async def _safe_headers(request: web.Request, response: web.StreamResponse) -> N
 
 def build_http_app(app: Homer, page: WebClient | None = None) -> web.Application:
     http = web.Application(
-        middlewares=[errors_middleware, _browser_guard],
+        middlewares=[body_limit_middleware, errors_middleware, _browser_guard],
         client_max_size=max(app.config.limits.max_frame, 1024),
     )
     http[APP_KEY] = app
@@ -328,5 +334,5 @@ def build_http_app(app: Homer, page: WebClient | None = None) -> web.Application
         for route in HTTP_ROUTES
         if route.when is None or route.when(app)
     ]
-    http.router.add_route("*", "/{tail:.*}", custom)
+    http.router.add_route("*", "/{tail:.*}", custom, expect_handler=expect_within_limit)
     return http
