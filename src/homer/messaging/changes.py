@@ -16,6 +16,7 @@ the append's transaction (:mod:`homer.store.changes`).
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import unicodedata
@@ -33,7 +34,7 @@ from homer.messaging.rendering import render_for
 from homer.store.records import MemberRecord, MessageRecord, NewMessage
 from homer.store.search import Query
 
-__all__ = ["MAX_EMOJI", "MAX_KEY", "MAX_REASON", "ChangeService", "check_key"]
+__all__ = ["MAX_EMOJI", "MAX_KEY", "MAX_REASON", "ChangeService", "check_key", "key_pattern"]
 
 #: Characters of a reaction key: a ``:shortcode:``, or one emoji sequence (the
 #: longest, a family or a subdivision flag, take 7-11 code points).
@@ -67,6 +68,33 @@ def check_key(key: object) -> str:
         ):
             raise InvalidInput("key must be an emoji or a :shortcode: like :thumbsup:")
     return key
+
+
+@functools.cache
+def key_pattern() -> str:
+    """What :func:`check_key` takes, as a regular expression (for the OpenAPI document):
+    a ``:shortcode:``, a keycap, or up to :data:`MAX_EMOJI` characters each of which an
+    emoji may hold, listed from this Python's Unicode database."""
+    ranges: list[tuple[int, int]] = []
+    for point in (*range(0x80, 0x20000), *range(0xE0000, 0xE0200)):
+        if _emoji_char(chr(point)):
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1] = (ranges[-1][0], point)
+            else:
+                ranges.append((point, point))
+    chars = "".join(chr(a) if a == b else f"{chr(a)}-{chr(b)}" for a, b in ranges)
+    return f"^(?::[a-z0-9_+\\-]{{1,62}}:|[0-9#*]\ufe0f?\u20e3|[{chars}]{{1,{MAX_EMOJI}}})$"
+
+
+def _emoji_char(char: str) -> bool:
+    """Whether ``char`` may be in an emoji key without a keycap (:func:`check_key`)."""
+    category = unicodedata.category(char)
+    return not (
+        category[0] in "LZ"
+        or (category[0] == "C" and not _emoji_format(char))
+        or char.isascii()
+        or category[0] == "N"
+    )
 
 
 def _emoji_format(char: str) -> bool:
@@ -199,8 +227,6 @@ class ChangeService:
         most = self.config.search_limit
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= most:
             raise InvalidInput(f"limit must be 1-{most}")
-        if since is not None and until is not None and until <= since:
-            raise InvalidInput("until must be later than since")
         if room_id is not None:
             await self.rooms.visible(user, room_id)  # forbidden for a room not one's own
         sender_id = None
@@ -242,7 +268,7 @@ class ChangeService:
         if target is None:
             raise NotFound(f"no message {seq} in {room_id!r}")
         if target.kind != "msg":
-            raise InvalidInput(f"{seq} is a {target.kind!r} event, not a message")
+            raise NotFound(f"{seq} is a {target.kind!r} event, not a message")
         return member, target
 
     def _sender_or_moderator(

@@ -256,11 +256,13 @@ class MessageService:
         if by_time:
             start = since if since is not None else 0.0
             end = until if until is not None else float("inf")
-            if end <= start:
-                raise InvalidInput("until must be later than since")
             newest = since is None
-            fetched = await self.store.messages_between(
-                room.id, start, end, limit=limit + 1, newest=newest
+            fetched = (  # an empty window holds nothing
+                await self.store.messages_between(
+                    room.id, start, end, limit=limit + 1, newest=newest
+                )
+                if start < end
+                else []
             )
             more = len(fetched) > limit
             fetched = fetched[-limit:] if newest else fetched[:limit]
