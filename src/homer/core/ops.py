@@ -11,7 +11,18 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
+from homer.core.fields import (
+    Cid,
+    Int64,
+    MessageSeq,
+    Name,
+    RoomId,
+    RoomKind,
+    described,
+)
+from homer.core.fields import Position as SeqPosition
 from homer.core.session import CloseCode, Peer, Session
 from homer.errors import (
     Conflict,
@@ -22,7 +33,7 @@ from homer.errors import (
     Unauthenticated,
 )
 from homer.identity.accounts import User
-from homer.messaging.rooms import not_yours
+from homer.messaging.rooms import MAX_ROOM_NAME, MAX_TOPIC, not_yours
 from homer.protocol.envelope import Envelope
 
 if TYPE_CHECKING:
@@ -41,14 +52,10 @@ log = logging.getLogger("homer.server")
 
 PROTOCOL_VERSION = 1
 
-#: An integer the stores can hold (a signed 64-bit one): larger ones are refused as
-#: invalid rather than failing in the store.
-Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
-
 
 class Position(msgspec.Struct, forbid_unknown_fields=True):
     epoch: int
-    seq: int
+    seq: SeqPosition
 
 
 class Hello(msgspec.Struct, forbid_unknown_fields=True):
@@ -65,62 +72,62 @@ class Refresh(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Create(msgspec.Struct, forbid_unknown_fields=True):
-    room: str | None = None
-    kind: str = "public"
-    name: str | None = None
-    topic: str = ""
+    room: RoomId | None = None
+    kind: RoomKind = "public"
+    name: Annotated[str, described(maxLength=MAX_ROOM_NAME)] | None = None
+    topic: Annotated[str, described(maxLength=MAX_TOPIC)] = ""
     meta: dict[str, Any] | None = None
 
 
 class RoomOnly(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
+    room: RoomId
 
 
 class RoomUser(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    user: str
+    room: RoomId
+    user: Name
 
 
 class Direct(msgspec.Struct, forbid_unknown_fields=True):
-    user: str
+    user: Name
 
 
 class Directory(msgspec.Struct, forbid_unknown_fields=True):
     after: str | None = None
-    limit: int = 50
+    limit: Int64 = 50
 
 
 class Members(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
+    room: RoomId
     after: str | None = None
-    limit: int = 100
+    limit: Int64 = 100
 
 
 class Topic(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    topic: str | None = None
+    room: RoomId
+    topic: Annotated[str, described(maxLength=MAX_TOPIC)] | None = None
     meta: dict[str, Any] | None = None
 
 
 class Send(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    cid: str
+    room: RoomId
+    cid: Cid
     text: str = ""
     data: Any = None
-    reply_to: Int64 | None = None
-    thread: Int64 | None = None
+    reply_to: MessageSeq | None = None
+    thread: MessageSeq | None = None
     files: list[str] = []
 
 
 class History(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
+    room: RoomId
     #: The seq of a thread's root: its replies (``after`` them), with the root.
-    thread: Int64 | None = None
-    after: Int64 | None = None
-    before: Int64 | None = None
+    thread: MessageSeq | None = None
+    after: SeqPosition | None = None
+    before: SeqPosition | None = None
     since: float | None = None
     until: float | None = None
-    limit: int = 50
+    limit: Annotated[int, Meta(ge=1)] = 50
 
 
 class Resume(msgspec.Struct, forbid_unknown_fields=True):
@@ -128,12 +135,12 @@ class Resume(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Read(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    seq: Int64
+    room: RoomId
+    seq: SeqPosition
 
 
 class SetPresence(msgspec.Struct, forbid_unknown_fields=True):
-    status: str
+    status: Annotated[str, described(enum=["online", "away"])]
 
 
 class Broadcast(msgspec.Struct, forbid_unknown_fields=True):

@@ -6,11 +6,13 @@ docs/protocol.md ("Changing messages", "Threads", "Search") specifies each one.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
-from homer.core.ops import Int64
+from homer.core.fields import Cid, MessageSeq, Name, ReactionKey, Reason, RoomId, described
+from homer.store.search import SEARCHABLE
 
 if TYPE_CHECKING:
     from homer.core.app import Context, Homer
@@ -19,39 +21,39 @@ __all__ = ["register"]
 
 
 class Edit(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    seq: Int64
+    room: RoomId
+    seq: MessageSeq
     text: str = ""
     data: Any = None
-    cid: str | None = None
+    cid: Cid | None = None
 
 
 class Redact(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    seq: Int64
-    reason: str | None = None
-    cid: str | None = None
+    room: RoomId
+    seq: MessageSeq
+    reason: Reason | None = None
+    cid: Cid | None = None
 
 
 class React(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    seq: Int64
-    key: str
-    cid: str | None = None
+    room: RoomId
+    seq: MessageSeq
+    key: ReactionKey
+    cid: Cid | None = None
 
 
 class Versions(msgspec.Struct, forbid_unknown_fields=True):
-    room: str
-    seq: Int64
+    room: RoomId
+    seq: MessageSeq
 
 
 class Search(msgspec.Struct, forbid_unknown_fields=True):
-    query: str
-    room: str | None = None
-    sender: str | None = None
+    query: Annotated[str, described(pattern=SEARCHABLE)]
+    room: RoomId | None = None
+    sender: Name | None = None
     since: float | None = None
     until: float | None = None
-    limit: int = 20
+    limit: Annotated[int, Meta(ge=1)] = 20
 
 
 def register(app: Homer) -> None:

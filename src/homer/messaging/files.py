@@ -20,7 +20,14 @@ from typing import Any
 from homer.blob.ports import Blob, check_content_type
 from homer.clock import Clock, system_clock
 from homer.config import FilesConfig
-from homer.errors import BlobTooLarge, Forbidden, InvalidInput, NotAuthorized, NotFound
+from homer.errors import (
+    BlobTooLarge,
+    Forbidden,
+    InvalidInput,
+    NotAuthorized,
+    NotFound,
+    UnsupportedMediaType,
+)
 from homer.identity.accounts import User
 from homer.identity.permissions import Authorizer
 from homer.messaging.ids import message_id
@@ -142,7 +149,8 @@ class FileService:
 
         ``size`` is what the client announced, if it did: past ``files.max_size``
         the upload is refused before a byte is read. Refused: a type not in
-        ``files.types`` or an image whose bytes are not its type (``invalid``), more
+        ``files.types`` (``unsupported_media_type``), an image whose bytes are not its
+        type (``invalid``), more
         bytes than ``files.max_size`` or more pixels than ``files.max_pixels``
         (``too_large``), a user without ``room.post``. Nothing is kept of a refused
         or failed upload."""
@@ -151,7 +159,7 @@ class FileService:
         self.check_size(size)
         media = media_type(content_type)
         if not type_allowed(media, self.config.types):
-            raise InvalidInput(f"files of type {media} are not accepted here")
+            raise UnsupportedMediaType(f"files of type {media} are not accepted here")
         limit = self.config.max_size
         image = bytearray() if media in IMAGE_FORMATS else None
         stream = chunks if image is None else _kept(chunks, image)

@@ -37,10 +37,21 @@ from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
 from homer.store.records import Appended, MemberRecord, NewMessage, Page, RoomRecord
 
-__all__ = ["ROOM_ID", "ROOM_KINDS", "RoomService", "not_yours", "room_info"]
+__all__ = [
+    "MAX_ROOM_NAME",
+    "MAX_TOPIC",
+    "ROOM_ID",
+    "ROOM_KINDS",
+    "RoomService",
+    "not_yours",
+    "room_info",
+]
 
 ROOM_KINDS = ("public", "private", "announce")
 #: What a room id may be: it appears in topics, routing keys and URLs.
+#: Characters of a room's name and of its topic.
+MAX_ROOM_NAME = 100
+MAX_TOPIC = 500
 ROOM_ID = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 _MAX_META = 4096
 
@@ -193,8 +204,8 @@ class RoomService:
             raise InvalidInput(
                 "a room id is 1-64 of a-z, 0-9, '_', '.', '-', starting with a letter or digit"
             )
-        _check_text("name", name or room_id, 100)
-        _check_text("topic", topic, 500)
+        _check_text("name", name or room_id, MAX_ROOM_NAME)
+        _check_text("topic", topic, MAX_TOPIC)
         meta = _check_meta(meta)
         await self._room_budget(user)
         now = self.clock()
@@ -329,7 +340,7 @@ class RoomService:
         room, member = await self.visible(user, room_id)
         self._moderator(user, member)
         if topic is not None:
-            _check_text("topic", topic, 500)
+            _check_text("topic", topic, MAX_TOPIC)
         checked = _check_meta(meta) if meta is not None else None
         updated = await self.store.update_room(room.id, topic=topic, meta=checked)
         await self._record(

@@ -10,13 +10,22 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-__all__ = ["MAX_CURSOR", "CursorError", "encode_cursor", "encode_position", "parse_cursor"]
+__all__ = [
+    "CURSOR_PATTERN",
+    "MAX_CURSOR",
+    "CursorError",
+    "encode_cursor",
+    "encode_position",
+    "parse_cursor",
+]
 
 ROOMS_SEP = ","
 FIELDS_SEP = "~"
 #: The longest cursor a server reads, in characters.
 MAX_CURSOR = 8192
 _POSITION = re.compile(r"([^~,]{1,64})~([0-9]{1,18})~([0-9]{1,18})")
+#: A whole cursor, as a regular expression (for the OpenAPI document).
+CURSOR_PATTERN = rf"^(?:,*{_POSITION.pattern})*,*$"
 
 
 class CursorError(ValueError):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from homer.errors import InvalidInput
 
-__all__ = ["MAX_TERMS", "WINDOW", "Query", "filters", "fold"]
+__all__ = ["MAX_TERMS", "SEARCHABLE", "WINDOW", "Query", "filters", "fold"]
 
 #: Words one query may hold.
 MAX_TERMS = 16
@@ -37,6 +37,8 @@ MAX_TERMS = 16
 WINDOW = 1000
 
 _WORD = re.compile(r"(\w+)(\*?)")
+#: What a query needs to find anything: a word (:meth:`Query.parse`).
+SEARCHABLE = r"\w"
 _TOKEN = re.compile(r"\w+")
 
 

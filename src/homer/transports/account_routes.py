@@ -17,6 +17,7 @@ import msgspec
 from aiohttp import web
 from msgspec import UNSET, UnsetType
 
+from homer.core.fields import Name, Password
 from homer.errors import Forbidden, RateLimited, Unauthenticated
 from homer.store.records import name_key
 from homer.transports.http import APP_KEY, bearer_token, json_body, json_response
@@ -29,8 +30,8 @@ __all__ = ["AUTH_ROUTES"]
 class Registration(msgspec.Struct):
     """A name, a password, and any attributes of the user schema beside them."""
 
-    name: str
-    password: str
+    name: Name
+    password: Password
 
 
 class RegisteredUser(msgspec.Struct, forbid_unknown_fields=True):

@@ -148,6 +148,15 @@ async def close_session(request: web.Request) -> web.Response:
 
 
 _ABOUT = f"Needs the header `{HEADER}: 1`; an `Origin` other than this server's is refused."
+_HEADERS = (
+    {
+        "name": HEADER,
+        "in": "header",
+        "required": True,
+        "description": "`1`: a request a page of another origin cannot send without asking.",
+        "schema": {"type": "string", "enum": ["1"]},
+    },
+)
 
 #: The browser session's routes.
 SESSION_ROUTES: tuple[Route, ...] = (
@@ -161,6 +170,7 @@ SESSION_ROUTES: tuple[Route, ...] = (
         tag="auth",
         answers={201: {"application/json": SessionOpened}},
         errors=(401, 403),
+        headers=_HEADERS,
     ),
     Route(
         method="POST",
@@ -172,6 +182,7 @@ SESSION_ROUTES: tuple[Route, ...] = (
         auth="none",
         answers={200: {"application/json": SessionToken}},
         errors=(401, 403),
+        headers=_HEADERS,
     ),
     Route(
         method="DELETE",
@@ -184,5 +195,6 @@ SESSION_ROUTES: tuple[Route, ...] = (
         auth="none",
         answers={204: {}},
         errors=(403,),
+        headers=_HEADERS,
     ),
 )

@@ -282,7 +282,7 @@ FILE_ROUTES: tuple[Route, ...] = (
                 "properties": {"file": _BINARY},
                 "required": ["file"],
             },
-            "*/*": _BINARY,
+            "*/*": {**_BINARY, "minLength": 1},
         },
         permission="room.post",
         errors=(400, 403, 408, 413),

@@ -24,8 +24,10 @@ from aiohttp import web
 from msgspec import UNSET, UnsetType
 
 import homer
+from homer.core.fields import MessageSeq, Name, ReactionKey, RoomId
+from homer.core.pipeline import SESSION_OPS
 from homer.errors import ErrorCode
-from homer.messaging.rooms import ROOM_ID
+from homer.identity.schema import MISSING
 from homer.protocol.headers import SESSION_HEADER
 from homer.transports.http import APP_KEY
 from homer.transports.rest_types import OP_REPLIES
@@ -112,23 +114,34 @@ _STATUS = {
     406: "the Accept header names no codec the server speaks",
     409: "conflict: the current state forbids it (a name taken, a limit reached)",
     413: "too_large: a body, text or data over the configured limit",
-    415: "the Content-Type names no codec the server speaks",
+    415: "unsupported_media_type: a body that is not JSON (for /api/ops: in no codec "
+    "the server speaks)",
     416: "Range Not Satisfiable: the range selects no byte of the file",
     429: "rate_limited: wait `retry_after` seconds",
     503: "unavailable: the store did not answer; nothing was done",
 }
 
+
+def _schema_of(kind: Any) -> dict[str, Any]:
+    schema: dict[str, Any] = msgspec.json.schema(kind)
+    return schema
+
+
+#: Operations the document leaves out: over HTTP, every request carries its token.
+_NOT_OVER_HTTP = frozenset({"hello"})
 #: Path parameters: a description, a schema, an example.
-_PATH_PARAMETERS: dict[str, tuple[str, dict[str, Any], str | None]] = {
-    "room": ("A room id.", {"type": "string", "pattern": ROOM_ID.pattern}, "lobby"),
-    "user": (
-        "A user name (compared case-insensitively).",
-        {"type": "string", "minLength": 1},
-        "alice",
-    ),
+_PATH_PARAMETERS: dict[str, tuple[str, dict[str, Any], Any]] = {
+    "room": ("A room id.", _schema_of(RoomId), "lobby"),
+    "user": ("A user name (compared case-insensitively).", _schema_of(Name), "alice"),
     "queue": ("A long-poll queue id.", {"type": "string", "minLength": 1}, None),
     "file": ("A file id, as the upload answered it.", {"type": "string", "minLength": 1}, None),
-    "op": ("An operation's name.", {"type": "string", "minLength": 1}, "ping"),
+    "op": (
+        "An operation's name (any but `hello`: over HTTP every request carries its token).",
+        {"type": "string", "pattern": "^[A-Za-z0-9._~-]+$", "not": {"enum": ["hello"]}},
+        "ping",
+    ),
+    "seq": ("The sequence number of a message.", _schema_of(MessageSeq), 1),
+    "key": ("A reaction: a `:shortcode:` or an emoji.", _schema_of(ReactionKey), ":thumbsup:"),
 }
 #: Example values of request fields, by name (the room, user and group of the examples).
 _EXAMPLES: dict[str, Any] = {
@@ -143,15 +156,24 @@ _NAMES = {
     "/api/users/": ("A user name (compared case-insensitively).", "alice"),
     "/api/groups/": ("A group name (compared case-insensitively).", "staff"),
 }
+#: Where a JSON request body is refused for its media type, a JSON error body.
+_UNSUPPORTED = 415
 _PARAMETER = re.compile(r"\{([^}]+)\}")
-_OP_NAME = re.compile(r"^[A-Za-z0-9._~-]+$")
+_OP_NAME = re.compile(_PATH_PARAMETERS["op"][1]["pattern"])
 _SESSION_HEADER = {
     "name": SESSION_HEADER,
     "in": "header",
     "required": False,
     "description": "Run as this open SSE stream or long-poll queue of the caller "
-    "(a `join` then subscribes it).",
+    "(a `join` then subscribes it); empty: none.",
     "schema": {"type": "string"},
+}
+_LIVE_SESSION_HEADER = {
+    **_SESSION_HEADER,
+    "required": True,
+    "schema": {"type": "string", "minLength": 1},
+    "description": "The open SSE stream or long-poll queue of the caller this operation "
+    "acts on (its `session`).",
 }
 
 
@@ -199,6 +221,16 @@ class _Builder:
         if media:
             described["content"] = self.content(media)
         return described
+
+    def uploads(self, upload: Mapping[str, Any]) -> dict[str, Any]:
+        """An upload's media types: ``*/*`` stands for each type ``files.types`` takes."""
+        media = dict(upload)
+        anything = media.pop("*/*", None)
+        if anything is None:
+            return media
+        for kind in self.app.config.files.types:
+            media.setdefault(kind, anything)
+        return media
 
     def errors(self, statuses: Iterable[int], envelope: bool = False) -> dict[str, Any]:
         media = {_JSON: ErrorEnvelope, _MSGPACK: ErrorEnvelope} if envelope else {_JSON: ErrorBody}
@@ -267,9 +299,12 @@ class _Builder:
                 "content": self.body(endpoint.body),
             }
         if endpoint.upload is not None:
-            described["requestBody"] = {"required": True, "content": self.content(endpoint.upload)}
+            described["requestBody"] = {
+                "required": True,
+                "content": self.content(self.uploads(endpoint.upload)),
+            }
         answer = {} if endpoint.answer is None else {_JSON: endpoint.answer}
-        refusals = {400, 401, 413, 429, 503, *endpoint.errors}
+        refusals = {400, 401, 413, _UNSUPPORTED, 429, 503, *endpoint.errors}
         if endpoint.ops:
             refusals.add(404)  # a Homer-Session that is gone
         if endpoint.permission:
@@ -292,7 +327,7 @@ class _Builder:
             "operationId": _operation_id(route.method, route.path),
             "summary": route.summary,
             "tags": [route.tag],
-            "parameters": self.parameters(route.path, route.query, {}),
+            "parameters": [*self.parameters(route.path, route.query, {}), *route.headers],
         }
         if route.description:
             described["description"] = route.description
@@ -310,6 +345,8 @@ class _Builder:
             str(status): self.answer(status, media) for status, media in route.answers.items()
         }
         errors = {*route.errors, 503} if route.errors else set()
+        if route.body is not None:
+            errors.add(_UNSUPPORTED)
         responses.update(self.errors(tuple(errors)))
         for status in route.text_errors:
             responses[str(status)] = self.answer(status, {"text/plain": _TEXT})
@@ -320,7 +357,7 @@ class _Builder:
         """``POST /api/ops/{op}``, for one operation or for any."""
         params: Any = {"type": "object"}
         reply: Any = Reply[Any]
-        auth, requires = True, None
+        auth, requires, needs_body = True, None, False
         if op is not None:
             handler = self.app.handlers[op]
             auth, requires = handler.auth, handler.requires
@@ -328,6 +365,8 @@ class _Builder:
                 params = {"type": "object", "maxProperties": 0}
             elif self.typed_ops and _describable(handler.params):
                 params = handler.params
+                # No body reads as {}: one is needed when a field is.
+                needs_body = any(f.required for f in msgspec.structs.fields(handler.params))
             if handler.func.__module__ == "homer.core.ops":  # Homer's own, not replaced
                 if op in OP_REPLIES:
                     reply = Reply[OP_REPLIES[op]]  # type: ignore[valid-type]
@@ -339,7 +378,7 @@ class _Builder:
             "tags": ["ops"],
             "security": [{"bearer": []}] if auth else [],
             "parameters": [] if op is not None else self.parameters("/api/ops/{op}", None, {}),
-            "requestBody": {"required": False, "content": self.body(params)},
+            "requestBody": {"required": needs_body, "content": self.body(params)},
         }
         description = (
             "docs/protocol.md describes each operation."
@@ -350,16 +389,18 @@ class _Builder:
             description += f" Needs the permission `{requires}`."
             described["x-permission"] = requires
         described["description"] = description
-        described["parameters"].append(_SESSION_HEADER)
-        refusals = {400, 404, 429, 503}
+        described["parameters"].append(
+            _LIVE_SESSION_HEADER if op in SESSION_OPS else _SESSION_HEADER
+        )
+        refusals = {400, 404, _UNSUPPORTED, 429, 503}
         if auth:
             refusals.update((401, 403, 409))
         responses = {
             "200": self.answer(200, {_JSON: reply, _MSGPACK: reply}),
             **self.errors(tuple(refusals), envelope=True),
-            "413": self.answer(413, {_JSON: ErrorBody}),
+            # Too large to read (an error body), or too large a text (an error envelope).
+            "413": self.answer(413, {_JSON: (ErrorEnvelope, ErrorBody), _MSGPACK: ErrorEnvelope}),
             "406": self.answer(406, {"text/plain": _TEXT}),
-            "415": self.answer(415, {"text/plain": _TEXT}),
         }
         described["responses"] = dict(sorted(responses.items()))
         return described
@@ -438,7 +479,7 @@ def _build(http: web.Application, *, typed_ops: bool) -> dict[str, Any]:
             operation = builder.route(route)
         paths.setdefault(route.path, {})[route.method.lower()] = operation
     for op in sorted(app.handlers):
-        if _OP_NAME.fullmatch(op):
+        if _OP_NAME.fullmatch(op) and op not in _NOT_OVER_HTTP:
             paths.setdefault(f"/api/ops/{op}", {})["post"] = builder.operation(op)
     for method, path in sorted(app.routes):
         served = paths.setdefault(path, {})
@@ -471,7 +512,129 @@ def _build(http: web.Application, *, typed_ops: bool) -> dict[str, Any]:
         },
     }
     resolved: dict[str, Any] = builder.resolve(document)
+    _configured(app, resolved["components"]["schemas"])
     return resolved
+
+
+def _configured(app: Homer, schemas: dict[str, Any]) -> None:
+    """Bounds that come from the configuration, into the schemas of the bodies they
+    bound: text lengths, page sizes, permission names, the user schema's attributes."""
+    limits = app.config.limits
+    text = {"maxLength": limits.max_text}
+    names = sorted(app.identity.authorizer.permissions.names)
+    permissions = {"items": {"type": "string", "enum": names}}
+    bounds: dict[str, dict[str, dict[str, Any]]] = {
+        "Send": {"text": text},
+        "Edit": {"text": text},
+        "Broadcast": {"text": text},
+        "PostedMessage": {"text": text},
+        "EditedMessage": {"text": text},
+        "History": {"limit": {"maximum": limits.history_limit}},
+        "Search": {"limit": {"maximum": app.config.messages.search_limit}},
+        "NewGroup": {"permissions": permissions},
+        "GroupChanges": {"permissions": permissions},
+        "NewUser": {"attributes": _attributes(app, changes=False)},
+        "UserChanges": {"attributes": _attributes(app, changes=True)},
+        "AttributeChanges": {"attributes": _attributes(app, changes=True)},
+    }
+    for name, fields in bounds.items():
+        properties = schemas.get(name, {}).get("properties", {})
+        for field_name, extra in fields.items():
+            if field_name in properties:
+                properties[field_name] = _merged(properties[field_name], extra)
+    for name, rule in _RULES.items():
+        if name in schemas:
+            schemas[name].update(rule)
+    registration = schemas.get("Registration")
+    if registration is not None:  # the attributes sit beside the name and password
+        attributes = _attributes(app, changes=False)
+        registration["properties"].update(attributes["properties"])
+        registration["required"] = [*registration["required"], *attributes.get("required", ())]
+        registration["additionalProperties"] = False
+
+
+#: What a message needs: text, data or files (:meth:`MessageService.send
+#: <homer.messaging.messages.MessageService.send>`).
+_SOME_CONTENT = {
+    "anyOf": [
+        {"required": ["text"], "properties": {"text": {"minLength": 1}}},
+        {"required": ["data"], "properties": {"data": {"not": {"type": "null"}}}},
+        {"required": ["files"], "properties": {"files": {"minItems": 1}}},
+    ]
+}
+#: Rules between the fields of a body, by the name of its schema.
+_RULES: dict[str, dict[str, Any]] = {"Send": _SOME_CONTENT, "PostedMessage": _SOME_CONTENT}
+
+
+def _merged(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``extra`` into ``schema``, or into each of its ``anyOf`` but ``null``."""
+    if "anyOf" in schema:
+        return {
+            **schema,
+            "anyOf": [
+                one if one.get("type") == "null" else {**one, **extra} for one in schema["anyOf"]
+            ],
+        }
+    return {**schema, **extra}
+
+
+#: Any character but ``@`` and what Python calls white space (``str.isspace``).
+_NOT_SPACE = r"[^@\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+#: The JSON Schema of an attribute declared in the configuration, by its type.
+_ATTRIBUTE_TYPES: dict[str, dict[str, Any]] = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "email": {
+        "type": "string",
+        "pattern": rf"^{_NOT_SPACE}+@{_NOT_SPACE[:-1]}.]+(\.{_NOT_SPACE[:-1]}.]+)+$",
+        "maxLength": 254,
+    },
+    "any": {},
+}
+
+
+def _attributes(app: Homer, *, changes: bool) -> dict[str, Any]:
+    """The attributes of the user schema, as an object: each described by its
+    declaration in the configuration (any value when the application declared it in
+    code); ``null`` removes an optional one when ``changes``."""
+    declared = app.config.identity.attributes
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for name, attribute in app.identity.accounts.schema.attributes.items():
+        spec = declared.get(name)
+        schema: dict[str, Any] = {}
+        if spec is not None:
+            schema = dict(_ATTRIBUTE_TYPES[spec.type])
+            if spec.min_length is not None:
+                schema["minLength"] = spec.min_length
+            if spec.max_length is not None:
+                schema["maxLength"] = spec.max_length
+            if spec.pattern is not None:
+                schema["pattern"] = spec.pattern
+            if spec.choices is not None:
+                schema["enum"] = list(spec.choices)
+        if attribute.description:
+            schema["description"] = attribute.description
+        if changes and not attribute.required and schema.get("type"):
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        properties[name] = schema
+        if (
+            attribute.required
+            and not changes
+            and attribute.default is MISSING
+            and (attribute.default_factory is None)
+        ):
+            required.append(name)
+    described: dict[str, Any] = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+    }
+    if required:
+        described["required"] = required
+    return described
 
 
 @dataclass

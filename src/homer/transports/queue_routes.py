@@ -11,10 +11,12 @@ from aiohttp import web
 from msgspec import UNSET, Meta, UnsetType
 
 from homer.core.app import Homer
+from homer.core.fields import RoomId, described
 from homer.core.ops import after_welcome, check_connections, open_session
 from homer.core.session import CloseCode
 from homer.errors import InvalidInput
 from homer.protocol.codecs import Codec, media_type
+from homer.protocol.cursor import CURSOR_PATTERN, MAX_CURSOR
 from homer.transports.http import APP_KEY, bearer_user
 from homer.transports.longpoll import (
     POLL_CODECS,
@@ -35,8 +37,8 @@ QUEUES_KEY: web.AppKey[Queues] = web.AppKey("queues", Queues)
 
 
 class NewQueue(msgspec.Struct, forbid_unknown_fields=True):
-    rooms: list[str] | None = None
-    cursor: str = ""
+    rooms: Annotated[list[RoomId], Meta(min_length=1)] | None = None
+    cursor: Annotated[str, described(pattern=CURSOR_PATTERN, maxLength=MAX_CURSOR)] = ""
 
 
 class QueueRegistration(msgspec.Struct, forbid_unknown_fields=True):

@@ -30,7 +30,7 @@ _MESSAGE = "/api/rooms/{room}/messages/{seq}"
 
 def _seq(call: RouteCall) -> int:
     raw = call.path("seq")
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 19 or int(raw) > 2**63 - 1:
         raise InvalidInput("seq must be the sequence number of a message")
     return int(raw)
 

@@ -10,7 +10,19 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from homer.core.fields import (
+    Cid,
+    MessageSeq,
+    Name,
+    ParentName,
+    Password,
+    Reason,
+    RoomId,
+    described,
+)
+from homer.messaging.rooms import MAX_TOPIC
 from homer.protocol.envelope import Envelope
+from homer.store.search import SEARCHABLE
 
 #: What a sequence number, a read marker or an audit id can be: a signed 64-bit integer.
 Seq = Annotated[int, Meta(ge=0, le=2**63 - 1)]
@@ -25,8 +37,6 @@ def about(description: str) -> Meta:
 
 #: Where a listing continues: the ``next`` of the page before.
 PageAfter = Annotated[str, about("The `next` of the previous page.")]
-#: A new password.
-Password = Annotated[str, about("8 to 1024 characters.")]
 
 
 # -- answers ----------------------------------------------------------------------
@@ -294,22 +304,23 @@ class AuditQuery(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PostedMessage(msgspec.Struct, forbid_unknown_fields=True):
-    """A message to send: ``cid`` is the client's id for it, so a resend is recognised."""
+    """A message to send: ``cid`` is the client's id for it, so a resend is recognised.
+    It needs ``text``, ``data`` or ``files``."""
 
-    cid: str
+    cid: Cid
     text: str = ""
     data: Any = None
-    reply_to: Annotated[Seq, about("The message this one answers.")] | UnsetType = UNSET
-    thread: Annotated[Seq, about("The root of the thread this one is a reply in.")] | UnsetType = (
-        UNSET
-    )
+    reply_to: Annotated[MessageSeq, about("The message this one answers.")] | UnsetType = UNSET
+    thread: (
+        Annotated[MessageSeq, about("The root of the thread this one is a reply in.")] | UnsetType
+    ) = UNSET
     files: Annotated[list[str], about("Ids of uploaded files to share with it.")] = []
 
 
 class RoomChanges(msgspec.Struct, forbid_unknown_fields=True):
     """A new topic, new metadata, or both."""
 
-    topic: str | UnsetType = UNSET
+    topic: Annotated[str, described(maxLength=MAX_TOPIC)] | UnsetType = UNSET
     meta: dict[str, Any] | UnsetType = UNSET
 
 
@@ -335,10 +346,10 @@ class PasswordChange(msgspec.Struct, forbid_unknown_fields=True):
 class NewUser(msgspec.Struct, forbid_unknown_fields=True):
     """An account to create, in the default group unless ``group`` names another."""
 
-    name: str
+    name: Name
     password: Password
     attributes: dict[str, Any] = {}
-    group: str | UnsetType = UNSET
+    group: Name | UnsetType = UNSET
 
 
 class UserChanges(msgspec.Struct, forbid_unknown_fields=True):
@@ -346,8 +357,8 @@ class UserChanges(msgspec.Struct, forbid_unknown_fields=True):
     an optional one), group, then name."""
 
     attributes: dict[str, Any] | UnsetType = UNSET
-    group: str | UnsetType = UNSET
-    name: str | UnsetType = UNSET
+    group: Name | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
 
 
 class NewPassword(msgspec.Struct, forbid_unknown_fields=True):
@@ -365,20 +376,20 @@ class TokenOptions(msgspec.Struct, forbid_unknown_fields=True):
 class NewGroup(msgspec.Struct, forbid_unknown_fields=True):
     """A group to create."""
 
-    name: str
+    name: Name
     permissions: list[str] = []
-    parent: Annotated[str, about("A group whose permissions this one inherits.")] | UnsetType = (
-        UNSET
-    )
+    parent: (
+        Annotated[ParentName, about("A group whose permissions this one inherits.")] | UnsetType
+    ) = UNSET
 
 
 class GroupChanges(msgspec.Struct, forbid_unknown_fields=True):
     """Changes to a group, applied in this order: parent (``null``: none),
     permissions (the whole new set), then name."""
 
-    parent: str | UnsetType | None = UNSET
+    parent: ParentName | UnsetType | None = UNSET
     permissions: list[str] | UnsetType = UNSET
-    name: str | UnsetType = UNSET
+    name: Name | UnsetType = UNSET
 
 
 # -- rich messaging ---------------------------------------------------------------
@@ -405,12 +416,12 @@ class EditedMessage(msgspec.Struct, forbid_unknown_fields=True):
 
     text: str = ""
     data: Any = None
-    cid: str | UnsetType = UNSET
+    cid: Cid | UnsetType = UNSET
 
 
 class RedactQuery(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, about("Why, shown to the room.")] | UnsetType = UNSET
-    cid: Annotated[str, about("Makes a resend harmless.")] | UnsetType = UNSET
+    reason: Annotated[Reason, about("Why, shown to the room.")] | UnsetType = UNSET
+    cid: Annotated[Cid, about("Makes a resend harmless.")] | UnsetType = UNSET
 
 
 class ThreadQuery(msgspec.Struct, forbid_unknown_fields=True):
@@ -449,9 +460,13 @@ class Versions(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class SearchQuery(msgspec.Struct, forbid_unknown_fields=True):
-    q: Annotated[str, about("Words that must all appear; `word*` matches a prefix.")]
-    room: Annotated[str, about("Only this room.")] | UnsetType = UNSET
-    sender: Annotated[str, about("Only messages from this user (a name).")] | UnsetType = UNSET
+    q: Annotated[
+        str,
+        about("Words that must all appear; `word*` matches a prefix."),
+        described(pattern=SEARCHABLE),
+    ]
+    room: Annotated[RoomId, about("Only this room.")] | UnsetType = UNSET
+    sender: Annotated[Name, about("Only messages from this user (a name).")] | UnsetType = UNSET
     since: Annotated[Time, about("Only messages at or after this time.")] | UnsetType = UNSET
     until: Annotated[Time, about("Only messages before this time.")] | UnsetType = UNSET
     limit: Annotated[int, Meta(ge=1), about("At most this many (`messages.search_limit`).")] = 20

@@ -116,6 +116,8 @@ class Route:
     #: type -> the body's type (a dict: a JSON Schema as it is).
     answers: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
     query: type[msgspec.Struct] | None = None
+    #: Headers a route that is not a REST route reads, as OpenAPI parameters.
+    headers: tuple[Mapping[str, Any], ...] = ()
     body: type[msgspec.Struct] | None = None
     #: A REST route that reads its request body itself, as a stream (an upload): the
     #: media types it takes -> the body's schema. The pipeline leaves the body unread.
@@ -311,7 +313,7 @@ def _decode(raw: bytes, kind: type[msgspec.Struct] | None, *, must_be_object: bo
         return msgspec.json.decode(raw if raw.strip() else b"{}", type=kind)
     except msgspec.ValidationError:
         # Maybe a whole number written as 5.0: read again as data, then converted.
-        return as_body(msgspec.json.decode(raw), kind)
+        return as_body(msgspec.json.decode(raw if raw.strip() else b"{}"), kind)
     except msgspec.DecodeError as exc:
         raise InvalidInput(f"the body is not JSON: {exc}") from None
 
