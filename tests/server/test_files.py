@@ -400,6 +400,8 @@ async def test_a_malformed_or_cut_multipart_body_is_refused(files: Files) -> Non
         ("multipart/form-data", b"no boundary named"),
         ("multipart/form-data; boundary=xx", b"no boundary in the body"),
         ("multipart/form-data; boundary=xx", part),  # cut before its closing boundary
+        # A part's header that is not one (a control character in it).
+        ("multipart/form-data; boundary=xx", b"--xx\r\nContent-Disposition: form-\x01\r\n\r\n"),
     ):
         status, answer = await files.upload(token, body, headers={"Content-Type": content_type})
         assert (status, answer["code"]) == (400, "invalid"), body

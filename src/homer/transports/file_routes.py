@@ -20,6 +20,7 @@ from urllib.parse import quote
 
 import msgspec
 from aiohttp import BodyPartReader, StreamReader, hdrs, web
+from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from msgspec import UNSET, Meta, UnsetType
 
@@ -132,7 +133,7 @@ async def _file_part(request: web.Request) -> BodyPartReader:
     while True:
         try:
             part = await reader.next()
-        except ValueError as exc:
+        except (ValueError, HttpProcessingError) as exc:  # a bad boundary, bad part headers
             raise InvalidInput(f"a malformed multipart body: {exc}") from None
         if part is None:
             raise InvalidInput("the multipart body holds no file part (one with a filename)")
