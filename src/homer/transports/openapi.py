@@ -562,8 +562,31 @@ _SOME_CONTENT = {
         {"required": ["files"], "properties": {"files": {"minItems": 1}}},
     ]
 }
+
+
+def _given(*names: str) -> dict[str, Any]:
+    """One of ``names`` is given, and not ``null``."""
+    given = [
+        {"required": [name], "properties": {name: {"not": {"type": "null"}}}} for name in names
+    ]
+    return given[0] if len(given) == 1 else {"anyOf": given}
+
+
+#: How history pages (the ``history`` operation): a thread forward only, by sequence
+#: or by time, after or before.
+_ONE_WAY = {
+    "allOf": [
+        {"not": {"allOf": [_given("thread"), _given("before", "since", "until")]}},
+        {"not": {"allOf": [_given("after"), _given("before")]}},
+        {"not": {"allOf": [_given("after", "before"), _given("since", "until")]}},
+    ]
+}
 #: Rules between the fields of a body, by the name of its schema.
-_RULES: dict[str, dict[str, Any]] = {"Send": _SOME_CONTENT, "PostedMessage": _SOME_CONTENT}
+_RULES: dict[str, dict[str, Any]] = {
+    "Send": _SOME_CONTENT,
+    "PostedMessage": _SOME_CONTENT,
+    "History": _ONE_WAY,
+}
 
 
 def _merged(schema: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
