@@ -19,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 import msgspec
-from aiohttp import BodyPartReader, StreamReader, hdrs, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, hdrs, web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.multipart import content_disposition_filename, parse_content_disposition
 from msgspec import UNSET, Meta, UnsetType
@@ -96,10 +96,10 @@ async def upload_file(call: RouteCall) -> Any:
     if _media(request.headers.get(hdrs.CONTENT_TYPE)) == "multipart/form-data":
         # The file is at least the body less what else a multipart body holds.
         app.files.check_size(None if length is None else length - MULTIPART_SLACK)
-        part = await _file_part(request)
+        reader, part = await _file_part(request)
         name = part.filename or _given(query.name) or "file"
         content_type = part.headers.get(hdrs.CONTENT_TYPE) or "application/octet-stream"
-        chunks = _part_chunks(part, idle)
+        chunks = _part_chunks(reader, part, idle)
     else:
         app.files.check_size(length)
         name = _given(query.name) or _disposition_name(request) or "file"
@@ -124,7 +124,7 @@ def _disposition_name(request: web.Request) -> str | None:
     return content_disposition_filename(params, "filename")
 
 
-async def _file_part(request: web.Request) -> BodyPartReader:
+async def _file_part(request: web.Request) -> tuple[MultipartReader, BodyPartReader]:
     """The first part with a filename (form fields before it are skipped)."""
     try:
         reader = await request.multipart()
@@ -140,13 +140,16 @@ async def _file_part(request: web.Request) -> BodyPartReader:
         if not isinstance(part, BodyPartReader):
             raise InvalidInput("a nested multipart body is not a file")
         if part.filename is not None:
-            return part
+            return reader, part
         await part.release()
 
 
-async def _part_chunks(part: BodyPartReader, idle: float) -> AsyncIterator[bytes]:
+async def _part_chunks(
+    reader: MultipartReader, part: BodyPartReader, idle: float
+) -> AsyncIterator[bytes]:
     """The file part's bytes; :class:`InvalidInput` (and nothing kept) when the body
-    ends before the part's closing boundary: the file would be cut short."""
+    ends before the part's closing boundary (the file would be cut short), or when a
+    part after it is malformed (the body is read to its end, as a whole)."""
     while True:
         try:
             chunk = await _within(idle, part.read_chunk(CHUNK_SIZE))
@@ -155,9 +158,14 @@ async def _part_chunks(part: BodyPartReader, idle: float) -> AsyncIterator[bytes
         if chunk:
             yield chunk
         elif part.at_eof():
-            return
+            break
         else:
             raise InvalidInput("the multipart body ended before the end of its file part")
+    try:
+        while (after := await _within(idle, reader.next())) is not None:
+            await _within(idle, after.release())
+    except (ValueError, HttpProcessingError) as exc:
+        raise InvalidInput(f"a malformed multipart body: {exc}") from None
 
 
 async def _body_chunks(stream: StreamReader, idle: float) -> AsyncIterator[bytes]:
@@ -282,6 +290,8 @@ FILE_ROUTES: tuple[Route, ...] = (
                 "type": "object",
                 "properties": {"file": _BINARY},
                 "required": ["file"],
+                # Other fields are skipped, but a name must fit in a part's header.
+                "propertyNames": {"pattern": "^[^\\x00-\\x1f\\x7f]*$"},
             },
             "*/*": {**_BINARY, "minLength": 1},
         },
