@@ -497,6 +497,13 @@ def _build(http: web.Application, *, typed_ops: bool) -> dict[str, Any]:
             "description": "The HTTP API of a Homer node. Errors carry a stable `code` "
             "(docs/protocol.md, Errors); tokens go in `Authorization: Bearer`.",
         },
+        "servers": [
+            {
+                "url": "/",
+                "description": "The server that serves this document (under the mount point "
+                "of the application it is mounted in, if any).",
+            }
+        ],
         "tags": [{"name": name, "description": text} for name, text in _TAGS.items()],
         "paths": dict(sorted(paths.items())),
         "components": {
