@@ -135,11 +135,6 @@ _PATH_PARAMETERS: dict[str, tuple[str, dict[str, Any], Any]] = {
     "user": ("A user name (compared case-insensitively).", _schema_of(Name), "alice"),
     "queue": ("A long-poll queue id.", {"type": "string", "minLength": 1}, None),
     "file": ("A file id, as the upload answered it.", {"type": "string", "minLength": 1}, None),
-    "op": (
-        "An operation's name (any but `hello`: over HTTP every request carries its token).",
-        {"type": "string", "pattern": "^[A-Za-z0-9._~-]+$", "not": {"enum": ["hello"]}},
-        "ping",
-    ),
     "seq": ("The sequence number of a message.", _schema_of(MessageSeq), 1),
     "key": ("A reaction: a `:shortcode:` or an emoji.", _schema_of(ReactionKey), ":thumbsup:"),
 }
@@ -159,7 +154,7 @@ _NAMES = {
 #: Where a JSON request body is refused for its media type, a JSON error body.
 _UNSUPPORTED = 415
 _PARAMETER = re.compile(r"\{([^}]+)\}")
-_OP_NAME = re.compile(_PATH_PARAMETERS["op"][1]["pattern"])
+_OP_NAME = re.compile(r"^[A-Za-z0-9._~-]+$")
 _SESSION_HEADER = {
     "name": SESSION_HEADER,
     "in": "header",
@@ -248,6 +243,16 @@ class _Builder:
                 names = sorted(self.app.identity.authorizer.permissions.names)
                 description, example = "A permission name.", "room.moderate"
                 schema = {"type": "string", "enum": names}
+            elif name == "op":
+                # Those with a path of their own are described there; hello has none.
+                described_ops = sorted(
+                    {op for op in self.app.handlers if _OP_NAME.fullmatch(op)} | _NOT_OVER_HTTP
+                )
+                description = (
+                    "An operation's name: one not listed at a path of its own (`hello` is "
+                    "none: over HTTP every request carries its token)."
+                )
+                schema = {"type": "string", "minLength": 1, "not": {"enum": described_ops}}
             elif name == "name":
                 prefix = next((p for p in _NAMES if path.startswith(p)), "/api/users/")
                 description, example = _NAMES[prefix]
@@ -265,6 +270,31 @@ class _Builder:
             (ref,), components = msgspec.json.schema_components([query])
             described = components[ref["$ref"].rsplit("/", 1)[-1]]
             required = set(described.get("required", ()))
+            rule = _QUERY_RULES.get(query.__name__)
+            if rule is not None:  # one object, exploded: a schema over every parameter
+                properties = {
+                    name: {**schema, **bounds.get(name, {})}
+                    for name, schema in described["properties"].items()
+                }
+                schema = {
+                    "type": "object",
+                    "properties": properties,
+                    "additionalProperties": False,
+                    **({"required": sorted(required)} if required else {}),
+                    **rule,
+                }
+                found.append(
+                    {
+                        "name": "query",
+                        "in": "query",
+                        "required": bool(required),
+                        "style": "form",
+                        "explode": True,
+                        "description": _QUERY_ABOUT[query.__name__],
+                        "schema": schema,
+                    }
+                )
+                return found
             for name, schema in described["properties"].items():
                 schema = {**schema, **bounds.get(name, {})}
                 parameter = {"name": name, "in": "query", "required": name in required}
@@ -362,7 +392,7 @@ class _Builder:
             handler = self.app.handlers[op]
             auth, requires = handler.auth, handler.requires
             if handler.params is None:
-                params = {"type": "object", "maxProperties": 0}
+                params = {"type": "object", "maxProperties": 0, "additionalProperties": False}
             elif self.typed_ops and _describable(handler.params):
                 params = handler.params
                 # No body reads as {}: one is needed when a field is.
@@ -587,6 +617,13 @@ _ONE_WAY = {
         {"not": {"allOf": [_given("after"), _given("before")]}},
         {"not": {"allOf": [_given("after", "before"), _given("since", "until")]}},
     ]
+}
+#: Rules between the query parameters of a route, by the name of its query type
+#: (the parameters are then one object, exploded).
+_QUERY_RULES: dict[str, dict[str, Any]] = {"HistoryQuery": _ONE_WAY}
+_QUERY_ABOUT = {
+    "HistoryQuery": "By sequence (`after` or `before`, not both) or by time (`since` "
+    "and/or `until`), not both."
 }
 #: Rules between the fields of a body, by the name of its schema.
 _RULES: dict[str, dict[str, Any]] = {
