@@ -182,11 +182,14 @@ def fuzz(url: str, token: str | None, *, examples: int, seed: int) -> Fuzzed:
             # A concrete path is matched before a template (OpenAPI, Path Templating
             # Matching): POST /api/ops/send is the send operation, checked at its own
             # path, not a request to /api/ops/{op} with a name the template excludes.
+            # A multipart part is bytes: a number "sent" as the file is a file of those
+            # digits, a violation the server cannot see.
             "operations": [
                 {
-                    "include-path": "/api/ops/{op}",
+                    "include-path": path,
                     "checks": {"negative_data_rejection": {"enabled": False}},
                 }
+                for path in ("/api/ops/{op}", "/api/files")
             ],
         }
     )
@@ -217,7 +220,7 @@ def fuzz(url: str, token: str | None, *, examples: int, seed: int) -> Fuzzed:
 
 
 def test_every_operation_without_a_token(live: Live) -> None:
-    found = fuzz(live.url, None, examples=5, seed=2)
+    found = fuzz(live.url, None, examples=3, seed=2)
     assert found.cases > 1000
     assert not found.problems, str(found)
     document = requests.get(f"{live.url}/api/openapi.json", timeout=10).json()
