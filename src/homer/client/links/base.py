@@ -194,7 +194,7 @@ _STATUS_CODES = {
     406: "invalid",
     409: "conflict",
     413: "too_large",
-    415: "invalid",
+    415: "unsupported_media_type",
     429: "rate_limited",
     503: "unavailable",
 }
