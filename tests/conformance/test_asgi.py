@@ -120,6 +120,20 @@ async def test_a_length_past_the_limit_is_refused_before_any_body(tmp_path: Path
             assert (await answer.json())["code"] == "unsupported_media_type"
 
 
+async def test_an_upload_has_the_limit_of_files_not_of_frames(tmp_path: Path) -> None:
+    homer = make_homer(tmp_path)
+    async with serving(host_app(homer)) as base, aiohttp.ClientSession() as http:
+        token = await issue_token(homer, "alice")
+        body = bytes(range(256)) * 1024  # 256 KiB: four times limits.max_frame
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/pdf"}
+        async with http.post(base + "/chat/api/files", data=body, headers=headers) as answer:
+            info = await answer.json()
+            assert answer.status == 201, info
+        assert info["size"] == len(body)
+        async with http.get(f"{base}/chat/api/files/{info['id']}", headers=headers) as answer:
+            assert await answer.read() == body
+
+
 @pytest.mark.parametrize(
     ("path", "headers", "status"),
     [

@@ -48,6 +48,7 @@ from homer.protocol.envelope import Envelope
 from homer.protocol.lifecycle import State
 from homer.protocol.websocket import HandshakeError
 from homer.transports.browsers import BrowserPolicy
+from homer.transports.file_routes import MULTIPART_SLACK, UPLOAD_PATH
 from homer.transports.framed import FramedSender
 from homer.transports.front import WEBSOCKET_PATH
 from homer.transports.site import build_http_app, load_web_client
@@ -314,6 +315,8 @@ class HomerASGI:
             await _plain(send, 503, b"Homer is not started: run it in the host's lifespan")
             return
         limit = max(self.app.config.limits.max_frame, 1024)
+        if _route_path(scope) == UPLOAD_PATH:  # an upload has a limit of its own
+            limit = self.app.config.files.max_size + MULTIPART_SLACK
         declared = _header_map(scope).get("content-length", "")
         if declared.isdigit() and int(declared) > limit:  # refused unread, as aiohttp does
             message = f"a body of {int(declared)} bytes is over the limit of {limit}"

@@ -36,7 +36,14 @@ from homer.protocol.ranges import (
 )
 from homer.transports.routes import Route, RouteCall
 
-__all__ = ["FILE_ROUTES", "FileInfo", "UploadQuery", "content_disposition"]
+__all__ = [
+    "FILE_ROUTES",
+    "MULTIPART_SLACK",
+    "UPLOAD_PATH",
+    "FileInfo",
+    "UploadQuery",
+    "content_disposition",
+]
 
 log = logging.getLogger("homer.http")
 
@@ -46,6 +53,8 @@ T = TypeVar("T")
 #: headers, small fields before it): a ``Content-Length`` larger than the size limit
 #: by more than this is refused before the body is read.
 MULTIPART_SLACK = 16 * 1024
+#: Where files are uploaded.
+UPLOAD_PATH = "/api/files"
 #: Content types a browser may show in the page (``inline``); any other is offered
 #: as a download (``attachment``), SVG and HTML included: they can run scripts.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
@@ -277,7 +286,7 @@ _IMAGE_BODY = {"image/png": _BINARY, "image/jpeg": _BINARY}
 FILE_ROUTES: tuple[Route, ...] = (
     Route(
         method="POST",
-        path="/api/files",
+        path=UPLOAD_PATH,
         handler=upload_file,
         summary="Upload a file",
         tag="files",
