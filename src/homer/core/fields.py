@@ -66,6 +66,13 @@ Reason = Annotated[str, described(maxLength=MAX_REASON)]
 #: A password to set.
 Password = Annotated[
     str,
-    described(minLength=MIN_PASSWORD, maxLength=MAX_PASSWORD),
-    Meta(description=f"{MIN_PASSWORD} to {MAX_PASSWORD} characters."),
+    described(
+        minLength=MIN_PASSWORD, maxLength=MAX_PASSWORD, pattern=r"^(?!\s*$)[^\x00-\x1f\x7f-\x9f]+$"
+    ),
+    Meta(
+        description=f"{MIN_PASSWORD} to {MAX_PASSWORD} characters, not only whitespace, no"
+        " control characters. A password that is common or easy to guess (its zxcvbn"
+        " estimate below `identity.password_min_score`) is refused with 400 and"
+        " `fields.password` saying why: strength is an estimate no schema states."
+    ),
 ]

@@ -171,7 +171,7 @@ class AccountService:
             errors.update(exc.fields)
         if errors:
             raise ValidationFailed(errors)
-        group_id = await self._group_id(group) if group else self.default_group_id
+        group_id = self.default_group_id if group is None else await self._group_id(group)
         if await self.store.user_by_name(name) is not None:
             raise Conflict(f"a user named {name!r} already exists")
         now = self.clock()
