@@ -36,7 +36,10 @@ async def refusing_websockets(target: str) -> AsyncIterator[str]:
         async def forward(request: web.Request) -> web.StreamResponse:
             if request.headers.get("Upgrade", "").lower() == "websocket":
                 return web.Response(status=403, text="WebSockets are blocked here")
+            # The Host passes through, as a proxy must (docs/topics/security.md): the
+            # page's Origin is the proxy's, and the server compares the two.
             headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+            headers["Host"] = request.host
             async with upstream.request(
                 request.method,
                 target + request.path_qs,
