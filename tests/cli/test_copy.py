@@ -87,7 +87,6 @@ async def what_a_server_answers(data: Path, *store: str, token: str) -> list[obj
         ]
 
 
-@pytest.mark.serial
 @pytest.mark.timeout(240)
 async def test_a_million_messages_copy_resumes_after_a_kill_and_match(tmp_path: Path) -> None:
     data = tmp_path / "data"
