@@ -44,6 +44,7 @@ SCENARIOS = [
     "search",
     "reactions",
     "login_flood",
+    "hoarders",
 ]
 
 

@@ -13,6 +13,8 @@ from homer.testing.server import TestServer, replace_config, running_homer
 from tests.server.rawws import RawWebSocket, client_frame
 
 PAGE = 200  # messages of a history page
+#: No request limits: the room fills at once, and the limits are not what is tested.
+UNLIMITED = {"rate": 1e6, "burst": 1e6, "user_rate": 1e6, "user_burst": 1e6}
 TEXT = "x" * 7_000  # about 1.4 MB a page
 
 
@@ -20,8 +22,7 @@ async def hoarder_of_a_big_room(server: TestServer) -> RawWebSocket:
     """A member of a room of 200 long messages that has stopped reading."""
     writer = await server.client("writer")
     await writer.create("big")
-    for _ in range(PAGE // 20):
-        await asyncio.gather(*(writer.send("big", TEXT) for _ in range(20)))
+    await asyncio.gather(*(writer.send("big", TEXT) for _ in range(PAGE)))
     hoarder = await RawWebSocket.connect(
         server.running.host, server.running.port, receive_buffer=4096
     )
@@ -34,7 +35,9 @@ async def hoarder_of_a_big_room(server: TestServer) -> RawWebSocket:
 
 
 async def test_a_client_that_asks_and_never_reads_stops_being_served(tmp_path: Path) -> None:
-    async with running_homer(tmp_path) as server:
+    async with running_homer(
+        tmp_path, configure=lambda c: replace_config(c, limits=UNLIMITED)
+    ) as server:
         hoarder = await hoarder_of_a_big_room(server)
         before = server.app.metrics.requests.value
         ask = b"".join(
@@ -60,7 +63,8 @@ async def test_a_client_that_asks_and_never_reads_stops_being_served(tmp_path: P
 
 async def test_replies_count_against_the_send_queue(tmp_path: Path) -> None:
     async with running_homer(
-        tmp_path, configure=lambda c: replace_config(c, limits={"send_queue": 1_000_000})
+        tmp_path,
+        configure=lambda c: replace_config(c, limits={**UNLIMITED, "send_queue": 1_000_000}),
     ) as server:
         hoarder = await hoarder_of_a_big_room(server)
         slow = server.app.metrics.slow_consumers._value.get()

@@ -7,19 +7,49 @@ an expired token and 4 for an invalid one.
 
 from __future__ import annotations
 
+import importlib
+
 import click
 
 from homer import __version__
-from homer.cli.chat import chat
-from homer.cli.data import backup, copy, restore
-from homer.cli.identity import audit, group, permissions, token, user
-from homer.cli.migrate import migrate
-from homer.cli.serve import serve
 
 __all__ = ["main"]
 
+#: Each command, and the module that defines it: imported when the command runs
+#: (or a listing of every command is asked for), so ``homer user add`` does not
+#: load the server, nor ``homer serve`` the terminal client.
+COMMANDS = {
+    "serve": "homer.cli.serve",
+    "migrate": "homer.cli.migrate",
+    "user": "homer.cli.identity",
+    "group": "homer.cli.identity",
+    "token": "homer.cli.identity",
+    "audit": "homer.cli.identity",
+    "permissions": "homer.cli.identity",
+    "chat": "homer.cli.chat",
+    "backup": "homer.cli.data",
+    "restore": "homer.cli.data",
+    "copy": "homer.cli.data",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        where = COMMANDS.get(cmd_name)
+        if where is None:
+            return None
+        command = getattr(importlib.import_module(where), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(__version__, prog_name="homer")
@@ -30,19 +60,6 @@ def cli() -> None:
     --config FILE (a TOML file); settings also come from HOMER_* environment
     variables.
     """
-
-
-cli.add_command(serve)
-cli.add_command(migrate)
-cli.add_command(user)
-cli.add_command(group)
-cli.add_command(token)
-cli.add_command(audit)
-cli.add_command(permissions)
-cli.add_command(chat)
-cli.add_command(backup)
-cli.add_command(restore)
-cli.add_command(copy)
 
 
 def main() -> None:
