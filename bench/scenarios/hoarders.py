@@ -85,8 +85,14 @@ class Hoarder:
 
     async def ask(self, document: dict[str, object]) -> dict[str, object]:
         """Send a request and read until its answer."""
-        self.writer.write(frame(document))
-        while True:
+        (answer,) = await self.ask_all([document])
+        return answer
+
+    async def ask_all(self, documents: list[dict[str, object]]) -> list[dict[str, object]]:
+        """Send requests at once and read until every one is answered, in their order."""
+        self.writer.write(b"".join(frame(document) for document in documents))
+        answers: dict[object, dict[str, object]] = {}
+        while len(answers) < len(documents):
             first, second = await self.reader.readexactly(2)
             size = second & 0x7F
             if size == 126:
@@ -96,8 +102,9 @@ class Hoarder:
             payload = await self.reader.readexactly(size)
             if first & 0x0F == 0x1:
                 answer: dict[str, object] = json.loads(payload)
-                if answer.get("rid") == document["rid"]:
-                    return answer
+                if answer.get("rid") is not None:
+                    answers[answer["rid"]] = answer
+        return [answers[document["rid"]] for document in documents]
 
 
 async def _sign_in(url: str) -> str:
@@ -107,7 +114,7 @@ async def _sign_in(url: str) -> str:
             answer.raise_for_status()
         async with http.post(f"{url}/api/login", json=body) as answer:
             answer.raise_for_status()
-            return str((await answer.json())["access_token"])
+            return str((await answer.json())["token"])
 
 
 async def _phase(server: HomerServer, seconds: float) -> tuple[float, float]:
@@ -122,21 +129,11 @@ async def _phase(server: HomerServer, seconds: float) -> tuple[float, float]:
     while sent < MESSAGES:
         for hoarder in hoarders[:2]:
             batch = [
-                hoarder.ask(
-                    {
-                        "op": "send",
-                        "rid": 100 + k,
-                        "room": "big",
-                        "cid": f"c{sent}-{k}",
-                        "text": TEXT,
-                    }
-                )
+                {"op": "send", "rid": 100 + k, "room": "big", "cid": f"c{sent + k}", "text": TEXT}
                 for k in range(10)
             ]
-            for answer in await asyncio.gather(*batch):
-                if answer["op"] != "reply":
-                    await asyncio.sleep(1.0)  # rate limited: the next batch waits
-            sent += 10
+            answers = await hoarder.ask_all(batch)
+            sent += sum(answer["op"] == "reply" for answer in answers)
         await asyncio.sleep(0.45)
     server.settle()
     quiet = server.rss() / 2**20
