@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,9 +29,16 @@ class Node:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.running: RunningServer | None = None
+        #: While the node is down: its port, bound but not listening, so a client's
+        #: connection is refused as with no server, and no other test's server
+        #: (the suite runs in parallel) takes the port and answers in its place.
+        self._held: socket.socket | None = None
 
     async def start(self, *users: str) -> Homer:
         """Start the node (again), with these users (made if they are new)."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
         config = HomerConfig(data_dir=str(self.data_dir))
         if self.limits:
             config = replace_config(config, limits=self.limits)
@@ -47,6 +55,15 @@ class Node:
         if self.running is not None:
             await self.running.stop()
             self.running = None
+            held = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            held.bind(("127.0.0.1", self.port))
+            self._held = held
+
+    def release(self) -> None:
+        if self._held is not None:
+            self._held.close()
+            self._held = None
 
 
 @contextlib.asynccontextmanager
@@ -56,3 +73,4 @@ async def node(tmp_path: Path, **limits: Any) -> AsyncIterator[Node]:
         yield one
     finally:
         await one.stop()
+        one.release()
