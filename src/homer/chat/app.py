@@ -168,8 +168,13 @@ class ChatApp(App[None]):
 
     def part(self, selector: str, kind: type[W]) -> W:
         """A widget of the chat screen, whatever screen is on top (the login form,
-        the room switcher)."""
-        return self.screen_stack[0].query_one(selector, kind)
+        the room switcher). While the app closes, its screens and their widgets go
+        away: whatever wanted to show something then (a worker, a timer's last tick)
+        stops there, as if cancelled."""
+        try:
+            return self.screen_stack[0].query_one(selector, kind)
+        except (IndexError, NoMatches):
+            raise asyncio.CancelledError from None
 
     @property
     def view(self) -> MessageView:
