@@ -56,9 +56,9 @@ from homer.transports.stream_cursor import MAX_CURSOR, decode_cursor, encode_pos
 #: Each target gets RANDOM_INPUTS cases from a seeded random generator (quick, and
 #: the same on every run), then HYPOTHESIS examples, which explore and shrink. No
 #: deadline (the machine may be busy), no example database (each run starts afresh).
-RANDOM_INPUTS = 10_000
+RANDOM_INPUTS = 5_000
 HYPOTHESIS = settings(
-    max_examples=1_500,
+    max_examples=750,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
