@@ -1151,7 +1151,7 @@ import { render } from "./markdown.js";
 
   function memberActions(r, m) {
     if (!moderates(r) || m.uid === S.me?.id || r.kind === "dm") return null;
-    const holder = h("span", { class: "member-actions" });
+    const holder = h("span", { class: "member-actions", "data-uid": m.uid });
     const act = (op, label) => h("button", { type: "button", class: "link", "aria-label": `${label} ${m.name}`,
       onclick: () => confirmIn(holder, `${label} ${m.name}?`, label, () =>
         request(op, { room: r.id, user: m.name }).then(() => loadMembers(r), (err) => toast(err.message))) },
@@ -1167,10 +1167,18 @@ import { render } from "./markdown.js";
     members.sort((a, b) => (rank[a.status] ?? 2) - (rank[b.status] ?? 2) || String(a.name).localeCompare(String(b.name)));
     // While the page is disconnected nobody's status is known: stale dots would lie.
     const shown = (m) => (S.ready ? m.status || "offline" : "unknown");
+    // A question open in the list (remove? ban?) outlives the render: someone's
+    // presence changing must not take it from under the moderator's pointer.
+    const asking = $("member-list").querySelector(".member-actions .state")?.closest(".member-actions");
     $("member-list").replaceChildren(...members.map((m) => h("li", {},
       h("span", { class: `dot ${shown(m)}`, title: shown(m), "aria-hidden": "true" }),
       h("span", { class: "sr-only" }, `${shown(m)}: `), m.name || "(deleted user)",
       m.role === "owner" ? h("span", { class: "role" }, "owner") : null, memberActions(r, m))));
+    if (asking) {
+      for (const fresh of $("member-list").querySelectorAll(".member-actions")) {
+        if (fresh.dataset.uid === asking.dataset.uid) fresh.replaceWith(asking);
+      }
+    }
     $("members-title").textContent = r ? `Members (${members.length})` : "Members";
     $("members-toggle").textContent = `Members (${members.length})`;
   }
