@@ -30,6 +30,8 @@ from pathlib import Path
 
 import aiohttp
 
+from clients.lean import masked_frame
+
 from .common import Record, record
 from .netkit import HomerServer, log
 
@@ -48,18 +50,8 @@ DEFAULT_LIMITS = {
 
 
 def frame(document: dict[str, object]) -> bytes:
-    """A masked client text frame."""
-    payload = json.dumps(document).encode()
-    mask = os.urandom(4)
-    size = len(payload)
-    head = bytes([0x81])
-    if size < 126:
-        head += bytes([0x80 | size])
-    elif size < 1 << 16:
-        head += bytes([0x80 | 126]) + struct.pack("!H", size)
-    else:
-        head += bytes([0x80 | 127]) + struct.pack("!Q", size)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    """A request as a masked client text frame."""
+    return masked_frame(json.dumps(document).encode())
 
 
 class Hoarder:
