@@ -211,23 +211,28 @@ async def test_migrations_are_recorded_and_reopening_applies_none(postgresql_url
     assert applied == sorted(applied)
 
 
+async def _migrate_to(conn: asyncpg.Connection, version: int) -> None:
+    """The first ``version`` migrations, as an older Homer left the database."""
+    migrations = await asyncio.to_thread(load_migrations, "homer.store.postgresql.migrations")
+    await conn.execute(
+        "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
+        " applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+    for migration in migrations[:version]:
+        await conn.execute(migration.sql)
+        await conn.execute(
+            "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)",
+            migration.version,
+            migration.name,
+        )
+
+
 async def test_a_database_from_before_unread_counts_is_upgraded(postgresql_url: str) -> None:
     """Migration 3 works out the kept counts from the history there is."""
-    migrations = await asyncio.to_thread(load_migrations, "homer.store.postgresql.migrations")
     conn = await asyncpg.connect(postgresql_url)
     try:
         async with conn.transaction():
-            await conn.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            for migration in migrations[:2]:
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)",
-                    migration.version,
-                    migration.name,
-                )
+            await _migrate_to(conn, 2)
             await conn.executemany(
                 "INSERT INTO rooms VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10)",
                 unread_upgrade.ROOMS,
@@ -248,21 +253,10 @@ async def test_names_from_before_skeletons_get_theirs_when_the_store_opens(
     postgresql_url: str,
 ) -> None:
     """Migration 6 adds the column; the store fills it in at open, oldest first."""
-    migrations = await asyncio.to_thread(load_migrations, "homer.store.postgresql.migrations")
     conn = await asyncpg.connect(postgresql_url)
     try:
         async with conn.transaction():
-            await conn.execute(
-                "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name text NOT NULL,"
-                " applied_at timestamptz NOT NULL DEFAULT now())"
-            )
-            for migration in migrations[:5]:
-                await conn.execute(migration.sql)
-                await conn.execute(
-                    "INSERT INTO schema_migrations(version, name) VALUES ($1, $2)",
-                    migration.version,
-                    migration.name,
-                )
+            await _migrate_to(conn, 5)
             group = skeleton_upgrade.GROUP
             await conn.execute(
                 "INSERT INTO groups VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -291,22 +291,30 @@ async def test_an_identity_database_is_upgraded_in_place(tmp_path: Path) -> None
         await store.close()
 
 
-async def test_a_database_from_before_unread_counts_is_upgraded(tmp_path: Path) -> None:
-    """Migration 3 works out the kept counts from the history there is."""
-    path = tmp_path / "h.db"
-    migrations = await asyncio.to_thread(load_migrations, "homer.store.sqlite.migrations")
+def _migrated_to(path: Path, version: int) -> None:
+    """A database file with the first ``version`` migrations applied, as an older
+    Homer left it."""
+    migrations = load_migrations("homer.store.sqlite.migrations")
     with sqlite3.connect(path) as conn:
         conn.execute(
             "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
             " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
         )
-        for migration in migrations[:2]:
+        for migration in migrations[:version]:
             for statement in _statements(migration.sql):
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO schema_migrations(version, name) VALUES (?, ?)",
                 (migration.version, migration.name),
             )
+    conn.close()
+
+
+async def test_a_database_from_before_unread_counts_is_upgraded(tmp_path: Path) -> None:
+    """Migration 3 works out the kept counts from the history there is."""
+    path = tmp_path / "h.db"
+    await asyncio.to_thread(_migrated_to, path, 2)
+    with sqlite3.connect(path) as conn:
         conn.executemany("INSERT INTO rooms VALUES (?,?,?,?,?,?,?,?,?,?)", unread_upgrade.ROOMS)
         conn.executemany("INSERT INTO messages VALUES (?,?,?,?,?,?,?,?)", unread_upgrade.MESSAGES)
         conn.executemany("INSERT INTO room_members VALUES (?,?,?,?,?)", unread_upgrade.MEMBERS)
@@ -484,19 +492,8 @@ async def test_names_from_before_skeletons_get_theirs_when_the_store_opens(
 ) -> None:
     """Migration 6 adds the column; the store fills it in at open, oldest first."""
     path = tmp_path / "h.db"
-    migrations = await asyncio.to_thread(load_migrations, "homer.store.sqlite.migrations")
+    await asyncio.to_thread(_migrated_to, path, 5)
     with sqlite3.connect(path) as conn:
-        conn.execute(
-            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
-            " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
-        )
-        for migration in migrations[:5]:
-            for statement in _statements(migration.sql):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations(version, name) VALUES (?, ?)",
-                (migration.version, migration.name),
-            )
         conn.execute("INSERT INTO groups VALUES (?,?,?,?,?,?,?,?)", skeleton_upgrade.GROUP)
         conn.executemany("INSERT INTO users VALUES (?,?,?,?,?,?,?,?,?,?,?)", skeleton_upgrade.USERS)
     conn.close()
