@@ -281,18 +281,17 @@ class FramedSender(BasePeer):
         """The client is not reading what it was sent: stop reading what it asks
         (TCP's own back-pressure) until it catches up, so the answers to requests
         it has not sent yet cannot pile up here."""
-        transport = self.transport
-        if type(transport) is Corked:
-            transport = transport.inner
-        if transport is not None and not transport.is_closing():
-            transport.pause_reading()
+        self._reading(False)
 
     def resume_writing(self) -> None:
+        self._reading(True)
+
+    def _reading(self, on: bool) -> None:
         transport = self.transport
         if type(transport) is Corked:
             transport = transport.inner
         if transport is not None and not transport.is_closing():
-            transport.resume_reading()
+            (transport.resume_reading if on else transport.pause_reading)()
 
     def cork(self: Framed) -> None:
         """Hold what is written to this connection until its next reply (or two turns
