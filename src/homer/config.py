@@ -226,6 +226,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     port: Port = 8080
     #: Raw TCP (JSON lines for ``nc``, or length-prefixed frames): off unless set.
     tcp_port: Port | None = None
+    #: IRC in plain text (docs/topics/irc.md): off unless set.
+    irc_port: Port | None = None
+    #: IRC over TLS, with ``tls_cert`` and ``tls_key``: off unless set.
+    ircs_port: Port | None = None
     #: TLS for every listener (HTTP, WebSocket, raw TCP): a PEM certificate chain
     #: and its private key; relative paths are under the data dir. Both or neither.
     tls_cert: str | None = None
@@ -282,6 +286,17 @@ class FilesConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_pixels: Annotated[int, msgspec.Meta(ge=1)] = 50_000_000
 
 
+class IrcConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """What IRC clients are told about this server (docs/topics/irc.md)."""
+
+    #: The server's name in IRC lines (the source of numerics, hosts in masks).
+    server_name: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$")] = "homer"
+    #: The network's name (``NETWORK`` in ``RPL_ISUPPORT``).
+    network: Annotated[str, msgspec.Meta(pattern=r"^[^\s,;=]{1,64}$")] = "Homer"
+    #: The message of the day, shown at registration; empty: ``422 No MOTD``.
+    motd: str = ""
+
+
 class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "./homer-data"
     #: ``sqlite`` (a file in the data dir), ``sqlite:///path/to/file.db`` or
@@ -302,6 +317,7 @@ class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     tokens: TokenConfig = TokenConfig()
     sessions: SessionConfig = SessionConfig()
     server: ServerConfig = ServerConfig()
+    irc: IrcConfig = IrcConfig()
     limits: LimitsConfig = LimitsConfig()
     files: FilesConfig = FilesConfig()
 

@@ -36,6 +36,18 @@ _SQLITE_ENDINGS = ("", "-wal", "-shm", "-journal")
     help="Also listen for raw TCP (JSON lines, e.g. with nc; or length-prefixed frames).",
 )
 @click.option(
+    "--irc-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also listen for IRC clients (irssi, weechat, bots): #room is a room.",
+)
+@click.option(
+    "--ircs-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also listen for IRC over TLS, with server.tls_cert and server.tls_key.",
+)
+@click.option(
     "--store",
     default=None,
     metavar="URL",
@@ -60,6 +72,8 @@ def serve(
     host: str | None,
     port: int | None,
     tcp_port: int | None,
+    irc_port: int | None,
+    ircs_port: int | None,
     store: str | None,
     broker: str | None,
     blob: str | None,
@@ -68,7 +82,8 @@ def serve(
 
     The HTTP API is REST (described at /api/openapi.json), runs any
     operation at /api/ops/{op} and streams events (Server-Sent Events at
-    /api/events, long-poll queues at /api/queues); --tcp-port adds raw TCP.
+    /api/events, long-poll queues at /api/queues); --tcp-port adds raw TCP,
+    --irc-port and --ircs-port IRC (docs/topics/irc.md).
     TLS comes from server.tls_cert and server.tls_key in the configuration.
 
     One node runs on SQLite and an in-process broker, with files in its data
@@ -78,9 +93,14 @@ def serve(
     Stops cleanly on SIGINT or SIGTERM: in-flight writes finish, sessions are
     told to reconnect and resume, and the process exits 0.
     """
-    flags = {
-        k: v for k, v in (("host", host), ("port", port), ("tcp_port", tcp_port)) if v is not None
+    given = {
+        "host": host,
+        "port": port,
+        "tcp_port": tcp_port,
+        "irc_port": irc_port,
+        "ircs_port": ircs_port,
     }
+    flags = {k: v for k, v in given.items() if v is not None}
     config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **flags))
     config = with_backends(config, store=store, broker=broker, blob=blob)
     configure_logging(config.server.log_format, config.server.log_level)

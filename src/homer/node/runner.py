@@ -13,13 +13,14 @@ import gc
 import signal
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiohttp import web
 
 from homer.core.app import Homer
 from homer.errors import InvalidInput
 from homer.transports.front import FrontProtocol
+from homer.transports.irc import IrcServer
 from homer.transports.site import build_http_app, load_web_client
 from homer.transports.tcp import TCPPeer
 
@@ -36,6 +37,10 @@ class RunningServer:
     #: The raw TCP listener and its port, when one was asked for.
     tcp_server: asyncio.Server | None = None
     tcp_port: int | None = None
+    #: The IRC listeners and their ports (plain text, and TLS), when asked for.
+    irc_servers: list[asyncio.Server] = field(default_factory=list)
+    irc_port: int | None = None
+    ircs_port: int | None = None
     #: Whether the listeners speak TLS.
     tls: bool = False
 
@@ -51,6 +56,8 @@ class RunningServer:
         self.server.close()
         if self.tcp_server is not None:
             self.tcp_server.close()
+        for irc in self.irc_servers:
+            irc.close()
         await self.app.stop()
         await self.runner.cleanup()
         with contextlib.suppress(asyncio.TimeoutError):
@@ -63,16 +70,28 @@ async def start_server(
     host: str | None = None,
     port: int | None = None,
     tcp_port: int | None = None,
+    irc_port: int | None = None,
+    ircs_port: int | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> RunningServer:
     """Start ``app`` and listen; ``port=0`` picks a free port (tests). Raw TCP
-    listens too when ``tcp_port`` (or ``server.tcp_port``) is set."""
+    listens too when ``tcp_port`` (or ``server.tcp_port``) is set, IRC when
+    ``irc_port`` or ``ircs_port`` (or their settings) are: the first in plain
+    text, the second over TLS with the server's certificate."""
     config = app.config.server
-    if ssl_context is None and (config.tls_cert or config.tls_key):
+    irc_port = irc_port if irc_port is not None else config.irc_port
+    ircs_port = ircs_port if ircs_port is not None else config.ircs_port
+    configured = bool(config.tls_cert or config.tls_key)
+    # TLS for every listener when given or configured; IRC over TLS alone asks for
+    # the certificate too, and the other listeners stay plain then.
+    main_ssl = ssl_context
+    if ssl_context is None and (configured or ircs_port is not None):
         ssl_context = await asyncio.to_thread(tls_context, app)
+        main_ssl = ssl_context if configured else None
     await app.start()
     runner: web.AppRunner | None = None
     tcp_server: asyncio.Server | None = None
+    irc_servers: list[asyncio.Server] = []
     tcp_port = tcp_port if tcp_port is not None else config.tcp_port
     handshake = app.config.limits.handshake_timeout
     try:
@@ -92,8 +111,8 @@ async def start_server(
             lambda: FrontProtocol(app, http_factory),
             host=host if host is not None else config.host,
             port=port if port is not None else config.port,
-            ssl=ssl_context,
-            ssl_handshake_timeout=handshake if ssl_context is not None else None,
+            ssl=main_ssl,
+            ssl_handshake_timeout=handshake if main_ssl is not None else None,
             reuse_address=True,
             backlog=4096,
         )
@@ -102,19 +121,41 @@ async def start_server(
                 lambda: TCPPeer(app),
                 host=host if host is not None else config.host,
                 port=tcp_port,
-                ssl=ssl_context,
-                ssl_handshake_timeout=handshake if ssl_context is not None else None,
+                ssl=main_ssl,
+                ssl_handshake_timeout=handshake if main_ssl is not None else None,
                 reuse_address=True,
                 backlog=4096,
             )
+        irc = IrcServer(app)
+        for irc_listen, irc_ssl in ((irc_port, None), (ircs_port, ssl_context)):
+            if irc_listen is not None:
+                irc_servers.append(
+                    await loop.create_server(
+                        irc,
+                        host=host if host is not None else config.host,
+                        port=irc_listen,
+                        ssl=irc_ssl,
+                        ssl_handshake_timeout=handshake if irc_ssl is not None else None,
+                        reuse_address=True,
+                        backlog=4096,
+                    )
+                )
     except BaseException:  # cannot listen: leave nothing open behind
+        for listener in irc_servers:
+            listener.close()
+        if tcp_server is not None:
+            tcp_server.close()
         if runner is not None:
             await runner.cleanup()
         await app.stop()
         raise
     bound = server.sockets[0].getsockname()
     running = RunningServer(app, server, runner, str(bound[0]), int(bound[1]))
-    running.tls = ssl_context is not None
+    running.tls = main_ssl is not None
+    running.irc_servers = irc_servers
+    ports = iter(int(listener.sockets[0].getsockname()[1]) for listener in irc_servers)
+    running.irc_port = next(ports) if irc_port is not None else None
+    running.ircs_port = next(ports) if ircs_port is not None else None
     if tcp_server is not None:
         running.tcp_server = tcp_server
         running.tcp_port = int(tcp_server.sockets[0].getsockname()[1])
@@ -157,6 +198,10 @@ async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     tcp = f", raw TCP on {running.host}:{running.tcp_port}" if running.tcp_port else ""
+    if running.irc_port:
+        tcp += f", IRC on {running.host}:{running.irc_port}"
+    if running.ircs_port:
+        tcp += f", IRC over TLS on {running.host}:{running.ircs_port}"
     announce(
         f"Homer listening on {running.url} (web client at {running.url}/, "
         f"WebSocket at {running.ws_url}{tcp}); data in {app.config.data_dir}"

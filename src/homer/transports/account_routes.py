@@ -18,8 +18,8 @@ from aiohttp import web
 from msgspec import UNSET, UnsetType
 
 from homer.core.fields import Name, Password
+from homer.core.logins import password_login
 from homer.errors import Forbidden, RateLimited, Unauthenticated
-from homer.store.records import name_key
 from homer.transports.http import APP_KEY, bearer_token, json_body, json_response
 from homer.transports.rest_types import UserRef
 from homer.transports.routes import ROUTE_KEY, Route, as_body, route_body
@@ -96,16 +96,7 @@ async def login(request: web.Request) -> web.Response:
     app = request.app[APP_KEY]
     credentials: Credentials = await route_body(request)
     name, password = credentials.name, credentials.password
-    address = request.remote or "unknown"
-    account = name_key(name)
-    wait, limit = app.logins.take(account, address, app.clock())
-    if wait:
-        await app.identity.events.record(
-            "login.throttled", actor=address, target=f"user:{name}"[:100], detail={"limit": limit}
-        )
-        raise RateLimited("too many login attempts: wait and try again", wait)
-    user, token = await app.identity.login(name, password, client=address)
-    app.logins.succeeded(account, address)
+    user, token = await password_login(app, name, password, request.remote or "unknown")
     claims = app.identity.tokens.check(token) or {}
     return json_response(
         {
