@@ -55,6 +55,11 @@ class TestServer:
         """The raw TCP port, when ``server.tcp_port`` was configured (0: a free one)."""
         return self.running.tcp_port
 
+    @property
+    def irc_port(self) -> int | None:
+        """The IRC port, when ``server.irc_port`` was configured (0: a free one)."""
+        return self.running.irc_port
+
     async def user(self, name: str, *, group: str | None = None, password: str = PASSWORD) -> Any:
         """Create a user (or return the existing one)."""
         return await create_user(self.app, name, group=group, password=password)
