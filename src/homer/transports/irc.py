@@ -96,6 +96,9 @@ _BEFORE_REGISTRATION: Final = frozenset(
 _QUEUE_LIMIT: Final = 200
 #: Events about the user rather than a room: each connection shows them its own way.
 _OWN_EVENTS: Final = frozenset({"joined", "left", "invited", "unread"})
+#: The most events of each room replayed at registration to a client without
+#: ``draft/chathistory``.
+PLAYBACK: Final = 100
 #: The most nicks one ``MONITOR`` list holds.
 MONITOR_LIMIT: Final = 100
 
@@ -148,6 +151,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "negotiating",
         "nick",
         "password",
+        "played",
+        "read_at",
         "reader",
         "realname",
         "registered",
@@ -196,6 +201,10 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         #: Nick -> the status last shown with away-notify or MONITOR.
         self.away_seen: dict[str, str] = {}
         self.monitoring: dict[str, str] = {}
+        #: Room -> the last seq replayed at registration (live copies are skipped).
+        self.played: dict[str, int] = {}
+        #: Room -> the user's read marker as last known here.
+        self.read_at: dict[str, int] = {}
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -450,6 +459,9 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             source = hostmask(envelope.sender, self.irc.name)
             self.line("INVITE", self.nick, "#" + (envelope.room or ""), source=source)
         elif op == "unread":
+            body = envelope.body if isinstance(envelope.body, dict) else {}
+            if isinstance(body.get("read"), int):
+                self.read_at[envelope.room or ""] = body["read"]
             self._read_marker(envelope)
         elif op in ("msg", "typing", "presence", "presences", "broadcast", "purged"):
             data = self._render(Outgoing(envelope))
@@ -510,10 +522,32 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         return render("ERROR", f"Closing Link: {self.address} ({reason})")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        seen = self._seen_up_to()
         super().connection_lost(exc)
         worker = self._worker
         if worker is not None:
             worker.cancel()
+        if seen:
+            self.app.spawn(self._mark_seen(seen))
+
+    def _seen_up_to(self) -> dict[str, int]:
+        """Room -> the last seq this connection showed, where that is past the user's
+        read marker: for a client that keeps no read markers of its own (no
+        ``draft/read-marker``), what it showed counts as read when it goes."""
+        session = self.session
+        if session is None or not self.registered or "draft/read-marker" in self.caps:
+            return {}
+        seen: dict[str, int] = {}
+        for room in session.rooms:
+            cursor = self.app.hub.cursor(room, self)
+            if cursor is not None and cursor > self.read_at.get(room, 0):
+                seen[room] = cursor
+        return seen
+
+    async def _mark_seen(self, seen: dict[str, int]) -> None:
+        for room, seq in seen.items():
+            with contextlib.suppress(HomerError):
+                await self.server_op("read", room=room, seq=seq)
 
     # -- running operations ----------------------------------------------------------------
 
@@ -542,9 +576,13 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             self._echo_labels[cid] = self._label
 
     def release_held(self) -> None:
-        """The welcome is written: what came before it goes out now, in order."""
+        """The welcome is written: what came before it goes out now, in order (less
+        what the replay showed already)."""
         held, self._held = self._held, None
+        played = self.played
         for envelope in held or ():
+            if envelope.op == "msg" and (envelope.seq or 0) <= played.get(envelope.room or "", 0):
+                continue
             self.send(envelope)
 
 
@@ -770,10 +808,10 @@ async def _try_register(peer: IrcPeer) -> None:
         peer.numeric("464", exc.message)
         peer.close(CloseCode.UNAUTHENTICATED, exc.message)
         return
-    _welcome(peer, welcome)
+    await _welcome(peer, welcome)
 
 
-def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
+async def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
     from homer import __version__
 
     irc = peer.irc
@@ -813,7 +851,38 @@ def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
     _motd(peer)
     for info in welcome["rooms"]:
         peer.show_joined(info)
+        peer.read_at[str(info["id"])] = int(info.get("read") or 0)
+    if "draft/chathistory" not in peer.caps:
+        for info in welcome["rooms"]:
+            with contextlib.suppress(HomerError):
+                await _play_back(peer, info)
     peer.release_held()
+
+
+async def _play_back(peer: IrcPeer, info: dict[str, Any]) -> None:
+    """What the user missed in a room since their read marker, for a client that
+    cannot ask for history itself: the newest :data:`PLAYBACK` stored events, in a
+    ``chathistory`` batch where batches are on, with their times where
+    ``server-time`` is."""
+    room, read, last = str(info["id"]), int(info.get("read") or 0), int(info.get("last_seq") or 0)
+    if last <= read:
+        return
+    after = max(read, last - PLAYBACK)
+    page = await peer.server_op("history", room=room, after=after, limit=PLAYBACK)
+    messages: list[Envelope] = page["messages"]
+    if not messages:
+        return
+    other = peer.dms.get(room)
+    target = other if other is not None else "#" + room
+    if after > read:
+        peer.line(
+            "NOTICE",
+            target if other is None else peer.nick,
+            f"{after - read} earlier events since you last read: ask with CHATHISTORY",
+            source=peer.irc.name,
+        )
+    _history_batch(peer, target, room, messages)
+    peer.played[room] = messages[-1].seq or 0
 
 
 def _motd(peer: IrcPeer) -> None:
