@@ -54,6 +54,7 @@ async def test_chathistory_latest_before_and_after(server: TestServer, port: int
     await bob.join("lobby")
     for n in range(5):
         await bob.send("lobby", f"m{n}")
+        await asyncio.sleep(0.01)  # IRC's times are in milliseconds: keep them apart
     caps = "batch server-time message-tags draft/chathistory"
     async with registered(port, "alice", caps=caps) as alice:
         assert not [line for line in await alice.quiet(0.3) if "BATCH" in line]

@@ -418,12 +418,14 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             ]
         lines: list[bytes] = []
         for name, status in changes:
+            if not name:
+                continue
             seen = self.away_seen.get(name)
             self.away_seen[name] = status
-            if not name or seen == status or (status == "online" and seen is None):
-                continue  # nothing new to show (someone online was never shown away)
-            source = hostmask(name, self.irc.name)
-            if "away-notify" in self.caps and name_key(name) != name_key(self.nick):
+            # Nothing to show for someone online who was never shown away.
+            news = seen != status and not (status == "online" and seen is None)
+            if news and "away-notify" in self.caps and name_key(name) != name_key(self.nick):
+                source = hostmask(name, self.irc.name)
                 if status == "online":
                     lines.append(render("AWAY", source=source))
                 else:
