@@ -5,15 +5,17 @@ and the room's rules refuse the same things whatever carried the request."""
 from __future__ import annotations
 
 import asyncio
+import ssl
 from pathlib import Path
 
 from homer.client import ClientError, HomerClient
 from homer.config import HomerConfig
 from homer.protocol.envelope import Envelope
 from homer.protocol.irc import IrcMessage
-from homer.testing.server import TestServer, replace_config, running_homer
+from homer.testing.server import PASSWORD, TestServer, replace_config, running_homer
 from homer.testing.transport_conformance import quick_presence
 from tests.irc.lines import IrcClient, registered
+from tests.server.test_tls import make_certificate
 
 PER_CLIENT = 20
 
@@ -125,5 +127,29 @@ async def test_the_same_rules_whatever_the_protocol(tmp_path: Path) -> None:
             await irc.send("JOIN #news")
             await irc.expect("366")
             await irc.send("PRIVMSG #news :hi")
-            refused: IrcMessage = await irc.expect("404")
-            assert refused.params[1] == "#news"
+            cannot: IrcMessage = await irc.expect("404")
+            assert cannot.params[1] == "#news"
+
+
+async def test_ircs_speaks_tls_with_the_servers_certificate(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path)
+
+    def over_tls(config: HomerConfig) -> HomerConfig:
+        return replace_config(
+            config,
+            server={"ircs_port": 0, "irc_port": 0, "tls_cert": str(cert), "tls_key": str(key)},
+        )
+
+    trusting = ssl.create_default_context(cafile=str(cert))
+    async with running_homer(tmp_path / "data", configure=over_tls) as server:
+        await server.user("irky")
+        port = server.running.ircs_port
+        assert port is not None
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=trusting)
+        client = IrcClient(reader, writer)
+        try:
+            await client.send(f"PASS :{PASSWORD}", "NICK irky", "USER i 0 * :I")
+            welcome = await client.expect("001")
+            assert welcome.params[0] == "irky"
+        finally:
+            await client.close()
