@@ -490,11 +490,15 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         topic = str(info.get("topic") or "")
         if topic:
             self.numeric("332", channel, topic)
-        self.app.spawn(self._names_later(room))
+        self.app.spawn(self._after_join(room, int(info.get("read") or 0)))
 
-    async def _names_later(self, room: str) -> None:
+    async def _after_join(self, room: str, read: int) -> None:
+        """The names, and the read marker for a client that keeps them."""
         with contextlib.suppress(HomerError):
             await names(self, room)
+            if "draft/read-marker" in self.caps:
+                marker = await marker_of(self, room, read)
+                self.line("MARKREAD", "#" + room, marker, source=self.irc.name)
 
     def _left(self, room: str, body: Any) -> None:
         reason = body.get("reason") if isinstance(body, dict) else None
