@@ -26,6 +26,8 @@ class Node:
     port: int
     process: asyncio.subprocess.Process
     log: Path
+    #: Where IRC clients reach the node.
+    irc_port: int
 
     @property
     def url(self) -> str:
@@ -75,17 +77,18 @@ class Cluster:
     async def start_node(self, name: str) -> Node:
         data_dir = self.root / name
         data_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
+        port, irc_port = free_port(), free_port()
         log = data_dir / "serve.log"
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 *("-m", "homer", "serve", "--port", str(port), "--data-dir", str(data_dir)),
+                *("--irc-port", str(irc_port)),
                 env=self.env(),
                 stdout=out,
                 stderr=out,
             )
-        node = Node(name, port, process, log)
+        node = Node(name, port, process, log, irc_port)
         self.nodes.append(node)
         try:
             await wait_until_listening(process, port)
