@@ -121,6 +121,9 @@ async def test_names_who_whois_list(server: TestServer, port: int) -> None:
             whois = {m.command: m for m in await alice.until("318")}
             assert whois["311"].params[1] == "bob"
             assert whois["330"].params[2] == "bob"
+        await alice.send("MODE alice +B", "WHOIS alice")
+        await alice.expect("MODE")
+        assert "335" in {m.command for m in await alice.until("318")}
         await alice.send("WHOIS nobody")
         await alice.expect("401")
         await alice.send("LIST")

@@ -115,6 +115,8 @@ class IrcServer:
         self.motd = config.motd
         self.created = irc_time(app.clock())
         self._formats: dict[frozenset[str], IrcFormat] = {}
+        #: Account name key -> its connections here in bot mode (user mode ``+B``).
+        self.bots: dict[str, int] = {}
 
     def format(self, caps: set[str]) -> IrcFormat:
         key = frozenset(caps & RENDER_CAPS)
@@ -141,6 +143,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "_worker",
         "account",
         "away_seen",
+        "bot",
         "caps",
         "channels",
         "cid_prefix",
@@ -201,6 +204,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         #: Nick -> the status last shown with away-notify or MONITOR.
         self.away_seen: dict[str, str] = {}
         self.monitoring: dict[str, str] = {}
+        #: User mode ``+B``: this connection is a bot.
+        self.bot = False
         #: Room -> the last seq replayed at registration (live copies are skipped).
         self.played: dict[str, int] = {}
         #: Room -> the user's read marker as last known here.
@@ -528,6 +533,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         return render("ERROR", f"Closing Link: {self.address} ({reason})")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self.set_bot(False)
         seen = self._seen_up_to()
         super().connection_lost(exc)
         worker = self._worker
@@ -571,6 +577,18 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         join): its permission is checked, it does not count against the client's rate."""
         app = self.app
         return await app.call(app.handlers[name], Context(app, self, None, self.session), params)
+
+    def set_bot(self, on: bool) -> None:
+        """User mode ``+B``: ``WHOIS`` of the account says it is a bot (``335``)."""
+        if on == self.bot:
+            return
+        self.bot = on
+        bots, key = self.irc.bots, name_key(self.nick)
+        count = bots.get(key, 0) + (1 if on else -1)
+        if count > 0:
+            bots[key] = count
+        else:
+            bots.pop(key, None)
 
     def next_cid(self) -> str:
         self._cid_serial += 1
@@ -1106,6 +1124,8 @@ async def whois(peer: IrcPeer, message: IrcMessage) -> None:
     peer.numeric("311", found.name, found.name, peer.irc.name, "*", found.name)
     peer.numeric("312", found.name, peer.irc.name, peer.irc.network)
     peer.numeric("330", found.name, found.name, "is logged in as")
+    if name_key(found.name) in peer.irc.bots:
+        peer.numeric("335", found.name, "is a bot")
     if status == "away":
         peer.numeric("301", found.name, "away")
     elif status == "offline":
@@ -1196,10 +1216,16 @@ async def mode(peer: IrcPeer, message: IrcMessage) -> None:
             changes = message.params[1]
             if any(c not in "+-iB" for c in changes):
                 peer.numeric("501", "Unknown MODE flag")
-            else:
-                peer.line("MODE", peer.nick, changes, source=peer.me)
+                return
+            adding = True
+            for char in changes:
+                if char in "+-":
+                    adding = char == "+"
+                elif char == "B":
+                    peer.set_bot(adding)
+            peer.line("MODE", peer.nick, changes, source=peer.me)
         else:
-            peer.numeric("221", "+i")
+            peer.numeric("221", "+iB" if peer.bot else "+i")
         return
     if room not in peer.channels:
         peer.numeric("442", target, "You're not on that channel")
