@@ -4,6 +4,8 @@ presence, and the refusals."""
 
 from __future__ import annotations
 
+import pytest
+
 from homer.testing.server import TestServer, replace_config, running_homer
 from tests.irc.conftest import with_irc
 from tests.irc.lines import registered
@@ -232,3 +234,35 @@ async def test_rate_limits_answer_263(tmp_path) -> None:  # type: ignore[no-unty
             await alice.send(*[f"PRIVMSG #lobby :{n}" for n in range(6)])
             limited = await alice.expect("263")
             assert limited.params[1] == "PRIVMSG"
+
+
+async def test_a_multiline_batch_from_irc_is_one_message(server: TestServer, port: int) -> None:
+    bob = await server.client("bob")
+    await bob.create("lobby")
+    async with registered(port, "alice", caps="batch draft/multiline message-tags") as alice:
+        await alice.send("JOIN #lobby")
+        await alice.expect("366")
+        await alice.send(
+            "BATCH +m1 draft/multiline #lobby",
+            "@batch=m1 PRIVMSG #lobby :first line",
+            "@batch=m1 PRIVMSG #lobby :second ",
+            "@batch=m1;draft/multiline-concat PRIVMSG #lobby :line, joined",
+            "BATCH -m1",
+        )
+        event = await bob.next_event("msg")
+        while event.kind != "msg":
+            event = await bob.next_event("msg")
+        assert event.body["text"] == "first line\nsecond line, joined"
+        big = "x" * 400
+        await alice.send(
+            "BATCH +m2 draft/multiline #lobby",
+            *[f"@batch=m2 PRIVMSG #lobby :{big}" for _ in range(25)],
+            "BATCH -m2",
+            "BATCH -nothing",
+        )
+        too_big = await alice.expect("FAIL")
+        assert too_big.params[:3] == ("BATCH", "MULTILINE_MAX_BYTES", "8000")
+        no_batch = await alice.expect("FAIL")
+        assert no_batch.params[:2] == ("BATCH", "INVALID_BATCH")
+        with pytest.raises(TimeoutError):  # the refused batch was not sent in part
+            await bob.next_event("msg", timeout=0.5)

@@ -40,7 +40,7 @@ from homer.store.records import name_key
 from homer.transports import irc_registration  # noqa: F401  (its commands)
 from homer.transports.framed import FramedSender, StreamFormat
 from homer.transports.front import client_address
-from homer.transports.irc_commands import COMMANDS, names
+from homer.transports.irc_commands import COMMANDS, Multiline, names
 from homer.transports.irc_history import marker_of
 from homer.transports.irc_lines import RENDER_CAPS, IrcFormat, hostmask, irc_time, message_lines
 
@@ -110,6 +110,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "dms",
         "irc",
         "monitoring",
+        "multiline",
         "negotiating",
         "nick",
         "password",
@@ -163,6 +164,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         #: Nick -> the status last shown with away-notify or MONITOR.
         self.away_seen: dict[str, str] = {}
         self.monitoring: dict[str, str] = {}
+        #: The ``draft/multiline`` batch the client is sending, if any.
+        self.multiline: Multiline | None = None
         #: User mode ``+B``: this connection is a bot.
         self.bot = False
         #: Room -> the last seq replayed at registration (live copies are skipped).
@@ -202,9 +205,9 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         if isinstance(error, LineTooLong):
             self.numeric("417", "Input line was too long")
         elif isinstance(error, NotUtf8):
-            self.line("FAIL", "*", "INVALID_UTF8", "Lines must be UTF-8", source=self.irc.name)
+            self.fail("*", "INVALID_UTF8", "Lines must be UTF-8")
         else:
-            self.line("FAIL", "*", "INVALID_LINE", str(error), source=self.irc.name)
+            self.fail("*", "INVALID_LINE", str(error))
 
     async def _work(self) -> None:
         """Run the waiting commands, in order, until none is left."""
@@ -253,6 +256,10 @@ class IrcPeer(FramedSender, asyncio.Protocol):
     def numeric(self, code: str, *params: str) -> None:
         """A numeric reply to this client: ``:server CODE nick params...``."""
         self.line(code, self.nick, *params, source=self.irc.name)
+
+    def fail(self, command: str, code: str, *params: str) -> None:
+        """A standard reply (``FAIL COMMAND CODE [context...] :description``)."""
+        self.line("FAIL", command, code, *params, source=self.irc.name)
 
     def _flush_labeled(self) -> None:
         label, lines = self._label, self._labeled

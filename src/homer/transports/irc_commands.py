@@ -5,7 +5,6 @@ one request pipeline, each refusal the numeric IRC clients expect
 from __future__ import annotations
 
 import contextlib
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
@@ -17,12 +16,25 @@ from homer.transports.irc_lines import ACTION_PREFIX, hostmask, parse_msgid
 if TYPE_CHECKING:
     from homer.transports.irc import IrcPeer
 
-__all__ = ["COMMANDS", "MONITOR_LIMIT", "command", "enough", "names", "room_of", "target_room"]
+__all__ = [
+    "COMMANDS",
+    "MONITOR_LIMIT",
+    "MULTILINE_BYTES",
+    "MULTILINE_LINES",
+    "Multiline",
+    "command",
+    "enough",
+    "names",
+    "room_of",
+    "target_room",
+]
 
-log = logging.getLogger("homer.irc")
 
 #: The most nicks one ``MONITOR`` list holds.
 MONITOR_LIMIT: Final = 100
+#: The most a client's ``draft/multiline`` batch may hold (``CAP LS`` says so).
+MULTILINE_BYTES: Final = 8000
+MULTILINE_LINES: Final = 100
 
 Command = Callable[["IrcPeer", IrcMessage], Awaitable[None]]
 COMMANDS: dict[str, Command] = {}
@@ -469,6 +481,11 @@ async def privmsg(peer: IrcPeer, message: IrcMessage) -> None:
         if not quiet:
             peer.numeric("411", f"No recipient given ({message.command})")
         return
+    tags = message.tags or {}
+    collecting = peer.multiline
+    if collecting is not None and tags.get("batch") == collecting.ref:
+        collecting.add(message, peer)
+        return
     if len(message.params) < 2 or not message.params[1]:
         if not quiet:
             peer.numeric("412", "No text to send")
@@ -478,6 +495,14 @@ async def privmsg(peer: IrcPeer, message: IrcMessage) -> None:
         if not text.startswith("\x01ACTION "):
             return  # other CTCP requests (VERSION, PING...) are not answered
         text = ACTION_PREFIX + text[len("\x01ACTION ") :].rstrip("\x01")
+    await _say(peer, message.command, target, text, tags)
+
+
+async def _say(
+    peer: IrcPeer, command_name: str, target: str, text: str, tags: dict[str, str]
+) -> None:
+    """One message from IRC into its room, done once it is stored."""
+    quiet = command_name == "NOTICE"
     room = await target_room(peer, target, quiet)
     if room is None:
         return
@@ -486,7 +511,7 @@ async def privmsg(peer: IrcPeer, message: IrcMessage) -> None:
     params: dict[str, Any] = {"room": room, "cid": cid, "text": text}
     if quiet:
         params["data"] = {"irc": "notice"}
-    reply = (message.tags or {}).get("+draft/reply")
+    reply = tags.get("+draft/reply")
     parent = parse_msgid(reply) if reply else None
     if parent is not None and parent[0] == room:
         params["reply_to"] = parent[1]
@@ -494,7 +519,67 @@ async def privmsg(peer: IrcPeer, message: IrcMessage) -> None:
         await peer.op("send", **params)
     except HomerError as exc:
         if not quiet:
-            _cannot_send(peer, message.command, target, exc)
+            _cannot_send(peer, command_name, target, exc)
+
+
+class Multiline:
+    """A ``draft/multiline`` batch a client is sending: its lines, until it ends."""
+
+    __slots__ = ("command", "failed", "lines", "ref", "tags", "target")
+
+    def __init__(self, ref: str, target: str, tags: dict[str, str]) -> None:
+        self.ref = ref
+        self.target = target
+        self.tags = tags
+        self.command = ""
+        self.lines: list[str] = []
+        self.failed = False
+
+    def add(self, message: IrcMessage, peer: IrcPeer) -> None:
+        if self.failed:
+            return
+        text = message.param(1)
+        concat = "draft/multiline-concat" in (message.tags or {})
+        if self.lines and concat:
+            self.lines[-1] += text
+        else:
+            self.lines.append(text)
+        self.command = self.command or message.command
+        size = sum(len(line.encode()) for line in self.lines) + len(self.lines) - 1
+        if message.param(0) != self.target or message.command != self.command:
+            self._fail(peer, "MULTILINE_INVALID", "Every line goes to the batch's target")
+        elif size > MULTILINE_BYTES:
+            self._fail(peer, "MULTILINE_MAX_BYTES", str(MULTILINE_BYTES), "Too many bytes")
+        elif len(self.lines) > MULTILINE_LINES:
+            self._fail(peer, "MULTILINE_MAX_LINES", str(MULTILINE_LINES), "Too many lines")
+
+    def _fail(self, peer: IrcPeer, code: str, *params: str) -> None:
+        self.failed = True
+        peer.fail("BATCH", code, *params)
+
+
+@command("BATCH")
+async def batch(peer: IrcPeer, message: IrcMessage) -> None:
+    """A client's ``draft/multiline`` batch: one message of several lines."""
+    ref = message.param(0)
+    if ref.startswith("+") and len(ref) > 1:
+        if message.param(1) != "draft/multiline" or "draft/multiline" not in peer.caps:
+            peer.fail("BATCH", "INVALID_BATCH", "Unsupported batch type")
+            return
+        peer.multiline = Multiline(ref[1:], message.param(2), message.tags or {})
+        return
+    collected = peer.multiline
+    if not ref.startswith("-") or collected is None or ref[1:] != collected.ref:
+        peer.fail("BATCH", "INVALID_BATCH", "No such batch is open")
+        return
+    peer.multiline = None
+    if collected.failed:
+        return
+    text = "\n".join(collected.lines)
+    if not text.strip():
+        peer.fail("BATCH", "MULTILINE_INVALID", "The batch has no text")
+        return
+    await _say(peer, collected.command or "PRIVMSG", collected.target, text, collected.tags)
 
 
 async def target_room(peer: IrcPeer, target: str, quiet: bool) -> str | None:
@@ -557,15 +642,7 @@ async def redact(peer: IrcPeer, message: IrcMessage) -> None:
     room = await target_room(peer, channel, True)
     parent = parse_msgid(ref)
     if room is None or parent is None or parent[0] != room:
-        peer.line(
-            "FAIL",
-            "REDACT",
-            "UNKNOWN_MSGID",
-            channel,
-            ref,
-            "This message does not exist",
-            source=peer.irc.name,
-        )
+        peer.fail("REDACT", "UNKNOWN_MSGID", channel, ref, "This message does not exist")
         return
     params: dict[str, Any] = {"room": room, "seq": parent[1], "cid": peer.next_cid()}
     if len(message.params) > 2 and message.params[2]:
@@ -574,4 +651,4 @@ async def redact(peer: IrcPeer, message: IrcMessage) -> None:
         await peer.op("redact", **params)
     except (Forbidden, NotFound) as exc:
         code = "REDACT_FORBIDDEN" if isinstance(exc, Forbidden) else "UNKNOWN_MSGID"
-        peer.line("FAIL", "REDACT", code, channel, ref, exc.message, source=peer.irc.name)
+        peer.fail("REDACT", code, channel, ref, exc.message)

@@ -83,21 +83,12 @@ async def markread(peer: IrcPeer, message: IrcMessage) -> None:
     channel = message.params[0]
     room = await target_room(peer, channel, True)
     if room is None:
-        peer.line(
-            "FAIL", "MARKREAD", "INVALID_TARGET", channel, "No such channel", source=peer.irc.name
-        )
+        peer.fail("MARKREAD", "INVALID_TARGET", channel, "No such channel")
         return
     if len(message.params) > 1:
         when = _timestamp(message.params[1])
         if when is None:
-            peer.line(
-                "FAIL",
-                "MARKREAD",
-                "INVALID_PARAMS",
-                message.params[1],
-                "Expected timestamp=...",
-                source=peer.irc.name,
-            )
+            peer.fail("MARKREAD", "INVALID_PARAMS", message.params[1], "Expected timestamp=...")
             return
         # The newest message at or before that time is the one read.
         page = await peer.server_op("history", room=room, until=when + 0.0005, limit=1)
@@ -118,27 +109,12 @@ async def chathistory(peer: IrcPeer, message: IrcMessage) -> None:
         await _history_targets(peer, message)
         return
     if len(message.params) < 3:
-        peer.line(
-            "FAIL",
-            "CHATHISTORY",
-            "NEED_MORE_PARAMS",
-            sub or "*",
-            "Missing parameters",
-            source=peer.irc.name,
-        )
+        peer.fail("CHATHISTORY", "NEED_MORE_PARAMS", sub or "*", "Missing parameters")
         return
     target = message.params[1]
     room = await target_room(peer, target, True)
     if room is None:
-        peer.line(
-            "FAIL",
-            "CHATHISTORY",
-            "INVALID_TARGET",
-            sub,
-            target,
-            "No such channel",
-            source=peer.irc.name,
-        )
+        peer.fail("CHATHISTORY", "INVALID_TARGET", sub, target, "No such channel")
         return
     limit_text = message.params[-1]
     most = peer.app.config.limits.history_limit
@@ -146,7 +122,7 @@ async def chathistory(peer: IrcPeer, message: IrcMessage) -> None:
     try:
         query = _history_query(sub, room, message.params[2:-1])
     except ValueError as exc:
-        peer.line("FAIL", "CHATHISTORY", "INVALID_PARAMS", sub, str(exc), source=peer.irc.name)
+        peer.fail("CHATHISTORY", "INVALID_PARAMS", sub, str(exc))
         return
     messages: list[Envelope] = []
     for params in query:
@@ -223,14 +199,7 @@ def _history_batch(peer: IrcPeer, target: str, room: str, messages: list[Envelop
 async def _history_targets(peer: IrcPeer, message: IrcMessage) -> None:
     first, second = _timestamp(message.param(1)), _timestamp(message.param(2))
     if first is None or second is None:
-        peer.line(
-            "FAIL",
-            "CHATHISTORY",
-            "INVALID_PARAMS",
-            "TARGETS",
-            "Expected two timestamp=",
-            source=peer.irc.name,
-        )
+        peer.fail("CHATHISTORY", "INVALID_PARAMS", "TARGETS", "Expected two timestamp=")
         return
     low, high = sorted((first, second))
     ref = "t" + secrets.token_hex(3)

@@ -14,7 +14,13 @@ from homer.errors import HomerError, RateLimited
 from homer.protocol.irc import IrcMessage
 from homer.store.records import name_key
 from homer.transports.framed import StreamFormat
-from homer.transports.irc_commands import MONITOR_LIMIT, command, enough
+from homer.transports.irc_commands import (
+    MONITOR_LIMIT,
+    MULTILINE_BYTES,
+    MULTILINE_LINES,
+    command,
+    enough,
+)
 from homer.transports.irc_history import play_back
 from homer.transports.irc_lines import hostmask
 
@@ -31,7 +37,7 @@ CAPABILITIES: Final[dict[str, str]] = {
     "cap-notify": "",
     "draft/chathistory": "",
     "draft/message-redaction": "",
-    "draft/multiline": "max-bytes=8000,max-lines=100",
+    "draft/multiline": f"max-bytes={MULTILINE_BYTES},max-lines={MULTILINE_LINES}",
     "draft/read-marker": "",
     "echo-message": "",
     "extended-join": "",
