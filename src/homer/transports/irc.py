@@ -144,7 +144,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         self.registered = False
         #: Events that came before the welcome was written; then ``None``.
         self._held: list[Envelope] | None = []
-        self._queue: deque[IrcMessage] = deque()
+        #: Commands (and bad lines) waiting for their turn; none while idle.
+        self._queue: deque[IrcMessage | IrcError] | None = None
         self._worker: asyncio.Task[None] | None = None
         #: The channels this connection shows as joined: room id -> room information.
         self.channels: dict[str, dict[str, Any]] = {}
@@ -185,20 +186,23 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         lifecycle.received(self.app.clock())
         if lifecycle.ended:
             return
+        queue = self._queue
         for line in self.reader.feed(data):
+            item: IrcMessage | IrcError
             if isinstance(line, IrcError):
-                self._refuse(line)
-                continue
-            try:
-                message = parse(line)
-            except IrcSyntaxError as exc:
-                self._refuse(exc)
-                continue
-            if len(self._queue) >= _QUEUE_LIMIT:
+                item = line
+            else:
+                try:
+                    item = parse(line)
+                except IrcSyntaxError as exc:
+                    item = exc
+            if queue is None:
+                queue = self._queue = deque()
+            elif len(queue) >= _QUEUE_LIMIT:
                 self.close(CloseCode.TOO_SLOW, "Excess Flood")
                 return
-            self._queue.append(message)
-        if self._queue and self._worker is None:
+            queue.append(item)
+        if queue and self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._work())
 
     def _refuse(self, error: IrcError) -> None:
@@ -210,13 +214,20 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             self.fail("*", "INVALID_LINE", str(error))
 
     async def _work(self) -> None:
-        """Run the waiting commands, in order, until none is left."""
+        """Run the waiting commands (and answer the bad lines between them), in
+        order, until none is left; then the connection holds no queue."""
+        queue = self._queue
         try:
-            while self._queue and not self.lifecycle.ended:
-                message = self._queue.popleft()
-                await self._run(message)
+            while queue and not self.lifecycle.ended:
+                item = queue.popleft()
+                if isinstance(item, IrcError):
+                    self._refuse(item)
+                else:
+                    await self._run(item)
         finally:
             self._worker = None
+            if not queue:
+                self._queue = None
 
     async def _run(self, message: IrcMessage) -> None:
         command = message.command
