@@ -56,6 +56,17 @@ log = logging.getLogger("homer.irc")
 _BEFORE_REGISTRATION: Final = frozenset(
     {"CAP", "PASS", "NICK", "USER", "AUTHENTICATE", "PING", "PONG", "QUIT"}
 )
+#: What a guest may do: look around, not talk.
+_FOR_GUESTS: Final = _BEFORE_REGISTRATION | {
+    "ISON",
+    "LIST",
+    "MODE",
+    "MONITOR",
+    "MOTD",
+    "USERHOST",
+    "WHO",
+    "WHOIS",
+}
 #: The most commands that may wait for their turn; past it the client is too fast.
 _QUEUE_LIMIT: Final = 200
 #: Events about the user rather than a room: each connection shows them its own way.
@@ -76,6 +87,8 @@ class IrcServer:
         self._formats: dict[frozenset[str], IrcFormat] = {}
         #: Account name key -> its connections here in bot mode (user mode ``+B``).
         self.bots: dict[str, int] = {}
+        #: The nicks of the guests connected here (name keys).
+        self.guests: set[str] = set()
 
     def format(self, caps: set[str]) -> IrcFormat:
         key = frozenset(caps & RENDER_CAPS)
@@ -108,6 +121,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "cid_prefix",
         "dm_rooms",
         "dms",
+        "guest",
         "irc",
         "monitoring",
         "multiline",
@@ -142,6 +156,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         #: The user and token SASL logged in as, until registration uses them.
         self.account: tuple[Any, str] | None = None
         self.registered = False
+        #: Registered as a guest (no account, no session).
+        self.guest = False
         #: Events that came before the welcome was written; then ``None``.
         self._held: list[Envelope] | None = []
         #: Commands (and bad lines) waiting for their turn; none while idle.
@@ -234,6 +250,10 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         handler = COMMANDS.get(command)
         if not self.registered and command not in _BEFORE_REGISTRATION:
             self.numeric("451", "You have not registered")
+            return
+        if self.guest and command not in _FOR_GUESTS:
+            target = message.param(0) or command
+            self.numeric("477", target, "You need to log in to an account for that")
             return
         label = (message.tags or {}).get("label")
         if label is not None and "labeled-response" in self.caps and self.registered:
@@ -511,6 +531,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.set_bot(False)
+        if self.guest:
+            self.irc.guests.discard(name_key(self.nick))
         seen = self._seen_up_to()
         super().connection_lost(exc)
         worker = self._worker

@@ -261,7 +261,9 @@ async def list_(peer: IrcPeer, message: IrcMessage) -> None:
     shown: set[str] = set()
     after: str | None = None
     while True:
-        page = await peer.op("directory", after=after, limit=200)
+        # A guest has no session: the server asks on its behalf (no rate of its own).
+        run = peer.op if peer.session is not None else peer.server_op
+        page = await run("directory", after=after, limit=200)
         for info in page["rooms"]:
             shown.add(info["id"])
             peer.numeric("322", "#" + info["id"], "0", str(info.get("topic") or ""))

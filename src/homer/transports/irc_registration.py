@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, Final, cast
 
 from homer.core.logins import password_login
 from homer.core.session import CloseCode
-from homer.errors import HomerError, RateLimited
+from homer.errors import HomerError, NotFound, RateLimited
+from homer.identity.schema import validate_name
 from homer.protocol.irc import IrcMessage
 from homer.store.records import name_key
 from homer.transports.framed import StreamFormat
@@ -203,6 +204,9 @@ async def _try_register(peer: IrcPeer) -> None:
         return
     account = peer.account
     if account is None:
+        if peer.password is None and peer.app.identity.tokens.guest:
+            await _register_guest(peer)
+            return
         if peer.password is None:
             peer.numeric("464", "Password required: PASS or SASL with your account")
             peer.close(CloseCode.UNAUTHENTICATED, "Password required")
@@ -227,11 +231,45 @@ async def _try_register(peer: IrcPeer) -> None:
     await _welcome(peer, welcome)
 
 
-async def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
+async def _register_guest(peer: IrcPeer) -> None:
+    """Guest mode (``tokens.guest``): a nick that is no account's registers without
+    a password, as on public networks, and may look around but not talk (Homer's
+    guests cannot chat). A nick of an account, or of a guest here, gets ``433``."""
+    nick = peer.nick
+    try:
+        validate_name(nick, "nick")
+    except HomerError:
+        peer.numeric("432", nick, "Erroneous nickname")
+        return
+    key = name_key(nick)
+    taken = key in peer.irc.guests
+    if not taken:
+        try:
+            await peer.app.identity.accounts.get(nick)
+            taken = True
+        except NotFound:
+            pass
+    if taken:
+        peer.numeric("433", nick, "Nickname is already in use (log in to use an account)")
+        return
+    peer.irc.guests.add(key)
+    peer.guest = True
+    peer.lifecycle.opened(expires_at=None)
+    _greet(peer, nick)
+    peer.line(
+        "NOTICE",
+        nick,
+        "You are a guest: log in with an account (PASS or SASL) to join channels and talk",
+        source=peer.irc.name,
+    )
+    peer.release_held()
+
+
+def _greet(peer: IrcPeer, name: str) -> None:
+    """The welcome numerics and the message of the day."""
     from homer import __version__
 
     irc = peer.irc
-    name = welcome["user"]["name"]
     if name != peer.nick:
         peer.line("NICK", name, source=peer.me)
         peer.nick = name
@@ -265,6 +303,10 @@ async def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
     peer.numeric("005", *supported, "are supported by this server")
     peer.numeric("005", *more, "are supported by this server")
     _motd(peer)
+
+
+async def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
+    _greet(peer, welcome["user"]["name"])
     for info in welcome["rooms"]:
         peer.show_joined(info)
         peer.read_at[str(info["id"])] = int(info.get("read") or 0)
