@@ -3,9 +3,13 @@ answers a client expects when it goes wrong."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from pathlib import Path
 
-from homer.testing.server import PASSWORD, TestServer
+from homer.config import HomerConfig
+from homer.testing.server import PASSWORD, TestServer, replace_config, running_homer
+from tests.irc.conftest import with_irc
 from tests.irc.lines import irc_client, registered
 
 
@@ -93,3 +97,24 @@ async def test_registration_joins_the_users_rooms(port: int) -> None:
         assert joined.params == ("#lobby",)
         names = await again.expect("353")
         assert names.params[-1] == "@alice"
+
+
+async def test_the_session_outlives_its_first_token(tmp_path: Path) -> None:
+    """IRC clients cannot refresh tokens: the server renews the session's, so a
+    connection lasts past the token's lifetime, until the token is revoked."""
+
+    def short_tokens(config: HomerConfig) -> HomerConfig:
+        return replace_config(with_irc(config), tokens={"ttl": 2.0})
+
+    async with running_homer(tmp_path, configure=short_tokens) as server:
+        await server.user("alice")
+        assert server.irc_port is not None
+        async with registered(server.irc_port, "alice") as alice:
+            await asyncio.sleep(4.5)
+            await alice.send("PING still-here")
+            pong = await alice.expect("PONG")
+            assert pong.params[-1] == "still-here"
+            user = await server.app.identity.accounts.get("alice")
+            await server.app.identity.tokens.revoke_user(user.id)
+            closing = await alice.expect("ERROR", within=15)
+            assert "revoked" in closing.params[0] or "expired" in closing.params[0]

@@ -112,6 +112,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "_label",
         "_labeled",
         "_queue",
+        "_renewal",
         "_worker",
         "account",
         "away_seen",
@@ -160,6 +161,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         self.guest = False
         #: Events that came before the welcome was written; then ``None``.
         self._held: list[Envelope] | None = []
+        #: When the session's token is renewed next (:meth:`keep_token`).
+        self._renewal: asyncio.TimerHandle | None = None
         #: Commands (and bad lines) waiting for their turn; none while idle.
         self._queue: deque[IrcMessage | IrcError] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -530,6 +533,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         return render("ERROR", f"Closing Link: {self.address} ({reason})")
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self._renewal is not None:
+            self._renewal.cancel()
         self.set_bot(False)
         if self.guest:
             self.irc.guests.discard(name_key(self.nick))
@@ -576,6 +581,31 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         join): its permission is checked, it does not count against the client's rate."""
         app = self.app
         return await app.call(app.handlers[name], Context(app, self, None, self.session), params)
+
+    def keep_token(self) -> None:
+        """IRC clients stay connected for days and cannot refresh a token: the server
+        renews the session's token shortly before it expires, with ``refresh``,
+        which reads the account and the revocations from the store. A revoked token
+        or a deleted account is not renewed, and the connection closes at expiry
+        with the reason (or sooner, when the sweep sees the revocation)."""
+        expires = self.lifecycle.expires_at
+        if expires is None or self.lifecycle.ended:
+            return
+        left = expires - self.app.clock()
+        delay = max(left - min(60.0, left / 5), 0.0)
+        self._renewal = asyncio.get_running_loop().call_later(delay, self._renew)
+
+    def _renew(self) -> None:
+        self._renewal = None
+        self.app.spawn(self._renewing())
+
+    async def _renewing(self) -> None:
+        try:
+            await self.server_op("refresh")
+        except HomerError as exc:
+            log.info("IRC session not renewed: %s", exc.message, extra={"conn": id(self)})
+            return
+        self.keep_token()
 
     def set_bot(self, on: bool) -> None:
         """User mode ``+B``: ``WHOIS`` of the account says it is a bot (``335``)."""

@@ -315,6 +315,7 @@ async def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
             with contextlib.suppress(HomerError):
                 await play_back(peer, info)
     peer.release_held()
+    peer.keep_token()
 
 
 def _motd(peer: IrcPeer) -> None:
