@@ -102,6 +102,14 @@ async def test_topic_is_set_and_reported(port: int) -> None:
         await alice.send("TOPIC #lobby")
         shown = await alice.expect("332")
         assert shown.params[1:] == ("#lobby", "be nice")
+        async with registered(port, "bob") as bob:
+            await bob.send("JOIN #lobby", "TOPIC #lobby")
+            await bob.expect(in_channel("332", "#lobby"))
+            await alice.send("TOPIC #lobby :changed elsewhere")
+            await bob.expect("TOPIC")
+            await bob.send("TOPIC #lobby")
+            again = await bob.expect(in_channel("332", "#lobby"))
+            assert again.params[-1] == "changed elsewhere"
 
 
 async def test_names_who_whois_list(server: TestServer, port: int) -> None:

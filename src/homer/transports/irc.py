@@ -356,6 +356,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
                     if label is not None:
                         self._echoed = label
                         return self._labeled_echo(env, "#" + room, label)
+            if kind == "topic" and isinstance(env.body, dict):  # for TOPIC's answer
+                self.channels[room] = {**self.channels[room], "topic": env.body.get("topic", "")}
             if (
                 kind in ("kick", "ban")
                 and isinstance(env.body, dict)
