@@ -136,6 +136,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "registered",
         "sasl",
         "sasl_buffer",
+        "uid",
         "username",
     )
     corks = False
@@ -157,6 +158,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         #: The user and token SASL logged in as, until registration uses them.
         self.account: tuple[Any, str] | None = None
         self.registered = False
+        #: The user's id once the welcome is written (the hot path of :meth:`push`).
+        self.uid: str | None = None
         #: Registered as a guest (no account, no session).
         self.guest = False
         #: Events that came before the welcome was written; then ``None``.
@@ -289,7 +292,10 @@ class IrcPeer(FramedSender, asyncio.Protocol):
 
     def numeric(self, code: str, *params: str) -> None:
         """A numeric reply to this client: ``:server CODE nick params...``."""
-        self.line(code, self.nick, *params, source=self.irc.name)
+        self.write_lines([self.numeric_line(code, *params)])
+
+    def numeric_line(self, code: str, *params: str) -> bytes:
+        return render(code, self.nick, *params, source=self.irc.name)
 
     def fail(self, command: str, code: str, *params: str) -> None:
         """A standard reply (``FAIL COMMAND CODE [context...] :description``)."""
@@ -320,9 +326,39 @@ class IrcPeer(FramedSender, asyncio.Protocol):
     # -- events ---------------------------------------------------------------------
 
     def push(self, out: Outgoing) -> None:
+        """The hot path: someone else's message in a channel shown here is the shared
+        bytes of this connection's format, as on WebSocket; anything else is looked at
+        by :meth:`_render`."""
+        env = out.envelope
+        uid = self.uid
+        if uid is not None and env.kind == "msg" and env.uid != uid and env.room in self.channels:
+            transport = self._writable()
+            if transport is not None:
+                try:
+                    data = out.render(self.fmt)
+                except Exception:
+                    self._unrenderable()
+                    return
+                transport.write(data)
+            return
         self.push_rendered(out)
 
     def push_many(self, outs: list[Outgoing]) -> None:
+        uid, channels = self.uid, self.channels
+        if uid is not None and all(
+            o.envelope.kind == "msg" and o.envelope.uid != uid and o.envelope.room in channels
+            for o in outs
+        ):
+            transport = self._writable()
+            if transport is not None:
+                fmt = self.fmt
+                try:
+                    data = b"".join([out.render(fmt) for out in outs])
+                except Exception:
+                    self._unrenderable()
+                    return
+                transport.write(data)
+            return
         self.push_many_rendered(outs)
 
     def _render(self, out: Outgoing) -> bytes:
@@ -632,8 +668,10 @@ class IrcPeer(FramedSender, asyncio.Protocol):
 
     def release_held(self) -> None:
         """The welcome is written: what came before it goes out now, in order (less
-        what the replay showed already)."""
+        what the replay showed already), and the hot path of :meth:`push` opens."""
         held, self._held = self._held, None
+        if self.session is not None:
+            self.uid = self.session.user.id
         played = self.played
         for envelope in held or ():
             if envelope.op == "msg" and (envelope.seq or 0) <= played.get(envelope.room or "", 0):

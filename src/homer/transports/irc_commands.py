@@ -172,21 +172,25 @@ def _prefixed(peer: IrcPeer, member: dict[str, Any]) -> str:
 
 
 async def names(peer: IrcPeer, room: str) -> None:
+    """``353`` lines of at most 400 bytes of names, then ``366``, in one write."""
     channel = "#" + room
     members = await members_of(peer, room)
     kind = peer.channels.get(room, {}).get("kind")
     symbol = "@" if kind == "private" else "="
+    lines: list[bytes] = []
     line: list[str] = []
-    budget = 400
+    size = 0
     for member in members:
         entry = _prefixed(peer, member)
-        if line and sum(len(e) + 1 for e in line) + len(entry) > budget:
-            peer.numeric("353", symbol, channel, " ".join(line))
-            line = []
+        if line and size + len(entry) > 400:
+            lines.append(peer.numeric_line("353", symbol, channel, " ".join(line)))
+            line, size = [], 0
         line.append(entry)
+        size += len(entry) + 1
     if line:
-        peer.numeric("353", symbol, channel, " ".join(line))
-    peer.numeric("366", channel, "End of /NAMES list")
+        lines.append(peer.numeric_line("353", symbol, channel, " ".join(line)))
+    lines.append(peer.numeric_line("366", channel, "End of /NAMES list"))
+    peer.write_lines(lines)
 
 
 @command("NAMES")
