@@ -7,7 +7,8 @@ timed, checked and reported must not differ, or their figures stop being
 comparable. So that procedure lives here, once:
 
 * ``FanRig.open``: a system's N subscribers, dealt round-robin over two lean
-  client processes (``bench/clients/transports.py``), and the server CPU that
+  client processes (``bench/clients/transports.py``, or another script that
+  extends it, such as ``bench/clients/irc.py``), and the server CPU that
   opening cost per subscriber;
 * ``FanRig.measure``: a warm-up run per system, then full-speed rounds (a
   window of ``WINDOW`` unacknowledged sends) and paced rounds (``OFFERED``
@@ -70,16 +71,19 @@ class FanRig:
     """Two subscriber processes and a publisher in ``lab``, N subscribers per system.
 
     ``name`` is the scenario's, for its log lines and errors; the systems are
-    measured and reported in the order they were opened.
+    measured and reported in the order they were opened. ``client``: the subscriber
+    processes' kind (a :class:`TransportClient` or a subclass).
     """
 
-    def __init__(self, lab: Lab, name: str, n: int, quick: bool) -> None:
+    def __init__(
+        self, lab: Lab, name: str, n: int, quick: bool, client: type[Client] = TransportClient
+    ) -> None:
         self.name = name
         self.n = n
         self.rounds = 3 if quick else 5
         self.paced_rounds = 1 if quick else 3
         self.paced_seconds = 1.2 if quick else 3.0
-        self.subscribers = [lab.client(TransportClient) for _ in range(2)]
+        self.subscribers = [lab.client(client) for _ in range(2)]
         self.publisher: Client = lab.client()
         self.systems: dict[str, System] = {}
         #: System -> the publisher's connection that sends to its room.
@@ -100,10 +104,12 @@ class FanRig:
         *,
         port: int | None = None,
         join: bool = False,
+        names: list[str] | None = None,
         **options: Any,
     ) -> None:
         """Open ``system``'s N subscribers (``tokens[:N]``) to ``server`` (at ``port`` if
-        given), each joining ``room`` itself if ``join``; ``options`` go to the clients'
+        given), each joining ``room`` itself if ``join``; ``names``: the account name
+        of each token, dealt with it (IRC's nicks); ``options`` go to the clients'
         ``open``. Records the server CPU per subscriber opened."""
         n = self.n
         parts = [list(range(i, n, len(self.subscribers))) for i in range(len(self.subscribers))]
@@ -116,6 +122,7 @@ class FanRig:
                 {
                     "tokens": [tokens[i] for i in part],
                     "joins": [[room]] * len(part) if join else None,
+                    **({"names": [names[i] for i in part]} if names is not None else {}),
                 }
                 for part in parts
             ],

@@ -14,7 +14,8 @@
   (``bench/clients/mqtt.py``).
 * :class:`Client`: lean client processes (``bench/clients/lean.py``) driven over
   stdin/stdout, each holding many connections; :class:`TransportClient` is one
-  that also speaks Homer's other transports (``bench/clients/transports.py``).
+  that also speaks Homer's other transports (``bench/clients/transports.py``),
+  :class:`IrcClient` one that also speaks IRC (``bench/clients/irc.py``).
 * :func:`homer_template`: a data directory with users, rooms, memberships and
   never-expiring tokens, built once per benchmark run through Homer's own API;
   :func:`rooms_template`, one with given rooms, each with its own members.
@@ -57,6 +58,7 @@ BENCH = Path(__file__).resolve().parent.parent
 LEAN_CLIENT = BENCH / "clients" / "lean.py"
 TRANSPORT_CLIENT = BENCH / "clients" / "transports.py"
 MQTT_CLIENT = BENCH / "clients" / "mqtt.py"
+IRC_CLIENT = BENCH / "clients" / "irc.py"
 SOCKETIO_SERVER = BENCH / "baselines" / "socketio_server.py"
 ASGI_SERVER = BENCH / "baselines" / "asgi_server.py"
 PYTHON = sys.executable
@@ -211,6 +213,8 @@ class HomerServer(Server):
     system = "homer"
     #: The raw TCP port, when the server was started with ``tcp=True``.
     tcp_port: int | None = None
+    #: The IRC port, when the server was started with ``irc=True``.
+    irc_port: int | None = None
 
     def __init__(
         self,
@@ -220,6 +224,7 @@ class HomerServer(Server):
         launcher: list[str] | None = None,
         *,
         tcp: bool = False,
+        irc: bool = False,
     ) -> None:
         environ = {**os.environ, **HOMER_ENV, **(env or {})}
         #: What runs ``homer``: a wrapper script for diagnosis may stand in, also
@@ -232,16 +237,25 @@ class HomerServer(Server):
         argv = [*launcher, "serve", "--host", "127.0.0.1", "--port", "0"]
         if tcp:
             argv += ["--tcp-port", "0"]
+        if irc:
+            argv += ["--irc-port", "0"]
         self._launch(
             [*argv, "--data-dir", str(data_dir)], log, "listening on http://", self._ports, environ
         )
 
     def _ports(self, line: str) -> int:
-        """The HTTP port from ``homer serve``'s announcement; the raw TCP port too, if any
-        (``..., raw TCP on 127.0.0.1:PORT); data in ...``)."""
-        if "raw TCP on " in line:
-            where = line.split("raw TCP on ", 1)[1].split(")", 1)[0]
-            self.tcp_port = int(where.rsplit(":", 1)[1])
+        """The HTTP port from ``homer serve``'s announcement; the raw TCP and IRC ports
+        too, if any (``..., raw TCP on 127.0.0.1:PORT, IRC on 127.0.0.1:PORT); data in
+        ...``)."""
+
+        def port_after(words: str) -> int | None:
+            if words not in line:
+                return None
+            where = line.split(words, 1)[1].split(")", 1)[0].split(",", 1)[0]
+            return int(where.rsplit(":", 1)[1])
+
+        self.tcp_port = port_after("raw TCP on ")
+        self.irc_port = port_after(", IRC on ")
         return int(line.split("listening on http://", 1)[1].split()[0].rsplit(":", 1)[1])
 
     def metrics(self) -> dict[str, float]:
@@ -443,6 +457,12 @@ class TransportClient(Client):
     SCRIPT = TRANSPORT_CLIENT
 
 
+class IrcClient(Client):
+    """A transport client process that also speaks IRC (``bench/clients/irc.py``)."""
+
+    SCRIPT = IRC_CLIENT
+
+
 class MqttClient(Client):
     """A lean client process that also speaks MQTT 3.1.1 (``bench/clients/mqtt.py``)."""
 
@@ -534,11 +554,13 @@ class Lab:
         launcher: list[str] | None = None,
         *,
         tcp: bool = False,
+        irc: bool = False,
     ) -> HomerServer:
-        """``homer serve`` on a copy of ``template``; ``tcp``: raw TCP on a port of its own."""
+        """``homer serve`` on a copy of ``template``; ``tcp``: raw TCP on a port of its own,
+        ``irc``: IRC on another."""
         data = self._next("homer-data")
         shutil.copytree(template.path, data)
-        server = HomerServer(data, self._next("homer.log"), env, launcher, tcp=tcp)
+        server = HomerServer(data, self._next("homer.log"), env, launcher, tcp=tcp, irc=irc)
         self.servers.append(server)
         return server
 
