@@ -34,6 +34,7 @@ SCENARIOS = [
     "fanout",
     "small_rooms",
     "transports",
+    "irc_fanout",
     "asgi",
     "slowloris",
     "stall",
