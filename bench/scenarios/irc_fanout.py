@@ -34,8 +34,19 @@ delivery is told apart by the send time in its text, a WebSocket one by its
 ``seq``). The ``ratio`` rows are IRC / WebSocket; the goal for CPU per
 delivery is at most 1.2.
 
+Where IRC's extra cost lies: a WebSocket peer writes the bytes the hub rendered
+once (``FramedSender.push``); an IRC peer renders each event through
+``IrcPeer._render``, which looks at the event and the connection (held before
+the welcome? a direct message? its own echo? a kick of itself?) on every
+delivery before it takes the same shared bytes, and that Python per
+connection is most of the difference. Opening an IRC subscriber costs far
+more than a WebSocket one because registration joins the user's rooms and
+lists each one's members (``353``): for a room of 1,000 that is the whole
+member list, read and written per connection.
+
 Run it: ``python bench/run.py --only irc_fanout`` (``--quick`` for a short run;
-``BENCH_IRC_N`` sets another N, e.g. 50 for a smoke run).
+``BENCH_IRC_N`` sets another N, e.g. 50 for a smoke run; ``BENCH_IRC_CAPS``,
+capabilities for the IRC subscribers to ask for, e.g. ``server-time``).
 """
 
 from __future__ import annotations
@@ -59,6 +70,7 @@ GOAL = 1.2
 
 def run(quick: bool) -> list[Record]:
     n = int(os.environ.get("BENCH_IRC_N") or 1000)
+    caps = os.environ.get("BENCH_IRC_CAPS", "").split()
     full = {system: messages(DELIVERIES[quick], n) for system in SYSTEMS}
     template = rooms_template({room: n for _, room in SYSTEMS.values()})
 
@@ -78,6 +90,7 @@ def run(quick: bool) -> list[Record]:
                 port=homer.irc_port if irc else None,
                 # rooms_template's users are <room>-<i>, in token order: the nicks.
                 names=[f"{room}-{i}" for i in range(n)] if irc else None,
+                caps=caps if irc else None,
             )
         rig.connect(SYSTEMS, homer, "homer", template.homer["owner"])
         homer.settle(max_wait=30.0)
