@@ -118,3 +118,20 @@ async def test_the_session_outlives_its_first_token(tmp_path: Path) -> None:
             await server.app.identity.tokens.revoke_user(user.id)
             closing = await alice.expect("ERROR", within=15)
             assert "revoked" in closing.params[0] or "expired" in closing.params[0]
+
+
+async def test_each_room_is_shown_whole_before_the_next_answer(port: int) -> None:
+    async with registered(port, "alice") as alice:
+        await alice.send("JOIN #lobby", "JOIN #plans", "WHOIS alice")
+        answer = [m.command for m in await alice.until("318")]
+        assert answer.index("366") < answer.index("JOIN", answer.index("366"))
+        assert answer[-4:] == ["311", "312", "330", "318"]  # online already: no 301
+    async with irc_client(port) as again:
+        await again.send(f"PASS :{PASSWORD}", "NICK alice", "USER a 0 * :A", "WHOIS alice")
+        lines = await again.until("318")
+        commands = [m.command for m in lines]
+        joins = [m.params[0] for m in lines if m.command == "JOIN"]
+        assert joins == ["#lobby", "#plans"]
+        assert commands.index("366") < commands.index("JOIN", commands.index("366"))
+        assert commands.index("311") > max(i for i, c in enumerate(commands) if c == "366")
+        assert "301" not in commands

@@ -95,6 +95,12 @@ class Presence:
     def status(self, user_id: str) -> str:
         return self.announced.get(user_id, "offline")
 
+    def now(self, user_id: str) -> str:
+        """The status as it is now on this node, before the round that announces it
+        ends (a user who logged in a moment ago is ``online`` here already)."""
+        pending = self._pending.get(user_id)
+        return pending[1] if pending is not None else self.status(user_id)
+
     def connected(self, user_id: str, name: str, rooms: Iterable[str]) -> None:
         self.sessions[user_id] = self.sessions.get(user_id, 0) + 1
         self._recompute(user_id, name, rooms)

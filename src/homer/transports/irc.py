@@ -19,6 +19,7 @@ import contextlib
 import logging
 import secrets
 from collections import deque
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from homer.core.pipeline import Call, Context
@@ -108,6 +109,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "_cid_serial",
         "_echo_labels",
         "_echoed",
+        "_following",
         "_held",
         "_label",
         "_labeled",
@@ -164,6 +166,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         self.guest = False
         #: Events that came before the welcome was written; then ``None``.
         self._held: list[Envelope] | None = []
+        #: What follows a join here (names, read marker) while it runs.
+        self._following: list[asyncio.Task[None]] | None = None
         #: When the session's token is renewed next (:meth:`keep_token`).
         self._renewal: asyncio.TimerHandle | None = None
         #: Commands (and bad lines) waiting for their turn; none while idle.
@@ -269,6 +273,8 @@ class IrcPeer(FramedSender, asyncio.Protocol):
                 self.numeric("421", command, "Unknown command")
             else:
                 await handler(self, message)
+            while self._following:
+                await asyncio.wait(list(self._following))
         except HomerError as exc:
             self.numeric("400", command, exc.message)
         except Exception:
@@ -497,7 +503,9 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             self._held.append(envelope)
             return
         if op == "joined":
-            self.show_joined(envelope.body if isinstance(envelope.body, dict) else {})
+            info = envelope.body if isinstance(envelope.body, dict) else {}
+            if self.show_joined(info):
+                self._follow(self.after_join(str(info["id"]), int(info.get("read") or 0)))
         elif op == "left":
             self._left(envelope.room or "", envelope.body)
         elif op == "invited" and envelope.sender:
@@ -513,7 +521,10 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             if data:
                 self._write(data)
 
-    def show_joined(self, info: dict[str, Any]) -> None:
+    def show_joined(self, info: dict[str, Any]) -> bool:
+        """Show a room the user is now in: a DM becomes a nick to talk to; a
+        channel gets its ``JOIN`` and topic, and ``True``: its names (and read
+        marker) are to follow (:meth:`after_join`)."""
         room = str(info.get("id", ""))
         if info.get("kind") == "dm":
             users = (info.get("meta") or {}).get("users") or []
@@ -521,9 +532,9 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             if others:
                 self.dms[room] = others[0]
                 self.dm_rooms[name_key(others[0])] = room
-            return
+            return False
         if room in self.channels:
-            return
+            return False
         self.channels[room] = info
         channel = "#" + room
         if "extended-join" in self.caps:
@@ -533,9 +544,28 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         topic = str(info.get("topic") or "")
         if topic:
             self.numeric("332", channel, topic)
-        self.app.spawn(self._after_join(room, int(info.get("read") or 0)))
+        return True
 
-    async def _after_join(self, room: str, read: int) -> None:
+    def _follow(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` now; the command running, if any, ends after it (a ``JOIN``'s
+        answer is its names too, before the next command's)."""
+        task = asyncio.get_running_loop().create_task(work)
+        following = self._following
+        if following is None:
+            following = self._following = []
+        following.append(task)
+        task.add_done_callback(self._followed)
+
+    def _followed(self, task: asyncio.Task[None]) -> None:
+        following = self._following
+        if following is not None and task in following:
+            following.remove(task)
+            if not following:
+                self._following = None
+        if not task.cancelled() and task.exception() is not None:
+            log.error("IRC work after a join failed", exc_info=task.exception())
+
+    async def after_join(self, room: str, read: int) -> None:
         """The names, and the read marker for a client that keeps them."""
         with contextlib.suppress(HomerError):
             await names(self, room)

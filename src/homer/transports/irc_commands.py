@@ -220,7 +220,7 @@ async def who(peer: IrcPeer, message: IrcMessage) -> None:
     else:
         found = await _account(peer, mask)
         if found is not None:
-            _who_line(peer, "*", found.name, peer.app.presence.status(found.id), None)
+            _who_line(peer, "*", found.name, peer.app.presence.now(found.id), None)
     peer.numeric("315", mask, "End of WHO list")
 
 
@@ -246,7 +246,7 @@ async def whois(peer: IrcPeer, message: IrcMessage) -> None:
         peer.numeric("401", name, "No such nick/channel")
         peer.numeric("318", name, "End of /WHOIS list")
         return
-    status = peer.app.presence.status(found.id)
+    status = peer.app.presence.now(found.id)
     peer.numeric("311", found.name, found.name, peer.irc.name, "*", found.name)
     peer.numeric("312", found.name, peer.irc.name, peer.irc.network)
     peer.numeric("330", found.name, found.name, "is logged in as")
@@ -425,7 +425,7 @@ async def monitor(peer: IrcPeer, message: IrcMessage) -> None:
                 peer.numeric("734", str(MONITOR_LIMIT), name, "Monitor list is full.")
                 break
             found = await _account(peer, name)
-            status = peer.app.presence.status(found.id) if found is not None else "offline"
+            status = peer.app.presence.now(found.id) if found is not None else "offline"
             state = "offline" if status == "offline" else "online"
             peer.monitoring[name_key(name)] = state
             if state == "online":
@@ -461,7 +461,7 @@ async def ison(peer: IrcPeer, message: IrcMessage) -> None:
     here = []
     for name in " ".join(message.params).split():
         found = await _account(peer, name)
-        if found is not None and peer.app.presence.status(found.id) != "offline":
+        if found is not None and peer.app.presence.now(found.id) != "offline":
             here.append(found.name)
     peer.numeric("303", " ".join(here))
 
@@ -472,7 +472,7 @@ async def userhost(peer: IrcPeer, message: IrcMessage) -> None:
     for name in message.params[:5]:
         found = await _account(peer, name)
         if found is not None:
-            sign = "-" if peer.app.presence.status(found.id) == "away" else "+"
+            sign = "-" if peer.app.presence.now(found.id) == "away" else "+"
             replies.append(f"{found.name}={sign}{found.name}@{peer.irc.name}")
     peer.numeric("302", " ".join(replies))
 

@@ -307,11 +307,13 @@ def _greet(peer: IrcPeer, name: str) -> None:
 
 async def _welcome(peer: IrcPeer, welcome: dict[str, Any]) -> None:
     _greet(peer, welcome["user"]["name"])
-    for info in welcome["rooms"]:
-        peer.show_joined(info)
-        peer.read_at[str(info["id"])] = int(info.get("read") or 0)
-    if "draft/chathistory" not in peer.caps:
-        for info in welcome["rooms"]:
+    replay = "draft/chathistory" not in peer.caps
+    for info in welcome["rooms"]:  # each room whole: JOIN, topic, names, what was missed
+        room, read = str(info["id"]), int(info.get("read") or 0)
+        peer.read_at[room] = read
+        if peer.show_joined(info):
+            await peer.after_join(room, read)
+        if replay:
             with contextlib.suppress(HomerError):
                 await play_back(peer, info)
     peer.release_held()
