@@ -1,12 +1,18 @@
 """The examples in examples/ work as docs/tutorial/bot.md says: the dice server's
-custom operation, hook and route, and the echo bot answering on it."""
+custom operation, hook and route, the echo bot answering on it, and the IRC bot
+answering through Homer's IRC listener."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
+import os
 import re
+import signal
 import sys
+from asyncio.subprocess import Process
+from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
 
@@ -16,7 +22,7 @@ from homer.client import ClientError, HomerClient
 from homer.config import HomerConfig
 from homer.identity.passwords import Argon2Params
 from homer.protocol.envelope import Envelope
-from homer.testing.server import running_homer
+from homer.testing.server import TestServer, replace_config, running_homer
 from tests.conformance.uvicorn_host import serving
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -81,6 +87,84 @@ async def test_the_echo_bot_answers_on_the_dice_server(tmp_path: Path) -> None:
         assert refused.value.wire_code == "forbidden"
         await alice.send("lobby", "WHY IS THIS LOUD")
         assert (await alice.history("lobby", limit=1))[0].body == {"text": "why is this loud"}
+
+
+#: The IRC bot's password: with spaces, which the library would cut at the first one.
+IRC_BOT_PASSWORD = "four words with spaces"
+
+
+@contextlib.asynccontextmanager
+async def irc_bot(server: TestServer, password: str, *rooms: str) -> AsyncIterator[Process]:
+    """examples/ircbot.py run as its docstring says, against ``server``'s IRC port;
+    interrupted (as Ctrl-C does) at the end of the block, or killed if it hangs."""
+    env = {**os.environ, "BOT_IRC_URL": f"irc://127.0.0.1:{server.irc_port}"}
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(EXAMPLES / "ircbot.py"),
+        "ircbot",
+        *rooms,
+        env={**env, "BOT_PASSWORD": password, "PYTHONUNBUFFERED": "1"},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield bot
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+
+
+async def said(bot: Process) -> str:
+    """The bot's next line on standard error."""
+    assert bot.stderr is not None
+    line = await asyncio.wait_for(bot.stderr.readline(), 15)
+    if not line:
+        raise EOFError(f"the bot exited with {await bot.wait()}")
+    return line.decode().rstrip("\n")
+
+
+@pytest.mark.timeout(60)
+async def test_the_irc_bot_answers_in_a_room_and_in_private(tmp_path: Path) -> None:
+    """The bot logs in over IRC with its password, joins #lobby and answers alice,
+    who uses the WebSocket: in the room, and in a direct message to it."""
+    with_irc = lambda config: replace_config(config, server={"irc_port": 0})  # noqa: E731
+    async with running_homer(tmp_path, configure=with_irc) as server, asyncio.timeout(45):
+        await server.user("ircbot", password=IRC_BOT_PASSWORD)
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        async with irc_bot(server, IRC_BOT_PASSWORD, "lobby") as bot:
+            assert await said(bot) == "ircbot is listening in #lobby"
+
+            await alice.send("lobby", "!echo hello there")
+            assert (await next_message_from(alice, "ircbot")).body == {"text": "hello there"}
+            await alice.send("lobby", "!roll 2d6")
+            reply = (await next_message_from(alice, "ircbot")).body["text"]
+            rolled = re.fullmatch(r"alice rolled 2d6: ([1-6]) \+ ([1-6]) = (\d+)", reply)
+            assert rolled is not None, reply
+            assert int(rolled[1]) + int(rolled[2]) == int(rolled[3])
+            await alice.send("lobby", "just talking")  # no command: no answer
+
+            direct = (await alice.dm("ircbot"))["id"]
+            await alice.send(direct, "!echo between us")
+            answered = await next_message_from(alice, "ircbot")
+            assert (answered.room, answered.body) == (direct, {"text": "between us"})
+            texts = [m.body["text"] for m in await alice.history("lobby") if m.kind == "msg"]
+            assert texts == ["!echo hello there", "hello there", "!roll 2d6", reply, "just talking"]
+
+            bot.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(bot.wait(), 15) == 0
+
+
+@pytest.mark.timeout(60)
+async def test_the_irc_bot_says_why_it_could_not_log_in(tmp_path: Path) -> None:
+    with_irc = lambda config: replace_config(config, server={"irc_port": 0})  # noqa: E731
+    async with running_homer(tmp_path, configure=with_irc) as server, asyncio.timeout(45):
+        await server.user("ircbot", password=IRC_BOT_PASSWORD)
+        async with irc_bot(server, "four words without spaces", "lobby") as bot:
+            assert await said(bot) == "ircbot: Password incorrect"
+            assert await asyncio.wait_for(bot.wait(), 15) == 1
 
 
 async def test_roll_checks_its_parameters_and_permission(tmp_path: Path) -> None:
