@@ -14,8 +14,10 @@ with ``PASS``, as any IRC client does), joins ``#ROOM`` for each ROOM (default
   way to call an operation such as the dice server's ``roll``.
 
 A command said in a room is answered in the room; one sent privately (a direct
-message in Homer) is answered privately. The bot exits when the connection
-ends. It needs the library: ``pip install 'homer[ircbot]'`` or ``pip install irc``.
+message in Homer) is answered privately. When the connection drops, as when
+the server restarts, the bot connects again, waiting longer each time (what was
+said meanwhile goes unanswered); it exits if it never got in, or if the server
+refuses its password. It needs the library: ``pip install 'homer[ircbot]'``.
 Nothing in it is peculiar to Homer: it runs on any IRC server.
 """
 
@@ -85,6 +87,10 @@ class IrcBot:
         self.channels = ["#" + room.removeprefix("#") for room in rooms]
         #: Why the server refused the bot or closed the connection, when it said.
         self.problem = ""
+        #: Whether the server welcomed the bot on the last connection.
+        self.welcomed = False
+        #: Whether the server refused the password (464): trying again will not help.
+        self.refused = False
 
     async def run(self, url: str) -> None:
         """Connect, join and answer until the connection ends, then raise
@@ -95,6 +101,7 @@ class IrcBot:
         tls = where.scheme == "ircs"
         # The default TLS context checks the server's certificate; SSL_CERT_FILE
         # names a CA file to trust, for a server with a certificate of its own.
+        self.problem, self.welcomed = "", False
         factory = irc.connection.AioFactory(
             **({"ssl": ssl.create_default_context()} if tls else {})
         )
@@ -107,7 +114,7 @@ class IrcBot:
             ("pubmsg", self.on_pubmsg),
             ("privmsg", self.on_privmsg),
             ("passwdmismatch", self.on_refused),  # 464: a wrong password, or none
-            ("error", self.on_refused),  # ERROR: the server closes the connection
+            ("error", self.on_error),  # ERROR: the server closes the connection
             ("nosuchchannel", self.on_cannot_join),  # 403
             ("inviteonlychan", self.on_cannot_join),  # 473
             ("bannedfromchan", self.on_cannot_join),  # 474
@@ -125,6 +132,7 @@ class IrcBot:
         raise ConnectionError(self.problem or "the server closed the connection")
 
     def on_welcome(self, connection: Connection, event: irc.client.Event) -> None:
+        self.welcomed = True
         for channel in self.channels:
             connection.join(channel)
 
@@ -143,7 +151,11 @@ class IrcBot:
             connection.privmsg(event.source.nick, fit(reply))
 
     def on_refused(self, connection: Connection, event: irc.client.Event) -> None:
-        self.problem = self.problem or " ".join(event.arguments) or str(event.target)
+        self.refused = True
+        self.problem = event.arguments[-1]
+
+    def on_error(self, connection: Connection, event: irc.client.Event) -> None:
+        self.problem = self.problem or str(event.target)
 
     def on_cannot_join(self, connection: Connection, event: irc.client.Event) -> None:
         channel, reason = event.arguments[0], event.arguments[-1]
@@ -153,7 +165,17 @@ class IrcBot:
 async def main(name: str, rooms: list[str]) -> None:
     url = os.environ.get("BOT_IRC_URL", "irc://127.0.0.1:6667")
     password = os.environ.get("BOT_PASSWORD") or getpass.getpass(f"password for {name}: ")
-    await IrcBot(name, password, rooms).run(url)
+    bot, ever, delay = IrcBot(name, password, rooms), False, 1
+    while True:
+        try:
+            await bot.run(url)
+        except ConnectionError as exc:
+            ever = ever or bot.welcomed
+            if not ever or bot.refused:
+                raise  # a wrong address or password: trying again will not help
+            delay = 1 if bot.welcomed else min(2 * delay, 60)
+            print(f"{name}: {exc}; connecting again in {delay} s", file=sys.stderr)
+            await asyncio.sleep(delay)
 
 
 if __name__ == "__main__":

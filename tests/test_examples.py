@@ -10,6 +10,7 @@ import importlib.util
 import os
 import re
 import signal
+import socket
 import sys
 from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
@@ -22,7 +23,7 @@ from homer.client import ClientError, HomerClient
 from homer.config import HomerConfig
 from homer.identity.passwords import Argon2Params
 from homer.protocol.envelope import Envelope
-from homer.testing.server import TestServer, replace_config, running_homer
+from homer.testing.server import replace_config, running_homer
 from tests.conformance.uvicorn_host import serving
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -94,16 +95,16 @@ IRC_BOT_PASSWORD = "four words with spaces"
 
 
 @contextlib.asynccontextmanager
-async def irc_bot(server: TestServer, password: str, *rooms: str) -> AsyncIterator[Process]:
-    """examples/ircbot.py run as its docstring says, against ``server``'s IRC port;
-    interrupted (as Ctrl-C does) at the end of the block, or killed if it hangs."""
-    env = {**os.environ, "BOT_IRC_URL": f"irc://127.0.0.1:{server.irc_port}"}
+async def irc_bot(port: int | None, password: str, *rooms: str) -> AsyncIterator[Process]:
+    """examples/ircbot.py run as its docstring says, against the IRC listener on
+    ``port``; killed at the end of the block unless it has exited."""
+    settings = {"BOT_IRC_URL": f"irc://127.0.0.1:{port}", "BOT_PASSWORD": password}
     bot = await asyncio.create_subprocess_exec(
         sys.executable,
         str(EXAMPLES / "ircbot.py"),
         "ircbot",
         *rooms,
-        env={**env, "BOT_PASSWORD": password, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, **settings, "PYTHONUNBUFFERED": "1"},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
@@ -134,7 +135,7 @@ async def test_the_irc_bot_answers_in_a_room_and_in_private(tmp_path: Path) -> N
         await server.user("ircbot", password=IRC_BOT_PASSWORD)
         alice = await server.client("alice")
         await alice.create("lobby")
-        async with irc_bot(server, IRC_BOT_PASSWORD, "lobby") as bot:
+        async with irc_bot(server.irc_port, IRC_BOT_PASSWORD, "lobby") as bot:
             assert await said(bot) == "ircbot is listening in #lobby"
 
             await alice.send("lobby", "!echo hello there")
@@ -159,12 +160,38 @@ async def test_the_irc_bot_answers_in_a_room_and_in_private(tmp_path: Path) -> N
 
 @pytest.mark.timeout(60)
 async def test_the_irc_bot_says_why_it_could_not_log_in(tmp_path: Path) -> None:
+    """A refused password ends the bot at once, with the server's reason: trying
+    again would not help."""
     with_irc = lambda config: replace_config(config, server={"irc_port": 0})  # noqa: E731
     async with running_homer(tmp_path, configure=with_irc) as server, asyncio.timeout(45):
         await server.user("ircbot", password=IRC_BOT_PASSWORD)
-        async with irc_bot(server, "four words without spaces", "lobby") as bot:
+        async with irc_bot(server.irc_port, "four words without spaces", "lobby") as bot:
             assert await said(bot) == "ircbot: Password incorrect"
             assert await asyncio.wait_for(bot.wait(), 15) == 1
+
+
+@pytest.mark.timeout(60)
+async def test_the_irc_bot_connects_again_when_the_server_restarts(tmp_path: Path) -> None:
+    """The server's shutdown closes the bot's connection; the bot tries again until
+    the server is back, and answers as before."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    on_port = lambda config: replace_config(config, server={"irc_port": port})  # noqa: E731
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(asyncio.timeout(45))
+        async with running_homer(tmp_path, configure=on_port) as server:
+            await server.user("ircbot", password=IRC_BOT_PASSWORD)
+            await (await server.client("alice")).create("lobby")
+            bot = await stack.enter_async_context(irc_bot(port, IRC_BOT_PASSWORD, "lobby"))
+            assert await said(bot) == "ircbot is listening in #lobby"
+        assert (await said(bot)).endswith("; connecting again in 1 s")
+        async with running_homer(tmp_path, configure=on_port) as server:
+            while (line := await said(bot)) != "ircbot is listening in #lobby":
+                assert "connecting again in" in line, line
+            alice = await server.client("alice")
+            await alice.send("lobby", "!echo still here")
+            assert (await next_message_from(alice, "ircbot")).body == {"text": "still here"}
 
 
 async def test_roll_checks_its_parameters_and_permission(tmp_path: Path) -> None:
