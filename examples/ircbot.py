@@ -94,14 +94,15 @@ class IrcBot:
 
     async def run(self, url: str) -> None:
         """Connect, join and answer until the connection ends, then raise
-        ``ConnectionError`` saying why. Cancelled, it quits first."""
+        ``ConnectionError`` saying why (an ``OSError`` if it could not connect).
+        Cancelled, it quits first."""
         where = urlsplit(url)
         if where.scheme not in ("irc", "ircs") or not where.hostname:
             raise ValueError(f"not an irc:// or ircs:// URL: {url}")
+        self.problem, self.welcomed = "", False
         tls = where.scheme == "ircs"
         # The default TLS context checks the server's certificate; SSL_CERT_FILE
         # names a CA file to trust, for a server with a certificate of its own.
-        self.problem, self.welcomed = "", False
         factory = irc.connection.AioFactory(
             **({"ssl": ssl.create_default_context()} if tls else {})
         )
@@ -169,7 +170,7 @@ async def main(name: str, rooms: list[str]) -> None:
     while True:
         try:
             await bot.run(url)
-        except ConnectionError as exc:
+        except OSError as exc:  # refused, reset, closed, a failed TLS handshake...
             ever = ever or bot.welcomed
             if not ever or bot.refused:
                 raise  # a wrong address or password: trying again will not help
@@ -184,5 +185,5 @@ if __name__ == "__main__":
     with contextlib.suppress(KeyboardInterrupt):
         try:
             asyncio.run(main(sys.argv[1], sys.argv[2:] or ["lobby"]))
-        except ConnectionError as exc:
+        except (OSError, ValueError) as exc:  # no way in, or a wrong BOT_IRC_URL
             sys.exit(f"{sys.argv[1]}: {exc}")
