@@ -25,6 +25,7 @@ from homer.identity.passwords import Argon2Params
 from homer.protocol.envelope import Envelope
 from homer.testing.server import replace_config, running_homer
 from tests.conformance.uvicorn_host import serving
+from tests.irc.lines import registered
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
@@ -128,8 +129,8 @@ async def said(bot: Process) -> str:
 
 @pytest.mark.timeout(60)
 async def test_the_irc_bot_answers_in_a_room_and_in_private(tmp_path: Path) -> None:
-    """The bot logs in over IRC with its password, joins #lobby and answers alice,
-    who uses the WebSocket: in the room, and in a direct message to it."""
+    """The bot logs in over IRC with its password, joins #lobby and answers alice:
+    in the room and in a direct message, over the WebSocket and over IRC."""
     with_irc = lambda config: replace_config(config, server={"irc_port": 0})  # noqa: E731
     async with running_homer(tmp_path, configure=with_irc) as server, asyncio.timeout(45):
         await server.user("ircbot", password=IRC_BOT_PASSWORD)
@@ -153,6 +154,16 @@ async def test_the_irc_bot_answers_in_a_room_and_in_private(tmp_path: Path) -> N
             assert (answered.room, answered.body) == (direct, {"text": "between us"})
             texts = [m.body["text"] for m in await alice.history("lobby") if m.kind == "msg"]
             assert texts == ["!echo hello there", "hello there", "!roll 2d6", reply, "just talking"]
+
+            # alice on IRC, as with irssi: a query to the bot is the same direct message.
+            async with registered(server.irc_port, "alice") as irc:
+                await irc.send("PRIVMSG ircbot :!echo from IRC")
+                private = await irc.expect(
+                    lambda m: m.command == "PRIVMSG" and (m.source or "").startswith("ircbot!")
+                )
+                assert private.params == ("alice", "from IRC")
+            answered = await next_message_from(alice, "ircbot")
+            assert (answered.room, answered.body) == (direct, {"text": "from IRC"})
 
             bot.send_signal(signal.SIGINT)
             assert await asyncio.wait_for(bot.wait(), 15) == 0
