@@ -102,6 +102,8 @@ async def irc_bot(port: int | None, password: str, *rooms: str) -> AsyncIterator
     settings = {"BOT_IRC_URL": f"irc://127.0.0.1:{port}", "BOT_PASSWORD": password}
     bot = await asyncio.create_subprocess_exec(
         sys.executable,
+        "-W",
+        "error",  # as pytest runs the tests: a warning from the library fails them too
         str(EXAMPLES / "ircbot.py"),
         "ircbot",
         *rooms,
