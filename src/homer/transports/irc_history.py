@@ -47,7 +47,10 @@ async def play_back(peer: IrcPeer, info: dict[str, Any]) -> None:
             source=peer.irc.name,
         )
     _history_batch(peer, target, room, messages)
-    peer.played[room] = messages[-1].seq or 0
+    played = peer.played[room] = messages[-1].seq or 0
+    # What was replayed is not delivered again when it arrives live (on another
+    # node's broker message, after the welcome): the connection's delivery cursor.
+    peer.app.hub.move_cursor(room, peer, played)
 
 
 # history and read markers
