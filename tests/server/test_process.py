@@ -54,11 +54,14 @@ async def wait_until_listening(
 
 
 @contextlib.asynccontextmanager
-async def homer_process(data_dir: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+async def homer_process(
+    data_dir: Path, port: int, *options: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``homer serve`` on ``port`` (and ``options``), until the block ends."""
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("HOMER_")}, **CHEAP}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "homer", "serve", "--port", str(port), "--data-dir", str(data_dir)),
+        *("-m", "homer", "serve", "--port", str(port), "--data-dir", str(data_dir), *options),
         env=env,
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol, cast
 
 from homer.core.session import BasePeer, CloseCode, Session
 from homer.messaging.hub import Outgoing
@@ -22,7 +22,7 @@ from homer.protocol.lifecycle import Lifecycle
 if TYPE_CHECKING:
     from homer.core.app import Homer
 
-__all__ = ["Corked", "Framed", "FramedSender", "StreamFormat"]
+__all__ = ["Corked", "Framed", "FramedSender", "StreamFormat", "client_address"]
 
 log = logging.getLogger("homer.connection")
 
@@ -149,6 +149,13 @@ class FramedSender(BasePeer):
         self.app = app
         self.fmt = fmt
         self.transport = transport
+
+    def connection_made(self: Framed, transport: asyncio.BaseTransport) -> None:
+        """A socket of its own (raw TCP, IRC): the client's address, and the node
+        counts the connection."""
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self.address = client_address(transport)
+        self.app.connected(self)
 
     def push(self: Framed, out: Outgoing) -> None:
         """A fanned-out event in the connection's shared wire format: the bytes the hub
@@ -310,3 +317,11 @@ class FramedSender(BasePeer):
         transport = self.transport
         if transport is not None and not self.lifecycle.ended:
             transport.write(data)
+
+
+def client_address(transport: asyncio.BaseTransport) -> str:
+    """The client's IP address, for limits and logs (``unknown`` if the socket has none)."""
+    peer = transport.get_extra_info("peername")
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return "unknown"

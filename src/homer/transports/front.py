@@ -18,13 +18,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from homer.protocol.websocket import HandshakeError, check_upgrade, handshake_response
 from homer.transports.browsers import BrowserPolicy
+from homer.transports.framed import client_address
 from homer.transports.sse_stream import serve_stream
 from homer.transports.websocket_peer import WebSocketPeer, negotiate
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
 
-__all__ = ["FrontProtocol", "client_address"]
+__all__ = ["FrontProtocol"]
 
 
 MAX_HEAD = 16_384
@@ -169,11 +170,3 @@ def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
         value = value.strip()
         headers[key] = f"{headers[key]}, {value}" if key in headers else value
     return method, target, headers
-
-
-def client_address(transport: asyncio.BaseTransport) -> str:
-    """The client's IP address, for limits and logs (``unknown`` if the socket has none)."""
-    peer = transport.get_extra_info("peername")
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0])
-    return "unknown"

@@ -40,7 +40,6 @@ from homer.protocol.irc import (
 from homer.store.records import name_key
 from homer.transports import irc_registration  # noqa: F401  (its commands)
 from homer.transports.framed import FramedSender, StreamFormat
-from homer.transports.front import client_address
 from homer.transports.irc_commands import COMMANDS, Multiline, names
 from homer.transports.irc_history import marker_of
 from homer.transports.irc_lines import RENDER_CAPS, IrcFormat, hostmask, irc_time, message_lines
@@ -202,11 +201,6 @@ class IrcPeer(FramedSender, asyncio.Protocol):
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.address = client_address(transport)
-        self.app.connected(self)
-
     def data_received(self, data: bytes) -> None:
         lifecycle = self.lifecycle
         lifecycle.received(self.app.clock())
@@ -355,17 +349,9 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             o.envelope.kind == "msg" and o.envelope.uid != uid and o.envelope.room in channels
             for o in outs
         ):
-            transport = self._writable()
-            if transport is not None:
-                fmt = self.fmt
-                try:
-                    data = b"".join([out.render(fmt) for out in outs])
-                except Exception:
-                    self._unrenderable()
-                    return
-                transport.write(data)
-            return
-        self.push_many_rendered(outs)
+            super().push_many(outs)
+        else:
+            self.push_many_rendered(outs)
 
     def _render(self, out: Outgoing) -> bytes:
         """A fanned-out event on this connection: the shared lines of its format, or

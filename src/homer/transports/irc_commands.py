@@ -56,6 +56,16 @@ def room_of(channel: str) -> str | None:
     return channel[1:].lower()
 
 
+def shown_room(peer: IrcPeer, channel: str) -> str | None:
+    """The room of a channel this connection shows as joined, or ``None`` after
+    ``442 ERR_NOTONCHANNEL``."""
+    room = room_of(channel)
+    if room is None or room not in peer.channels:
+        peer.numeric("442", channel, "You're not on that channel")
+        return None
+    return room
+
+
 def enough(peer: IrcPeer, message: IrcMessage, count: int) -> bool:
     if len(message.params) < count or not all(message.params[:count]):
         peer.numeric("461", message.command, "Not enough parameters")
@@ -114,9 +124,8 @@ async def part(peer: IrcPeer, message: IrcMessage) -> None:
     if not enough(peer, message, 1):
         return
     for channel in message.params[0].split(","):
-        room = room_of(channel)
-        if room is None or room not in peer.channels:
-            peer.numeric("442", channel, "You're not on that channel")
+        room = shown_room(peer, channel)
+        if room is None:
             continue
         try:
             await peer.op("leave", room=room)
@@ -129,9 +138,8 @@ async def topic(peer: IrcPeer, message: IrcMessage) -> None:
     if not enough(peer, message, 1):
         return
     channel = message.params[0]
-    room = room_of(channel)
-    if room is None or room not in peer.channels:
-        peer.numeric("442", channel, "You're not on that channel")
+    room = shown_room(peer, channel)
+    if room is None:
         return
     if len(message.params) < 2:
         text = str(peer.channels[room].get("topic") or "")
@@ -285,9 +293,8 @@ async def kick(peer: IrcPeer, message: IrcMessage) -> None:
     if not enough(peer, message, 2):
         return
     channel, target = message.params[0], message.params[1]
-    room = room_of(channel)
-    if room is None or room not in peer.channels:
-        peer.numeric("442", channel, "You're not on that channel")
+    room = shown_room(peer, channel)
+    if room is None:
         return
     await _moderate(peer, "kick", channel, room, target)
 
@@ -310,9 +317,8 @@ async def invite(peer: IrcPeer, message: IrcMessage) -> None:
     if not enough(peer, message, 2):
         return
     target, channel = message.params[0], message.params[1]
-    room = room_of(channel)
-    if room is None or room not in peer.channels:
-        peer.numeric("442", channel, "You're not on that channel")
+    room = shown_room(peer, channel)
+    if room is None:
         return
     try:
         await peer.op("invite", room=room, user=target)

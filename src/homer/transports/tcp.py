@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from homer.core.session import CloseCode
 from homer.protocol.codecs import Codec, JSONCodec
@@ -30,7 +30,6 @@ from homer.protocol.framing import (
     parse_greeting,
 )
 from homer.transports.framed import FramedSender
-from homer.transports.front import client_address
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
@@ -73,11 +72,6 @@ class TCPPeer(FramedSender, asyncio.Protocol):
         self.greeting = b""
 
     # -- asyncio.Protocol -----------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-        self.address = client_address(transport)
-        self.app.connected(self)
 
     def data_received(self, data: bytes) -> None:
         lifecycle = self.lifecycle
