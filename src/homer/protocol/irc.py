@@ -14,7 +14,11 @@ Errors (all :class:`IrcError`):
 
 - :class:`LineTooLong`: past the limits; the reader skips to the next line.
 - :class:`NotUtf8`: Homer speaks UTF-8 only (``UTF8ONLY``).
-- :class:`IrcSyntaxError`: no command, or a malformed tag or source.
+- :class:`IrcSyntaxError`: no command, a malformed tag or source, or a NUL or
+  carriage return inside the line (the grammar allows neither anywhere).
+
+Parameters are separated by spaces only: a tab or any other whitespace is part
+of the parameter it is in.
 """
 
 from __future__ import annotations
@@ -41,10 +45,13 @@ __all__ = [
 
 #: The longest message part of a line, ``\\r\\n`` included (RFC 1459).
 MAX_MESSAGE: Final = 512
-#: The longest tags part a client may send, ``@`` and the space after it included.
+#: The longest tags part a client may send, ``@`` and the space after it included:
+#: IRCv3 gives client tag data 4094 bytes, to which the ``@`` and the space add two.
 MAX_TAGS: Final = 4096
 #: The longest tags part a server may send (IRCv3).
 MAX_SERVER_TAGS: Final = 8191
+#: The longest message part without its line ending.
+_MAX_CONTENT: Final = MAX_MESSAGE - 2
 
 
 class IrcError(Exception):
@@ -60,7 +67,7 @@ class NotUtf8(IrcError):
 
 
 class IrcSyntaxError(IrcError):
-    """The line has no command, or a malformed tag or source."""
+    """The line has no command, a malformed tag or source, or a NUL or CR in it."""
 
 
 class IrcMessage(msgspec.Struct, frozen=True):
@@ -79,7 +86,9 @@ class IrcMessage(msgspec.Struct, frozen=True):
 _COMMAND = re.compile(r"[A-Za-z]+|[0-9]{3}")
 _TAG_KEY = re.compile(r"\+?(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9-]+")
 _UNESCAPES: Final = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
-_ESCAPES: Final = str.maketrans({";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n"})
+_ESCAPES: Final = str.maketrans(
+    {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n", "\0": None}
+)
 _UNESCAPE = re.compile(r"\\(.?)", re.DOTALL)
 
 
@@ -92,11 +101,15 @@ def unescape_tag(value: str) -> str:
 
 
 def escape_tag(value: str) -> str:
+    """A tag value as it goes on the wire. A NUL, which no escape can carry and
+    which ends a C client's string, is dropped."""
     return value.translate(_ESCAPES)
 
 
 def parse(line: str) -> IrcMessage:
     """One line (without its line ending) as a message, or :class:`IrcSyntaxError`."""
+    if "\0" in line or "\r" in line:
+        raise IrcSyntaxError("a NUL or CR inside the line")
     tags: dict[str, str] | None = None
     source: str | None = None
     rest = line.lstrip(" ")
@@ -122,7 +135,8 @@ def parse(line: str) -> IrcMessage:
         trailing = tail
     elif rest.startswith(":"):  # nothing but a trailing parameter: no command
         head = ""
-    words = head.split()
+    # Spaces only: str.split() would also cut at tabs and Unicode spaces.
+    words = [word for word in head.split(" ") if word]
     if not words:
         raise IrcSyntaxError("a line needs a command")
     command = words[0]
@@ -142,8 +156,9 @@ def render(
 ) -> bytes:
     """A line as it goes on the wire, ``\\r\\n`` included. The last parameter is sent
     as a trailing one when it needs to be (empty, a space, a leading ``:``);
-    a line ending or NUL inside a parameter is replaced by a space, so that no
-    parameter can ever start a line of its own."""
+    a line ending or NUL anywhere in the line (a parameter, the source, a tag
+    name) is replaced by a space, so that nothing can ever start a line of its own
+    (tag values are escaped instead, see :func:`escape_tag`)."""
     parts: list[str] = []
     if tags:
         parts.append(
@@ -156,12 +171,15 @@ def render(
         parts.append(":" + source)
     parts.append(command)
     if params:
-        *middle, last = (_clean(param) for param in params)
+        *middle, last = params
         parts.extend(middle)
-        if not last or " " in last or last.startswith(":"):
+        # Cleaned before the test: a line ending becomes a space, which needs the ":".
+        last = _clean(last)
+        if not last or " " in last or last[0] == ":":
             last = ":" + last
         parts.append(last)
-    return (" ".join(parts) + "\r\n").encode()
+    line = " ".join(parts)
+    return (_clean(line) + "\r\n").encode()
 
 
 _UNSAFE = re.compile(r"[\r\n\0]")
@@ -216,28 +234,41 @@ class LineReader:
                 out.append(taken)
         if start < len(data) and not self._skipping:
             pending += data[start:]
-            if len(pending) > self.limit:
+            if _too_long_already(pending):
                 pending.clear()
                 self._skipping = True
                 out.append(LineTooLong("input line too long"))
         return out
 
 
+def _too_long_already(pending: bytearray) -> bool:
+    """Whether the start of a line is too long however it ends, by the rules of
+    :func:`_take` (whose ``\\r`` may still be the last byte here)."""
+    if pending[0] != 0x40:  # "@"
+        return len(pending) - 1 > _MAX_CONTENT
+    space = pending.find(b" ")
+    if space < 0:
+        return len(pending) - 1 > MAX_TAGS
+    return space + 1 > MAX_TAGS or len(pending) - space - 2 > _MAX_CONTENT
+
+
 def _take(line: bytes) -> str | IrcError | None:
-    """A line without its ``\\n``: its text, its error, or ``None`` when blank."""
+    """A line without its ``\\n``: its text, its error, or ``None`` when blank.
+    The limits come first, so that a long blank line is refused whether it arrives
+    at once or in pieces (when :meth:`LineReader.feed` refuses it before its end)."""
     if line.endswith(b"\r"):
         line = line[:-1]
-    if not line.strip(b" "):
-        return None
-    message = line
     if line.startswith(b"@"):
         space = line.find(b" ")
         tags_size = space + 1 if space >= 0 else len(line)
         if tags_size > MAX_TAGS:
             return LineTooLong("tags too long")
-        message = line[tags_size:]
-    if len(message) + 2 > MAX_MESSAGE:
+        if len(line) - tags_size > _MAX_CONTENT:
+            return LineTooLong("input line too long")
+    elif len(line) > _MAX_CONTENT:
         return LineTooLong("input line too long")
+    if not line.strip(b" "):
+        return None
     try:
         return line.decode()
     except UnicodeDecodeError:
