@@ -34,6 +34,14 @@ from homer.protocol.framing import (
     LineFraming,
     parse_greeting,
 )
+from homer.protocol.irc import (
+    IrcError,
+    IrcMessage,
+    IrcSyntaxError,
+    LineReader,
+    parse,
+    render,
+)
 from homer.protocol.websocket import (
     BINARY,
     CONTINUATION,
@@ -810,4 +818,101 @@ def test_cursors_decode_or_raise_invalid_input() -> None:
             "repeat": rng.randrange(701),
         },
         "cursor",
+    )
+
+
+# -- IRC lines ----------------------------------------------------------------------------
+
+
+def read_irc(pieces: list[bytes]) -> list[str | type[IrcError]]:
+    """Every line out of ``pieces`` (errors by their type); after each piece the
+    reader holds no more than its limit."""
+    reader = LineReader()
+    out: list[str | type[IrcError]] = []
+    for piece in pieces:
+        out += [item if isinstance(item, str) else type(item) for item in reader.feed(piece)]
+        assert len(reader._pending) <= reader.limit
+    return out
+
+
+def parse_and_render(line: str) -> None:
+    """``line`` parses, or raises IrcSyntaxError; what it parses to renders to a line
+    the reader takes back as it is, which parses to the same message."""
+    try:
+        message = parse(line)
+    except IrcSyntaxError:
+        return
+    wire = render(message.command, *message.params, source=message.source, tags=message.tags)
+    assert read_irc([wire]) == [wire[:-2].decode()]
+    again = parse(wire[:-2].decode())
+    assert again == IrcMessage(
+        message.command, message.params, message.tags or None, message.source
+    )
+
+
+def check_irc(
+    lines: list[str], endings: list[bool], cuts: list[int], edits: Edits, noise: bytes, repeat: int
+) -> None:
+    # Lines of up to 510 bytes come back as they went, but for blank ones.
+    lines = [line.replace("\r", "").replace("\n", "") for line in lines]
+    wire = b"".join(
+        line.encode() + (b"\r\n" if crlf else b"\n")
+        for line, crlf in zip(lines, endings + [True] * len(lines), strict=False)
+    )
+    expected = [line for line in lines if line.strip(" ")]
+    assert read_irc(cut(wire, cuts)) == expected
+    for line in expected:
+        parse_and_render(line)
+    spoilt = spoil(wire, edits)
+    # And one line long enough to be refused, then the lines again.
+    for data in (spoilt, noise, spoilt.replace(b"\n", b"") * repeat + b"\n" + spoilt):
+        whole = read_irc([data])
+        assert read_irc(cut(data, cuts)) == whole, "different lines depending on the cut"
+        for line in whole:
+            if isinstance(line, str):
+                parse_and_render(line)
+
+
+#: What IRC lines are made of, often, and text of any kind now and then.
+_IRC_CHARACTERS = "@:;= \\/+-.!#aZ09\t\x00\r\u00e9\U0001f600"
+_IRC_WORDS = ["@", "@a=b;+c/d=e\\s", ":nick!u@h ", "PRIVMSG", "PING", "001", " :", "  ", "\\"]
+
+
+def random_irc_line(rng: Random) -> str:
+    parts = [
+        rng.choice(_IRC_WORDS)
+        if rng.random() < 0.4
+        else "".join(rng.choice(_IRC_CHARACTERS) for _ in range(rng.randrange(12)))
+        for _ in range(rng.randrange(8))
+    ]
+    if rng.random() < 0.2:
+        parts.append(random_text(rng, 20))
+    return "".join(parts)[:120]
+
+
+def test_irc_lines_come_back_or_raise_irc_errors() -> None:
+    fuzz(
+        check_irc,
+        {
+            "lines": st.lists(
+                st.lists(st.sampled_from(_IRC_WORDS), max_size=4).map("".join)
+                | st.text(_IRC_CHARACTERS, max_size=60)
+                | st.text(max_size=40),
+                max_size=6,
+            ),
+            "endings": st.lists(st.booleans(), max_size=6),
+            "cuts": CUTS,
+            "edits": EDITS,
+            "noise": NOISE,
+            "repeat": st.integers(0, 40),
+        },
+        lambda rng: {
+            "lines": [random_irc_line(rng) for _ in range(rng.randrange(7))],
+            "endings": [rng.random() < 0.7 for _ in range(6)],
+            "cuts": random_cuts(rng),
+            "edits": random_edits(rng),
+            "noise": random_bytes(rng),
+            "repeat": rng.randrange(41),
+        },
+        "irc",
     )
