@@ -234,7 +234,8 @@ class LineReader:
                 out.append(taken)
         if start < len(data) and not self._skipping:
             pending += data[start:]
-            if _too_long_already(pending):
+            # Every refusal needs more than this: most partial lines skip the call.
+            if len(pending) > _MAX_CONTENT + 1 and _too_long_already(pending):
                 pending.clear()
                 self._skipping = True
                 out.append(LineTooLong("input line too long"))
