@@ -43,6 +43,14 @@ with atheris.instrument_imports(include=["homer"]):
         LineFraming,
         parse_greeting,
     )
+    from homer.protocol.irc import (
+        IrcError,
+        IrcMessage,
+        IrcSyntaxError,
+        LineReader,
+        parse,
+        render,
+    )
     from homer.protocol.websocket import (
         FrameParser,
         HandshakeError,
@@ -230,6 +238,46 @@ def fuzz_cursor(data: bytes) -> None:
         decode_cursor(text)
 
 
+def fuzz_irc(data: bytes) -> None:
+    """The first byte picks the cuts; the second, when odd, repeats the stream past the
+    reader's limit. The same lines (or errors) come whether the bytes come at once or
+    in pieces, and the reader never holds more than its limit. Each line parses or
+    raises IrcSyntaxError, and what it parses to renders to a line that parses back."""
+    if len(data) < 2:
+        return
+    stream = data[2:]
+    if data[1] & 1:
+        stream *= LineReader.limit // max(len(stream), 1) + 2
+
+    def run(stream: list[bytes]) -> list[str | type[IrcError]]:
+        reader = LineReader()
+        out: list[str | type[IrcError]] = []
+        for piece in stream:
+            for item in reader.feed(piece):
+                assert isinstance(item, str | IrcError), f"fed out {item!r}"
+                out.append(item if isinstance(item, str) else type(item))
+            assert len(reader._pending) <= reader.limit, "buffered past the limit"
+        return out
+
+    whole = run([stream])
+    assert run(pieces(data[0], stream)) == whole, "different lines depending on the cut"
+    for line in whole:
+        if not isinstance(line, str):
+            continue
+        try:
+            message = parse(line)
+        except IrcSyntaxError:
+            continue
+        wire = render(message.command, *message.params, source=message.source, tags=message.tags)
+        assert wire.endswith(b"\r\n"), "a rendered line without its ending"
+        assert not any(byte in wire[:-2] for byte in b"\r\n\x00"), "CR, LF or NUL rendered"
+        assert run([wire]) == [wire[:-2].decode()], "a rendered line the reader refuses"
+        again = parse(wire[:-2].decode())
+        assert again == IrcMessage(
+            message.command, message.params, message.tags or None, message.source
+        ), "rendered and parsed again, a different message"
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "json": fuzz_json,
     "msgpack": fuzz_msgpack,
@@ -240,6 +288,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "handshake": fuzz_handshake,
     "request": fuzz_request,
     "cursor": fuzz_cursor,
+    "irc": fuzz_irc,  # last, so that the targets before it keep their first byte
 }
 NAMES = list(TARGETS)
 ONLY = os.environ.get("HOMER_FUZZ_TARGET")
@@ -281,6 +330,12 @@ SEEDS: dict[str, list[bytes]] = {
     "handshake": [b"\x00" * 8, b"\x01" * 16],
     "request": [b"\x00" + b'{"op": "hello", "rid": "a", "token": "t"}'],
     "cursor": [b"\x00lobby~1~42,plans~2~7", b"\x01lobby~1~42"],
+    "irc": [
+        b"\x07\x00@label=a;+draft/reply=x\\s1 :nick!u@h PRIVMSG #a :hi there\r\n"
+        b"PING :x\n\r\n  \nNICK caf\xc3\xa9\r\nCAP LS 302\r\n",
+        b"\x03\x01@+k=v\\:w\\\\;t ",
+        b"\x05\x00:srv 001 me :Welcome\r\n" + b"PRIVMSG #a :" + b"x" * 500 + b"\r\n",
+    ],
 }
 
 
