@@ -158,7 +158,9 @@ def render(
     as a trailing one when it needs to be (empty, a space, a leading ``:``);
     a line ending or NUL anywhere in the line (a parameter, the source, a tag
     name) is replaced by a space, so that nothing can ever start a line of its own
-    (tag values are escaped instead, see :func:`escape_tag`)."""
+    (tag values are escaped instead, see :func:`escape_tag`). The other parameters
+    are the caller's to keep valid (not empty, no space, no leading ``:``): one
+    that is not changes how the line splits, and no replacement would be right."""
     parts: list[str] = []
     if tags:
         parts.append(
