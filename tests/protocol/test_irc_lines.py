@@ -247,6 +247,29 @@ def test_nothing_rendered_can_end_a_line_early() -> None:
     assert render("PRIVMSG", "#a", "one\ntwo") == b"PRIVMSG #a :one two\r\n"
 
 
+_ANY_TEXT = st.text(st.characters(blacklist_categories=["Cs"]) | st.sampled_from("\r\n\x00 :"))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(_ANY_TEXT, max_size=4),
+    st.none() | _ANY_TEXT,
+    st.none() | st.dictionaries(st.sampled_from(["a", "+b", "v.example/c"]), _ANY_TEXT),
+)
+def test_whatever_the_values_a_rendered_line_is_one_line(
+    params: list[str], source: str | None, tags: dict[str, str] | None
+) -> None:
+    wire = render("PRIVMSG", *params, source=source, tags=tags)
+    assert wire.endswith(b"\r\n")
+    assert not any(byte in wire[:-2] for byte in b"\r\n\x00")
+    # Bad values may spoil this line (see render), never the next.
+    line, after = LineReader().feed(wire + b"PING x\r\n")
+    assert after == "PING x"
+    if isinstance(line, str):
+        with contextlib.suppress(IrcSyntaxError):
+            parse(line)
+
+
 def test_tag_values_escape_and_unescape() -> None:
     assert escape_tag("a;b c\\d\re\nf") == "a\\:b\\sc\\\\d\\re\\nf"
     assert unescape_tag("a\\:b\\sc\\\\d\\re\\nf") == "a;b c\\d\re\nf"
