@@ -266,3 +266,16 @@ async def test_a_multiline_batch_from_irc_is_one_message(server: TestServer, por
         assert no_batch.params[:2] == ("BATCH", "INVALID_BATCH")
         with pytest.raises(TimeoutError):  # the refused batch was not sent in part
             await bob.next_event("msg", timeout=0.5)
+
+
+async def test_a_clients_odd_value_never_splits_an_answer(port: int) -> None:
+    async with registered(port, "alice") as alice:
+        await alice.send("MARKREAD :#a b", "MARKREAD ::x", "REDACT #nope :a b c", "JOIN :#a b")
+        for command in ("MARKREAD", "MARKREAD", "REDACT"):
+            fail = await alice.expect("FAIL")
+            assert fail.params[0] == command
+            assert len(fail.params) == (4 if command == "MARKREAD" else 5)
+            assert "*" in fail.params
+        refused = await alice.expect("403")
+        assert refused.params[:2] == ("alice", "*")
+        assert len(refused.params) == 3

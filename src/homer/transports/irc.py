@@ -288,14 +288,14 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         tags: dict[str, str] | None = None,
     ) -> None:
         """A line for this connection (answers to a labeled command wait for its end)."""
-        self.write_lines([render(command, *params, source=source, tags=tags)])
+        self.write_lines([render(command, *_middles(params), source=source, tags=tags)])
 
     def numeric(self, code: str, *params: str) -> None:
         """A numeric reply to this client: ``:server CODE nick params...``."""
         self.write_lines([self.numeric_line(code, *params)])
 
     def numeric_line(self, code: str, *params: str) -> bytes:
-        return render(code, self.nick, *params, source=self.irc.name)
+        return render(code, self.nick, *_middles(params), source=self.irc.name)
 
     def fail(self, command: str, code: str, *params: str) -> None:
         """A standard reply (``FAIL COMMAND CODE [context...] :description``)."""
@@ -693,6 +693,19 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             if envelope.op == "msg" and (envelope.seq or 0) <= played.get(envelope.room or "", 0):
                 continue
             self.send(envelope)
+
+
+def _middles(params: tuple[str, ...]) -> tuple[str, ...]:
+    """Parameters as they can go out: a value a client gave (a channel, a nick, a
+    msgid) may hold a space or start with ``:`` where only the last parameter may,
+    and is then ``*`` in any other place, so that the line splits as meant."""
+    if len(params) < 2:
+        return params
+    *middle, last = params
+    if all(value and " " not in value and value[0] != ":" for value in middle):
+        return params
+    safe = [value if value and " " not in value and value[0] != ":" else "*" for value in middle]
+    return (*safe, last)
 
 
 def with_tag(line: bytes, key: str, value: str) -> bytes:
