@@ -86,6 +86,7 @@ class IrcMessage(msgspec.Struct, frozen=True):
 _COMMAND = re.compile(r"[A-Za-z]+|[0-9]{3}")
 _TAG_KEY = re.compile(r"\+?(?:[A-Za-z0-9.-]+/)?[A-Za-z0-9-]+")
 _UNESCAPES: Final = {":": ";", "s": " ", "\\": "\\", "r": "\r", "n": "\n"}
+_NEEDS_ESCAPE: Final = re.compile(r"[; \\\r\n\0]")
 _ESCAPES: Final = str.maketrans(
     {";": "\\:", " ": "\\s", "\\": "\\\\", "\r": "\\r", "\n": "\\n", "\0": None}
 )
@@ -161,27 +162,41 @@ def render(
     (tag values are escaped instead, see :func:`escape_tag`). The other parameters
     are the caller's to keep valid (not empty, no space, no leading ``:``): one
     that is not changes how the line splits, and no replacement would be right."""
-    parts: list[str] = []
+    head = ""
     if tags:
-        parts.append(
-            "@"
-            + ";".join(
-                f"{key}={escape_tag(value)}" if value else key for key, value in tags.items()
-            )
-        )
+        head = "@" + ";".join([_tag(key, value) for key, value in tags.items()]) + " "
     if source:
-        parts.append(":" + source)
-    parts.append(command)
+        head += ":" + source + " "
+    if not params:
+        line = head + command
+    else:
+        last = params[-1]
+        if not last or " " in last or last[0] == ":":
+            last = ":" + last
+        line = " ".join((head + command, *params[:-1], last))
+    if "\r" in line or "\n" in line or "\0" in line:
+        return _render_unsafe(command, params, head)
+    return (line + "\r\n").encode()
+
+
+def _tag(key: str, value: str) -> str:
+    if not value:
+        return key
+    if _NEEDS_ESCAPE.search(value) is None:
+        return f"{key}={value}"
+    return f"{key}={escape_tag(value)}"
+
+
+def _render_unsafe(command: str, params: tuple[str, ...], head: str) -> bytes:
+    """:func:`render` of a line with a line ending or NUL somewhere: each becomes a
+    space, the last parameter cleaned before it is tested for its ``:``."""
+    parts = [_clean(head + command), *map(_clean, params[:-1])]
     if params:
-        *middle, last = params
-        parts.extend(middle)
-        # Cleaned before the test: a line ending becomes a space, which needs the ":".
-        last = _clean(last)
+        last = _clean(params[-1])
         if not last or " " in last or last[0] == ":":
             last = ":" + last
         parts.append(last)
-    line = " ".join(parts)
-    return (_clean(line) + "\r\n").encode()
+    return (" ".join(parts) + "\r\n").encode()
 
 
 _UNSAFE = re.compile(r"[\r\n\0]")
