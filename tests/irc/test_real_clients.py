@@ -134,8 +134,8 @@ class Irssi:
 
 class Weechat:
     """weechat with the irc plugin only (no scripts, nothing fetched), one server
-    on the plain port without TLS, logging in with SASL PLAIN; its configuration
-    is not saved, so each start is the same."""
+    on the plain port without TLS, logging in with SASL PLAIN, sending what is
+    typed at once; started again, it connects with what it saved when it quit."""
 
     name = "weechat"
 
@@ -143,14 +143,24 @@ class Weechat:
         self.home = base / self.name
         self.home.mkdir()
         self.port = port
+        self.started = False
 
     def command(self) -> list[str]:
+        if self.started:  # weechat saved the server when it quit
+            return ["weechat", "-d", str(self.home), "-P", "irc", "-r", "/connect homer"]
+        self.started = True
         server = (
             f"/server add homer 127.0.0.1/{self.port} -notls -nicks=alice -username=alice"
             f" -realname=Alice -sasl_mechanism=plain -sasl_username=alice"
             f" -sasl_password={PASSWORD}"
         )
-        run = f"/set weechat.look.save_config_on_exit off;{server};/connect homer"
+        settings = [
+            # No pause between lines (2 s otherwise): anti_flood from weechat 4.0 on.
+            "/set irc.server_default.anti_flood_prio_high 0",
+            "/set irc.server_default.anti_flood_prio_low 0",
+            "/set irc.server_default.anti_flood 0",
+        ]
+        run = ";".join([*settings, server, "/connect homer"])
         return ["weechat", "-d", str(self.home), "-P", "irc", "-r", run]
 
     @staticmethod
@@ -161,7 +171,7 @@ class Weechat:
     async def server_messages(shell: Terminal) -> str:
         """What the server said outside the channel: the server's own buffer."""
         await shell.type("/buffer 1")
-        return await shell.shows(r"1:server\[homer\]")
+        return await shell.shows(r"1:server\[homer\]", "Welcome to the Homer IRC network")
 
 
 Client = Irssi | Weechat
