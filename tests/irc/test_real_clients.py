@@ -37,6 +37,8 @@ class Terminal:
     def __init__(self, name: str) -> None:
         self.socket = f"homer-{name}-{secrets.token_hex(4)}"
         self.session = name
+        #: Where tmux put the socket: removed at the end (tmux leaves it behind).
+        self.socket_paths: set[str] = set()
 
     async def tmux(self, *args: str, check: bool = True) -> str:
         process = await asyncio.create_subprocess_exec(
@@ -60,6 +62,9 @@ class Terminal:
             "new-session", "-d", "-s", self.session, "-x", str(WIDTH), "-y", str(HEIGHT),
             *env, *command,
         )  # fmt: skip
+        where = await self.tmux("display-message", "-p", "#{socket_path}", check=False)
+        if where.strip():
+            self.socket_paths.add(where.strip())
 
     async def running(self) -> bool:
         return "\n" in await self.tmux("list-sessions", "-F", "#{session_name}", check=False)
@@ -95,6 +100,8 @@ class Terminal:
 
     async def close(self) -> None:
         await self.tmux("kill-server", check=False)
+        for path in self.socket_paths:
+            await asyncio.to_thread(Path(path).unlink, missing_ok=True)
 
 
 class Irssi:
