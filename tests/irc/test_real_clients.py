@@ -237,12 +237,35 @@ async def room_for_alice(server: TestServer) -> HomerClient:
     return bob
 
 
-async def away_and_back(shell: Terminal, irc: Client, bob: HomerClient, missed: list[str]) -> str:
-    """The client quits, bob says ``missed`` meanwhile, the client starts again:
-    its screen once every missed message shows."""
+async def until_read(server: TestServer, name: str, seq: int) -> None:
+    """Wait until ``name``'s read marker in ``lobby`` is at ``seq`` or past it: what
+    a client showed counts as read once the server has seen it go."""
+    user = await server.app.identity.accounts.get(name)
+    deadline = asyncio.get_running_loop().time() + WITHIN
+    while True:
+        rooms = await server.app.rooms.mine(user)
+        read = next(info["read"] for info in rooms if info["id"] == "lobby")
+        if read >= seq:
+            return
+        assert asyncio.get_running_loop().time() < deadline, f"{name} read up to {read}"
+        await asyncio.sleep(POLL)
+
+
+async def away_and_back(
+    shell: Terminal,
+    irc: Client,
+    server: TestServer,
+    bob: HomerClient,
+    missed: list[str],
+    shown: int = 0,
+) -> str:
+    """The client quits (having shown the room up to seq ``shown``), bob says
+    ``missed`` meanwhile, the client starts again: its screen once every missed
+    message shows."""
     await shell.type("/quit")
     await shell.gone()
     await until_offline(bob, "alice")
+    await until_read(server, "alice", shown)
     for text in missed:
         await bob.send("lobby", text)
     await shell.start(irc.command(), irc.home)
@@ -264,14 +287,16 @@ async def test_a_real_client_chats_and_catches_up(
         assert await next_message(bob, "alice") == "hello from a terminal"
 
         # What the WebSocket user says shows, with their nick.
-        await bob.send("lobby", "hello from the web")
+        said = await bob.send("lobby", "hello from the web")
         await shell.shows(irc.said("bob", "hello from the web"))
 
         # Away and back: what was said meanwhile shows, in order, without asking.
         missed = [f"while you were out {n}" for n in range(3)]
-        screen = await away_and_back(shell, irc, bob, missed)
+        screen = await away_and_back(shell, irc, server, bob, missed, shown=said["seq"])
         positions = [screen.index(text) for text in missed]
         assert positions == sorted(positions), screen
+        # What the client showed before it went is not shown again.
+        assert "hello from" not in screen, screen
 
 
 @pytest.mark.xfail(
@@ -289,6 +314,6 @@ async def test_the_catch_up_shows_nothing_the_client_cannot_read(
     async with terminal(client_name) as shell:
         await shell.start(irc.command(), irc.home)
         await shell.shows(JOINED)
-        screen = await away_and_back(shell, irc, bob, ["while you were out"])
+        screen = await away_and_back(shell, irc, server, bob, ["while you were out"])
         screen += await irc.server_messages(shell)
         assert "BATCH" not in screen, screen
