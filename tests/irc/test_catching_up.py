@@ -87,3 +87,19 @@ async def test_chathistory_refusals(port: int, server: TestServer) -> None:
         await alice.send("CHATHISTORY BEFORE #lobby bogus 10")
         fail = await alice.expect("FAIL")
         assert fail.params[:2] == ("CHATHISTORY", "INVALID_PARAMS")
+
+
+async def test_a_client_without_capabilities_gets_plain_lines(
+    server: TestServer, port: int
+) -> None:
+    await _room_with_alice(server, port)
+    bob = await server.client("bob")
+    await bob.join("lobby")
+    await bob.send("lobby", "plain, please")
+    async with registered(port, "alice") as alice:
+        said = await alice.expect("PRIVMSG")
+        assert said.tags is None
+        assert said.params == ("#lobby", "plain, please")
+        assert not [line for line in alice.seen if " BATCH " in line]
+        joins = [line.split()[0] for line in alice.seen if " JOIN " in line]
+        assert joins == [":alice!alice@homer", ":bob!bob@homer"]  # hers as it is now

@@ -88,8 +88,12 @@ async def test_bans_kicks_and_modes_follow_homers_permissions(
         await alice.send("KICK #lobby bob :out")
         kicked = await bob.expect("KICK")
         assert kicked.source == "alice!alice@homer"
+        await alice.send("KICK #lobby bob")
+        absent = await alice.expect("441")
+        assert absent.params[1:3] == ("bob", "#lobby")
         await alice.send("MODE #lobby +m")
-        await alice.expect("472")
+        fixed = await alice.expect("400")
+        assert fixed.params[1] == "MODE"
 
 
 async def test_topic_is_set_and_reported(port: int) -> None:

@@ -299,12 +299,6 @@ async def test_a_real_client_chats_and_catches_up(
         assert "hello from" not in screen, screen
 
 
-@pytest.mark.xfail(
-    reason="the replay at registration comes in a BATCH, with batch and msgid tags, "
-    "to clients that did not ask for batch (irssi shows '-!- BATCH +h... chathistory "
-    "#lobby', weechat 'irc: command \"BATCH\" not found')",
-    strict=False,
-)
 async def test_the_catch_up_shows_nothing_the_client_cannot_read(
     client_name: str, server: TestServer, port: int, tmp_path: Path
 ) -> None:

@@ -296,6 +296,11 @@ async def kick(peer: IrcPeer, message: IrcMessage) -> None:
     room = shown_room(peer, channel)
     if room is None:
         return
+    # Homer's kick of a non-member does nothing and succeeds; IRC says so (441).
+    members = {name_key(str(m.get("name", ""))) for m in await members_of(peer, room)}
+    if name_key(target) not in members and await _account(peer, target) is not None:
+        peer.numeric("441", target, channel, "They aren't on that channel")
+        return
     await _moderate(peer, "kick", channel, room, target)
 
 
@@ -388,7 +393,7 @@ async def mode(peer: IrcPeer, message: IrcMessage) -> None:
             ):
                 peer.numeric("482", target, "You're not channel operator")
             else:
-                peer.numeric("472", char, "is set by the room's kind and roles in Homer")
+                peer.numeric("400", "MODE", f"+{char} follows the room's kind and roles in Homer")
             if char == "o" and args:
                 args.pop(0)
         else:

@@ -26,9 +26,9 @@ PLAYBACK: Final = 100
 
 async def play_back(peer: IrcPeer, info: dict[str, Any]) -> None:
     """What the user missed in a room since their read marker, for a client that
-    cannot ask for history itself: the newest :data:`PLAYBACK` stored events, in a
-    ``chathistory`` batch where batches are on, with their times where
-    ``server-time`` is."""
+    cannot ask for history itself: the newest :data:`PLAYBACK` stored events (less
+    the user's own joins and leaves), in a ``chathistory`` batch where the client
+    took ``batch``, with the tags it took (``server-time``: their times)."""
     room, read, last = str(info["id"]), int(info.get("read") or 0), int(info.get("last_seq") or 0)
     if last <= read:
         return
@@ -46,7 +46,10 @@ async def play_back(peer: IrcPeer, info: dict[str, Any]) -> None:
             f"{after - read} earlier events since you last read: ask with CHATHISTORY",
             source=peer.irc.name,
         )
-    _history_batch(peer, target, room, messages)
+    uid = peer.session.user.id if peer.session is not None else None
+    # Its own joins and leaves were shown as they are now (the JOIN just sent).
+    shown = [m for m in messages if m.uid != uid or m.kind not in ("join", "leave")]
+    _history_batch(peer, target, room, shown, batch="batch" in peer.caps)
     played = peer.played[room] = messages[-1].seq or 0
     # What was replayed is not delivered again when it arrives live (on another
     # node's broker message, after the welcome): the connection's delivery cursor.
@@ -183,11 +186,16 @@ def _history_query(sub: str, room: str, refs: tuple[str, ...]) -> list[dict[str,
     raise ValueError(f"unknown subcommand {sub[:20]!r}")
 
 
-def _history_batch(peer: IrcPeer, target: str, room: str, messages: list[Envelope]) -> None:
-    ref = "h" + secrets.token_hex(3)
-    caps = frozenset(peer.caps | {"server-time", "message-tags"})
+def _history_batch(
+    peer: IrcPeer, target: str, room: str, messages: list[Envelope], *, batch: bool = True
+) -> None:
+    """Stored events as IRC lines, with the tags the client negotiated, in a
+    ``chathistory`` batch when ``batch`` (a client that asked for history has
+    ``batch``; a replay uses one only where the client took ``batch``)."""
+    caps = frozenset(peer.caps)
+    ref = "h" + secrets.token_hex(3) if batch else None
     other = peer.dms.get(room)
-    lines = [render("BATCH", f"+{ref}", "chathistory", target, source=peer.irc.name)]
+    lines = [render("BATCH", f"+{ref}", "chathistory", target, source=peer.irc.name)] if ref else []
     for env in messages:
         if other is not None:
             mine = env.sender is not None and name_key(env.sender) == name_key(peer.nick)
@@ -195,7 +203,8 @@ def _history_batch(peer: IrcPeer, target: str, room: str, messages: list[Envelop
         else:
             line_target = target
         lines += message_lines(env, caps, line_target, peer.irc.name, batch=ref)
-    lines.append(render("BATCH", f"-{ref}", source=peer.irc.name))
+    if ref:
+        lines.append(render("BATCH", f"-{ref}", source=peer.irc.name))
     peer.write_lines(lines)
 
 
