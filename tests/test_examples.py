@@ -160,8 +160,13 @@ async def test_the_irc_bot_answers_in_a_room_and_in_private(tmp_path: Path) -> N
             # alice on IRC, as with irssi: a query to the bot is the same direct message.
             async with registered(server.irc_port, "alice") as irc:
                 await irc.send("PRIVMSG ircbot :!echo from IRC")
+                # (What alice had not read yet comes first: the replay at registration.)
                 private = await irc.expect(
-                    lambda m: m.command == "PRIVMSG" and (m.source or "").startswith("ircbot!")
+                    lambda m: (
+                        m.command == "PRIVMSG"
+                        and (m.source or "").startswith("ircbot!")
+                        and m.params[-1] == "from IRC"
+                    )
                 )
                 assert private.params == ("alice", "from IRC")
             answered = await next_message_from(alice, "ircbot")
