@@ -40,7 +40,8 @@ message in a channel it shows (``IrcPeer.push``, after a few checks), and
 looks at anything else in ``IrcPeer._render`` (held before the welcome? a
 direct message? its own echo? a kick of itself?). Before that fast path every
 delivery went through ``_render``, and IRC cost 1.41-1.46x WebSocket's CPU per
-delivery; with it, 1.19 (one run on a loaded machine). Opening an IRC
+delivery; with it, 1.07-1.19 (median 1.16 over five runs on a shared 2-core
+machine). Opening an IRC
 subscriber costs far more than a WebSocket one because registration joins the
 user's rooms and lists each one's members (``353``): for a room of 1,000 that
 is the whole member list, read and written per connection.

@@ -345,13 +345,15 @@ class IrcPeer(FramedSender, asyncio.Protocol):
 
     def push_many(self, outs: list[Outgoing]) -> None:
         uid, channels = self.uid, self.channels
-        if uid is not None and all(
-            o.envelope.kind == "msg" and o.envelope.uid != uid and o.envelope.room in channels
-            for o in outs
-        ):
-            super().push_many(outs)
-        else:
+        if uid is None:
             self.push_many_rendered(outs)
+            return
+        for out in outs:  # a loop, not all(): no generator on the hot path
+            env = out.envelope
+            if env.kind != "msg" or env.uid == uid or env.room not in channels:
+                self.push_many_rendered(outs)
+                return
+        super().push_many(outs)
 
     def _render(self, out: Outgoing) -> bytes:
         """A fanned-out event on this connection: the shared lines of its format, or
