@@ -60,8 +60,7 @@ async def test_every_message_reaches_every_other_client_once_in_order(tmp_path: 
         await tcp.join("mixed")
         assert server.irc_port is not None
         async with registered(server.irc_port, "irky", caps="message-tags") as irc:
-            await irc.send("JOIN #mixed")
-            await irc.expect("366")
+            await irc.join("#mixed")
 
             async def irc_sends() -> None:
                 await irc.send(*[f"PRIVMSG #mixed :irc {n}" for n in range(PER_CLIENT)])
@@ -124,8 +123,7 @@ async def test_the_same_rules_whatever_the_protocol(tmp_path: Path) -> None:
             await irc.expect(lambda m: m.command == "403" and "#hidden" in m.params)
             await irc.send("JOIN #banning")
             await irc.expect(lambda m: m.command == "474" and "#banning" in m.params)
-            await irc.send("JOIN #news")
-            await irc.expect("366")
+            await irc.join("#news")
             await irc.send("PRIVMSG #news :hi")
             cannot: IrcMessage = await irc.expect("404")
             assert cannot.params[1] == "#news"

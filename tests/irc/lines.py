@@ -52,6 +52,11 @@ class IrcClient:
             if (message.command == match) if isinstance(match, str) else match(message):
                 return message
 
+    async def join(self, channel: str) -> None:
+        """Join ``channel`` and wait for the end of its names."""
+        await self.send(f"JOIN {channel}")
+        await self.expect(lambda m: m.command == "366" and channel in m.params)
+
     async def until(self, command: str, within: float = WAIT) -> list[IrcMessage]:
         """Every message up to and including the next ``command``."""
         got: list[IrcMessage] = []

@@ -12,8 +12,7 @@ from tests.irc.lines import ANY_TIME, registered
 
 async def _room_with_alice(server: TestServer, port: int) -> None:
     async with registered(port, "alice") as alice:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
+        await alice.join("#lobby")
 
 
 async def test_what_was_missed_is_replayed_in_order_once(server: TestServer, port: int) -> None:

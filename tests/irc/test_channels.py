@@ -31,10 +31,8 @@ async def test_join_makes_a_missing_room_and_the_joiner_its_owner(
 
 async def test_join_and_part_are_seen_by_the_channel(server: TestServer, port: int) -> None:
     async with registered(port, "alice") as alice, registered(port, "bob") as bob:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
-        await bob.send("JOIN #lobby")
-        await bob.expect("366")
+        await alice.join("#lobby")
+        await bob.join("#lobby")
         seen = await alice.expect("JOIN")
         assert seen.source == "bob!bob@homer"
         await bob.send("PART #lobby :later")
@@ -67,10 +65,8 @@ async def test_bans_kicks_and_modes_follow_homers_permissions(
     server: TestServer, port: int
 ) -> None:
     async with registered(port, "alice") as alice, registered(port, "bob") as bob:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
-        await bob.send("JOIN #lobby")
-        await bob.expect("366")
+        await alice.join("#lobby")
+        await bob.join("#lobby")
         await bob.send("KICK #lobby alice", "TOPIC #lobby :mine now", "MODE #lobby +b alice!*@*")
         for _ in range(3):
             await bob.expect(in_channel("482", "#lobby"))
@@ -118,11 +114,9 @@ async def test_topic_is_set_and_reported(port: int) -> None:
 
 async def test_names_who_whois_list(server: TestServer, port: int) -> None:
     async with registered(port, "alice", caps="userhost-in-names") as alice:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
+        await alice.join("#lobby")
         async with registered(port, "bob") as bob:
-            await bob.send("JOIN #lobby")
-            await bob.expect("366")
+            await bob.join("#lobby")
             await alice.send("NAMES #lobby")
             names = await alice.expect("353")
             assert sorted(names.params[-1].split()) == ["@alice!alice@homer", "bob!bob@homer"]

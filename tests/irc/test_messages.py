@@ -21,8 +21,7 @@ async def test_channel_messages_both_ways(server: TestServer, port: int) -> None
     bob = await server.client("bob")
     await bob.create("lobby")
     async with registered(port, "alice", caps="server-time message-tags account-tag") as alice:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
+        await alice.join("#lobby")
         await alice.send("PRIVMSG #lobby :hello from irc")
         event = await bob.next_event("msg")
         while event.kind != "msg":
@@ -41,8 +40,7 @@ async def test_channel_messages_both_ways(server: TestServer, port: int) -> None
 async def test_echo_message_and_labels(server: TestServer, port: int) -> None:
     caps = "echo-message labeled-response batch message-tags"
     async with registered(port, "alice", caps=caps) as alice:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
+        await alice.join("#lobby")
         await alice.send("@label=one PRIVMSG #lobby :echoed")
         echo = await alice.expect("PRIVMSG")
         assert (echo.tags or {})["label"] == "one"
@@ -80,8 +78,7 @@ async def test_direct_messages_both_ways(server: TestServer, port: int) -> None:
 async def test_notice_and_action_keep_their_form(server: TestServer, port: int) -> None:
     async with registered(port, "alice") as alice, registered(port, "bob") as bob:
         for client in (alice, bob):
-            await client.send("JOIN #lobby")
-            await client.expect("366")
+            await client.join("#lobby")
         await alice.send("NOTICE #lobby :just so you know", "PRIVMSG #lobby :\x01ACTION waves\x01")
         notice = await bob.expect("NOTICE")
         assert notice.params == ("#lobby", "just so you know")
@@ -100,8 +97,7 @@ async def test_long_and_multiline_messages(server: TestServer, port: int) -> Non
         registered(port, "carol", caps="batch draft/multiline") as batched,
     ):
         for client in (plain, batched):
-            await client.send("JOIN #lobby")
-            await client.expect("366")
+            await client.join("#lobby")
         await bob.send("lobby", text)
         lines = [await plain.expect("PRIVMSG")]
         while sum(len(line.params[1].split()) for line in lines) < len(text.split()):
@@ -122,8 +118,7 @@ async def test_edits_redactions_and_reactions(server: TestServer, port: int) -> 
         registered(port, "carol", caps="message-tags draft/message-redaction") as rich,
     ):
         for client in (plain, rich):
-            await client.send("JOIN #lobby")
-            await client.expect("366")
+            await client.join("#lobby")
         ack = await bob.send("lobby", "typo")
         seq = ack["seq"]
         await bob.edit("lobby", seq, "fixed")
@@ -165,8 +160,7 @@ async def test_typing_both_ways(server: TestServer, port: int) -> None:
     bob = await server.client("bob")
     await bob.create("lobby")
     async with registered(port, "alice", caps="message-tags") as alice:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
+        await alice.join("#lobby")
         await alice.send("@+typing=active TAGMSG #lobby")
         typing = await bob.next_event("typing")
         assert typing.sender == "alice"
@@ -181,16 +175,14 @@ async def test_away_presence_and_monitor(server: TestServer, port: int) -> None:
     await web.create("lobby")
     await web.close()
     async with registered(port, "alice", caps="away-notify") as alice:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
+        await alice.join("#lobby")
         await alice.send("MONITOR + bob,nobody")
         offline = await alice.expect("731")
         assert offline.params[1] == "bob,nobody"
         async with registered(port, "bob") as bob:
             online = await alice.expect("730")
             assert online.params[1] == "bob!bob@homer"
-            await bob.send("JOIN #lobby")
-            await bob.expect("366")
+            await bob.join("#lobby")
             await bob.send("AWAY :lunch")
             await bob.expect("306")
             away = await alice.expect("AWAY")
@@ -229,8 +221,7 @@ async def test_rate_limits_answer_263(tmp_path) -> None:  # type: ignore[no-unty
         await server.user("alice")
         assert server.irc_port is not None
         async with registered(server.irc_port, "alice") as alice:
-            await alice.send("JOIN #lobby")
-            await alice.expect("366")
+            await alice.join("#lobby")
             await alice.send(*[f"PRIVMSG #lobby :{n}" for n in range(6)])
             limited = await alice.expect("263")
             assert limited.params[1] == "PRIVMSG"
@@ -240,8 +231,7 @@ async def test_a_multiline_batch_from_irc_is_one_message(server: TestServer, por
     bob = await server.client("bob")
     await bob.create("lobby")
     async with registered(port, "alice", caps="batch draft/multiline message-tags") as alice:
-        await alice.send("JOIN #lobby")
-        await alice.expect("366")
+        await alice.join("#lobby")
         await alice.send(
             "BATCH +m1 draft/multiline #lobby",
             "@batch=m1 PRIVMSG #lobby :first line",

@@ -332,6 +332,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         env = out.envelope
         uid = self.uid
         if uid is not None and env.kind == "msg" and env.uid != uid and env.room in self.channels:
+            # FramedSender.push, inline: one call less on every delivery.
             transport = self._writable()
             if transport is not None:
                 try:
