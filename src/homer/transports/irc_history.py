@@ -17,7 +17,10 @@ from homer.transports.irc_lines import irc_time, message_lines, parse_msgid
 if TYPE_CHECKING:
     from homer.transports.irc import IrcPeer
 
-__all__ = ["PLAYBACK", "marker_of", "play_back"]
+__all__ = ["MILLISECOND", "PLAYBACK", "marker_of", "play_back"]
+
+#: IRC's times are in milliseconds, cut off: a time stands for its whole millisecond.
+MILLISECOND: Final = 0.001
 
 #: The most events of each room replayed at registration to a client without
 #: ``draft/chathistory``.
@@ -97,7 +100,7 @@ async def markread(peer: IrcPeer, message: IrcMessage) -> None:
             peer.fail("MARKREAD", "INVALID_PARAMS", message.params[1], "Expected timestamp=...")
             return
         # The newest message at or before that time is the one read.
-        page = await peer.server_op("history", room=room, until=when + 0.0005, limit=1)
+        page = await peer.server_op("history", room=room, until=when + MILLISECOND, limit=1)
         seq = page["messages"][-1].seq if page["messages"] else 0
         if seq:
             with contextlib.suppress(HomerError):
@@ -126,22 +129,24 @@ async def chathistory(peer: IrcPeer, message: IrcMessage) -> None:
     most = peer.app.config.limits.history_limit
     limit = min(int(limit_text), most) if limit_text.isdigit() and int(limit_text) > 0 else most
     try:
-        query = _history_query(sub, room, message.params[2:-1])
+        query = _history_query(sub, room, message.params[2:-1], limit)
     except ValueError as exc:
         peer.fail("CHATHISTORY", "INVALID_PARAMS", sub, str(exc))
         return
     messages: list[Envelope] = []
     for params in query:
         below = params.pop("below", None)
-        page = await peer.op("history", room=room, limit=limit, **params)
+        page = await peer.op("history", room=room, **{"limit": limit, **params})
         messages += [m for m in page["messages"] if below is None or (m.seq or 0) < below]
     if sub == "AROUND":
-        messages = sorted({m.seq: m for m in messages}.values(), key=lambda m: m.seq or 0)[:limit]
+        messages = sorted({m.seq: m for m in messages}.values(), key=lambda m: m.seq or 0)
     _history_batch(peer, target, room, messages)
 
 
-def _history_query(sub: str, room: str, refs: tuple[str, ...]) -> list[dict[str, Any]]:
-    """The ``history`` requests a CHATHISTORY subcommand is."""
+def _history_query(sub: str, room: str, refs: tuple[str, ...], limit: int) -> list[dict[str, Any]]:
+    """The ``history`` requests a CHATHISTORY subcommand is (each with ``limit``
+    unless it says otherwise). A ``timestamp=`` names its whole millisecond: what
+    is "after" it starts at the next one."""
 
     def point(ref: str) -> tuple[str, float | int] | None:
         if ref == "*":
@@ -160,19 +165,22 @@ def _history_query(sub: str, room: str, refs: tuple[str, ...]) -> list[dict[str,
         at = point(refs[0]) if refs else None
         if at is None:
             return [{}]
-        return [{"after": at[1]}] if at[0] == "seq" else [{"since": at[1] + 0.0005}]
+        return [{"after": at[1]}] if at[0] == "seq" else [{"since": at[1] + MILLISECOND}]
     if sub in ("BEFORE", "AFTER", "AROUND"):
         at = point(refs[0]) if refs else None
         if at is None:
             raise ValueError("a msgid= or timestamp= is needed")
         kind, value = at
         before = {"before": value} if kind == "seq" else {"until": value}
-        after = {"after": value} if kind == "seq" else {"since": value + 0.0005}
+        after = {"after": value} if kind == "seq" else {"since": value + MILLISECOND}
         if sub == "BEFORE":
             return [before]
         if sub == "AFTER":
             return [after]
-        return [before, after]
+        # Centred on the reference, which it includes: half before, the rest from it.
+        half = limit // 2
+        from_it = {"after": value - 1} if kind == "seq" else {"since": value}
+        return ([{**before, "limit": half}] if half else []) + [{**from_it, "limit": limit - half}]
     if sub == "BETWEEN":
         if len(refs) < 2:
             raise ValueError("BETWEEN needs two references")
@@ -182,7 +190,7 @@ def _history_query(sub: str, room: str, refs: tuple[str, ...]) -> list[dict[str,
         low, high = sorted((first[1], second[1]))
         if first[0] == "seq" and second[0] == "seq":
             return [{"after": low, "below": high}]
-        return [{"since": low + 0.0005, "until": high}]
+        return [{"since": low + MILLISECOND, "until": high}]
     raise ValueError(f"unknown subcommand {sub[:20]!r}")
 
 
