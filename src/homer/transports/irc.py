@@ -376,25 +376,14 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             if room not in self.channels:
                 return b""
             kind = env.kind
-            if env.uid is not None and self.session is not None and env.uid == self.session.user.id:
+            if self._mine(env):
                 if kind in ("join", "leave"):  # shown when ``joined`` and ``left`` came
                     return b""
-                cid = env.cid or ""
-                if kind == "msg" and cid.startswith(self.cid_prefix):
-                    if "echo-message" not in self.caps:
-                        return b""
-                    label = self._echo_labels.pop(cid, None)
-                    if label is not None:
-                        self._echoed = label
-                        return self._labeled_echo(env, "#" + room, label)
+                echo = self._own_echo(env, "#" + room)
+                if echo is not None:
+                    return echo
             if kind == "topic" and isinstance(env.body, dict):  # for TOPIC's answer
                 self.channels[room] = {**self.channels[room], "topic": env.body.get("topic", "")}
-            if (
-                kind in ("kick", "ban")
-                and isinstance(env.body, dict)
-                and name_key(str(env.body.get("user", ""))) == name_key(self.nick)
-            ):
-                self.channels.pop(room, None)
             return out.render(self.fmt)
         if op == "typing":
             return self._typing(env)
@@ -410,31 +399,43 @@ class IrcPeer(FramedSender, asyncio.Protocol):
             )
         return b""
 
-    def _labeled_echo(self, env: Envelope, target: str, label: str) -> bytes:
+    def _mine(self, env: Envelope) -> bool:
+        """Whether this connection's user made the event."""
+        return env.uid is not None and env.uid == self.uid
+
+    def _own_echo(self, env: Envelope, target: str) -> bytes | None:
+        """A message this connection sent, as it comes back: nothing without
+        ``echo-message``, the answer to its labeled command, or ``None`` (shown as
+        anyone's message is)."""
+        cid = env.cid or ""
+        if env.kind != "msg" or not cid.startswith(self.cid_prefix):
+            return None
+        if "echo-message" not in self.caps:
+            return b""
+        label = self._echo_labels.pop(cid, None)
+        if label is None:
+            return None
+        self._echoed = label
         lines = message_lines(env, frozenset(self.caps), target, self.irc.name)
         return labeled(lines, label, self.irc.name)
 
     def _direct(self, env: Envelope, other: str) -> bytes:
         """A direct message: to this nick when the other wrote it; from this nick to
         the other when written here or on another of this user's connections."""
-        mine = self.session is not None and env.uid == self.session.user.id
         if env.kind != "msg":
             return b""  # the DM's own bookkeeping has no IRC form
-        cid = env.cid or ""
-        if mine and cid.startswith(self.cid_prefix):
-            if "echo-message" not in self.caps:
-                return b""
-            label = self._echo_labels.pop(cid, None)
-            if label is not None:
-                self._echoed = label
-                return self._labeled_echo(env, other, label)
+        mine = self._mine(env)
+        if mine:
+            echo = self._own_echo(env, other)
+            if echo is not None:
+                return echo
         target = other if mine else self.nick
         return b"".join(message_lines(env, frozenset(self.caps), target, self.irc.name))
 
     def _typing(self, env: Envelope) -> bytes:
         if "message-tags" not in self.caps or env.sender is None:
             return b""
-        if self.session is not None and env.uid == self.session.user.id:
+        if self._mine(env):
             return b""
         room = env.room or ""
         other = self.dms.get(room)
@@ -559,8 +560,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         with contextlib.suppress(HomerError):
             await names(self, room)
             if "draft/read-marker" in self.caps:
-                marker = await marker_of(self, room, read)
-                self.line("MARKREAD", "#" + room, marker, source=self.irc.name)
+                await self._show_marker(room, read)
 
     def _left(self, room: str, body: Any) -> None:
         reason = body.get("reason") if isinstance(body, dict) else None
@@ -573,9 +573,10 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         body = envelope.body if isinstance(envelope.body, dict) else {}
         seq = body.get("read")
         if isinstance(seq, int):
-            self.app.spawn(self._send_marker(envelope.room or "", seq))
+            self.app.spawn(self._show_marker(envelope.room or "", seq))
 
-    async def _send_marker(self, room: str, seq: int) -> None:
+    async def _show_marker(self, room: str, seq: int) -> None:
+        """``MARKREAD`` with the user's read marker in ``room``, at ``seq``."""
         with contextlib.suppress(HomerError):
             self.line(
                 "MARKREAD", "#" + room, await marker_of(self, room, seq), source=self.irc.name

@@ -301,10 +301,12 @@ async def kick(peer: IrcPeer, message: IrcMessage) -> None:
     if name_key(target) not in members and await _account(peer, target) is not None:
         peer.numeric("441", target, channel, "They aren't on that channel")
         return
-    await _moderate(peer, "kick", channel, room, target)
+    await _on_user(peer, "kick", channel, room, target)
 
 
-async def _moderate(peer: IrcPeer, op: str, channel: str, room: str, target: str) -> None:
+async def _on_user(peer: IrcPeer, op: str, channel: str, room: str, target: str) -> bool:
+    """Run ``op`` (kick, ban, unban, invite) on ``target`` in ``room``: whether it
+    was done, or the numeric that says why not."""
     try:
         await peer.op(op, room=room, user=target)
     except Forbidden:
@@ -315,6 +317,9 @@ async def _moderate(peer: IrcPeer, op: str, channel: str, room: str, target: str
         peer.numeric("263", op.upper(), f"Please wait {exc.retry_after:.1f} s and try again")
     except HomerError as exc:
         peer.numeric("400", op.upper(), exc.message)
+    else:
+        return True
+    return False
 
 
 @command("INVITE")
@@ -323,20 +328,8 @@ async def invite(peer: IrcPeer, message: IrcMessage) -> None:
         return
     target, channel = message.params[0], message.params[1]
     room = shown_room(peer, channel)
-    if room is None:
-        return
-    try:
-        await peer.op("invite", room=room, user=target)
-    except NotFound:
-        peer.numeric("401", target, "No such nick/channel")
-        return
-    except Conflict as exc:
-        peer.numeric("400", "INVITE", exc.message)
-        return
-    except Forbidden:
-        peer.numeric("482", channel, "You're not channel operator")
-        return
-    peer.numeric("341", target, channel)
+    if room is not None and await _on_user(peer, "invite", channel, room, target):
+        peer.numeric("341", target, channel)
 
 
 _KIND_MODES: Final = {"private": "+inst", "announce": "+mnt", "public": "+nt", "dm": "+inst"}
@@ -383,14 +376,16 @@ async def mode(peer: IrcPeer, message: IrcMessage) -> None:
                 peer.numeric("368", target, "End of channel ban list")
                 continue
             who = args.pop(0).split("!")[0]
-            await _moderate(peer, "ban" if adding else "unban", target, room, who)
+            await _on_user(peer, "ban" if adding else "unban", target, room, who)
             if not adding:
                 peer.line("MODE", target, "-b", f"{who}!*@*", source=peer.me)
         elif char in "imnst" or char == "o":
-            info = peer.channels[room]
-            if info.get("role") != "owner" and not peer.app.identity.authorizer.can(
-                _user(peer), "room.moderate"
-            ):
+            session = peer.session
+            moderates = peer.channels[room].get("role") == "owner" or (
+                session is not None
+                and peer.app.identity.authorizer.can(session.user, "room.moderate")
+            )
+            if not moderates:
                 peer.numeric("482", target, "You're not channel operator")
             else:
                 peer.numeric("400", "MODE", f"+{char} follows the room's kind and roles in Homer")
@@ -398,11 +393,6 @@ async def mode(peer: IrcPeer, message: IrcMessage) -> None:
                 args.pop(0)
         else:
             peer.numeric("472", char, "is unknown mode char to me")
-
-
-def _user(peer: IrcPeer) -> Any:
-    assert peer.session is not None
-    return peer.session.user
 
 
 @command("AWAY")
