@@ -67,9 +67,15 @@ async def test_bans_kicks_and_modes_follow_homers_permissions(
     async with registered(port, "alice") as alice, registered(port, "bob") as bob:
         await alice.join("#lobby")
         await bob.join("#lobby")
-        await bob.send("KICK #lobby alice", "TOPIC #lobby :mine now", "MODE #lobby +b alice!*@*")
-        for _ in range(3):
+        await bob.send(
+            "KICK #lobby alice",
+            "TOPIC #lobby :mine now",
+            "MODE #lobby +b alice!*@*",
+            "MODE #lobby -b x",
+        )
+        for _ in range(4):
             await bob.expect(in_channel("482", "#lobby"))
+        assert not [line for line in bob.seen if " MODE " in line]  # a refusal says no more
         await alice.send("MODE #lobby +b bob!*@*")
         ban = await bob.expect("MODE")
         assert ban.params == ("#lobby", "+b", "bob!*@*")

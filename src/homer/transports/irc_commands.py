@@ -376,8 +376,8 @@ async def mode(peer: IrcPeer, message: IrcMessage) -> None:
                 peer.numeric("368", target, "End of channel ban list")
                 continue
             who = args.pop(0).split("!")[0]
-            await _on_user(peer, "ban" if adding else "unban", target, room, who)
-            if not adding:
+            done = await _on_user(peer, "ban" if adding else "unban", target, room, who)
+            if done and not adding:  # a ban shows as its KICK; an unban has no event
                 peer.line("MODE", target, "-b", f"{who}!*@*", source=peer.me)
         elif char in "imnst" or char == "o":
             session = peer.session
