@@ -8,6 +8,7 @@ import asyncio
 
 from homer.testing.server import TestServer
 from tests.irc.lines import ANY_TIME, registered
+from tests.irc.test_real_clients import until_read
 
 
 async def _room_with_alice(server: TestServer, port: int) -> None:
@@ -33,18 +34,9 @@ async def test_what_was_missed_is_replayed_in_order_once(server: TestServer, por
         assert live.params == ("#lobby", "and now live")
         assert not [line for line in await alice.quiet() if "PRIVMSG" in line]
     # What the client showed counts as read: the next registration replays nothing.
-    for _ in range(100):
-        if await _alice_read(server) >= 5:
-            break
-        await asyncio.sleep(0.05)
+    await until_read(server, "alice", 5)
     async with registered(port, "alice", caps="batch") as again:
         assert not [line for line in await again.quiet(0.5) if "BATCH" in line]
-
-
-async def _alice_read(server: TestServer) -> int:
-    user = await server.app.identity.accounts.get("alice")
-    infos = await server.app.rooms.mine(user)
-    return next(info["read"] for info in infos if info["id"] == "lobby")
 
 
 async def test_chathistory_latest_before_and_after(server: TestServer, port: int) -> None:

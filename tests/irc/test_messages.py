@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from homer.testing.server import TestServer, replace_config, running_homer
+from homer.testing.transport_conformance import next_matching, next_message
 from tests.irc.conftest import with_irc
 from tests.irc.lines import registered
 
@@ -23,9 +24,7 @@ async def test_channel_messages_both_ways(server: TestServer, port: int) -> None
     async with registered(port, "alice", caps="server-time message-tags account-tag") as alice:
         await alice.join("#lobby")
         await alice.send("PRIVMSG #lobby :hello from irc")
-        event = await bob.next_event("msg")
-        while event.kind != "msg":
-            event = await bob.next_event("msg")
+        event = await next_message(bob, "lobby")
         assert (event.sender, event.body["text"]) == ("alice", "hello from irc")
         assert not [line for line in await alice.quiet() if "PRIVMSG" in line]  # no echo
         ack = await bob.send("lobby", "hello from the web")
@@ -141,9 +140,7 @@ async def test_edits_redactions_and_reactions(server: TestServer, port: int) -> 
         assert redact.params == ("#lobby", f"lobby:{seq}")
         # And from IRC: a reaction, then a redaction of one's own message.
         await rich.send("PRIVMSG #lobby :mine")
-        event = await bob.next_event("msg")
-        while (event.body or {}).get("text") != "mine":
-            event = await bob.next_event("msg")
+        event = await next_matching(bob, lambda e: (e.body or {}).get("text") == "mine")
         await rich.send(f"@+draft/react=🎉;+draft/reply=lobby:{event.seq} TAGMSG #lobby")
         reacted = await bob.next_event("msg")
         assert reacted.kind == "react"
@@ -239,9 +236,7 @@ async def test_a_multiline_batch_from_irc_is_one_message(server: TestServer, por
             "@batch=m1;draft/multiline-concat PRIVMSG #lobby :line, joined",
             "BATCH -m1",
         )
-        event = await bob.next_event("msg")
-        while event.kind != "msg":
-            event = await bob.next_event("msg")
+        event = await next_message(bob, "lobby")
         assert event.body["text"] == "first line\nsecond line, joined"
         big = "x" * 400
         await alice.send(

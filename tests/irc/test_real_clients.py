@@ -22,6 +22,7 @@ import pytest
 
 from homer.client import HomerClient
 from homer.testing.server import PASSWORD, TestServer
+from homer.testing.transport_conformance import next_message
 
 #: How long a client may take to show something, on a loaded machine.
 WITHIN = 20.0
@@ -195,14 +196,6 @@ async def terminal(name: str) -> AsyncIterator[Terminal]:
         await shell.close()
 
 
-async def next_message(client: HomerClient, sender: str) -> str:
-    """The text of the next message ``sender`` says."""
-    while True:
-        event = await client.next_event("msg", timeout=WITHIN)
-        if event.sender == sender and isinstance(event.body, dict) and "text" in event.body:
-            return str(event.body["text"])
-
-
 async def until_offline(bob: HomerClient, name: str) -> None:
     """Wait until the server has let ``name``'s last connection go."""
     deadline = asyncio.get_running_loop().time() + WITHIN
@@ -284,7 +277,8 @@ async def test_a_real_client_chats_and_catches_up(
 
         # What is typed reaches the room, under the account's name.
         await shell.type("hello from a terminal")
-        assert await next_message(bob, "alice") == "hello from a terminal"
+        typed = await next_message(bob, "lobby", timeout=WITHIN)
+        assert (typed.sender, typed.body["text"]) == ("alice", "hello from a terminal")
 
         # What the WebSocket user says shows, with their nick.
         said = await bob.send("lobby", "hello from the web")
