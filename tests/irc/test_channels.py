@@ -153,3 +153,34 @@ async def test_announce_rooms_take_announcers_only(server: TestServer, port: int
         await alice.send("PRIVMSG #news :hello?")
         refused: IrcMessage = await alice.expect(in_channel("404", "#news"))
         assert "announce" in refused.params[-1]
+
+
+async def test_what_the_channel_docs_promise_besides(server: TestServer, port: int) -> None:
+    carol = await server.client("carol")
+    await carol.create("hideout", kind="private")
+    await carol.request("invite", room="hideout", user="alice")
+    caps = "extended-join invite-notify"
+    async with registered(port, "alice", caps=caps) as alice:
+        await alice.send("JOIN #Lobby")  # room ids are lower case: the same room
+        joined_lobby = await alice.expect("JOIN")
+        assert joined_lobby.params[0] == "#lobby"
+        await alice.send("JOIN #hideout")
+        await alice.expect(lambda m: m.command == "366" and "#hideout" in m.params)
+        await alice.send("LIST")
+        listed = [m.params[1] for m in await alice.until("323") if m.command == "322"]
+        assert sorted(listed) == ["#hideout", "#lobby"]  # a private room, to its member
+        async with registered(port, "bob") as bob:
+            await bob.join("#lobby")
+            joined = await alice.expect(
+                lambda m: m.command == "JOIN" and (m.source or "").startswith("bob!")
+            )
+            assert joined.params == ("#lobby", "bob", "bob")  # the account, as real name
+            await alice.send("INVITE bob #lobby")
+            shown = await alice.expect("INVITE")
+            assert shown.params == ("bob", "#lobby")
+            await alice.send("WHO bob")
+            who = [m for m in await alice.until("315") if m.command == "352"]
+            assert [m.params[5] for m in who] == ["bob"]
+        await alice.send("MODE #lobby +k secret")
+        unknown = await alice.expect("472")
+        assert unknown.params[1] == "k"
