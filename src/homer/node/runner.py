@@ -107,39 +107,32 @@ async def start_server(
         await runner.setup()
         http_factory: Callable[[], asyncio.Protocol] = runner.server  # type: ignore[assignment]
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: FrontProtocol(app, http_factory),
-            host=host if host is not None else config.host,
-            port=port if port is not None else config.port,
-            ssl=main_ssl,
-            ssl_handshake_timeout=handshake if main_ssl is not None else None,
-            reuse_address=True,
-            backlog=4096,
-        )
-        if tcp_port is not None:
-            tcp_server = await loop.create_server(
-                lambda: TCPPeer(app),
-                host=host if host is not None else config.host,
-                port=tcp_port,
-                ssl=main_ssl,
-                ssl_handshake_timeout=handshake if main_ssl is not None else None,
+        bind = host if host is not None else config.host
+
+        async def listen(
+            factory: Callable[[], asyncio.BaseProtocol], at: int, tls: ssl.SSLContext | None
+        ) -> asyncio.Server:
+            return await loop.create_server(
+                factory,
+                host=bind,
+                port=at,
+                ssl=tls,
+                ssl_handshake_timeout=handshake if tls is not None else None,
                 reuse_address=True,
                 backlog=4096,
             )
+
+        server = await listen(
+            lambda: FrontProtocol(app, http_factory),
+            port if port is not None else config.port,
+            main_ssl,
+        )
+        if tcp_port is not None:
+            tcp_server = await listen(lambda: TCPPeer(app), tcp_port, main_ssl)
         irc = IrcServer(app)
         for irc_listen, irc_ssl in ((irc_port, None), (ircs_port, ssl_context)):
             if irc_listen is not None:
-                irc_servers.append(
-                    await loop.create_server(
-                        irc,
-                        host=host if host is not None else config.host,
-                        port=irc_listen,
-                        ssl=irc_ssl,
-                        ssl_handshake_timeout=handshake if irc_ssl is not None else None,
-                        reuse_address=True,
-                        backlog=4096,
-                    )
-                )
+                irc_servers.append(await listen(irc, irc_listen, irc_ssl))
     except BaseException:  # cannot listen: leave nothing open behind
         for listener in irc_servers:
             listener.close()
