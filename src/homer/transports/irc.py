@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final, cast
 from homer.core.pipeline import Call, Context
 from homer.core.session import CloseCode
 from homer.errors import HomerError
+from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
 from homer.protocol.envelope import Envelope
 from homer.protocol.irc import (
@@ -157,7 +158,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         self.sasl: str | None = None
         self.sasl_buffer = ""
         #: The user and token SASL logged in as, until registration uses them.
-        self.account: tuple[Any, str] | None = None
+        self.account: tuple[User, str] | None = None
         self.registered = False
         #: The user's id once the welcome is written (the hot path of :meth:`push`).
         self.uid: str | None = None

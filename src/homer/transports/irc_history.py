@@ -4,6 +4,7 @@ on its read markers, and the replay at registration for clients that cannot ask.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import secrets
 from typing import TYPE_CHECKING, Any, Final
 
@@ -74,8 +75,6 @@ async def marker_of(peer: IrcPeer, room: str, seq: int) -> str:
 
 
 def _timestamp(value: str) -> float | None:
-    import datetime
-
     if not value.startswith("timestamp="):
         return None
     text = value[len("timestamp=") :].replace("Z", "+00:00")

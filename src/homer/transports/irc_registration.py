@@ -8,9 +8,12 @@ import binascii
 import contextlib
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from homer import __version__
 from homer.core.logins import password_login
+from homer.core.ops import authenticate as user_of_token
 from homer.core.session import CloseCode
 from homer.errors import HomerError, NotFound, RateLimited
+from homer.identity.accounts import User
 from homer.identity.schema import validate_name
 from homer.protocol.irc import IrcMessage
 from homer.store.records import name_key
@@ -182,10 +185,8 @@ async def authenticate(peer: IrcPeer, message: IrcMessage) -> None:
     peer.numeric("903", "SASL authentication successful")
 
 
-async def _log_in(peer: IrcPeer, name: str, secret: str) -> tuple[Any, str]:
+async def _log_in(peer: IrcPeer, name: str, secret: str) -> tuple[User, str]:
     """A token, or the account's password: the user and a token for ``hello``."""
-    from homer.core.ops import authenticate as user_of_token
-
     if secret.count(".") >= 2:  # perhaps a token
         try:
             found, _ = await user_of_token(peer.app, secret)
@@ -267,8 +268,6 @@ async def _register_guest(peer: IrcPeer) -> None:
 
 def _greet(peer: IrcPeer, name: str) -> None:
     """The welcome numerics and the message of the day."""
-    from homer import __version__
-
     irc = peer.irc
     if name != peer.nick:
         peer.line("NICK", name, source=peer.me)
