@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from homer.errors import Conflict, Forbidden, HomerError, NotFound, RateLimited
+from homer.identity.accounts import User
 from homer.protocol.irc import IrcMessage
 from homer.store.records import name_key
 from homer.transports.irc_lines import ACTION_PREFIX, hostmask, parse_msgid
@@ -237,7 +238,8 @@ def _who_line(peer: IrcPeer, channel: str, name: str, status: Any, role: Any) ->
     peer.numeric("352", channel, name, peer.irc.name, peer.irc.name, name, flags, f"0 {name}")
 
 
-async def _account(peer: IrcPeer, name: str) -> Any:
+async def _account(peer: IrcPeer, name: str) -> User | None:
+    """The account ``name`` names, or ``None`` (no such account, or not a name)."""
     try:
         return await peer.app.identity.accounts.get(name)
     except HomerError:
@@ -426,10 +428,9 @@ async def monitor(peer: IrcPeer, message: IrcMessage) -> None:
                 peer.numeric("734", str(MONITOR_LIMIT), name, "Monitor list is full.")
                 break
             found = await _account(peer, name)
-            status = peer.app.presence.now(found.id) if found is not None else "offline"
-            state = "offline" if status == "offline" else "online"
-            peer.monitoring[name_key(name)] = state
-            if state == "online":
+            here = found is not None and peer.app.presence.now(found.id) != "offline"
+            peer.monitoring[name_key(name)] = "online" if here else "offline"
+            if found is not None and here:
                 online.append(hostmask(found.name, peer.irc.name))
             else:
                 offline.append(name)
