@@ -22,7 +22,6 @@ from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, cast
 
-from homer.core.pipeline import Call, Context
 from homer.core.session import CloseCode
 from homer.errors import HomerError
 from homer.identity.accounts import User
@@ -40,10 +39,11 @@ from homer.protocol.irc import (
 )
 from homer.store.records import name_key
 from homer.transports import irc_registration  # noqa: F401  (its commands)
-from homer.transports.framed import FramedSender, StreamFormat
+from homer.transports.framed import StreamFormat
 from homer.transports.irc_commands import COMMANDS, Multiline, names
 from homer.transports.irc_history import marker_of
 from homer.transports.irc_lines import RENDER_CAPS, IrcFormat, hostmask, irc_time, message_lines
+from homer.transports.native import NativePeer
 
 if TYPE_CHECKING:
     from homer.core.app import Homer
@@ -102,7 +102,7 @@ class IrcServer:
         return IrcPeer(self)
 
 
-class IrcPeer(FramedSender, asyncio.Protocol):
+class IrcPeer(NativePeer, asyncio.Protocol):
     """One IRC connection, registered or not."""
 
     __slots__ = (
@@ -114,7 +114,6 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         "_label",
         "_labeled",
         "_queue",
-        "_renewal",
         "_worker",
         "account",
         "away_seen",
@@ -168,8 +167,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         self._held: list[Envelope] | None = []
         #: What follows a join here (names, read marker) while it runs.
         self._following: list[asyncio.Task[None]] | None = None
-        #: When the session's token is renewed next (:meth:`keep_token`).
-        self._renewal: asyncio.TimerHandle | None = None
+        self._init_native()
         #: Commands (and bad lines) waiting for their turn; none while idle.
         self._queue: deque[IrcMessage | IrcError] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -592,8 +590,7 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         return render("ERROR", f"Closing Link: {self.address} ({reason})")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._renewal is not None:
-            self._renewal.cancel()
+        self.stop_renewing()
         self.set_bot(False)
         if self.guest:
             self.irc.guests.discard(name_key(self.nick))
@@ -623,48 +620,6 @@ class IrcPeer(FramedSender, asyncio.Protocol):
         for room, seq in seen.items():
             with contextlib.suppress(HomerError):
                 await self.server_op("read", room=room, seq=seq)
-
-    # -- running operations ----------------------------------------------------------------
-
-    async def op(self, name: str, **params: Any) -> Any:
-        """Run the operation ``name`` for this connection through the whole pipeline
-        (rate limits and permissions included): its result, or its ``HomerError``."""
-        app = self.app
-        app.metrics.requests.inc()
-        handler = app.handlers[name]
-        call = Call(handler, Context(app, self, None, self.session), params)
-        return await app.pipeline.run(call)
-
-    async def server_op(self, name: str, **params: Any) -> Any:
-        """An operation the server runs on the client's behalf (the names after a
-        join): its permission is checked, it does not count against the client's rate."""
-        app = self.app
-        return await app.call(app.handlers[name], Context(app, self, None, self.session), params)
-
-    def keep_token(self) -> None:
-        """IRC clients stay connected for days and cannot refresh a token: the server
-        renews the session's token shortly before it expires, with ``refresh``,
-        which reads the account and the revocations from the store. A revoked token
-        or a deleted account is not renewed, and the connection closes at expiry
-        with the reason (or sooner, when the sweep sees the revocation)."""
-        expires = self.lifecycle.expires_at
-        if expires is None or self.lifecycle.ended:
-            return
-        left = expires - self.app.clock()
-        delay = max(left - min(60.0, left / 5), 0.0)
-        self._renewal = asyncio.get_running_loop().call_later(delay, self._renew)
-
-    def _renew(self) -> None:
-        self._renewal = None
-        self.app.spawn(self._renewing())
-
-    async def _renewing(self) -> None:
-        try:
-            await self.server_op("refresh")
-        except HomerError as exc:
-            log.info("IRC session not renewed: %s", exc.message, extra={"conn": id(self)})
-            return
-        self.keep_token()
 
     def set_bot(self, on: bool) -> None:
         """User mode ``+B``: ``WHOIS`` of the account says it is a bot (``335``)."""

@@ -9,11 +9,8 @@ import contextlib
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from homer import __version__
-from homer.core.logins import password_login
-from homer.core.ops import authenticate as user_of_token
 from homer.core.session import CloseCode
 from homer.errors import HomerError, NotFound, RateLimited
-from homer.identity.accounts import User
 from homer.identity.schema import validate_name
 from homer.protocol.irc import IrcMessage
 from homer.store.records import name_key
@@ -27,6 +24,7 @@ from homer.transports.irc_commands import (
 )
 from homer.transports.irc_history import play_back
 from homer.transports.irc_lines import hostmask
+from homer.transports.native import log_in
 
 if TYPE_CHECKING:
     from homer.transports.irc import IrcPeer
@@ -166,7 +164,7 @@ async def authenticate(peer: IrcPeer, message: IrcMessage) -> None:
         peer.numeric("904", "SASL authentication failed")
         return
     try:
-        peer.account = await _log_in(peer, fields[1], fields[2])
+        peer.account = await log_in(peer, fields[1], fields[2])
     except RateLimited as exc:
         peer.numeric(
             "904", f"SASL authentication failed: too many attempts, wait {exc.retry_after:.0f} s"
@@ -185,19 +183,6 @@ async def authenticate(peer: IrcPeer, message: IrcMessage) -> None:
     peer.numeric("903", "SASL authentication successful")
 
 
-async def _log_in(peer: IrcPeer, name: str, secret: str) -> tuple[User, str]:
-    """A token, or the account's password: the user and a token for ``hello``."""
-    if secret.count(".") >= 2:  # perhaps a token
-        try:
-            found, _ = await user_of_token(peer.app, secret)
-        except HomerError:
-            pass
-        else:
-            if not name or name_key(name) == name_key(found.name) or name == "*":
-                return found, secret
-    return await password_login(peer.app, name, secret, peer.address)
-
-
 async def _try_register(peer: IrcPeer) -> None:
     if peer.registered or peer.negotiating or peer.nick == "*" or not peer.username:
         return
@@ -213,7 +198,7 @@ async def _try_register(peer: IrcPeer) -> None:
             peer.close(CloseCode.UNAUTHENTICATED, "Password required")
             return
         try:
-            account = await _log_in(peer, peer.nick, peer.password)
+            account = await log_in(peer, peer.nick, peer.password)
         except RateLimited:
             peer.numeric("464", "Password incorrect")
             peer.close(CloseCode.UNAUTHENTICATED, "too many login attempts: wait and try again")
