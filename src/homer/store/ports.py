@@ -137,6 +137,10 @@ class SessionStore(Protocol):
 
     async def delete_session(self, session_id: str) -> bool: ...
 
+    async def sessions_under(self, prefix: str, now: float, limit: int) -> dict[str, JSONMap]:
+        """Id -> data of the sessions whose id starts with ``prefix`` and that have not
+        expired at ``now``, at most ``limit`` of them (the first ids in order)."""
+
     async def purge_sessions(self, now: float) -> int:
         """Drop sessions expired at ``now``; return how many."""
 

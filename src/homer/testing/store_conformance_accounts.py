@@ -308,6 +308,26 @@ class AccountConformance(KitBase):
         assert not await store.delete_session("s2")
         assert await store.get_session("missing", now=0.0) is None
 
+    async def test_sessions_under_a_prefix(self, store: Store) -> None:
+        await store.put_session("mq:a/b", {"n": 1}, expires_at=None)
+        await store.put_session("mq:a/c", {"n": 2}, expires_at=100.0)
+        await store.put_session("mq:ab", {"n": 3}, expires_at=None)
+        await store.put_session("mq:\u00e9", {"n": 4}, expires_at=None)
+        await store.put_session("mq;", {"n": 5}, expires_at=None)
+        await store.put_session("mq", {"n": 6}, expires_at=None)
+        assert await store.sessions_under("mq:a/", now=0.0, limit=10) == {
+            "mq:a/b": {"n": 1},
+            "mq:a/c": {"n": 2},
+        }
+        assert await store.sessions_under("mq:a/", now=100.0, limit=10) == {"mq:a/b": {"n": 1}}
+        found = await store.sessions_under("mq:", now=0.0, limit=10)
+        assert set(found) == {"mq:a/b", "mq:a/c", "mq:ab", "mq:\u00e9"}
+        assert list(await store.sessions_under("mq:", now=0.0, limit=2)) == ["mq:a/b", "mq:a/c"]
+        assert await store.sessions_under("zz", now=0.0, limit=10) == {}
+        # Characters LIKE would read as patterns are plain characters of the prefix.
+        await store.put_session("mq:%_x", {"n": 7}, expires_at=None)
+        assert await store.sessions_under("mq:%_", now=0.0, limit=10) == {"mq:%_x": {"n": 7}}
+
     # -- token revocation -----------------------------------------------------
 
     async def test_revocations(self, store: Store) -> None:

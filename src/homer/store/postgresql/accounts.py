@@ -252,6 +252,16 @@ class PostgreSQLAccounts:
     async def delete_session(self, session_id: str) -> bool:
         return await self.db.execute("DELETE FROM sessions WHERE id = $1", session_id) > 0
 
+    async def sessions_under(self, prefix: str, now: float, limit: int) -> dict[str, JSONMap]:
+        rows = await self.db.fetch(
+            "SELECT id, data FROM sessions WHERE starts_with(id, $1)"
+            " AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE \"C\" LIMIT $3",
+            prefix,
+            now,
+            limit,
+        )
+        return {str(row[0]): row[1] for row in rows}
+
     async def purge_sessions(self, now: float) -> int:
         return await self.db.execute(
             "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= $1", now
