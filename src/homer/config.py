@@ -230,6 +230,10 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     irc_port: Port | None = None
     #: IRC over TLS, with ``tls_cert`` and ``tls_key``: off unless set.
     ircs_port: Port | None = None
+    #: MQTT 3.1.1 and 5.0 in plain text (docs/topics/mqtt.md): off unless set.
+    mqtt_port: Port | None = None
+    #: MQTT over TLS, with ``tls_cert`` and ``tls_key``: off unless set.
+    mqtts_port: Port | None = None
     #: TLS for every listener (HTTP, WebSocket, raw TCP): a PEM certificate chain
     #: and its private key; relative paths are under the data dir. Both or neither.
     tls_cert: str | None = None
@@ -297,6 +301,50 @@ class IrcConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     motd: str = ""
 
 
+class MqttTopicRule(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Who may use the free topics under ``prefix`` (``mqtt.free_topics``): the
+    permission each direction needs; ``""``: any account; absent: nobody."""
+
+    prefix: str
+    publish: str | None = None
+    subscribe: str | None = None
+
+
+class MqttConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The MQTT listener (docs/topics/mqtt.md)."""
+
+    #: Topics outside ``rooms/`` and ``users/`` as plain MQTT publish/subscribe (not
+    #: stored as chat history), allowed by ``topics``; off, they are refused.
+    free_topics: bool = False
+    #: Permissions for the free topics, by topic prefix: the longest prefix that a
+    #: topic starts with decides; a topic under none is refused.
+    topics: list[MqttTopicRule] = []
+    #: The longest a session outlives its connection, in seconds (a client asking
+    #: for longer, or for "never", gets this; MQTT 3.1.1 clients without a clean
+    #: session always get it).
+    max_session_expiry: Annotated[int, msgspec.Meta(ge=0)] = 7 * 24 * 3600
+    #: QoS 1 and 2 messages a client may have unacknowledged towards the server.
+    receive_maximum: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 100
+    #: QoS 1 and 2 messages the server has unacknowledged towards one client at most
+    #: (less when the client's receive maximum is lower).
+    max_inflight: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 100
+    #: Messages waiting for that window at most: past it the client is too slow
+    #: and is disconnected (its session keeps its place).
+    max_queued: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    #: Topic aliases a client may set (MQTT 5).
+    topic_alias_maximum: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 10
+    #: The largest packet a client may send, in bytes.
+    max_packet_size: Annotated[int, msgspec.Meta(ge=64, le=268_435_455)] = 1024 * 1024
+    #: The longest keep-alive a client may ask for, in seconds (0: any): a longer
+    #: one, or none, is replaced by this (MQTT 5's server keep-alive).
+    max_keep_alive: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 0
+    #: How often a connected persistent session's place is saved, in seconds: a
+    #: crash of the server repeats at most what was sent in that time.
+    save_interval: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    #: Retained messages sent for one subscription at most.
+    retained_limit: Annotated[int, msgspec.Meta(ge=0)] = 1000
+
+
 class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     data_dir: str = "./homer-data"
     #: ``sqlite`` (a file in the data dir), ``sqlite:///path/to/file.db`` or
@@ -318,6 +366,7 @@ class HomerConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     sessions: SessionConfig = SessionConfig()
     server: ServerConfig = ServerConfig()
     irc: IrcConfig = IrcConfig()
+    mqtt: MqttConfig = MqttConfig()
     limits: LimitsConfig = LimitsConfig()
     files: FilesConfig = FilesConfig()
 

@@ -48,6 +48,18 @@ _SQLITE_ENDINGS = ("", "-wal", "-shm", "-journal")
     help="Also listen for IRC over TLS, with server.tls_cert and server.tls_key.",
 )
 @click.option(
+    "--mqtt-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also listen for MQTT 3.1.1 and 5 clients: rooms/<room> is a room.",
+)
+@click.option(
+    "--mqtts-port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    help="Also listen for MQTT over TLS, with server.tls_cert and server.tls_key.",
+)
+@click.option(
     "--store",
     default=None,
     metavar="URL",
@@ -74,6 +86,8 @@ def serve(
     tcp_port: int | None,
     irc_port: int | None,
     ircs_port: int | None,
+    mqtt_port: int | None,
+    mqtts_port: int | None,
     store: str | None,
     broker: str | None,
     blob: str | None,
@@ -83,7 +97,8 @@ def serve(
     The HTTP API is REST (described at /api/openapi.json), runs any
     operation at /api/ops/{op} and streams events (Server-Sent Events at
     /api/events, long-poll queues at /api/queues); --tcp-port adds raw TCP,
-    --irc-port and --ircs-port IRC (docs/topics/irc.md).
+    --irc-port and --ircs-port IRC (docs/topics/irc.md), --mqtt-port and
+    --mqtts-port MQTT (docs/topics/mqtt.md).
     TLS comes from server.tls_cert and server.tls_key in the configuration.
 
     One node runs on SQLite and an in-process broker, with files in its data
@@ -99,6 +114,8 @@ def serve(
         "tcp_port": tcp_port,
         "irc_port": irc_port,
         "ircs_port": ircs_port,
+        "mqtt_port": mqtt_port,
+        "mqtts_port": mqtts_port,
     }
     flags = {k: v for k, v in given.items() if v is not None}
     config = msgspec.structs.replace(config, server=msgspec.structs.replace(config.server, **flags))

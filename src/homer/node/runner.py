@@ -21,6 +21,7 @@ from homer.core.app import Homer
 from homer.errors import InvalidInput
 from homer.transports.front import FrontProtocol
 from homer.transports.irc import IrcServer
+from homer.transports.mqtt import MqttServer
 from homer.transports.site import build_http_app, load_web_client
 from homer.transports.tcp import TCPPeer
 
@@ -41,6 +42,12 @@ class RunningServer:
     irc_servers: list[asyncio.Server] = field(default_factory=list)
     irc_port: int | None = None
     ircs_port: int | None = None
+    #: The MQTT listeners and their ports (plain text, and TLS), when asked for.
+    mqtt_servers: list[asyncio.Server] = field(default_factory=list)
+    mqtt_port: int | None = None
+    mqtts_port: int | None = None
+    #: What the MQTT connections share (sessions, shared subscriptions).
+    mqtt: MqttServer | None = None
     #: Whether the listeners speak TLS.
     tls: bool = False
 
@@ -56,8 +63,8 @@ class RunningServer:
         self.server.close()
         if self.tcp_server is not None:
             self.tcp_server.close()
-        for irc in self.irc_servers:
-            irc.close()
+        for listener in (*self.irc_servers, *self.mqtt_servers):
+            listener.close()
         await self.app.stop()
         await self.runner.cleanup()
         with contextlib.suppress(asyncio.TimeoutError):
@@ -72,26 +79,33 @@ async def start_server(
     tcp_port: int | None = None,
     irc_port: int | None = None,
     ircs_port: int | None = None,
+    mqtt_port: int | None = None,
+    mqtts_port: int | None = None,
     ssl_context: ssl.SSLContext | None = None,
 ) -> RunningServer:
     """Start ``app`` and listen; ``port=0`` picks a free port (tests). Raw TCP
     listens too when ``tcp_port`` (or ``server.tcp_port``) is set, IRC when
     ``irc_port`` or ``ircs_port`` (or their settings) are: the first in plain
-    text, the second over TLS with the server's certificate."""
+    text, the second over TLS with the server's certificate; MQTT likewise with
+    ``mqtt_port`` and ``mqtts_port``."""
     config = app.config.server
     irc_port = irc_port if irc_port is not None else config.irc_port
     ircs_port = ircs_port if ircs_port is not None else config.ircs_port
+    mqtt_port = mqtt_port if mqtt_port is not None else config.mqtt_port
+    mqtts_port = mqtts_port if mqtts_port is not None else config.mqtts_port
     configured = bool(config.tls_cert or config.tls_key)
-    # TLS for every listener when given or configured; IRC over TLS alone asks for
-    # the certificate too, and the other listeners stay plain then.
+    # TLS for every listener when given or configured; IRC or MQTT over TLS alone
+    # asks for the certificate too, and the other listeners stay plain then.
     main_ssl = ssl_context
-    if ssl_context is None and (configured or ircs_port is not None):
+    if ssl_context is None and (configured or ircs_port is not None or mqtts_port is not None):
         ssl_context = await asyncio.to_thread(tls_context, app)
         main_ssl = ssl_context if configured else None
     await app.start()
     runner: web.AppRunner | None = None
     tcp_server: asyncio.Server | None = None
     irc_servers: list[asyncio.Server] = []
+    mqtt_servers: list[asyncio.Server] = []
+    mqtt = MqttServer(app)
     tcp_port = tcp_port if tcp_port is not None else config.tcp_port
     handshake = app.config.limits.handshake_timeout
     try:
@@ -133,8 +147,11 @@ async def start_server(
         for irc_listen, irc_ssl in ((irc_port, None), (ircs_port, ssl_context)):
             if irc_listen is not None:
                 irc_servers.append(await listen(irc, irc_listen, irc_ssl))
+        for mqtt_listen, mqtt_ssl in ((mqtt_port, None), (mqtts_port, ssl_context)):
+            if mqtt_listen is not None:
+                mqtt_servers.append(await listen(mqtt, mqtt_listen, mqtt_ssl))
     except BaseException:  # cannot listen: leave nothing open behind
-        for listener in irc_servers:
+        for listener in (*irc_servers, *mqtt_servers):
             listener.close()
         if tcp_server is not None:
             tcp_server.close()
@@ -149,6 +166,10 @@ async def start_server(
     ports = iter(int(listener.sockets[0].getsockname()[1]) for listener in irc_servers)
     running.irc_port = next(ports) if irc_port is not None else None
     running.ircs_port = next(ports) if ircs_port is not None else None
+    running.mqtt_servers, running.mqtt = mqtt_servers, mqtt
+    ports = iter(int(listener.sockets[0].getsockname()[1]) for listener in mqtt_servers)
+    running.mqtt_port = next(ports) if mqtt_port is not None else None
+    running.mqtts_port = next(ports) if mqtts_port is not None else None
     if tcp_server is not None:
         running.tcp_server = tcp_server
         running.tcp_port = int(tcp_server.sockets[0].getsockname()[1])
@@ -195,6 +216,10 @@ async def serve(app: Homer, *, announce: Callable[[str], None] = print) -> None:
         tcp += f", IRC on {running.host}:{running.irc_port}"
     if running.ircs_port:
         tcp += f", IRC over TLS on {running.host}:{running.ircs_port}"
+    if running.mqtt_port:
+        tcp += f", MQTT on {running.host}:{running.mqtt_port}"
+    if running.mqtts_port:
+        tcp += f", MQTT over TLS on {running.host}:{running.mqtts_port}"
     announce(
         f"Homer listening on {running.url} (web client at {running.url}/, "
         f"WebSocket at {running.ws_url}{tcp}); data in {app.config.data_dir}"

@@ -60,6 +60,11 @@ class TestServer:
         """The IRC port, when ``server.irc_port`` was configured (0: a free one)."""
         return self.running.irc_port
 
+    @property
+    def mqtt_port(self) -> int | None:
+        """The MQTT port, when ``server.mqtt_port`` was configured (0: a free one)."""
+        return self.running.mqtt_port
+
     async def user(self, name: str, *, group: str | None = None, password: str = PASSWORD) -> Any:
         """Create a user (or return the existing one)."""
         return await create_user(self.app, name, group=group, password=password)

@@ -1,0 +1,1173 @@
+"""MQTT: devices and MQTT clients in Homer's rooms (``homer serve --mqtt-port``).
+
+A thin pump like the IRC peer: packets in (:mod:`homer.protocol.mqtt`), each
+one turned into Homer operations run through the one request pipeline, events
+out as ``PUBLISH`` packets on the topics of :mod:`homer.transports.mqtt_routes`.
+docs/topics/mqtt.md is the specification.
+
+A ``PUBLISH`` into a room is acknowledged (``PUBACK``, ``PUBREC``) only once the
+message is durably stored. Packets of one connection run one after another, in
+the order they came; the connection has no task while idle. A room message on
+a QoS 0 subscription with nothing of the connection's own in it is the same
+bytes for every such connection, as on WebSocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import logging
+import secrets
+from collections import deque
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from homer.core.session import CloseCode
+from homer.errors import HomerError, RateLimited
+from homer.messaging.hub import Outgoing
+from homer.protocol.envelope import Envelope
+from homer.protocol.lifecycle import Timeouts
+from homer.protocol.mqtt import (
+    V5,
+    Auth,
+    ConnAck,
+    Connect,
+    Disconnect,
+    MqttError,
+    PacketReader,
+    PingReq,
+    PingResp,
+    Properties,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    SubAck,
+    Subscribe,
+    Subscription,
+    UnsubAck,
+    Unsubscribe,
+    UnsupportedVersion,
+    encode,
+    publish_bytes,
+)
+from homer.protocol.mqtt_topics import split_shared
+from homer.store.records import name_key
+from homer.transports.framed import StreamFormat
+from homer.transports.mqtt_routes import (
+    EVENTS,
+    ROOMS,
+    USERS,
+    EventsFormat,
+    Route,
+    Sub,
+    TextFormat,
+    carried,
+    events_payload,
+    expired,
+    props_from_json,
+    props_to_json,
+    published_qos,
+    routes_for,
+    target_of,
+    text_of,
+    was_retained,
+)
+from homer.transports.mqtt_store import (
+    Retained,
+    forget_session,
+    keep_retained,
+    load_session,
+    retained_for,
+    save_session,
+    session_key,
+)
+from homer.transports.native import NativePeer, log_in
+
+if TYPE_CHECKING:
+    from homer.core.app import Homer
+
+__all__ = ["MqttPeer", "MqttServer"]
+
+log = logging.getLogger("homer.mqtt")
+
+#: Packets waiting for their turn past which the connection stops reading.
+_QUEUE_HIGH: Final = 500
+_QUEUE_LOW: Final = 50
+#: The longest client id taken.
+_CLIENT_ID_MAX: Final = 256
+#: MQTT 5 reason codes Homer's errors become (docs/topics/mqtt.md).
+_REASONS: Final = {
+    "forbidden": 0x87,
+    "not_found": 0x87,
+    "unauthenticated": 0x87,
+    "rate_limited": 0x97,
+    "too_large": 0x95,
+    "invalid": 0x83,
+    "unavailable": 0x80,
+}
+#: What a close of Homer's is on the wire of MQTT 5.
+_DISCONNECTS: Final = {
+    CloseCode.GOING_AWAY: 0x8B,  # server shutting down
+    CloseCode.TOO_SLOW: 0x97,  # quota exceeded
+    CloseCode.UNAUTHENTICATED: 0x87,
+    CloseCode.TOO_MANY: 0x97,
+    CloseCode.INTERNAL: 0x83,
+}
+
+
+class MqttServer:
+    """What every MQTT connection of a node shares: the shared formats, the live
+    sessions by key (a new connection takes a session over), the local members
+    of shared subscriptions, and the wills that wait for their delay."""
+
+    def __init__(self, app: Homer) -> None:
+        self.app = app
+        self.config = app.config.mqtt
+        self.text_formats = {version: TextFormat(version) for version in (3, 4, 5)}
+        self.events_formats = {version: EventsFormat(version) for version in (3, 4, 5)}
+        self.sessions: dict[str, MqttPeer] = {}
+        #: (group, filter) -> the connections here that share it.
+        self.shared: dict[tuple[str, str], list[MqttPeer]] = {}
+        #: Session key -> a will waiting for its delay.
+        self.wills: dict[str, asyncio.TimerHandle] = {}
+
+    def chosen(self, share: tuple[str, str], room: str, seq: int, peer: MqttPeer) -> bool:
+        """Whether ``peer`` is the member of a shared subscription that gets the
+        message ``seq`` of ``room``: one of those here in the room, the same
+        answer for every member without asking the others."""
+        members = [
+            member
+            for member in self.shared.get(share, ())
+            if member.session is not None and room in member.session.rooms
+        ]
+        return not members or members[seq % len(members)] is peer
+
+    def share(self, key: tuple[str, str], peer: MqttPeer, on: bool) -> None:
+        members = self.shared.setdefault(key, [])
+        if on and peer not in members:
+            members.append(peer)
+        elif not on and peer in members:
+            members.remove(peer)
+        if not members:
+            del self.shared[key]
+
+    def __call__(self) -> MqttPeer:
+        return MqttPeer(self)
+
+
+class Flight:
+    """A QoS 1 or 2 ``PUBLISH`` to the client, from when it is sent to its last
+    acknowledgement; kept with the session, so a reconnection sends it again."""
+
+    __slots__ = (
+        "packet_id",
+        "payload",
+        "props",
+        "qos",
+        "released",
+        "retain",
+        "room",
+        "seq",
+        "topic",
+    )
+
+    def __init__(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        props: Properties | None,
+        room: str | None,
+        seq: int | None,
+    ) -> None:
+        self.packet_id = 0
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.props = props
+        self.room = room
+        self.seq = seq
+        #: QoS 2: ``PUBREC`` came, ``PUBREL`` went; waiting for ``PUBCOMP``.
+        self.released = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "pid": self.packet_id,
+            "topic": self.topic,
+            "payload": base64.b64encode(self.payload).decode(),
+            "qos": self.qos,
+            "retain": self.retain,
+            "props": props_to_json(self.props),
+            "room": self.room,
+            "seq": self.seq,
+            "rel": self.released,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Flight:
+        flight = cls(
+            str(data["topic"]),
+            base64.b64decode(data["payload"]),
+            int(data["qos"]),
+            bool(data.get("retain")),
+            props_from_json(data.get("props") or {}),
+            data.get("room"),
+            data.get("seq"),
+        )
+        flight.packet_id = int(data["pid"])
+        flight.released = bool(data.get("rel"))
+        return flight
+
+
+class MqttPeer(NativePeer, asyncio.Protocol):
+    """One MQTT connection, connected (``CONNACK`` sent) or not."""
+
+    __slots__ = (
+        "_disconnect_reason",
+        "_handed_over",
+        "_held",
+        "_next_pid",
+        "_paused",
+        "_queue",
+        "_save_timer",
+        "_saving",
+        "_worker",
+        "alias_max_out",
+        "aliases_in",
+        "aliases_out",
+        "cid_prefix",
+        "cid_serial",
+        "client_id",
+        "connected",
+        "dms",
+        "epochs",
+        "expiry",
+        "inflight",
+        "key",
+        "local_tag",
+        "max_out",
+        "plans",
+        "positions",
+        "qos2_in",
+        "reader",
+        "server",
+        "subs",
+        "version",
+        "waiting",
+        "will",
+        "window",
+    )
+    corks = False
+
+    def __init__(self, server: MqttServer) -> None:
+        app = server.app
+        super().__init__(app, "unknown", cast(StreamFormat, server.text_formats[4]))
+        self._init_native()
+        self.server = server
+        self.reader = PacketReader(server.config.max_packet_size)
+        self.version = 4
+        self.client_id = ""
+        #: The session's key in the store (``None`` until connected).
+        self.key: str | None = None
+        #: Seconds the session outlives the connection (0: it ends with it).
+        self.expiry = 0
+        self.connected = False
+        self.subs: dict[str, Sub] = {}
+        #: Room -> its routes to this connection (computed on first use).
+        self.plans: dict[str, tuple[Route, ...]] = {}
+        #: DM room -> the other user's name.
+        self.dms: dict[str, str] = {}
+        #: Room -> its epoch (from the welcome and ``joined``), for positions.
+        self.epochs: dict[str, int] = {}
+        #: Room -> the last seq handed to the client (a persistent session's place).
+        self.positions: dict[str, int] = {}
+        #: Packet id -> a QoS 1 or 2 delivery waiting for its acknowledgement.
+        self.inflight: dict[int, Flight] = {}
+        #: Deliveries waiting for room in the window, in order.
+        self.waiting: deque[Flight] = deque()
+        #: How many QoS 1 and 2 deliveries may be in flight at once.
+        self.window = server.config.max_inflight
+        self._next_pid = 0
+        #: Packet ids of QoS 2 messages stored and ``PUBREC``-ed, awaiting ``PUBREL``.
+        self.qos2_in: set[int] = set()
+        self.aliases_in: dict[int, str] = {}
+        self.aliases_out: dict[str, int] = {}
+        self.alias_max_out = 0
+        #: The largest packet the client takes (MQTT 5), 0: no limit.
+        self.max_out = 0
+        self.will: Any = None
+        #: What this connection's messages are named by; ``local_tag`` is its client
+        #: id's part, which "no local" recognises across reconnections.
+        self.local_tag = ""
+        self.cid_prefix = ""
+        self.cid_serial = 0
+        self._held: list[Envelope] | None = []
+        self._queue: deque[Any] | None = None
+        self._worker: asyncio.Task[None] | None = None
+        self._paused = False
+        self._save_timer: asyncio.TimerHandle | None = None
+        self._saving: asyncio.Task[None] | None = None
+        #: Another connection took the session: this one neither saves nor wills it.
+        self._handed_over = False
+        self._disconnect_reason: int | None = None
+
+    # -- asyncio.Protocol -----------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        lifecycle = self.lifecycle
+        lifecycle.received(self.app.clock())
+        if lifecycle.ended:
+            return
+        queue = self._queue
+        for packet in self.reader.feed(data):
+            kind = type(packet)
+            if isinstance(packet, MqttError):
+                self._broken(packet)
+                return
+            if kind is PingReq:
+                if self.connected:
+                    self._write(encode(PingResp(), self.version))
+                continue
+            if kind is PubAck or kind is PubRec or kind is PubComp:
+                self._acked(cast(PubAck | PubRec | PubComp, packet))
+                continue
+            if queue is None:
+                queue = self._queue = deque()
+            queue.append(packet)
+        if queue:
+            if len(queue) > _QUEUE_HIGH and not self._paused and self.transport is not None:
+                self._paused = True
+                self.transport.pause_reading()
+            if self._worker is None:
+                self._worker = asyncio.get_running_loop().create_task(self._work())
+
+    def _broken(self, error: MqttError) -> None:
+        """A packet the client should not have sent: say why, where MQTT lets us,
+        and close (MQTT has no other answer to a malformed packet)."""
+        self.app.metrics.errors.labels(code="invalid").inc()
+        log.info(
+            "MQTT packet refused: %s", error, extra={"conn": id(self), "address": self.address}
+        )
+        if not self.connected:
+            if isinstance(error, UnsupportedVersion):
+                level = 5 if error.version == V5 else 4
+                reason = 0x84 if level == V5 else 0x01
+                self._write(encode(ConnAck(reason), level))
+            elif self.reader.version == V5:
+                self._write(encode(ConnAck(error.reason), V5))
+            self.close(CloseCode.PROTOCOL_ERROR, str(error))
+            return
+        self.disconnect(error.reason, str(error))
+
+    async def _work(self) -> None:
+        queue = self._queue
+        try:
+            while queue and not self.lifecycle.ended:
+                packet = queue.popleft()
+                if self._paused and len(queue) < _QUEUE_LOW and self.transport is not None:
+                    self._paused = False
+                    self.transport.resume_reading()
+                try:
+                    await self._run(packet)
+                except HomerError as exc:
+                    self.disconnect(0x80, exc.message)
+                except Exception:
+                    log.exception("MQTT packet failed", extra={"conn": id(self)})
+                    self.disconnect(0x83, "internal error")
+        finally:
+            self._worker = None
+            if not queue:
+                self._queue = None
+
+    async def _run(self, packet: Any) -> None:
+        kind = type(packet)
+        if kind is Publish:
+            await self._publish(packet)
+        elif kind is PubRel:
+            self._released(packet)
+        elif kind is Subscribe:
+            await self._subscribe(packet)
+        elif kind is Unsubscribe:
+            self._unsubscribe(packet)
+        elif kind is Connect:
+            await self._connect(packet)
+        elif kind is Disconnect:
+            self._disconnected(packet)
+        elif kind is Auth:
+            self.disconnect(0x8C, "Homer takes a password or a token in CONNECT; no AUTH")
+
+    # -- connecting -----------------------------------------------------------------
+
+    def _refuse_connect(self, v3: int, v5: int, reason: str) -> None:
+        if self.version == V5:
+            props = Properties(reason_string=reason)
+            self._write(encode(ConnAck(v5, properties=props), V5))
+        else:
+            self._write(encode(ConnAck(v3), self.version))
+        self.close(CloseCode.UNAUTHENTICATED, reason)
+
+    async def _connect(self, packet: Connect) -> None:
+        server, config = self.server, self.server.config
+        self.version = packet.version
+        v5 = packet.version == V5
+        self.fmt = cast(StreamFormat, server.text_formats[packet.version])
+        props = packet.properties
+        # -- who
+        password = packet.password
+        if password is None:
+            self._refuse_connect(0x05, 0x87, "a user name and a password (or token) are needed")
+            return
+        try:
+            secret = password.decode()
+        except UnicodeDecodeError:
+            self._refuse_connect(0x04, 0x86, "bad user name or password")
+            return
+        try:
+            user, token = await log_in(self, packet.username or "", secret)
+        except RateLimited:
+            self._refuse_connect(0x03, 0x9F, "too many login attempts: wait and try again")
+            return
+        except HomerError:
+            self._refuse_connect(0x04, 0x86, "bad user name or password")
+            return
+        # -- which session
+        client_id = packet.client_id
+        assigned = None
+        if not client_id:
+            if not v5 and not packet.clean_start:
+                self._refuse_connect(0x02, 0x85, "a persistent session needs a client id")
+                return
+            client_id = assigned = "homer-" + secrets.token_urlsafe(12)
+        if len(client_id) > _CLIENT_ID_MAX:
+            self._refuse_connect(0x02, 0x85, f"a client id has at most {_CLIENT_ID_MAX} characters")
+            return
+        if packet.will is not None and target_of(packet.will.topic).kind in ("system",):
+            self._refuse_connect(0x05, 0x90, "a will's topic may not start with $")
+            return
+        self.client_id = client_id
+        self.local_tag = hashlib.blake2s(client_id.encode(), digest_size=4).hexdigest()
+        self.cid_prefix = f"mqtt-{self.local_tag}-{secrets.token_hex(3)}-"
+        requested = (props.session_expiry or 0) if v5 else (0 if packet.clean_start else -1)
+        if requested < 0 or requested >= 0xFFFFFFFF or requested > config.max_session_expiry:
+            expiry = config.max_session_expiry
+        else:
+            expiry = requested
+        key = self.key = session_key(user.id, client_id)
+        state: dict[str, Any] | None = None
+        before = server.sessions.get(key)
+        if before is not None and before is not self:
+            state = before.hand_over()
+        will = server.wills.pop(key, None)
+        if will is not None:
+            will.cancel()
+        if packet.clean_start:
+            state = None
+            await forget_session(self.app, key)
+        elif state is None:
+            state = await load_session(self.app, key)
+        # -- the chat session
+        positions: dict[str, dict[str, int]] = {}
+        if state is not None:
+            for room, (epoch, seq) in (state.get("positions") or {}).items():
+                positions[str(room)] = {"epoch": int(epoch), "seq": int(seq)}
+        try:
+            welcome = await self.op("hello", token=token, client="mqtt", resume=positions)
+        except HomerError as exc:
+            self._refuse_connect(0x03, _REASONS.get(exc.code.value, 0x80), exc.message)
+            return
+        for info in welcome["rooms"]:
+            self._know_room(info)
+        if state is not None:
+            self._restore(state)
+        # -- the limits both ways
+        keep_alive = packet.keep_alive
+        server_keep_alive = None
+        if config.max_keep_alive and (keep_alive == 0 or keep_alive > config.max_keep_alive):
+            keep_alive = server_keep_alive = config.max_keep_alive
+        self._keep_alive(keep_alive)
+        if v5:
+            if props.receive_maximum:
+                self.window = min(self.window, props.receive_maximum)
+            self.alias_max_out = props.topic_alias_maximum or 0
+            self.max_out = props.maximum_packet_size or 0
+        self.expiry = expiry
+        self.will = packet.will
+        server.sessions[key] = self
+        ack_props = Properties()
+        if v5:
+            ack_props.receive_maximum = config.receive_maximum
+            ack_props.topic_alias_maximum = config.topic_alias_maximum
+            ack_props.maximum_packet_size = config.max_packet_size
+            ack_props.assigned_client_id = assigned
+            ack_props.server_keep_alive = server_keep_alive
+            if expiry != requested:
+                ack_props.session_expiry = expiry
+        self._write(encode(ConnAck(0, state is not None, ack_props), self.version))
+        self.connected = True
+        self.keep_token()
+        # What was in flight goes again, as it was (MQTT's rule on reconnection).
+        for flight in list(self.inflight.values()):
+            if flight.released:
+                self._write(encode(PubRel(flight.packet_id), self.version))
+            else:
+                self._write(self._publish_packet(flight, dup=True))
+        self._release_held()
+        if expiry:
+            self._schedule_save()
+
+    def _keep_alive(self, seconds: int) -> None:
+        """MQTT's keep-alive: the client speaks at least every ``seconds``; after one
+        and a half of them in silence it is gone. The server never pings."""
+        timeouts = self.app.timeouts
+        silence = seconds * 1.5 if seconds else float("inf")
+        self.lifecycle.timeouts = Timeouts(
+            heartbeat=silence, heartbeat_timeout=0.0, handshake_timeout=timeouts.handshake_timeout
+        )
+
+    def _know_room(self, info: dict[str, Any]) -> None:
+        room = str(info.get("id", ""))
+        if isinstance(info.get("epoch"), int):
+            self.epochs[room] = info["epoch"]
+        if info.get("kind") == "dm":
+            users = (info.get("meta") or {}).get("users") or []
+            me = name_key(self.session.user.name) if self.session is not None else ""
+            others = [u for u in users if name_key(u) != me] or users[:1]
+            if others:
+                self.dms[room] = others[0]
+        self.plans.pop(room, None)
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        for data in state.get("subs") or ():
+            sub = Sub.from_json(data)
+            self._add_sub(sub)
+        for data in state.get("inflight") or ():
+            flight = Flight.from_json(data)
+            self.inflight[flight.packet_id] = flight
+            self._next_pid = max(self._next_pid, flight.packet_id)
+        self.qos2_in = {int(pid) for pid in state.get("qos2_in") or ()}
+        for room, (_, seq) in (state.get("positions") or {}).items():
+            self.positions[str(room)] = int(seq)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        for envelope in held or ():
+            self.send(envelope)
+
+    # -- the session beyond the connection ---------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a persistent session keeps between connections."""
+        positions = {
+            room: [self.epochs.get(room, 1), seq] for room, seq in self.positions.items() if seq
+        }
+        return {
+            "client": self.client_id,
+            "subs": [sub.to_json() for sub in self.subs.values()],
+            "positions": positions,
+            "inflight": [flight.to_json() for flight in self.inflight.values()],
+            "qos2_in": sorted(self.qos2_in),
+        }
+
+    def hand_over(self) -> dict[str, Any]:
+        """Another connection takes this session (same account, same client id):
+        it gets the state as it is now; this one closes without saving or a will."""
+        state = self.snapshot()
+        self._handed_over = True
+        self.will = None
+        self.disconnect(0x8E, "another connection took over this session")
+        return state
+
+    def _schedule_save(self) -> None:
+        if self._save_timer is None and not self.lifecycle.ended:
+            self._save_timer = asyncio.get_running_loop().call_later(
+                self.server.config.save_interval, self._save_due
+            )
+
+    def _save_due(self) -> None:
+        self._save_timer = None
+        self._save()
+        self._schedule_save()
+
+    def _save(self) -> None:
+        """Keep the session's place now (one write at a time; the last one wins)."""
+        key = self.key
+        if key is None or not self.expiry or self._handed_over:
+            return
+        saving = self._saving
+        if saving is not None and not saving.done():
+            saving.add_done_callback(lambda _: self._save())
+            return
+        task = self._saving = asyncio.ensure_future(
+            save_session(self.app, key, self.snapshot(), self.expiry)
+        )
+        self.app.spawn(task)
+
+    # -- writing --------------------------------------------------------------------
+
+    def disconnect(self, reason: int, text: str) -> None:
+        """Close with an MQTT 5 reason code (a ``DISCONNECT`` in 5, nothing in 3.1.1)."""
+        self._disconnect_reason = reason
+        self.close(CloseCode.PROTOCOL_ERROR if reason >= 0x80 else CloseCode.NORMAL, text)
+
+    def _goodbye(self, code: int, reason: str) -> bytes:
+        if not self.connected or self.version != V5:
+            return b""
+        mqtt_reason = self._disconnect_reason
+        if mqtt_reason is None:
+            mqtt_reason = _DISCONNECTS.get(code, 0x80)
+            if code == CloseCode.GOING_AWAY and "heartbeat" in reason:
+                mqtt_reason = 0x8D  # keep-alive timeout
+        return encode(Disconnect(mqtt_reason, Properties(reason_string=reason[:200])), V5)
+
+    def ping(self) -> None:
+        """An MQTT server never pings: the sweep calls this when the keep-alive ran
+        out, and closes the connection right after."""
+
+    def _publish_packet(self, flight: Flight, *, dup: bool = False) -> bytes:
+        """A ``PUBLISH`` to the client: with a topic alias when it takes them, or
+        nothing when it is larger than the client takes."""
+        props = flight.props
+        topic = flight.topic
+        if self.alias_max_out and self.version == V5:
+            props = Properties() if props is None else _copy(props)
+            alias = self.aliases_out.get(topic)
+            if alias is not None:
+                props.topic_alias, topic = alias, ""
+            elif len(self.aliases_out) < self.alias_max_out:
+                props.topic_alias = self.aliases_out[topic] = len(self.aliases_out) + 1
+        data = publish_bytes(
+            topic,
+            flight.payload,
+            self.version,
+            qos=flight.qos,
+            retain=flight.retain,
+            dup=dup,
+            packet_id=flight.packet_id or None,
+            properties=props if self.version == V5 else None,
+        )
+        if self.max_out and len(data) > self.max_out:
+            return b""  # MQTT 5: not sent, as if delivered
+        return data
+
+    # -- events ---------------------------------------------------------------------
+
+    def push(self, out: Outgoing) -> None:
+        data = self._deliver(out.envelope, out)
+        if data:
+            transport = self._writable()
+            if transport is not None:
+                transport.write(data)
+
+    def push_many(self, outs: list[Outgoing]) -> None:
+        data = b"".join([self._deliver(out.envelope, out) for out in outs])
+        if data:
+            transport = self._writable()
+            if transport is not None:
+                transport.write(data)
+
+    def send(self, envelope: Envelope) -> None:
+        """An event for this connection alone (a replay, its rooms coming and going)."""
+        if self._held is not None:
+            self._held.append(envelope)
+            return
+        data = self._deliver(envelope, None)
+        if data:
+            self._write(data)
+
+    def _deliver(self, env: Envelope, out: Outgoing | None) -> bytes:
+        """An event as this connection's packets: a room's message on each topic
+        the client subscribed to, at the QoS it may have there."""
+        held = self._held
+        if held is not None:
+            held.append(env)
+            return b""
+        op = env.op
+        if op != "msg":
+            if op == "joined" and isinstance(env.body, dict):
+                self._know_room(env.body)
+            elif op == "left":
+                self.plans.pop(env.room or "", None)
+                self.positions.pop(env.room or "", None)
+            return b""
+        room = env.room
+        if room is None:
+            return b""
+        routes = self.plans.get(room)
+        if routes is None:
+            routes = self._plan(room)
+        if not routes:
+            return b""
+        seq = env.seq or 0
+        if self.waiting:  # in order behind what waits for the window
+            for route in routes:
+                flight = self._flight(env, route)
+                if flight is not None:
+                    self._queue_flight(flight)
+            return b""
+        chunks: list[bytes] = []
+        shared = out is not None and not self.alias_max_out and not self.max_out
+        shared = shared and room not in self.dms
+        for route in routes:
+            if shared and route.plain and not route.no_local:
+                assert out is not None
+                if route.events:
+                    chunks.append(out.render(self.server.events_formats[self.version]))
+                    continue
+                if text_of(env) is not None:
+                    chunks.append(out.render(self.fmt))
+                continue
+            flight = self._flight(env, route)
+            if flight is None:
+                continue
+            if flight.qos == 0:
+                chunks.append(self._publish_packet(flight))
+            elif self.waiting or len(self.inflight) >= self.window:
+                self._queue_flight(flight)
+            else:
+                chunks.append(self._send_flight(flight))
+        if seq and not self.waiting:
+            self.positions[room] = seq
+        return b"".join(chunks)
+
+    def _flight(self, env: Envelope, route: Route) -> Flight | None:
+        """One route's delivery of a room message, or ``None`` (not for it)."""
+        room, seq = env.room or "", env.seq or 0
+        if route.no_local and (env.cid or "").startswith(f"mqtt-{self.local_tag}-"):
+            return None
+        if route.share is not None and not self.server.chosen(route.share, room, seq, self):
+            return None
+        now = self.app.clock()
+        v5 = self.version == V5
+        if route.events:
+            payload = events_payload(env)
+            props = Properties(payload_format=1, content_type="application/json") if v5 else None
+            retain = False
+        else:
+            text = text_of(env)
+            if text is None or expired(env, now):
+                return None
+            payload = text.encode()
+            props = carried(env, now) if v5 else None
+            retain = route.retain_as_published and was_retained(env)
+        if props is not None and route.sub_ids:
+            props.subscription_ids = list(route.sub_ids)
+        qos = min(route.qos, published_qos(env)) if not route.events else route.qos
+        return Flight(route.topic, payload, qos, retain, props, room, seq)
+
+    def _send_flight(self, flight: Flight) -> bytes:
+        """A QoS 1 or 2 delivery into the window: its packet id, then its bytes."""
+        pid = self._next_pid
+        for _ in range(65535):
+            pid = pid % 65535 + 1
+            if pid not in self.inflight:
+                break
+        self._next_pid = pid
+        flight.packet_id = pid
+        self.inflight[pid] = flight
+        return self._publish_packet(flight)
+
+    def _queue_flight(self, flight: Flight) -> None:
+        self.waiting.append(flight)
+        if len(self.waiting) > self.server.config.max_queued:
+            self.waiting.clear()
+            self.app.metrics.slow_consumers.inc()
+            self.close(CloseCode.TOO_SLOW, "too slow: reconnect, the session keeps its place")
+
+    def _pump(self) -> None:
+        """Room in the window: what waited goes out, in order."""
+        chunks: list[bytes] = []
+        waiting = self.waiting
+        while waiting and (waiting[0].qos == 0 or len(self.inflight) < self.window):
+            flight = waiting.popleft()
+            chunks.append(
+                self._publish_packet(flight) if flight.qos == 0 else self._send_flight(flight)
+            )
+            if flight.room and flight.seq and not any(w.room == flight.room for w in waiting):
+                self.positions[flight.room] = flight.seq
+        if chunks:
+            self._write(b"".join(chunks))
+
+    def _acked(self, packet: PubAck | PubRec | PubComp) -> None:
+        flight = self.inflight.get(packet.packet_id)
+        if flight is None:
+            if type(packet) is PubRec and self.version == V5:  # answer, so the client can go on
+                self._write(encode(PubRel(packet.packet_id, 0x92), V5))
+            return
+        if type(packet) is PubRec:
+            if flight.qos != 2:
+                return
+            if packet.reason >= 0x80:
+                del self.inflight[packet.packet_id]
+            else:
+                flight.released = True
+                self._write(encode(PubRel(packet.packet_id), self.version))
+                return
+        elif type(packet) is PubAck:
+            if flight.qos != 1:
+                return
+            del self.inflight[packet.packet_id]
+        else:
+            if not flight.released:
+                return
+            del self.inflight[packet.packet_id]
+        if self.waiting:
+            self._pump()
+
+    def _plan(self, room: str) -> tuple[Route, ...]:
+        """How ``room``'s messages reach this connection: its subscriptions that
+        match the room's topics (``users/<me>`` for a DM)."""
+        if room in self.dms:
+            me = self.session.user.name if self.session is not None else ""
+            text_topic = USERS + me
+        else:
+            text_topic = ROOMS + room
+        routes = self.plans[room] = routes_for(self.subs, text_topic, text_topic + EVENTS)
+        return routes
+
+    # -- what the client sends ---------------------------------------------------------
+
+    async def _publish(self, packet: Publish) -> None:
+        topic = packet.topic
+        alias = packet.properties.topic_alias
+        if alias is not None:
+            if alias > self.server.config.topic_alias_maximum:
+                self.disconnect(0x94, "topic alias above the maximum")
+                return
+            if topic:
+                self.aliases_in[alias] = topic
+            else:
+                found = self.aliases_in.get(alias)
+                if found is None:
+                    self.disconnect(0x82, f"topic alias {alias} was never set")
+                    return
+                topic = found
+        elif not topic:
+            self.disconnect(0x82, "a PUBLISH needs a topic or a topic alias")
+            return
+        qos, pid = packet.qos, packet.packet_id or 0
+        if qos == 2 and pid in self.qos2_in:  # sent again before PUBREL: stored already
+            self._write(encode(PubRec(pid), self.version))
+            return
+        if qos and len(self.qos2_in) + ((self._queue and len(self._queue)) or 0) > 65535:
+            self.disconnect(0x93, "receive maximum exceeded")
+            return
+        reason, why = 0, ""
+        try:
+            await self._publish_to(topic, packet)
+        except HomerError as exc:
+            reason, why = _REASONS.get(exc.code.value, 0x80), exc.message
+        except _Refused as exc:
+            reason, why = exc.reason, exc.text
+        if reason and (qos == 0 or self.version != V5):
+            # MQTT 3.1.1 and QoS 0 have no refusal to send back: the connection
+            # closes, with the reason in MQTT 5's DISCONNECT (and the server's log).
+            log.info(
+                "MQTT publish refused: %s", why, extra={"conn": id(self), "topic": topic[:200]}
+            )
+            self.disconnect(reason, why)
+            return
+        props = Properties(reason_string=why[:200]) if why else Properties()
+        if qos == 1:
+            self._write(encode(PubAck(pid, reason, props), self.version))
+        elif qos == 2:
+            if not reason:
+                self.qos2_in.add(pid)
+            self._write(encode(PubRec(pid, reason, props), self.version))
+
+    async def _publish_to(self, topic: str, packet: Publish) -> None:
+        """Store (or pass on) a client's message; returns once it is durable."""
+        target = target_of(topic)
+        kind = target.kind
+        if kind in ("room", "user"):
+            if packet.retain and not packet.payload:  # clears the retained message only
+                await self._may_post(target)
+                await keep_retained(self.app, Retained(topic, b"", 0, Properties()), None)
+                return
+            try:
+                text = packet.payload.decode()
+            except UnicodeDecodeError:
+                raise _Refused(0x99, f"{topic} takes UTF-8 text") from None
+            room = await self._may_post(target)
+            data = self._mqtt_data(packet)
+            self.cid_serial += 1
+            await self.op(
+                "send",
+                room=room,
+                cid=f"{self.cid_prefix}{self.cid_serial}",
+                text=text,
+                data={"mqtt": data} if data else None,
+            )
+            if packet.retain:
+                kept = Retained(topic, packet.payload, packet.qos, packet.properties)
+                await keep_retained(self.app, kept, packet.properties.message_expiry)
+            return
+        if kind in ("room_events", "user_events"):
+            raise _Refused(0x90, f"{topic} is read-only: publish to {topic[: -len(EVENTS)]}")
+        if kind == "system":
+            raise _Refused(0x90, "topics starting with $ are the server's")
+        raise _Refused(0x90, "topics outside rooms/ and users/ are off on this server")
+
+    async def _may_post(self, target: Any) -> str:
+        """The room a publish to ``target`` goes to: a room the user is in (a public
+        one is joined, as IRC's ``JOIN`` does), or the DM with a user."""
+        if target.kind == "user":
+            info = await self.op("dm", user=target.name)
+            return str(info["id"])
+        room = str(target.name)
+        session = self.session
+        if session is not None and room not in session.rooms:
+            await self.op("join", room=room)
+        return room
+
+    def _mqtt_data(self, packet: Publish) -> dict[str, Any]:
+        """What a publish carries beside its text, to give back to MQTT subscribers."""
+        props = packet.properties
+        data: dict[str, Any] = {}
+        if packet.qos < 2:
+            data["qos"] = packet.qos
+        if packet.retain:
+            data["retain"] = True
+        if props.content_type is not None:
+            data["content_type"] = props.content_type
+        if props.response_topic is not None:
+            data["response_topic"] = props.response_topic
+        if props.correlation_data is not None:
+            data["correlation"] = base64.b64encode(props.correlation_data).decode()
+        if props.user_properties:
+            data["user"] = [list(pair) for pair in props.user_properties]
+        if props.message_expiry is not None:
+            data["expires"] = self.app.clock() + props.message_expiry
+        return data
+
+    def _released(self, packet: PubRel) -> None:
+        pid = packet.packet_id
+        if pid in self.qos2_in:
+            self.qos2_in.discard(pid)
+            self._write(encode(PubComp(pid), self.version))
+        else:
+            self._write(encode(PubComp(pid, 0x92 if self.version == V5 else 0), self.version))
+
+    async def _subscribe(self, packet: Subscribe) -> None:
+        reasons: list[int] = []
+        retained: list[tuple[Sub, Retained]] = []
+        sub_id = (
+            packet.properties.subscription_ids[0] if packet.properties.subscription_ids else None
+        )
+        for asked in packet.subscriptions:
+            try:
+                await self._may_read(asked)
+            except HomerError as exc:
+                reasons.append(_REASONS.get(exc.code.value, 0x80) if self.version == V5 else 0x80)
+                continue
+            except _Refused as exc:
+                reasons.append(exc.reason if self.version == V5 else 0x80)
+                continue
+            qos = min(asked.qos, 2)
+            sub = Sub(
+                asked.filter,
+                qos,
+                asked.no_local,
+                asked.retain_as_published,
+                asked.retain_handling,
+                sub_id,
+            )
+            new = asked.filter not in self.subs
+            self._add_sub(sub)
+            reasons.append(qos)
+            if sub.group is None and (
+                sub.retain_handling == 0 or (sub.retain_handling == 1 and new)
+            ):
+                with contextlib.suppress(HomerError):
+                    for message in await retained_for(
+                        self.app, sub.topic_filter, self.server.config.retained_limit
+                    ):
+                        if self._may_see(message.topic):
+                            retained.append((sub, message))
+        self._write(encode(SubAck(packet.packet_id, reasons), self.version))
+        chunks: list[bytes] = []
+        for sub, message in retained:
+            props = _copy(message.props) if self.version == V5 else None
+            if props is not None and sub.sub_id:
+                props.subscription_ids = [sub.sub_id]
+            flight = Flight(
+                message.topic, message.payload, min(sub.qos, message.qos), True, props, None, None
+            )
+            if flight.qos == 0:
+                chunks.append(self._publish_packet(flight))
+            elif self.waiting or len(self.inflight) >= self.window:
+                self._queue_flight(flight)
+            else:
+                chunks.append(self._send_flight(flight))
+        if chunks:
+            self._write(b"".join(chunks))
+        if self.expiry:
+            self._save()
+
+    async def _may_read(self, asked: Subscription) -> None:
+        """Refuse a filter the user may not read; join a public room it names."""
+        pattern = split_shared(asked.filter)[1]
+        if pattern.startswith("$"):
+            raise _Refused(0x80, "Homer publishes no $ topics")
+        head, _, rest = pattern.partition("/")
+        if head in ("rooms", "users"):
+            name, _, tail = rest.partition("/")
+            if tail not in ("", "events", "#", "+"):
+                raise _Refused(0x8F, f"{head}/ has no topics like {pattern!r}")
+            if name in ("", "+", "#"):
+                return
+            if head == "users":
+                me = self.session.user.name if self.session is not None else ""
+                if name_key(name) != name_key(me):
+                    raise _Refused(0x87, "only your own users/<name> topics")
+                return
+            session = self.session
+            if session is not None and name not in session.rooms:
+                await self.op("join", room=name)
+            return
+        if head in ("+", "#"):
+            return  # only what the user may read reaches it
+        raise _Refused(0x87, "topics outside rooms/ and users/ are off on this server")
+
+    def _may_see(self, topic: str) -> bool:
+        """Whether a retained message on ``topic`` is this user's to read."""
+        target = target_of(topic)
+        session = self.session
+        if session is None:
+            return False
+        if target.kind in ("room", "room_events"):
+            return target.name in session.rooms
+        if target.kind in ("user", "user_events"):
+            return name_key(target.name) == name_key(session.user.name)
+        return False
+
+    def _add_sub(self, sub: Sub) -> None:
+        old = self.subs.get(sub.filter)
+        if old is not None and old.group is not None:
+            self.server.share((old.group, old.topic_filter), self, False)
+        self.subs[sub.filter] = sub
+        if sub.group is not None:
+            self.server.share((sub.group, sub.topic_filter), self, True)
+        self.plans.clear()
+
+    def _unsubscribe(self, packet: Unsubscribe) -> None:
+        reasons = []
+        for filter_ in packet.filters:
+            sub = self.subs.pop(filter_, None)
+            if sub is not None and sub.group is not None:
+                self.server.share((sub.group, sub.topic_filter), self, False)
+            reasons.append(0x00 if sub is not None else 0x11)
+        self.plans.clear()
+        self._write(encode(UnsubAck(packet.packet_id, reasons), self.version))
+        if self.expiry:
+            self._save()
+
+    def _disconnected(self, packet: Disconnect) -> None:
+        """The client says goodbye: no will, unless it asks for one (MQTT 5, 0x04)."""
+        if packet.reason != 0x04:
+            self.will = None
+        expiry = packet.properties.session_expiry
+        if expiry is not None:
+            if self.expiry == 0 and expiry:
+                self.disconnect(0x82, "a session that ends with its connection cannot be kept")
+                return
+            self.expiry = min(expiry, self.server.config.max_session_expiry)
+        self.lifecycle.closing(CloseCode.NORMAL, "client disconnected")
+        if self.transport is not None:
+            self.transport.close()
+
+    # -- the end ----------------------------------------------------------------------
+
+    def close(self, code: int, reason: str) -> None:
+        """Close; a persistent session's place is saved now, so that a node shutting
+        down has written it before the store closes."""
+        if not self.lifecycle.ended:
+            super().close(code, reason)
+            self._ended()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.stop_renewing()
+        ended_here = not self.lifecycle.ended
+        super().connection_lost(exc)
+        if ended_here:
+            self._ended()
+        worker = self._worker
+        if worker is not None:
+            worker.cancel()
+
+    def _ended(self) -> None:
+        """Once, whoever closed: save or drop the session, publish the will."""
+        if self.key is None or not self.connected:
+            return
+        if self._save_timer is not None:
+            self._save_timer.cancel()
+            self._save_timer = None
+        for sub in self.subs.values():
+            if sub.group is not None:
+                self.server.share((sub.group, sub.topic_filter), self, False)
+        server, key = self.server, self.key
+        if server.sessions.get(key) is self:
+            del server.sessions[key]
+        self.connected = False
+        if self._handed_over:
+            return
+        if self.expiry:
+            self._save_final()
+        will = self.will
+        self.will = None
+        if will is not None:
+            delay = min(will.properties.will_delay or 0, self.expiry)
+            if delay and self.version == V5:
+                server.wills[key] = asyncio.get_running_loop().call_later(
+                    delay, lambda: self.app.spawn(self._publish_will(will, key))
+                )
+            else:
+                self.app.spawn(self._publish_will(will, None))
+
+    def _save_final(self) -> None:
+        key = self.key
+        if key is None:
+            return
+        self.key = None  # nothing is saved after this
+        state, expiry = self.snapshot(), self.expiry
+        previous = self._saving
+
+        async def last() -> None:
+            if previous is not None:
+                with contextlib.suppress(Exception):
+                    await previous
+            await save_session(self.app, key, state, expiry)
+
+        self.app.spawn(last())
+
+    async def _publish_will(self, will: Any, key: str | None) -> None:
+        if key is not None:
+            self.server.wills.pop(key, None)
+        packet = Publish(
+            will.topic, will.payload, will.qos, will.retain, properties=will.properties
+        )
+        try:
+            await self._publish_to(will.topic, packet)
+        except (HomerError, _Refused) as exc:
+            log.info("MQTT will not published: %s", exc, extra={"topic": will.topic[:200]})
+
+
+class _Refused(Exception):
+    """A packet Homer does not take, with the MQTT 5 reason code to say so."""
+
+    def __init__(self, reason: int, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
+
+
+def _copy(props: Properties) -> Properties:
+    copy = Properties()
+    for name in props.__slots__:
+        value = getattr(props, name)
+        setattr(copy, name, list(value) if isinstance(value, list) else value)
+    return copy

@@ -1,0 +1,104 @@
+"""What MQTT keeps beyond a connection, in the store's session table: persistent
+sessions (subscriptions, each room's place, the messages in flight) and
+retained messages. Both are shared by every node of a deployment."""
+
+from __future__ import annotations
+
+import base64
+from typing import TYPE_CHECKING, Any, Final
+
+from homer.protocol.mqtt import Properties
+from homer.protocol.mqtt_topics import matches
+from homer.transports.mqtt_routes import props_from_json, props_to_json
+
+if TYPE_CHECKING:
+    from homer.core.app import Homer
+
+__all__ = ["Retained", "forget_session", "load_session", "retained_for", "save_session"]
+
+SESSIONS: Final = "mqtt-session:"
+RETAINED: Final = "mqtt-retained:"
+
+
+def session_key(user_id: str, client_id: str) -> str:
+    """A session belongs to an account and a client id: another account's client
+    with the same id has a session of its own."""
+    return f"{SESSIONS}{user_id}:{client_id}"
+
+
+async def load_session(app: Homer, key: str) -> dict[str, Any] | None:
+    found = await app.store.get_session(key, app.clock())
+    return dict(found) if found is not None else None
+
+
+async def save_session(app: Homer, key: str, data: dict[str, Any], expiry: float) -> None:
+    await app.store.put_session(key, data, app.clock() + expiry)
+
+
+async def forget_session(app: Homer, key: str) -> None:
+    await app.store.delete_session(key)
+
+
+class Retained:
+    """A retained message as kept: what a new subscriber gets."""
+
+    __slots__ = ("payload", "props", "qos", "topic")
+
+    def __init__(self, topic: str, payload: bytes, qos: int, props: Properties) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.props = props
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "payload": base64.b64encode(self.payload).decode(),
+            "qos": self.qos,
+            "props": props_to_json(self.props),
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> Retained | None:
+        try:
+            return cls(
+                str(data["topic"]),
+                base64.b64decode(data["payload"]),
+                int(data["qos"]),
+                props_from_json(data.get("props") or {}),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+async def keep_retained(app: Homer, message: Retained, expiry: int | None) -> None:
+    """Keep ``message`` as its topic's retained message; an empty one clears it."""
+    key = RETAINED + message.topic
+    if not message.payload:
+        await app.store.delete_session(key)
+        return
+    expires = app.clock() + expiry if expiry else None
+    await app.store.put_session(key, message.to_json(), expires)
+
+
+async def retained_for(app: Homer, pattern: str, limit: int) -> list[Retained]:
+    """The retained messages whose topics ``pattern`` matches (a filter without its
+    ``$share/`` part), at most ``limit``, in topic order."""
+    fixed = pattern
+    for wildcard in ("+", "#"):
+        at = fixed.find(wildcard)
+        if at >= 0:
+            fixed = fixed[:at]
+    if fixed == pattern:  # no wildcard: one topic at most
+        found = await app.store.get_session(RETAINED + pattern, app.clock())
+        one = Retained.from_json(found) if found is not None else None
+        return [one] if one is not None else []
+    rows = await app.store.sessions_under(RETAINED + fixed, app.clock(), max(limit * 4, 100))
+    kept: list[Retained] = []
+    for data in rows.values():
+        message = Retained.from_json(data)
+        if message is not None and matches(pattern, message.topic):
+            kept.append(message)
+            if len(kept) >= limit:
+                break
+    return kept
