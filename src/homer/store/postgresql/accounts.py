@@ -255,7 +255,7 @@ class PostgreSQLAccounts:
     async def sessions_under(self, prefix: str, now: float, limit: int) -> dict[str, JSONMap]:
         rows = await self.db.fetch(
             "SELECT id, data FROM sessions WHERE starts_with(id, $1)"
-            " AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE \"C\" LIMIT $3",
+            ' AND (expires_at IS NULL OR expires_at > $2) ORDER BY id COLLATE "C" LIMIT $3',
             prefix,
             now,
             limit,
