@@ -131,6 +131,9 @@ class Homer:
             on_first=self._first_local, on_last=self.broker.unbind, on_gap=self._gap_noticed
         )
         self.peers: set[Peer] = set()
+        #: Broker keys of a listener's own traffic (MQTT's free topics: ``mqtt``) ->
+        #: what takes their events on this node; the listener binds its keys.
+        self.key_listeners: dict[str, Callable[[str, Envelope], None]] = {}
         #: The timeouts of every connection's lifecycle, checked by :meth:`sweep`.
         self.timeouts = Timeouts.of(self.config.limits)
         #: Open connections per client address, for ``limits.max_connections_per_address``.
@@ -494,6 +497,10 @@ class Homer:
             self._user_event(ident, envelope)
         elif kind == "all":
             self.hub.to_sinks(self.hub.everyone(), envelope)
+        else:
+            listener = self.key_listeners.get(kind)
+            if listener is not None:
+                listener(ident, envelope)
 
     def _from_broker(self, key: str, envelope: Envelope) -> None:
         """An event another node published (or this one, through the broker): what

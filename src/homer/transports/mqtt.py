@@ -23,8 +23,10 @@ import secrets
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, cast
 
+from homer.config import MqttTopicRule
 from homer.core.session import CloseCode
-from homer.errors import HomerError, RateLimited
+from homer.errors import BrokerError, HomerError, RateLimited
+from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
 from homer.protocol.envelope import Envelope
 from homer.protocol.lifecycle import Timeouts
@@ -133,6 +135,65 @@ class MqttServer:
         self.shared: dict[tuple[str, str], list[MqttPeer]] = {}
         #: Session key -> a will waiting for its delay.
         self.wills: dict[str, asyncio.TimerHandle] = {}
+        #: The connections here with a subscription that may match a free topic.
+        self.free_peers: set[MqttPeer] = set()
+        self._bound = False
+        #: The free topics' rules, longest prefix first.
+        self.rules = sorted(self.config.topics, key=lambda rule: len(rule.prefix), reverse=True)
+
+    # -- free topics (``mqtt.free_topics``) ----------------------------------------------
+
+    def may(self, user: User, topic: str, direction: str) -> bool:
+        """Whether ``user`` may publish to (``direction="publish"``) or subscribe to
+        the free topic ``topic``: the longest rule whose prefix it starts with says."""
+        for rule in self.rules:
+            if topic.startswith(rule.prefix):
+                return self._granted(user, rule, direction)
+        return False
+
+    def may_filter(self, user: User, pattern: str) -> bool:
+        """Whether a subscription to ``pattern`` can receive any free topic: some
+        rule that lets the user subscribe covers topics the filter's fixed part
+        (before its first wildcard) reaches. Each message is checked as it comes."""
+        fixed = pattern
+        for wildcard in ("+", "#"):
+            at = fixed.find(wildcard)
+            if at >= 0:
+                fixed = fixed[:at]
+        if fixed == pattern:
+            return self.may(user, pattern, "subscribe")
+        return any(
+            (rule.prefix.startswith(fixed) or fixed.startswith(rule.prefix))
+            and self._granted(user, rule, "subscribe")
+            for rule in self.rules
+        )
+
+    def _granted(self, user: User, rule: MqttTopicRule, direction: str) -> bool:
+        permission = rule.publish if direction == "publish" else rule.subscribe
+        if permission is None:
+            return False
+        return permission == "" or self.app.identity.authorizer.can(user, permission)
+
+    def follow_free(self, peer: MqttPeer, on: bool) -> None:
+        if on:
+            self.free_peers.add(peer)
+            if not self._bound:
+                self._bound = True
+                self.app.key_listeners["mqtt"] = self._free_delivered
+                self.app.broker.bind("mqtt")
+        else:
+            self.free_peers.discard(peer)
+
+    async def publish_free(self, message: FreeMessage) -> None:
+        """Pass a free topic's message to every node's subscribers (not stored)."""
+        await self.app.broker.publish("mqtt", Envelope(op="mqtt", body=message.to_json()))
+
+    def _free_delivered(self, ident: str, envelope: Envelope) -> None:
+        message = FreeMessage.from_json(envelope.body)
+        if message is None:
+            return
+        for peer in list(self.free_peers):
+            peer.deliver_free(message)
 
     def chosen(self, share: tuple[str, str], room: str, seq: int, peer: MqttPeer) -> bool:
         """Whether ``peer`` is the member of a shared subscription that gets the
@@ -145,6 +206,10 @@ class MqttServer:
         ]
         return not members or members[seq % len(members)] is peer
 
+    def chosen_free(self, share: tuple[str, str], message_id: str, peer: MqttPeer) -> bool:
+        members = self.shared.get(share, ())
+        return not members or members[hash(message_id) % len(members)] is peer
+
     def share(self, key: tuple[str, str], peer: MqttPeer, on: bool) -> None:
         members = self.shared.setdefault(key, [])
         if on and peer not in members:
@@ -156,6 +221,57 @@ class MqttServer:
 
     def __call__(self) -> MqttPeer:
         return MqttPeer(self)
+
+
+class FreeMessage:
+    """A message on a free topic, as it crosses the broker between nodes."""
+
+    __slots__ = ("id", "origin", "payload", "props", "qos", "retain", "topic")
+
+    def __init__(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        props: Properties,
+        origin: str,
+        id: str,
+    ) -> None:
+        self.topic = topic
+        self.payload = payload
+        self.qos = qos
+        self.retain = retain
+        self.props = props
+        #: The publisher's client id part (for "no local").
+        self.origin = origin
+        self.id = id
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.topic,
+            "payload": base64.b64encode(self.payload).decode(),
+            "qos": self.qos,
+            "retain": self.retain,
+            "props": props_to_json(self.props),
+            "origin": self.origin,
+            "id": self.id,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> FreeMessage | None:
+        try:
+            return cls(
+                str(data["topic"]),
+                base64.b64decode(data["payload"]),
+                int(data["qos"]),
+                bool(data.get("retain")),
+                props_from_json(data.get("props") or {}),
+                str(data.get("origin") or ""),
+                str(data.get("id") or ""),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
 
 
 class Flight:
@@ -722,14 +838,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                     chunks.append(out.render(self.fmt))
                 continue
             flight = self._flight(env, route)
-            if flight is None:
-                continue
-            if flight.qos == 0:
-                chunks.append(self._publish_packet(flight))
-            elif self.waiting or len(self.inflight) >= self.window:
-                self._queue_flight(flight)
-            else:
-                chunks.append(self._send_flight(flight))
+            if flight is not None:
+                chunks.append(self._emit(flight))
         if seq and not self.waiting:
             self.positions[room] = seq
         return b"".join(chunks)
@@ -758,6 +868,13 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             props.subscription_ids = list(route.sub_ids)
         qos = min(route.qos, published_qos(env)) if not route.events else route.qos
         return Flight(route.topic, payload, qos, retain, props, room, seq)
+
+    def _emit(self, flight: Flight) -> bytes:
+        """A delivery's bytes now, or nothing (it waits for the window, in order)."""
+        if self.waiting or (flight.qos and len(self.inflight) >= self.window):
+            self._queue_flight(flight)
+            return b""
+        return self._send_flight(flight) if flight.qos else self._publish_packet(flight)
 
     def _send_flight(self, flight: Flight) -> bytes:
         """A QoS 1 or 2 delivery into the window: its packet id, then its bytes."""
@@ -817,6 +934,37 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             del self.inflight[packet.packet_id]
         if self.waiting:
             self._pump()
+
+    def deliver_free(self, message: FreeMessage) -> None:
+        """A free topic's message, to each subscription of this connection it matches."""
+        session = self.session
+        if not self.connected or session is None or self._held is not None:
+            return
+        topic = message.topic
+        routes = [
+            route
+            for route in routes_for(self.subs, topic, "")
+            if not route.events and not (route.no_local and message.origin == self.local_tag)
+        ]
+        if not routes or not self.server.may(session.user, topic, "subscribe"):
+            return
+        chunks: list[bytes] = []
+        for route in routes:
+            if route.share is not None and not self.server.chosen_free(
+                route.share, message.id, self
+            ):
+                continue
+            props = _copy(message.props) if self.version == V5 else None
+            if props is not None and route.sub_ids:
+                props.subscription_ids = list(route.sub_ids)
+            retain = route.retain_as_published and message.retain
+            flight = Flight(
+                topic, message.payload, min(route.qos, message.qos), retain, props, None, None
+            )
+            chunks.append(self._emit(flight))
+        data = b"".join(chunks)
+        if data:
+            self._write(data)
 
     def _plan(self, room: str) -> tuple[Route, ...]:
         """How ``room``'s messages reach this connection: its subscriptions that
@@ -910,7 +1058,35 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             raise _Refused(0x90, f"{topic} is read-only: publish to {topic[: -len(EVENTS)]}")
         if kind == "system":
             raise _Refused(0x90, "topics starting with $ are the server's")
-        raise _Refused(0x90, "topics outside rooms/ and users/ are off on this server")
+        await self._publish_free(topic, packet)
+
+    async def _publish_free(self, topic: str, packet: Publish) -> None:
+        """A free topic (``mqtt.free_topics``): passed to its subscribers on every
+        node, and kept when retained; not stored as chat history."""
+        server, session = self.server, self.session
+        if not server.config.free_topics:
+            raise _Refused(0x90, "topics outside rooms/ and users/ are off on this server")
+        if session is None or not server.may(session.user, topic, "publish"):
+            raise _Refused(0x87, f"no permission to publish to {topic}")
+        props = packet.properties
+        if packet.retain:
+            kept = Retained(topic, packet.payload, packet.qos, props)
+            await keep_retained(self.app, kept, props.message_expiry)
+            if not packet.payload:
+                return
+        message = FreeMessage(
+            topic,
+            packet.payload,
+            packet.qos,
+            packet.retain,
+            props,
+            self.local_tag,
+            secrets.token_hex(8),
+        )
+        try:
+            await server.publish_free(message)
+        except BrokerError as exc:
+            raise _Refused(0x80, "the broker is away: publish again") from exc
 
     async def _may_post(self, target: Any) -> str:
         """The room a publish to ``target`` goes to: a room the user is in (a public
@@ -997,12 +1173,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             flight = Flight(
                 message.topic, message.payload, min(sub.qos, message.qos), True, props, None, None
             )
-            if flight.qos == 0:
-                chunks.append(self._publish_packet(flight))
-            elif self.waiting or len(self.inflight) >= self.window:
-                self._queue_flight(flight)
-            else:
-                chunks.append(self._send_flight(flight))
+            chunks.append(self._emit(flight))
         if chunks:
             self._write(b"".join(chunks))
         if self.expiry:
@@ -1031,7 +1202,11 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             return
         if head in ("+", "#"):
             return  # only what the user may read reaches it
-        raise _Refused(0x87, "topics outside rooms/ and users/ are off on this server")
+        if not self.server.config.free_topics:
+            raise _Refused(0x87, "topics outside rooms/ and users/ are off on this server")
+        session = self.session
+        if session is None or not self.server.may_filter(session.user, pattern):
+            raise _Refused(0x87, f"no permission to subscribe to {pattern}")
 
     def _may_see(self, topic: str) -> bool:
         """Whether a retained message on ``topic`` is this user's to read."""
@@ -1043,7 +1218,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             return target.name in session.rooms
         if target.kind in ("user", "user_events"):
             return name_key(target.name) == name_key(session.user.name)
-        return False
+        return target.kind == "free" and self.server.may(session.user, topic, "subscribe")
 
     def _add_sub(self, sub: Sub) -> None:
         old = self.subs.get(sub.filter)
@@ -1053,6 +1228,20 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         if sub.group is not None:
             self.server.share((sub.group, sub.topic_filter), self, True)
         self.plans.clear()
+        self._follow_free()
+
+    def _follow_free(self) -> None:
+        """Whether free topics' messages are offered to this connection: while one
+        of its filters may match one."""
+        on = (
+            self.server.config.free_topics
+            and self.connected is not None
+            and any(
+                split_shared(sub.filter)[1].partition("/")[0] not in ("rooms", "users")
+                for sub in self.subs.values()
+            )
+        )
+        self.server.follow_free(self, bool(on))
 
     def _unsubscribe(self, packet: Unsubscribe) -> None:
         reasons = []
@@ -1062,6 +1251,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 self.server.share((sub.group, sub.topic_filter), self, False)
             reasons.append(0x00 if sub is not None else 0x11)
         self.plans.clear()
+        self._follow_free()
         self._write(encode(UnsubAck(packet.packet_id, reasons), self.version))
         if self.expiry:
             self._save()
@@ -1110,6 +1300,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             if sub.group is not None:
                 self.server.share((sub.group, sub.topic_filter), self, False)
         server, key = self.server, self.key
+        server.follow_free(self, False)
         if server.sessions.get(key) is self:
             del server.sessions[key]
         self.connected = False
