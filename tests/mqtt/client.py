@@ -5,14 +5,14 @@ exactly what comes back."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+import contextlib
+from typing import Any, ClassVar, TypeVar
 
 from homer.protocol.mqtt import (
     V5,
     ConnAck,
     Connect,
     Packet,
-    PacketReader,
     Properties,
     PubAck,
     PubComp,
@@ -66,6 +66,9 @@ class ClientReader:
 
 
 class MqttClient:
+    #: Every client a test opened, closed by the fixture in conftest.py at its end.
+    opened: ClassVar[list[MqttClient]] = []
+
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, version: int
     ) -> None:
@@ -79,7 +82,9 @@ class MqttClient:
     @classmethod
     async def open(cls, port: int, version: int = V5) -> MqttClient:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        return cls(reader, writer, version)
+        client = cls(reader, writer, version)
+        cls.opened.append(client)
+        return client
 
     @classmethod
     async def connected(
@@ -114,10 +119,10 @@ class MqttClient:
         self.next_id = self.next_id % 65535 + 1
         return self.next_id
 
-    async def next(self, timeout: float = WAIT) -> Packet:
+    async def next(self, wait: float = WAIT) -> Packet:
         if self.pending:
             return self.pending.pop(0)
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             while not self.pending:
                 data = await self.reader.read(65536)
                 if not data:
@@ -125,19 +130,19 @@ class MqttClient:
                 self.pending += self.packets.feed(data)
         return self.pending.pop(0)
 
-    async def expect(self, kind: type[P], timeout: float = WAIT) -> P:
-        packet = await self.next(timeout)
+    async def expect(self, kind: type[P], wait: float = WAIT) -> P:
+        packet = await self.next(wait)
         assert isinstance(packet, kind), f"expected {kind.__name__}, got {packet!r}"
         return packet
 
-    async def answer(self, kind: type[P], timeout: float = WAIT) -> P:
+    async def answer(self, kind: type[P], wait: float = WAIT) -> P:
         """The next packet of ``kind`` (an acknowledgement), leaving what came
         before it (deliveries) to be read in their order."""
         for at, packet in enumerate(self.pending):
             if isinstance(packet, kind):
                 del self.pending[at]
                 return packet
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             while True:
                 data = await self.reader.read(65536)
                 if not data:
@@ -155,14 +160,15 @@ class MqttClient:
             return
         raise AssertionError(f"unexpected {packet!r}")
 
-    async def closed(self, timeout: float = WAIT) -> list[Packet]:
+    async def closed(self, wait: float = WAIT) -> list[Packet]:
         """What the server wrote before it closed the connection."""
         got = list(self.pending)
         self.pending = []
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             while True:
                 data = await self.reader.read(65536)
                 if not data:
+                    await self.close()
                     return got
                 got += self.packets.feed(data)
 
@@ -192,9 +198,9 @@ class MqttClient:
             return await self.answer(PubComp)
         return None
 
-    async def received(self, timeout: float = WAIT) -> Publish:
+    async def received(self, wait: float = WAIT) -> Publish:
         """The next PUBLISH, acknowledged as the QoS asks."""
-        packet = await self.expect(Publish, timeout)
+        packet = await self.expect(Publish, wait)
         if packet.qos == 1 and packet.packet_id:
             self.send(PubAck(packet.packet_id))
         elif packet.qos == 2 and packet.packet_id:
@@ -205,7 +211,5 @@ class MqttClient:
 
     async def close(self) -> None:
         self.writer.close()
-        try:
+        with contextlib.suppress(ConnectionError, OSError):
             await self.writer.wait_closed()
-        except (ConnectionError, OSError):
-            pass

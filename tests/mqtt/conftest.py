@@ -8,6 +8,7 @@ import pytest_asyncio
 from homer.config import HomerConfig
 from homer.testing.server import TestServer, replace_config, running_homer
 from homer.testing.transport_conformance import quick_presence
+from tests.mqtt.client import MqttClient
 
 
 def with_mqtt(config: HomerConfig) -> HomerConfig:
@@ -26,3 +27,11 @@ async def server(tmp_path: Path) -> AsyncIterator[TestServer]:
 async def port(server: TestServer) -> int:
     assert server.mqtt_port is not None
     return server.mqtt_port
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    yield
+    opened, MqttClient.opened = MqttClient.opened, []
+    for client in opened:
+        await client.close()

@@ -162,7 +162,7 @@ def routes_for(subs: dict[str, Sub], text_topic: str, events_topic: str) -> tupl
                 continue
             found = True
             qos = max(qos, sub.qos)
-            if sub.sub_id:
+            if sub.sub_id and sub.sub_id not in ids:
                 ids.append(sub.sub_id)
             local = local and sub.no_local
             rap = rap or sub.retain_as_published
