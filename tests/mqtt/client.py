@@ -147,10 +147,14 @@ class MqttClient:
                 data = await self.reader.read(65536)
                 if not data:
                     raise ConnectionError("the server closed the connection")
+                found: P | None = None
                 for packet in self.packets.feed(data):
-                    if isinstance(packet, kind):
-                        return packet
-                    self.pending.append(packet)
+                    if found is None and isinstance(packet, kind):
+                        found = packet
+                    else:
+                        self.pending.append(packet)
+                if found is not None:
+                    return found
 
     async def quiet(self, seconds: float = 0.3) -> None:
         """Nothing arrives for a while."""

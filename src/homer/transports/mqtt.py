@@ -649,6 +649,10 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         room = str(info.get("id", ""))
         if isinstance(info.get("epoch"), int):
             self.epochs[room] = info["epoch"]
+        if isinstance(info.get("last_seq"), int):
+            # Where a persistent session stands in a room it has not been sent
+            # anything from yet: what the room held when it came.
+            self.positions.setdefault(room, info["last_seq"])
         if info.get("kind") == "dm":
             users = (info.get("meta") or {}).get("users") or []
             me = name_key(self.session.user.name) if self.session is not None else ""
@@ -679,7 +683,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     def snapshot(self) -> dict[str, Any]:
         """What a persistent session keeps between connections."""
         positions = {
-            room: [self.epochs.get(room, 1), seq] for room, seq in self.positions.items() if seq
+            room: [self.epochs.get(room, 1), seq]
+            for room, seq in self.positions.items()
+            if self.plans.get(room) or self._plan(room)  # rooms its subscriptions reach
         }
         return {
             "client": self.client_id,
@@ -816,9 +822,11 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         routes = self.plans.get(room)
         if routes is None:
             routes = self._plan(room)
-        if not routes:
-            return b""
         seq = env.seq or 0
+        if not routes:
+            if seq and not self.waiting:
+                self.positions[room] = seq
+            return b""
         if self.waiting:  # in order behind what waits for the window
             for route in routes:
                 flight = self._flight(env, route)
@@ -1269,6 +1277,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.lifecycle.closing(CloseCode.NORMAL, "client disconnected")
         if self.transport is not None:
             self.transport.close()
+        self._ended()
 
     # -- the end ----------------------------------------------------------------------
 

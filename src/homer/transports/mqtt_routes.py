@@ -135,7 +135,13 @@ class Route:
     def plain(self) -> bool:
         """Nothing of this connection's own in its bytes: a QoS 0 text or events
         delivery that every such connection gets the same."""
-        return self.qos == 0 and not self.sub_ids and self.share is None
+        return (
+            self.qos == 0
+            and not self.sub_ids
+            and self.share is None
+            and not self.no_local
+            and not self.retain_as_published
+        )
 
 
 def routes_for(subs: dict[str, Sub], text_topic: str, events_topic: str) -> tuple[Route, ...]:

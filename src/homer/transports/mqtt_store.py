@@ -89,6 +89,8 @@ async def retained_for(app: Homer, pattern: str, limit: int) -> list[Retained]:
         at = fixed.find(wildcard)
         if at >= 0:
             fixed = fixed[:at]
+    # ``a/#`` matches ``a`` too: the prefix stops before the last separator.
+    fixed = fixed.rstrip("/")
     if fixed == pattern:  # no wildcard: one topic at most
         found = await app.store.get_session(RETAINED + pattern, app.clock())
         one = Retained.from_json(found) if found is not None else None
