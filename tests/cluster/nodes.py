@@ -28,6 +28,8 @@ class Node:
     log: Path
     #: Where IRC clients reach the node.
     irc_port: int
+    #: Where MQTT clients reach the node.
+    mqtt_port: int
 
     @property
     def url(self) -> str:
@@ -56,6 +58,8 @@ class Cluster:
     broker: str
     exchange: str
     nodes: list[Node] = field(default_factory=list)
+    #: More environment for every node (settings of a test's own).
+    more: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         clean = {k: v for k, v in os.environ.items() if not k.startswith("HOMER_")}
@@ -72,23 +76,24 @@ class Cluster:
             # messages behind (then the answer is "too_far", tested on one node):
             # here every resume must be able to replay.
             "HOMER_LIMITS_RESUME_LIMIT": "100000",
+            **self.more,
         }
 
     async def start_node(self, name: str) -> Node:
         data_dir = self.root / name
         data_dir.mkdir(parents=True, exist_ok=True)
-        port, irc_port = free_port(), free_port()
+        port, irc_port, mqtt_port = free_port(), free_port(), free_port()
         log = data_dir / "serve.log"
         with log.open("wb") as out:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 *("-m", "homer", "serve", "--port", str(port), "--data-dir", str(data_dir)),
-                *("--irc-port", str(irc_port)),
+                *("--irc-port", str(irc_port), "--mqtt-port", str(mqtt_port)),
                 env=self.env(),
                 stdout=out,
                 stderr=out,
             )
-        node = Node(name, port, process, log, irc_port)
+        node = Node(name, port, process, log, irc_port, mqtt_port)
         self.nodes.append(node)
         try:
             await wait_until_listening(process, port)
@@ -118,11 +123,12 @@ class Cluster:
 
 @contextlib.asynccontextmanager
 async def cluster(
-    root: Path, store: str, broker: str, exchange: str, size: int
+    root: Path, store: str, broker: str, exchange: str, size: int, **more: str
 ) -> AsyncIterator[Cluster]:
     """``size`` nodes, started together on a fresh database, as an operator's
-    rollout would: they race to migrate it and create the configured groups."""
-    running = Cluster(root, store, broker, exchange)
+    rollout would: they race to migrate it and create the configured groups.
+    ``more`` is more environment for every node."""
+    running = Cluster(root, store, broker, exchange, more=more)
     try:
         await asyncio.gather(*(running.start_node(f"node{i + 1}") for i in range(size)))
         running.nodes.sort(key=lambda node: node.name)
