@@ -86,7 +86,7 @@ async def test_mqtt_and_websocket_across_nodes(
             got_free = await again.received()
             assert (got_free.topic, got_free.payload) == ("lab/door", b"open")
             late, _ = await MqttClient.connected(
-                second.mqtt_port, "ann", version=V5, password=PASSWORD, properties=Properties()
+                second.mqtt_port, "ann", version=V5, password=PASSWORD
             )
             await late.subscribe("lab/#")
             kept = await late.received()
