@@ -268,3 +268,22 @@ async def test_an_expired_message_is_not_delivered_late(server: TestServer, port
     assert got.properties.message_expiry is not None
     assert got.properties.message_expiry <= 599
     await carol.quiet()
+
+
+async def test_a_node_shutting_down_publishes_no_will(tmp_path: Path) -> None:
+    async with running_homer(tmp_path, configure=with_mqtt) as server:
+        for name in ("alice", "bob"):
+            await server.user(name)
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        assert server.mqtt_port is not None
+        will = Will("rooms/lobby", b"bob's sensor went away")
+        bob, _ = await MqttClient.connected(server.mqtt_port, "bob", version=V5, will=will)
+        await bob.publish("rooms/lobby", "still here", 1)
+    got = await bob.closed()
+    assert isinstance(got[-1], Disconnect)
+    assert got[-1].reason == 0x8B  # server shutting down
+    async with running_homer(tmp_path, configure=with_mqtt) as server:
+        alice = await server.client("alice")
+        texts = [e.body["text"] for e in await alice.history("lobby") if e.kind == "msg"]
+        assert texts == ["still here"]

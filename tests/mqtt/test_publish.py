@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from homer.protocol.mqtt import V5, V311, Disconnect, PubAck, Publish, PubRec
+from homer.config import HomerConfig
+from homer.protocol.mqtt import V5, V311, Disconnect, PubAck, Publish, PubRec, encode
 from homer.testing.server import TestServer, replace_config, running_homer
 from tests.mqtt.client import MqttClient
 from tests.mqtt.conftest import with_mqtt
@@ -180,3 +181,23 @@ async def test_the_rate_limit_is_quota_exceeded(tmp_path: Path) -> None:
             reasons.append((await bob.answer(PubAck)).reason)
         assert 0x97 in reasons
         await bob.close()
+
+
+async def test_more_unanswered_publishes_than_the_receive_maximum_disconnect(
+    tmp_path: Path,
+) -> None:
+    def small(config: HomerConfig) -> HomerConfig:
+        return replace_config(with_mqtt(config), mqtt={"receive_maximum": 2})
+
+    async with running_homer(tmp_path, configure=small) as server:
+        await server.user("bob")
+        assert server.mqtt_port is not None
+        bob, ack = await MqttClient.connected(server.mqtt_port, "bob", version=V5)
+        assert ack.properties.receive_maximum == 2
+        # Three QoS 1 publishes in one write, none answered yet: one too many.
+        bob.writer.write(
+            b"".join(encode(Publish("rooms/r", b"x", 1, packet_id=pid), V5) for pid in (1, 2, 3))
+        )
+        got = await bob.closed()
+        assert isinstance(got[-1], Disconnect)
+        assert got[-1].reason == 0x93

@@ -332,6 +332,12 @@ class Homer:
         await self.blob.close()
         await self.identity.close()
 
+    @property
+    def serving(self) -> bool:
+        """Started and not stopping: what a transport asks before it acts on a
+        connection's end (a will is not published by a node shutting down)."""
+        return self._started
+
     def spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)

@@ -350,6 +350,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "_next_pid",
         "_paused",
         "_queue",
+        "_unanswered",
         "_save_timer",
         "_saving",
         "_worker",
@@ -431,6 +432,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         #: Another connection took the session: this one neither saves nor wills it.
         self._handed_over = False
         self._disconnect_reason: int | None = None
+        #: QoS 1 and 2 publishes received and not answered yet (MQTT 5).
+        self._unanswered = 0
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -452,6 +455,12 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             if kind is PubAck or kind is PubRec or kind is PubComp:
                 self._acked(cast(PubAck | PubRec | PubComp, packet))
                 continue
+            if kind is Publish and cast(Publish, packet).qos and self.version == V5:
+                # MQTT 5's receive maximum: QoS 1 and 2 publishes not yet answered.
+                self._unanswered += 1
+                if self._unanswered + len(self.qos2_in) > self.server.config.receive_maximum:
+                    self.disconnect(0x93, "receive maximum exceeded")
+                    return
             if queue is None:
                 queue = self._queue = deque()
             queue.append(packet)
@@ -503,7 +512,11 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     async def _run(self, packet: Any) -> None:
         kind = type(packet)
         if kind is Publish:
-            await self._publish(packet)
+            try:
+                await self._publish(packet)
+            finally:
+                if packet.qos and self.version == V5:
+                    self._unanswered -= 1
         elif kind is PubRel:
             self._released(packet)
         elif kind is Subscribe:
@@ -1009,9 +1022,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         if qos == 2 and pid in self.qos2_in:  # sent again before PUBREL: stored already
             self._write(encode(PubRec(pid), self.version))
             return
-        if qos and len(self.qos2_in) + ((self._queue and len(self._queue)) or 0) > 65535:
-            self.disconnect(0x93, "receive maximum exceeded")
-            return
         reason, why = 0, ""
         try:
             await self._publish_to(topic, packet)
@@ -1319,7 +1329,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             self._save_final()
         will = self.will
         self.will = None
-        if will is not None:
+        if will is not None and self.app.serving:  # a node shutting down publishes none
             delay = min(will.properties.will_delay or 0, self.expiry)
             if delay and self.version == V5:
                 server.wills[key] = asyncio.get_running_loop().call_later(
