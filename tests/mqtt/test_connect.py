@@ -15,6 +15,7 @@ from homer.protocol.mqtt import (
     PingReq,
     PingResp,
     Properties,
+    PubAck,
     Publish,
 )
 from homer.testing.server import PASSWORD, TestServer
@@ -165,3 +166,17 @@ async def test_publish_before_connack_goes_after_it(server: TestServer, port: in
     while event.body.get("text") != "right after connect":
         event = await alice.next_event("msg")
     await client.close()
+
+
+async def test_response_information_and_problem_information(server: TestServer, port: int) -> None:
+    asked = Properties(request_response_info=1, request_problem_info=0)
+    client, ack = await MqttClient.connected(port, "bob", version=V5, properties=asked)
+    assert ack.properties.response_info == "users/bob"
+    client.send(Publish("rooms/nowhere", b"x", 1, packet_id=1))
+    refused = await client.answer(PubAck)
+    assert refused.reason == 0x87
+    assert refused.properties.reason_string is None  # not asked for
+    plain, ack = await MqttClient.connected(port, "bob", version=V5)
+    assert ack.properties.response_info is None
+    plain.send(Publish("rooms/nowhere", b"x", 1, packet_id=1))
+    assert (await plain.answer(PubAck)).properties.reason_string == "no room 'nowhere'"

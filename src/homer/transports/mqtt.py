@@ -128,8 +128,10 @@ class MqttServer:
     def __init__(self, app: Homer) -> None:
         self.app = app
         self.config = app.config.mqtt
-        self.text_formats = {version: TextFormat(version) for version in (3, 4, 5)}
-        self.events_formats = {version: EventsFormat(version) for version in (3, 4, 5)}
+        # MQTT 3.1 and 3.1.1 write a PUBLISH alike: one format serves both.
+        text, events = TextFormat(4), EventsFormat(4)
+        self.text_formats = {3: text, 4: text, 5: TextFormat(5)}
+        self.events_formats = {3: events, 4: events, 5: EventsFormat(5)}
         self.sessions: dict[str, MqttPeer] = {}
         #: (group, filter) -> the connections here that share it.
         self.shared: dict[tuple[str, str], list[MqttPeer]] = {}
@@ -370,6 +372,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "max_out",
         "plans",
         "positions",
+        "problems",
         "qos2_in",
         "reader",
         "server",
@@ -434,6 +437,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self._disconnect_reason: int | None = None
         #: QoS 1 and 2 publishes received and not answered yet (MQTT 5).
         self._unanswered = 0
+        #: Reason strings in acknowledgements (MQTT 5's request problem information).
+        self.problems = True
 
     # -- asyncio.Protocol -----------------------------------------------------------
 
@@ -624,6 +629,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 self.window = min(self.window, props.receive_maximum)
             self.alias_max_out = props.topic_alias_maximum or 0
             self.max_out = props.maximum_packet_size or 0
+            self.problems = props.request_problem_info != 0
         self.expiry = expiry
         self.will = packet.will
         server.sessions[key] = self
@@ -634,6 +640,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             ack_props.maximum_packet_size = config.max_packet_size
             ack_props.assigned_client_id = assigned
             ack_props.server_keep_alive = server_keep_alive
+            if props.request_response_info:
+                # Where responses to this client can go: its own DMs.
+                ack_props.response_info = USERS + user.name
             if expiry != requested:
                 ack_props.session_expiry = expiry
         self._write(encode(ConnAck(0, state is not None, ack_props), self.version))
@@ -1037,7 +1046,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             )
             self.disconnect(reason, why)
             return
-        props = Properties(reason_string=why[:200]) if why else Properties()
+        props = Properties(reason_string=why[:200]) if why and self.problems else Properties()
         if qos == 1:
             self._write(encode(PubAck(pid, reason, props), self.version))
         elif qos == 2:
