@@ -69,8 +69,6 @@ from homer.transports.mqtt_routes import (
     carried,
     events_payload,
     expired,
-    props_from_json,
-    props_to_json,
     published_qos,
     routes_for,
     target_of,
@@ -78,7 +76,7 @@ from homer.transports.mqtt_routes import (
     was_retained,
 )
 from homer.transports.mqtt_store import (
-    Retained,
+    Message,
     forget_session,
     keep_retained,
     load_session,
@@ -225,10 +223,10 @@ class MqttServer:
         return MqttPeer(self)
 
 
-class FreeMessage:
+class FreeMessage(Message):
     """A message on a free topic, as it crosses the broker between nodes."""
 
-    __slots__ = ("id", "origin", "payload", "props", "qos", "retain", "topic")
+    __slots__ = ("id", "origin")
 
     def __init__(
         self,
@@ -240,57 +238,27 @@ class FreeMessage:
         origin: str,
         id: str,
     ) -> None:
-        self.topic = topic
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-        self.props = props
+        super().__init__(topic, payload, qos, retain, props)
         #: The publisher's client id part (for "no local").
         self.origin = origin
         self.id = id
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "topic": self.topic,
-            "payload": base64.b64encode(self.payload).decode(),
-            "qos": self.qos,
-            "retain": self.retain,
-            "props": props_to_json(self.props),
-            "origin": self.origin,
-            "id": self.id,
-        }
+        return {**super().to_json(), "origin": self.origin, "id": self.id}
 
     @classmethod
     def from_json(cls, data: Any) -> FreeMessage | None:
         try:
-            return cls(
-                str(data["topic"]),
-                base64.b64decode(data["payload"]),
-                int(data["qos"]),
-                bool(data.get("retain")),
-                props_from_json(data.get("props") or {}),
-                str(data.get("origin") or ""),
-                str(data.get("id") or ""),
-            )
+            return cls(*cls.fields(data), str(data.get("origin") or ""), str(data.get("id") or ""))
         except (KeyError, TypeError, ValueError):
             return None
 
 
-class Flight:
-    """A QoS 1 or 2 ``PUBLISH`` to the client, from when it is sent to its last
+class Flight(Message):
+    """A ``PUBLISH`` to the client, from when it is sent to its last
     acknowledgement; kept with the session, so a reconnection sends it again."""
 
-    __slots__ = (
-        "packet_id",
-        "payload",
-        "props",
-        "qos",
-        "released",
-        "retain",
-        "room",
-        "seq",
-        "topic",
-    )
+    __slots__ = ("packet_id", "released", "room", "seq")
 
     def __init__(
         self,
@@ -302,12 +270,8 @@ class Flight:
         room: str | None,
         seq: int | None,
     ) -> None:
+        super().__init__(topic, payload, qos, retain, props)
         self.packet_id = 0
-        self.topic = topic
-        self.payload = payload
-        self.qos = qos
-        self.retain = retain
-        self.props = props
         self.room = room
         self.seq = seq
         #: QoS 2: ``PUBREC`` came, ``PUBREL`` went; waiting for ``PUBCOMP``.
@@ -315,28 +279,16 @@ class Flight:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            **super().to_json(),
             "pid": self.packet_id,
-            "topic": self.topic,
-            "payload": base64.b64encode(self.payload).decode(),
-            "qos": self.qos,
-            "retain": self.retain,
-            "props": props_to_json(self.props),
             "room": self.room,
             "seq": self.seq,
             "rel": self.released,
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> Flight:
-        flight = cls(
-            str(data["topic"]),
-            base64.b64decode(data["payload"]),
-            int(data["qos"]),
-            bool(data.get("retain")),
-            props_from_json(data.get("props") or {}),
-            data.get("room"),
-            data.get("seq"),
-        )
+    def restored(cls, data: dict[str, Any]) -> Flight:
+        flight = cls(*cls.fields(data), data.get("room"), data.get("seq"))
         flight.packet_id = int(data["pid"])
         flight.released = bool(data.get("rel"))
         return flight
@@ -352,9 +304,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "_next_pid",
         "_paused",
         "_queue",
-        "_unanswered",
         "_save_timer",
         "_saving",
+        "_unanswered",
         "_worker",
         "alias_max_out",
         "aliases_in",
@@ -688,7 +640,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             sub = Sub.from_json(data)
             self._add_sub(sub)
         for data in state.get("inflight") or ():
-            flight = Flight.from_json(data)
+            flight = Flight.restored(data)
             self.inflight[flight.packet_id] = flight
             self._next_pid = max(self._next_pid, flight.packet_id)
         self.qos2_in = {int(pid) for pid in state.get("qos2_in") or ()}
@@ -1061,7 +1013,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         if kind in ("room", "user"):
             if packet.retain and not packet.payload:  # clears the retained message only
                 await self._may_post(target)
-                await keep_retained(self.app, Retained(topic, b"", 0, Properties()), None)
+                await keep_retained(self.app, Message(topic, b"", 0, True, Properties()), None)
                 return
             try:
                 text = packet.payload.decode()
@@ -1078,7 +1030,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 data={"mqtt": data} if data else None,
             )
             if packet.retain:
-                kept = Retained(topic, packet.payload, packet.qos, packet.properties)
+                kept = Message(topic, packet.payload, packet.qos, True, packet.properties)
                 await keep_retained(self.app, kept, packet.properties.message_expiry)
             return
         if kind in ("room_events", "user_events"):
@@ -1097,7 +1049,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             raise _Refused(0x87, f"no permission to publish to {topic}")
         props = packet.properties
         if packet.retain:
-            kept = Retained(topic, packet.payload, packet.qos, props)
+            kept = Message(topic, packet.payload, packet.qos, True, props)
             await keep_retained(self.app, kept, props.message_expiry)
             if not packet.payload:
                 return
@@ -1157,7 +1109,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
 
     async def _subscribe(self, packet: Subscribe) -> None:
         reasons: list[int] = []
-        retained: list[tuple[Sub, Retained]] = []
+        retained: list[tuple[Sub, Message]] = []
         sub_id = (
             packet.properties.subscription_ids[0] if packet.properties.subscription_ids else None
         )
@@ -1384,8 +1336,11 @@ class _Refused(Exception):
         self.text = text
 
 
-def _copy(props: Properties) -> Properties:
+def _copy(props: Properties | None) -> Properties:
+    """Properties of this connection's own, from shared ones."""
     copy = Properties()
+    if props is None:
+        return copy
     for name in props.__slots__:
         value = getattr(props, name)
         setattr(copy, name, list(value) if isinstance(value, list) else value)

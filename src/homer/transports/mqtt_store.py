@@ -14,7 +14,14 @@ from homer.transports.mqtt_routes import props_from_json, props_to_json
 if TYPE_CHECKING:
     from homer.core.app import Homer
 
-__all__ = ["Retained", "forget_session", "load_session", "retained_for", "save_session"]
+__all__ = [
+    "Message",
+    "forget_session",
+    "keep_retained",
+    "load_session",
+    "retained_for",
+    "save_session",
+]
 
 SESSIONS: Final = "mqtt-session:"
 RETAINED: Final = "mqtt-retained:"
@@ -39,15 +46,19 @@ async def forget_session(app: Homer, key: str) -> None:
     await app.store.delete_session(key)
 
 
-class Retained:
-    """A retained message as kept: what a new subscriber gets."""
+class Message:
+    """A ``PUBLISH``'s content as Homer keeps it or passes it on: a retained
+    message, a free topic's message between nodes, a delivery in flight."""
 
-    __slots__ = ("payload", "props", "qos", "topic")
+    __slots__ = ("payload", "props", "qos", "retain", "topic")
 
-    def __init__(self, topic: str, payload: bytes, qos: int, props: Properties) -> None:
+    def __init__(
+        self, topic: str, payload: bytes, qos: int, retain: bool, props: Properties | None
+    ) -> None:
         self.topic = topic
         self.payload = payload
         self.qos = qos
+        self.retain = retain
         self.props = props
 
     def to_json(self) -> dict[str, Any]:
@@ -55,23 +66,31 @@ class Retained:
             "topic": self.topic,
             "payload": base64.b64encode(self.payload).decode(),
             "qos": self.qos,
+            "retain": self.retain,
             "props": props_to_json(self.props),
         }
 
+    @staticmethod
+    def fields(data: Any) -> tuple[str, bytes, int, bool, Properties]:
+        """The base fields of a kept message (``KeyError``, ``TypeError`` or
+        ``ValueError`` when it is not one)."""
+        return (
+            str(data["topic"]),
+            base64.b64decode(data["payload"]),
+            int(data["qos"]),
+            bool(data.get("retain")),
+            props_from_json(data.get("props") or {}),
+        )
+
     @classmethod
-    def from_json(cls, data: Any) -> Retained | None:
+    def from_json(cls, data: Any) -> Message | None:
         try:
-            return cls(
-                str(data["topic"]),
-                base64.b64decode(data["payload"]),
-                int(data["qos"]),
-                props_from_json(data.get("props") or {}),
-            )
+            return cls(*cls.fields(data))
         except (KeyError, TypeError, ValueError):
             return None
 
 
-async def keep_retained(app: Homer, message: Retained, expiry: int | None) -> None:
+async def keep_retained(app: Homer, message: Message, expiry: int | None) -> None:
     """Keep ``message`` as its topic's retained message; an empty one clears it."""
     key = RETAINED + message.topic
     if not message.payload:
@@ -81,7 +100,7 @@ async def keep_retained(app: Homer, message: Retained, expiry: int | None) -> No
     await app.store.put_session(key, message.to_json(), expires)
 
 
-async def retained_for(app: Homer, pattern: str, limit: int) -> list[Retained]:
+async def retained_for(app: Homer, pattern: str, limit: int) -> list[Message]:
     """The retained messages whose topics ``pattern`` matches (a filter without its
     ``$share/`` part), at most ``limit``, in topic order."""
     fixed = pattern
@@ -93,12 +112,12 @@ async def retained_for(app: Homer, pattern: str, limit: int) -> list[Retained]:
     fixed = fixed.rstrip("/")
     if fixed == pattern:  # no wildcard: one topic at most
         found = await app.store.get_session(RETAINED + pattern, app.clock())
-        one = Retained.from_json(found) if found is not None else None
+        one = Message.from_json(found) if found is not None else None
         return [one] if one is not None else []
     rows = await app.store.sessions_under(RETAINED + fixed, app.clock(), max(limit * 4, 100))
-    kept: list[Retained] = []
+    kept: list[Message] = []
     for data in rows.values():
-        message = Retained.from_json(data)
+        message = Message.from_json(data)
         if message is not None and matches(pattern, message.topic):
             kept.append(message)
             if len(kept) >= limit:
