@@ -20,9 +20,9 @@ _SHARE: Final = "$share/"
 
 
 def _short_enough(text: str) -> bool:
-    # Four bytes at most per character: most names skip the encoding.
-    if len(text) * 4 <= _MAX_BYTES:
-        return True
+    """Whether ``text`` fits an MQTT string (and can be UTF-8 at all)."""
+    if text.isascii():  # most names: no encoding needed to know
+        return len(text) <= _MAX_BYTES
     try:
         return len(text.encode()) <= _MAX_BYTES
     except UnicodeEncodeError:  # a lone surrogate, which UTF-8 cannot carry
