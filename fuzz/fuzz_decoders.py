@@ -51,6 +51,25 @@ with atheris.instrument_imports(include=["homer"]):
         parse,
         render,
     )
+    from homer.protocol.mqtt import (
+        V5,
+        V311,
+        Auth,
+        Connect,
+        Disconnect,
+        MqttError,
+        Packet,
+        PacketReader,
+        PingReq,
+        Properties,
+        PubAck,
+        Publish,
+        Subscribe,
+        Subscription,
+        Unsubscribe,
+        decode,
+        encode,
+    )
     from homer.protocol.websocket import (
         FrameParser,
         HandshakeError,
@@ -278,6 +297,44 @@ def fuzz_irc(data: bytes) -> None:
         ), "rendered and parsed again, a different message"
 
 
+#: The reader's limit in the ``mqtt`` target: small, so that fuzzing reaches it.
+MQTT_LIMIT = 1024
+#: The CONNECT each ``mqtt`` input starts with, by the low bit of its first byte.
+MQTT_CONNECTS = (encode(Connect(V311, "fuzz"), V311), encode(Connect(V5, "fuzz"), V5))
+
+
+def fuzz_mqtt(data: bytes) -> None:
+    """The first byte picks the version (its low bit) and the cuts; a CONNECT of that
+    version comes first, then the rest. The same packets (or error) come whether the
+    bytes come at once or in pieces, the reader never holds more than its limit, and
+    each packet encodes to bytes that decode to it again."""
+    if not data:
+        return
+    stream = MQTT_CONNECTS[data[0] & 1] + data[1:]
+
+    def run(stream: list[bytes]) -> tuple[list[Packet | tuple[type, str]], int | None]:
+        reader = PacketReader(MQTT_LIMIT)
+        out: list[Packet | tuple[type, str]] = []
+        for piece in stream:
+            for item in reader.feed(piece):
+                assert isinstance(item, MqttError) or type(item).__module__ == Connect.__module__
+                out.append((type(item), str(item)) if isinstance(item, MqttError) else item)
+            assert len(reader._pending) <= MQTT_LIMIT, "buffered past the limit"
+        return out, reader.version
+
+    whole, version = run([stream])
+    assert run(pieces(data[0], stream)) == (whole, version), (
+        "different packets depending on the cut"
+    )
+    assert version is not None, "the CONNECT was not taken"
+    for packet in whole:
+        if isinstance(packet, tuple):
+            assert packet is whole[-1], "a packet after an error"
+            continue
+        wire = encode(packet, version)
+        assert decode(wire, version) == packet, "encoded and decoded, a different packet"
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "json": fuzz_json,
     "msgpack": fuzz_msgpack,
@@ -288,7 +345,8 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "handshake": fuzz_handshake,
     "request": fuzz_request,
     "cursor": fuzz_cursor,
-    "irc": fuzz_irc,  # last, so that the targets before it keep their first byte
+    "irc": fuzz_irc,
+    "mqtt": fuzz_mqtt,  # last, so that the targets before it keep their first byte
 }
 NAMES = list(TARGETS)
 ONLY = os.environ.get("HOMER_FUZZ_TARGET")
@@ -313,6 +371,31 @@ def client_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
     return bytes(((0x80 if fin else 0) | opcode, 0x80 | len(payload))) + bytes(4) + payload
 
 
+#: A client's packets after its CONNECT, for the ``mqtt`` seeds: 3.1.1, then 5.
+MQTT_SEEDS_311: list[Packet] = [
+    Publish("a/b", b"hello", 1, packet_id=7),
+    Subscribe(3, [Subscription("a/#", 1), Subscription("$share/g/+", 2)]),
+    Unsubscribe(4, ["a/#"]),
+    PubAck(7),
+    Publish("x", b"", retain=True),
+    PingReq(),
+    Disconnect(),
+]
+_USER = Properties(user_properties=[("k", "v")])
+MQTT_SEEDS_5: list[Packet] = [
+    Publish(
+        "a/b", b"hello", 2, packet_id=7, properties=Properties(content_type="t", topic_alias=3)
+    ),
+    Publish("", b"again", properties=Properties(topic_alias=3, subscription_ids=[1, 2])),
+    Subscribe(3, [Subscription("a/#", 1, True, True, 2), Subscription("$share/g/+", 2)], _USER),
+    Unsubscribe(4, ["a/#"], _USER),
+    PubAck(7, 0x10, Properties(reason_string="r")),
+    PingReq(),
+    Auth(0x18, Properties(auth_method="m", auth_data=b"d")),
+    Disconnect(0x04, Properties(session_expiry=1)),
+]
+
+
 SEEDS: dict[str, list[bytes]] = {
     "json": [b'{"op": "send", "rid": 3, "room": "lobby", "cid": "c1", "text": "hi"}'],
     "msgpack": [bytes.fromhex("82a26f70a470696e67a372696401")],  # {"op": "ping", "rid": 1}
@@ -335,6 +418,10 @@ SEEDS: dict[str, list[bytes]] = {
         b"PING :x\n\r\n  \nNICK caf\xc3\xa9\r\nCAP LS 302\r\n",
         b"\x03\x01@+k=v\\:w\\\\;t ",
         b"\x05\x00:srv 001 me :Welcome\r\n" + b"PRIVMSG #a :" + b"x" * 500 + b"\r\n",
+    ],
+    "mqtt": [
+        bytes((version & 1,)) + b"".join(encode(packet, version) for packet in packets)
+        for version, packets in ((V311, MQTT_SEEDS_311), (V5, MQTT_SEEDS_5))
     ],
 }
 

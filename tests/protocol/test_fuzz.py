@@ -42,6 +42,28 @@ from homer.protocol.irc import (
     parse,
     render,
 )
+from homer.protocol.mqtt import (
+    V5,
+    V311,
+    Auth,
+    Connect,
+    Disconnect,
+    MqttError,
+    Packet,
+    PacketReader,
+    PingReq,
+    Properties,
+    PubAck,
+    PubComp,
+    Publish,
+    PubRec,
+    PubRel,
+    Subscribe,
+    Subscription,
+    Unsubscribe,
+    decode,
+    encode,
+)
 from homer.protocol.websocket import (
     BINARY,
     CONTINUATION,
@@ -915,4 +937,99 @@ def test_irc_lines_come_back_or_raise_irc_errors() -> None:
             "repeat": rng.randrange(41),
         },
         "irc",
+    )
+
+
+# -- MQTT packets -------------------------------------------------------------------------
+
+#: Small, so that spoilt lengths reach it.
+MQTT_LIMIT = 512
+MQTT_CONNECTS = {
+    V311: encode(Connect(V311, "fuzz", keep_alive=30), V311),
+    V5: encode(Connect(V5, "fuzz", properties=Properties(receive_maximum=10)), V5),
+}
+_USER = Properties(user_properties=[("k", "v")])
+#: A client's packets after its CONNECT (3.1.1 drops the properties and reasons).
+MQTT_PACKETS: list[Packet] = [
+    Publish("a/b", b"hello", 1, packet_id=7, properties=Properties(content_type="t")),
+    Publish("a/\u00e9", b"", 2, True, True, 9, Properties(topic_alias=2)),
+    Publish("x", b"\x00" * 40, retain=True),
+    Subscribe(3, [Subscription("a/#", 1), Subscription("$share/g/+", 2)], _USER),
+    Subscribe(5, [Subscription("+/b", 0, False, False, 1)], Properties(subscription_ids=[4])),
+    Unsubscribe(4, ["a/#", "+"], _USER),
+    PubAck(7, 0x10, Properties(reason_string="r")),
+    PubRec(8),
+    PubRel(8, 0x92),
+    PubComp(8),
+    PingReq(),
+    Disconnect(0x04, Properties(session_expiry=1)),
+]
+
+MqttItem = Packet | tuple[type[MqttError], str]
+
+
+def read_mqtt(pieces: list[bytes]) -> tuple[list[MqttItem], int | None]:
+    """Every packet out of ``pieces`` (an error by its type and message) and the
+    version; after each piece the reader holds no more than its limit."""
+    reader = PacketReader(MQTT_LIMIT)
+    out: list[MqttItem] = []
+    for piece in pieces:
+        for item in reader.feed(piece):
+            out.append((type(item), str(item)) if isinstance(item, MqttError) else item)
+        assert len(reader._pending) <= MQTT_LIMIT
+    return out, reader.version
+
+
+def check_mqtt(
+    version: int, chosen: list[int], cuts: list[int], edits: Edits, noise: bytes
+) -> None:
+    packets = [MQTT_PACKETS[index % len(MQTT_PACKETS)] for index in chosen]
+    if version != V5:
+        packets = [packet for packet in packets if not isinstance(packet, Auth)]
+    connect = MQTT_CONNECTS[version]
+    body = b"".join(encode(packet, version) for packet in packets)
+    expected = [decode(connect, version)] + [decode(encode(p, version), version) for p in packets]
+    assert read_mqtt(cut(connect + body, cuts)) == (expected, version)
+    for data in (connect + spoil(body, edits), connect + noise, spoil(connect + body, edits)):
+        whole, taken = read_mqtt([data])
+        assert read_mqtt(cut(data, cuts)) == (whole, taken), (
+            "different packets depending on the cut"
+        )
+        for index, item in enumerate(whole):
+            if isinstance(item, tuple):
+                assert index == len(whole) - 1, "a packet after an error"
+                continue
+            assert taken is not None
+            assert decode(encode(item, taken), taken) == item
+
+
+def test_the_mqtt_seeds_are_taken_whole_in_both_versions() -> None:
+    everything = list(range(len(MQTT_PACKETS)))
+    for version in (V311, V5):
+        out, taken = read_mqtt(
+            [MQTT_CONNECTS[version]] + [encode(packet, version) for packet in MQTT_PACKETS]
+        )
+        assert taken == version
+        assert not any(isinstance(item, tuple) for item in out)
+        assert len(out) == 1 + len(everything)
+
+
+def test_mqtt_packets_come_back_or_raise_mqtt_errors() -> None:
+    fuzz(
+        check_mqtt,
+        {
+            "version": st.sampled_from([V311, V5]),
+            "chosen": st.lists(st.integers(0, 255), max_size=6),
+            "cuts": CUTS,
+            "edits": EDITS,
+            "noise": NOISE,
+        },
+        lambda rng: {
+            "version": rng.choice([V311, V5]),
+            "chosen": [rng.randrange(256) for _ in range(rng.randrange(7))],
+            "cuts": random_cuts(rng),
+            "edits": random_edits(rng),
+            "noise": random_bytes(rng),
+        },
+        "mqtt",
     )
