@@ -686,7 +686,7 @@ def server_packet(version: int) -> st.SearchStrategy[Packet]:
     )
 
 
-ROUND_TRIPS = settings(max_examples=60, deadline=None, database=None)
+ROUND_TRIPS = settings(max_examples=50, deadline=None, database=None)
 
 
 @pytest.mark.parametrize("version", [V311, V5])
@@ -708,7 +708,7 @@ def test_a_client_stream_comes_back_however_it_is_cut(version: int, data: st.Dat
     assert PacketReader().feed(stream) == expected
     points = (
         range(len(stream) + 1)
-        if len(stream) < 120
+        if len(stream) < 80
         else data.draw(st.lists(st.integers(0, len(stream)), max_size=20))
     )
     for point in points:
