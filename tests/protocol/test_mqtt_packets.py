@@ -441,10 +441,12 @@ def test_connect_refusals(data: str, error: type[MqttError] | None) -> None:
     ],
 )
 def test_unsupported_versions(data: str, version: int) -> None:
-    (error,) = PacketReader().feed(h(data))
+    reader = PacketReader()
+    (error,) = reader.feed(h(data))
     assert isinstance(error, UnsupportedVersion)
     assert error.version == version
     assert error.reason == 0x84
+    assert reader.feed(CONNECT_311) == []
 
 
 def test_a_password_without_a_user_name_is_taken_in_5() -> None:
