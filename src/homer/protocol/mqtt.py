@@ -426,7 +426,8 @@ _TYPE: Final[dict[type, int]] = {
 }
 #: Packets only a server sends: a server refuses them from a client.
 _SERVER_ONLY: Final = frozenset({_CONNACK, _SUBACK, _UNSUBACK, _PINGRESP})
-_NAMES: Final = {code: kind.__name__.upper() for kind, code in _TYPE.items()}  # for messages
+#: Packet names, for error messages.
+_NAMES: Final = {code: kind.__name__.upper() for kind, code in _TYPE.items()}
 
 _ALL_ACK = frozenset({"reason_string", "user_properties"})
 #: The properties each packet (and a CONNECT's will) may carry, by field name.
