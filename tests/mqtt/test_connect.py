@@ -180,3 +180,13 @@ async def test_response_information_and_problem_information(server: TestServer, 
     assert ack.properties.response_info is None
     plain.send(Publish("rooms/nowhere", b"x", 1, packet_id=1))
     assert (await plain.answer(PubAck)).properties.reason_string == "no room 'nowhere'"
+
+
+async def test_a_subscription_identifier_in_a_publish_disconnects(
+    server: TestServer, port: int
+) -> None:
+    client, _ = await MqttClient.connected(port, "bob", version=V5)
+    client.send(Publish("rooms/x", b"x", properties=Properties(subscription_ids=[3])))
+    got = await client.closed()
+    assert isinstance(got[-1], Disconnect)
+    assert got[-1].reason == 0x82

@@ -962,6 +962,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     # -- what the client sends ---------------------------------------------------------
 
     async def _publish(self, packet: Publish) -> None:
+        if packet.properties.subscription_ids:
+            self.disconnect(0x82, "a client's PUBLISH carries no subscription identifier")
+            return
         topic = packet.topic
         alias = packet.properties.topic_alias
         if alias is not None:
