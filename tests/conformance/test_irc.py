@@ -98,27 +98,31 @@ async def _refused(client: HomerClient, op: str, **params: object) -> str:
     raise AssertionError(f"{op} {params} was not refused")
 
 
+async def _ruled(server: TestServer, other: str) -> None:
+    """A private room, an announce room and a room that bans ``webby``, ``tcpy``
+    and ``other``; the WebSocket and raw TCP clients refused by each."""
+    await server.user(other)
+    web, tcp = await _clients(server)
+    owner = await server.client("owner", group="admins")
+    await owner.create("hidden", kind="private")
+    await owner.create("news", kind="announce")
+    await owner.create("banning")
+    for room in ("news", "banning"):
+        await web.join(room)
+        await tcp.join(room)
+    for name in ("webby", "tcpy", other):
+        await owner.request("ban", room="banning", user=name)
+    for client in (web, tcp):
+        assert await _refused(client, "join", room="hidden") == "not_found"
+        assert await _refused(client, "join", room="banning") == "forbidden"
+        assert await _refused(client, "send", room="news", cid="x", text="hi") == "forbidden"
+
+
 async def test_the_same_rules_whatever_the_protocol(tmp_path: Path) -> None:
     async with running_homer(tmp_path, configure=configure) as server:
-        await server.user("irky")
-        web, tcp = await _clients(server)
-        owner = await server.client("owner", group="admins")
-        await owner.create("hidden", kind="private")
-        await owner.create("news", kind="announce")
-        await owner.create("banning")
-        for room in ("news", "banning"):
-            await web.join(room)
-            await tcp.join(room)
-        for name in ("webby", "tcpy", "irky"):
-            await owner.request("ban", room="banning", user=name)
+        await _ruled(server, "irky")
         assert server.irc_port is not None
         async with registered(server.irc_port, "irky") as irc:
-            for client in (web, tcp):
-                assert await _refused(client, "join", room="hidden") == "not_found"
-                assert await _refused(client, "join", room="banning") == "forbidden"
-                assert (
-                    await _refused(client, "send", room="news", cid="x", text="hi") == "forbidden"
-                )
             await irc.send("JOIN #hidden")
             await irc.expect(lambda m: m.command == "403" and "#hidden" in m.params)
             await irc.send("JOIN #banning")

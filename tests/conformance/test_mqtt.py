@@ -12,9 +12,9 @@ from pathlib import Path
 from homer.client import HomerClient
 from homer.config import HomerConfig
 from homer.protocol.mqtt import V5, PubAck, Publish
-from homer.testing.server import TestServer, replace_config, running_homer
+from homer.testing.server import replace_config, running_homer
 from homer.testing.transport_conformance import quick_presence
-from tests.conformance.test_irc import _homer_said, _irc_said, _refused
+from tests.conformance.test_irc import _clients, _homer_said, _irc_said, _ruled
 from tests.irc.lines import registered
 from tests.mqtt.client import MqttClient
 from tests.server.test_tls import make_certificate
@@ -26,16 +26,6 @@ def configure(config: HomerConfig) -> HomerConfig:
     return quick_presence(
         replace_config(config, server={"irc_port": 0, "tcp_port": 0, "mqtt_port": 0})
     )
-
-
-async def _clients(server: TestServer) -> tuple[HomerClient, HomerClient]:
-    running = server.running
-    web = await server.client("webby")
-    token = await server.token("tcpy")
-    tcp = HomerClient(f"tcp://{running.host}:{running.tcp_port}", token=token, http_url=running.url)
-    server.clients.append(tcp)
-    await tcp.connect()
-    return web, tcp
 
 
 async def _mqtt_said(
@@ -120,21 +110,7 @@ async def test_every_message_reaches_every_other_client_once_in_order(tmp_path: 
 
 async def test_the_same_rules_whatever_the_protocol(tmp_path: Path) -> None:
     async with running_homer(tmp_path, configure=configure) as server:
-        await server.user("mqtty")
-        web, tcp = await _clients(server)
-        owner = await server.client("owner", group="admins")
-        await owner.create("hidden", kind="private")
-        await owner.create("news", kind="announce")
-        await owner.create("banning")
-        for room in ("news", "banning"):
-            await web.join(room)
-            await tcp.join(room)
-        for name in ("webby", "tcpy", "mqtty"):
-            await owner.request("ban", room="banning", user=name)
-        for client in (web, tcp):
-            assert await _refused(client, "join", room="hidden") == "not_found"
-            assert await _refused(client, "join", room="banning") == "forbidden"
-            assert await _refused(client, "send", room="news", cid="x", text="hi") == "forbidden"
+        await _ruled(server, "mqtty")
         assert server.mqtt_port is not None
         mqtt, _ = await MqttClient.connected(server.mqtt_port, "mqtty", version=V5)
         assert (await mqtt.subscribe("rooms/hidden", "rooms/banning")).reasons == [0x87, 0x87]
