@@ -288,31 +288,32 @@ class Publish:
 
 
 @dataclass(slots=True)
-class PubAck:
+class _Ack:
+    """What the four acknowledgements of a QoS 1 or 2 flow hold alike."""
+
     packet_id: int
     reason: int = 0
     properties: Properties = field(default_factory=Properties)
 
 
 @dataclass(slots=True)
-class PubRec:
-    packet_id: int
-    reason: int = 0
-    properties: Properties = field(default_factory=Properties)
+class PubAck(_Ack):
+    """QoS 1: the message is stored (or refused, with its reason)."""
 
 
 @dataclass(slots=True)
-class PubRel:
-    packet_id: int
-    reason: int = 0
-    properties: Properties = field(default_factory=Properties)
+class PubRec(_Ack):
+    """QoS 2, first answer: the message is stored (or refused)."""
 
 
 @dataclass(slots=True)
-class PubComp:
-    packet_id: int
-    reason: int = 0
-    properties: Properties = field(default_factory=Properties)
+class PubRel(_Ack):
+    """QoS 2: the publisher lets the receiver release the packet id."""
+
+
+@dataclass(slots=True)
+class PubComp(_Ack):
+    """QoS 2, last answer: the packet id is free again."""
 
 
 @dataclass(slots=True)
