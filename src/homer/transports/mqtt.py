@@ -318,6 +318,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "dms",
         "epochs",
         "expiry",
+        "fast",
         "inflight",
         "key",
         "local_tag",
@@ -352,6 +353,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.subs: dict[str, Sub] = {}
         #: Room -> its routes to this connection (computed on first use).
         self.plans: dict[str, tuple[Route, ...]] = {}
+        #: Rooms whose one route is a plain text one: the shared bytes (:meth:`push`).
+        self.fast: set[str] = set()
         #: DM room -> the other user's name.
         self.dms: dict[str, str] = {}
         #: Room -> its epoch (from the welcome and ``joined``), for positions.
@@ -634,6 +637,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             if others:
                 self.dms[room] = others[0]
         self.plans.pop(room, None)
+        self.fast.discard(room)
 
     def _restore(self, state: dict[str, Any]) -> None:
         for data in state.get("subs") or ():
@@ -753,7 +757,17 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     # -- events ---------------------------------------------------------------------
 
     def push(self, out: Outgoing) -> None:
-        data = self._deliver(out.envelope, out)
+        """The hot path: a room message to a connection whose one subscription to
+        the room is plain (QoS 0, nothing of its own) is the bytes every such
+        connection gets; anything else is looked at by :meth:`_deliver`."""
+        env = out.envelope
+        room = env.room
+        if room in self.fast and env.op == "msg" and not self.waiting:
+            data = out.render(self.fmt)  # b"" for what the text topic does not show
+            if self.expiry and room is not None:
+                self.positions[room] = env.seq or 0
+        else:
+            data = self._deliver(env, out)
         if data:
             transport = self._writable()
             if transport is not None:
@@ -788,6 +802,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 self._know_room(env.body)
             elif op == "left":
                 self.plans.pop(env.room or "", None)
+                self.fast.discard(env.room or "")
                 self.positions.pop(env.room or "", None)
             return b""
         room = env.room
@@ -816,8 +831,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 if route.events:
                     chunks.append(out.render(self.server.events_formats[self.version]))
                     continue
-                if text_of(env) is not None:
-                    chunks.append(out.render(self.fmt))
+                chunks.append(out.render(self.fmt))  # b"" when not shown as text
                 continue
             flight = self._flight(env, route)
             if flight is not None:
@@ -957,6 +971,16 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         else:
             text_topic = ROOMS + room
         routes = self.plans[room] = routes_for(self.subs, text_topic, text_topic + EVENTS)
+        if (
+            len(routes) == 1
+            and routes[0].plain
+            and not routes[0].events
+            and room not in self.dms
+            and not self.alias_max_out
+            and not self.max_out
+            and self._held is None
+        ):
+            self.fast.add(room)
         return routes
 
     # -- what the client sends ---------------------------------------------------------
@@ -1210,6 +1234,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         if sub.group is not None:
             self.server.share((sub.group, sub.topic_filter), self, True)
         self.plans.clear()
+        self.fast.clear()
         self._follow_free()
 
     def _follow_free(self) -> None:
@@ -1233,6 +1258,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 self.server.share((sub.group, sub.topic_filter), self, False)
             reasons.append(0x00 if sub is not None else 0x11)
         self.plans.clear()
+        self.fast.clear()
         self._follow_free()
         self._write(encode(UnsubAck(packet.packet_id, reasons), self.version))
         if self.expiry:

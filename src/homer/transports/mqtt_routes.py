@@ -265,7 +265,9 @@ class TextFormat:
         self.version = version
 
     def render(self, envelope: Envelope) -> bytes:
-        text = text_of(envelope) or ""
+        text = text_of(envelope)
+        if text is None:
+            return b""  # not on a text topic: a join, an edit, a reaction
         props = carried(envelope) if self.version == V5 else None
         return publish_bytes(
             ROOMS + (envelope.room or ""), text.encode(), self.version, properties=props
