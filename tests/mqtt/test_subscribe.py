@@ -67,7 +67,7 @@ async def test_rooms_plus_is_every_room_of_the_user(server: TestServer, port: in
     assert (got.topic, got.payload) == ("rooms/three", b"in three")
     # Events other than messages have no text: nothing on a text topic.
     await alice.request("edit", room="three", seq=ack["seq"], text="in three, edited")
-    await alice.request("react", room="three", seq=ack["seq"], key="+1")
+    await alice.request("react", room="three", seq=ack["seq"], key=":thumbsup:")
     await alice.send("three", "and again")
     got = await bob.received()
     assert (got.topic, got.payload) == ("rooms/three", b"and again")
