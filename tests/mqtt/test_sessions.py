@@ -152,3 +152,16 @@ async def test_qos2_publish_awaiting_pubrel_survives_a_reconnection(
     assert (await bob.answer(PubComp)).reason == 0
     texts = [e.body.get("text") for e in await alice.history("lobby") if e.kind == "msg"]
     assert texts == ["exactly once"]
+
+
+async def test_a_session_taken_up_with_expiry_zero_ends_with_that_connection(
+    server: TestServer, port: int
+) -> None:
+    bob, _ = await MqttClient.connected(port, "bob", client_id="d", **persistent(V5))  # type: ignore[arg-type]
+    await bob.subscribe("rooms/+")
+    await bob.close()
+    bob, ack = await MqttClient.connected(port, "bob", client_id="d", clean=False)  # expiry 0
+    assert ack.session_present
+    await bob.close()
+    bob, ack = await MqttClient.connected(port, "bob", client_id="d", clean=False)
+    assert not ack.session_present

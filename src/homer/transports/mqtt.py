@@ -133,6 +133,8 @@ class MqttServer:
         self.sessions: dict[str, MqttPeer] = {}
         #: (group, filter) -> the connections here that share it.
         self.shared: dict[tuple[str, str], list[MqttPeer]] = {}
+        #: Session key -> the write of a session whose connection ended.
+        self.saving: dict[str, asyncio.Future[None]] = {}
         #: Session key -> a will waiting for its delay.
         self.wills: dict[str, asyncio.TimerHandle] = {}
         #: The connections here with a subscription that may match a free topic.
@@ -554,11 +556,18 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         will = server.wills.pop(key, None)
         if will is not None:
             will.cancel()
+        saving = server.saving.get(key)
+        if saving is not None:  # the last connection's session is being written
+            with contextlib.suppress(Exception):
+                await asyncio.shield(saving)
         if packet.clean_start:
             state = None
             await forget_session(self.app, key)
         elif state is None:
             state = await load_session(self.app, key)
+            if state is not None and not expiry:
+                # Taken up by a connection it ends with: nothing is kept after it.
+                await forget_session(self.app, key)
         # -- the chat session
         positions: dict[str, dict[str, int]] = {}
         if state is not None:
@@ -1342,7 +1351,14 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                     await previous
             await save_session(self.app, key, state, expiry)
 
-        self.app.spawn(last())
+        # A reconnection on this node waits for it before it reads the session.
+        task = self.server.saving[key] = asyncio.ensure_future(last())
+        task.add_done_callback(
+            lambda done: (
+                self.server.saving.pop(key) if self.server.saving.get(key) is done else None
+            )
+        )
+        self.app.spawn(task)
 
     async def _publish_will(self, will: Any, key: str | None) -> None:
         if key is not None:
