@@ -1,6 +1,6 @@
 """The examples in examples/ work as docs/tutorial/bot.md says: the dice server's
-custom operation, hook and route, the echo bot answering on it, and the IRC bot
-answering through Homer's IRC listener."""
+custom operation, hook and route, the echo bot answering on it, and the IRC and
+MQTT bots answering through Homer's IRC and MQTT listeners."""
 
 from __future__ import annotations
 
@@ -210,6 +210,117 @@ async def test_the_irc_bot_connects_again_when_the_server_restarts(tmp_path: Pat
             alice = await server.client("alice")
             await alice.send("lobby", "!echo still here")
             assert (await next_message_from(alice, "ircbot")).body == {"text": "still here"}
+
+
+#: The MQTT bot's password.
+MQTT_BOT_PASSWORD = "mqtt-bot-password"
+
+
+def with_mqtt(config: HomerConfig) -> HomerConfig:
+    return replace_config(config, server={"mqtt_port": 0})
+
+
+@contextlib.asynccontextmanager
+async def mqtt_bot(port: int | None, password: str, *rooms: str) -> AsyncIterator[Process]:
+    """examples/mqttbot.py run as its docstring says, against the MQTT listener on
+    ``port``; killed at the end of the block unless it has exited."""
+    settings = {"BOT_MQTT_URL": f"mqtt://127.0.0.1:{port}", "BOT_PASSWORD": password}
+    bot = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-W",
+        "error",  # as pytest runs the tests: a warning from the library fails them too
+        str(EXAMPLES / "mqttbot.py"),
+        "mqttbot",
+        *rooms,
+        env={**os.environ, **settings, "PYTHONUNBUFFERED": "1"},
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        yield bot
+    finally:
+        if bot.returncode is None:
+            bot.kill()
+            await bot.wait()
+
+
+@pytest.mark.timeout(60)
+async def test_the_mqtt_bot_answers_in_a_room_and_in_a_direct_message(tmp_path: Path) -> None:
+    """The bot logs in over MQTT 5 with its password, subscribes to rooms/lobby
+    (joining it), rooms/+ and its users/ topic, and answers alice where she asked
+    (at QoS 1, which the answers' ``data`` records)."""
+    async with running_homer(tmp_path, configure=with_mqtt) as server, asyncio.timeout(45):
+        await server.user("mqttbot", password=MQTT_BOT_PASSWORD)
+        alice = await server.client("alice")
+        await alice.create("lobby")
+        async with mqtt_bot(server.mqtt_port, MQTT_BOT_PASSWORD, "lobby") as bot:
+            assert await said(bot) == "mqttbot is listening in rooms/lobby"
+
+            await alice.send("lobby", "!echo hello there")
+            assert (await next_message_from(alice, "mqttbot")).body["text"] == "hello there"
+            await alice.send("lobby", "!roll 2d6")
+            reply = (await next_message_from(alice, "mqttbot")).body["text"]
+            rolled = re.fullmatch(r"alice rolled 2d6: ([1-6]) \+ ([1-6]) = (\d+)", reply)
+            assert rolled is not None, reply
+            assert int(rolled[1]) + int(rolled[2]) == int(rolled[3])
+            await alice.send("lobby", "just talking")  # no command: no answer
+
+            direct = (await alice.dm("mqttbot"))["id"]
+            await alice.send(direct, "!echo between us")
+            answered = await next_message_from(alice, "mqttbot")
+            assert (answered.room, answered.body["text"]) == (direct, "between us")
+            # A room the bot joined later is in rooms/+ too.
+            await alice.create("kitchen")
+            elsewhere = await server.client("mqttbot")  # the account, from the web client
+            await elsewhere.join("kitchen")
+            await elsewhere.close()
+            await alice.send("kitchen", "!echo in the kitchen")
+            answered = await next_message_from(alice, "mqttbot")
+            assert (answered.room, answered.body["text"]) == ("kitchen", "in the kitchen")
+
+            texts = [m.body["text"] for m in await alice.history("lobby") if m.kind == "msg"]
+            assert texts == ["!echo hello there", "hello there", "!roll 2d6", reply, "just talking"]
+            direct_texts = [m.body["text"] for m in await alice.history(direct) if m.kind == "msg"]
+            assert direct_texts == ["!echo between us", "between us"]
+
+            bot.send_signal(signal.SIGINT)
+            assert await asyncio.wait_for(bot.wait(), 15) == 0
+
+
+@pytest.mark.timeout(60)
+async def test_the_mqtt_bot_says_why_it_could_not_log_in(tmp_path: Path) -> None:
+    """A refused login ends the bot at once, saying why: trying again would not help."""
+    async with running_homer(tmp_path, configure=with_mqtt) as server, asyncio.timeout(45):
+        await server.user("mqttbot", password=MQTT_BOT_PASSWORD)
+        async with mqtt_bot(server.mqtt_port, "not the password", "lobby") as bot:
+            line = await said(bot)
+            assert line == "mqttbot: the server refused the login: bad user name or password"
+            assert await asyncio.wait_for(bot.wait(), 15) == 1
+
+
+@pytest.mark.timeout(60)
+async def test_the_mqtt_bot_connects_again_when_the_server_restarts(tmp_path: Path) -> None:
+    """The server's shutdown closes the bot's connection; the bot tries again until
+    the server is back, and answers as before."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    on_port = lambda config: replace_config(config, server={"mqtt_port": port})  # noqa: E731
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(asyncio.timeout(45))
+        async with running_homer(tmp_path, configure=on_port) as server:
+            await server.user("mqttbot", password=MQTT_BOT_PASSWORD)
+            await (await server.client("alice")).create("lobby")
+            bot = await stack.enter_async_context(mqtt_bot(port, MQTT_BOT_PASSWORD, "lobby"))
+            assert await said(bot) == "mqttbot is listening in rooms/lobby"
+        assert (await said(bot)).endswith("; connecting again in 1 s")
+        async with running_homer(tmp_path, configure=on_port) as server:
+            while (line := await said(bot)) != "mqttbot is listening in rooms/lobby":
+                assert "connecting again in" in line, line
+            alice = await server.client("alice")
+            await alice.send("lobby", "!echo still here")
+            assert (await next_message_from(alice, "mqttbot")).body["text"] == "still here"
 
 
 async def test_roll_checks_its_parameters_and_permission(tmp_path: Path) -> None:
