@@ -67,6 +67,9 @@ class Paho:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=version,
+            # Acknowledged when the test reads it (message()), from the test's
+            # side: so a PUBACK always goes before anything the test sends next.
+            manual_ack=True,
             **options,
         )
         self.client.username_pw_set(name, password)
@@ -163,7 +166,11 @@ class Paho:
         return rc
 
     async def message(self) -> MQTTMessage:
-        return await asyncio.wait_for(self.messages.get(), WAIT)
+        """The next message, acknowledged as its QoS asks."""
+        message = await asyncio.wait_for(self.messages.get(), WAIT)
+        if message.qos:
+            self.client.ack(message.mid, message.qos)
+        return message
 
     async def texts(self, count: int) -> list[str]:
         return [(await self.message()).payload.decode() for _ in range(count)]
