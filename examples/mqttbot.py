@@ -162,7 +162,8 @@ async def main(name: str, rooms: list[str]) -> None:
             if not ever:
                 raise  # a wrong address: trying again will not help
             delay = 1 if bot.connected else min(2 * delay, 60)
-            print(f"{name}: {exc}; connecting again in {delay} s", file=sys.stderr)
+            why = exc.__cause__ or exc  # the library's "Disconnected" names no reason
+            print(f"{name}: {why}; connecting again in {delay} s", file=sys.stderr)
             await asyncio.sleep(delay)
 
 
