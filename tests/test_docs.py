@@ -6,10 +6,11 @@ Each page runs in a directory of its own that stands for a fresh checkout:
 would leave it (the test's own environment; nothing is installed). The shell
 and Python blocks run in one bash session per page (``set -a``, so what one
 block assigns the next can use), without the environment active until a page
-activates it. The documented ports 8080, 7070 and 6667 (IRC) become free
-ports on 127.0.0.1 (``HOMER_SERVER_PORT``, ``CHAT_URL``, ``BOT_URL`` and
-``BOT_IRC_URL`` point there too); passwords are hashed cheaply and the rate
-limits are raised, since the test types faster than a person.
+activates it. The documented ports 8080, 7070, 6667 (IRC) and 1884 (MQTT)
+become free ports on 127.0.0.1 (``HOMER_SERVER_PORT``, ``CHAT_URL``,
+``BOT_URL``, ``BOT_IRC_URL`` and ``BOT_MQTT_URL`` point there too); passwords
+are hashed cheaply and the rate limits are raised, since the test types faster
+than a person.
 
 Blocks: ``sh`` (every line a command), ``console`` (``$ `` lines are commands,
 the other lines what they print) and ``python`` run; other blocks do not. A
@@ -185,6 +186,7 @@ class Page:
             "CHAT_URL": url,
             "BOT_URL": url,
             "BOT_IRC_URL": f"irc://127.0.0.1:{self.ports['6667']}",
+            "BOT_MQTT_URL": f"mqtt://127.0.0.1:{self.ports['1884']}",
             "PYTHONUNBUFFERED": "1",
         }
         self.shell = subprocess.Popen(
@@ -307,7 +309,7 @@ def check(where: str, command: Command, status: int, output: str) -> str | None:
 def run_page(page: Path, directory: Path) -> None:
     """Run the page's blocks; fail with every command that did not do as shown."""
     session = Page(
-        page.name, directory, {port: str(free_port()) for port in ("8080", "7070", "6667")}
+        page.name, directory, {port: str(free_port()) for port in ("8080", "7070", "6667", "1884")}
     )
     wrong: list[str] = []
     blocks = directory.parent / f"{directory.name}-blocks"
