@@ -142,8 +142,6 @@ class MqttBot:
         sender = sender_of(message)
         if sender is None or sender.lower() == self.name.lower():
             return  # its own direct messages come back on users/NAME
-        if not isinstance(message.payload, bytes):
-            return
         topic = reply_topic(self.name, message.topic.value, sender)
         reply = answer(sender, message.payload.decode(errors="replace"))
         if topic is not None and reply is not None:

@@ -137,7 +137,7 @@ class Paho:
     async def connect_answer(self) -> tuple[ConnectFlags, ReasonCode]:
         properties = None
         if self.version == V5:
-            properties = Properties(PacketTypes.CONNECT)
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             if self.session_expiry is not None:
                 properties.SessionExpiryInterval = self.session_expiry
             await asyncio.to_thread(
@@ -155,6 +155,7 @@ class Paho:
     async def subscribe(self, topic: str, qos: int) -> list[ReasonCode]:
         result, mid = self.client.subscribe(topic, qos)
         assert result == 0, result
+        assert mid is not None
         codes: list[ReasonCode] = await asyncio.wait_for(self._wait_for(mid), WAIT)
         return codes
 
