@@ -355,6 +355,80 @@ async def test_paho_persistent_session_gets_what_it_missed_once_in_order(
         assert await bob.texts(1) == ["live again"]
 
 
+async def publish_with_properties(server: TestServer, port: int, qos: int) -> MQTTMessage:
+    """bob publishes at QoS 2 with every MQTT 5 property a publisher may give;
+    what carol, subscribed at ``qos``, receives."""
+    await lobby(server, "bob", "carol")
+    async with paho(port, "bob", version=V5) as bob, paho(port, "carol", version=V5) as carol:
+        await bob.connect()
+        await carol.connect()
+        await carol.subscribe("rooms/lobby", qos)
+        given = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        given.ContentType = "text/plain"
+        given.ResponseTopic = "rooms/lobby"
+        given.CorrelationData = b"\x01\x02"
+        given.UserProperty = [("room-sensor", "hall")]
+        given.MessageExpiryInterval = 3600
+        info = bob.client.publish("rooms/lobby", "21.5 C", 2, properties=given)
+        assert not (await asyncio.wait_for(bob._wait_for(info.mid), WAIT)).is_failure
+        return await carol.message()
+
+
+async def test_paho_v5_properties_go_through_at_the_lower_qos(
+    server: TestServer, port: int
+) -> None:
+    """What an MQTT 5 publisher gives besides the text reaches an MQTT 5
+    subscriber, with Homer's sender and seq, at the lower of the two QoS."""
+    got = await publish_with_properties(server, port, 1)
+    assert (got.payload, got.qos) == (b"21.5 C", 1)
+    props: Any = got.properties
+    assert props.PayloadFormatIndicator == 1
+    assert (props.ContentType, props.ResponseTopic) == ("text/plain", "rooms/lobby")
+    assert props.CorrelationData == b"\x01\x02"
+    assert 0 < props.MessageExpiryInterval <= 3600
+    user = dict(props.UserProperty)
+    assert (user["sender"], user["room-sensor"]) == ("bob", "hall")
+    assert int(user["seq"]) > 0
+
+
+@pytest.mark.xfail(
+    reason="a message delivered at QoS 0 loses the publisher's message expiry interval"
+    " (the other properties come through; at QoS 1 it comes too)",
+    strict=True,
+)
+async def test_paho_v5_message_expiry_reaches_a_qos_0_subscriber(
+    server: TestServer, port: int
+) -> None:
+    got = await publish_with_properties(server, port, 0)
+    assert (got.payload, got.qos) == (b"21.5 C", 0)
+    props: Any = got.properties
+    assert props.ContentType == "text/plain"
+    assert 0 < getattr(props, "MessageExpiryInterval", 0) <= 3600
+
+
+async def test_paho_shared_subscription_gives_each_message_to_one_member(
+    server: TestServer, port: int
+) -> None:
+    alice = await lobby(server, "bob")
+    async with (
+        paho(port, "bob", version=V5) as first,
+        paho(port, "bob", version=V5) as second,
+    ):
+        # What either member gets, in one queue (at QoS 0: nothing to acknowledge
+        # on the connection it came by).
+        second.messages = first.messages
+        for member in (first, second):
+            await member.connect()
+            codes = await member.subscribe("$share/meters/rooms/lobby", 0)
+            assert [c.value for c in codes] == [0]
+        sent = [f"reading {n}" for n in range(6)]
+        for text in sent:
+            await alice.send("lobby", text)
+        got = await first.texts(len(sent))
+        assert sorted(got) == sorted(sent)  # each once, to one member or the other
+        await first.quiet()
+
+
 @pytest.mark.xfail(
     reason="a persistent session that subscribed but was handed nothing before it left has"
     " no place in the room: on reconnect (session present) what was said meanwhile never"
