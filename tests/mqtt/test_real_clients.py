@@ -159,9 +159,16 @@ class Paho:
         codes: list[ReasonCode] = await asyncio.wait_for(self._wait_for(mid), WAIT)
         return codes
 
-    async def publish(self, topic: str, payload: str, qos: int, retain: bool = False) -> ReasonCode:
+    async def publish(
+        self,
+        topic: str,
+        payload: str,
+        qos: int,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> ReasonCode:
         """Publish; once the QoS flow is over, the reason the server gave (v5)."""
-        info = self.client.publish(topic, payload, qos, retain)
+        info = self.client.publish(topic, payload, qos, retain, properties)
         assert info.rc == 0, info.rc
         rc: ReasonCode = await asyncio.wait_for(self._wait_for(info.mid), WAIT)
         return rc
@@ -369,8 +376,7 @@ async def publish_with_properties(server: TestServer, port: int, qos: int) -> MQ
         given.CorrelationData = b"\x01\x02"
         given.UserProperty = [("room-sensor", "hall")]
         given.MessageExpiryInterval = 3600
-        info = bob.client.publish("rooms/lobby", "21.5 C", 2, properties=given)
-        assert not (await asyncio.wait_for(bob._wait_for(info.mid), WAIT)).is_failure
+        assert not (await bob.publish("rooms/lobby", "21.5 C", 2, properties=given)).is_failure
         return await carol.message()
 
 
