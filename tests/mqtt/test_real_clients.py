@@ -397,11 +397,6 @@ async def test_paho_v5_properties_go_through_at_the_lower_qos(
     assert int(user["seq"]) > 0
 
 
-@pytest.mark.xfail(
-    reason="a message delivered at QoS 0 loses the publisher's message expiry interval"
-    " (the other properties come through; at QoS 1 it comes too)",
-    strict=True,
-)
 async def test_paho_v5_message_expiry_reaches_a_qos_0_subscriber(
     server: TestServer, port: int
 ) -> None:
@@ -435,12 +430,6 @@ async def test_paho_shared_subscription_gives_each_message_to_one_member(
         await first.quiet()
 
 
-@pytest.mark.xfail(
-    reason="a persistent session that subscribed but was handed nothing before it left has"
-    " no place in the room: on reconnect (session present) what was said meanwhile never"
-    " comes, only live messages",
-    strict=True,
-)
 @VERSIONS
 async def test_paho_persistent_session_that_was_handed_nothing_yet_gets_what_it_missed(
     server: TestServer, port: int, version: MQTTProtocolVersion
@@ -462,11 +451,6 @@ async def test_paho_persistent_session_that_was_handed_nothing_yet_gets_what_it_
         assert got == ["while away", "live again"]
 
 
-@pytest.mark.xfail(
-    reason="MQTT 5 with clean start off and a session expiry of 0 (or none) keeps the"
-    " session after the connection ends: the next CONNECT says session present",
-    strict=True,
-)
 async def test_paho_v5_session_with_expiry_zero_ends_with_its_connection(
     server: TestServer, port: int
 ) -> None:
@@ -529,13 +513,6 @@ async def test_paho_v5_direct_messages_on_users_topics(server: TestServer, port:
 # paho across a restart of `homer serve`.
 
 
-@pytest.mark.xfail(
-    reason="a session's place in its rooms is not saved when its connection ends, nor at"
-    " shutdown, only by the periodic save (mqtt.save_interval): stopped sooner after the"
-    " client left, the restarted server has the session and its subscriptions, but what"
-    " was said while the client was away never comes",
-    strict=True,
-)
 @pytest.mark.timeout(90)
 async def test_paho_persistent_session_survives_a_server_restart(tmp_path: Path) -> None:
     """bob's session (3.1.1, clean session off, QoS 1) is kept in the store: what

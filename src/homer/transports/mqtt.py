@@ -127,8 +127,8 @@ class MqttServer:
         self.app = app
         self.config = app.config.mqtt
         # MQTT 3.1 and 3.1.1 write a PUBLISH alike: one format serves both.
-        text, events = TextFormat(4), EventsFormat(4)
-        self.text_formats = {3: text, 4: text, 5: TextFormat(5)}
+        text, events = TextFormat(4, app.clock), EventsFormat(4)
+        self.text_formats = {3: text, 4: text, 5: TextFormat(5, app.clock)}
         self.events_formats = {3: events, 4: events, 5: EventsFormat(5)}
         self.sessions: dict[str, MqttPeer] = {}
         #: (group, filter) -> the connections here that share it.
@@ -729,13 +729,13 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         mqtt_reason = self._disconnect_reason
         if mqtt_reason is None:
             mqtt_reason = _DISCONNECTS.get(code, 0x80)
-            if code == CloseCode.GOING_AWAY and "heartbeat" in reason:
-                mqtt_reason = 0x8D  # keep-alive timeout
         return encode(Disconnect(mqtt_reason, Properties(reason_string=reason[:200])), V5)
 
     def ping(self) -> None:
-        """An MQTT server never pings: the sweep calls this when the keep-alive ran
-        out, and closes the connection right after."""
+        """An MQTT server never pings: the sweep calls this when the client has been
+        silent for one and a half keep-alives, and the client is gone."""
+        if self.connected:
+            self.disconnect(0x8D, "keep-alive timeout")
 
     def _publish_packet(self, flight: Flight, *, dup: bool = False) -> bytes:
         """A ``PUBLISH`` to the client: with a topic alias when it takes them, or

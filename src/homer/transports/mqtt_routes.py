@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -259,16 +260,18 @@ class TextFormat:
     """A room message as a QoS 0 PUBLISH on ``rooms/<room>``: the same bytes for
     every connection of one protocol version with a plain route (the fan-out)."""
 
-    __slots__ = ("version",)
+    __slots__ = ("clock", "version")
 
-    def __init__(self, version: int) -> None:
+    def __init__(self, version: int, clock: Callable[[], float]) -> None:
         self.version = version
+        #: For what is left of a message's expiry when it goes out.
+        self.clock = clock
 
     def render(self, envelope: Envelope) -> bytes:
         text = text_of(envelope)
         if text is None:
             return b""  # not on a text topic: a join, an edit, a reaction
-        props = carried(envelope) if self.version == V5 else None
+        props = carried(envelope, self.clock()) if self.version == V5 else None
         return publish_bytes(
             ROOMS + (envelope.room or ""), text.encode(), self.version, properties=props
         )
