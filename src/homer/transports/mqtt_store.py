@@ -5,8 +5,10 @@ retained messages. Both are shared by every node of a deployment."""
 from __future__ import annotations
 
 import base64
+import logging
 from typing import TYPE_CHECKING, Any, Final
 
+from homer.errors import HomerError
 from homer.protocol.mqtt import Properties
 from homer.protocol.mqtt_topics import matches
 from homer.transports.mqtt_routes import props_from_json, props_to_json
@@ -22,6 +24,8 @@ __all__ = [
     "retained_for",
     "save_session",
 ]
+
+log = logging.getLogger("homer.mqtt")
 
 SESSIONS: Final = "mqtt-session:"
 RETAINED: Final = "mqtt-retained:"
@@ -39,7 +43,12 @@ async def load_session(app: Homer, key: str) -> dict[str, Any] | None:
 
 
 async def save_session(app: Homer, key: str, data: dict[str, Any], expiry: float) -> None:
-    await app.store.put_session(key, data, app.clock() + expiry)
+    """Keep a session's state; a store that fails is logged (the session's last
+    saved state stands, and a reconnection resumes from there)."""
+    try:
+        await app.store.put_session(key, data, app.clock() + expiry)
+    except HomerError as exc:
+        log.warning("MQTT session not saved: %s", exc.message, extra={"session": key[:200]})
 
 
 async def forget_session(app: Homer, key: str) -> None:
