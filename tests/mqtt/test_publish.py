@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -201,3 +202,22 @@ async def test_more_unanswered_publishes_than_the_receive_maximum_disconnect(
         got = await bob.closed()
         assert isinstance(got[-1], Disconnect)
         assert got[-1].reason == 0x93
+
+
+async def test_a_burst_keeps_its_order_while_commits_overlap(server: TestServer, port: int) -> None:
+    alice = await server.client("alice")
+    await alice.create("lobby")
+    pauses = iter([0.02, 0.0, 0.01, 0.0, 0.03] * 10)
+
+    async def uneven(draft: object) -> None:
+        await asyncio.sleep(next(pauses, 0.0))  # checks that take their time, unevenly
+
+    server.app.before_send(uneven)
+    bob, _ = await MqttClient.connected(port, "bob", version=V5)
+    await bob.publish("rooms/lobby", "first", 1)  # joins the room
+    burst = [Publish("rooms/lobby", f"m{n}".encode(), n % 2, packet_id=n + 1) for n in range(30)]
+    bob.writer.write(b"".join(encode(packet, V5) for packet in burst))
+    acks = [await bob.answer(PubAck) for _ in range(15)]
+    assert [ack.packet_id for ack in acks] == [n + 1 for n in range(30) if n % 2]
+    texts = [e.body["text"] for e in await alice.history("lobby", limit=100) if e.kind == "msg"]
+    assert texts == ["first"] + [f"m{n}" for n in range(30)]

@@ -9,7 +9,9 @@ skip.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +33,14 @@ from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
 from homer.store.records import Appended, MessageRecord, NewMessage
 
-__all__ = ["Attachments", "Draft", "MessageService", "Resumed", "check_cid"]
+__all__ = ["QUEUED", "Attachments", "Draft", "MessageService", "Resumed", "check_cid"]
+
+#: Set, in the context of a send, by a caller that sends several messages one
+#: after another without waiting for each to be stored (the MQTT listener): the
+#: send resolves it once the message has its place in the writer's queue, so
+#: that the caller's next message cannot overtake it, while the commit is still
+#: to come.
+QUEUED: ContextVar[asyncio.Future[None] | None] = ContextVar("homer_send_queued", default=None)
 
 
 @dataclass(slots=True)
@@ -152,7 +161,7 @@ class MessageService:
             if self.files is None:
                 raise InvalidInput("this server keeps no files")
             body["files"] = await self.files.attach(user, files, room_id)
-        appended = await self.writer.append(
+        stored = self.writer.append(
             NewMessage(
                 room_id=room_id,
                 id=message_id(),
@@ -163,6 +172,10 @@ class MessageService:
                 body=body,
             )
         )
+        queued = QUEUED.get()
+        if queued is not None and not queued.done():
+            queued.set_result(None)
+        appended = await stored
         message = appended.message
         if not appended.duplicate:
             if mentioned is not None:

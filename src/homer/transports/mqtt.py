@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import contextvars
 import hashlib
 import logging
 import secrets
@@ -28,6 +29,7 @@ from homer.core.session import CloseCode
 from homer.errors import BrokerError, HomerError, RateLimited
 from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
+from homer.messaging.messages import QUEUED
 from homer.protocol.envelope import Envelope
 from homer.protocol.lifecycle import Timeouts
 from homer.protocol.mqtt import (
@@ -96,6 +98,8 @@ log = logging.getLogger("homer.mqtt")
 #: Packets waiting for their turn past which the connection stops reading.
 _QUEUE_HIGH: Final = 500
 _QUEUE_LOW: Final = 50
+#: Room messages of one connection that may wait for their commit at once.
+_PIPELINED: Final = 100
 #: The longest client id taken.
 _CLIENT_ID_MAX: Final = 256
 #: MQTT 5 reason codes Homer's errors become (docs/topics/mqtt.md).
@@ -300,6 +304,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     """One MQTT connection, connected (``CONNACK`` sent) or not."""
 
     __slots__ = (
+        "_answers",
         "_disconnect_reason",
         "_handed_over",
         "_held",
@@ -394,6 +399,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self._disconnect_reason: int | None = None
         #: QoS 1 and 2 publishes received and not answered yet (MQTT 5).
         self._unanswered = 0
+        #: Room messages on their way to the store, in packet order, with what
+        #: their acknowledgement needs.
+        self._answers: deque[tuple[asyncio.Task[tuple[int, str]], Publish, str]] = deque()
         #: Reason strings in acknowledgements (MQTT 5's request problem information).
         self.problems = True
 
@@ -474,11 +482,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     async def _run(self, packet: Any) -> None:
         kind = type(packet)
         if kind is Publish:
-            try:
-                await self._publish(packet)
-            finally:
-                if packet.qos and self.version == V5:
-                    self._unanswered -= 1
+            await self._publish(packet)
         elif kind is PubRel:
             self._released(packet)
         elif kind is Subscribe:
@@ -1017,15 +1021,63 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             return
         qos, pid = packet.qos, packet.packet_id or 0
         if qos == 2 and pid in self.qos2_in:  # sent again before PUBREL: stored already
+            self._unanswered -= 1
             self._write(encode(PubRec(pid), self.version))
             return
-        reason, why = 0, ""
+        if qos == 2 or packet.retain or target_of(topic).kind not in ("room", "user"):
+            # One at a time, after what went before: QoS 2's duplicates are told
+            # apart by packet id once stored, a retained message is kept in order.
+            await self._settle()
+            self._answer(packet, topic, await self._attempt(topic, packet))
+            return
+        # A room message at QoS 0 or 1: the next packet is read as soon as this one
+        # has its place in the room's order, and the commits of several overlap
+        # (one transaction, one write to each subscriber for them all); the
+        # acknowledgements still go out in order, each once its message is stored.
+        loop = asyncio.get_running_loop()
+        queued: asyncio.Future[None] = loop.create_future()
+        context = contextvars.copy_context()
+        context.run(QUEUED.set, queued)
+        attempt = loop.create_task(self._attempt(topic, packet), context=context)
+        self._answers.append((attempt, packet, topic))
+        attempt.add_done_callback(self._answered)
+        self.app.spawn(attempt)  # a node stopping waits for it
+        await asyncio.wait((queued, attempt), return_when=asyncio.FIRST_COMPLETED)
+        if len(self._answers) > _PIPELINED:
+            await asyncio.wait((self._answers[0][0],))
+
+    async def _attempt(self, topic: str, packet: Publish) -> tuple[int, str]:
+        """Store (or pass on) a message: 0, or the reason code and why not."""
         try:
             await self._publish_to(topic, packet)
         except HomerError as exc:
-            reason, why = _REASONS.get(exc.code.value, 0x80), exc.message
+            return _REASONS.get(exc.code.value, 0x80), exc.message
         except _Refused as exc:
-            reason, why = exc.reason, exc.text
+            return exc.reason, exc.text
+        return 0, ""
+
+    def _answered(self, _: object = None) -> None:
+        """The acknowledgements of the messages stored so far, in packet order."""
+        answers = self._answers
+        while answers and answers[0][0].done():
+            attempt, packet, topic = answers.popleft()
+            if attempt.cancelled():
+                continue
+            self._answer(packet, topic, attempt.result())
+
+    async def _settle(self) -> None:
+        """Wait until every earlier message is answered."""
+        while self._answers:
+            await asyncio.wait((self._answers[-1][0],))
+            self._answered()
+
+    def _answer(self, packet: Publish, topic: str, outcome: tuple[int, str]) -> None:
+        """The acknowledgement of a client's message, or the end of a connection
+        that cannot be told it was refused."""
+        qos, pid = packet.qos, packet.packet_id or 0
+        if qos and self.version == V5:
+            self._unanswered -= 1
+        reason, why = outcome
         if reason and (qos == 0 or self.version != V5):
             # MQTT 3.1.1 and QoS 0 have no refusal to send back: the connection
             # closes, with the reason in MQTT 5's DISCONNECT (and the server's log).
