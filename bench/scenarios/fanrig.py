@@ -72,11 +72,18 @@ class FanRig:
 
     ``name`` is the scenario's, for its log lines and errors; the systems are
     measured and reported in the order they were opened. ``client``: the subscriber
-    processes' kind (a :class:`TransportClient` or a subclass).
+    processes' kind (a :class:`TransportClient` or a subclass); ``publisher``: the
+    publisher's (a :class:`Client` or a subclass).
     """
 
     def __init__(
-        self, lab: Lab, name: str, n: int, quick: bool, client: type[Client] = TransportClient
+        self,
+        lab: Lab,
+        name: str,
+        n: int,
+        quick: bool,
+        client: type[Client] = TransportClient,
+        publisher: type[Client] = Client,
     ) -> None:
         self.name = name
         self.n = n
@@ -84,7 +91,7 @@ class FanRig:
         self.paced_rounds = 1 if quick else 3
         self.paced_seconds = 1.2 if quick else 3.0
         self.subscribers = [lab.client(client) for _ in range(2)]
-        self.publisher: Client = lab.client()
+        self.publisher: Client = lab.client(publisher)
         self.systems: dict[str, System] = {}
         #: System -> the publisher's connection that sends to its room.
         self.conns: dict[str, int] = {}
@@ -141,13 +148,28 @@ class FanRig:
         log(f"{self.name}: {system}: {n} open")
 
     def connect(
-        self, systems: Iterable[str], server: Server, kind: str, tokens: list[str], **options: Any
+        self,
+        systems: Iterable[str],
+        server: Server,
+        kind: str,
+        tokens: list[str],
+        *,
+        port: int | None = None,
+        **options: Any,
     ) -> None:
-        """One publisher connection to ``server`` (``options`` to the client's ``open``),
-        sending to the rooms of ``systems``."""
-        first = self.publisher.call(
-            "open", kind=kind, host=server.host, port=server.port, tokens=tokens, **options
-        )["first"]
+        """One publisher connection to ``server`` (at ``port`` if given; ``options`` to
+        the client's ``open``), sending to the rooms of ``systems``."""
+        opened = self.publisher.call(
+            "open",
+            kind=kind,
+            host=server.host,
+            port=server.port if port is None else port,
+            tokens=tokens,
+            **options,
+        )
+        if opened["failed"]:
+            raise RuntimeError(f"{self.name}: the publisher failed to connect: {opened}")
+        first = opened["first"]
         for system in systems:
             self.conns[system] = first
 

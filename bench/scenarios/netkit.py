@@ -215,6 +215,8 @@ class HomerServer(Server):
     tcp_port: int | None = None
     #: The IRC port, when the server was started with ``irc=True``.
     irc_port: int | None = None
+    #: The MQTT port, when the server was started with ``mqtt=True``.
+    mqtt_port: int | None = None
 
     def __init__(
         self,
@@ -225,6 +227,7 @@ class HomerServer(Server):
         *,
         tcp: bool = False,
         irc: bool = False,
+        mqtt: bool = False,
     ) -> None:
         environ = {**os.environ, **HOMER_ENV, **(env or {})}
         #: What runs ``homer``: a wrapper script for diagnosis may stand in, also
@@ -239,14 +242,16 @@ class HomerServer(Server):
             argv += ["--tcp-port", "0"]
         if irc:
             argv += ["--irc-port", "0"]
+        if mqtt:
+            argv += ["--mqtt-port", "0"]
         self._launch(
             [*argv, "--data-dir", str(data_dir)], log, "listening on http://", self._ports, environ
         )
 
     def _ports(self, line: str) -> int:
-        """The HTTP port from ``homer serve``'s announcement; the raw TCP and IRC ports
-        too, if any (``..., raw TCP on 127.0.0.1:PORT, IRC on 127.0.0.1:PORT); data in
-        ...``)."""
+        """The HTTP port from ``homer serve``'s announcement; the raw TCP, IRC and MQTT
+        ports too, if any (``..., raw TCP on 127.0.0.1:PORT, IRC on 127.0.0.1:PORT, MQTT
+        on 127.0.0.1:PORT); data in ...``)."""
 
         def port_after(words: str) -> int | None:
             if words not in line:
@@ -256,6 +261,7 @@ class HomerServer(Server):
 
         self.tcp_port = port_after("raw TCP on ")
         self.irc_port = port_after(", IRC on ")
+        self.mqtt_port = port_after(", MQTT on ")
         return int(line.split("listening on http://", 1)[1].split()[0].rsplit(":", 1)[1])
 
     def metrics(self) -> dict[str, float]:
@@ -555,12 +561,15 @@ class Lab:
         *,
         tcp: bool = False,
         irc: bool = False,
+        mqtt: bool = False,
     ) -> HomerServer:
         """``homer serve`` on a copy of ``template``; ``tcp``: raw TCP on a port of its own,
-        ``irc``: IRC on another."""
+        ``irc``: IRC on another, ``mqtt``: MQTT on another."""
         data = self._next("homer-data")
         shutil.copytree(template.path, data)
-        server = HomerServer(data, self._next("homer.log"), env, launcher, tcp=tcp, irc=irc)
+        server = HomerServer(
+            data, self._next("homer.log"), env, launcher, tcp=tcp, irc=irc, mqtt=mqtt
+        )
         self.servers.append(server)
         return server
 
