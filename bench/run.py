@@ -1,9 +1,9 @@
 """Homer's benchmarks: ``python bench/run.py [--quick] [--json PATH] [--only NAME ...]``.
 
 Each scenario measures Homer and a baseline in the same run (python-socketio;
-Mosquitto too in ``fanout`` and ``small_rooms``) and reports medians; on a
-small, noisy machine the ratio is the figure to trust, not a lone absolute
-number. Records are ``{"scenario", "system", "metric",
+Mosquitto too in ``fanout``, ``small_rooms`` and the ``mqtt_`` ones) and reports
+medians; on a small, noisy machine the ratio is the figure to trust, not a lone
+absolute number. Records are ``{"scenario", "system", "metric",
 "value", "unit"}``; ``--json`` writes them as a JSON array. A scenario module
 with a ``summary(records)`` function also gets its own table after the common
 one. ``--quick`` finishes in under a minute.
@@ -33,8 +33,10 @@ SCENARIOS = [
     "idle",
     "fanout",
     "small_rooms",
+    "mqtt_small_rooms",
     "transports",
     "irc_fanout",
+    "mqtt_fanout",
     "asgi",
     "slowloris",
     "stall",
