@@ -39,23 +39,20 @@ subscriber (for Homer: the login, the session, the subscription), and
 ``homer-mqtt`` / ``mosquitto``; the goal for CPU per delivery at QoS 0 is at
 most 1.0. ``ratio_ws`` rows are ``homer-mqtt`` / ``homer-ws``.
 
-Figures on a shared 2-core machine: at N = 1,000, ``homer-mqtt`` 4.68 us of
-CPU per delivery, ``mosquitto`` 5.20 (ratio 0.90; 0.975 in a run while the
-machine was busier), ``homer-ws`` 0.50; with ``--quick`` (N = 200) 5.60
-against 3.30 (1.70), Homer's cost per message (its checks, its commit) being
-spread over fewer deliveries.
+Figures on a shared 2-core machine: at N = 1,000, ``homer-mqtt`` 4.20 us of
+CPU per delivery, ``mosquitto`` 5.90 (ratio 0.71), ``homer-ws`` 0.58; with
+``--quick`` (N = 200) 5.90 against 4.10 (1.44), Homer's cost per message (its
+checks, its commit) being spread over fewer deliveries.
 
-Where Homer's time goes (py-spy at N = 1,000, 4.7-5.1 us per delivery): about
-70% in ``write(2)``, one per delivery. ``MqttPeer.push`` writes each delivery
-on its own, and a connection's ``PUBLISH`` packets are handled one after
-another, each awaited until it is durable, so at QoS 0 too every group commit
-holds one message (997 commits and 1,001,000 ``push`` calls for 1,000
-messages to 1,001 subscribers), where the same publisher over WebSocket, 50
-sends in flight, fills a commit with some 20 (51 commits, 42,042
-``push_many`` calls: a write per subscriber per batch). Of the rest,
-``MqttPeer._deliver`` takes about 10% (``text_of`` and ``Route.plain`` per
-delivery, the room's position kept per delivery), ``FramedSender._writable``
-4%, the store 3%.
+Where Homer's time goes (py-spy at N = 1,000, 4.1-4.6 us per delivery): about
+72% in ``write(2)``, one per delivery, in ``MqttPeer.push``. A connection's
+``PUBLISH`` packets are handled one after another, each awaited until it is
+durable, so at QoS 0 too every group commit holds one message (1,000 commits
+and 1,001,000 ``push`` calls for 1,000 messages to 1,001 subscribers), where
+the same publisher over WebSocket, 50 sends in flight, fills a commit with
+some 20 (51 commits, 42,042 ``push_many`` calls: a write per subscriber per
+batch). The rest: ``push``'s own lines about 7%, ``FramedSender._writable``
+5%, the store 6%, the hub's loop 2%; 3.2 Python calls per delivery (cProfile).
 
 Run it: ``python bench/run.py --only mqtt_fanout`` (``--quick`` for a short run;
 ``BENCH_MQTT_N`` sets another N, e.g. 50 for a smoke run).

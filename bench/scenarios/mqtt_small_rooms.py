@@ -43,19 +43,20 @@ Two phases per round and system, as in ``small_rooms``:
 ``homer-ws``. ``--quick`` sends fewer messages in fewer rounds.
 
 Figures on a shared 2-core machine (full run): CPU per message in the burst,
-``homer-mqtt`` 176 us, ``mosquitto`` 15.5, ``homer-ws`` 78 (ratio 11.4, and
-2.26 to Homer's WebSocket); paced, 187, 25.5 and 179 (7.3 and 1.05): paced,
+``homer-mqtt`` 183 us, ``mosquitto`` 17.5, ``homer-ws`` 82 (ratio 10.5, and
+2.25 to Homer's WebSocket); paced, 192, 28.5 and 187 (6.7 and 1.03): paced,
 a commit holds few messages whatever the transport. Acknowledged messages a
-second in the burst: 5,355, 57,177 and 12,436.
+second in the burst: 5,222, 47,194 and 11,506.
 
 Where Homer's time goes over MQTT (py-spy and cProfile, 120,000 messages):
-the SQLite commit about 38%; ``FramedSender._write`` 8%, a write of its own
-for each ``PUBACK`` (120,000) where a WebSocket sender's echo and ack leave in
-one corked write; ``MqttPeer.push_many`` 6%, called once per message
-(119,998) where WebSocket needs 30,020, as a connection's publishes are stored
-one after another so a commit holds one of each member's 4-8 in flight;
-``PacketReader`` 7% (three packets decoded per message: the ``PUBLISH`` and two
-``PUBACK``s); 299 Python calls per message against WebSocket's 181.
+the SQLite commit about 34%; the chain from ``MqttPeer._work`` to the
+writer 11%; ``PacketReader`` 7% (three packets decoded per message: the
+``PUBLISH`` and two ``PUBACK``s); ``FramedSender._write`` 5%, a write of its
+own for each ``PUBACK`` (120,000) where a WebSocket sender's echo and ack
+leave in one corked write; ``MqttPeer.push_many`` 5%, called about once per
+message (119,520) where WebSocket needs 30,020, as a connection's publishes
+are stored one after another, so a commit holds one of each member's 4-8 in
+flight; 301 Python calls per message.
 """
 
 from __future__ import annotations
