@@ -33,7 +33,7 @@ from homer.protocol.envelope import Envelope
 from homer.store.ports import Store
 from homer.store.records import Appended, MessageRecord, NewMessage
 
-__all__ = ["QUEUED", "Attachments", "Draft", "MessageService", "Resumed", "check_cid"]
+__all__ = ["AFTER", "QUEUED", "Attachments", "Draft", "MessageService", "Resumed", "check_cid"]
 
 #: Set, in the context of a send, by a caller that sends several messages one
 #: after another without waiting for each to be stored (the MQTT listener): the
@@ -41,6 +41,10 @@ __all__ = ["QUEUED", "Attachments", "Draft", "MessageService", "Resumed", "check
 #: that the caller's next message cannot overtake it, while the commit is still
 #: to come.
 QUEUED: ContextVar[asyncio.Future[None] | None] = ContextVar("homer_send_queued", default=None)
+#: Set with it: the previous send's ``QUEUED``, which this send waits for before it
+#: takes its place, so that several sends started at once keep their order
+#: whatever their checks wait for (the caller resolves it if that send fails).
+AFTER: ContextVar[asyncio.Future[None] | None] = ContextVar("homer_send_after", default=None)
 
 
 @dataclass(slots=True)
@@ -161,6 +165,9 @@ class MessageService:
             if self.files is None:
                 raise InvalidInput("this server keeps no files")
             body["files"] = await self.files.attach(user, files, room_id)
+        previous = AFTER.get()
+        if previous is not None and not previous.done():
+            await previous  # the caller's previous message takes its place first
         stored = self.writer.append(
             NewMessage(
                 room_id=room_id,

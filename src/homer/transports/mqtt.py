@@ -29,7 +29,7 @@ from homer.core.session import CloseCode
 from homer.errors import BrokerError, HomerError, RateLimited
 from homer.identity.accounts import User
 from homer.messaging.hub import Outgoing
-from homer.messaging.messages import QUEUED
+from homer.messaging.messages import AFTER, QUEUED
 from homer.protocol.envelope import Envelope
 from homer.protocol.lifecycle import Timeouts
 from homer.protocol.mqtt import (
@@ -308,6 +308,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "_disconnect_reason",
         "_handed_over",
         "_held",
+        "_last_queued",
         "_next_pid",
         "_paused",
         "_queue",
@@ -402,6 +403,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         #: Room messages on their way to the store, in packet order, with what
         #: their acknowledgement needs.
         self._answers: deque[tuple[asyncio.Task[tuple[int, str]], Publish, str]] = deque()
+        #: The last of them to take its place in the room's order (or ``None``).
+        self._last_queued: asyncio.Future[None] | None = None
         #: Reason strings in acknowledgements (MQTT 5's request problem information).
         self.problems = True
 
@@ -1024,29 +1027,41 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             self._unanswered -= 1
             self._write(encode(PubRec(pid), self.version))
             return
-        if qos == 2 or packet.retain or target_of(topic).kind not in ("room", "user"):
+        target = target_of(topic)
+        session = self.session
+        if (
+            qos == 2
+            or packet.retain
+            or target.kind not in ("room", "user")
+            or (target.kind == "room" and session is not None and target.name not in session.rooms)
+        ):
             # One at a time, after what went before: QoS 2's duplicates are told
-            # apart by packet id once stored, a retained message is kept in order.
+            # apart by packet id once stored, a retained message is kept in order,
+            # a room is joined once.
             await self._settle()
             self._answer(packet, topic, await self._attempt(topic, packet))
             return
-        # A room message at QoS 0 or 1: the next packet is read as soon as this one
-        # has its place in the room's order, and the commits of several overlap
-        # (one transaction, one write to each subscriber for them all); the
-        # acknowledgements still go out in order, each once its message is stored.
+        # A room message at QoS 0 or 1 starts at once: each takes its place in the
+        # room's order after the one before it (messages.AFTER), whatever its checks
+        # wait for, so the messages of one read are one commit and one write to
+        # each subscriber; the acknowledgements go out in order, each once its
+        # message is stored.
         loop = asyncio.get_running_loop()
         queued: asyncio.Future[None] = loop.create_future()
         context = contextvars.copy_context()
         context.run(QUEUED.set, queued)
-        attempt = loop.create_task(self._attempt(topic, packet), context=context)
+        context.run(AFTER.set, self._last_queued)
+        self._last_queued = queued
+        attempt = loop.create_task(self._attempt(topic, packet, queued), context=context)
         self._answers.append((attempt, packet, topic))
         attempt.add_done_callback(self._answered)
         self.app.spawn(attempt)  # a node stopping waits for it
-        await asyncio.wait((queued, attempt), return_when=asyncio.FIRST_COMPLETED)
         if len(self._answers) > _PIPELINED:
             await asyncio.wait((self._answers[0][0],))
 
-    async def _attempt(self, topic: str, packet: Publish) -> tuple[int, str]:
+    async def _attempt(
+        self, topic: str, packet: Publish, queued: asyncio.Future[None] | None = None
+    ) -> tuple[int, str]:
         """Store (or pass on) a message: 0, or the reason code and why not."""
         try:
             await self._publish_to(topic, packet)
@@ -1054,6 +1069,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             return _REASONS.get(exc.code.value, 0x80), exc.message
         except _Refused as exc:
             return exc.reason, exc.text
+        finally:
+            if queued is not None and not queued.done():
+                queued.set_result(None)  # refused before its place: the next goes on
         return 0, ""
 
     def _answered(self, _: object = None) -> None:
@@ -1070,6 +1088,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         while self._answers:
             await asyncio.wait((self._answers[-1][0],))
             self._answered()
+        self._last_queued = None
 
     def _answer(self, packet: Publish, topic: str, outcome: tuple[int, str]) -> None:
         """The acknowledgement of a client's message, or the end of a connection
