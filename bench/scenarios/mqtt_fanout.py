@@ -39,20 +39,19 @@ subscriber (for Homer: the login, the session, the subscription), and
 ``homer-mqtt`` / ``mosquitto``; the goal for CPU per delivery at QoS 0 is at
 most 1.0. ``ratio_ws`` rows are ``homer-mqtt`` / ``homer-ws``.
 
-Figures on a shared 2-core machine: at N = 1,000, ``homer-mqtt`` 4.20 us of
-CPU per delivery, ``mosquitto`` 5.90 (ratio 0.71), ``homer-ws`` 0.58; with
-``--quick`` (N = 200) 5.90 against 4.10 (1.44), Homer's cost per message (its
-checks, its commit) being spread over fewer deliveries.
+Figures on a shared 2-core machine: at N = 1,000, ``homer-mqtt`` 0.94 us of
+CPU per delivery, ``mosquitto`` 5.70 (ratio 0.165), ``homer-ws`` 0.54; with
+``--quick`` (N = 200) 0.90 against 3.60 (0.25). Paced at 5,000 deliveries a
+second, where nothing is left to batch, the ratio was 1.33 (1.14 in another
+run): one write per delivery on both sides, and Homer's commit per message.
 
-Where Homer's time goes (py-spy at N = 1,000, 4.1-4.6 us per delivery): about
-72% in ``write(2)``, one per delivery, in ``MqttPeer.push``. A connection's
-``PUBLISH`` packets are handled one after another, each awaited until it is
-durable, so at QoS 0 too every group commit holds one message (1,000 commits
-and 1,001,000 ``push`` calls for 1,000 messages to 1,001 subscribers), where
-the same publisher over WebSocket, 50 sends in flight, fills a commit with
-some 20 (51 commits, 42,042 ``push_many`` calls: a write per subscriber per
-batch). The rest: ``push``'s own lines about 7%, ``FramedSender._writable``
-5%, the store 6%, the hub's loop 2%; 3.2 Python calls per delivery (cProfile).
+Where Homer's time goes: before a connection's room messages were pipelined
+(each took its place in the room's order, then the next packet was read),
+every ``PUBLISH`` was awaited until durable, so each commit held one message
+and each delivery was a ``write(2)`` of its own: 4.2 us per delivery, 72% of
+it in ``write``, 1,000 commits for 1,000 messages. Pipelined, the messages of
+one read are one commit and one write to each subscriber (10 commits for
+1,000 messages sent in one write), as the WebSocket publisher's are.
 
 Run it: ``python bench/run.py --only mqtt_fanout`` (``--quick`` for a short run;
 ``BENCH_MQTT_N`` sets another N, e.g. 50 for a smoke run).

@@ -43,20 +43,20 @@ Two phases per round and system, as in ``small_rooms``:
 ``homer-ws``. ``--quick`` sends fewer messages in fewer rounds.
 
 Figures on a shared 2-core machine (full run): CPU per message in the burst,
-``homer-mqtt`` 183 us, ``mosquitto`` 17.5, ``homer-ws`` 82 (ratio 10.5, and
-2.25 to Homer's WebSocket); paced, 192, 28.5 and 187 (6.7 and 1.03): paced,
-a commit holds few messages whatever the transport. Acknowledged messages a
-second in the burst: 5,222, 47,194 and 11,506.
+``homer-mqtt`` 111 us, ``mosquitto`` 16.2, ``homer-ws`` 77 (ratio 6.9, and
+1.44 to Homer's WebSocket); paced, 191, 26 and 184 (7.3 and 1.04): paced, a
+commit holds few messages whatever the transport. Acknowledged messages a
+second in the burst: 8,842, 54,722 and 12,558. Homer stores every message
+durably and Mosquitto nothing: the gap is Homer's cost per message, the same
+over WebSocket.
 
-Where Homer's time goes over MQTT (py-spy and cProfile, 120,000 messages):
-the SQLite commit about 34%; the chain from ``MqttPeer._work`` to the
-writer 11%; ``PacketReader`` 7% (three packets decoded per message: the
+Where Homer's time goes over MQTT (py-spy and cProfile, 120,000 messages, when
+each ``PUBLISH`` still waited for its commit before the next was read: 183 us
+in the burst): the SQLite commit about 34%; the chain from ``MqttPeer._work``
+to the writer 11%; ``PacketReader`` 7% (three packets decoded per message: the
 ``PUBLISH`` and two ``PUBACK``s); ``FramedSender._write`` 5%, a write of its
-own for each ``PUBACK`` (120,000) where a WebSocket sender's echo and ack
-leave in one corked write; ``MqttPeer.push_many`` 5%, called about once per
-message (119,520) where WebSocket needs 30,020, as a connection's publishes
-are stored one after another, so a commit holds one of each member's 4-8 in
-flight; 301 Python calls per message.
+own for each ``PUBACK`` where a WebSocket sender's echo and ack leave in one
+corked write; 301 Python calls per message.
 """
 
 from __future__ import annotations
