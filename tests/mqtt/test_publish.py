@@ -106,12 +106,19 @@ async def test_a_dm_both_ways(server: TestServer, port: int) -> None:
         event = await alice.next_event("msg")
     assert event.body["text"] == "psst"
     assert event.sender == "bob"
+    got_room = event.room
     await alice.send(event.room, "hi back")
     mine = await bob.received()  # the DM bob sent, on his own topic
     assert (mine.topic, mine.payload) == ("users/bob", b"psst")
     got = await bob.received()
     assert (got.topic, got.payload) == ("users/bob", b"hi back")
     assert ("sender", "alice") in got.properties.user_properties
+    await bob.publish("users/ALICE", "again", 1)  # the same DM, whatever the case
+    event = await alice.next_event("msg")
+    while event.kind != "msg" or event.sender != "bob":
+        event = await alice.next_event("msg")
+    assert event.body["text"] == "again"
+    assert event.room == got_room
 
 
 async def test_publishing_into_a_public_room_joins_it(server: TestServer, port: int) -> None:

@@ -323,6 +323,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "cid_serial",
         "client_id",
         "connected",
+        "dm_rooms",
         "dms",
         "epochs",
         "expiry",
@@ -363,8 +364,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.plans: dict[str, tuple[Route, ...]] = {}
         #: Rooms whose one route is a plain text one: the shared bytes (:meth:`push`).
         self.fast: set[str] = set()
-        #: DM room -> the other user's name.
+        #: DM room -> the other user's name, and back (by name key).
         self.dms: dict[str, str] = {}
+        self.dm_rooms: dict[str, str] = {}
         #: Room -> its epoch (from the welcome and ``joined``), for positions.
         self.epochs: dict[str, int] = {}
         #: Room -> the last seq handed to the client (a persistent session's place).
@@ -652,6 +654,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             others = [u for u in users if name_key(u) != me] or users[:1]
             if others:
                 self.dms[room] = others[0]
+                self.dm_rooms[name_key(others[0])] = room
         self.plans.pop(room, None)
         self.fast.discard(room)
 
@@ -1178,6 +1181,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         """The room a publish to ``target`` goes to: a room the user is in (a public
         one is joined, as IRC's ``JOIN`` does), or the DM with a user."""
         if target.kind == "user":
+            known = self.dm_rooms.get(name_key(target.name))
+            if known is not None:  # a DM this connection knows already
+                return known
             info = await self.op("dm", user=target.name)
             return str(info["id"])
         room = str(target.name)
