@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from homer.protocol.mqtt import V5, V311, PingReq, PingResp
+from homer.protocol.mqtt import V5, V311, Disconnect, PingReq, PingResp
 from tests.cluster.nodes import PASSWORD, cluster
 from tests.cluster.test_rich import heard
 from tests.mqtt.client import MqttClient
@@ -93,6 +93,20 @@ async def test_mqtt_and_websocket_across_nodes(
             assert (kept.payload, kept.retain) == (b"open", True)
             for client in (again, publisher, late):
                 await client.close()
+
+            # A session taken up on the other node is closed on the first.
+            here, _ = await MqttClient.connected(
+                first.mqtt_port, "dev", version=V5, client_id="t", password=PASSWORD
+            )
+            there, _ = await MqttClient.connected(
+                second.mqtt_port, "dev", version=V5, client_id="t", password=PASSWORD
+            )
+            got = await here.closed()
+            assert isinstance(got[-1], Disconnect)
+            assert got[-1].reason == 0x8E
+            there.send(PingReq())
+            await there.expect(PingResp)
+            await there.close()
         finally:
             await ann.close()
             await dev.close()

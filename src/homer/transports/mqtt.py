@@ -180,13 +180,18 @@ class MqttServer:
             return False
         return permission == "" or self.app.identity.authorizer.can(user, permission)
 
+    def follow(self) -> None:
+        """Take MQTT's own traffic between nodes (``mqtt``: free topics' messages,
+        session takeovers) from the first connection on."""
+        if not self._bound:
+            self._bound = True
+            self.app.key_listeners["mqtt"] = self._delivered
+            self.app.broker.bind("mqtt")
+
     def follow_free(self, peer: MqttPeer, on: bool) -> None:
         if on:
             self.free_peers.add(peer)
-            if not self._bound:
-                self._bound = True
-                self.app.key_listeners["mqtt"] = self._free_delivered
-                self.app.broker.bind("mqtt")
+            self.follow()
         else:
             self.free_peers.discard(peer)
 
@@ -194,8 +199,25 @@ class MqttServer:
         """Pass a free topic's message to every node's subscribers (not stored)."""
         await self.app.broker.publish("mqtt", Envelope(op="mqtt", body=message.to_json()))
 
-    def _free_delivered(self, ident: str, envelope: Envelope) -> None:
-        message = FreeMessage.from_json(envelope.body)
+    async def taking_over(self, key: str, peer: MqttPeer) -> None:
+        """Tell the other nodes that ``peer`` has the session ``key`` now: a
+        connection of it there is closed (the session is this node's now)."""
+        self.follow()
+        body = {"key": key, "conn": peer.conn_id}
+        try:
+            await self.app.broker.publish("mqtt", Envelope(op="mqtt_takeover", body=body))
+        except BrokerError as exc:  # the other nodes' keep-alives settle it
+            log.warning("MQTT takeover not announced: %s", exc.message)
+
+    def _delivered(self, ident: str, envelope: Envelope) -> None:
+        body = envelope.body
+        if envelope.op == "mqtt_takeover":
+            if isinstance(body, dict):
+                peer = self.sessions.get(str(body.get("key")))
+                if peer is not None and peer.conn_id != body.get("conn"):
+                    peer.hand_over()
+            return
+        message = FreeMessage.from_json(body)
         if message is None:
             return
         for peer in list(self.free_peers):
@@ -322,6 +344,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "cid_prefix",
         "cid_serial",
         "client_id",
+        "conn_id",
         "connected",
         "dm_rooms",
         "dms",
@@ -356,6 +379,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.client_id = ""
         #: The session's key in the store (``None`` until connected).
         self.key: str | None = None
+        #: This connection among every node's: a takeover names the one it keeps.
+        self.conn_id = secrets.token_hex(8)
         #: Seconds the session outlives the connection (0: it ends with it).
         self.expiry = 0
         self.connected = False
@@ -606,6 +631,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.expiry = expiry
         self.will = packet.will
         server.sessions[key] = self
+        await server.taking_over(key, self)
         ack_props = Properties()
         if v5:
             ack_props.receive_maximum = config.receive_maximum
