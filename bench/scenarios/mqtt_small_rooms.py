@@ -43,12 +43,14 @@ Two phases per round and system, as in ``small_rooms``:
 ``homer-ws``. ``--quick`` sends fewer messages in fewer rounds.
 
 Figures on a shared 2-core machine (full run): CPU per message in the burst,
-``homer-mqtt`` 111 us, ``mosquitto`` 16.2, ``homer-ws`` 77 (ratio 6.9, and
-1.44 to Homer's WebSocket); paced, 191, 26 and 184 (7.3 and 1.04): paced, a
+``homer-mqtt`` 96 us, ``mosquitto`` 15.5, ``homer-ws`` 71 (ratio 6.2, and
+1.35 to Homer's WebSocket); paced, 189, 24 and 178 (7.9 and 1.06): paced, a
 commit holds few messages whatever the transport. Acknowledged messages a
-second in the burst: 8,842, 54,722 and 12,558. Homer stores every message
+second in the burst: 10,037, 56,649 and 13,515. Homer stores every message
 durably and Mosquitto nothing: the gap is Homer's cost per message, the same
-over WebSocket.
+over WebSocket. Pipelining a connection's messages took the burst from 183 to
+111 us, writing a publisher's own copy and its ``PUBACK`` together (a corked
+write) from 111 to 96.
 
 Where Homer's time goes over MQTT (py-spy and cProfile, 120,000 messages, when
 each ``PUBLISH`` still waited for its commit before the next was read: 183 us

@@ -367,7 +367,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "will",
         "window",
     )
-    corks = False
+    corks = True
 
     def __init__(self, server: MqttServer) -> None:
         app = server.app
