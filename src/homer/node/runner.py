@@ -21,7 +21,8 @@ from homer.core.app import Homer
 from homer.errors import InvalidInput
 from homer.transports.front import FrontProtocol
 from homer.transports.irc import IrcServer
-from homer.transports.mqtt import MqttServer
+from homer.transports.mqtt import MqttPeer
+from homer.transports.mqtt_server import MqttServer
 from homer.transports.site import build_http_app, load_web_client
 from homer.transports.tcp import TCPPeer
 
@@ -149,7 +150,7 @@ async def start_server(
                 irc_servers.append(await listen(irc, irc_listen, irc_ssl))
         for mqtt_listen, mqtt_ssl in ((mqtt_port, None), (mqtts_port, ssl_context)):
             if mqtt_listen is not None:
-                mqtt_servers.append(await listen(mqtt, mqtt_listen, mqtt_ssl))
+                mqtt_servers.append(await listen(lambda: MqttPeer(mqtt), mqtt_listen, mqtt_ssl))
     except BaseException:  # cannot listen: leave nothing open behind
         for listener in (*irc_servers, *mqtt_servers):
             listener.close()

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from homer.core.app import Homer
 
 __all__ = [
+    "Flight",
     "Message",
     "forget_session",
     "keep_retained",
@@ -132,3 +133,43 @@ async def retained_for(app: Homer, pattern: str, limit: int) -> list[Message]:
             if len(kept) >= limit:
                 break
     return kept
+
+
+class Flight(Message):
+    """A ``PUBLISH`` to the client, from when it is sent to its last
+    acknowledgement; kept with the session, so a reconnection sends it again."""
+
+    __slots__ = ("packet_id", "released", "room", "seq")
+
+    def __init__(
+        self,
+        topic: str,
+        payload: bytes,
+        qos: int,
+        retain: bool,
+        props: Properties | None,
+        room: str | None,
+        seq: int | None,
+    ) -> None:
+        super().__init__(topic, payload, qos, retain, props)
+        self.packet_id = 0
+        self.room = room
+        self.seq = seq
+        #: QoS 2: ``PUBREC`` came, ``PUBREL`` went; waiting for ``PUBCOMP``.
+        self.released = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            **super().to_json(),
+            "pid": self.packet_id,
+            "room": self.room,
+            "seq": self.seq,
+            "rel": self.released,
+        }
+
+    @classmethod
+    def restored(cls, data: dict[str, Any]) -> Flight:
+        flight = cls(*cls.fields(data), data.get("room"), data.get("seq"))
+        flight.packet_id = int(data["pid"])
+        flight.released = bool(data.get("rel"))
+        return flight
