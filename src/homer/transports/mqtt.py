@@ -15,9 +15,7 @@ bytes for every such connection, as on WebSocket.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import contextvars
 import hashlib
 import logging
 import secrets
@@ -25,9 +23,8 @@ from collections import deque
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from homer.core.session import CloseCode
-from homer.errors import BrokerError, HomerError, RateLimited
+from homer.errors import HomerError, RateLimited
 from homer.messaging.hub import Outgoing
-from homer.messaging.messages import AFTER, QUEUED
 from homer.protocol.envelope import Envelope
 from homer.protocol.lifecycle import Timeouts
 from homer.protocol.mqtt import (
@@ -58,10 +55,13 @@ from homer.protocol.mqtt import (
 from homer.protocol.mqtt_topics import split_shared
 from homer.store.records import name_key
 from homer.transports.framed import StreamFormat
+from homer.transports.mqtt_inbound import Inbound
 from homer.transports.mqtt_routes import (
     EVENTS,
+    REASONS,
     ROOMS,
     USERS,
+    Refused,
     Route,
     Sub,
     carried,
@@ -78,7 +78,6 @@ from homer.transports.mqtt_store import (
     Flight,
     Message,
     forget_session,
-    keep_retained,
     load_session,
     retained_for,
     save_session,
@@ -96,20 +95,8 @@ log = logging.getLogger("homer.mqtt")
 #: Packets waiting for their turn past which the connection stops reading.
 _QUEUE_HIGH: Final = 500
 _QUEUE_LOW: Final = 50
-#: Room messages of one connection that may wait for their commit at once.
-_PIPELINED: Final = 100
 #: The longest client id taken.
 _CLIENT_ID_MAX: Final = 256
-#: MQTT 5 reason codes Homer's errors become (docs/topics/mqtt.md).
-_REASONS: Final = {
-    "forbidden": 0x87,
-    "not_found": 0x87,
-    "unauthenticated": 0x87,
-    "rate_limited": 0x97,
-    "too_large": 0x95,
-    "invalid": 0x83,
-    "unavailable": 0x80,
-}
 #: What a close of Homer's is on the wire of MQTT 5.
 _DISCONNECTS: Final = {
     CloseCode.GOING_AWAY: 0x8B,  # server shutting down
@@ -124,23 +111,18 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     """One MQTT connection, connected (``CONNACK`` sent) or not."""
 
     __slots__ = (
-        "_answers",
         "_disconnect_reason",
         "_handed_over",
         "_held",
-        "_last_queued",
         "_next_pid",
         "_paused",
         "_queue",
         "_save_timer",
         "_saving",
-        "_unanswered",
         "_worker",
         "alias_max_out",
-        "aliases_in",
         "aliases_out",
         "cid_prefix",
-        "cid_serial",
         "client_id",
         "conn_id",
         "connected",
@@ -149,6 +131,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "epochs",
         "expiry",
         "fast",
+        "inbound",
         "inflight",
         "key",
         "local_tag",
@@ -156,7 +139,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "plans",
         "positions",
         "problems",
-        "qos2_in",
         "reader",
         "server",
         "subs",
@@ -201,9 +183,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         #: How many QoS 1 and 2 deliveries may be in flight at once.
         self.window = server.config.max_inflight
         self._next_pid = 0
-        #: Packet ids of QoS 2 messages stored and ``PUBREC``-ed, awaiting ``PUBREL``.
-        self.qos2_in: set[int] = set()
-        self.aliases_in: dict[int, str] = {}
         self.aliases_out: dict[str, int] = {}
         self.alias_max_out = 0
         #: The largest packet the client takes (MQTT 5), 0: no limit.
@@ -213,7 +192,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         #: id's part, which "no local" recognises across reconnections.
         self.local_tag = ""
         self.cid_prefix = ""
-        self.cid_serial = 0
         self._held: list[Envelope] | None = []
         self._queue: deque[Any] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -223,13 +201,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         #: Another connection took the session: this one neither saves nor wills it.
         self._handed_over = False
         self._disconnect_reason: int | None = None
-        #: QoS 1 and 2 publishes received and not answered yet (MQTT 5).
-        self._unanswered = 0
-        #: Room messages on their way to the store, in packet order, with what
-        #: their acknowledgement needs.
-        self._answers: deque[tuple[asyncio.Task[tuple[int, str]], Publish, str]] = deque()
-        #: The last of them to take its place in the room's order (or ``None``).
-        self._last_queued: asyncio.Future[None] | None = None
+        #: What the client publishes, on its way in.
+        self.inbound = Inbound(self)
         #: Reason strings in acknowledgements (MQTT 5's request problem information).
         self.problems = True
 
@@ -255,8 +228,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 continue
             if kind is Publish and cast(Publish, packet).qos and self.version == V5:
                 # MQTT 5's receive maximum: QoS 1 and 2 publishes not yet answered.
-                self._unanswered += 1
-                if self._unanswered + len(self.qos2_in) > self.server.config.receive_maximum:
+                inbound = self.inbound
+                inbound.unanswered += 1
+                if inbound.unanswered + len(inbound.qos2) > self.server.config.receive_maximum:
                     self.disconnect(0x93, "receive maximum exceeded")
                     return
             if queue is None:
@@ -310,9 +284,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     async def _run(self, packet: Any) -> None:
         kind = type(packet)
         if kind is Publish:
-            await self._publish(packet)
+            await self.inbound.publish(packet)
         elif kind is PubRel:
-            self._released(packet)
+            self.inbound.released(packet)
         elif kind is Subscribe:
             await self._subscribe(packet)
         elif kind is Unsubscribe:
@@ -408,7 +382,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         try:
             welcome = await self.op("hello", token=token, client="mqtt", resume=positions)
         except HomerError as exc:
-            self._refuse_connect(0x03, _REASONS.get(exc.code.value, 0x80), exc.message)
+            self._refuse_connect(0x03, REASONS.get(exc.code.value, 0x80), exc.message)
             return
         for info in welcome["rooms"]:
             self._know_room(info)
@@ -490,7 +464,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             flight = Flight.restored(data)
             self.inflight[flight.packet_id] = flight
             self._next_pid = max(self._next_pid, flight.packet_id)
-        self.qos2_in = {int(pid) for pid in state.get("qos2_in") or ()}
+        self.inbound.qos2 = {int(pid) for pid in state.get("qos2_in") or ()}
         for room, (_, seq) in (state.get("positions") or {}).items():
             self.positions[str(room)] = int(seq)
 
@@ -513,7 +487,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             "subs": [sub.to_json() for sub in self.subs.values()],
             "positions": positions,
             "inflight": [flight.to_json() for flight in self.inflight.values()],
-            "qos2_in": sorted(self.qos2_in),
+            "qos2_in": sorted(self.inbound.qos2),
         }
 
     def hand_over(self) -> dict[str, Any]:
@@ -551,6 +525,10 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.app.spawn(task)
 
     # -- writing --------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Bytes for this connection (an acknowledgement, an answer)."""
+        self._write(data)
 
     def disconnect(self, reason: int, text: str) -> None:
         """Close with an MQTT 5 reason code (a ``DISCONNECT`` in 5, nothing in 3.1.1)."""
@@ -828,222 +806,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
 
     # -- what the client sends ---------------------------------------------------------
 
-    async def _publish(self, packet: Publish) -> None:
-        if packet.properties.subscription_ids:
-            self.disconnect(0x82, "a client's PUBLISH carries no subscription identifier")
-            return
-        topic = packet.topic
-        alias = packet.properties.topic_alias
-        if alias is not None:
-            if alias > self.server.config.topic_alias_maximum:
-                self.disconnect(0x94, "topic alias above the maximum")
-                return
-            if topic:
-                self.aliases_in[alias] = topic
-            else:
-                found = self.aliases_in.get(alias)
-                if found is None:
-                    self.disconnect(0x82, f"topic alias {alias} was never set")
-                    return
-                topic = found
-        elif not topic:
-            self.disconnect(0x82, "a PUBLISH needs a topic or a topic alias")
-            return
-        qos, pid = packet.qos, packet.packet_id or 0
-        if qos == 2 and pid in self.qos2_in:  # sent again before PUBREL: stored already
-            self._unanswered -= 1
-            self._write(encode(PubRec(pid), self.version))
-            return
-        target = target_of(topic)
-        session = self.session
-        if (
-            qos == 2
-            or packet.retain
-            or target.kind not in ("room", "user")
-            or (target.kind == "room" and session is not None and target.name not in session.rooms)
-        ):
-            # One at a time, after what went before: QoS 2's duplicates are told
-            # apart by packet id once stored, a retained message is kept in order,
-            # a room is joined once.
-            await self._settle()
-            self._answer(packet, topic, await self._attempt(topic, packet))
-            return
-        # A room message at QoS 0 or 1 starts at once: each takes its place in the
-        # room's order after the one before it (messages.AFTER), whatever its checks
-        # wait for, so the messages of one read are one commit and one write to
-        # each subscriber; the acknowledgements go out in order, each once its
-        # message is stored.
-        loop = asyncio.get_running_loop()
-        queued: asyncio.Future[None] = loop.create_future()
-        context = contextvars.copy_context()
-        context.run(QUEUED.set, queued)
-        context.run(AFTER.set, self._last_queued)
-        self._last_queued = queued
-        attempt = loop.create_task(self._attempt(topic, packet, queued), context=context)
-        self._answers.append((attempt, packet, topic))
-        attempt.add_done_callback(self._answered)
-        self.app.spawn(attempt)  # a node stopping waits for it
-        if len(self._answers) > _PIPELINED:
-            await asyncio.wait((self._answers[0][0],))
-
-    async def _attempt(
-        self, topic: str, packet: Publish, queued: asyncio.Future[None] | None = None
-    ) -> tuple[int, str]:
-        """Store (or pass on) a message: 0, or the reason code and why not."""
-        try:
-            await self._publish_to(topic, packet)
-        except HomerError as exc:
-            return _REASONS.get(exc.code.value, 0x80), exc.message
-        except _Refused as exc:
-            return exc.reason, exc.text
-        finally:
-            if queued is not None and not queued.done():
-                queued.set_result(None)  # refused before its place: the next goes on
-        return 0, ""
-
-    def _answered(self, _: object = None) -> None:
-        """The acknowledgements of the messages stored so far, in packet order."""
-        answers = self._answers
-        while answers and answers[0][0].done():
-            attempt, packet, topic = answers.popleft()
-            if attempt.cancelled():
-                continue
-            self._answer(packet, topic, attempt.result())
-
-    async def _settle(self) -> None:
-        """Wait until every earlier message is answered."""
-        while self._answers:
-            await asyncio.wait((self._answers[-1][0],))
-            self._answered()
-        self._last_queued = None
-
-    def _answer(self, packet: Publish, topic: str, outcome: tuple[int, str]) -> None:
-        """The acknowledgement of a client's message, or the end of a connection
-        that cannot be told it was refused."""
-        qos, pid = packet.qos, packet.packet_id or 0
-        if qos and self.version == V5:
-            self._unanswered -= 1
-        reason, why = outcome
-        if reason and (qos == 0 or self.version != V5):
-            # MQTT 3.1.1 and QoS 0 have no refusal to send back: the connection
-            # closes, with the reason in MQTT 5's DISCONNECT (and the server's log).
-            log.info(
-                "MQTT publish refused: %s", why, extra={"conn": id(self), "topic": topic[:200]}
-            )
-            self.disconnect(reason, why)
-            return
-        props = Properties(reason_string=why[:200]) if why and self.problems else Properties()
-        if qos == 1:
-            self._write(encode(PubAck(pid, reason, props), self.version))
-        elif qos == 2:
-            if not reason:
-                self.qos2_in.add(pid)
-            self._write(encode(PubRec(pid, reason, props), self.version))
-
-    async def _publish_to(self, topic: str, packet: Publish) -> None:
-        """Store (or pass on) a client's message; returns once it is durable."""
-        target = target_of(topic)
-        kind = target.kind
-        if kind in ("room", "user"):
-            if packet.retain and not packet.payload:  # clears the retained message only
-                await self._may_post(target)
-                await keep_retained(self.app, Message(topic, b"", 0, True, Properties()), None)
-                return
-            try:
-                text = packet.payload.decode()
-            except UnicodeDecodeError:
-                raise _Refused(0x99, f"{topic} takes UTF-8 text") from None
-            room = await self._may_post(target)
-            data = self._mqtt_data(packet)
-            self.cid_serial += 1
-            await self.op(
-                "send",
-                room=room,
-                cid=f"{self.cid_prefix}{self.cid_serial}",
-                text=text,
-                data={"mqtt": data} if data else None,
-            )
-            if packet.retain:
-                kept = Message(topic, packet.payload, packet.qos, True, packet.properties)
-                await keep_retained(self.app, kept, packet.properties.message_expiry)
-            return
-        if kind in ("room_events", "user_events"):
-            raise _Refused(0x90, f"{topic} is read-only: publish to {topic[: -len(EVENTS)]}")
-        if kind == "system":
-            raise _Refused(0x90, "topics starting with $ are the server's")
-        await self._publish_free(topic, packet)
-
-    async def _publish_free(self, topic: str, packet: Publish) -> None:
-        """A free topic (``mqtt.free_topics``): passed to its subscribers on every
-        node, and kept when retained; not stored as chat history."""
-        server, session = self.server, self.session
-        if not server.config.free_topics:
-            raise _Refused(0x90, "topics outside rooms/ and users/ are off on this server")
-        if session is None or not server.may(session.user, topic, "publish"):
-            raise _Refused(0x87, f"no permission to publish to {topic}")
-        props = packet.properties
-        if packet.retain:
-            kept = Message(topic, packet.payload, packet.qos, True, props)
-            await keep_retained(self.app, kept, props.message_expiry)
-            if not packet.payload:
-                return
-        message = FreeMessage(
-            topic,
-            packet.payload,
-            packet.qos,
-            packet.retain,
-            props,
-            self.local_tag,
-            secrets.token_hex(8),
-        )
-        try:
-            await server.publish_free(message)
-        except BrokerError as exc:
-            raise _Refused(0x80, "the broker is away: publish again") from exc
-
-    async def _may_post(self, target: Any) -> str:
-        """The room a publish to ``target`` goes to: a room the user is in (a public
-        one is joined, as IRC's ``JOIN`` does), or the DM with a user."""
-        if target.kind == "user":
-            known = self.dm_rooms.get(name_key(target.name))
-            if known is not None:  # a DM this connection knows already
-                return known
-            info = await self.op("dm", user=target.name)
-            return str(info["id"])
-        room = str(target.name)
-        session = self.session
-        if session is not None and room not in session.rooms:
-            await self.op("join", room=room)
-        return room
-
-    def _mqtt_data(self, packet: Publish) -> dict[str, Any]:
-        """What a publish carries beside its text, to give back to MQTT subscribers."""
-        props = packet.properties
-        data: dict[str, Any] = {}
-        if packet.qos < 2:
-            data["qos"] = packet.qos
-        if packet.retain:
-            data["retain"] = True
-        if props.content_type is not None:
-            data["content_type"] = props.content_type
-        if props.response_topic is not None:
-            data["response_topic"] = props.response_topic
-        if props.correlation_data is not None:
-            data["correlation"] = base64.b64encode(props.correlation_data).decode()
-        if props.user_properties:
-            data["user"] = [list(pair) for pair in props.user_properties]
-        if props.message_expiry is not None:
-            data["expires"] = self.app.clock() + props.message_expiry
-        return data
-
-    def _released(self, packet: PubRel) -> None:
-        pid = packet.packet_id
-        if pid in self.qos2_in:
-            self.qos2_in.discard(pid)
-            self._write(encode(PubComp(pid), self.version))
-        else:
-            self._write(encode(PubComp(pid, 0x92 if self.version == V5 else 0), self.version))
-
     async def _subscribe(self, packet: Subscribe) -> None:
         reasons: list[int] = []
         retained: list[tuple[Sub, Message]] = []
@@ -1054,9 +816,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             try:
                 await self._may_read(asked)
             except HomerError as exc:
-                reasons.append(_REASONS.get(exc.code.value, 0x80) if self.version == V5 else 0x80)
+                reasons.append(REASONS.get(exc.code.value, 0x80) if self.version == V5 else 0x80)
                 continue
-            except _Refused as exc:
+            except Refused as exc:
                 reasons.append(exc.reason if self.version == V5 else 0x80)
                 continue
             qos = min(asked.qos, 2)
@@ -1099,18 +861,18 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         """Refuse a filter the user may not read; join a public room it names."""
         pattern = split_shared(asked.filter)[1]
         if pattern.startswith("$"):
-            raise _Refused(0x80, "Homer publishes no $ topics")
+            raise Refused(0x80, "Homer publishes no $ topics")
         head, _, rest = pattern.partition("/")
         if head in ("rooms", "users"):
             name, _, tail = rest.partition("/")
             if tail not in ("", "events", "#", "+"):
-                raise _Refused(0x8F, f"{head}/ has no topics like {pattern!r}")
+                raise Refused(0x8F, f"{head}/ has no topics like {pattern!r}")
             if name in ("", "+", "#"):
                 return
             if head == "users":
                 me = self.session.user.name if self.session is not None else ""
                 if name_key(name) != name_key(me):
-                    raise _Refused(0x87, "only your own users/<name> topics")
+                    raise Refused(0x87, "only your own users/<name> topics")
                 return
             session = self.session
             if session is not None and name not in session.rooms:
@@ -1119,10 +881,10 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         if head in ("+", "#"):
             return  # only what the user may read reaches it
         if not self.server.config.free_topics:
-            raise _Refused(0x87, "topics outside rooms/ and users/ are off on this server")
+            raise Refused(0x87, "topics outside rooms/ and users/ are off on this server")
         session = self.session
         if session is None or not self.server.may_filter(session.user, pattern):
-            raise _Refused(0x87, f"no permission to subscribe to {pattern}")
+            raise Refused(0x87, f"no permission to subscribe to {pattern}")
 
     def _may_see(self, topic: str) -> bool:
         """Whether a retained message on ``topic`` is this user's to read."""
@@ -1268,18 +1030,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             will.topic, will.payload, will.qos, will.retain, properties=will.properties
         )
         try:
-            await self._publish_to(will.topic, packet)
-        except (HomerError, _Refused) as exc:
+            await self.inbound.publish_to(will.topic, packet)
+        except (HomerError, Refused) as exc:
             log.info("MQTT will not published: %s", exc, extra={"topic": will.topic[:200]})
-
-
-class _Refused(Exception):
-    """A packet Homer does not take, with the MQTT 5 reason code to say so."""
-
-    def __init__(self, reason: int, text: str) -> None:
-        super().__init__(text)
-        self.reason = reason
-        self.text = text
 
 
 def _copy(props: Properties | None) -> Properties:

@@ -28,7 +28,9 @@ from homer.protocol.mqtt import V5, Properties, publish_bytes
 from homer.protocol.mqtt_topics import matches, split_shared
 
 __all__ = [
+    "REASONS",
     "EventsFormat",
+    "Refused",
     "Route",
     "Sub",
     "Target",
@@ -334,3 +336,24 @@ def props_from_json(data: dict[str, Any]) -> Properties:
     if isinstance(correlation, str):
         props.correlation_data = base64.b64decode(correlation)
     return props
+
+
+#: MQTT 5 reason codes Homer's errors become (docs/topics/mqtt.md).
+REASONS: Final = {
+    "forbidden": 0x87,
+    "not_found": 0x87,
+    "unauthenticated": 0x87,
+    "rate_limited": 0x97,
+    "too_large": 0x95,
+    "invalid": 0x83,
+    "unavailable": 0x80,
+}
+
+
+class Refused(Exception):
+    """A packet Homer does not take, with the MQTT 5 reason code to say so."""
+
+    def __init__(self, reason: int, text: str) -> None:
+        super().__init__(text)
+        self.reason = reason
+        self.text = text
