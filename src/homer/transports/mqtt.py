@@ -43,10 +43,7 @@ from homer.protocol.mqtt import (
     Publish,
     PubRec,
     PubRel,
-    SubAck,
     Subscribe,
-    Subscription,
-    UnsubAck,
     Unsubscribe,
     UnsupportedVersion,
     encode,
@@ -67,6 +64,7 @@ from homer.transports.mqtt_routes import (
     carried,
     events_payload,
     expired,
+    own_properties,
     published_qos,
     routes_for,
     target_of,
@@ -76,13 +74,12 @@ from homer.transports.mqtt_routes import (
 from homer.transports.mqtt_server import FreeMessage, MqttServer
 from homer.transports.mqtt_store import (
     Flight,
-    Message,
     forget_session,
     load_session,
-    retained_for,
     save_session,
     session_key,
 )
+from homer.transports.mqtt_subscribe import subscribe, unsubscribe
 from homer.transports.native import NativePeer, log_in
 
 if TYPE_CHECKING:
@@ -288,9 +285,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         elif kind is PubRel:
             self.inbound.released(packet)
         elif kind is Subscribe:
-            await self._subscribe(packet)
+            await subscribe(self, packet)
         elif kind is Unsubscribe:
-            self._unsubscribe(packet)
+            unsubscribe(self, packet)
         elif kind is Connect:
             await self._connect(packet)
         elif kind is Disconnect:
@@ -424,7 +421,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             if flight.released:
                 self._write(encode(PubRel(flight.packet_id), self.version))
             else:
-                self._write(self._publish_packet(flight, dup=True))
+                self._write(self.publish_packet(flight, dup=True))
         self._release_held()
         if expiry:
             self._schedule_save()
@@ -459,7 +456,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     def _restore(self, state: dict[str, Any]) -> None:
         for data in state.get("subs") or ():
             sub = Sub.from_json(data)
-            self._add_sub(sub)
+            self.add_sub(sub)
         for data in state.get("inflight") or ():
             flight = Flight.restored(data)
             self.inflight[flight.packet_id] = flight
@@ -507,17 +504,17 @@ class MqttPeer(NativePeer, asyncio.Protocol):
 
     def _save_due(self) -> None:
         self._save_timer = None
-        self._save()
+        self.save()
         self._schedule_save()
 
-    def _save(self) -> None:
+    def save(self) -> None:
         """Keep the session's place now (one write at a time; the last one wins)."""
         key = self.key
         if key is None or not self.expiry or self._handed_over:
             return
         saving = self._saving
         if saving is not None and not saving.done():
-            saving.add_done_callback(lambda _: self._save())
+            saving.add_done_callback(lambda _: self.save())
             return
         task = self._saving = asyncio.ensure_future(
             save_session(self.app, key, self.snapshot(), self.expiry)
@@ -549,13 +546,13 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         if self.connected:
             self.disconnect(0x8D, "keep-alive timeout")
 
-    def _publish_packet(self, flight: Flight, *, dup: bool = False) -> bytes:
+    def publish_packet(self, flight: Flight, *, dup: bool = False) -> bytes:
         """A ``PUBLISH`` to the client: with a topic alias when it takes them, or
         nothing when it is larger than the client takes."""
         props = flight.props
         topic = flight.topic
         if self.alias_max_out and self.version == V5:
-            props = Properties() if props is None else _copy(props)
+            props = Properties() if props is None else own_properties(props)
             alias = self.aliases_out.get(topic)
             if alias is not None:
                 props.topic_alias, topic = alias, ""
@@ -656,7 +653,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 continue
             flight = self._flight(env, route)
             if flight is not None:
-                chunks.append(self._emit(flight))
+                chunks.append(self.emit(flight))
         if seq and not self.waiting:
             self.positions[room] = seq
         return b"".join(chunks)
@@ -686,12 +683,12 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         qos = min(route.qos, published_qos(env)) if not route.events else route.qos
         return Flight(route.topic, payload, qos, retain, props, room, seq)
 
-    def _emit(self, flight: Flight) -> bytes:
+    def emit(self, flight: Flight) -> bytes:
         """A delivery's bytes now, or nothing (it waits for the window, in order)."""
         if self.waiting or (flight.qos and len(self.inflight) >= self.window):
             self._queue_flight(flight)
             return b""
-        return self._send_flight(flight) if flight.qos else self._publish_packet(flight)
+        return self._send_flight(flight) if flight.qos else self.publish_packet(flight)
 
     def _send_flight(self, flight: Flight) -> bytes:
         """A QoS 1 or 2 delivery into the window: its packet id, then its bytes."""
@@ -703,7 +700,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self._next_pid = pid
         flight.packet_id = pid
         self.inflight[pid] = flight
-        return self._publish_packet(flight)
+        return self.publish_packet(flight)
 
     def _queue_flight(self, flight: Flight) -> None:
         self.waiting.append(flight)
@@ -719,7 +716,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         while waiting and (waiting[0].qos == 0 or len(self.inflight) < self.window):
             flight = waiting.popleft()
             chunks.append(
-                self._publish_packet(flight) if flight.qos == 0 else self._send_flight(flight)
+                self.publish_packet(flight) if flight.qos == 0 else self._send_flight(flight)
             )
             if flight.room and flight.seq and not any(w.room == flight.room for w in waiting):
                 self.positions[flight.room] = flight.seq
@@ -771,14 +768,14 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 route.share, message.id, self
             ):
                 continue
-            props = _copy(message.props) if self.version == V5 else None
+            props = own_properties(message.props) if self.version == V5 else None
             if props is not None and route.sub_ids:
                 props.subscription_ids = list(route.sub_ids)
             retain = route.retain_as_published and message.retain
             flight = Flight(
                 topic, message.payload, min(route.qos, message.qos), retain, props, None, None
             )
-            chunks.append(self._emit(flight))
+            chunks.append(self.emit(flight))
         data = b"".join(chunks)
         if data:
             self._write(data)
@@ -806,99 +803,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
 
     # -- what the client sends ---------------------------------------------------------
 
-    async def _subscribe(self, packet: Subscribe) -> None:
-        reasons: list[int] = []
-        retained: list[tuple[Sub, Message]] = []
-        sub_id = (
-            packet.properties.subscription_ids[0] if packet.properties.subscription_ids else None
-        )
-        for asked in packet.subscriptions:
-            try:
-                await self._may_read(asked)
-            except HomerError as exc:
-                reasons.append(REASONS.get(exc.code.value, 0x80) if self.version == V5 else 0x80)
-                continue
-            except Refused as exc:
-                reasons.append(exc.reason if self.version == V5 else 0x80)
-                continue
-            qos = min(asked.qos, 2)
-            sub = Sub(
-                asked.filter,
-                qos,
-                asked.no_local,
-                asked.retain_as_published,
-                asked.retain_handling,
-                sub_id,
-            )
-            new = asked.filter not in self.subs
-            self._add_sub(sub)
-            reasons.append(qos)
-            if sub.group is None and (
-                sub.retain_handling == 0 or (sub.retain_handling == 1 and new)
-            ):
-                with contextlib.suppress(HomerError):
-                    for message in await retained_for(
-                        self.app, sub.topic_filter, self.server.config.retained_limit
-                    ):
-                        if self._may_see(message.topic):
-                            retained.append((sub, message))
-        self._write(encode(SubAck(packet.packet_id, reasons), self.version))
-        chunks: list[bytes] = []
-        for sub, message in retained:
-            props = _copy(message.props) if self.version == V5 else None
-            if props is not None and sub.sub_id:
-                props.subscription_ids = [sub.sub_id]
-            flight = Flight(
-                message.topic, message.payload, min(sub.qos, message.qos), True, props, None, None
-            )
-            chunks.append(self._emit(flight))
-        if chunks:
-            self._write(b"".join(chunks))
-        if self.expiry:
-            self._save()
-
-    async def _may_read(self, asked: Subscription) -> None:
-        """Refuse a filter the user may not read; join a public room it names."""
-        pattern = split_shared(asked.filter)[1]
-        if pattern.startswith("$"):
-            raise Refused(0x80, "Homer publishes no $ topics")
-        head, _, rest = pattern.partition("/")
-        if head in ("rooms", "users"):
-            name, _, tail = rest.partition("/")
-            if tail not in ("", "events", "#", "+"):
-                raise Refused(0x8F, f"{head}/ has no topics like {pattern!r}")
-            if name in ("", "+", "#"):
-                return
-            if head == "users":
-                me = self.session.user.name if self.session is not None else ""
-                if name_key(name) != name_key(me):
-                    raise Refused(0x87, "only your own users/<name> topics")
-                return
-            session = self.session
-            if session is not None and name not in session.rooms:
-                await self.op("join", room=name)
-            return
-        if head in ("+", "#"):
-            return  # only what the user may read reaches it
-        if not self.server.config.free_topics:
-            raise Refused(0x87, "topics outside rooms/ and users/ are off on this server")
-        session = self.session
-        if session is None or not self.server.may_filter(session.user, pattern):
-            raise Refused(0x87, f"no permission to subscribe to {pattern}")
-
-    def _may_see(self, topic: str) -> bool:
-        """Whether a retained message on ``topic`` is this user's to read."""
-        target = target_of(topic)
-        session = self.session
-        if session is None:
-            return False
-        if target.kind in ("room", "room_events"):
-            return target.name in session.rooms
-        if target.kind in ("user", "user_events"):
-            return name_key(target.name) == name_key(session.user.name)
-        return target.kind == "free" and self.server.may(session.user, topic, "subscribe")
-
-    def _add_sub(self, sub: Sub) -> None:
+    def add_sub(self, sub: Sub) -> None:
         old = self.subs.get(sub.filter)
         if old is not None and old.group is not None:
             self.server.share((old.group, old.topic_filter), self, False)
@@ -907,9 +812,9 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             self.server.share((sub.group, sub.topic_filter), self, True)
         self.plans.clear()
         self.fast.clear()
-        self._follow_free()
+        self.follow_free()
 
-    def _follow_free(self) -> None:
+    def follow_free(self) -> None:
         """Whether free topics' messages are offered to this connection: while one
         of its filters may match one."""
         on = (
@@ -921,20 +826,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             )
         )
         self.server.follow_free(self, bool(on))
-
-    def _unsubscribe(self, packet: Unsubscribe) -> None:
-        reasons = []
-        for filter_ in packet.filters:
-            sub = self.subs.pop(filter_, None)
-            if sub is not None and sub.group is not None:
-                self.server.share((sub.group, sub.topic_filter), self, False)
-            reasons.append(0x00 if sub is not None else 0x11)
-        self.plans.clear()
-        self.fast.clear()
-        self._follow_free()
-        self._write(encode(UnsubAck(packet.packet_id, reasons), self.version))
-        if self.expiry:
-            self._save()
 
     def _disconnected(self, packet: Disconnect) -> None:
         """The client says goodbye: no will, unless it asks for one (MQTT 5, 0x04)."""
@@ -1033,14 +924,3 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             await self.inbound.publish_to(will.topic, packet)
         except (HomerError, Refused) as exc:
             log.info("MQTT will not published: %s", exc, extra={"topic": will.topic[:200]})
-
-
-def _copy(props: Properties | None) -> Properties:
-    """Properties of this connection's own, from shared ones."""
-    copy = Properties()
-    if props is None:
-        return copy
-    for name in props.__slots__:
-        value = getattr(props, name)
-        setattr(copy, name, list(value) if isinstance(value, list) else value)
-    return copy

@@ -38,6 +38,7 @@ __all__ = [
     "carried",
     "events_payload",
     "mqtt_data",
+    "own_properties",
     "props_from_json",
     "props_to_json",
     "routes_for",
@@ -357,3 +358,14 @@ class Refused(Exception):
         super().__init__(text)
         self.reason = reason
         self.text = text
+
+
+def own_properties(props: Properties | None) -> Properties:
+    """Properties of this connection's own, from shared ones."""
+    copy = Properties()
+    if props is None:
+        return copy
+    for name in props.__slots__:
+        value = getattr(props, name)
+        setattr(copy, name, list(value) if isinstance(value, list) else value)
+    return copy
