@@ -5,28 +5,30 @@ one turned into Homer operations run through the one request pipeline, events
 out as ``PUBLISH`` packets on the topics of :mod:`homer.transports.mqtt_routes`.
 docs/topics/mqtt.md is the specification.
 
-A ``PUBLISH`` into a room is acknowledged (``PUBACK``, ``PUBREC``) only once the
-message is durably stored. Packets of one connection run one after another, in
-the order they came; the connection has no task while idle. A room message on
-a QoS 0 subscription with nothing of the connection's own in it is the same
-bytes for every such connection, as on WebSocket.
+This module is the connection: packets in, in order (the connection has no task
+while idle), events out as deliveries at each subscription's QoS with a window
+of its own, and the session kept beyond the connection. Connecting is
+:mod:`~homer.transports.mqtt_connect`, publishing (acknowledged once stored)
+:mod:`~homer.transports.mqtt_inbound`, subscribing
+:mod:`~homer.transports.mqtt_subscribe`, what a node's connections share
+:mod:`~homer.transports.mqtt_server`. A room message on a QoS 0 subscription
+with nothing of the connection's own in it is the same bytes for every such
+connection, as on WebSocket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import secrets
 from collections import deque
 from typing import TYPE_CHECKING, Any, Final, cast
 
 from homer.core.session import CloseCode
-from homer.errors import HomerError, RateLimited
+from homer.errors import HomerError
 from homer.messaging.hub import Outgoing
 from homer.protocol.envelope import Envelope
-from homer.protocol.lifecycle import Timeouts
 from homer.protocol.mqtt import (
     V5,
     Auth,
@@ -52,10 +54,10 @@ from homer.protocol.mqtt import (
 from homer.protocol.mqtt_topics import split_shared
 from homer.store.records import name_key
 from homer.transports.framed import StreamFormat
+from homer.transports.mqtt_connect import connect
 from homer.transports.mqtt_inbound import Inbound
 from homer.transports.mqtt_routes import (
     EVENTS,
-    REASONS,
     ROOMS,
     USERS,
     Refused,
@@ -67,20 +69,16 @@ from homer.transports.mqtt_routes import (
     own_properties,
     published_qos,
     routes_for,
-    target_of,
     text_of,
     was_retained,
 )
 from homer.transports.mqtt_server import FreeMessage, MqttServer
 from homer.transports.mqtt_store import (
     Flight,
-    forget_session,
-    load_session,
     save_session,
-    session_key,
 )
 from homer.transports.mqtt_subscribe import subscribe, unsubscribe
-from homer.transports.native import NativePeer, log_in
+from homer.transports.native import NativePeer
 
 if TYPE_CHECKING:
     pass
@@ -92,8 +90,6 @@ log = logging.getLogger("homer.mqtt")
 #: Packets waiting for their turn past which the connection stops reading.
 _QUEUE_HIGH: Final = 500
 _QUEUE_LOW: Final = 50
-#: The longest client id taken.
-_CLIENT_ID_MAX: Final = 256
 #: What a close of Homer's is on the wire of MQTT 5.
 _DISCONNECTS: Final = {
     CloseCode.GOING_AWAY: 0x8B,  # server shutting down
@@ -111,7 +107,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "_disconnect_reason",
         "_handed_over",
         "_held",
-        "_next_pid",
         "_paused",
         "_queue",
         "_save_timer",
@@ -133,6 +128,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "key",
         "local_tag",
         "max_out",
+        "next_pid",
         "plans",
         "positions",
         "problems",
@@ -179,7 +175,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.waiting: deque[Flight] = deque()
         #: How many QoS 1 and 2 deliveries may be in flight at once.
         self.window = server.config.max_inflight
-        self._next_pid = 0
+        self.next_pid = 0
         self.aliases_out: dict[str, int] = {}
         self.alias_max_out = 0
         #: The largest packet the client takes (MQTT 5), 0: no limit.
@@ -289,7 +285,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         elif kind is Unsubscribe:
             unsubscribe(self, packet)
         elif kind is Connect:
-            await self._connect(packet)
+            await connect(self, packet)
         elif kind is Disconnect:
             self._disconnected(packet)
         elif kind is Auth:
@@ -297,145 +293,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
 
     # -- connecting -----------------------------------------------------------------
 
-    def _refuse_connect(self, v3: int, v5: int, reason: str) -> None:
-        if self.version == V5:
-            props = Properties(reason_string=reason)
-            self._write(encode(ConnAck(v5, properties=props), V5))
-        else:
-            self._write(encode(ConnAck(v3), self.version))
-        self.close(CloseCode.UNAUTHENTICATED, reason)
-
-    async def _connect(self, packet: Connect) -> None:
-        server, config = self.server, self.server.config
-        self.version = packet.version
-        v5 = packet.version == V5
-        self.fmt = cast(StreamFormat, server.text_formats[packet.version])
-        props = packet.properties
-        # -- who
-        password = packet.password
-        if password is None:
-            self._refuse_connect(0x05, 0x87, "a user name and a password (or token) are needed")
-            return
-        try:
-            secret = password.decode()
-        except UnicodeDecodeError:
-            self._refuse_connect(0x04, 0x86, "bad user name or password")
-            return
-        try:
-            user, token = await log_in(self, packet.username or "", secret)
-        except RateLimited:
-            self._refuse_connect(0x03, 0x9F, "too many login attempts: wait and try again")
-            return
-        except HomerError:
-            self._refuse_connect(0x04, 0x86, "bad user name or password")
-            return
-        # -- which session
-        client_id = packet.client_id
-        assigned = None
-        if not client_id:
-            if not v5 and not packet.clean_start:
-                self._refuse_connect(0x02, 0x85, "a persistent session needs a client id")
-                return
-            client_id = assigned = "homer-" + secrets.token_urlsafe(12)
-        if len(client_id) > _CLIENT_ID_MAX:
-            self._refuse_connect(0x02, 0x85, f"a client id has at most {_CLIENT_ID_MAX} characters")
-            return
-        if packet.will is not None and target_of(packet.will.topic).kind in ("system",):
-            self._refuse_connect(0x05, 0x90, "a will's topic may not start with $")
-            return
-        self.client_id = client_id
-        self.local_tag = hashlib.blake2s(client_id.encode(), digest_size=4).hexdigest()
-        self.cid_prefix = f"mqtt-{self.local_tag}-{secrets.token_hex(3)}-"
-        requested = (props.session_expiry or 0) if v5 else (0 if packet.clean_start else -1)
-        if requested < 0 or requested >= 0xFFFFFFFF or requested > config.max_session_expiry:
-            expiry = config.max_session_expiry
-        else:
-            expiry = requested
-        key = self.key = session_key(user.id, client_id)
-        state: dict[str, Any] | None = None
-        before = server.sessions.get(key)
-        if before is not None and before is not self:
-            state = before.hand_over()
-        will = server.wills.pop(key, None)
-        if will is not None:
-            will.cancel()
-        saving = server.saving.get(key)
-        if saving is not None:  # the last connection's session is being written
-            with contextlib.suppress(Exception):
-                await asyncio.shield(saving)
-        if packet.clean_start:
-            state = None
-            await forget_session(self.app, key)
-        elif state is None:
-            state = await load_session(self.app, key)
-            if state is not None and not expiry:
-                # Taken up by a connection it ends with: nothing is kept after it.
-                await forget_session(self.app, key)
-        # -- the chat session
-        positions: dict[str, dict[str, int]] = {}
-        if state is not None:
-            for room, (epoch, seq) in (state.get("positions") or {}).items():
-                positions[str(room)] = {"epoch": int(epoch), "seq": int(seq)}
-        try:
-            welcome = await self.op("hello", token=token, client="mqtt", resume=positions)
-        except HomerError as exc:
-            self._refuse_connect(0x03, REASONS.get(exc.code.value, 0x80), exc.message)
-            return
-        for info in welcome["rooms"]:
-            self._know_room(info)
-        if state is not None:
-            self._restore(state)
-        # -- the limits both ways
-        keep_alive = packet.keep_alive
-        server_keep_alive = None
-        if config.max_keep_alive and (keep_alive == 0 or keep_alive > config.max_keep_alive):
-            keep_alive = server_keep_alive = config.max_keep_alive
-        self._keep_alive(keep_alive)
-        if v5:
-            if props.receive_maximum:
-                self.window = min(self.window, props.receive_maximum)
-            self.alias_max_out = props.topic_alias_maximum or 0
-            self.max_out = props.maximum_packet_size or 0
-            self.problems = props.request_problem_info != 0
-        self.expiry = expiry
-        self.will = packet.will
-        server.sessions[key] = self
-        await server.taking_over(key, self)
-        ack_props = Properties()
-        if v5:
-            ack_props.receive_maximum = config.receive_maximum
-            ack_props.topic_alias_maximum = config.topic_alias_maximum
-            ack_props.maximum_packet_size = config.max_packet_size
-            ack_props.assigned_client_id = assigned
-            ack_props.server_keep_alive = server_keep_alive
-            if props.request_response_info:
-                # Where responses to this client can go: its own DMs.
-                ack_props.response_info = USERS + user.name
-            if expiry != requested:
-                ack_props.session_expiry = expiry
-        self._write(encode(ConnAck(0, state is not None, ack_props), self.version))
-        self.connected = True
-        self.keep_token()
-        # What was in flight goes again, as it was (MQTT's rule on reconnection).
-        for flight in list(self.inflight.values()):
-            if flight.released:
-                self._write(encode(PubRel(flight.packet_id), self.version))
-            else:
-                self._write(self.publish_packet(flight, dup=True))
-        self._release_held()
-        if expiry:
-            self._schedule_save()
-
-    def _keep_alive(self, seconds: int) -> None:
-        """MQTT's keep-alive: the client speaks at least every ``seconds``; after one
-        and a half of them in silence it is gone. The server never pings."""
-        timeouts = self.app.timeouts
-        silence = seconds * 1.5 if seconds else float("inf")
-        self.lifecycle.timeouts = Timeouts(
-            heartbeat=silence, heartbeat_timeout=0.0, handshake_timeout=timeouts.handshake_timeout
-        )
-
-    def _know_room(self, info: dict[str, Any]) -> None:
+    def know_room(self, info: dict[str, Any]) -> None:
         room = str(info.get("id", ""))
         if isinstance(info.get("epoch"), int):
             self.epochs[room] = info["epoch"]
@@ -453,19 +311,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.plans.pop(room, None)
         self.fast.discard(room)
 
-    def _restore(self, state: dict[str, Any]) -> None:
-        for data in state.get("subs") or ():
-            sub = Sub.from_json(data)
-            self.add_sub(sub)
-        for data in state.get("inflight") or ():
-            flight = Flight.restored(data)
-            self.inflight[flight.packet_id] = flight
-            self._next_pid = max(self._next_pid, flight.packet_id)
-        self.inbound.qos2 = {int(pid) for pid in state.get("qos2_in") or ()}
-        for room, (_, seq) in (state.get("positions") or {}).items():
-            self.positions[str(room)] = int(seq)
-
-    def _release_held(self) -> None:
+    def release_held(self) -> None:
         held, self._held = self._held, None
         for envelope in held or ():
             self.send(envelope)
@@ -496,7 +342,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.disconnect(0x8E, "another connection took over this session")
         return state
 
-    def _schedule_save(self) -> None:
+    def schedule_save(self) -> None:
         if self._save_timer is None and not self.lifecycle.ended:
             self._save_timer = asyncio.get_running_loop().call_later(
                 self.server.config.save_interval, self._save_due
@@ -505,7 +351,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     def _save_due(self) -> None:
         self._save_timer = None
         self.save()
-        self._schedule_save()
+        self.schedule_save()
 
     def save(self) -> None:
         """Keep the session's place now (one write at a time; the last one wins)."""
@@ -617,7 +463,7 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         op = env.op
         if op != "msg":
             if op == "joined" and isinstance(env.body, dict):
-                self._know_room(env.body)
+                self.know_room(env.body)
             elif op == "left":
                 self.plans.pop(env.room or "", None)
                 self.fast.discard(env.room or "")
@@ -692,12 +538,12 @@ class MqttPeer(NativePeer, asyncio.Protocol):
 
     def _send_flight(self, flight: Flight) -> bytes:
         """A QoS 1 or 2 delivery into the window: its packet id, then its bytes."""
-        pid = self._next_pid
+        pid = self.next_pid
         for _ in range(65535):
             pid = pid % 65535 + 1
             if pid not in self.inflight:
                 break
-        self._next_pid = pid
+        self.next_pid = pid
         flight.packet_id = pid
         self.inflight[pid] = flight
         return self.publish_packet(flight)
