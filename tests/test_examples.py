@@ -188,30 +188,6 @@ async def test_the_irc_bot_says_why_it_could_not_log_in(tmp_path: Path) -> None:
             assert await asyncio.wait_for(bot.wait(), 15) == 1
 
 
-@pytest.mark.timeout(60)
-async def test_the_irc_bot_connects_again_when_the_server_restarts(tmp_path: Path) -> None:
-    """The server's shutdown closes the bot's connection; the bot tries again until
-    the server is back, and answers as before."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    on_port = lambda config: replace_config(config, server={"irc_port": port})  # noqa: E731
-    async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(asyncio.timeout(45))
-        async with running_homer(tmp_path, configure=on_port) as server:
-            await server.user("ircbot", password=IRC_BOT_PASSWORD)
-            await (await server.client("alice")).create("lobby")
-            bot = await stack.enter_async_context(irc_bot(port, IRC_BOT_PASSWORD, "lobby"))
-            assert await said(bot) == "ircbot is listening in #lobby"
-        assert (await said(bot)).endswith("; connecting again in 1 s")
-        async with running_homer(tmp_path, configure=on_port) as server:
-            while (line := await said(bot)) != "ircbot is listening in #lobby":
-                assert "connecting again in" in line, line
-            alice = await server.client("alice")
-            await alice.send("lobby", "!echo still here")
-            assert (await next_message_from(alice, "ircbot")).body == {"text": "still here"}
-
-
 #: The MQTT bot's password.
 MQTT_BOT_PASSWORD = "mqtt-bot-password"
 
@@ -299,28 +275,44 @@ async def test_the_mqtt_bot_says_why_it_could_not_log_in(tmp_path: Path) -> None
             assert await asyncio.wait_for(bot.wait(), 15) == 1
 
 
+#: Per protocol: the port setting, the bot's runner, its name, its password and
+#: what it says once it listens.
+RESTARTING_BOTS = {
+    "irc": ("irc_port", irc_bot, "ircbot", IRC_BOT_PASSWORD, "ircbot is listening in #lobby"),
+    "mqtt": (
+        "mqtt_port",
+        mqtt_bot,
+        "mqttbot",
+        MQTT_BOT_PASSWORD,
+        "mqttbot is listening in rooms/lobby",
+    ),
+}
+
+
 @pytest.mark.timeout(60)
-async def test_the_mqtt_bot_connects_again_when_the_server_restarts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("protocol", RESTARTING_BOTS)
+async def test_a_bot_connects_again_when_the_server_restarts(tmp_path: Path, protocol: str) -> None:
     """The server's shutdown closes the bot's connection; the bot tries again until
     the server is back, and answers as before."""
+    setting, run_bot, name, password, listening = RESTARTING_BOTS[protocol]
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
-    on_port = lambda config: replace_config(config, server={"mqtt_port": port})  # noqa: E731
+    on_port = lambda config: replace_config(config, server={setting: port})  # noqa: E731
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(asyncio.timeout(45))
         async with running_homer(tmp_path, configure=on_port) as server:
-            await server.user("mqttbot", password=MQTT_BOT_PASSWORD)
+            await server.user(name, password=password)
             await (await server.client("alice")).create("lobby")
-            bot = await stack.enter_async_context(mqtt_bot(port, MQTT_BOT_PASSWORD, "lobby"))
-            assert await said(bot) == "mqttbot is listening in rooms/lobby"
+            bot = await stack.enter_async_context(run_bot(port, password, "lobby"))
+            assert await said(bot) == listening
         assert (await said(bot)).endswith("; connecting again in 1 s")
         async with running_homer(tmp_path, configure=on_port) as server:
-            while (line := await said(bot)) != "mqttbot is listening in rooms/lobby":
+            while (line := await said(bot)) != listening:
                 assert "connecting again in" in line, line
             alice = await server.client("alice")
             await alice.send("lobby", "!echo still here")
-            assert (await next_message_from(alice, "mqttbot")).body["text"] == "still here"
+            assert (await next_message_from(alice, name)).body["text"] == "still here"
 
 
 async def test_roll_checks_its_parameters_and_permission(tmp_path: Path) -> None:
