@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import deque
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, Final, cast
 
@@ -113,8 +112,6 @@ class IrcPeer(NativePeer, asyncio.Protocol):
         "_held",
         "_label",
         "_labeled",
-        "_queue",
-        "_worker",
         "account",
         "away_seen",
         "bot",
@@ -167,10 +164,6 @@ class IrcPeer(NativePeer, asyncio.Protocol):
         self._held: list[Envelope] | None = []
         #: What follows a join here (names, read marker) while it runs.
         self._following: list[asyncio.Task[None]] | None = None
-        self._init_native()
-        #: Commands (and bad lines) waiting for their turn; none while idle.
-        self._queue: deque[IrcMessage | IrcError] | None = None
-        self._worker: asyncio.Task[None] | None = None
         #: The channels this connection shows as joined: room id -> room information.
         self.channels: dict[str, dict[str, Any]] = {}
         #: DM room id -> the other user's name, and back (by name key).
@@ -205,7 +198,6 @@ class IrcPeer(NativePeer, asyncio.Protocol):
         lifecycle.received(self.app.clock())
         if lifecycle.ended:
             return
-        queue = self._queue
         for line in self.reader.feed(data):
             item: IrcMessage | IrcError
             if isinstance(line, IrcError):
@@ -215,14 +207,12 @@ class IrcPeer(NativePeer, asyncio.Protocol):
                     item = parse(line)
                 except IrcSyntaxError as exc:
                     item = exc
-            if queue is None:
-                queue = self._queue = deque()
-            elif len(queue) >= _QUEUE_LIMIT:
+            queue = self.waiting_items()  # commands, and bad lines to answer in turn
+            if len(queue) >= _QUEUE_LIMIT:
                 self.close(CloseCode.TOO_SLOW, "Excess Flood")
                 return
             queue.append(item)
-        if queue and self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(self._work())
+        self.start_work()
 
     def _refuse(self, error: IrcError) -> None:
         if isinstance(error, LineTooLong):
@@ -232,21 +222,12 @@ class IrcPeer(NativePeer, asyncio.Protocol):
         else:
             self.fail("*", "INVALID_LINE", str(error))
 
-    async def _work(self) -> None:
-        """Run the waiting commands (and answer the bad lines between them), in
-        order, until none is left; then the connection holds no queue."""
-        queue = self._queue
-        try:
-            while queue and not self.lifecycle.ended:
-                item = queue.popleft()
-                if isinstance(item, IrcError):
-                    self._refuse(item)
-                else:
-                    await self._run(item)
-        finally:
-            self._worker = None
-            if not queue:
-                self._queue = None
+    async def handle(self, item: IrcMessage | IrcError) -> None:
+        """A command, or the answer to a bad line, in its turn."""
+        if isinstance(item, IrcError):
+            self._refuse(item)
+        else:
+            await self._run(item)
 
     async def _run(self, message: IrcMessage) -> None:
         command = message.command
@@ -590,15 +571,11 @@ class IrcPeer(NativePeer, asyncio.Protocol):
         return render("ERROR", f"Closing Link: {self.address} ({reason})")
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.stop_renewing()
         self.set_bot(False)
         if self.guest:
             self.irc.guests.discard(name_key(self.nick))
         seen = self._seen_up_to()
         super().connection_lost(exc)
-        worker = self._worker
-        if worker is not None:
-            worker.cancel()
         if seen:
             self.app.spawn(self._mark_seen(seen))
 

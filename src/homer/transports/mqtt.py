@@ -108,10 +108,8 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         "_handed_over",
         "_held",
         "_paused",
-        "_queue",
         "_save_timer",
         "_saving",
-        "_worker",
         "alias_max_out",
         "aliases_out",
         "cid_prefix",
@@ -145,7 +143,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
     def __init__(self, server: MqttServer) -> None:
         app = server.app
         super().__init__(app, "unknown", cast(StreamFormat, server.text_formats[4]))
-        self._init_native()
         self.server = server
         self.reader = PacketReader(server.config.max_packet_size)
         self.version = 4
@@ -186,8 +183,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         self.local_tag = ""
         self.cid_prefix = ""
         self._held: list[Envelope] | None = []
-        self._queue: deque[Any] | None = None
-        self._worker: asyncio.Task[None] | None = None
         self._paused = False
         self._save_timer: asyncio.TimerHandle | None = None
         self._saving: asyncio.Task[None] | None = None
@@ -206,7 +201,6 @@ class MqttPeer(NativePeer, asyncio.Protocol):
         lifecycle.received(self.app.clock())
         if lifecycle.ended:
             return
-        queue = self._queue
         for packet in self.reader.feed(data):
             kind = type(packet)
             if isinstance(packet, MqttError):
@@ -226,15 +220,13 @@ class MqttPeer(NativePeer, asyncio.Protocol):
                 if inbound.unanswered + len(inbound.qos2) > self.server.config.receive_maximum:
                     self.disconnect(0x93, "receive maximum exceeded")
                     return
-            if queue is None:
-                queue = self._queue = deque()
-            queue.append(packet)
+            self.waiting_items().append(packet)
+        queue = self._queue
         if queue:
             if len(queue) > _QUEUE_HIGH and not self._paused and self.transport is not None:
                 self._paused = True
                 self.transport.pause_reading()
-            if self._worker is None:
-                self._worker = asyncio.get_running_loop().create_task(self._work())
+            self.start_work()
 
     def _broken(self, error: MqttError) -> None:
         """A packet the client should not have sent: say why, where MQTT lets us,
@@ -254,25 +246,20 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             return
         self.disconnect(error.reason, str(error))
 
-    async def _work(self) -> None:
-        queue = self._queue
+    def taken(self, left: int) -> None:
+        if self._paused and left < _QUEUE_LOW and self.transport is not None:
+            self._paused = False
+            self.transport.resume_reading()
+
+    async def handle(self, item: Any) -> None:
+        """A packet in its turn; what fails closes the connection, saying why."""
         try:
-            while queue and not self.lifecycle.ended:
-                packet = queue.popleft()
-                if self._paused and len(queue) < _QUEUE_LOW and self.transport is not None:
-                    self._paused = False
-                    self.transport.resume_reading()
-                try:
-                    await self._run(packet)
-                except HomerError as exc:
-                    self.disconnect(0x80, exc.message)
-                except Exception:
-                    log.exception("MQTT packet failed", extra={"conn": id(self)})
-                    self.disconnect(0x83, "internal error")
-        finally:
-            self._worker = None
-            if not queue:
-                self._queue = None
+            await self._run(item)
+        except HomerError as exc:
+            self.disconnect(0x80, exc.message)
+        except Exception:
+            log.exception("MQTT packet failed", extra={"conn": id(self)})
+            self.disconnect(0x83, "internal error")
 
     async def _run(self, packet: Any) -> None:
         kind = type(packet)
@@ -698,14 +685,10 @@ class MqttPeer(NativePeer, asyncio.Protocol):
             self._ended()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.stop_renewing()
         ended_here = not self.lifecycle.ended
         super().connection_lost(exc)
         if ended_here:
             self._ended()
-        worker = self._worker
-        if worker is not None:
-            worker.cancel()
 
     def _ended(self) -> None:
         """Once, whoever closed: save or drop the session, publish the will."""
