@@ -45,7 +45,6 @@ from homer.protocol.mqtt import (
     decode,
     encode,
     publish_bytes,
-    publish_halves,
 )
 
 
@@ -264,9 +263,7 @@ def test_the_reader_takes_the_version_of_the_connect() -> None:
 
 @pytest.mark.parametrize("version", [V311, V5])
 @pytest.mark.parametrize("props", [None, Properties(), Properties(content_type="text/plain")])
-def test_publish_bytes_and_halves_are_the_encoded_publish(
-    version: int, props: Properties | None
-) -> None:
+def test_publish_bytes_is_the_encoded_publish(version: int, props: Properties | None) -> None:
     packet = Publish("a/b", b"x" * 200, 1, True, True, 513, props or Properties())
     data = encode(packet, version)
     assert (
@@ -282,18 +279,12 @@ def test_publish_bytes_and_halves_are_the_encoded_publish(
         )
         == data
     )
-    head, tail = publish_halves(
-        "a/b", b"x" * 200, version, qos=1, retain=True, dup=True, properties=props
-    )
-    assert head + (513).to_bytes(2, "big") + tail == data
     assert publish_bytes("a/b", b"hi", version) == encode(Publish("a/b", b"hi"), version)
 
 
 def test_publish_fast_paths_refuse_a_packet_id_that_cannot_be() -> None:
     with pytest.raises(ValueError, match="packet identifier"):
         publish_bytes("a", b"", V5, qos=1)
-    with pytest.raises(ValueError, match="QoS 0"):
-        publish_halves("a", b"", V5, qos=0)
 
 
 def test_reason_names() -> None:

@@ -5,8 +5,8 @@ remaining length as a varint of one to four bytes) and a body. :class:`PacketRea
 cuts a client's byte stream into packets and decodes them by the version its
 CONNECT named; it refuses a packet larger than its limit as soon as the length
 says so, without holding the body. :func:`encode` writes any packet, either
-direction, in a given version; :func:`publish_bytes` and :func:`publish_halves`
-are the fan-out's fast paths for PUBLISH. :func:`decode` reads one whole packet
+direction, in a given version; :func:`publish_bytes` is the fan-out's fast path
+for PUBLISH. :func:`decode` reads one whole packet
 of any kind (a client's view; the tests use it for what a server sends).
 
 Errors (all :class:`MqttError`, each with the MQTT 5 reason code a server answers
@@ -68,7 +68,6 @@ __all__ = [
     "decode",
     "encode",
     "publish_bytes",
-    "publish_halves",
 ]
 
 #: Protocol levels: MQTT 3.1 (``MQIsdp``), 3.1.1 and 5.0.
@@ -1117,21 +1116,3 @@ def publish_bytes(
     if packet_id is None:
         raise ValueError("a PUBLISH of QoS 1 or 2 needs a packet identifier")
     return b"".join((head, packet_id.to_bytes(2, "big"), props, payload))
-
-
-def publish_halves(
-    topic: str,
-    payload: bytes,
-    version: int,
-    *,
-    qos: int,
-    retain: bool = False,
-    dup: bool = False,
-    properties: Properties | None = None,
-) -> tuple[bytes, bytes]:
-    """A PUBLISH of QoS 1 or 2 cut where its packet identifier goes: ``head + id +
-    tail`` is the packet, so one rendering serves every subscriber."""
-    if not qos:
-        raise ValueError("a PUBLISH of QoS 0 has no packet identifier")
-    props = _publish_properties(version, properties)
-    return _publish_head(topic, payload, version, qos, retain, dup, props), props + payload

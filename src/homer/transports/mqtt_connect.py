@@ -17,7 +17,7 @@ from homer.errors import HomerError, RateLimited
 from homer.protocol.lifecycle import Timeouts
 from homer.protocol.mqtt import V5, ConnAck, Connect, Properties, PubRel, encode
 from homer.transports.framed import StreamFormat
-from homer.transports.mqtt_routes import REASONS, USERS, Sub, target_of
+from homer.transports.mqtt_routes import ERROR_REASONS, USERS, Sub, target_of
 from homer.transports.mqtt_store import Flight, forget_session, load_session, session_key
 from homer.transports.native import log_in
 
@@ -113,7 +113,7 @@ async def connect(peer: MqttPeer, packet: Connect) -> None:
     try:
         welcome = await peer.op("hello", token=token, client="mqtt", resume=positions)
     except HomerError as exc:
-        _refuse(peer, 0x03, REASONS.get(exc.code.value, 0x80), exc.message)
+        _refuse(peer, 0x03, ERROR_REASONS.get(exc.code.value, 0x80), exc.message)
         return
     for info in welcome["rooms"]:
         peer.know_room(info)

@@ -22,7 +22,7 @@ from homer.errors import BrokerError, HomerError
 from homer.messaging.messages import AFTER, QUEUED
 from homer.protocol.mqtt import V5, Properties, PubAck, PubComp, Publish, PubRec, PubRel, encode
 from homer.store.records import name_key
-from homer.transports.mqtt_routes import EVENTS, REASONS, Refused, target_of
+from homer.transports.mqtt_routes import ERROR_REASONS, EVENTS, Refused, target_of
 from homer.transports.mqtt_server import FreeMessage
 from homer.transports.mqtt_store import Message, keep_retained
 
@@ -127,7 +127,7 @@ class Inbound:
         try:
             await self.publish_to(topic, packet)
         except HomerError as exc:
-            return REASONS.get(exc.code.value, 0x80), exc.message
+            return ERROR_REASONS.get(exc.code.value, 0x80), exc.message
         except Refused as exc:
             return exc.reason, exc.text
         finally:
@@ -188,7 +188,7 @@ class Inbound:
             except UnicodeDecodeError:
                 raise Refused(0x99, f"{topic} takes UTF-8 text") from None
             room = await self.may_post(target)
-            data = self.mqtt_data(packet)
+            data = self.kept_data(packet)
             self.serial += 1
             await self.peer.op(
                 "send",
@@ -250,7 +250,7 @@ class Inbound:
             await self.peer.op("join", room=room)
         return room
 
-    def mqtt_data(self, packet: Publish) -> dict[str, Any]:
+    def kept_data(self, packet: Publish) -> dict[str, Any]:
         """What a publish carries beside its text, to give back to MQTT subscribers."""
         props = packet.properties
         data: dict[str, Any] = {}

@@ -28,7 +28,7 @@ from homer.protocol.mqtt import V5, Properties, publish_bytes
 from homer.protocol.mqtt_topics import matches, split_shared
 
 __all__ = [
-    "REASONS",
+    "ERROR_REASONS",
     "EventsFormat",
     "Refused",
     "Route",
@@ -340,7 +340,7 @@ def props_from_json(data: dict[str, Any]) -> Properties:
 
 
 #: MQTT 5 reason codes Homer's errors become (docs/topics/mqtt.md).
-REASONS: Final = {
+ERROR_REASONS: Final = {
     "forbidden": 0x87,
     "not_found": 0x87,
     "unauthenticated": 0x87,

@@ -12,7 +12,7 @@ from homer.errors import HomerError
 from homer.protocol.mqtt import V5, SubAck, Subscribe, Subscription, UnsubAck, Unsubscribe, encode
 from homer.protocol.mqtt_topics import split_shared
 from homer.store.records import name_key
-from homer.transports.mqtt_routes import REASONS, Refused, Sub, own_properties, target_of
+from homer.transports.mqtt_routes import ERROR_REASONS, Refused, Sub, own_properties, target_of
 from homer.transports.mqtt_store import Flight, Message, retained_for
 
 if TYPE_CHECKING:
@@ -29,7 +29,7 @@ async def subscribe(peer: MqttPeer, packet: Subscribe) -> None:
         try:
             await _may_read(peer, asked)
         except HomerError as exc:
-            reasons.append(REASONS.get(exc.code.value, 0x80) if peer.version == V5 else 0x80)
+            reasons.append(ERROR_REASONS.get(exc.code.value, 0x80) if peer.version == V5 else 0x80)
             continue
         except Refused as exc:
             reasons.append(exc.reason if peer.version == V5 else 0x80)
