@@ -96,17 +96,17 @@ IRC_BOT_PASSWORD = "four words with spaces"
 
 
 @contextlib.asynccontextmanager
-async def irc_bot(port: int | None, password: str, *rooms: str) -> AsyncIterator[Process]:
-    """examples/ircbot.py run as its docstring says, against the IRC listener on
-    ``port``; killed at the end of the block unless it has exited."""
-    settings = {"BOT_IRC_URL": f"irc://127.0.0.1:{port}", "BOT_PASSWORD": password}
+async def example_bot(
+    script: str, settings: dict[str, str], *arguments: str
+) -> AsyncIterator[Process]:
+    """``examples/<script>`` run as its docstring says, with ``settings`` in its
+    environment; killed at the end of the block unless it has exited."""
     bot = await asyncio.create_subprocess_exec(
         sys.executable,
         "-W",
         "error",  # as pytest runs the tests: a warning from the library fails them too
-        str(EXAMPLES / "ircbot.py"),
-        "ircbot",
-        *rooms,
+        str(EXAMPLES / script),
+        *arguments,
         env={**os.environ, **settings, "PYTHONUNBUFFERED": "1"},
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.DEVNULL,
@@ -118,6 +118,14 @@ async def irc_bot(port: int | None, password: str, *rooms: str) -> AsyncIterator
         if bot.returncode is None:
             bot.kill()
             await bot.wait()
+
+
+def irc_bot(
+    port: int | None, password: str, *rooms: str
+) -> contextlib.AbstractAsyncContextManager[Process]:
+    """examples/ircbot.py against the IRC listener on ``port``."""
+    settings = {"BOT_IRC_URL": f"irc://127.0.0.1:{port}", "BOT_PASSWORD": password}
+    return example_bot("ircbot.py", settings, "ircbot", *rooms)
 
 
 async def said(bot: Process) -> str:
@@ -196,29 +204,12 @@ def with_mqtt(config: HomerConfig) -> HomerConfig:
     return replace_config(config, server={"mqtt_port": 0})
 
 
-@contextlib.asynccontextmanager
-async def mqtt_bot(port: int | None, password: str, *rooms: str) -> AsyncIterator[Process]:
-    """examples/mqttbot.py run as its docstring says, against the MQTT listener on
-    ``port``; killed at the end of the block unless it has exited."""
+def mqtt_bot(
+    port: int | None, password: str, *rooms: str
+) -> contextlib.AbstractAsyncContextManager[Process]:
+    """examples/mqttbot.py against the MQTT listener on ``port``."""
     settings = {"BOT_MQTT_URL": f"mqtt://127.0.0.1:{port}", "BOT_PASSWORD": password}
-    bot = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-W",
-        "error",  # as pytest runs the tests: a warning from the library fails them too
-        str(EXAMPLES / "mqttbot.py"),
-        "mqttbot",
-        *rooms,
-        env={**os.environ, **settings, "PYTHONUNBUFFERED": "1"},
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        yield bot
-    finally:
-        if bot.returncode is None:
-            bot.kill()
-            await bot.wait()
+    return example_bot("mqttbot.py", settings, "mqttbot", *rooms)
 
 
 @pytest.mark.timeout(60)
