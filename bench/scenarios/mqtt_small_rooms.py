@@ -74,11 +74,10 @@ from .netkit import (
     Server,
     call_all,
     log,
-    percentile,
     rooms_template,
-    rotated,
     split,
 )
+from .small_rooms import pairs_phase, rounds_of
 
 SCENARIO = "mqtt_small_rooms"
 MQTT, MOSQ, WS = "homer-mqtt", "mosquitto", "homer-ws"
@@ -88,9 +87,6 @@ KIND = {MQTT: "homer-mqtt", MOSQ: "mqtt", WS: "homer"}
 #: WebSocket: apart, as a WebSocket session hears every room of its user.
 ROOMS = {MQTT: [f"r{i}" for i in range(500)], WS: [f"w{i}" for i in range(500)]}
 ROOMS[MOSQ] = ROOMS[MQTT]
-RATE = 5000.0  # messages per second in all, in the paced phase
-WINDOW = 8  # unacknowledged messages per room, in the burst phase
-SIZE = 100
 CLIENTS = 2
 #: Goals for Homer over MQTT / Mosquitto, CPU per message.
 GOALS = {"burst": 1.0, "paced": 2.0}
@@ -152,57 +148,17 @@ def run(quick: bool) -> list[Record]:
         duplicates: dict[str, int] = defaultdict(int)
 
         def phase(system: str, count: int, rate: float | None) -> dict[str, Any]:
-            server = servers[system]
-            cpu0 = server.cpu()
-            done = call_all(
-                clients,
-                "pairs",
-                [
-                    {"rooms": topics(system, part), "first": first[system][i]}
-                    for i, part in enumerate(parts[system])
-                ],
-                timeout=150.0,
-                count=count,
-                rate=rate / len(clients) if rate else None,
-                window=WINDOW,
-                latency=rate is not None,
-                size=SIZE,
+            jobs = [
+                {"rooms": topics(system, part), "first": first[system][i]}
+                for i, part in enumerate(parts[system])
+            ]
+            rooms = len(ROOMS[system])
+            return pairs_phase(
+                clients, servers[system], system, jobs, count, rate, rooms, lost, duplicates
             )
-            cpu1 = server.cpu()
-            failed = sum(d["failed"] for d in done)
-            if failed:
-                raise RuntimeError(f"{system}: {failed} sends failed: {done}")
-            lost[system] += sum(d["lost"] for d in done)
-            duplicates[system] += sum(d["duplicates"] for d in done)
-            messages = 2 * len(ROOMS[system]) * count
-            acks = sum(d["acks"] for d in done)
-            elapsed = max(d["t_acked"] for d in done) - min(d["t0"] for d in done)
-            return {
-                "cpu": (cpu1 - cpu0) / messages * 1e6,
-                "acks": acks / elapsed,
-                "busy": (cpu1 - cpu0) / elapsed * 100,
-                "lat": [x for d in done for x in d["lat"]],
-            }
 
-        for system in SYSTEMS:  # first-use costs are not what is measured
-            phase(system, 2, None)
-            servers[system].settle(max_wait=5.0)
-        log(f"{SCENARIO}: warmed up")
-
-        samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for r in range(rounds):
-            for system in rotated(SYSTEMS, r):
-                found = phase(system, paced, RATE)
-                samples[(system, "paced")].append(found["cpu"])
-                samples[(system, "p99")].append(percentile(found["lat"], 0.99) * 1e3)
-                samples[(system, "p50")].append(percentile(found["lat"], 0.50) * 1e3)
-                servers[system].settle(max_wait=5.0)
-                found = phase(system, burst, None)
-                samples[(system, "burst")].append(found["cpu"])
-                samples[(system, "acks")].append(found["acks"])
-                samples[(system, "busy")].append(found["busy"])
-                servers[system].settle(max_wait=5.0)
-            log(f"{SCENARIO}: round {r} done")
+        bursts = dict.fromkeys(SYSTEMS, burst)
+        samples = rounds_of(phase, servers, SYSTEMS, rounds, paced, bursts, SCENARIO)
         alive = {system: server.alive() for system, server in servers.items()}
 
     if not all(alive.values()):

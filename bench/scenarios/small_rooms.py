@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 from .common import Record, record
@@ -135,54 +136,12 @@ def run(quick: bool) -> list[Record]:
         duplicates: dict[str, int] = defaultdict(int)
 
         def phase(system: str, count: int, rate: float | None) -> dict[str, Any]:
-            server = servers[system]
-            cpu0 = server.cpu()
-            done = call_all(
-                clients,
-                "pairs",
-                [{"rooms": part, "first": first[system][i]} for i, part in enumerate(parts)],
-                timeout=150.0,
-                count=count,
-                rate=rate / len(clients) if rate else None,
-                window=WINDOW,
-                latency=rate is not None,
-                size=SIZE,
+            jobs = [{"rooms": part, "first": first[system][i]} for i, part in enumerate(parts)]
+            return pairs_phase(
+                clients, servers[system], system, jobs, count, rate, len(ROOMS), lost, duplicates
             )
-            cpu1 = server.cpu()
-            failed = sum(d["failed"] for d in done)
-            if failed:
-                raise RuntimeError(f"{system}: {failed} sends failed: {done}")
-            lost[system] += sum(d["lost"] for d in done)
-            duplicates[system] += sum(d["duplicates"] for d in done)
-            messages = 2 * len(ROOMS) * count
-            acks = sum(d["acks"] for d in done)
-            elapsed = max(d["t_acked"] for d in done) - min(d["t0"] for d in done)
-            return {
-                "cpu": (cpu1 - cpu0) / messages * 1e6,
-                "acks": acks / elapsed,
-                "busy": (cpu1 - cpu0) / elapsed * 100,
-                "lat": [x for d in done for x in d["lat"]],
-            }
 
-        for system in SYSTEMS:  # first-use costs are not what is measured
-            phase(system, 2, None)
-            servers[system].settle(max_wait=5.0)
-        log("small_rooms: warmed up")
-
-        samples: dict[tuple[str, str], list[float]] = defaultdict(list)
-        for r in range(rounds):
-            for system in rotated(SYSTEMS, r):
-                found = phase(system, paced, RATE)
-                samples[(system, "paced")].append(found["cpu"])
-                samples[(system, "p99")].append(percentile(found["lat"], 0.99) * 1e3)
-                samples[(system, "p50")].append(percentile(found["lat"], 0.50) * 1e3)
-                servers[system].settle(max_wait=5.0)
-                found = phase(system, burst[system], None)
-                samples[(system, "burst")].append(found["cpu"])
-                samples[(system, "acks")].append(found["acks"])
-                samples[(system, "busy")].append(found["busy"])
-                servers[system].settle(max_wait=5.0)
-            log(f"small_rooms: round {r} done")
+        samples = rounds_of(phase, servers, SYSTEMS, rounds, paced, burst, SCENARIO)
         alive = {system: server.alive() for system, server in servers.items()}
 
     if not all(alive.values()):
@@ -221,3 +180,78 @@ def run(quick: bool) -> list[Record]:
                 record(SCENARIO, name, metric, round(value, 3), "x" + goals.get((other, key), ""))
             )
     return records
+
+
+def pairs_phase(
+    clients: list[Any],
+    server: Server,
+    system: str,
+    jobs: list[dict[str, Any]],
+    count: int,
+    rate: float | None,
+    rooms: int,
+    lost: dict[str, int],
+    duplicates: dict[str, int],
+) -> dict[str, Any]:
+    """One phase of rooms of two: every member sends ``count`` messages (at ``rate``
+    in all, or in a burst of ``WINDOW`` unacknowledged per room); the server's CPU
+    per message, acknowledgements a second, how busy it was, the latencies."""
+    cpu0 = server.cpu()
+    done = call_all(
+        clients,
+        "pairs",
+        jobs,
+        timeout=150.0,
+        count=count,
+        rate=rate / len(clients) if rate else None,
+        window=WINDOW,
+        latency=rate is not None,
+        size=SIZE,
+    )
+    cpu1 = server.cpu()
+    failed = sum(d["failed"] for d in done)
+    if failed:
+        raise RuntimeError(f"{system}: {failed} sends failed: {done}")
+    lost[system] += sum(d["lost"] for d in done)
+    duplicates[system] += sum(d["duplicates"] for d in done)
+    messages = 2 * rooms * count
+    acks = sum(d["acks"] for d in done)
+    elapsed = max(d["t_acked"] for d in done) - min(d["t0"] for d in done)
+    return {
+        "cpu": (cpu1 - cpu0) / messages * 1e6,
+        "acks": acks / elapsed,
+        "busy": (cpu1 - cpu0) / elapsed * 100,
+        "lat": [x for d in done for x in d["lat"]],
+    }
+
+
+def rounds_of(
+    phase: Callable[[str, int, float | None], dict[str, Any]],
+    servers: dict[str, Server],
+    systems: tuple[str, ...],
+    rounds: int,
+    paced: int,
+    burst: dict[str, int],
+    name: str,
+) -> dict[tuple[str, str], list[float]]:
+    """A warm-up, then ``rounds`` rounds of a paced and a burst phase per system
+    (in another order each round): the samples, by (system, figure)."""
+    for system in systems:  # first-use costs are not what is measured
+        phase(system, 2, None)
+        servers[system].settle(max_wait=5.0)
+    log(f"{name}: warmed up")
+    samples: dict[tuple[str, str], list[float]] = defaultdict(list)
+    for r in range(rounds):
+        for system in rotated(systems, r):
+            found = phase(system, paced, RATE)
+            samples[(system, "paced")].append(found["cpu"])
+            samples[(system, "p99")].append(percentile(found["lat"], 0.99) * 1e3)
+            samples[(system, "p50")].append(percentile(found["lat"], 0.50) * 1e3)
+            servers[system].settle(max_wait=5.0)
+            found = phase(system, burst[system], None)
+            samples[(system, "burst")].append(found["cpu"])
+            samples[(system, "acks")].append(found["acks"])
+            samples[(system, "busy")].append(found["busy"])
+            servers[system].settle(max_wait=5.0)
+        log(f"{name}: round {r} done")
+    return samples
