@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
+from homer.config import HomerConfig
 from homer.protocol.mqtt import (
     V5,
     V311,
@@ -17,9 +19,11 @@ from homer.protocol.mqtt import (
     Properties,
     PubAck,
     Publish,
+    Will,
 )
-from homer.testing.server import PASSWORD, TestServer
+from homer.testing.server import PASSWORD, TestServer, replace_config, running_homer
 from tests.mqtt.client import MqttClient
+from tests.mqtt.conftest import with_mqtt
 
 
 @pytest.mark.parametrize("version", [V311, V5])
@@ -190,3 +194,59 @@ async def test_a_subscription_identifier_in_a_publish_disconnects(
     got = await client.closed()
     assert isinstance(got[-1], Disconnect)
     assert got[-1].reason == 0x82
+
+
+async def test_connect_refusals_of_the_documented_kinds(tmp_path: Path) -> None:
+    def limited(config: HomerConfig) -> HomerConfig:
+        return replace_config(
+            with_mqtt(config),
+            limits={"max_connections_per_user": 1, "logins_per_account": 2},
+            mqtt={"max_keep_alive": 30},
+        )
+
+    async with running_homer(tmp_path, configure=limited) as server:
+        await server.user("bob")
+        await server.user("carol")
+        await server.user("dave")
+        assert server.mqtt_port is not None
+        port = server.mqtt_port
+        # A keep-alive of 0 (none) or above mqtt.max_keep_alive becomes it.
+        bob, ack = await MqttClient.connected(port, "bob", version=V5, keep_alive=0)
+        assert ack.properties.server_keep_alive == 30
+        # One connection per user: a second is refused, 0x97 in 5 and 0x03 in 3.1.1.
+        for version, code in ((V5, 0x97), (V311, 0x03)):
+            other = await MqttClient.open(port, version)
+            other.send(Connect(version, "two", username="bob", password=PASSWORD.encode()))
+            got = await other.closed()
+            assert isinstance(got[0], ConnAck)
+            assert got[0].reason == code
+        await bob.close()
+        # A will on a $ topic, and a client id over 256 characters.
+        for connect, code in (
+            (
+                Connect(
+                    V5,
+                    "w",
+                    username="carol",
+                    password=PASSWORD.encode(),
+                    will=Will("$SYS/x", b"gone"),
+                ),
+                0x90,
+            ),
+            (Connect(V5, "x" * 257, username="carol", password=PASSWORD.encode()), 0x85),
+        ):
+            client = await MqttClient.open(port, V5)
+            client.send(connect)
+            got = await client.closed()
+            assert isinstance(got[0], ConnAck)
+            assert got[0].reason == code
+        # Too many wrong passwords: 0x9F, whatever the password after.
+        codes = []
+        for _ in range(4):
+            client = await MqttClient.open(port, V5)
+            client.send(Connect(V5, "y", username="dave", password=b"wrong"))
+            got = await client.closed()
+            assert isinstance(got[0], ConnAck)
+            codes.append(got[0].reason)
+        assert codes[0] == 0x86
+        assert codes[-1] == 0x9F

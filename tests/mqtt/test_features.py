@@ -287,3 +287,25 @@ async def test_a_node_shutting_down_publishes_no_will(tmp_path: Path) -> None:
         alice = await server.client("alice")
         texts = [e.body["text"] for e in await alice.history("lobby") if e.kind == "msg"]
         assert texts == ["still here"]
+
+
+async def test_a_session_taken_over_publishes_no_will(server: TestServer, port: int) -> None:
+    await room(server)
+    carol, _ = await MqttClient.connected(port, "carol", version=V5)
+    await carol.subscribe("rooms/lobby")
+    will = Will("rooms/lobby", b"first connection gone")
+    await MqttClient.connected(port, "bob", version=V5, client_id="t", will=will)
+    await MqttClient.connected(port, "bob", version=V5, client_id="t")
+    await carol.quiet(0.5)
+
+
+async def test_a_retained_message_with_an_expiry_is_dropped_when_it_expires(
+    server: TestServer, port: int
+) -> None:
+    await room(server)
+    bob, _ = await MqttClient.connected(port, "bob", version=V5)
+    await bob.publish("rooms/lobby", "brief", 1, retain=True, message_expiry=1)
+    await asyncio.sleep(1.2)
+    carol, _ = await MqttClient.connected(port, "carol", version=V5)
+    await carol.subscribe("rooms/lobby")
+    await carol.quiet()

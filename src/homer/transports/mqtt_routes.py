@@ -345,6 +345,7 @@ ERROR_REASONS: Final = {
     "not_found": 0x87,
     "unauthenticated": 0x87,
     "rate_limited": 0x97,
+    "conflict": 0x97,  # too many connections for the user
     "too_large": 0x95,
     "invalid": 0x83,
     "unavailable": 0x80,
