@@ -22,7 +22,7 @@ from homer.errors import BrokerError, HomerError
 from homer.messaging.messages import AFTER, QUEUED
 from homer.protocol.mqtt import V5, Properties, PubAck, PubComp, Publish, PubRec, PubRel, encode
 from homer.store.records import name_key
-from homer.transports.mqtt_routes import ERROR_REASONS, EVENTS, Refused, target_of
+from homer.transports.mqtt_routes import ERROR_REASONS, EVENTS, Refused, Target, target_of
 from homer.transports.mqtt_server import FreeMessage
 from homer.transports.mqtt_store import Message, keep_retained
 
@@ -100,7 +100,7 @@ class Inbound:
             # apart by packet id once stored, a retained message is kept in order,
             # a room is joined once.
             await self.settle()
-            self.answer(packet, topic, await self.attempt(topic, packet))
+            self.answer(packet, topic, await self.attempt(topic, packet, target))
             return
         # A room message at QoS 0 or 1 starts at once: each takes its place in the
         # room's order after the one before it (messages.AFTER), whatever its checks
@@ -113,7 +113,7 @@ class Inbound:
         context.run(QUEUED.set, queued)
         context.run(AFTER.set, self.last_queued)
         self.last_queued = queued
-        attempt = loop.create_task(self.attempt(topic, packet, queued), context=context)
+        attempt = loop.create_task(self.attempt(topic, packet, target, queued), context=context)
         self.answers.append((attempt, packet, topic))
         attempt.add_done_callback(self.answered)
         self.peer.app.spawn(attempt)  # a node stopping waits for it
@@ -121,11 +121,15 @@ class Inbound:
             await asyncio.wait((self.answers[0][0],))
 
     async def attempt(
-        self, topic: str, packet: Publish, queued: asyncio.Future[None] | None = None
+        self,
+        topic: str,
+        packet: Publish,
+        target: Target,
+        queued: asyncio.Future[None] | None = None,
     ) -> tuple[int, str]:
         """Store (or pass on) a message: 0, or the reason code and why not."""
         try:
-            await self.publish_to(topic, packet)
+            await self.publish_to(topic, packet, target)
         except HomerError as exc:
             return ERROR_REASONS.get(exc.code.value, 0x80), exc.message
         except Refused as exc:
@@ -174,9 +178,10 @@ class Inbound:
                 self.qos2.add(pid)
             self.peer.write(encode(PubRec(pid, reason, props), self.peer.version))
 
-    async def publish_to(self, topic: str, packet: Publish) -> None:
+    async def publish_to(self, topic: str, packet: Publish, target: Target | None = None) -> None:
         """Store (or pass on) a client's message; returns once it is durable."""
-        target = target_of(topic)
+        if target is None:
+            target = target_of(topic)
         kind = target.kind
         if kind in ("room", "user"):
             if packet.retain and not packet.payload:  # clears the retained message only
@@ -235,7 +240,7 @@ class Inbound:
         except BrokerError as exc:
             raise Refused(0x80, "the broker is away: publish again") from exc
 
-    async def may_post(self, target: Any) -> str:
+    async def may_post(self, target: Target) -> str:
         """The room a publish to ``target`` goes to: a room the user is in (a public
         one is joined, as IRC's ``JOIN`` does), or the DM with a user."""
         if target.kind == "user":
